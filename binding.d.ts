@@ -1,0 +1,203 @@
+// The exact shape of what the native module (build/Release/ix_websocket.node)
+// exports. lib/ re-exports these commands with the same semantics; the types
+// below are shared by both layers.
+
+export type EventType = 'open' | 'close' | 'error' | 'fragment' | 'ping' | 'pong' | 'message';
+
+/** message, ping, pong, fragment */
+export interface DataContext {
+  wireSize: number;
+  binary: boolean;
+  /** string for text, Buffer for binary */
+  data: string | Buffer;
+}
+/** open: `uri` plus the peer's headers, also added as key/value pairs (seed) */
+export interface OpenContext {
+  uri: string;
+  headers: Record<string, string>;
+  [header: string]: unknown;
+}
+export interface ErrorContext {
+  decompressionError: boolean;
+  reason: string;
+  http_status: number;
+  /** ms before the next reconnection attempt (client) */
+  wait_time: number;
+  retries: number;
+}
+export interface CloseContext {
+  code: number;
+  reason: string;
+  remote: boolean;
+}
+export type EventContext = DataContext | OpenContext | ErrorContext | CloseContext;
+
+/** (server, client, type, context, worker, window, process) */
+export type EventMethod = (
+  server: number,
+  client: number,
+  type: EventType,
+  context: any,
+  worker: unknown,
+  window: unknown,
+  process: unknown,
+) => void;
+
+export interface PerMessageDeflateOptions {
+  enabled?: boolean;
+  clientNoContextTakeover?: boolean;
+  serverNoContextTakeover?: boolean;
+  /** 8..15 */
+  serverMaxWindowBits?: number;
+  /** 8..15 */
+  clientMaxWindowBits?: number;
+  /** bytes; smaller messages are sent uncompressed (default 1024) */
+  threshold?: number;
+}
+
+export interface TlsOptions {
+  /** PEM text */
+  cert?: string;
+  key?: string;
+  ca?: string;
+  /** paths */
+  certFile?: string;
+  keyFile?: string;
+  caFile?: string;
+  ciphers?: string;
+  /** client: verify the server (default true); server: require a client certificate (default false) */
+  verifyPeer?: boolean;
+  /** client: skip the host name check (default false) */
+  disableHostnameValidation?: boolean;
+  /** client: SNI / name to verify (default: the url's host) */
+  servername?: string;
+}
+
+interface CommonOptions {
+  method?: EventMethod;
+  worker?: unknown;
+  window?: unknown;
+  process?: unknown;
+  /** seconds; -1 off */
+  pingInterval?: number;
+  /** seconds; -1 off */
+  pingTimeout?: number;
+  enablePong?: boolean;
+  perMessageDeflate?: PerMessageDeflateOptions;
+  disablePerMessageDeflate?: boolean;
+  tls?: TlsOptions;
+  /** bytes, default 100 MiB */
+  maxPayload?: number;
+  /** bytes of the HTTP upgrade head, default 16384 */
+  maxHeaderSize?: number;
+  /** default 100 */
+  maxHeaders?: number;
+  /** bytes queued per connection beyond which send fails (default 128 MiB) */
+  sendHighWaterMark?: number;
+}
+
+export interface ServerOptions extends CommonOptions {
+  /** default 8080; 0 picks a free port */
+  port?: number;
+  /** default "127.0.0.1" */
+  host?: string;
+  /** default 5 */
+  backlog?: number;
+  /** default 128 */
+  maxConnections?: number;
+  /** seconds allowed for a client's opening handshake (default 10) */
+  handshakeTimeout?: number;
+}
+
+export interface ClientOptions extends CommonOptions {
+  url?: string;
+  /** extra request headers */
+  headers?: Record<string, string>;
+  /** default true */
+  enableAutomaticReconnection?: boolean;
+  /** ms, default 1 */
+  minWaitBetweenReconnectionRetries?: number;
+  /** ms, default 10000 */
+  maxWaitBetweenReconnectionRetries?: number;
+  /** seconds, for websocketClientStart (default 20) */
+  timeout?: number;
+}
+
+/** A server object: its configuration plus `ref` (negative). */
+export interface ServerObject extends ServerOptions {
+  ref: number;
+  /** set on send: target connection refs */
+  clients?: number[];
+  /** send: false sends bytes as a text frame */
+  binary?: boolean;
+}
+/** A client object: its configuration plus `ref` (positive). */
+export interface ClientObject extends ClientOptions {
+  ref: number;
+  binary?: boolean;
+}
+
+export interface ServerStartStatus {
+  success: boolean;
+  message: string;
+  /** the port listened on (present on success) */
+  port?: number;
+}
+export interface ClientStartStatus {
+  success: boolean;
+  http_status: number;
+  errorStr: string;
+  uri: string;
+  headers: Record<string, string>;
+}
+export interface SendStatus {
+  success: boolean;
+  compressionError: boolean;
+  payloadSize: number;
+  wireSize: number;
+  /** bytes queued on the connection after this send */
+  bufferedAmount: number;
+  /** why it failed */
+  message?: string;
+}
+export interface ServerSendStatus extends SendStatus {
+  client: number;
+}
+export interface RefStatus {
+  success: false;
+  message: string;
+}
+
+export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
+export type RefArg = { ref: number; [key: string]: unknown };
+
+export interface Binding {
+  websocketServer(options?: ServerOptions): ServerObject;
+  websocketClient(options?: ClientOptions): ClientObject;
+  websocketServerStart(server: RefArg): ServerStartStatus;
+  websocketClientStart(client: RefArg): Promise<ClientStartStatus>;
+  /** the updated copy of the object, or a RefStatus for an unknown ref */
+  websocketServerStop(server: RefArg): ServerObject | RefStatus;
+  websocketClientStop(client: RefArg): ClientObject | RefStatus;
+  /** one status per target; [] for an unknown ref */
+  websocketServerSend(server: RefArg, data: SendData): ServerSendStatus[];
+  websocketClientSend(client: RefArg, data: SendData): SendStatus;
+  /** {} on success; a RefStatus for an unknown ref */
+  websocketServerClear(server: RefArg): {} | RefStatus;
+  websocketClientClear(client: RefArg): {} | RefStatus;
+  /** [] for an unknown ref */
+  websocketServerClients(server: RefArg): number[];
+
+  // Beyond the seed, used by the facade classes.
+  /** whether a started object keeps the event loop alive (like net.Server ref/unref) */
+  setKeepAlive(ref: number, keepAlive: boolean): boolean;
+  /** bytes queued for sending: a client's, or one server connection's */
+  bufferedAmount(ref: number, client?: number): number;
+  /** close one server-side connection with a code and reason */
+  websocketServerCloseClient(server: RefArg, client: number, code?: number, reason?: string): boolean;
+  /** number of IO threads (set IXWS_IO_THREADS before loading to change) */
+  ioThreads(): number;
+}
+
+declare const binding: Binding;
+export default binding;

@@ -1,0 +1,217 @@
+// wsengine: a standalone RFC 6455 WebSocket engine (client and server) on
+// libuv IO threads. No Node or N-API include: the addon in native/ drives it.
+//
+// Threading contract
+// - A fixed pool of IO threads (each its own uv_loop_t) owns every socket.
+// - Server/Client methods may be called from any one "owner" thread (in the
+//   addon: the JavaScript thread of one environment). They never wait on the
+//   network; start() of a server waits only for bind/listen on its IO thread.
+// - Events are produced on IO threads and handed to an EventSink, in order per
+//   connection.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace wsengine {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// permessage-deflate (RFC 7692) settings. On a client they are what it
+// offers; on a server they bound what it accepts.
+struct DeflateOptions {
+  bool enabled = true;
+  bool clientNoContextTakeover = false;
+  bool serverNoContextTakeover = false;
+  int clientMaxWindowBits = 15;  // 8..15
+  int serverMaxWindowBits = 15;  // 8..15
+  size_t threshold = 1024;       // messages shorter than this go uncompressed
+  int level = 1;                 // zlib level; speed over ratio, as ws
+  int memLevel = 8;
+};
+
+struct TlsOptions {
+  bool enabled = false;       // server: serve TLS; client: set from wss://
+  std::string certFile, keyFile, caFile;  // paths
+  std::string cert, key, ca;              // PEM text (wins over the files)
+  std::string ciphers;
+  bool verifyPeer = true;     // client: verify the server (default on)
+                              // server: require and verify a client cert
+  bool disableHostnameValidation = false;  // client only
+  std::string servername;     // client SNI override (default: url host)
+};
+
+struct Limits {
+  uint64_t maxPayload = 100ull * 1024 * 1024;  // whole message, after inflate
+  size_t maxHeaderSize = 16 * 1024;            // HTTP upgrade head, bytes
+  int maxHeaders = 100;
+  double handshakeTimeout = 10.0;              // seconds (server side)
+  size_t sendHighWaterMark = 128ull * 1024 * 1024;  // per connection
+};
+
+struct Heartbeat {
+  int pingInterval = -1;  // seconds; -1 off
+  int pingTimeout = -1;   // seconds; -1 off (no pong/traffic -> close)
+  bool enablePong = true;
+};
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;  // 0: the system picks one
+  int backlog = 5;
+  int maxConnections = 128;
+  Heartbeat heartbeat;
+  DeflateOptions deflate;
+  TlsOptions tls;
+  Limits limits;
+};
+
+struct ClientOptions {
+  std::string url;
+  Headers extraHeaders;
+  Heartbeat heartbeat;
+  bool enableAutomaticReconnection = true;
+  uint32_t minWaitBetweenReconnectionRetries = 1;      // ms
+  uint32_t maxWaitBetweenReconnectionRetries = 10000;  // ms
+  double timeout = 20.0;  // seconds: DNS + TCP + TLS + handshake
+  DeflateOptions deflate;
+  TlsOptions tls;
+  Limits limits;
+  double closeTimeout = 2.0;  // seconds to wait for the peer's close reply
+};
+
+enum class EventType : uint8_t { Open, Close, Error, Fragment, Ping, Pong, Message };
+
+// One event, produced on an IO thread. Plain data: the sink takes ownership.
+struct Event {
+  EventType type = EventType::Open;
+  uint64_t owner = 0;  // tag given to the Server/Client at construction
+  uint64_t conn = 0;   // server side: engine connection id (never reused); client: 0
+
+  // message, ping, pong, fragment
+  std::string data;   // payload bytes (inflated); text is valid UTF-8
+  bool binary = false;
+  uint64_t wireSize = 0;  // payload bytes as they were on the wire
+
+  // open: the request target (server) or the url (client); the peer's headers
+  std::string uri;
+  Headers headers;
+
+  // close
+  int code = 0;
+  std::string reason;
+  bool remote = false;
+
+  // error
+  bool decompressionError = false;
+  int httpStatus = 0;
+  double waitTime = 0;  // ms before the next reconnection attempt
+  int retries = 0;
+
+  // client: true on the close/error event after which the client will not
+  // reconnect by itself (it is idle until started again).
+  bool terminal = false;
+};
+
+// Receives events from IO threads. push() must be thread-safe and cheap.
+// It returns false when the consumer's queue is over its byte budget: the
+// connection that pushed stops reading until resumeReading() is called on its
+// Server/Client.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual bool push(Event&& ev) = 0;
+};
+
+struct StartResult {
+  bool success = false;
+  std::string message;
+  int port = 0;  // the bound port (useful with port 0)
+};
+
+struct ConnectResult {
+  bool success = false;
+  int httpStatus = 0;
+  std::string errorStr;
+  std::string uri;
+  Headers headers;
+};
+
+struct SendResult {
+  bool success = false;
+  bool compressionError = false;
+  uint64_t payloadSize = 0;
+  uint64_t wireSize = 0;        // payload bytes after compression
+  uint64_t conn = 0;            // server side: target connection
+  uint64_t bufferedAmount = 0;  // bytes queued on that connection after this send
+  std::string message;          // why it failed
+};
+
+// Sets the number of IO threads (default 2). Effective before first use only.
+void setIoThreadCount(int n);
+int ioThreadCount();
+
+class ServerImpl;
+class ClientImpl;
+
+class Server {
+ public:
+  Server(std::shared_ptr<EventSink> sink, uint64_t tag);
+  ~Server();  // clears (hard close) if still running
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens on an IO thread; waits only for that.
+  StartResult start(const ServerOptions& options);
+  // Closes every connection with 1001 and releases the port; never blocks.
+  // Each connection still raises its close event.
+  void stop(int code = 1001, const std::string& reason = "Server stopped");
+  // Like stop, without waiting for close replies (sockets are dropped).
+  void clear();
+  bool running() const;
+  int port() const;
+
+  // conns == nullptr: every open connection. One result per target.
+  std::vector<SendResult> send(const std::vector<uint64_t>* conns, const uint8_t* data,
+                               size_t len, bool binary);
+  std::vector<uint64_t> connections() const;
+  uint64_t bufferedAmount(uint64_t conn) const;
+  bool closeConnection(uint64_t conn, int code, const std::string& reason);
+  void resumeReading();
+
+ private:
+  std::shared_ptr<ServerImpl> impl_;
+};
+
+class Client {
+ public:
+  Client(std::shared_ptr<EventSink> sink, uint64_t tag);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Starts connecting; `done` runs once on an IO thread with the first
+  // attempt's result. With automatic reconnection on, a failed first attempt
+  // keeps retrying in the background (error events) until stop().
+  void start(const ClientOptions& options, std::function<void(ConnectResult)> done);
+  // Close handshake with a bounded wait; cancels reconnection. Never blocks.
+  void stop(int code = 1000, const std::string& reason = "Normal closure");
+  void clear();
+  bool open() const;
+  bool active() const;  // started and not stopped/given up
+
+  SendResult send(const uint8_t* data, size_t len, bool binary);
+  uint64_t bufferedAmount() const;
+  void resumeReading();
+
+ private:
+  std::shared_ptr<ClientImpl> impl_;
+};
+
+}  // namespace wsengine

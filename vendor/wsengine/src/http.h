@@ -1,0 +1,69 @@
+// The HTTP/1.1 opening handshake of RFC 6455 §4: parsing request and response
+// heads (bounded), validating them, and building the messages we send.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "wsengine/wsengine.h"
+
+namespace wsengine {
+
+struct HttpRequest {
+  std::string method, target, version;
+  Headers headers;  // names as received, in order
+  // Case-insensitive lookup; repeated headers are joined with ", ".
+  // Returns false when absent.
+  bool get(const char* name, std::string& value) const;
+};
+
+struct HttpResponse {
+  std::string version;
+  int status = 0;
+  std::string reason;
+  Headers headers;
+  bool get(const char* name, std::string& value) const;
+};
+
+enum class HttpParse { Incomplete, Done, Bad, TooLarge };
+
+// Parses a request head from buf[0, len). Done: `consumed` is the head's
+// length including the blank line. TooLarge: the head (so far) exceeds
+// maxHeaderSize or has more than maxHeaders headers. Bad: malformed, with
+// `error` saying why.
+HttpParse parseHttpRequest(const char* buf, size_t len, size_t maxHeaderSize, int maxHeaders,
+                           HttpRequest& out, size_t& consumed, std::string& error);
+HttpParse parseHttpResponse(const char* buf, size_t len, size_t maxHeaderSize, int maxHeaders,
+                            HttpResponse& out, size_t& consumed, std::string& error);
+
+// base64(SHA-1(key + GUID)) per §4.2.2.
+std::string computeAcceptKey(const std::string& clientKey);
+// A fresh Sec-WebSocket-Key: base64 of 16 random bytes.
+std::string makeClientKey();
+
+struct UpgradeVerdict {
+  int status = 0;  // 0: acceptable; else the HTTP status to answer (400, 405, 426)
+  std::string reason;
+};
+// Checks a client's opening handshake per §4.2.1 (GET, HTTP/1.1, Host,
+// Upgrade: websocket, Connection: upgrade token, a key decoding to 16 bytes,
+// Sec-WebSocket-Version: 13 else 426).
+UpgradeVerdict validateUpgradeRequest(const HttpRequest& req);
+
+// "HTTP/1.1 101 Switching Protocols" with Upgrade, Connection,
+// Sec-WebSocket-Accept, and Sec-WebSocket-Extensions when not empty.
+std::string buildUpgradeResponse(const std::string& acceptKey, const std::string& extensions);
+// A complete error response with a short text body and Connection: close;
+// 426 adds Sec-WebSocket-Version: 13.
+std::string buildErrorResponse(int status, const std::string& reason);
+
+// GET request for the client. hostHeader includes ":port" when not default.
+std::string buildUpgradeRequest(const std::string& hostHeader, const std::string& target,
+                                const std::string& key, const std::string& extensions,
+                                const Headers& extra);
+// Checks a server's answer per §4.1 (101, Upgrade, Connection, Accept).
+// On failure returns false with a readable error.
+bool validateUpgradeResponse(const HttpResponse& res, const std::string& expectedAccept,
+                             std::string& error);
+
+}  // namespace wsengine
