@@ -69,12 +69,17 @@ class Inflater {
   // allocated: a decompression bomb stops at the limit).
   Result feed(const uint8_t* data, size_t len, std::string& out, uint64_t maxSize);
   // Ends the message (feeds 00 00 ff ff); resets the window when no context
-  // takeover was agreed.
+  // takeover was agreed. After kError or kTooBig the Inflater stays failed.
   Result finish(std::string& out, uint64_t maxSize);
 
  private:
+  Result run(const uint8_t* data, size_t len, std::string& out, uint64_t maxSize);
+  bool resetKeepingWindow();
+
   z_stream_s* zs_ = nullptr;
   bool noContextTakeover_ = false;
+  bool failed_ = false;
+  bool ended_ = false;  // the peer's stream hit a final block in this message
 };
 
 }  // namespace wsengine
