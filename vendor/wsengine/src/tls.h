@@ -66,7 +66,14 @@ class TlsSession {
   BIO* in_ = nullptr;   // network -> SSL
   BIO* out_ = nullptr;  // SSL -> network
   bool done_ = false;
+  bool failed_ = false;        // fatal error seen: the session is dead
+  bool peerClosed_ = false;    // close_notify received
+  bool shutdownSent_ = false;  // our close_notify queued
+  std::string verifyName_;     // host or IP checked against the certificate
   std::string error_;
+
+  bool advanceHandshake();
+  void fail(const char* prefix, int sslError);
 };
 
 }  // namespace wsengine

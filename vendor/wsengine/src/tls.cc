@@ -1,0 +1,478 @@
+// TLS over memory BIOs (see tls.h). OpenSSL 3.0 API.
+#include "tls.h"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include <climits>
+#include <utility>
+#include <vector>
+
+namespace wsengine {
+
+namespace {
+
+// The thread's OpenSSL error queue as text, emptied. Reason strings are
+// friendlier than the full "error:0A000086:SSL routines::..." form; the latter
+// is the fallback when a reason has no text.
+// `verifyFailed` (optional) tells whether certificate verification was among
+// the failures.
+std::string drainErrors(bool* verifyFailed = nullptr) {
+  std::string text;
+  for (;;) {
+    const char* data = nullptr;
+    int flags = 0;
+    unsigned long e = ERR_get_error_all(nullptr, nullptr, nullptr, &data, &flags);
+    if (e == 0) break;
+    if (verifyFailed && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+        ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED)
+      *verifyFailed = true;
+    std::string one;
+    if (const char* reason = ERR_reason_error_string(e)) {
+      one = reason;
+    } else {
+      char buf[256];
+      ERR_error_string_n(e, buf, sizeof buf);
+      one = buf;
+    }
+    if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_HTTP_REQUEST)
+      one = "plain HTTP request received on a TLS port";
+    if ((flags & ERR_TXT_STRING) && data && *data) one += std::string(" (") + data + ")";
+    // The same reason is often queued several times on the way up the stack.
+    if (text.find(one) != std::string::npos) continue;
+    if (!text.empty()) text += "; ";
+    text += one;
+  }
+  return text.empty() ? std::string("unknown error") : text;
+}
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+using BioPtr = std::unique_ptr<BIO, BioFree>;
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+
+// A passphrase callback that supplies none: without it OpenSSL would prompt
+// on the terminal for an encrypted key, blocking an IO thread.
+int noPassphrase(char*, int, int, void*) { return 0; }
+
+// PEM text wins over the file, as TlsOptions says. Null with `error` set
+// when neither is usable.
+BioPtr openPem(const std::string& text, const std::string& file, const char* what,
+               std::string& error) {
+  BIO* b = nullptr;
+  if (!text.empty()) {
+    if (text.size() > static_cast<size_t>(INT_MAX)) {
+      error = std::string("TLS: ") + what + " is too large";
+      return nullptr;
+    }
+    b = BIO_new_mem_buf(text.data(), static_cast<int>(text.size()));
+  } else {
+    b = BIO_new_file(file.c_str(), "r");
+    if (!b) {
+      error = std::string("TLS: cannot open ") + what + " file '" + file + "': " + drainErrors();
+      return nullptr;
+    }
+  }
+  if (!b) error = std::string("TLS: out of memory reading ") + what;
+  return BioPtr(b);
+}
+
+// Every certificate of a PEM bundle, in order.
+bool readCerts(BIO* bio, std::vector<X509Ptr>& certs, const char* what, std::string& error) {
+  for (;;) {
+    X509* x = PEM_read_bio_X509(bio, nullptr, noPassphrase, nullptr);
+    if (!x) break;
+    certs.emplace_back(x);
+  }
+  unsigned long last = ERR_peek_last_error();
+  // Running out of PEM blocks is how the loop ends; anything else, or no
+  // certificate at all, is a real failure.
+  bool endOfInput = ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE;
+  if (certs.empty() || (last != 0 && !endOfInput)) {
+    std::string why = certs.empty() && (last == 0 || endOfInput)
+                          ? std::string("no PEM certificate found")
+                          : drainErrors();
+    ERR_clear_error();
+    error = std::string("TLS: cannot load ") + what + ": " + why;
+    return false;
+  }
+  ERR_clear_error();
+  return true;
+}
+
+bool loadCertAndKey(SSL_CTX* ctx, const TlsOptions& o, std::string& error) {
+  BioPtr certBio = openPem(o.cert, o.certFile, "certificate", error);
+  if (!certBio) return false;
+  std::vector<X509Ptr> certs;
+  if (!readCerts(certBio.get(), certs, "certificate", error)) return false;
+  if (SSL_CTX_use_certificate(ctx, certs[0].get()) != 1) {
+    error = "TLS: cannot use certificate: " + drainErrors();
+    return false;
+  }
+  // The rest of the bundle is the chain sent to the peer.
+  for (size_t i = 1; i < certs.size(); ++i) {
+    if (SSL_CTX_add1_chain_cert(ctx, certs[i].get()) != 1) {
+      error = "TLS: cannot add chain certificate: " + drainErrors();
+      return false;
+    }
+  }
+
+  BioPtr keyBio = openPem(o.key, o.keyFile, "private key", error);
+  if (!keyBio) return false;
+  PkeyPtr key(PEM_read_bio_PrivateKey(keyBio.get(), nullptr, noPassphrase, nullptr));
+  if (!key) {
+    error = "TLS: cannot load private key: " + drainErrors();
+    return false;
+  }
+  if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1) {
+    // OpenSSL already compares the key with the certificate here.
+    unsigned long last = ERR_peek_last_error();
+    bool mismatch = ERR_GET_LIB(last) == ERR_LIB_X509 &&
+                    (ERR_GET_REASON(last) == X509_R_KEY_VALUES_MISMATCH ||
+                     ERR_GET_REASON(last) == X509_R_KEY_TYPE_MISMATCH);
+    error = std::string(mismatch ? "TLS: private key does not match the certificate: "
+                                 : "TLS: cannot use private key: ") +
+            drainErrors();
+    return false;
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    error = "TLS: private key does not match the certificate: " + drainErrors();
+    return false;
+  }
+  return true;
+}
+
+// Adds each CA of ca/caFile to the verify store; the server also names them
+// in its certificate request.
+bool loadCa(SSL_CTX* ctx, const TlsOptions& o, bool clientCaList, std::string& error) {
+  BioPtr bio = openPem(o.ca, o.caFile, "CA", error);
+  if (!bio) return false;
+  std::vector<X509Ptr> certs;
+  if (!readCerts(bio.get(), certs, "CA", error)) return false;
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  for (auto& c : certs) {
+    if (X509_STORE_add_cert(store, c.get()) != 1) {
+      error = "TLS: cannot add CA certificate: " + drainErrors();
+      return false;
+    }
+    if (clientCaList && SSL_CTX_add_client_CA(ctx, c.get()) != 1) {
+      error = "TLS: cannot add client CA name: " + drainErrors();
+      return false;
+    }
+  }
+  return true;
+}
+
+// Node's `ciphers` mixes TLS 1.2 cipher names and TLS 1.3 suites ("TLS_*");
+// OpenSSL configures them separately.
+bool setCiphers(SSL_CTX* ctx, const std::string& spec, std::string& error) {
+  std::string v12, v13;
+  size_t pos = 0;
+  while (pos <= spec.size()) {
+    size_t end = spec.find(':', pos);
+    if (end == std::string::npos) end = spec.size();
+    std::string item = spec.substr(pos, end - pos);
+    if (!item.empty()) {
+      std::string& dst = item.compare(0, 4, "TLS_") == 0 ? v13 : v12;
+      if (!dst.empty()) dst += ':';
+      dst += item;
+    }
+    pos = end + 1;
+  }
+  if (!v12.empty() && SSL_CTX_set_cipher_list(ctx, v12.c_str()) != 1) {
+    error = "TLS: invalid cipher list '" + v12 + "': " + drainErrors();
+    return false;
+  }
+  if (!v13.empty() && SSL_CTX_set_ciphersuites(ctx, v13.c_str()) != 1) {
+    error = "TLS: invalid TLS 1.3 cipher suites '" + v13 + "': " + drainErrors();
+    return false;
+  }
+  return true;
+}
+
+SSL_CTX* newCtx(const SSL_METHOD* method, const TlsOptions& o, std::string& error) {
+  SSL_CTX* ctx = SSL_CTX_new(method);
+  if (!ctx) {
+    error = "TLS: cannot create context: " + drainErrors();
+    return nullptr;
+  }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  // Renegotiation would make SSL_write wait for reads; the engine never needs it.
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+  // Idle connections give their read/write buffers back.
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                            SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_default_passwd_cb(ctx, noPassphrase);
+  if (!o.ciphers.empty() && !setCiphers(ctx, o.ciphers, error)) {
+    SSL_CTX_free(ctx);
+    return nullptr;
+  }
+  return ctx;
+}
+
+bool isIpLiteral(const std::string& host) {
+  if (host.find(':') != std::string::npos) return true;  // IPv6: names have no ':'
+  if (host.empty()) return false;
+  for (char c : host)
+    if (!(c == '.' || (c >= '0' && c <= '9'))) return false;
+  return true;
+}
+
+}  // namespace
+
+std::shared_ptr<TlsContext> TlsContext::createServer(const TlsOptions& opts, std::string& error) {
+  ERR_clear_error();
+  if (opts.cert.empty() && opts.certFile.empty()) {
+    error = "TLS: the server needs a certificate (cert or certFile)";
+    return nullptr;
+  }
+  if (opts.key.empty() && opts.keyFile.empty()) {
+    error = "TLS: the server needs a private key (key or keyFile)";
+    return nullptr;
+  }
+  SSL_CTX* ctx = newCtx(TLS_server_method(), opts, error);
+  if (!ctx) return nullptr;
+  auto self = std::shared_ptr<TlsContext>(new TlsContext());
+  self->ctx_ = ctx;
+  self->opts_ = opts;
+  if (!loadCertAndKey(ctx, opts, error)) return nullptr;
+  if (opts.verifyPeer) {
+    if (!opts.ca.empty() || !opts.caFile.empty()) {
+      if (!loadCa(ctx, opts, true, error)) return nullptr;
+    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+      error = "TLS: cannot load the default CA store: " + drainErrors();
+      return nullptr;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  } else {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  }
+  ERR_clear_error();
+  return self;
+}
+
+std::shared_ptr<TlsContext> TlsContext::createClient(const TlsOptions& opts, std::string& error) {
+  ERR_clear_error();
+  SSL_CTX* ctx = newCtx(TLS_client_method(), opts, error);
+  if (!ctx) return nullptr;
+  auto self = std::shared_ptr<TlsContext>(new TlsContext());
+  self->ctx_ = ctx;
+  self->opts_ = opts;
+  // Missing system locations are not an error: the options' CA may suffice.
+  SSL_CTX_set_default_verify_paths(ctx);
+  ERR_clear_error();
+  if ((!opts.ca.empty() || !opts.caFile.empty()) && !loadCa(ctx, opts, false, error)) return nullptr;
+  bool hasCert = !opts.cert.empty() || !opts.certFile.empty();
+  bool hasKey = !opts.key.empty() || !opts.keyFile.empty();
+  if (hasCert != hasKey) {
+    error = hasCert ? "TLS: a client certificate needs its private key (key or keyFile)"
+                    : "TLS: a client private key needs its certificate (cert or certFile)";
+    return nullptr;
+  }
+  if (hasCert && !loadCertAndKey(ctx, opts, error)) return nullptr;
+  SSL_CTX_set_verify(ctx, opts.verifyPeer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+  ERR_clear_error();
+  return self;
+}
+
+TlsContext::~TlsContext() {
+  if (ctx_) SSL_CTX_free(ctx_);
+}
+
+TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, bool server, const std::string& host)
+    : ctx_(std::move(ctx)) {
+  ERR_clear_error();
+  if (!ctx_ || !ctx_->ctx()) {
+    error_ = "TLS: no context";
+    failed_ = true;
+    return;
+  }
+  ssl_ = SSL_new(ctx_->ctx());
+  in_ = BIO_new(BIO_s_mem());
+  out_ = BIO_new(BIO_s_mem());
+  if (!ssl_ || !in_ || !out_) {
+    error_ = "TLS: cannot create session: " + drainErrors();
+    failed_ = true;
+    if (in_) BIO_free(in_);
+    if (out_) BIO_free(out_);
+    in_ = out_ = nullptr;
+    return;
+  }
+  // An empty memory BIO means "no data yet" (retry), not end of file.
+  BIO_set_mem_eof_return(in_, -1);
+  BIO_set_mem_eof_return(out_, -1);
+  SSL_set_bio(ssl_, in_, out_);  // the SSL owns both BIOs from here
+  if (server) {
+    SSL_set_accept_state(ssl_);
+    return;
+  }
+  SSL_set_connect_state(ssl_);
+  const TlsOptions& o = ctx_->options();
+  std::string name = o.servername.empty() ? host : o.servername;
+  if (name.size() >= 2 && name.front() == '[' && name.back() == ']')
+    name = name.substr(1, name.size() - 2);
+  bool ip = isIpLiteral(name);
+  // RFC 6066 §3: SNI carries host names only, never address literals.
+  if (!ip && !name.empty() && SSL_set_tlsext_host_name(ssl_, name.c_str()) != 1) {
+    error_ = "TLS: invalid server name '" + name + "': " + drainErrors();
+    failed_ = true;
+    return;
+  }
+  if (o.verifyPeer && !o.disableHostnameValidation && !name.empty()) {
+    int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), name.c_str())
+                : SSL_set1_host(ssl_, name.c_str());
+    if (ok != 1) {
+      error_ = "TLS: cannot verify against host '" + name + "'";
+      failed_ = true;
+      ERR_clear_error();
+      return;
+    }
+    verifyName_ = name;
+  }
+}
+
+TlsSession::~TlsSession() {
+  if (ssl_) SSL_free(ssl_);  // frees in_ and out_ too
+}
+
+bool TlsSession::startHandshake() {
+  if (failed_) return false;
+  ERR_clear_error();
+  if (SSL_is_server(ssl_) || done_) return true;
+  return advanceHandshake();
+}
+
+bool TlsSession::advanceHandshake() {
+  int r = SSL_do_handshake(ssl_);
+  if (r == 1) {
+    done_ = true;
+    return true;
+  }
+  int e = SSL_get_error(ssl_, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return true;
+  fail("TLS handshake failed: ", e);
+  return false;
+}
+
+void TlsSession::fail(const char* prefix, int sslError) {
+  failed_ = true;
+  bool verifyFailed = false;
+  bool queued = ERR_peek_error() != 0;
+  std::string queue = drainErrors(&verifyFailed);
+  long vr = SSL_get_verify_result(ssl_);
+  if (verifyFailed && vr != X509_V_OK) {
+    error_ = std::string(prefix) + "certificate verify failed: " +
+             X509_verify_cert_error_string(vr);
+    if (vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH)
+      error_ += " (expected '" + verifyName_ + "')";
+    return;
+  }
+  if (queued) {
+    error_ = std::string(prefix) + queue;
+  } else if (sslError == SSL_ERROR_SYSCALL) {
+    error_ = std::string(prefix) + "unexpected end of stream";
+  } else {
+    error_ = std::string(prefix) + "error " + std::to_string(sslError);
+  }
+}
+
+bool TlsSession::feed(const uint8_t* data, size_t len, std::string& plain) {
+  if (failed_) return false;
+  ERR_clear_error();
+  while (len > 0) {
+    int chunk = len > static_cast<size_t>(INT_MAX) ? INT_MAX : static_cast<int>(len);
+    int n = BIO_write(in_, data, chunk);
+    if (n <= 0) {
+      failed_ = true;
+      error_ = "TLS: cannot buffer input: " + drainErrors();
+      return false;
+    }
+    data += n;
+    len -= static_cast<size_t>(n);
+  }
+  // After close_notify nothing more is application data.
+  if (peerClosed_) return true;
+  if (!done_) {
+    if (!advanceHandshake()) return false;
+    if (!done_) return true;
+  }
+  char buf[16 * 1024];
+  for (;;) {
+    int n = SSL_read(ssl_, buf, sizeof buf);
+    if (n > 0) {
+      plain.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    int e = SSL_get_error(ssl_, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return true;
+    if (e == SSL_ERROR_ZERO_RETURN) {
+      peerClosed_ = true;
+      return true;
+    }
+    fail("TLS: ", e);
+    return false;
+  }
+}
+
+bool TlsSession::write(const uint8_t* data, size_t len) {
+  if (failed_) return false;
+  if (!done_ || shutdownSent_) {
+    error_ = done_ ? "TLS: write after shutdown" : "TLS: write before the handshake completed";
+    return false;
+  }
+  ERR_clear_error();
+  while (len > 0) {
+    int chunk = len > static_cast<size_t>(INT_MAX) ? INT_MAX : static_cast<int>(len);
+    int n = SSL_write(ssl_, data, chunk);
+    if (n <= 0) {
+      // The output BIO grows without bound, so any failure here is fatal.
+      fail("TLS: write failed: ", SSL_get_error(ssl_, n));
+      return false;
+    }
+    data += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+void TlsSession::takeOutput(std::string& out) {
+  if (!out_) return;
+  size_t pending = BIO_ctrl_pending(out_);
+  while (pending > 0) {
+    size_t chunk = pending > static_cast<size_t>(INT_MAX) ? INT_MAX : pending;
+    size_t at = out.size();
+    out.resize(at + chunk);
+    int n = BIO_read(out_, &out[at], static_cast<int>(chunk));
+    if (n <= 0) {
+      out.resize(at);
+      return;
+    }
+    out.resize(at + static_cast<size_t>(n));
+    pending = BIO_ctrl_pending(out_);
+  }
+}
+
+bool TlsSession::hasOutput() const { return out_ && BIO_ctrl_pending(out_) > 0; }
+
+void TlsSession::shutdown() {
+  // SSL_shutdown is forbidden after a fatal error and meaningless mid-handshake.
+  if (shutdownSent_ || failed_ || !done_) return;
+  shutdownSent_ = true;
+  ERR_clear_error();
+  SSL_shutdown(ssl_);
+  ERR_clear_error();
+}
+
+}  // namespace wsengine
