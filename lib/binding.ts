@@ -1,0 +1,24 @@
+// Loads the native addon once. node-gyp-build looks in prebuilds/ and then in
+// build/Release under the package root; the root is found by walking up to
+// package.json because this file runs both as lib/binding.ts (vitest) and as
+// dist/lib/binding.js (compiled), at different depths.
+import * as fs from 'fs';
+import * as path from 'path';
+import nodeGypBuild from 'node-gyp-build';
+import type { Binding } from '../binding';
+
+function packageRoot(start: string): string {
+  let dir = start;
+  for (;;) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`ix-websocket: no package.json above ${start}`);
+    dir = parent;
+  }
+}
+
+/** The package folder (holds package.json, build/, prebuilds/). */
+export const root: string = packageRoot(__dirname);
+
+/** The native module, typed by binding.d.ts. */
+export const binding: Binding = nodeGypBuild(root) as Binding;

@@ -1,0 +1,73 @@
+// The eleven commands of the 4D "WebSocket" plugin, as thin typed wrappers
+// over the native module: argument checking, refs and statuses all happen in
+// native code, so these and the classes share one code path.
+import { binding } from './binding';
+import type {
+  ClientObject,
+  ClientOptions,
+  ClientStartStatus,
+  RefArg,
+  RefStatus,
+  SendData,
+  SendStatus,
+  ServerObject,
+  ServerOptions,
+  ServerSendStatus,
+  ServerStartStatus,
+} from './types';
+
+/** Creates a server object: the configuration plus `ref` (-1, -2, … lowest free). */
+export function websocketServer(options?: ServerOptions): ServerObject {
+  // Forward "no argument" as such so the native side sees the real arity.
+  return options === undefined ? binding.websocketServer() : binding.websocketServer(options);
+}
+
+/** Creates a client object: the configuration plus `ref` (1, 2, … lowest free). */
+export function websocketClient(options?: ClientOptions): ClientObject {
+  return options === undefined ? binding.websocketClient() : binding.websocketClient(options);
+}
+
+/** Binds and listens; `port` in the status is the port listened on. */
+export function websocketServerStart(server: RefArg): ServerStartStatus {
+  return binding.websocketServerStart(server);
+}
+
+/** Connects (never blocking the thread); resolves with the first attempt's outcome. */
+export function websocketClientStart(client: RefArg): Promise<ClientStartStatus> {
+  return binding.websocketClientStart(client);
+}
+
+/** Closes every connection (1001) and releases the port; returns the updated object. */
+export function websocketServerStop(server: RefArg): ServerObject | RefStatus {
+  return binding.websocketServerStop(server);
+}
+
+/** Closes the connection (1000) and stops reconnecting; returns the updated object. */
+export function websocketClientStop(client: RefArg): ClientObject | RefStatus {
+  return binding.websocketClientStop(client);
+}
+
+/** Sends to every connection, or to `server.clients`; one status per target. */
+export function websocketServerSend(server: RefArg, data: SendData): ServerSendStatus[] {
+  return binding.websocketServerSend(server, data);
+}
+
+/** Sends to the server: strings as text, bytes as binary (unless `binary: false`). */
+export function websocketClientSend(client: RefArg, data: SendData): SendStatus {
+  return binding.websocketClientSend(client, data);
+}
+
+/** Disposes a server at once (connections dropped) and frees its ref. */
+export function websocketServerClear(server: RefArg): {} | RefStatus {
+  return binding.websocketServerClear(server);
+}
+
+/** Disposes a client at once and frees its ref. */
+export function websocketClientClear(client: RefArg): {} | RefStatus {
+  return binding.websocketClientClear(client);
+}
+
+/** Refs of the server's open connections. */
+export function websocketServerClients(server: RefArg): number[] {
+  return binding.websocketServerClients(server);
+}
