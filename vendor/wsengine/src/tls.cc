@@ -390,6 +390,9 @@ void TlsSession::fail(const char* prefix, int sslError) {
 
 bool TlsSession::feed(const uint8_t* data, size_t len, std::string& plain) {
   if (failed_) return false;
+  // After close_notify nothing more is application data; dropping it keeps
+  // a chatty peer from growing the input buffer.
+  if (peerClosed_) return true;
   ERR_clear_error();
   while (len > 0) {
     int chunk = len > static_cast<size_t>(INT_MAX) ? INT_MAX : static_cast<int>(len);
@@ -402,8 +405,6 @@ bool TlsSession::feed(const uint8_t* data, size_t len, std::string& plain) {
     data += n;
     len -= static_cast<size_t>(n);
   }
-  // After close_notify nothing more is application data.
-  if (peerClosed_) return true;
   if (!done_) {
     if (!advanceHandshake()) return false;
     if (!done_) return true;

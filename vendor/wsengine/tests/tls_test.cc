@@ -574,6 +574,57 @@ void testErrorQueueIsolation(const World& w) {
   ERR_clear_error();
 }
 
+// TLS 1.2 (the minimum): round trip, and a missing client certificate is
+// refused inside the handshake itself, so both sides fail there.
+void testTls12(const World& w) {
+  std::string err;
+  Pair p;
+  p.sctx = TlsContext::createServer(serverOpts(w.server), err);
+  p.cctx = TlsContext::createClient(clientOpts(&w.ca), err);
+  SSL_CTX_set_max_proto_version(p.cctx->ctx(), TLS1_2_VERSION);
+  p.server.reset(new TlsSession(p.sctx, true, ""));
+  p.client.reset(new TlsSession(p.cctx, false, "localhost"));
+  p.client->startHandshake();
+  pump(p);
+  CHECK(p.clientOk);
+  CHECK(p.client->handshakeDone());
+  CHECK(send(*p.client, "v1.2"));
+  pump(p);
+  CHECK_EQ(p.toServer, std::string("v1.2"));
+
+  TlsOptions so = serverOpts(w.server);
+  so.verifyPeer = true;
+  so.ca = w.ca.certPem;
+  Pair q;
+  q.sctx = TlsContext::createServer(so, err);
+  q.cctx = p.cctx;
+  q.server.reset(new TlsSession(q.sctx, true, ""));
+  q.client.reset(new TlsSession(q.cctx, false, "localhost"));
+  q.client->startHandshake();
+  pump(q);
+  CHECK(!q.serverOk);
+  CHECK(!q.clientOk);
+  CHECK(!q.client->handshakeDone());
+  CHECK(contains(q.client->error(), "TLS handshake failed: "));
+  std::printf("tls1.2 no client cert: client: %s\n", q.client->error().c_str());
+
+  // A peer limited to TLS 1.1 is refused.
+  Pair r;
+  r.sctx = p.sctx;
+  r.cctx = TlsContext::createClient(clientOpts(&w.ca), err);
+  SSL_CTX_set_security_level(r.cctx->ctx(), 0);
+  SSL_CTX_set_min_proto_version(r.cctx->ctx(), TLS1_1_VERSION);
+  SSL_CTX_set_max_proto_version(r.cctx->ctx(), TLS1_1_VERSION);
+  r.server.reset(new TlsSession(r.sctx, true, ""));
+  r.client.reset(new TlsSession(r.cctx, false, "localhost"));
+  r.client->startHandshake();
+  pump(r);
+  CHECK(!r.client->handshakeDone());
+  CHECK(!r.server->handshakeDone());
+  CHECK(!r.serverOk);
+  std::printf("tls1.1 peer: server: %s\n", r.server->error().c_str());
+}
+
 }  // namespace
 
 int main() {
@@ -590,5 +641,6 @@ int main() {
   testCiphers(w);
   testGarbage(w);
   testErrorQueueIsolation(w);
+  testTls12(w);
   return check::finish();
 }
