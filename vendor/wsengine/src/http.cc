@@ -1,0 +1,392 @@
+#include "http.h"
+
+#include <openssl/evp.h>
+
+#include <cctype>
+#include <cstring>
+
+#include "random.h"
+
+namespace wsengine {
+
+namespace {
+
+const char kGuid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+char lowerChar(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+
+bool equalsNoCase(const std::string& a, const char* b) {
+  size_t n = std::strlen(b);
+  if (a.size() != n) return false;
+  for (size_t i = 0; i < n; ++i)
+    if (lowerChar(a[i]) != lowerChar(b[i])) return false;
+  return true;
+}
+
+bool getHeader(const Headers& headers, const char* name, std::string& value) {
+  bool found = false;
+  value.clear();
+  for (const auto& h : headers) {
+    if (!equalsNoCase(h.first, name)) continue;
+    if (found) value += ", ";
+    value += h.second;
+    found = true;
+  }
+  return found;
+}
+
+// RFC 7230 tchar.
+bool isTokenChar(char ch) {
+  unsigned char c = static_cast<unsigned char>(ch);
+  if (std::isalnum(c)) return true;
+  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
+}
+
+std::string trim(const std::string& s) {
+  size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t')) --e;
+  return s.substr(b, e - b);
+}
+
+// True when the comma-separated list holds `token` (case-insensitive).
+bool listHasToken(const std::string& list, const char* token) {
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    if (comma == std::string::npos) comma = list.size();
+    if (equalsNoCase(trim(list.substr(start, comma - start)), token)) return true;
+    start = comma + 1;
+  }
+  return false;
+}
+
+bool parseVersion(const std::string& v, int& major, int& minor) {
+  if (v.size() != 8 || v.compare(0, 5, "HTTP/") != 0 || !std::isdigit(static_cast<unsigned char>(v[5])) ||
+      v[6] != '.' || !std::isdigit(static_cast<unsigned char>(v[7])))
+    return false;
+  major = v[5] - '0';
+  minor = v[7] - '0';
+  return true;
+}
+
+// Finds the end of the head. Returns Done with headEnd (just past the blank
+// line), Incomplete, TooLarge, or Bad for a line ending that is not CRLF
+// (bare LF or CR) so a peer using them is refused at once.
+HttpParse findHeadEnd(const char* buf, size_t len, size_t maxHeaderSize, size_t& headEnd,
+                      std::string& error) {
+  const size_t limit = (maxHeaderSize && len > maxHeaderSize) ? maxHeaderSize : len;
+  for (size_t i = 0; i < limit; ++i) {
+    if (buf[i] == '\r') {
+      if (i + 1 < len && buf[i + 1] != '\n') {
+        error = "CR not followed by LF";
+        return HttpParse::Bad;
+      }
+    } else if (buf[i] == '\n') {
+      if (i == 0 || buf[i - 1] != '\r') {
+        error = "Line ending without CR";
+        return HttpParse::Bad;
+      }
+      if (i >= 3 && buf[i - 2] == '\n' && buf[i - 3] == '\r') {
+        headEnd = i + 1;
+        return HttpParse::Done;
+      }
+    }
+  }
+  if (maxHeaderSize && len >= maxHeaderSize) {
+    error = "HTTP head too large";
+    return HttpParse::TooLarge;
+  }
+  return HttpParse::Incomplete;
+}
+
+// Parses "Name: value" lines between [p, end), each ending in CRLF, up to the
+// blank line. maxHeaders <= 0: no limit.
+HttpParse parseHeaderLines(const char* p, const char* end, int maxHeaders, Headers& out,
+                           std::string& error) {
+  int count = 0;
+  while (p < end) {
+    const char* eol = static_cast<const char*>(std::memchr(p, '\r', end - p));
+    if (!eol) {
+      error = "Malformed header block";
+      return HttpParse::Bad;
+    }
+    if (eol == p) return HttpParse::Done;  // the blank line
+    if (*p == ' ' || *p == '\t') {
+      error = "Obsolete header line folding";
+      return HttpParse::Bad;
+    }
+    if (maxHeaders > 0 && ++count > maxHeaders) {
+      error = "Too many headers";
+      return HttpParse::TooLarge;
+    }
+    const char* colon = p;
+    while (colon < eol && isTokenChar(*colon)) ++colon;
+    if (colon == p || colon == eol || *colon != ':') {
+      error = "Malformed header line";
+      return HttpParse::Bad;
+    }
+    for (const char* c = colon + 1; c < eol; ++c) {
+      unsigned char u = static_cast<unsigned char>(*c);
+      if ((u < 0x20 && u != '\t') || u == 0x7F) {
+        error = "Control character in header value";
+        return HttpParse::Bad;
+      }
+    }
+    out.emplace_back(std::string(p, colon), trim(std::string(colon + 1, eol)));
+    p = eol + 2;
+  }
+  error = "Malformed header block";
+  return HttpParse::Bad;
+}
+
+// Splits the first line off [buf, headEnd).
+std::string firstLine(const char* buf, size_t headEnd, const char*& rest) {
+  const char* eol = static_cast<const char*>(std::memchr(buf, '\r', headEnd));
+  rest = eol + 2;
+  return std::string(buf, eol);
+}
+
+bool validTarget(const std::string& t) {
+  if (t.empty()) return false;
+  for (char ch : t) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c == 0x7F) return false;
+  }
+  return true;
+}
+
+const char* reasonPhrase(int status) {
+  switch (status) {
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+  }
+}
+
+int base64Value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+// A Sec-WebSocket-Key decodes to exactly 16 bytes: 22 base64 characters
+// then "==" (RFC 6455 §4.1 item 7).
+bool validClientKey(const std::string& key) {
+  if (key.size() != 24 || key[22] != '=' || key[23] != '=') return false;
+  for (size_t i = 0; i < 22; ++i)
+    if (base64Value(key[i]) < 0) return false;
+  return true;
+}
+
+std::string base64(const unsigned char* data, size_t len) {
+  std::string out(4 * ((len + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(&out[0]), data, static_cast<int>(len));
+  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return out;
+}
+
+bool safeHeaderText(const std::string& s) {
+  return s.find_first_of("\r\n", 0) == std::string::npos && s.find('\0') == std::string::npos;
+}
+
+}  // namespace
+
+bool HttpRequest::get(const char* name, std::string& value) const {
+  return getHeader(headers, name, value);
+}
+
+bool HttpResponse::get(const char* name, std::string& value) const {
+  return getHeader(headers, name, value);
+}
+
+HttpParse parseHttpRequest(const char* buf, size_t len, size_t maxHeaderSize, int maxHeaders,
+                           HttpRequest& out, size_t& consumed, std::string& error) {
+  size_t headEnd = 0;
+  HttpParse r = findHeadEnd(buf, len, maxHeaderSize, headEnd, error);
+  if (r != HttpParse::Done) return r;
+  out = HttpRequest();
+  const char* rest;
+  std::string line = firstLine(buf, headEnd, rest);
+  size_t sp1 = line.find(' ');
+  size_t sp2 = sp1 == std::string::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp2 == std::string::npos || line.find(' ', sp2 + 1) != std::string::npos) {
+    error = "Malformed request line";
+    return HttpParse::Bad;
+  }
+  out.method = line.substr(0, sp1);
+  out.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  out.version = line.substr(sp2 + 1);
+  int major, minor;
+  bool methodOk = !out.method.empty();
+  for (char c : out.method) methodOk = methodOk && isTokenChar(c);
+  if (!methodOk || !validTarget(out.target) || !parseVersion(out.version, major, minor)) {
+    error = "Malformed request line";
+    return HttpParse::Bad;
+  }
+  r = parseHeaderLines(rest, buf + headEnd, maxHeaders, out.headers, error);
+  if (r != HttpParse::Done) return r;
+  consumed = headEnd;
+  error.clear();
+  return HttpParse::Done;
+}
+
+HttpParse parseHttpResponse(const char* buf, size_t len, size_t maxHeaderSize, int maxHeaders,
+                            HttpResponse& out, size_t& consumed, std::string& error) {
+  size_t headEnd = 0;
+  HttpParse r = findHeadEnd(buf, len, maxHeaderSize, headEnd, error);
+  if (r != HttpParse::Done) return r;
+  out = HttpResponse();
+  const char* rest;
+  std::string line = firstLine(buf, headEnd, rest);
+  // "HTTP/1.1 101 Switching Protocols"; the reason phrase may be missing.
+  int major, minor;
+  size_t sp = line.find(' ');
+  out.version = line.substr(0, sp);
+  if (sp == std::string::npos || !parseVersion(out.version, major, minor) || line.size() < sp + 4 ||
+      !std::isdigit(static_cast<unsigned char>(line[sp + 1])) ||
+      !std::isdigit(static_cast<unsigned char>(line[sp + 2])) ||
+      !std::isdigit(static_cast<unsigned char>(line[sp + 3])) ||
+      (line.size() > sp + 4 && line[sp + 4] != ' ')) {
+    error = "Malformed status line";
+    return HttpParse::Bad;
+  }
+  out.status = std::stoi(line.substr(sp + 1, 3));
+  out.reason = line.size() > sp + 5 ? line.substr(sp + 5) : std::string();
+  r = parseHeaderLines(rest, buf + headEnd, maxHeaders, out.headers, error);
+  if (r != HttpParse::Done) return r;
+  consumed = headEnd;
+  error.clear();
+  return HttpParse::Done;
+}
+
+std::string computeAcceptKey(const std::string& clientKey) {
+  std::string input = clientKey + kGuid;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (EVP_Digest(input.data(), input.size(), digest, &n, EVP_sha1(), nullptr) != 1) return "";
+  return base64(digest, n);
+}
+
+std::string makeClientKey() {
+  uint8_t nonce[16];
+  randomBytes(nonce, sizeof nonce);
+  return base64(nonce, sizeof nonce);
+}
+
+UpgradeVerdict validateUpgradeRequest(const HttpRequest& req) {
+  UpgradeVerdict v;
+  auto reject = [&](int status, const char* reason) {
+    v.status = status;
+    v.reason = reason;
+    return v;
+  };
+  if (req.method != "GET") return reject(405, "Method Not Allowed: a WebSocket handshake uses GET");
+  int major = 0, minor = 0;
+  if (!parseVersion(req.version, major, minor) || major < 1 || (major == 1 && minor < 1))
+    return reject(400, "Bad Request: HTTP/1.1 or later is required");
+  std::string value;
+  if (!req.get("Host", value) || value.empty()) return reject(400, "Bad Request: missing Host header");
+  if (!req.get("Upgrade", value) || !listHasToken(value, "websocket"))
+    return reject(400, "Bad Request: Upgrade header must be 'websocket'");
+  if (!req.get("Connection", value) || !listHasToken(value, "upgrade"))
+    return reject(400, "Bad Request: Connection header must contain 'Upgrade'");
+  if (!req.get("Sec-WebSocket-Key", value) || !validClientKey(value))
+    return reject(400, "Bad Request: invalid or missing Sec-WebSocket-Key");
+  if (!req.get("Sec-WebSocket-Version", value) || value != "13")
+    return reject(426, "Upgrade Required: Sec-WebSocket-Version 13 is required");
+  return v;
+}
+
+std::string buildUpgradeResponse(const std::string& acceptKey, const std::string& extensions) {
+  std::string r =
+      "HTTP/1.1 101 Switching Protocols\r\n"
+      "Upgrade: websocket\r\n"
+      "Connection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: " +
+      acceptKey + "\r\n";
+  if (!extensions.empty()) r += "Sec-WebSocket-Extensions: " + extensions + "\r\n";
+  r += "\r\n";
+  return r;
+}
+
+std::string buildErrorResponse(int status, const std::string& reason) {
+  const std::string body = reason.empty() ? reasonPhrase(status) : reason;
+  std::string r = "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) + "\r\n";
+  r += "Content-Type: text/plain\r\n";
+  r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  r += "Connection: close\r\n";
+  if (status == 405) r += "Allow: GET\r\n";  // required with 405 (RFC 7231 §6.5.5)
+  if (status == 426) r += "Sec-WebSocket-Version: 13\r\n";
+  r += "\r\n";
+  r += body;
+  return r;
+}
+
+std::string buildUpgradeRequest(const std::string& hostHeader, const std::string& target,
+                                const std::string& key, const std::string& extensions,
+                                const Headers& extra) {
+  std::string r = "GET " + target + " HTTP/1.1\r\n";
+  r += "Host: " + hostHeader + "\r\n";
+  r += "Upgrade: websocket\r\n";
+  r += "Connection: Upgrade\r\n";
+  r += "Sec-WebSocket-Key: " + key + "\r\n";
+  r += "Sec-WebSocket-Version: 13\r\n";
+  if (!extensions.empty()) r += "Sec-WebSocket-Extensions: " + extensions + "\r\n";
+  r += "User-Agent: ix-websocket\r\n";
+  for (const auto& h : extra) {
+    // A name or value able to end the line would let a caller inject
+    // headers or a body: such entries are left out.
+    bool nameOk = !h.first.empty();
+    for (char c : h.first) nameOk = nameOk && isTokenChar(c);
+    if (!nameOk || !safeHeaderText(h.second)) continue;
+    r += h.first + ": " + h.second + "\r\n";
+  }
+  r += "\r\n";
+  return r;
+}
+
+bool validateUpgradeResponse(const HttpResponse& res, const std::string& expectedAccept,
+                             std::string& error) {
+  if (res.status != 101) {
+    error = "Expected HTTP 101 response but got " + std::to_string(res.status);
+    if (!res.reason.empty()) error += " " + res.reason;
+    return false;
+  }
+  std::string value;
+  if (!res.get("Upgrade", value) || !listHasToken(value, "websocket")) {
+    error = "Invalid Upgrade header in the server response (expected 'websocket')";
+    return false;
+  }
+  if (!res.get("Connection", value) || !listHasToken(value, "upgrade")) {
+    error = "Invalid Connection header in the server response (expected 'Upgrade')";
+    return false;
+  }
+  if (!res.get("Sec-WebSocket-Accept", value)) {
+    error = "Missing Sec-WebSocket-Accept header in the server response";
+    return false;
+  }
+  if (value != expectedAccept) {
+    error = "Invalid Sec-WebSocket-Accept value in the server response";
+    return false;
+  }
+  error.clear();
+  return true;
+}
+
+}  // namespace wsengine
