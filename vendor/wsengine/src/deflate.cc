@@ -330,9 +330,10 @@ bool Deflater::init(int windowBits, bool noContextTakeover, int level, int memLe
   zs_ = new z_stream();
   int strategy = Z_DEFAULT_STRATEGY;
   if (windowBits == 8) {
-    // zlib has no 256-byte raw deflate window (it fails or uses 512). Z_RLE
-    // only emits matches at distance 1, which any window resolves, so the
-    // output stays valid for a peer inflating with an 8-bit window.
+    // zlib has no 256-byte raw deflate window (refused since 1.2.9, broken
+    // before). Deflating with 9 would rely on an undocumented detail (zlib's
+    // matcher stays 6 bytes short of the window) to fit 256 bytes; Z_RLE only
+    // emits distance-1 matches, valid for a peer inflating with any window.
     windowBits = 9;
     strategy = Z_RLE;
   }
