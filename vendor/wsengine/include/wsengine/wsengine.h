@@ -62,6 +62,7 @@ struct Heartbeat {
 };
 
 struct ServerOptions {
+  ServerOptions() { tls.verifyPeer = false; }  // client certificates only on request
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: the system picks one
   int backlog = 5;

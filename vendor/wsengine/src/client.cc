@@ -1,0 +1,426 @@
+// The client: URL, DNS off the owner thread, connect with an overall timeout,
+// and automatic reconnection with exponential backoff (IXWebSocket's
+// behaviour). One Connection at a time; everything runs on one IO loop.
+#include <cmath>
+#include <cstring>
+#include <mutex>
+
+#include "connection.h"
+#include "io_loop.h"
+#include "url.h"
+#include "wsengine/wsengine.h"
+
+namespace wsengine {
+
+namespace {
+
+// A uv timer owned by loop-thread code; the handle is freed after uv_close.
+class LoopTimer {
+ public:
+  explicit LoopTimer(IoLoop& loop) : h_(new Handle) {
+    uv_timer_init(loop.loop(), &h_->t);
+    h_->t.data = h_;
+  }
+  ~LoopTimer() {
+    uv_timer_stop(&h_->t);
+    uv_close(reinterpret_cast<uv_handle_t*>(&h_->t),
+             [](uv_handle_t* h) { delete static_cast<Handle*>(h->data); });
+  }
+  void start(uint64_t ms, std::function<void()> fn) {
+    h_->fn = std::move(fn);
+    uv_timer_start(&h_->t, [](uv_timer_t* t) {
+      auto fn = static_cast<Handle*>(t->data)->fn;  // copy: fn may restart us
+      fn();
+    }, ms, 0);
+  }
+  void stop() { uv_timer_stop(&h_->t); }
+
+ private:
+  struct Handle {
+    uv_timer_t t;
+    std::function<void()> fn;
+  };
+  Handle* h_;
+};
+
+}  // namespace
+
+class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<ClientImpl> {
+ public:
+  ClientImpl(std::shared_ptr<EventSink> sink, uint64_t tag)
+      : loop_(nextLoop()), sink_(std::move(sink)), tag_(tag) {}
+
+  void start(const ClientOptions& opts, std::function<void(ConnectResult)> done) {
+    active_.store(true);
+    std::shared_ptr<ClientImpl> self = shared_from_this();
+    loop_.post([self, opts, done]() mutable { self->startOnLoop(opts, std::move(done)); });
+  }
+
+  void stop(int code, const std::string& reason, bool hard) {
+    active_.store(false);
+    std::shared_ptr<ClientImpl> self = shared_from_this();
+    loop_.post([self, code, reason, hard] { self->stopOnLoop(code, reason, hard); });
+  }
+
+  SendResult send(const uint8_t* data, size_t len, bool binary) {
+    std::shared_ptr<Connection> c = current();
+    if (!c) {
+      SendResult r;
+      r.payloadSize = len;
+      r.message = "Not connected";
+      return r;
+    }
+    SendResult r = c->send(data, len, binary);
+    r.conn = 0;
+    return r;
+  }
+
+  std::shared_ptr<Connection> current() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return conn_;
+  }
+  bool open() const {
+    auto c = current();
+    return c && c->state() == Connection::kOpen;
+  }
+  bool active() const { return active_.load(); }
+
+  void resumeReading() {
+    std::shared_ptr<ClientImpl> self = shared_from_this();
+    loop_.post([self] {
+      if (auto c = self->current()) c->resumeReading();
+    });
+  }
+
+  // ConnectionOwner (loop thread)
+  void onConnOpen(Connection* c) override {
+    if (c != current().get()) return;
+    timeoutTimer_->stop();
+    retries_ = 0;
+    ConnectResult r;
+    r.success = true;
+    r.httpStatus = c->responseStatus();
+    r.uri = opts_.url;
+    r.headers = c->peerHeaders();
+    reportStart(r);
+    Event ev;
+    ev.type = EventType::Open;
+    ev.uri = opts_.url;
+    ev.headers = c->peerHeaders();
+    emit(std::move(ev));
+  }
+
+  void onConnFailed(Connection* c, int httpStatus, const std::string& error) override {
+    if (c != current().get()) return;
+    // A TCP-level failure with more addresses left: try the next one.
+    if (httpStatus == 0 && c->state() < Connection::kHandshake && addrIndex_ + 1 < addrs_.size() &&
+        error.rfind("Conn", 0) == 0) {
+      ++addrIndex_;
+      setConn(nullptr);
+      connectCurrentAddress();
+      return;
+    }
+    attemptFailed(httpStatus, error);
+  }
+
+  void onConnClosed(Connection* c, bool wasOpen, int code, const std::string& reason,
+                    bool remote) override {
+    if (c != current().get()) return;
+    setConn(nullptr);
+    if (!wasOpen) return;  // reported through onConnFailed or the timeout
+    bool again = opts_.enableAutomaticReconnection && !stopped_;
+    if (!silent_) {
+      Event ev;
+      ev.type = EventType::Close;
+      ev.code = code;
+      ev.reason = reason;
+      ev.remote = remote;
+      ev.terminal = !again;
+      emit(std::move(ev));
+    }
+    if (again) {
+      scheduleRetry(waitFor(0));
+    } else {
+      active_.store(false);
+    }
+  }
+
+ private:
+  void startOnLoop(const ClientOptions& opts, std::function<void(ConnectResult)> done) {
+    if (!timeoutTimer_) {
+      timeoutTimer_.reset(new LoopTimer(loop_));
+      retryTimer_.reset(new LoopTimer(loop_));
+    }
+    // A restart: drop whatever the previous start left.
+    retryTimer_->stop();
+    timeoutTimer_->stop();
+    ++attemptId_;
+    if (auto c = current()) {
+      setConn(nullptr);
+      c->abort(false);
+    }
+    if (startDone_) {
+      ConnectResult r;
+      r.errorStr = "Superseded by a new start";
+      r.uri = opts_.url;
+      auto d = std::move(startDone_);
+      startDone_ = nullptr;
+      d(r);
+    }
+    opts_ = opts;
+    startDone_ = std::move(done);
+    stopped_ = false;
+    silent_ = false;
+    retries_ = 0;
+    active_.store(true);
+    std::string err;
+    if (!parseWsUrl(opts_.url, url_, err)) {
+      // Retrying cannot fix a bad URL: fail once, for good.
+      failAttempt(0, err, /*final=*/true);
+      return;
+    }
+    if (url_.secure || opts_.tls.enabled) {
+      TlsOptions t = opts_.tls;
+      t.enabled = true;
+      tlsCtx_ = TlsContext::createClient(t, err);
+      if (!tlsCtx_) {
+        failAttempt(0, err, true);
+        return;
+      }
+    } else {
+      tlsCtx_.reset();
+    }
+    attempt();
+  }
+
+  void stopOnLoop(int code, const std::string& reason, bool hard) {
+    stopped_ = true;
+    if (hard) silent_ = true;
+    ++attemptId_;  // late DNS answers are ignored
+    if (retryTimer_) retryTimer_->stop();
+    if (timeoutTimer_) timeoutTimer_->stop();
+    if (startDone_) {
+      ConnectResult r;
+      r.errorStr = "Stopped";
+      r.uri = opts_.url;
+      reportStart(r);
+    }
+    std::shared_ptr<Connection> c = current();
+    if (c) {
+      if (!hard && c->state() == Connection::kOpen) {
+        c->close(code, reason);  // its close event arrives when done (terminal)
+      } else {
+        setConn(nullptr);
+        c->abort(false);
+      }
+    }
+    if (hard) {
+      // Cleared: free the timers now (we are on the loop thread).
+      retryTimer_.reset();
+      timeoutTimer_.reset();
+    }
+  }
+
+  void attempt() {
+    uint64_t id = ++attemptId_;
+    addrs_.clear();
+    addrIndex_ = 0;
+    double timeout = opts_.timeout > 0 ? opts_.timeout : 20.0;
+    std::weak_ptr<ClientImpl> weak = shared_from_this();
+    timeoutTimer_->start(static_cast<uint64_t>(timeout * 1000), [weak, id, timeout] {
+      auto self = weak.lock();
+      if (!self || id != self->attemptId_) return;
+      if (auto c = self->current()) {
+        self->setConn(nullptr);
+        c->abort(false);
+      }
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "Connection timed out after %g s", timeout);
+      self->attemptFailed(0, buf);
+    });
+    struct sockaddr_storage ss;
+    std::memset(&ss, 0, sizeof ss);
+    if (uv_ip4_addr(url_.host.c_str(), url_.port, reinterpret_cast<sockaddr_in*>(&ss)) == 0 ||
+        uv_ip6_addr(url_.host.c_str(), url_.port, reinterpret_cast<sockaddr_in6*>(&ss)) == 0) {
+      addrs_.push_back(ss);
+      connectCurrentAddress();
+      return;
+    }
+    struct Lookup {
+      uv_getaddrinfo_t req;
+      std::weak_ptr<ClientImpl> client;
+      uint64_t attempt;
+    };
+    auto* lk = new Lookup{{}, weak, id};
+    lk->req.data = lk;
+    struct addrinfo hints;
+    std::memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    std::string port = std::to_string(url_.port);
+    int rc = uv_getaddrinfo(
+        loop_.loop(), &lk->req,
+        [](uv_getaddrinfo_t* req, int status, struct addrinfo* res) {
+          auto* lk = static_cast<Lookup*>(req->data);
+          auto self = lk->client.lock();
+          uint64_t attempt = lk->attempt;
+          delete lk;
+          if (!self || attempt != self->attemptId_) {
+            if (res) uv_freeaddrinfo(res);
+            return;
+          }
+          if (status != 0 || !res) {
+            if (res) uv_freeaddrinfo(res);
+            self->attemptFailed(0, "Cannot resolve host '" + self->url_.host +
+                                       "': " + uv_strerror(status));
+            return;
+          }
+          for (auto* ai = res; ai; ai = ai->ai_next) {
+            struct sockaddr_storage s;
+            std::memset(&s, 0, sizeof s);
+            std::memcpy(&s, ai->ai_addr, ai->ai_addrlen);
+            self->addrs_.push_back(s);
+          }
+          uv_freeaddrinfo(res);
+          self->connectCurrentAddress();
+        },
+        url_.host.c_str(), port.c_str(), &hints);
+    if (rc != 0) {
+      delete lk;
+      attemptFailed(0, "Cannot resolve host '" + url_.host + "': " + uv_strerror(rc));
+    }
+  }
+
+  void connectCurrentAddress() {
+    ConnConfig cfg;
+    cfg.server = false;
+    cfg.heartbeat = opts_.heartbeat;
+    cfg.deflate = opts_.deflate;
+    cfg.limits = opts_.limits;
+    cfg.closeTimeout = opts_.closeTimeout;
+    cfg.tls = tlsCtx_;
+    cfg.tlsHost = opts_.tls.servername.empty() ? url_.host : opts_.tls.servername;
+    cfg.hostHeader = url_.hostHeader();
+    cfg.target = url_.target;
+    cfg.uri = opts_.url;
+    cfg.extraHeaders = opts_.extraHeaders;
+    auto c = std::make_shared<Connection>(loop_, shared_from_this(), sink_, tag_, 0, cfg);
+    setConn(c);
+    c->connect(reinterpret_cast<const sockaddr*>(&addrs_[addrIndex_]));
+  }
+
+  void attemptFailed(int httpStatus, const std::string& error) {
+    timeoutTimer_->stop();
+    if (auto c = current()) {
+      setConn(nullptr);
+      c->abort(false);
+    }
+    failAttempt(httpStatus, error, false);
+  }
+
+  void failAttempt(int httpStatus, const std::string& error, bool final) {
+    ++attemptId_;
+    ConnectResult r;
+    r.httpStatus = httpStatus;
+    r.errorStr = error;
+    r.uri = opts_.url;
+    reportStart(r);
+    bool again = !final && opts_.enableAutomaticReconnection && !stopped_;
+    double wait = again ? waitFor(retries_) : 0;
+    ++retries_;
+    if (!silent_) {
+      Event ev;
+      ev.type = EventType::Error;
+      ev.reason = error;
+      ev.httpStatus = httpStatus;
+      ev.retries = retries_;
+      ev.waitTime = wait;
+      ev.terminal = !again;
+      emit(std::move(ev));
+    }
+    if (again)
+      scheduleRetry(wait);
+    else
+      active_.store(false);
+  }
+
+  // Exponential backoff: min * 2^n, capped at max (IXWebSocket's knobs).
+  double waitFor(int retries) const {
+    double minW = opts_.minWaitBetweenReconnectionRetries;
+    double maxW = opts_.maxWaitBetweenReconnectionRetries;
+    if (minW < 1) minW = 1;
+    double w = minW * std::pow(2.0, std::min(retries, 40));
+    return w > maxW ? std::max(maxW, minW) : w;
+  }
+
+  void scheduleRetry(double waitMs) {
+    if (!retryTimer_) return;
+    std::weak_ptr<ClientImpl> weak = shared_from_this();
+    uint64_t id = attemptId_;
+    retryTimer_->start(static_cast<uint64_t>(waitMs), [weak, id] {
+      auto self = weak.lock();
+      if (!self || self->stopped_ || id != self->attemptId_) return;
+      self->attempt();
+    });
+  }
+
+  void reportStart(const ConnectResult& r) {
+    if (!startDone_) return;
+    auto d = std::move(startDone_);
+    startDone_ = nullptr;
+    d(r);
+  }
+
+  void emit(Event&& ev) {
+    ev.owner = tag_;
+    ev.conn = 0;
+    sink_->push(std::move(ev));
+  }
+
+  void setConn(std::shared_ptr<Connection> c) {
+    std::lock_guard<std::mutex> lock(mu_);
+    conn_ = std::move(c);
+  }
+
+  IoLoop& loop_;
+  std::shared_ptr<EventSink> sink_;
+  uint64_t tag_;
+  ClientOptions opts_;
+  WsUrl url_;
+  std::shared_ptr<TlsContext> tlsCtx_;
+  std::function<void(ConnectResult)> startDone_;
+  std::unique_ptr<LoopTimer> timeoutTimer_;
+  std::unique_ptr<LoopTimer> retryTimer_;
+  std::vector<struct sockaddr_storage> addrs_;
+  size_t addrIndex_ = 0;
+  uint64_t attemptId_ = 0;
+  int retries_ = 0;
+  bool stopped_ = false;
+  bool silent_ = false;
+  std::atomic<bool> active_{false};
+  mutable std::mutex mu_;
+  std::shared_ptr<Connection> conn_;
+};
+
+Client::Client(std::shared_ptr<EventSink> sink, uint64_t tag)
+    : impl_(std::make_shared<ClientImpl>(std::move(sink), tag)) {}
+Client::~Client() {
+  if (impl_) impl_->stop(1000, "Client cleared", true);
+}
+void Client::start(const ClientOptions& options, std::function<void(ConnectResult)> done) {
+  impl_->start(options, std::move(done));
+}
+void Client::stop(int code, const std::string& reason) { impl_->stop(code, reason, false); }
+void Client::clear() { impl_->stop(1000, "Client cleared", true); }
+bool Client::open() const { return impl_->open(); }
+bool Client::active() const { return impl_->active(); }
+SendResult Client::send(const uint8_t* data, size_t len, bool binary) {
+  return impl_->send(data, len, binary);
+}
+uint64_t Client::bufferedAmount() const {
+  auto c = impl_->current();
+  return c ? c->bufferedAmount() : 0;
+}
+void Client::resumeReading() { impl_->resumeReading(); }
+
+}  // namespace wsengine

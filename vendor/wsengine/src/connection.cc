@@ -1,0 +1,964 @@
+#include "connection.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "random.h"
+
+namespace wsengine {
+
+namespace {
+
+constexpr size_t kMaxControlPayload = 125;
+
+struct WriteReq {
+  uv_write_t req;
+  std::vector<OutFramePtr> frames;
+  std::string raw;
+  uint64_t accounted = 0;  // bytes of buffered_ this write releases
+};
+
+// RFC 6455 §7.4: codes a peer may put in a close frame.
+bool validCloseCode(int code) {
+  if (code >= 3000 && code <= 4999) return true;
+  switch (code) {
+    case 1000: case 1001: case 1002: case 1003: case 1007: case 1008:
+    case 1009: case 1010: case 1011: case 1012: case 1013: case 1014:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Cuts a close reason to the 123 bytes a close frame can carry, on a UTF-8
+// code point boundary.
+std::string clampReason(const std::string& reason) {
+  if (reason.size() <= kMaxControlPayload - 2) return reason;
+  size_t n = kMaxControlPayload - 2;
+  while (n > 0 && (static_cast<uint8_t>(reason[n]) & 0xC0) == 0x80) --n;
+  return reason.substr(0, n);
+}
+
+std::string& tlsScratch() {
+  thread_local std::string s;
+  return s;
+}
+
+}  // namespace
+
+Connection::Connection(IoLoop& loop, std::shared_ptr<ConnectionOwner> owner,
+                       std::shared_ptr<EventSink> sink, uint64_t ownerTag, uint64_t id,
+                       const ConnConfig& cfg)
+    : loop_(loop),
+      owner_(std::move(owner)),
+      sink_(std::move(sink)),
+      ownerTag_(ownerTag),
+      id_(id),
+      cfg_(cfg),
+      parser_(cfg.server) {
+  parser_.setMaxMessageSize(cfg_.limits.maxPayload);
+}
+
+Connection::~Connection() = default;
+
+// ---------------------------------------------------------------- sockets
+
+bool Connection::accept(uv_stream_t* listener) {
+  self_ = shared_from_this();
+  uv_tcp_init(loop_.loop(), &tcp_);
+  tcp_.data = this;
+  uv_timer_init(loop_.loop(), &deadline_);
+  deadline_.data = this;
+  uv_timer_init(loop_.loop(), &pingTimer_);
+  pingTimer_.data = this;
+  openHandles_ = 3;
+  tcpInit_ = true;
+  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
+    closeSocket();
+    return false;
+  }
+  uv_tcp_nodelay(&tcp_, 1);
+  state_.store(kHandshake, std::memory_order_release);
+  if (cfg_.tls) tlsSession_.reset(new TlsSession(cfg_.tls, true, std::string()));
+  armDeadline(cfg_.limits.handshakeTimeout);
+  startReading();
+  return true;
+}
+
+void Connection::reject(int status, const std::string& reason) {
+  if (socketClosing_) return;
+  state_.store(kClosing, std::memory_order_release);
+  failed_ = true;
+  writeRaw(buildErrorResponse(status, reason));
+  closeAfterWrite_ = true;
+  armDeadline(cfg_.closeTimeout);
+  maybeShutdown();
+}
+
+void Connection::connect(const struct sockaddr* addr) {
+  self_ = shared_from_this();
+  uv_tcp_init(loop_.loop(), &tcp_);
+  tcp_.data = this;
+  uv_timer_init(loop_.loop(), &deadline_);
+  deadline_.data = this;
+  uv_timer_init(loop_.loop(), &pingTimer_);
+  pingTimer_.data = this;
+  openHandles_ = 3;
+  tcpInit_ = true;
+  auto* req = new uv_connect_t;
+  req->data = this;
+  int rc = uv_tcp_connect(req, &tcp_, addr, &Connection::onConnect);
+  if (rc != 0) {
+    delete req;
+    failHandshake(0, std::string("Connect failed: ") + uv_strerror(rc));
+  }
+}
+
+void Connection::onConnect(uv_connect_t* req, int status) {
+  auto* self = static_cast<Connection*>(req->data);
+  delete req;
+  if (status == UV_ECANCELED || self->socketClosing_) return;
+  if (status != 0) {
+    self->failHandshake(0, std::string("Connection failed: ") + uv_strerror(status));
+    return;
+  }
+  uv_tcp_nodelay(&self->tcp_, 1);
+  self->startReading();
+  if (self->cfg_.tls) {
+    self->tlsSession_.reset(new TlsSession(self->cfg_.tls, false, self->cfg_.tlsHost));
+    if (!self->tlsSession_->startHandshake()) {
+      self->failHandshake(0, "TLS: " + self->tlsSession_->error());
+      return;
+    }
+    std::string out;
+    self->tlsSession_->takeOutput(out);
+    self->writeRaw(std::move(out));
+  } else {
+    self->onTransportReady();
+  }
+}
+
+void Connection::onTransportReady() {
+  if (cfg_.server) return;  // the server waits for the request
+  state_.store(kHandshake, std::memory_order_release);
+  clientKey_ = makeClientKey();
+  std::string offer = cfg_.deflate.enabled ? buildDeflateOffer(cfg_.deflate) : std::string();
+  std::string req = buildUpgradeRequest(cfg_.hostHeader, cfg_.target, clientKey_, offer,
+                                        cfg_.extraHeaders);
+  if (tlsSession_) {
+    tlsSession_->write(reinterpret_cast<const uint8_t*>(req.data()), req.size());
+    std::string out;
+    tlsSession_->takeOutput(out);
+    writeRaw(std::move(out));
+  } else {
+    writeRaw(std::move(req));
+  }
+}
+
+void Connection::startReading() {
+  if (reading_ || socketClosing_) return;
+  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &Connection::onAlloc,
+                    &Connection::onRead) == 0)
+    reading_ = true;
+}
+
+void Connection::resumeReading() {
+  if (!pausedByBudget_) return;
+  pausedByBudget_ = false;
+  startReading();
+}
+
+void Connection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<Connection*>(h->data);
+  buf->base = self->loop_.readBuffer();
+  buf->len = self->loop_.readBufferSize();
+}
+
+void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+  auto* self = static_cast<Connection*>(s->data);
+  if (n == 0) return;
+  // Keep ourselves alive through callbacks that may drop the owner's reference.
+  std::shared_ptr<Connection> hold = self->self_;
+  if (n < 0) {
+    if (self->state() < kOpen && !self->cfg_.server && !self->failed_) {
+      self->failHandshake(0, n == UV_EOF ? "Connection closed by peer during handshake"
+                                         : std::string("Read failed: ") + uv_strerror(n));
+      return;
+    }
+    if (!self->closeReceived_ && !self->closeSent_) {
+      self->closeCode_ = 1006;
+      self->closeReason_ = n == UV_EOF ? "Abnormal closure" : uv_strerror(static_cast<int>(n));
+      self->closeRemote_ = true;
+    }
+    self->closeSocket();
+    return;
+  }
+  self->lastActivityMs_ = uv_now(self->loop_.loop());
+  auto* data = reinterpret_cast<uint8_t*>(buf->base);
+  if (self->shutdownStarted_) return;  // draining until the peer's FIN
+  if (self->tlsSession_) {
+    std::string& plain = tlsScratch();
+    plain.clear();
+    bool wasDone = self->tlsSession_->handshakeDone();
+    bool ok = self->tlsSession_->feed(data, static_cast<size_t>(n), plain);
+    if (self->tlsSession_->hasOutput()) {
+      std::string out;
+      self->tlsSession_->takeOutput(out);
+      self->writeRaw(std::move(out));
+    }
+    if (!ok) {
+      if (self->state() < kOpen && !self->cfg_.server) {
+        self->failHandshake(0, "TLS handshake failed: " + self->tlsSession_->error());
+      } else {
+        if (!self->closeReceived_) {
+          self->closeCode_ = 1006;
+          self->closeReason_ = "TLS error: " + self->tlsSession_->error();
+        }
+        self->closeSocket();
+      }
+      return;
+    }
+    if (!wasDone && self->tlsSession_->handshakeDone()) self->onTransportReady();
+    if (!plain.empty()) {
+      // Move out of the scratch: handlers below may re-enter TLS on this thread.
+      std::string local;
+      local.swap(plain);
+      self->onPlainData(reinterpret_cast<uint8_t*>(&local[0]), local.size());
+      if (plain.empty()) {
+        local.clear();
+        plain.swap(local);  // keep the capacity for the next read
+      }
+    }
+  } else {
+    self->onPlainData(data, static_cast<size_t>(n));
+  }
+  if (self->pausedByBudget_ && self->reading_ && !self->socketClosing_) {
+    uv_read_stop(s);
+    self->reading_ = false;
+  }
+}
+
+void Connection::onPlainData(uint8_t* data, size_t len) {
+  int st = state();
+  if (st == kHandshake) {
+    handleHandshakeBytes(data, len);
+  } else if (st == kOpen || (st == kClosing && !failed_)) {
+    feedFrames(data, len);
+  }
+}
+
+// --------------------------------------------------------------- handshake
+
+void Connection::handleHandshakeBytes(uint8_t* data, size_t len) {
+  handshakeBuf_.append(reinterpret_cast<const char*>(data), len);
+  size_t consumed = 0;
+  std::string error;
+  HttpParse r;
+  if (cfg_.server) {
+    HttpRequest req;
+    r = parseHttpRequest(handshakeBuf_.data(), handshakeBuf_.size(), cfg_.limits.maxHeaderSize,
+                         cfg_.limits.maxHeaders, req, consumed, error);
+    if (r == HttpParse::Incomplete) return;
+    if (r == HttpParse::TooLarge) return reject(431, "Request header fields too large");
+    if (r == HttpParse::Bad) return reject(400, error.empty() ? "Bad request" : error);
+    serverHandshake(req);
+  } else {
+    HttpResponse res;
+    r = parseHttpResponse(handshakeBuf_.data(), handshakeBuf_.size(), cfg_.limits.maxHeaderSize,
+                          cfg_.limits.maxHeaders, res, consumed, error);
+    if (r == HttpParse::Incomplete) return;
+    if (r != HttpParse::Done) {
+      failHandshake(0, r == HttpParse::TooLarge ? "Response header too large"
+                                                : "Bad HTTP response: " + error);
+      return;
+    }
+    clientHandshake(res);
+  }
+  if (state() != kOpen) return;
+  std::string rest = handshakeBuf_.substr(consumed);
+  std::string().swap(handshakeBuf_);
+  if (!rest.empty()) feedFrames(reinterpret_cast<uint8_t*>(&rest[0]), rest.size());
+}
+
+void Connection::serverHandshake(const HttpRequest& req) {
+  UpgradeVerdict v = validateUpgradeRequest(req);
+  if (v.status != 0) return reject(v.status, v.reason);
+  std::string extResponse;
+  std::string offers;
+  if (cfg_.deflate.enabled && req.get("Sec-WebSocket-Extensions", offers)) {
+    std::string error;
+    DeflateParams params;
+    if (negotiateDeflateServer(offers, cfg_.deflate, params, extResponse, error)) {
+      deflateParams_ = params;
+      deflateOn_ = true;
+    } else if (!error.empty()) {
+      return reject(400, "Bad Sec-WebSocket-Extensions: " + error);
+    }
+  }
+  std::string key;
+  req.get("Sec-WebSocket-Key", key);
+  requestTarget_ = req.target;
+  peerHeaders_ = req.headers;
+  std::string response = buildUpgradeResponse(computeAcceptKey(key), extResponse);
+  if (tlsSession_) {
+    tlsSession_->write(reinterpret_cast<const uint8_t*>(response.data()), response.size());
+    std::string out;
+    tlsSession_->takeOutput(out);
+    writeRaw(std::move(out));
+  } else {
+    writeRaw(std::move(response));
+  }
+  becomeOpen();
+}
+
+void Connection::clientHandshake(const HttpResponse& res) {
+  responseStatus_ = res.status;
+  peerHeaders_ = res.headers;
+  std::string error;
+  if (!validateUpgradeResponse(res, computeAcceptKey(clientKey_), error)) {
+    failHandshake(res.status, error);
+    return;
+  }
+  std::string ext;
+  if (res.get("Sec-WebSocket-Extensions", ext) && !ext.empty()) {
+    if (!cfg_.deflate.enabled) {
+      failHandshake(res.status, "Server accepted an extension that was not offered: " + ext);
+      return;
+    }
+    DeflateParams params;
+    if (!acceptDeflateResponse(ext, cfg_.deflate, params, error)) {
+      failHandshake(res.status, "Invalid Sec-WebSocket-Extensions response: " + error);
+      return;
+    }
+    deflateParams_ = params;
+    deflateOn_ = true;
+  }
+  becomeOpen();
+}
+
+void Connection::becomeOpen() {
+  uv_timer_stop(&deadline_);
+  parser_.setAllowRsv1(deflateOn_);
+  if (deflateOn_) {
+    // We inflate what the peer compressed: its window and takeover setting.
+    int bits = cfg_.server ? deflateParams_.clientMaxWindowBits : deflateParams_.serverMaxWindowBits;
+    bool noCtx = cfg_.server ? deflateParams_.clientNoContextTakeover
+                             : deflateParams_.serverNoContextTakeover;
+    inflaterReady_ = inflater_.init(bits, noCtx);
+  }
+  lastActivityMs_ = uv_now(loop_.loop());
+  wasOpen_ = true;
+  state_.store(kOpen, std::memory_order_release);
+  startHeartbeat();
+  owner_->onConnOpen(this);
+}
+
+void Connection::failHandshake(int httpStatus, const std::string& error) {
+  if (failed_) return;
+  failed_ = true;
+  state_.store(kClosing, std::memory_order_release);
+  owner_->onConnFailed(this, httpStatus, error);
+  closeSocket();
+}
+
+// ------------------------------------------------------------------ frames
+
+void Connection::feedFrames(uint8_t* data, size_t len) {
+  if (closeReceived_ || failed_ || parser_.failed()) return;
+  parser_.feed(data, len, *this);
+}
+
+bool Connection::onFrameHeader(const FrameHeader& h) {
+  frame_ = h;
+  frameWire_ = h.payloadLen;
+  if (isControl(h.opcode)) {
+    ctrl_.clear();
+    return true;
+  }
+  if (h.opcode != kContinuation) {
+    msgCompressed_ = h.rsv1;
+    msgBinary_ = h.opcode == kBinary;
+    msgWire_ = 0;
+    msg_.clear();
+    fragDelivered_ = 0;
+    utf8_.reset();
+    if (!msgCompressed_) {
+      // The parser already refused lengths over maxPayload; cap the up-front
+      // reservation anyway so a slow sender cannot pin large buffers.
+      msg_.reserve(static_cast<size_t>(std::min<uint64_t>(h.payloadLen, 64u << 20)));
+    }
+  }
+  msgWire_ += h.payloadLen;
+  return true;
+}
+
+bool Connection::onFramePayload(uint8_t* data, size_t len) {
+  if (isControl(frame_.opcode)) {
+    ctrl_.append(reinterpret_cast<const char*>(data), len);
+    return true;
+  }
+  size_t before = msg_.size();
+  if (msgCompressed_) {
+    if (!inflaterReady_) {
+      failConnection(1011, "Inflater unavailable");
+      return false;
+    }
+    Inflater::Result r = inflater_.feed(data, len, msg_, cfg_.limits.maxPayload);
+    if (r == Inflater::kTooBig) {
+      failConnection(1009, "Message too big");
+      return false;
+    }
+    if (r == Inflater::kError) {
+      Event ev;
+      ev.type = EventType::Error;
+      ev.decompressionError = true;
+      ev.reason = "Invalid compressed data";
+      emit(std::move(ev));
+      failConnection(1007, "Invalid compressed data");
+      return false;
+    }
+  } else {
+    msg_.append(reinterpret_cast<const char*>(data), len);
+  }
+  if (!msgBinary_ &&
+      !utf8_.feed(reinterpret_cast<const uint8_t*>(msg_.data()) + before, msg_.size() - before)) {
+    failConnection(1007, "Invalid UTF-8 in text message");
+    return false;
+  }
+  return true;
+}
+
+bool Connection::onFrameEnd() {
+  if (isControl(frame_.opcode)) {
+    handleControl();
+    return !failed_ && !socketClosing_;
+  }
+  if (!frame_.fin) return emitDataChunk(false);
+  if (msgCompressed_) {
+    size_t before = msg_.size();
+    Inflater::Result r = inflater_.finish(msg_, cfg_.limits.maxPayload);
+    if (r == Inflater::kTooBig) {
+      failConnection(1009, "Message too big");
+      return false;
+    }
+    if (r == Inflater::kError) {
+      Event ev;
+      ev.type = EventType::Error;
+      ev.decompressionError = true;
+      ev.reason = "Invalid compressed data";
+      emit(std::move(ev));
+      failConnection(1007, "Invalid compressed data");
+      return false;
+    }
+    if (!msgBinary_ &&
+        !utf8_.feed(reinterpret_cast<const uint8_t*>(msg_.data()) + before, msg_.size() - before)) {
+      failConnection(1007, "Invalid UTF-8 in text message");
+      return false;
+    }
+  }
+  if (!msgBinary_ && !utf8_.complete()) {
+    failConnection(1007, "Invalid UTF-8 in text message");
+    return false;
+  }
+  return emitDataChunk(true);
+}
+
+// A fragment event carries the bytes this frame added (for text: whole code
+// points only, the tail waits for the next frame); the final frame raises the
+// message event with the whole message.
+bool Connection::emitDataChunk(bool final) {
+  Event ev;
+  ev.binary = msgBinary_;
+  if (final) {
+    ev.type = EventType::Message;
+    ev.wireSize = msgWire_;
+    ev.data = std::move(msg_);
+    msg_ = std::string();
+  } else {
+    ev.type = EventType::Fragment;
+    ev.wireSize = frameWire_;
+    size_t end = msg_.size() - (msgBinary_ ? 0 : utf8_.pendingBytes());
+    ev.data.assign(msg_, fragDelivered_, end - fragDelivered_);
+    fragDelivered_ = end;
+  }
+  emit(std::move(ev));
+  return true;
+}
+
+void Connection::handleControl() {
+  const auto* p = reinterpret_cast<const uint8_t*>(ctrl_.data());
+  switch (frame_.opcode) {
+    case kPing: {
+      if (cfg_.heartbeat.enablePong && !closeSent_) sendControl(kPong, p, ctrl_.size());
+      Event ev;
+      ev.type = EventType::Ping;
+      ev.wireSize = ctrl_.size();
+      ev.binary = !isValidUtf8(p, ctrl_.size());
+      ev.data = ctrl_;
+      emit(std::move(ev));
+      break;
+    }
+    case kPong: {
+      Event ev;
+      ev.type = EventType::Pong;
+      ev.wireSize = ctrl_.size();
+      ev.binary = !isValidUtf8(p, ctrl_.size());
+      ev.data = ctrl_;
+      emit(std::move(ev));
+      break;
+    }
+    case kClose: {
+      int code = 1005;
+      std::string reason;
+      if (ctrl_.size() == 1) return failConnection(1002, "Invalid close frame payload");
+      if (ctrl_.size() >= 2) {
+        code = (p[0] << 8) | p[1];
+        if (!validCloseCode(code)) return failConnection(1002, "Invalid close code");
+        if (!isValidUtf8(p + 2, ctrl_.size() - 2))
+          return failConnection(1007, "Invalid UTF-8 in close reason");
+        reason.assign(ctrl_, 2, std::string::npos);
+      }
+      closeReceived_ = true;
+      uv_timer_stop(&pingTimer_);
+      if (!closeSent_) {
+        // The peer started the close handshake: echo its code.
+        closeCode_ = code;
+        closeReason_ = reason;
+        closeRemote_ = true;
+        closeSent_ = true;
+        state_.store(kClosing, std::memory_order_release);
+        uint8_t payload[2] = {static_cast<uint8_t>(code >> 8), static_cast<uint8_t>(code & 0xFF)};
+        sendControl(kClose, payload, code == 1005 ? 0 : 2);
+      }
+      if (cfg_.server) {
+        // §7.1.1: the server closes the TCP connection first.
+        closeAfterWrite_ = true;
+        armDeadline(cfg_.closeTimeout);
+        flush();
+        maybeShutdown();
+      } else {
+        armDeadline(cfg_.closeTimeout);  // wait for the server's FIN
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void Connection::onFrameError(int closeCode, const char* reason) { failConnection(closeCode, reason); }
+
+void Connection::failConnection(int code, const std::string& reason) {
+  if (failed_ || socketClosing_) return;
+  failed_ = true;
+  uv_timer_stop(&pingTimer_);
+  if (!closeSent_) {
+    closeSent_ = true;
+    closeCode_ = code;
+    closeReason_ = reason;
+    closeRemote_ = false;
+    std::string r = clampReason(reason);
+    std::string payload;
+    payload.push_back(static_cast<char>(code >> 8));
+    payload.push_back(static_cast<char>(code & 0xFF));
+    payload += r;
+    sendControl(kClose, reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+  }
+  state_.store(kClosing, std::memory_order_release);
+  closeAfterWrite_ = true;
+  armDeadline(cfg_.closeTimeout);
+  flush();
+  maybeShutdown();
+}
+
+void Connection::close(int code, const std::string& reason) {
+  if (socketClosing_) return;
+  int st = state();
+  if (st < kOpen) {
+    closeCode_ = code;
+    closeReason_ = reason;
+    closeRemote_ = false;
+    closeSocket();
+    return;
+  }
+  if (closeSent_) return;
+  closeSent_ = true;
+  closeCode_ = code ? code : 1005;
+  closeReason_ = reason;
+  closeRemote_ = false;
+  state_.store(kClosing, std::memory_order_release);
+  uv_timer_stop(&pingTimer_);
+  std::string payload;
+  if (code) {
+    payload.push_back(static_cast<char>(code >> 8));
+    payload.push_back(static_cast<char>(code & 0xFF));
+    payload += clampReason(reason);
+  }
+  sendControl(kClose, reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+  armDeadline(cfg_.closeTimeout);
+  if (closeReceived_ && cfg_.server) {
+    closeAfterWrite_ = true;
+    maybeShutdown();
+  }
+}
+
+void Connection::abort(bool raiseEvent) {
+  if (socketClosing_) return;
+  if (!raiseEvent) closeEventDone_ = true;
+  if (!closeSent_ && !closeReceived_) {
+    closeCode_ = 1006;
+    closeReason_ = "Connection aborted";
+    closeRemote_ = false;
+  }
+  closeSocket();
+}
+
+// ---------------------------------------------------------------- timers
+
+void Connection::armDeadline(double seconds) {
+  if (!tcpInit_ || socketClosing_) return;
+  if (seconds <= 0) {
+    uv_timer_stop(&deadline_);
+    return;
+  }
+  uv_timer_start(&deadline_, &Connection::onDeadline, static_cast<uint64_t>(seconds * 1000), 0);
+}
+
+void Connection::onDeadline(uv_timer_t* t) {
+  auto* self = static_cast<Connection*>(t->data);
+  std::shared_ptr<Connection> hold = self->self_;
+  int st = self->state();
+  if (st == kOpen) {
+    // Armed after a ping: nothing has arrived since.
+    if (!self->closeSent_) {
+      self->closeCode_ = 1011;
+      self->closeReason_ = "Ping timeout";
+      self->closeRemote_ = false;
+    }
+    self->closeSocket();
+    return;
+  }
+  if (st == kHandshake && self->cfg_.server && !self->failed_) {
+    self->closeCode_ = 1006;
+    self->closeReason_ = "Handshake timeout";
+  }
+  self->closeSocket();
+}
+
+void Connection::startHeartbeat() {
+  int interval = cfg_.heartbeat.pingInterval;
+  if (interval <= 0) return;
+  uint64_t ms = static_cast<uint64_t>(interval) * 1000;
+  uv_timer_start(&pingTimer_, &Connection::onPingTimer, ms, ms);
+}
+
+void Connection::onPingTimer(uv_timer_t* t) {
+  auto* self = static_cast<Connection*>(t->data);
+  if (self->state() != kOpen) return;
+  static const char kPayload[] = "ixwebsocket::heartbeat";
+  uint64_t sentAt = uv_now(self->loop_.loop());
+  self->sendControl(kPing, reinterpret_cast<const uint8_t*>(kPayload), sizeof(kPayload) - 1);
+  int timeout = self->cfg_.heartbeat.pingTimeout;
+  if (timeout > 0 && !uv_is_active(reinterpret_cast<uv_handle_t*>(&self->deadline_))) {
+    // Anything received after sentAt (pong or data) proves the peer alive.
+    self->lastActivityMs_ = std::min(self->lastActivityMs_, sentAt);
+    uv_timer_start(&self->deadline_,
+                   [](uv_timer_t* d) {
+                     auto* c = static_cast<Connection*>(d->data);
+                     uint64_t now = uv_now(c->loop_.loop());
+                     uint64_t limit = static_cast<uint64_t>(c->cfg_.heartbeat.pingTimeout) * 1000;
+                     if (c->state() == kOpen && now - c->lastActivityMs_ < limit) return;
+                     onDeadline(d);
+                   },
+                   static_cast<uint64_t>(timeout) * 1000, 0);
+  }
+}
+
+// ------------------------------------------------------------------ output
+
+OutFramePtr Connection::buildFrame(const uint8_t* data, size_t len, uint8_t opcode, bool compress,
+                                   SendResult* res) {
+  auto f = std::make_shared<OutFrame>();
+  bool rsv1 = false;
+  f->data.reserve(kMaxFrameHeader + (compress ? len / 2 + 64 : len));
+  f->data.resize(kMaxFrameHeader);
+  if (compress) {
+    if (deflater_.compress(data, len, f->data)) {
+      rsv1 = true;
+    } else {
+      if (res) res->compressionError = true;
+      f->data.resize(kMaxFrameHeader);
+      f->data.append(reinterpret_cast<const char*>(data), len);
+    }
+  } else if (len) {
+    f->data.append(reinterpret_cast<const char*>(data), len);
+  }
+  uint64_t plen = f->data.size() - kMaxFrameHeader;
+  uint8_t hdr[kMaxFrameHeader];
+  uint8_t key[4];
+  bool masked = !cfg_.server;
+  if (masked) randomBytes(key, 4);
+  size_t hl = writeFrameHeader(hdr, true, rsv1, opcode, plen, masked ? key : nullptr);
+  f->start = kMaxFrameHeader - hl;
+  std::memcpy(&f->data[f->start], hdr, hl);
+  if (masked && plen) applyMask(reinterpret_cast<uint8_t*>(&f->data[kMaxFrameHeader]), plen, key, 0);
+  if (res) res->wireSize = plen;
+  return f;
+}
+
+OutFramePtr Connection::buildServerFrame(const uint8_t* data, size_t len, uint8_t opcode) {
+  auto f = std::make_shared<OutFrame>();
+  uint8_t hdr[kMaxFrameHeader];
+  size_t hl = writeFrameHeader(hdr, true, false, opcode, len, nullptr);
+  f->data.reserve(hl + len);
+  f->data.append(reinterpret_cast<const char*>(hdr), hl);
+  if (len) f->data.append(reinterpret_cast<const char*>(data), len);
+  return f;
+}
+
+SendResult Connection::send(const uint8_t* data, size_t len, bool binary) {
+  SendResult res;
+  res.conn = id_;
+  res.payloadSize = len;
+  if (state() != kOpen) {
+    res.message = "Not connected";
+    res.bufferedAmount = bufferedAmount();
+    return res;
+  }
+  if (!binary && !isValidUtf8(data, len)) {
+    res.message = "Invalid UTF-8: a text message must be valid UTF-8";
+    res.bufferedAmount = bufferedAmount();
+    return res;
+  }
+  if (bufferedAmount() + len > cfg_.limits.sendHighWaterMark) {
+    res.message = "Send buffer is over its high-water mark";
+    res.bufferedAmount = bufferedAmount();
+    return res;
+  }
+  uint8_t opcode = binary ? kBinary : kText;
+  bool post;
+  {
+    std::lock_guard<std::mutex> lock(sendMu_);
+    bool compress = deflateOn_ && len >= cfg_.deflate.threshold;
+    if (compress && !deflaterReady_) {
+      int bits = cfg_.server ? deflateParams_.serverMaxWindowBits : deflateParams_.clientMaxWindowBits;
+      bool noCtx = cfg_.server ? deflateParams_.serverNoContextTakeover
+                               : deflateParams_.clientNoContextTakeover;
+      deflaterReady_ = deflater_.init(bits, noCtx, cfg_.deflate.level, cfg_.deflate.memLevel);
+      if (!deflaterReady_) res.compressionError = true;
+    }
+    OutFramePtr f = buildFrame(data, len, opcode, compress && deflaterReady_, &res);
+    buffered_.fetch_add(f->size(), std::memory_order_relaxed);
+    outbox_.push_back(std::move(f));
+    post = !flushPosted_;
+    flushPosted_ = true;
+  }
+  if (post) {
+    std::shared_ptr<Connection> self = shared_from_this();
+    loop_.post([self] { self->flush(); });
+  }
+  res.success = true;
+  res.bufferedAmount = bufferedAmount();
+  return res;
+}
+
+SendResult Connection::sendShared(const OutFramePtr& frame, uint64_t payloadLen) {
+  SendResult res;
+  res.conn = id_;
+  res.payloadSize = payloadLen;
+  res.wireSize = payloadLen;
+  if (state() != kOpen) {
+    res.message = "Not connected";
+  } else if (bufferedAmount() + frame->size() > cfg_.limits.sendHighWaterMark) {
+    res.message = "Send buffer is over its high-water mark";
+  } else {
+    enqueue(frame);
+    res.success = true;
+  }
+  res.bufferedAmount = bufferedAmount();
+  return res;
+}
+
+void Connection::sendControl(uint8_t opcode, const uint8_t* data, size_t len) {
+  if (len > kMaxControlPayload) len = kMaxControlPayload;
+  enqueue(buildFrame(data, len, opcode, false, nullptr));
+}
+
+void Connection::enqueue(OutFramePtr f) {
+  bool post;
+  {
+    std::lock_guard<std::mutex> lock(sendMu_);
+    buffered_.fetch_add(f->size(), std::memory_order_relaxed);
+    outbox_.push_back(std::move(f));
+    post = !flushPosted_;
+    flushPosted_ = true;
+  }
+  if (post) {
+    std::shared_ptr<Connection> self = shared_from_this();
+    loop_.post([self] { self->flush(); });
+  }
+}
+
+void Connection::flush() {
+  std::vector<OutFramePtr> frames;
+  {
+    std::lock_guard<std::mutex> lock(sendMu_);
+    frames.swap(outbox_);
+    flushPosted_ = false;
+  }
+  if (frames.empty()) return;
+  if (socketClosing_ || shutdownStarted_ || !tcpInit_) {
+    uint64_t n = 0;
+    for (auto& f : frames) n += f->size();
+    buffered_.fetch_sub(n, std::memory_order_relaxed);
+    return;
+  }
+  writeBuffers(std::move(frames));
+}
+
+void Connection::writeBuffers(std::vector<OutFramePtr>&& frames) {
+  auto* w = new WriteReq;
+  w->req.data = this;
+  for (auto& f : frames) w->accounted += f->size();
+  if (tlsSession_) {
+    for (auto& f : frames)
+      tlsSession_->write(reinterpret_cast<const uint8_t*>(f->data.data() + f->start), f->size());
+    tlsSession_->takeOutput(w->raw);
+    uv_buf_t b = uv_buf_init(&w->raw[0], static_cast<unsigned>(w->raw.size()));
+    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1, &Connection::onWrite);
+    if (rc != 0) {
+      buffered_.fetch_sub(w->accounted, std::memory_order_relaxed);
+      delete w;
+      closeSocket();
+      return;
+    }
+    ++writesInFlight_;
+    return;
+  }
+  w->frames = std::move(frames);
+  std::vector<uv_buf_t> iov;
+  iov.reserve(w->frames.size());
+  for (auto& f : w->frames)
+    iov.push_back(uv_buf_init(const_cast<char*>(f->data.data() + f->start),
+                              static_cast<unsigned>(f->size())));
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), iov.data(),
+                    static_cast<unsigned>(iov.size()), &Connection::onWrite);
+  if (rc != 0) {
+    buffered_.fetch_sub(w->accounted, std::memory_order_relaxed);
+    delete w;
+    closeSocket();
+    return;
+  }
+  ++writesInFlight_;
+}
+
+void Connection::writeRaw(std::string bytes) {
+  if (bytes.empty() || socketClosing_ || !tcpInit_) return;
+  auto* w = new WriteReq;
+  w->req.data = this;
+  w->raw = std::move(bytes);
+  uv_buf_t b = uv_buf_init(&w->raw[0], static_cast<unsigned>(w->raw.size()));
+  if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1, &Connection::onWrite) != 0) {
+    delete w;
+    closeSocket();
+    return;
+  }
+  ++writesInFlight_;
+}
+
+void Connection::onWrite(uv_write_t* req, int status) {
+  auto* w = reinterpret_cast<WriteReq*>(req);
+  auto* self = static_cast<Connection*>(req->data);
+  self->buffered_.fetch_sub(w->accounted, std::memory_order_relaxed);
+  --self->writesInFlight_;
+  delete w;
+  if (status == UV_ECANCELED || self->socketClosing_) return;
+  if (status < 0) {
+    if (!self->closeSent_ && !self->closeReceived_) {
+      self->closeCode_ = 1006;
+      self->closeReason_ = std::string("Write failed: ") + uv_strerror(status);
+      self->closeRemote_ = true;
+    }
+    self->closeSocket();
+    return;
+  }
+  self->maybeShutdown();
+}
+
+void Connection::maybeShutdown() {
+  if (!closeAfterWrite_ || shutdownStarted_ || socketClosing_ || writesInFlight_ > 0) return;
+  {
+    std::lock_guard<std::mutex> lock(sendMu_);
+    if (!outbox_.empty()) return;
+  }
+  if (tlsSession_ && tlsSession_->handshakeDone()) {
+    tlsSession_->shutdown();
+    std::string out;
+    tlsSession_->takeOutput(out);
+    writeRaw(std::move(out));
+  }
+  shutdownStarted_ = true;
+  // FIN after our last bytes; keep reading (and discarding) until the peer's
+  // FIN, so unread input never turns our close into a reset.
+  auto* req = new uv_shutdown_t;
+  req->data = this;
+  if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_), &Connection::onShutdown) != 0) {
+    delete req;
+    closeSocket();
+    return;
+  }
+  if (!reading_) startReading();
+}
+
+void Connection::onShutdown(uv_shutdown_t* req, int status) {
+  auto* self = static_cast<Connection*>(req->data);
+  delete req;
+  if (status != 0 && status != UV_ECANCELED && !self->socketClosing_) self->closeSocket();
+}
+
+// ----------------------------------------------------------------- closing
+
+void Connection::closeSocket() {
+  if (socketClosing_) return;
+  socketClosing_ = true;
+  if (state() == kOpen && !closeSent_ && !closeReceived_ && closeCode_ == 1006 &&
+      closeReason_.empty()) {
+    closeReason_ = "Abnormal closure";
+  }
+  state_.store(kClosed, std::memory_order_release);
+  if (!tcpInit_) {
+    finish();
+    return;
+  }
+  uv_timer_stop(&deadline_);
+  uv_timer_stop(&pingTimer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&deadline_), &Connection::onHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&pingTimer_), &Connection::onHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Connection::onHandleClosed);
+}
+
+void Connection::onHandleClosed(uv_handle_t* h) {
+  auto* self = static_cast<Connection*>(h->data);
+  if (--self->openHandles_ == 0) self->finish();
+}
+
+void Connection::finish() {
+  std::shared_ptr<Connection> hold = self_;
+  self_.reset();
+  {
+    std::lock_guard<std::mutex> lock(sendMu_);
+    outbox_.clear();
+  }
+  if (owner_) {
+    auto owner = std::move(owner_);
+    owner->onConnClosed(this, wasOpen_, closeCode_, closeReason_, closeRemote_);
+  }
+}
+
+void Connection::emit(Event&& ev) {
+  ev.owner = ownerTag_;
+  ev.conn = id_;
+  if (!sink_->push(std::move(ev))) pausedByBudget_ = true;
+}
+
+}  // namespace wsengine

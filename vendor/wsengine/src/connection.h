@@ -1,0 +1,210 @@
+// One WebSocket connection, client or server role, on one IO loop: the TCP
+// socket (optionally under TLS), the opening handshake, framing, message
+// assembly with UTF-8 checks and permessage-deflate, heartbeat and the close
+// handshake. Sends may come from any thread; everything else runs on the loop.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "deflate.h"
+#include "frame.h"
+#include "http.h"
+#include "io_loop.h"
+#include "tls.h"
+#include "utf8.h"
+#include "wsengine/wsengine.h"
+
+namespace wsengine {
+
+class Connection;
+
+// An outgoing frame: bytes from data[start]; shared so that a broadcast frame
+// is built once for every target.
+struct OutFrame {
+  std::string data;
+  size_t start = 0;
+  size_t size() const { return data.size() - start; }
+};
+using OutFramePtr = std::shared_ptr<const OutFrame>;
+
+// Receives the life-cycle steps of a connection (on its loop thread).
+class ConnectionOwner {
+ public:
+  virtual ~ConnectionOwner() = default;
+  // The opening handshake succeeded (the Open event is the owner's to emit).
+  virtual void onConnOpen(Connection* c) = 0;
+  // Client role: TCP/TLS/handshake failed before open.
+  virtual void onConnFailed(Connection* c, int httpStatus, const std::string& error) = 0;
+  // The connection is closed for good (after open: code/reason/remote say how).
+  virtual void onConnClosed(Connection* c, bool wasOpen, int code, const std::string& reason,
+                            bool remote) = 0;
+};
+
+struct ConnConfig {
+  bool server = true;
+  Heartbeat heartbeat;
+  DeflateOptions deflate;
+  Limits limits;
+  double closeTimeout = 2.0;
+  std::shared_ptr<TlsContext> tls;  // null: plain TCP
+  // client role
+  std::string tlsHost;
+  std::string hostHeader;
+  std::string target;
+  std::string uri;
+  Headers extraHeaders;
+};
+
+class Connection : public FrameHandler, public std::enable_shared_from_this<Connection> {
+ public:
+  enum State { kConnecting, kHandshake, kOpen, kClosing, kClosed };
+
+  Connection(IoLoop& loop, std::shared_ptr<ConnectionOwner> owner, std::shared_ptr<EventSink> sink,
+             uint64_t ownerTag, uint64_t id, const ConnConfig& cfg);
+  ~Connection() override;
+
+  // --- loop thread ---
+  // Server role: take the pending connection of `listener` and start reading
+  // the opening handshake. Returns false if accept failed.
+  bool accept(uv_stream_t* listener);
+  // Server role: answer an HTTP error (e.g. 503 over maxConnections) and close.
+  void reject(int status, const std::string& reason);
+  // Client role: connect to addr and run TLS + the opening handshake.
+  void connect(const struct sockaddr* addr);
+  // Starts the close handshake (code 0: no status code in the frame).
+  void close(int code, const std::string& reason);
+  // Drops the socket now; no close event is raised unless raiseEvent.
+  void abort(bool raiseEvent);
+  void resumeReading();
+
+  // --- any thread ---
+  // Frames (and compresses) one message and queues it.
+  SendResult send(const uint8_t* data, size_t len, bool binary);
+  // Queues a frame built once for several connections (no deflate).
+  SendResult sendShared(const OutFramePtr& frame, uint64_t payloadLen);
+  // Queues a control frame (ping/pong/close), payload <= 125.
+  void sendControl(uint8_t opcode, const uint8_t* data, size_t len);
+  uint64_t bufferedAmount() const { return buffered_.load(std::memory_order_relaxed); }
+  State state() const { return static_cast<State>(state_.load(std::memory_order_acquire)); }
+  bool deflateActive() const { return deflateOn_; }
+  uint64_t id() const { return id_; }
+  const std::string& requestTarget() const { return requestTarget_; }
+  const Headers& peerHeaders() const { return peerHeaders_; }
+  int responseStatus() const { return responseStatus_; }
+
+  // Builds an unmasked frame (server role) for a broadcast.
+  static OutFramePtr buildServerFrame(const uint8_t* data, size_t len, uint8_t opcode);
+
+ private:
+  // FrameHandler
+  bool onFrameHeader(const FrameHeader& h) override;
+  bool onFramePayload(uint8_t* data, size_t len) override;
+  bool onFrameEnd() override;
+  void onFrameError(int closeCode, const char* reason) override;
+
+  static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+  static void onWrite(uv_write_t* req, int status);
+  static void onConnect(uv_connect_t* req, int status);
+  static void onHandleClosed(uv_handle_t* h);
+  static void onDeadline(uv_timer_t* t);
+  static void onPingTimer(uv_timer_t* t);
+
+  void startReading();
+  void onTransportData(uint8_t* data, size_t len);  // bytes after TLS
+  void onPlainData(uint8_t* data, size_t len);
+  void onTransportReady();  // TCP (and TLS) up
+  void handleHandshakeBytes(uint8_t* data, size_t len);
+  void serverHandshake(const HttpRequest& req);
+  void clientHandshake(const HttpResponse& res);
+  void becomeOpen();
+  void feedFrames(uint8_t* data, size_t len);
+  void handleControl();
+  void failConnection(int code, const std::string& reason);
+  void failHandshake(int httpStatus, const std::string& error);
+  void emit(Event&& ev);
+  void enqueue(OutFramePtr f);
+  void flush();
+  void writeRaw(std::string bytes);
+  void writeBuffers(std::vector<OutFramePtr>&& frames);
+  void closeSocket();  // closes every handle; the connection ends in onHandleClosed
+  void maybeShutdown();  // closeAfterWrite_ and nothing left to write: FIN, then wait for EOF
+  static void onShutdown(uv_shutdown_t* req, int status);
+  void finish();       // all handles closed
+  void armDeadline(double seconds);
+  void startHeartbeat();
+  OutFramePtr buildFrame(const uint8_t* data, size_t len, uint8_t opcode, bool compress,
+                         SendResult* res);
+  bool emitDataChunk(bool final);
+
+  IoLoop& loop_;
+  std::shared_ptr<ConnectionOwner> owner_;
+  std::shared_ptr<EventSink> sink_;
+  uint64_t ownerTag_;
+  uint64_t id_;
+  ConnConfig cfg_;
+  std::shared_ptr<Connection> self_;  // keeps us alive while handles are open
+
+  uv_tcp_t tcp_;
+  uv_timer_t deadline_;
+  uv_timer_t pingTimer_;
+  int openHandles_ = 0;
+  bool tcpInit_ = false;
+  bool reading_ = false;
+  bool pausedByBudget_ = false;
+  bool socketClosing_ = false;
+  bool closeAfterWrite_ = false;  // shut down once queued writes are out
+  bool shutdownStarted_ = false;
+  int writesInFlight_ = 0;
+
+  std::atomic<int> state_{kConnecting};
+  std::unique_ptr<TlsSession> tlsSession_;
+  std::string handshakeBuf_;
+  std::string clientKey_;
+  std::string requestTarget_;
+  Headers peerHeaders_;
+  int responseStatus_ = 0;
+
+  // receive side (loop thread)
+  FrameParser parser_;
+  FrameHeader frame_;
+  bool msgCompressed_ = false;
+  bool msgBinary_ = false;
+  uint64_t msgWire_ = 0;      // wire payload bytes of the current message
+  uint64_t frameWire_ = 0;
+  std::string msg_;           // the message being assembled (inflated)
+  size_t fragDelivered_ = 0;  // bytes of msg_ already given as fragment events
+  std::string ctrl_;          // control frame payload
+  Utf8Validator utf8_;
+  Inflater inflater_;
+  bool inflaterReady_ = false;
+  uint64_t lastActivityMs_ = 0;
+
+  // close handshake
+  bool closeSent_ = false;
+  bool closeReceived_ = false;
+  bool closeEventDone_ = false;
+  int closeCode_ = 1006;
+  std::string closeReason_;
+  bool closeRemote_ = true;
+  bool failed_ = false;
+  bool wasOpen_ = false;
+
+  // send side (any thread, under sendMu_)
+  std::mutex sendMu_;
+  std::vector<OutFramePtr> outbox_;
+  bool flushPosted_ = false;
+  Deflater deflater_;
+  bool deflaterReady_ = false;
+  DeflateParams deflateParams_;
+  bool deflateOn_ = false;  // written before state_ becomes kOpen
+  std::atomic<uint64_t> buffered_{0};
+};
+
+}  // namespace wsengine

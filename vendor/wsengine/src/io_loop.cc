@@ -1,0 +1,88 @@
+#include "io_loop.h"
+
+#include <atomic>
+#include <future>
+
+#include "wsengine/wsengine.h"
+
+namespace wsengine {
+
+namespace {
+std::atomic<int> gThreadCount{2};
+std::once_flag gPoolOnce;
+std::vector<IoLoop*>* gPool = nullptr;
+std::atomic<unsigned> gNext{0};
+}  // namespace
+
+void setIoThreadCount(int n) {
+  if (n >= 1 && n <= 64) gThreadCount = n;
+}
+int ioThreadCount() { return gThreadCount; }
+
+IoLoop::IoLoop() : readBuf_(256 * 1024) {
+  uv_loop_init(&loop_);
+  uv_async_init(&loop_, &async_, &IoLoop::onAsync);
+  async_.data = this;
+  std::promise<void> started;
+  thread_ = std::thread([this, &started] {
+    threadId_ = std::this_thread::get_id();
+    started.set_value();
+    run();
+  });
+  started.get_future().wait();
+  // The pool is never torn down: a loop thread blocked in epoll costs nothing,
+  // and process exit must not wait on it (environments clear their objects).
+  thread_.detach();
+}
+
+void IoLoop::run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+}
+
+void IoLoop::post(std::function<void()> fn) {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake = queue_.empty();
+    queue_.push_back(std::move(fn));
+  }
+  if (wake) uv_async_send(&async_);
+}
+
+void IoLoop::runSync(const std::function<void()>& fn) {
+  if (inThread()) {
+    fn();
+    return;
+  }
+  std::promise<void> done;
+  post([&] {
+    fn();
+    done.set_value();
+  });
+  done.get_future().wait();
+}
+
+void IoLoop::onAsync(uv_async_t* h) {
+  auto* self = static_cast<IoLoop*>(h->data);
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      if (self->queue_.empty()) return;
+      self->running_.swap(self->queue_);
+    }
+    for (auto& fn : self->running_) fn();
+    self->running_.clear();
+  }
+}
+
+IoLoop& nextLoop() {
+  std::call_once(gPoolOnce, [] {
+    gPool = new std::vector<IoLoop*>();
+    int n = gThreadCount;
+    for (int i = 0; i < n; ++i) gPool->push_back(new IoLoop());
+  });
+  unsigned i = gNext.fetch_add(1) % gPool->size();
+  return *(*gPool)[i];
+}
+
+}  // namespace wsengine

@@ -1,0 +1,312 @@
+// The server: a listener on one IO loop, its connections on the same loop,
+// maxConnections, and sends fanned out from the owner thread (a broadcast
+// frame is built once and shared by every target that does not compress).
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "connection.h"
+#include "io_loop.h"
+#include "utf8.h"
+#include "wsengine/wsengine.h"
+
+namespace wsengine {
+
+class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<ServerImpl> {
+ public:
+  ServerImpl(std::shared_ptr<EventSink> sink, uint64_t tag)
+      : loop_(nextLoop()), sink_(std::move(sink)), tag_(tag) {}
+
+  StartResult start(const ServerOptions& opts) {
+    StartResult res;
+    std::shared_ptr<ServerImpl> self = shared_from_this();
+    loop_.runSync([&] { res = self->startOnLoop(opts); });
+    return res;
+  }
+
+  void stop(int code, const std::string& reason, bool hard) {
+    running_.store(false);
+    std::shared_ptr<ServerImpl> self = shared_from_this();
+    loop_.post([self, code, reason, hard] { self->stopOnLoop(code, reason, hard); });
+  }
+
+  bool running() const { return running_.load(); }
+  int port() const { return port_.load(); }
+
+  std::vector<SendResult> send(const std::vector<uint64_t>* ids, const uint8_t* data, size_t len,
+                               bool binary) {
+    std::vector<std::shared_ptr<Connection>> targets;
+    std::vector<uint64_t> order;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (ids) {
+        order = *ids;
+      } else {
+        order.reserve(open_.size());
+        for (auto& kv : open_) order.push_back(kv.first);
+        std::sort(order.begin(), order.end());
+      }
+      targets.reserve(order.size());
+      for (uint64_t id : order) {
+        auto it = open_.find(id);
+        targets.push_back(it == open_.end() ? nullptr : it->second);
+      }
+    }
+    std::vector<SendResult> out;
+    out.reserve(order.size());
+    bool textOk = binary || isValidUtf8(data, len);
+    OutFramePtr shared;  // built on first use by a target without deflate
+    for (size_t i = 0; i < order.size(); ++i) {
+      const auto& c = targets[i];
+      if (!c) {
+        SendResult r;
+        r.conn = order[i];
+        r.payloadSize = len;
+        r.message = "Unknown or closed client";
+        out.push_back(std::move(r));
+      } else if (!textOk) {
+        SendResult r;
+        r.conn = order[i];
+        r.payloadSize = len;
+        r.bufferedAmount = c->bufferedAmount();
+        r.message = "Invalid UTF-8: a text message must be valid UTF-8";
+        out.push_back(std::move(r));
+      } else if (c->deflateActive()) {
+        out.push_back(c->send(data, len, binary));
+      } else {
+        if (!shared) shared = Connection::buildServerFrame(data, len, binary ? kBinary : kText);
+        out.push_back(c->sendShared(shared, len));
+      }
+    }
+    return out;
+  }
+
+  std::vector<uint64_t> connections() const {
+    std::vector<uint64_t> ids;
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& kv : open_) ids.push_back(kv.first);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  }
+
+  std::shared_ptr<Connection> find(uint64_t id) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = open_.find(id);
+    return it == open_.end() ? nullptr : it->second;
+  }
+
+  void closeConnection(uint64_t id, int code, const std::string& reason) {
+    std::shared_ptr<Connection> c = find(id);
+    if (!c) return;
+    loop_.post([c, code, reason] { c->close(code, reason); });
+  }
+
+  void resumeReading() {
+    std::shared_ptr<ServerImpl> self = shared_from_this();
+    loop_.post([self] {
+      for (auto& kv : self->all_) kv.second->resumeReading();
+    });
+  }
+
+  // ConnectionOwner (loop thread)
+  void onConnOpen(Connection* c) override {
+    auto it = all_.find(c->id());
+    if (it == all_.end()) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      open_[c->id()] = it->second;
+    }
+    Event ev;
+    ev.type = EventType::Open;
+    ev.owner = tag_;
+    ev.conn = c->id();
+    ev.uri = c->requestTarget();
+    ev.headers = c->peerHeaders();
+    sink_->push(std::move(ev));
+  }
+
+  void onConnFailed(Connection*, int, const std::string&) override {}
+
+  void onConnClosed(Connection* c, bool wasOpen, int code, const std::string& reason,
+                    bool remote) override {
+    uint64_t id = c->id();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      open_.erase(id);
+    }
+    if (rejected_.erase(id) == 0 && all_.count(id)) --active_;
+    all_.erase(id);
+    if (!wasOpen || silent_) return;
+    Event ev;
+    ev.type = EventType::Close;
+    ev.owner = tag_;
+    ev.conn = id;
+    ev.code = code;
+    ev.reason = reason;
+    ev.remote = remote;
+    sink_->push(std::move(ev));
+  }
+
+ private:
+  StartResult startOnLoop(const ServerOptions& opts) {
+    StartResult res;
+    if (listener_) {
+      res.message = "Server is already running";
+      res.port = port_;
+      return res;
+    }
+    opts_ = opts;
+    silent_ = false;
+    if (opts.tls.enabled) {
+      std::string err;
+      tlsCtx_ = TlsContext::createServer(opts.tls, err);
+      if (!tlsCtx_) {
+        res.message = err;
+        return res;
+      }
+    } else {
+      tlsCtx_.reset();
+    }
+    struct sockaddr_storage addr;
+    std::memset(&addr, 0, sizeof addr);
+    const char* host = opts.host.empty() ? "0.0.0.0" : opts.host.c_str();
+    if (uv_ip4_addr(host, opts.port, reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
+        uv_ip6_addr(host, opts.port, reinterpret_cast<sockaddr_in6*>(&addr)) != 0) {
+      // A host name: resolve it here, on the IO thread (synchronous form).
+      uv_getaddrinfo_t req;
+      struct addrinfo hints;
+      std::memset(&hints, 0, sizeof hints);
+      hints.ai_family = AF_UNSPEC;
+      hints.ai_socktype = SOCK_STREAM;
+      hints.ai_flags = AI_PASSIVE;
+      std::string portStr = std::to_string(opts.port);
+      int rc = uv_getaddrinfo(loop_.loop(), &req, nullptr, host, portStr.c_str(), &hints);
+      if (rc != 0 || !req.addrinfo) {
+        res.message = std::string("Cannot resolve host '") + host + "': " + uv_strerror(rc);
+        return res;
+      }
+      std::memcpy(&addr, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
+      uv_freeaddrinfo(req.addrinfo);
+    }
+    auto* l = new uv_tcp_t;
+    uv_tcp_init(loop_.loop(), l);
+    l->data = this;
+    int rc = uv_tcp_bind(l, reinterpret_cast<const sockaddr*>(&addr), 0);
+    if (rc == 0)
+      rc = uv_listen(reinterpret_cast<uv_stream_t*>(l), opts.backlog > 0 ? opts.backlog : 5,
+                     &ServerImpl::onConnection);
+    if (rc != 0) {
+      uv_close(reinterpret_cast<uv_handle_t*>(l), [](uv_handle_t* h) {
+        delete reinterpret_cast<uv_tcp_t*>(h);
+      });
+      res.message = std::string("Cannot listen on ") + host + ":" + std::to_string(opts.port) +
+                    ": " + uv_strerror(rc);
+      return res;
+    }
+    struct sockaddr_storage bound;
+    int len = sizeof bound;
+    uv_tcp_getsockname(l, reinterpret_cast<sockaddr*>(&bound), &len);
+    int port = bound.ss_family == AF_INET6
+                   ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                   : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+    listener_ = l;
+    listenerHold_ = shared_from_this();
+    port_ = port;
+    running_ = true;
+    res.success = true;
+    res.port = port;
+    res.message = "Listening on " + std::string(host) + ":" + std::to_string(port);
+    return res;
+  }
+
+  void stopOnLoop(int code, const std::string& reason, bool hard) {
+    if (hard) silent_ = true;
+    if (listener_) {
+      uv_close(reinterpret_cast<uv_handle_t*>(listener_), [](uv_handle_t* h) {
+        auto* self = static_cast<ServerImpl*>(h->data);
+        delete reinterpret_cast<uv_tcp_t*>(h);
+        self->listenerHold_.reset();  // may destroy self: last statement
+      });
+      listener_ = nullptr;
+    }
+    // Copy: closing may call back into onConnClosed and erase from all_.
+    std::vector<std::shared_ptr<Connection>> conns;
+    conns.reserve(all_.size());
+    for (auto& kv : all_) conns.push_back(kv.second);
+    for (auto& c : conns) {
+      if (hard || c->state() != Connection::kOpen)
+        c->abort(!hard);
+      else
+        c->close(code, reason);
+    }
+  }
+
+  static void onConnection(uv_stream_t* l, int status) {
+    auto* self = static_cast<ServerImpl*>(l->data);
+    if (status < 0) return;
+    ConnConfig cfg;
+    cfg.server = true;
+    cfg.heartbeat = self->opts_.heartbeat;
+    cfg.deflate = self->opts_.deflate;
+    cfg.limits = self->opts_.limits;
+    cfg.tls = self->tlsCtx_;
+    uint64_t id = self->nextId_++;
+    auto c = std::make_shared<Connection>(self->loop_, self->shared_from_this(), self->sink_,
+                                          self->tag_, id, cfg);
+    self->all_[id] = c;
+    bool over = self->active_ >= self->opts_.maxConnections;
+    if (over) self->rejected_.insert(id); else ++self->active_;
+    if (!c->accept(l)) return;  // closes itself; onConnClosed cleans up
+    // Over the limit: answer 503 before any upgrade; the others keep going.
+    if (over) c->reject(503, "Too many connections");
+  }
+
+  IoLoop& loop_;
+  std::shared_ptr<EventSink> sink_;
+  uint64_t tag_;
+  ServerOptions opts_;
+  std::shared_ptr<TlsContext> tlsCtx_;
+  uv_tcp_t* listener_ = nullptr;
+  std::shared_ptr<ServerImpl> listenerHold_;
+  std::atomic<bool> running_{false};
+  std::atomic<int> port_{0};
+  bool silent_ = false;  // cleared: raise no more events
+  uint64_t nextId_ = 1;
+  int active_ = 0;
+  // loop thread: every live connection (handshaking, open, closing)
+  std::unordered_map<uint64_t, std::shared_ptr<Connection>> all_;
+  std::unordered_set<uint64_t> rejected_;
+  // open connections, read by senders on the owner thread
+  mutable std::mutex mu_;
+  std::unordered_map<uint64_t, std::shared_ptr<Connection>> open_;
+};
+
+Server::Server(std::shared_ptr<EventSink> sink, uint64_t tag)
+    : impl_(std::make_shared<ServerImpl>(std::move(sink), tag)) {}
+Server::~Server() {
+  if (impl_) impl_->stop(1001, "Server cleared", true);
+}
+StartResult Server::start(const ServerOptions& options) { return impl_->start(options); }
+void Server::stop(int code, const std::string& reason) { impl_->stop(code, reason, false); }
+void Server::clear() { impl_->stop(1001, "Server cleared", true); }
+bool Server::running() const { return impl_->running(); }
+int Server::port() const { return impl_->port(); }
+std::vector<SendResult> Server::send(const std::vector<uint64_t>* conns, const uint8_t* data,
+                                     size_t len, bool binary) {
+  return impl_->send(conns, data, len, binary);
+}
+std::vector<uint64_t> Server::connections() const { return impl_->connections(); }
+uint64_t Server::bufferedAmount(uint64_t conn) const {
+  auto c = impl_->find(conn);
+  return c ? c->bufferedAmount() : 0;
+}
+bool Server::closeConnection(uint64_t conn, int code, const std::string& reason) {
+  if (!impl_->find(conn)) return false;
+  impl_->closeConnection(conn, code, reason);
+  return true;
+}
+void Server::resumeReading() { impl_->resumeReading(); }
+
+}  // namespace wsengine
