@@ -1,0 +1,251 @@
+// End-to-end engine test without Node: our server and our client on
+// loopback, through the public API only. Also the cross-thread workload the
+// ThreadSanitizer run exercises (sends from several threads while IO threads
+// deliver events).
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "check.h"
+#include "wsengine/wsengine.h"
+
+using namespace wsengine;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+class QueueSink : public EventSink {
+ public:
+  bool push(Event&& ev) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.push_back(std::move(ev));
+    cv_.notify_all();
+    return true;
+  }
+  // Waits for the first event matching pred (removing it and all before it).
+  bool waitFor(std::function<bool(const Event&)> pred, Event* out, int ms = 5000) {
+    std::unique_lock<std::mutex> lock(mu_);
+    auto deadline = Clock::now() + std::chrono::milliseconds(ms);
+    for (;;) {
+      while (!events_.empty()) {
+        Event ev = std::move(events_.front());
+        events_.pop_front();
+        if (pred(ev)) {
+          if (out) *out = std::move(ev);
+          return true;
+        }
+      }
+      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && events_.empty()) return false;
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Event> events_;
+};
+
+bool isType(const Event& e, EventType t) { return e.type == t; }
+
+ConnectResult startClient(Client& c, const ClientOptions& o) {
+  std::promise<ConnectResult> p;
+  auto f = p.get_future();
+  c.start(o, [&p](ConnectResult r) { p.set_value(std::move(r)); });
+  if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return ConnectResult();
+  return f.get();
+}
+
+void testEcho(bool deflate) {
+  auto ssink = std::make_shared<QueueSink>();
+  auto csink = std::make_shared<QueueSink>();
+  Server server(ssink, 1);
+  ServerOptions so;
+  so.port = 0;
+  so.deflate.enabled = deflate;
+  StartResult sr = server.start(so);
+  CHECK(sr.success);
+  CHECK(sr.port > 0);
+
+  Client client(csink, 2);
+  ClientOptions co;
+  co.url = "ws://127.0.0.1:" + std::to_string(sr.port) + "/path?x=1";
+  co.deflate.enabled = deflate;
+  co.enableAutomaticReconnection = false;
+  ConnectResult cr = startClient(client, co);
+  CHECK(cr.success);
+  CHECK_EQ(cr.httpStatus, 101);
+
+  Event open;
+  CHECK(ssink->waitFor([](const Event& e) { return isType(e, EventType::Open); }, &open));
+  CHECK_EQ(open.uri, std::string("/path?x=1"));
+  CHECK(csink->waitFor([](const Event& e) { return isType(e, EventType::Open); }, nullptr));
+  uint64_t conn = open.conn;
+  CHECK_EQ(server.connections().size(), size_t(1));
+
+  // client -> server, several sizes
+  for (size_t n : {size_t(0), size_t(125), size_t(126), size_t(65535), size_t(65536),
+                   size_t(3 << 20)}) {
+    std::string text(n, 'a');
+    for (size_t i = 0; i < n; ++i) text[i] = static_cast<char>('a' + i % 26);
+    SendResult r = client.send(reinterpret_cast<const uint8_t*>(text.data()), n, false);
+    CHECK(r.success);
+    CHECK_EQ(r.payloadSize, uint64_t(n));
+    if (deflate && n >= 1024) CHECK(r.wireSize < n);
+    Event m;
+    CHECK(ssink->waitFor([](const Event& e) { return isType(e, EventType::Message); }, &m));
+    CHECK_EQ(m.data.size(), n);
+    CHECK(m.data == text);
+    CHECK(!m.binary);
+    // server -> client, binary
+    std::vector<uint64_t> to{conn};
+    auto rs = server.send(&to, reinterpret_cast<const uint8_t*>(text.data()), n, true);
+    CHECK_EQ(rs.size(), size_t(1));
+    CHECK(rs[0].success);
+    Event back;
+    CHECK(csink->waitFor([](const Event& e) { return isType(e, EventType::Message); }, &back));
+    CHECK(back.binary);
+    CHECK(back.data == text);
+  }
+
+  // invalid UTF-8 as text is refused at send time
+  const uint8_t bad[] = {0xC3, 0x28};
+  CHECK(!client.send(bad, 2, false).success);
+
+  client.stop(4000, "bye");
+  Event sc, cc;
+  CHECK(ssink->waitFor([](const Event& e) { return isType(e, EventType::Close); }, &sc));
+  CHECK_EQ(sc.code, 4000);
+  CHECK_EQ(sc.reason, std::string("bye"));
+  CHECK(sc.remote);
+  CHECK(csink->waitFor([](const Event& e) { return isType(e, EventType::Close); }, &cc));
+  CHECK_EQ(cc.code, 4000);
+  CHECK(!cc.remote);
+  CHECK(cc.terminal);
+  server.stop();
+}
+
+void testServerStopAndRestart() {
+  auto ssink = std::make_shared<QueueSink>();
+  auto csink = std::make_shared<QueueSink>();
+  Server server(ssink, 1);
+  ServerOptions so;
+  so.port = 0;
+  StartResult sr = server.start(so);
+  CHECK(sr.success);
+  Client client(csink, 2);
+  ClientOptions co;
+  co.url = "ws://127.0.0.1:" + std::to_string(sr.port);
+  co.enableAutomaticReconnection = false;
+  CHECK(startClient(client, co).success);
+  CHECK(ssink->waitFor([](const Event& e) { return isType(e, EventType::Open); }, nullptr));
+  server.stop();
+  Event sc, cc;
+  CHECK(ssink->waitFor([](const Event& e) { return isType(e, EventType::Close); }, &sc));
+  CHECK_EQ(sc.code, 1001);
+  CHECK(csink->waitFor([](const Event& e) { return isType(e, EventType::Close); }, &cc));
+  CHECK_EQ(cc.code, 1001);
+  CHECK(cc.remote);
+  so.port = sr.port;
+  StartResult again = server.start(so);
+  CHECK(again.success);
+  CHECK_EQ(again.port, sr.port);
+  server.stop();
+}
+
+void testReconnect() {
+  auto ssink = std::make_shared<QueueSink>();
+  auto csink = std::make_shared<QueueSink>();
+  // Find a free port, then close it so the first attempts fail.
+  int port;
+  {
+    Server probe(ssink, 9);
+    ServerOptions so;
+    so.port = 0;
+    port = probe.start(so).port;
+    probe.clear();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  Client client(csink, 2);
+  ClientOptions co;
+  co.url = "ws://127.0.0.1:" + std::to_string(port);
+  co.minWaitBetweenReconnectionRetries = 20;
+  co.maxWaitBetweenReconnectionRetries = 200;
+  ConnectResult cr = startClient(client, co);
+  CHECK(!cr.success);
+  CHECK(!cr.errorStr.empty());
+  Event e1, e2;
+  CHECK(csink->waitFor([](const Event& e) { return isType(e, EventType::Error); }, &e1));
+  CHECK(csink->waitFor([](const Event& e) { return isType(e, EventType::Error); }, &e2));
+  CHECK_EQ(e1.retries, 1);
+  CHECK_EQ(e2.retries, 2);
+  CHECK(e2.waitTime > e1.waitTime);
+  CHECK(!e1.terminal);
+  Server server(ssink, 1);
+  ServerOptions so;
+  so.port = port;
+  CHECK(server.start(so).success);
+  CHECK(csink->waitFor([](const Event& e) { return isType(e, EventType::Open); }, nullptr));
+  client.stop();
+  server.stop();
+}
+
+// Sends from several threads at once while the IO threads deliver: the
+// workload for ThreadSanitizer.
+void testConcurrentSends() {
+  auto ssink = std::make_shared<QueueSink>();
+  auto csink = std::make_shared<QueueSink>();
+  Server server(ssink, 1);
+  ServerOptions so;
+  so.port = 0;
+  StartResult sr = server.start(so);
+  CHECK(sr.success);
+  const int kClients = 4, kMsgs = 200;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back(new Client(csink, 10 + i));
+    ClientOptions co;
+    co.url = "ws://127.0.0.1:" + std::to_string(sr.port);
+    co.enableAutomaticReconnection = false;
+    CHECK(startClient(*clients.back(), co).success);
+  }
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      for (int k = 0; k < kMsgs; ++k) {
+        std::string s = "m" + std::to_string(k);
+        clients[i]->send(reinterpret_cast<const uint8_t*>(s.data()), s.size(), false);
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    for (int k = 0; k < kMsgs; ++k) {
+      std::string s = "b" + std::to_string(k);
+      server.send(nullptr, reinterpret_cast<const uint8_t*>(s.data()), s.size(), true);
+    }
+  });
+  for (auto& t : threads) t.join();
+  int got = 0;
+  while (got < kClients * kMsgs &&
+         ssink->waitFor([](const Event& e) { return isType(e, EventType::Message); }, nullptr))
+    ++got;
+  CHECK_EQ(got, kClients * kMsgs);
+  for (auto& c : clients) c->clear();
+  server.clear();
+}
+
+}  // namespace
+
+int main() {
+  testEcho(false);
+  testEcho(true);
+  testServerStopAndRestart();
+  testReconnect();
+  testConcurrentSends();
+  // Let IO threads finish closing before exit.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  return check::finish();
+}
