@@ -1,10 +1,106 @@
+// Module entry: one Instance per environment (main thread, each worker), the
+// IO thread count from IXWS_IO_THREADS, and the exports beyond the seed's
+// commands (keep-alive, buffered amount, IO thread count).
 #include <napi.h>
-#include <uv.h>
-#include <openssl/sha.h>
-#include <zlib.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <mutex>
+
+#include "commands.h"
+#include "instance.h"
+#include "options.h"
+#include "wsengine/wsengine.h"
+
+namespace wsengine {
+namespace addon {
+
+namespace {
+
+void configureIoThreads() {
+  // Process-wide and effective before the engine's first use only, so the
+  // first environment that loads the addon decides.
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* text = std::getenv("IXWS_IO_THREADS");
+    if (text == nullptr || *text == '\0') return;
+    char* end = nullptr;
+    long n = std::strtol(text, &end, 10);
+    if (*end == '\0' && n >= 1 && n <= 64) setIoThreadCount(static_cast<int>(n));
+  });
+}
+
+int readRef(const Napi::Value& v) {
+  if (!isInteger(v)) throwType(v.Env(), "ref must be an integer");
+  double d = v.As<Napi::Number>().DoubleValue();
+  return d >= -2147483647.0 && d <= 2147483647.0 ? static_cast<int>(d) : 0;
+}
+
+// (ref, keepAlive) -> false for an unknown ref.
+Napi::Value SetKeepAlive(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int ref = readRef(info[0]);
+  if (!info[1].IsBoolean()) throwType(env, "keepAlive must be a boolean");
+  bool on = info[1].As<Napi::Boolean>().Value();
+  Instance* inst = Instance::get(env);
+  if (ServerEntry* s = inst->server(ref)) {
+    s->keepAlive = on;
+  } else if (ClientEntry* c = inst->client(ref)) {
+    c->keepAlive = on;
+  } else {
+    return Napi::Boolean::New(env, false);
+  }
+  inst->updateKeepAlive();
+  return Napi::Boolean::New(env, true);
+}
+
+// (ref, client?) -> bytes queued: a client's, one server connection's, or
+// the sum over a server's connections when no client is given.
+Napi::Value BufferedAmount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int ref = readRef(info[0]);
+  bool oneConn = !info[1].IsUndefined();
+  if (oneConn && !isInteger(info[1])) throwType(env, "client must be an integer");
+  Instance* inst = Instance::get(env);
+  uint64_t total = 0;
+  if (ServerEntry* s = inst->server(ref)) {
+    if (oneConn) {
+      double d = info[1].As<Napi::Number>().DoubleValue();
+      uint64_t conn = d >= 1 && d <= 2147483647.0 ? s->conns.connOf(static_cast<int>(d)) : 0;
+      if (conn != 0) total = s->engine->bufferedAmount(conn);
+    } else {
+      for (uint64_t conn : s->conns.conns()) total += s->engine->bufferedAmount(conn);
+    }
+  } else if (ClientEntry* c = inst->client(ref)) {
+    total = c->engine->bufferedAmount();
+  }
+  return Napi::Number::New(env, static_cast<double>(total));
+}
+
+Napi::Value IoThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), ioThreadCount());
+}
+
+}  // namespace
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("uv", Napi::String::New(env, uv_version_string()));
-  exports.Set("zlib", Napi::String::New(env, zlibVersion()));
+  configureIoThreads();
+  // Deleted by Node when the environment goes away; its cleanup hook clears
+  // every server and client first.
+  env.SetInstanceData(new Instance(env));
+  registerServerCommands(env, exports);
+  registerClientCommands(env, exports);
+  exports.Set("setKeepAlive", Napi::Function::New(env, SetKeepAlive, "setKeepAlive"));
+  exports.Set("bufferedAmount", Napi::Function::New(env, BufferedAmount, "bufferedAmount"));
+  exports.Set("ioThreads", Napi::Function::New(env, IoThreads, "ioThreads"));
   return exports;
 }
-NODE_API_MODULE(ix_websocket, Init)
+
+}  // namespace addon
+}  // namespace wsengine
+
+// The module macro wants an unqualified name.
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  return wsengine::addon::Init(env, exports);
+}
+NODE_API_MODULE(ix_websocket, InitModule)

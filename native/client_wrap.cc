@@ -1,0 +1,138 @@
+// Client commands. As on the server side, JS arguments are read first and
+// the client is looked up again afterwards (getters may re-enter the addon).
+#include <string>
+#include <utility>
+
+#include "commands.h"
+#include "convert.h"
+#include "instance.h"
+#include "options.h"
+
+namespace wsengine {
+namespace addon {
+
+namespace {
+
+std::string unknownClient(int ref) { return "Unknown client ref " + std::to_string(ref); }
+
+Napi::Object clientObject(Napi::Env env, const ClientEntry& c) {
+  Napi::Object out = Napi::Object::New(env);
+  writeClientOptions(out, c.config);
+  out.Set("ref", c.ref);
+  c.js.writeTo(out);
+  return out;
+}
+
+ClientEntry* updateClient(Instance* inst, const Napi::Object& obj, int ref) {
+  ClientEntry* c = inst->client(ref);
+  ClientConfig cfg = c != nullptr ? c->config : ClientConfig();
+  readClientOptions(obj, cfg, "client");
+  JsValues::Given given = JsValues::read(obj);
+  c = inst->client(ref);
+  if (c == nullptr) return nullptr;
+  c->config = std::move(cfg);
+  c->js.apply(given);
+  return c;
+}
+
+Napi::Value WebsocketClient(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Instance* inst = Instance::get(env);
+  ClientConfig cfg;
+  JsValues::Given given;
+  if (info.Length() > 0 && !info[0].IsUndefined() && !info[0].IsNull()) {
+    if (!info[0].IsObject()) throwType(env, "options must be an object");
+    Napi::Object opts = info[0].As<Napi::Object>();
+    readClientOptions(opts, cfg, "options");
+    given = JsValues::read(opts);
+  }
+  ClientEntry* c = inst->addClient();
+  c->config = std::move(cfg);
+  c->js.apply(given);
+  return clientObject(env, *c);
+}
+
+Napi::Value WebsocketClientStart(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Instance* inst = Instance::get(env);
+  int ref = 0;
+  Napi::Object obj = readRefArg(info[0], "client", ref);
+  ClientEntry* c = updateClient(inst, obj, ref);
+  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+  if (c == nullptr) {
+    ConnectResult r;
+    r.errorStr = unknownClient(ref);
+    deferred.Resolve(connectStatus(env, r));
+    return deferred.Promise();
+  }
+  c->started = true;
+  inst->updateKeepAlive();
+  uint64_t id = inst->addPendingStart(deferred, c->tag);
+  std::shared_ptr<EventQueue> queue = inst->queue();
+  // `done` runs on an IO thread (or inline for an immediate failure); the
+  // result travels through the event queue to resolve on the JS thread.
+  c->engine->start(c->config.effective(), [queue, id](ConnectResult r) {
+    queue->pushConnect(id, std::move(r));
+  });
+  return deferred.Promise();
+}
+
+Napi::Value WebsocketClientStop(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Instance* inst = Instance::get(env);
+  int ref = 0;
+  Napi::Object obj = readRefArg(info[0], "client", ref);
+  ClientEntry* c = updateClient(inst, obj, ref);
+  if (c == nullptr) return refStatus(env, unknownClient(ref));
+  c->engine->stop();
+  c->started = false;
+  inst->updateKeepAlive();
+  return clientObject(env, *c);
+}
+
+Napi::Value WebsocketClientSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Instance* inst = Instance::get(env);
+  int ref = 0;
+  Napi::Object obj = readRefArg(info[0], "client", ref);
+  Napi::Value dataArg = info[1];
+  if (!isSendData(dataArg)) throwType(env, kSendDataError);
+  Napi::Value binaryV = obj.Get("binary");
+  if (!binaryV.IsUndefined() && !binaryV.IsBoolean()) throwType(env, "client.binary must be a boolean");
+  ClientEntry* c = updateClient(inst, obj, ref);
+  if (c == nullptr) {
+    SendResult r;
+    r.message = unknownClient(ref);
+    return sendStatus(env, r);
+  }
+  SendData data;
+  readSendData(dataArg, data);  // no JS runs from here to the engine call
+  bool binary = data.isString ? binaryV.IsBoolean() && binaryV.As<Napi::Boolean>().Value()
+                              : !(binaryV.IsBoolean() && !binaryV.As<Napi::Boolean>().Value());
+  return sendStatus(env, c->engine->send(data.bytes, data.length, binary));
+}
+
+Napi::Value WebsocketClientClear(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int ref = 0;
+  readRefArg(info[0], "client", ref);
+  if (!Instance::get(env)->clearClient(ref)) return refStatus(env, unknownClient(ref));
+  return Napi::Object::New(env);
+}
+
+}  // namespace
+
+void registerClientCommands(Napi::Env env, Napi::Object exports) {
+  exports.Set("websocketClient", Napi::Function::New(env, WebsocketClient, "websocketClient"));
+  exports.Set("websocketClientStart",
+              Napi::Function::New(env, WebsocketClientStart, "websocketClientStart"));
+  exports.Set("websocketClientStop",
+              Napi::Function::New(env, WebsocketClientStop, "websocketClientStop"));
+  exports.Set("websocketClientSend",
+              Napi::Function::New(env, WebsocketClientSend, "websocketClientSend"));
+  exports.Set("websocketClientClear",
+              Napi::Function::New(env, WebsocketClientClear, "websocketClientClear"));
+}
+
+}  // namespace addon
+}  // namespace wsengine

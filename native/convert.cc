@@ -1,0 +1,238 @@
+#include "convert.h"
+
+#include <utility>
+
+#include "options.h"
+
+namespace wsengine {
+namespace addon {
+
+namespace {
+
+// Own data property even for names such as "__proto__" (a plain Set would
+// hit the prototype setter and drop the header).
+void defineValue(Napi::Object& obj, const std::string& key, const Napi::Value& value) {
+  obj.DefineProperty(
+      Napi::PropertyDescriptor::Value(key, value, static_cast<napi_property_attributes>(
+                                                      napi_writable | napi_enumerable |
+                                                      napi_configurable)));
+}
+
+Napi::Value binaryData(Napi::Env env, std::string& data) {
+  if (data.empty()) return Napi::Buffer<char>::New(env, 0);
+  // The Buffer aliases the event's bytes: move them to the heap and free them
+  // when the Buffer is collected (copied instead where external buffers are
+  // not allowed, e.g. Electron's sandboxed V8).
+  auto* owned = new std::string(std::move(data));
+  return Napi::Buffer<char>::NewOrCopy(env, &(*owned)[0], owned->size(),
+                                       [](Napi::Env, char*, std::string* s) { delete s; },
+                                       owned);
+}
+
+void setData(Napi::Env env, Napi::Object& ctx, Event& ev, bool controlFrame) {
+  ctx.Set("wireSize", static_cast<double>(ev.wireSize));
+  // Control frames and fragments may carry bytes that are not UTF-8 even when
+  // the engine calls them text: hand those out as a Buffer, flagged binary.
+  bool binary = ev.binary;
+  if (!binary && controlFrame && !isValidUtf8(ev.data)) binary = true;
+  ctx.Set("binary", binary);
+  if (binary) {
+    ctx.Set("data", binaryData(env, ev.data));
+  } else {
+    ctx.Set("data", Napi::String::New(env, ev.data));
+  }
+}
+
+}  // namespace
+
+const char* eventTypeName(EventType type) {
+  switch (type) {
+    case EventType::Open: return "open";
+    case EventType::Close: return "close";
+    case EventType::Error: return "error";
+    case EventType::Fragment: return "fragment";
+    case EventType::Ping: return "ping";
+    case EventType::Pong: return "pong";
+    case EventType::Message: return "message";
+  }
+  return "error";
+}
+
+Napi::Object headersObject(Napi::Env env, const Headers& headers) {
+  Napi::Object obj = Napi::Object::New(env);
+  for (const auto& h : headers) {
+    // A repeated header folds into one value, as HTTP allows.
+    Napi::Value prev = obj.HasOwnProperty(h.first) ? obj.Get(h.first) : env.Undefined();
+    std::string value = prev.IsString() ? prev.As<Napi::String>().Utf8Value() + ", " + h.second
+                                        : h.second;
+    defineValue(obj, h.first, Napi::String::New(env, value));
+  }
+  return obj;
+}
+
+Napi::Object eventContext(Napi::Env env, Event& ev) {
+  Napi::Object ctx = Napi::Object::New(env);
+  switch (ev.type) {
+    case EventType::Message:
+      setData(env, ctx, ev, false);
+      break;
+    case EventType::Fragment:
+    case EventType::Ping:
+    case EventType::Pong:
+      setData(env, ctx, ev, true);
+      break;
+    case EventType::Open: {
+      ctx.Set("uri", ev.uri);
+      Napi::Object headers = headersObject(env, ev.headers);
+      ctx.Set("headers", headers);
+      // The seed also adds each header as a key/value on the context.
+      Napi::Array names = headers.GetPropertyNames();
+      for (uint32_t i = 0; i < names.Length(); ++i) {
+        std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+        if (name == "uri" || name == "headers") continue;
+        defineValue(ctx, name, headers.Get(name));
+      }
+      break;
+    }
+    case EventType::Error:
+      ctx.Set("decompressionError", ev.decompressionError);
+      ctx.Set("reason", ev.reason);
+      ctx.Set("http_status", ev.httpStatus);
+      ctx.Set("wait_time", ev.waitTime);
+      ctx.Set("retries", ev.retries);
+      break;
+    case EventType::Close:
+      ctx.Set("code", ev.code);
+      ctx.Set("reason", ev.reason);
+      ctx.Set("remote", ev.remote);
+      break;
+  }
+  return ctx;
+}
+
+Napi::Object connectStatus(Napi::Env env, const ConnectResult& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("success", r.success);
+  o.Set("http_status", r.httpStatus);
+  o.Set("errorStr", r.errorStr);
+  o.Set("uri", r.uri);
+  o.Set("headers", headersObject(env, r.headers));
+  return o;
+}
+
+Napi::Object sendStatus(Napi::Env env, const SendResult& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("success", r.success);
+  o.Set("compressionError", r.compressionError);
+  o.Set("payloadSize", static_cast<double>(r.payloadSize));
+  o.Set("wireSize", static_cast<double>(r.wireSize));
+  o.Set("bufferedAmount", static_cast<double>(r.bufferedAmount));
+  if (!r.success || !r.message.empty()) o.Set("message", r.message);
+  return o;
+}
+
+Napi::Object sendStatus(Napi::Env env, const SendResult& r, double client) {
+  Napi::Object o = sendStatus(env, r);
+  o.Set("client", client);
+  return o;
+}
+
+Napi::Object refStatus(Napi::Env env, const std::string& message) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("success", false);
+  o.Set("message", message);
+  return o;
+}
+
+bool isSendData(const Napi::Value& value) {
+  return value.IsString() || value.IsTypedArray() || value.IsDataView() || value.IsArrayBuffer();
+}
+
+void readSendData(const Napi::Value& value, SendData& out) {
+  napi_env env = value.Env();
+  napi_value v = value;
+  if (value.IsString()) {
+    out.isString = true;
+    out.text = value.As<Napi::String>().Utf8Value();
+    out.bytes = reinterpret_cast<const uint8_t*>(out.text.data());
+    out.length = out.text.size();
+    return;
+  }
+  void* data = nullptr;
+  size_t length = 0;
+  bool ok = false;
+  if (value.IsTypedArray()) {  // Buffer included
+    napi_typedarray_type type;
+    size_t count = 0;
+    ok = napi_get_typedarray_info(env, v, &type, &count, &data, nullptr, nullptr) == napi_ok;
+    size_t width = 1;
+    switch (type) {
+      case napi_int16_array:
+      case napi_uint16_array:
+        width = 2;
+        break;
+      case napi_int32_array:
+      case napi_uint32_array:
+      case napi_float32_array:
+        width = 4;
+        break;
+      case napi_float64_array:
+      case napi_bigint64_array:
+      case napi_biguint64_array:
+        width = 8;
+        break;
+      default:
+        width = 1;
+    }
+    length = count * width;
+  } else if (value.IsDataView()) {
+    ok = napi_get_dataview_info(env, v, &length, &data, nullptr, nullptr) == napi_ok;
+  } else if (value.IsArrayBuffer()) {
+    ok = napi_get_arraybuffer_info(env, v, &data, &length) == napi_ok;
+  }
+  if (!ok) throwType(value.Env(), kSendDataError);
+  out.isString = false;
+  out.bytes = static_cast<const uint8_t*>(data);
+  out.length = data == nullptr ? 0 : length;  // a detached buffer has no bytes
+}
+
+bool isValidUtf8(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size(), i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF are invalid.
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+}  // namespace addon
+}  // namespace wsengine

@@ -1,0 +1,53 @@
+// Engine values -> JavaScript values (event contexts, statuses) and the
+// send data argument -> bytes.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+
+#include "wsengine/wsengine.h"
+
+namespace wsengine {
+namespace addon {
+
+const char* eventTypeName(EventType type);
+
+// The context object of an event. Binary payloads become Buffers over the
+// event's own bytes (moved out of ev.data, freed by the Buffer's finalizer).
+Napi::Object eventContext(Napi::Env env, Event& ev);
+
+Napi::Object headersObject(Napi::Env env, const Headers& headers);
+
+Napi::Object connectStatus(Napi::Env env, const ConnectResult& r);
+
+// Client send status.
+Napi::Object sendStatus(Napi::Env env, const SendResult& r);
+// Server send status: adds `client` (the target ref as given).
+Napi::Object sendStatus(Napi::Env env, const SendResult& r, double client);
+
+// { success: false, message }
+Napi::Object refStatus(Napi::Env env, const std::string& message);
+
+// Bytes of a send's data argument. For strings the UTF-8 is held in `text`;
+// for binary views `bytes` points into the JS buffer itself (no copy), valid
+// for the duration of the native call.
+struct SendData {
+  bool isString = false;
+  std::string text;
+  const uint8_t* bytes = nullptr;
+  size_t length = 0;
+};
+// Whether value is one of the accepted kinds (checked before any other
+// argument is read; the bytes are taken last, after every JS getter ran).
+bool isSendData(const Napi::Value& value);
+const char* const kSendDataError =
+    "data must be a string, Buffer, TypedArray, DataView or ArrayBuffer";
+// Throws TypeError kSendDataError for anything else.
+void readSendData(const Napi::Value& value, SendData& out);
+
+bool isValidUtf8(const std::string& s);
+
+}  // namespace addon
+}  // namespace wsengine

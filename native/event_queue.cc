@@ -1,0 +1,162 @@
+#include "event_queue.h"
+
+#include <utility>
+
+namespace wsengine {
+namespace addon {
+
+namespace {
+
+// Approximate heap bytes an event holds while queued.
+size_t costOf(const Event& ev) {
+  size_t n = sizeof(QueueItem) + ev.data.size() + ev.uri.size() + ev.reason.size();
+  for (const auto& h : ev.headers) n += h.first.size() + h.second.size() + 64;
+  return n;
+}
+
+size_t costOf(const ConnectResult& r) {
+  size_t n = sizeof(QueueItem) + r.errorStr.size() + r.uri.size();
+  for (const auto& h : r.headers) n += h.first.size() + h.second.size() + 64;
+  return n;
+}
+
+}  // namespace
+
+void EventQueue::init(napi_env env, QueueTarget* target) {
+  env_ = env;
+  target_ = target;
+  napi_value name;
+  napi_create_string_utf8(env, "ix-websocket events", NAPI_AUTO_LENGTH, &name);
+  // Unlimited queue, one owning "thread" (this object); data is always null:
+  // the items live in items_ so one call can carry any number of them. The
+  // context is the raw pointer: `keep` keeps it valid until Finalize.
+  auto* keep = new std::shared_ptr<EventQueue>(shared_from_this());
+  napi_status st = napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, keep,
+                                                   &EventQueue::Finalize, this,
+                                                   &EventQueue::CallJs, &tsfn_);
+  if (st != napi_ok) {
+    delete keep;
+    tsfn_ = nullptr;
+    napi_throw_error(env, nullptr, "ix-websocket: cannot create the event queue");
+    return;
+  }
+  napi_unref_threadsafe_function(env, tsfn_);
+}
+
+void EventQueue::enqueue(QueueItem&& item) {
+  // Called with mu_ held. Only the empty -> non-empty transition schedules a
+  // call: everything that piles up meanwhile rides on that one call.
+  bool wasEmpty = items_.empty();
+  bytes_ += item.cost;
+  items_.push_back(std::move(item));
+  if (wasEmpty && tsfn_ != nullptr) {
+    napi_call_threadsafe_function(tsfn_, nullptr, napi_tsfn_nonblocking);
+  }
+}
+
+bool EventQueue::push(Event&& ev) {
+  QueueItem item;
+  item.kind = QueueItem::Kind::Event;
+  item.cost = costOf(ev);
+  item.event = std::move(ev);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) return true;  // environment gone: nobody will read it
+  enqueue(std::move(item));
+  if (bytes_ > kHighWater) {
+    paused_ = true;
+    return false;
+  }
+  return true;
+}
+
+void EventQueue::pushConnect(uint64_t startId, ConnectResult&& result) {
+  QueueItem item;
+  item.kind = QueueItem::Kind::Connect;
+  item.startId = startId;
+  item.cost = costOf(result);
+  item.connect = std::move(result);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) return;
+  enqueue(std::move(item));
+}
+
+void EventQueue::CallJs(napi_env env, napi_value, void* context, void*) {
+  // env is null when Node empties the queue of a closing function.
+  if (env == nullptr || context == nullptr) return;
+  static_cast<EventQueue*>(context)->drain(env);
+}
+
+void EventQueue::Finalize(napi_env, void* data, void*) {
+  auto* keep = static_cast<std::shared_ptr<EventQueue>*>(data);
+  {
+    EventQueue* self = keep->get();
+    std::lock_guard<std::mutex> lock(self->mu_);
+    self->closed_ = true;
+    self->tsfnGone_ = true;
+    self->tsfn_ = nullptr;
+  }
+  delete keep;
+}
+
+void EventQueue::drain(napi_env env) {
+  std::vector<QueueItem> batch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return;
+    batch.swap(items_);
+  }
+  if (batch.empty() || target_ == nullptr) return;
+  size_t cost = 0;
+  for (const auto& item : batch) cost += item.cost;
+
+  target_->deliver(env, batch);
+
+  // Charged until delivered, so a slow consumer holds the IO threads back.
+  bool resume = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return;
+    bytes_ -= cost;
+    if (paused_ && bytes_ < kLowWater) {
+      paused_ = false;
+      resume = true;
+    }
+  }
+  if (resume && target_ != nullptr) target_->resumeAll();
+}
+
+void EventQueue::setKeepAlive(bool on) {
+  if (tsfn_ == nullptr || tsfnGone_ || on == refd_) return;
+  if (on) {
+    napi_ref_threadsafe_function(env_, tsfn_);
+  } else {
+    napi_unref_threadsafe_function(env_, tsfn_);
+  }
+  refd_ = on;
+}
+
+void EventQueue::close() {
+  napi_threadsafe_function fn = nullptr;
+  std::vector<QueueItem> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_ && tsfn_ == nullptr) return;
+    closed_ = true;
+    dropped.swap(items_);
+    bytes_ = 0;
+    if (!tsfnGone_) fn = tsfn_;
+    tsfn_ = nullptr;
+  }
+  target_ = nullptr;
+  // Abort: queued calls are discarded; IO threads never call it again since
+  // closed_ is set under the same lock they take.
+  if (fn != nullptr) napi_release_threadsafe_function(fn, napi_tsfn_abort);
+}
+
+size_t EventQueue::queuedBytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return bytes_;
+}
+
+}  // namespace addon
+}  // namespace wsengine

@@ -1,0 +1,86 @@
+// The bridge from IO threads to one JavaScript environment: the engine's
+// EventSink plus client-start results, batched into as few thread-safe
+// function calls as possible and bounded in bytes.
+#pragma once
+
+#include <node_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "wsengine/wsengine.h"
+
+namespace wsengine {
+namespace addon {
+
+struct QueueItem {
+  enum class Kind : uint8_t { Event, Connect };
+  Kind kind = Kind::Event;
+  Event event;             // Kind::Event
+  uint64_t startId = 0;    // Kind::Connect: which websocketClientStart call
+  ConnectResult connect;   // Kind::Connect
+  size_t cost = 0;         // bytes charged against the budget
+};
+
+// Implemented by the environment's instance; called on the JS thread only.
+class QueueTarget {
+ public:
+  virtual ~QueueTarget() = default;
+  virtual void deliver(napi_env env, std::vector<QueueItem>& batch) = 0;
+  // The queue drained below its low-water mark after having refused events.
+  virtual void resumeAll() = 0;
+};
+
+class EventQueue : public EventSink, public std::enable_shared_from_this<EventQueue> {
+ public:
+  // Budget: push() reports "stop reading" above kHighWater; reading resumes
+  // once the JS side has drained below kLowWater.
+  static constexpr size_t kHighWater = 64u * 1024 * 1024;
+  static constexpr size_t kLowWater = 16u * 1024 * 1024;
+
+  EventQueue() = default;
+  ~EventQueue() override = default;
+
+  // JS thread: creates the thread-safe function (unref'd: keep-alive is
+  // decided by setKeepAlive). The object must already be owned by a
+  // shared_ptr: the function keeps it alive until Node finalizes it.
+  void init(napi_env env, QueueTarget* target);
+
+  // Any thread.
+  bool push(Event&& ev) override;
+  void pushConnect(uint64_t startId, ConnectResult&& result);
+
+  // JS thread: whether the environment's event loop is held open.
+  void setKeepAlive(bool on);
+
+  // JS thread, at environment teardown: drops queued and future items and
+  // releases the thread-safe function. Idempotent.
+  void close();
+
+  size_t queuedBytes() const;
+
+ private:
+  static void CallJs(napi_env env, napi_value cb, void* context, void* data);
+  static void Finalize(napi_env env, void* data, void* hint);
+  void enqueue(QueueItem&& item);
+  void drain(napi_env env);
+
+  mutable std::mutex mu_;
+  std::vector<QueueItem> items_;
+  size_t bytes_ = 0;
+  bool paused_ = false;  // push() has refused since the last resume
+  bool closed_ = false;
+
+  // JS thread only.
+  napi_env env_ = nullptr;
+  napi_threadsafe_function tsfn_ = nullptr;
+  bool tsfnGone_ = false;  // Node finalized it (teardown order varies)
+  bool refd_ = false;
+  QueueTarget* target_ = nullptr;
+};
+
+}  // namespace addon
+}  // namespace wsengine

@@ -1,0 +1,275 @@
+#include "instance.h"
+
+#include <utility>
+
+#include "convert.h"
+
+namespace wsengine {
+namespace addon {
+
+namespace {
+const char* const kJsKeys[] = {"method", "worker", "window", "process"};
+}  // namespace
+
+// ---- JsValues ----
+
+void JsValues::init(Napi::Env env) { holder_ = Napi::Persistent(Napi::Object::New(env)); }
+
+JsValues::Given JsValues::read(const Napi::Object& src) {
+  Given g;
+  g.method = src.Get("method");
+  g.worker = src.Get("worker");
+  g.window = src.Get("window");
+  g.process = src.Get("process");
+  return g;
+}
+
+void JsValues::apply(const Given& g) {
+  Napi::Object h = holder_.Value();
+  const Napi::Value* values[] = {&g.method, &g.worker, &g.window, &g.process};
+  for (int i = 0; i < 4; ++i) {
+    if (!values[i]->IsEmpty() && !values[i]->IsUndefined()) h.Set(kJsKeys[i], *values[i]);
+  }
+}
+
+void JsValues::writeTo(const Napi::Object& out) const {
+  Napi::Object h = holder_.Value();
+  for (const char* key : kJsKeys) {
+    if (h.HasOwnProperty(key)) out.Set(key, h.Get(key));
+  }
+}
+
+// ---- Instance ----
+
+Instance::Instance(Napi::Env env) : env_(env), queue_(std::make_shared<EventQueue>()) {
+  queue_->init(env, this);
+  // Added after the thread-safe function exists: hooks run in reverse order,
+  // so ours runs while that function is still alive.
+  if (napi_add_env_cleanup_hook(env, &Instance::CleanupHook, this) == napi_ok) hookAdded_ = true;
+}
+
+Instance::~Instance() {
+  if (hookAdded_) napi_remove_env_cleanup_hook(env_, &Instance::CleanupHook, this);
+  shutdown();
+}
+
+void Instance::CleanupHook(void* arg) {
+  auto* self = static_cast<Instance*>(arg);
+  self->hookAdded_ = false;
+  self->shutdown();
+}
+
+void Instance::shutdown() {
+  if (shut_) return;
+  shut_ = true;
+  queue_->close();
+  // Hard-close everything at once: no waiting on peers at exit.
+  for (int ref : servers_.refs()) {
+    if (ServerEntry* s = servers_.find(ref)) s->engine->clear();
+  }
+  for (int ref : clients_.refs()) {
+    if (ClientEntry* c = clients_.find(ref)) c->engine->clear();
+  }
+  starts_.clear();
+  servers_.clear();
+  clients_.clear();
+  owners_.clear();
+}
+
+ServerEntry* Instance::addServer() {
+  auto entry = std::make_unique<ServerEntry>();
+  entry->tag = nextTag_++;
+  entry->js.init(Napi::Env(env_));
+  entry->engine = std::make_unique<Server>(queue_, entry->tag);
+  ServerEntry* raw = entry.get();
+  raw->ref = servers_.add(std::move(entry));
+  owners_[raw->tag] = raw->ref;
+  return raw;
+}
+
+ClientEntry* Instance::addClient() {
+  auto entry = std::make_unique<ClientEntry>();
+  entry->tag = nextTag_++;
+  entry->js.init(Napi::Env(env_));
+  entry->engine = std::make_unique<Client>(queue_, entry->tag);
+  ClientEntry* raw = entry.get();
+  raw->ref = clients_.add(std::move(entry));
+  owners_[raw->tag] = raw->ref;
+  return raw;
+}
+
+bool Instance::clearServer(int ref) {
+  std::unique_ptr<ServerEntry> s = servers_.take(ref);
+  if (!s) return false;
+  owners_.erase(s->tag);  // its queued events are dropped from now on
+  s->engine->clear();
+  updateKeepAlive();
+  return true;
+}
+
+bool Instance::clearClient(int ref) {
+  std::unique_ptr<ClientEntry> c = clients_.take(ref);
+  if (!c) return false;
+  owners_.erase(c->tag);
+  c->engine->clear();
+  updateKeepAlive();
+  // A start still waiting would otherwise never settle.
+  std::vector<PendingStart> orphans;
+  for (auto it = starts_.begin(); it != starts_.end();) {
+    if (it->second.tag == c->tag) {
+      orphans.push_back(it->second);
+      it = starts_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  Napi::Env env(env_);
+  for (auto& p : orphans) {
+    ConnectResult r;
+    r.errorStr = "Client cleared";
+    r.uri = c->config.opts.url;
+    p.deferred.Resolve(connectStatus(env, r));
+  }
+  return true;
+}
+
+uint64_t Instance::addPendingStart(const Napi::Promise::Deferred& deferred, uint64_t tag) {
+  uint64_t id = nextStartId_++;
+  starts_.emplace(id, PendingStart{deferred, tag});
+  return id;
+}
+
+ServerEntry* Instance::serverByTag(uint64_t tag) const {
+  auto it = owners_.find(tag);
+  return it == owners_.end() || it->second >= 0 ? nullptr : servers_.find(it->second);
+}
+
+ClientEntry* Instance::clientByTag(uint64_t tag) const {
+  auto it = owners_.find(tag);
+  return it == owners_.end() || it->second <= 0 ? nullptr : clients_.find(it->second);
+}
+
+void Instance::updateKeepAlive() {
+  if (shut_) return;
+  bool any = false;
+  for (int ref : servers_.refs()) {
+    ServerEntry* s = servers_.find(ref);
+    any = any || (s->started && s->keepAlive);
+  }
+  for (int ref : clients_.refs()) {
+    ClientEntry* c = clients_.find(ref);
+    any = any || (c->started && c->keepAlive);
+  }
+  queue_->setKeepAlive(any);
+}
+
+void Instance::resumeAll() {
+  if (shut_) return;
+  for (int ref : servers_.refs()) servers_.find(ref)->engine->resumeReading();
+  for (int ref : clients_.refs()) clients_.find(ref)->engine->resumeReading();
+}
+
+void Instance::deliver(napi_env env, std::vector<QueueItem>& batch) {
+  Napi::Env e(env);
+  for (auto& item : batch) {
+    if (shut_) return;
+    Napi::HandleScope scope(e);
+    try {
+      if (item.kind == QueueItem::Kind::Connect) {
+        deliverConnect(e, item);
+      } else if (!deliverEvent(e, item.event)) {
+        return;
+      }
+    } catch (const Napi::Error&) {
+      // Only reachable when the environment is going away (a JS value could
+      // not be created): nothing more can be delivered.
+      return;
+    }
+  }
+}
+
+bool Instance::callMethod(Napi::Env env, const Napi::Value& method, napi_value* argv) {
+  napi_value result;
+  napi_status st = napi_call_function(env, env.Undefined(), method, 7, argv, &result);
+  if (st == napi_ok) return true;
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) return false;  // cannot run JS any more (worker terminating)
+  napi_value error;
+  napi_get_and_clear_last_exception(env, &error);
+  // The method's exception surfaces as an uncaught exception ('uncaughtException'
+  // on process); the rest of the batch is still delivered.
+  napi_fatal_exception(env, error);
+  return true;
+}
+
+bool Instance::deliverEvent(Napi::Env env, Event& ev) {
+  auto owner = owners_.find(ev.owner);
+  if (owner == owners_.end()) return true;  // cleared: dropped
+  const int ref = owner->second;
+  const uint64_t tag = ev.owner;
+  const uint64_t conn = ev.conn;
+  const EventType type = ev.type;
+  int serverArg = 0;
+  int clientArg = 0;
+  Napi::Object holder;
+  if (ref < 0) {
+    ServerEntry* s = servers_.find(ref);
+    if (s == nullptr) return true;
+    if (type == EventType::Open) {
+      clientArg = s->conns.assign(conn);
+    } else {
+      clientArg = s->conns.refOf(conn);
+      // Only an error can precede a connection's open (or concern the server).
+      if (clientArg == 0 && type != EventType::Error) return true;
+    }
+    serverArg = ref;
+    holder = s->js.holder();
+  } else {
+    ClientEntry* c = clients_.find(ref);
+    if (c == nullptr) return true;
+    if (ev.terminal) {
+      // It gave up: no longer holds the loop (unless restarted meanwhile).
+      c->started = c->engine->active();
+      updateKeepAlive();
+    }
+    clientArg = ref;
+    holder = c->js.holder();
+  }
+
+  Napi::Value method = holder.Get("method");
+  bool ok = true;
+  if (method.IsFunction()) {
+    // From here on no pointer into the tables is held: the method may clear.
+    napi_value argv[7] = {
+        Napi::Number::New(env, serverArg),
+        Napi::Number::New(env, clientArg),
+        Napi::String::New(env, eventTypeName(type)),
+        eventContext(env, ev),
+        holder.Get("worker"),
+        holder.Get("window"),
+        holder.Get("process"),
+    };
+    ok = callMethod(env, method, argv);
+  }
+  if (type == EventType::Close && ref < 0) {
+    if (ServerEntry* s = serverByTag(tag)) s->conns.release(conn);
+  }
+  return ok;
+}
+
+void Instance::deliverConnect(Napi::Env env, QueueItem& item) {
+  auto it = starts_.find(item.startId);
+  if (it == starts_.end()) return;  // settled already (client cleared)
+  PendingStart p = it->second;
+  starts_.erase(it);
+  if (ClientEntry* c = clientByTag(p.tag)) {
+    // A failed attempt without reconnection leaves the client idle.
+    c->started = c->engine->active();
+    updateKeepAlive();
+  }
+  p.deferred.Resolve(connectStatus(env, item.connect));
+}
+
+}  // namespace addon
+}  // namespace wsengine

@@ -1,0 +1,116 @@
+// Per-environment state (main thread and each worker thread has its own):
+// the ref tables, the event queue, pending client starts, keep-alive, and
+// event delivery to the stored `method`.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "event_queue.h"
+#include "options.h"
+#include "registry.h"
+#include "wsengine/wsengine.h"
+
+namespace wsengine {
+namespace addon {
+
+// method / worker / window / process as given, kept on a JS object so any
+// value (primitives included) survives between calls.
+class JsValues {
+ public:
+  void init(Napi::Env env);
+  // The four values read from an options object (undefined = not given).
+  struct Given {
+    Napi::Value method, worker, window, process;
+  };
+  static Given read(const Napi::Object& src);
+  void apply(const Given& given);
+  void writeTo(const Napi::Object& out) const;
+  Napi::Object holder() const { return holder_.Value(); }
+
+ private:
+  Napi::ObjectReference holder_;
+};
+
+struct ServerEntry {
+  uint64_t tag = 0;
+  int ref = 0;
+  ServerConfig config;
+  JsValues js;
+  std::unique_ptr<Server> engine;
+  ConnRefs conns;
+  bool started = false;
+  bool keepAlive = true;
+  int boundPort = 0;  // last successful start's port
+};
+
+struct ClientEntry {
+  uint64_t tag = 0;
+  int ref = 0;
+  ClientConfig config;
+  JsValues js;
+  std::unique_ptr<Client> engine;
+  bool started = false;  // started and not stopped / given up
+  bool keepAlive = true;
+};
+
+struct PendingStart {
+  Napi::Promise::Deferred deferred;
+  uint64_t tag;
+};
+
+class Instance : public QueueTarget {
+ public:
+  explicit Instance(Napi::Env env);
+  ~Instance() override;
+  static Instance* get(Napi::Env env) { return env.GetInstanceData<Instance>(); }
+
+  ServerEntry* addServer();
+  ClientEntry* addClient();
+  ServerEntry* server(int ref) const { return servers_.find(ref); }
+  ClientEntry* client(int ref) const { return clients_.find(ref); }
+  // Hard stop and free the ref. false when the ref is unknown.
+  bool clearServer(int ref);
+  bool clearClient(int ref);
+
+  // Client start: the Promise is resolved from the engine's done callback.
+  uint64_t addPendingStart(const Napi::Promise::Deferred& deferred, uint64_t tag);
+  std::shared_ptr<EventQueue> queue() const { return queue_; }
+
+  // Recounts started keep-alive objects; the loop is held while any exist.
+  void updateKeepAlive();
+
+  void deliver(napi_env env, std::vector<QueueItem>& batch) override;
+  void resumeAll() override;
+
+  // Environment teardown: clear everything at once, drop further events.
+  void shutdown();
+
+ private:
+  static void CleanupHook(void* arg);
+  ServerEntry* serverByTag(uint64_t tag) const;
+  ClientEntry* clientByTag(uint64_t tag) const;
+  // false: the environment can no longer run JS, stop the batch.
+  bool deliverEvent(Napi::Env env, Event& ev);
+  void deliverConnect(Napi::Env env, QueueItem& item);
+  bool callMethod(Napi::Env env, const Napi::Value& method, napi_value* argv);
+
+  napi_env env_;
+  std::shared_ptr<EventQueue> queue_;
+  RefTable<ServerEntry> servers_{-1};
+  RefTable<ClientEntry> clients_{1};
+  std::unordered_map<uint64_t, int> owners_;  // engine tag -> ref
+  std::unordered_map<uint64_t, PendingStart> starts_;
+  uint64_t nextTag_ = 1;
+  uint64_t nextStartId_ = 1;
+  bool hookAdded_ = false;
+  bool shut_ = false;
+};
+
+}  // namespace addon
+}  // namespace wsengine

@@ -1,0 +1,57 @@
+// Option objects <-> engine option structs. Reading validates every property
+// present (a wrong type throws a TypeError naming it) and leaves absent or
+// undefined ones as they were, so the same code serves creation and the
+// partial updates every command accepts.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+
+#include "wsengine/wsengine.h"
+
+namespace wsengine {
+namespace addon {
+
+// Which TLS properties the user gave: only those are written back.
+struct TlsConfig {
+  bool given = false;
+  uint32_t fields = 0;
+  TlsOptions opts;
+};
+
+struct ServerConfig {
+  ServerConfig();
+  ServerOptions opts;  // opts.deflate is the perMessageDeflate object as given
+  bool disablePerMessageDeflate = false;
+  TlsConfig tls;
+  // What the engine gets: disablePerMessageDeflate and tls folded in.
+  ServerOptions effective() const;
+};
+
+struct ClientConfig {
+  ClientOptions opts;
+  bool disablePerMessageDeflate = false;
+  TlsConfig tls;
+  ClientOptions effective() const;
+};
+
+// `name` prefixes messages: "options" for the constructors, "server" or
+// "client" for commands. Throws Napi::TypeError; cfg is untouched then.
+void readServerOptions(const Napi::Object& obj, ServerConfig& cfg, const std::string& name);
+void readClientOptions(const Napi::Object& obj, ClientConfig& cfg, const std::string& name);
+
+// Writes every option with its current value (tls only when given).
+void writeServerOptions(const Napi::Object& out, const ServerConfig& cfg);
+void writeClientOptions(const Napi::Object& out, const ClientConfig& cfg);
+
+// Shared by the commands for their own arguments.
+bool isInteger(const Napi::Value& v);
+// The command's object argument. Throws TypeError "<name> must be an object
+// with a numeric ref"; a non-integer ref comes back as 0 (never in use).
+Napi::Object readRefArg(const Napi::Value& v, const char* name, int& ref);
+[[noreturn]] void throwType(const Napi::Env& env, const std::string& message);
+
+}  // namespace addon
+}  // namespace wsengine

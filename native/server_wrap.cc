@@ -1,0 +1,235 @@
+// Server commands. Each reads everything it needs from its JS arguments
+// first (getters may run JS that re-enters the addon), then looks the server
+// up again and acts.
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "commands.h"
+#include "convert.h"
+#include "instance.h"
+#include "options.h"
+
+namespace wsengine {
+namespace addon {
+
+namespace {
+
+std::string unknownServer(int ref) { return "Unknown server ref " + std::to_string(ref); }
+
+Napi::Object serverObject(Napi::Env env, const ServerEntry& s, bool boundPort) {
+  Napi::Object out = Napi::Object::New(env);
+  writeServerOptions(out, s.config);
+  if (boundPort && s.boundPort > 0) out.Set("port", s.boundPort);
+  out.Set("ref", s.ref);
+  s.js.writeTo(out);
+  return out;
+}
+
+// Applies the option properties carried by a command's object; returns the
+// server or nullptr for an unknown ref (TypeErrors are thrown either way).
+ServerEntry* updateServer(Instance* inst, const Napi::Object& obj, int ref) {
+  ServerEntry* s = inst->server(ref);
+  ServerConfig cfg = s != nullptr ? s->config : ServerConfig();
+  readServerOptions(obj, cfg, "server");
+  JsValues::Given given = JsValues::read(obj);
+  s = inst->server(ref);
+  if (s == nullptr) return nullptr;
+  s->config = cfg;
+  s->js.apply(given);
+  return s;
+}
+
+Napi::Value WebsocketServer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Instance* inst = Instance::get(env);
+  ServerConfig cfg;
+  JsValues::Given given;
+  if (info.Length() > 0 && !info[0].IsUndefined() && !info[0].IsNull()) {
+    if (!info[0].IsObject()) throwType(env, "options must be an object");
+    Napi::Object opts = info[0].As<Napi::Object>();
+    readServerOptions(opts, cfg, "options");
+    given = JsValues::read(opts);
+  }
+  ServerEntry* s = inst->addServer();
+  s->config = cfg;
+  s->js.apply(given);
+  return serverObject(env, *s, false);
+}
+
+Napi::Value WebsocketServerStart(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Instance* inst = Instance::get(env);
+  int ref = 0;
+  Napi::Object obj = readRefArg(info[0], "server", ref);
+  ServerEntry* s = updateServer(inst, obj, ref);
+  if (s == nullptr) return refStatus(env, unknownServer(ref));
+  Napi::Object status = Napi::Object::New(env);
+  if (s->engine->running()) {
+    status.Set("success", false);
+    status.Set("message", "Server is already running");
+    return status;
+  }
+  StartResult r = s->engine->start(s->config.effective());
+  if (r.success) {
+    s->started = true;
+    s->boundPort = r.port;
+    inst->updateKeepAlive();
+  }
+  status.Set("success", r.success);
+  status.Set("message", r.message);
+  if (r.success) status.Set("port", r.port);
+  return status;
+}
+
+Napi::Value WebsocketServerStop(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Instance* inst = Instance::get(env);
+  int ref = 0;
+  Napi::Object obj = readRefArg(info[0], "server", ref);
+  ServerEntry* s = updateServer(inst, obj, ref);
+  if (s == nullptr) return refStatus(env, unknownServer(ref));
+  s->engine->stop();
+  s->started = false;
+  inst->updateKeepAlive();
+  return serverObject(env, *s, true);
+}
+
+Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Instance* inst = Instance::get(env);
+  int ref = 0;
+  Napi::Object obj = readRefArg(info[0], "server", ref);
+  Napi::Value dataArg = info[1];
+  if (!isSendData(dataArg)) throwType(env, kSendDataError);
+
+  Napi::Value binaryV = obj.Get("binary");
+  if (!binaryV.IsUndefined() && !binaryV.IsBoolean()) throwType(env, "server.binary must be a boolean");
+  Napi::Value clientsV = obj.Get("clients");
+  bool explicitTargets = !clientsV.IsUndefined() && !clientsV.IsNull();
+  std::vector<int> targets;
+  std::vector<double> given;  // echoed as `client` even when not a valid ref
+  if (explicitTargets) {
+    const char* msg = "server.clients must be an array of client refs";
+    if (!clientsV.IsArray()) throwType(env, msg);
+    Napi::Array arr = clientsV.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Value v = arr.Get(i);
+      if (!isInteger(v)) throwType(env, msg);
+      double d = v.As<Napi::Number>().DoubleValue();
+      given.push_back(d);
+      targets.push_back(d >= 1 && d <= 2147483647.0 ? static_cast<int>(d) : 0);
+    }
+  }
+  ServerEntry* s = updateServer(inst, obj, ref);
+  Napi::Array out = Napi::Array::New(env);
+  if (s == nullptr) return out;
+
+  SendData data;
+  readSendData(dataArg, data);  // no JS runs from here to the engine call
+  bool binary = data.isString ? binaryV.IsBoolean() && binaryV.As<Napi::Boolean>().Value()
+                              : !(binaryV.IsBoolean() && !binaryV.As<Napi::Boolean>().Value());
+  // "All" means the connections JavaScript has seen opened (the ones
+  // websocketServerClients lists), so every status carries a known ref.
+  if (!explicitTargets) {
+    targets = s->conns.refs();
+    given.assign(targets.begin(), targets.end());
+  }
+  std::vector<uint64_t> conns;
+  conns.reserve(targets.size());
+  for (int t : targets) {
+    uint64_t c = s->conns.connOf(t);
+    if (c != 0) conns.push_back(c);
+  }
+  std::vector<SendResult> results;
+  if (!conns.empty()) results = s->engine->send(&conns, data.bytes, data.length, binary);
+  std::unordered_map<uint64_t, size_t> byConn;
+  for (size_t i = 0; i < results.size(); ++i) byConn.emplace(results[i].conn, i);
+
+  uint32_t n = 0;
+  size_t next = 0;  // results come in target order; byConn covers any other
+  for (size_t k = 0; k < targets.size(); ++k) {
+    int t = targets[k];
+    uint64_t c = s->conns.connOf(t);
+    SendResult r;
+    if (c == 0) {
+      r.message = "Unknown client ref";
+    } else if (next < results.size() && results[next].conn == c) {
+      r = results[next++];
+    } else if (byConn.count(c)) {
+      r = results[byConn[c]];
+    } else {
+      r.message = "No result for this client";
+    }
+    out.Set(n++, sendStatus(env, r, given[k]));
+  }
+  return out;
+}
+
+Napi::Value WebsocketServerClear(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int ref = 0;
+  readRefArg(info[0], "server", ref);
+  if (!Instance::get(env)->clearServer(ref)) return refStatus(env, unknownServer(ref));
+  return Napi::Object::New(env);
+}
+
+Napi::Value WebsocketServerClients(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int ref = 0;
+  Napi::Object obj = readRefArg(info[0], "server", ref);
+  ServerEntry* s = updateServer(Instance::get(env), obj, ref);
+  Napi::Array out = Napi::Array::New(env);
+  if (s == nullptr) return out;
+  uint32_t i = 0;
+  for (int c : s->conns.refs()) out.Set(i++, c);
+  return out;
+}
+
+// (server, client, code = 1000, reason = "") -> whether a close was started.
+Napi::Value WebsocketServerCloseClient(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int ref = 0;
+  readRefArg(info[0], "server", ref);
+  if (!isInteger(info[1])) throwType(env, "client must be an integer");
+  int code = 1000;
+  if (!info[2].IsUndefined()) {
+    double d = isInteger(info[2]) ? info[2].As<Napi::Number>().DoubleValue() : 0;
+    if (d < 1000 || d > 4999) throwType(env, "code must be an integer between 1000 and 4999");
+    code = static_cast<int>(d);
+  }
+  std::string reason;
+  if (!info[3].IsUndefined()) {
+    if (!info[3].IsString()) throwType(env, "reason must be a string");
+    reason = info[3].As<Napi::String>().Utf8Value();
+    // A close frame's payload is at most 125 bytes, 2 of them the code.
+    if (reason.size() > 123) throwType(env, "reason must be at most 123 bytes of UTF-8");
+  }
+  ServerEntry* s = Instance::get(env)->server(ref);
+  if (s == nullptr) return Napi::Boolean::New(env, false);
+  double d = info[1].As<Napi::Number>().DoubleValue();
+  uint64_t conn = d >= 1 && d <= 2147483647.0 ? s->conns.connOf(static_cast<int>(d)) : 0;
+  if (conn == 0) return Napi::Boolean::New(env, false);
+  return Napi::Boolean::New(env, s->engine->closeConnection(conn, code, reason));
+}
+
+}  // namespace
+
+void registerServerCommands(Napi::Env env, Napi::Object exports) {
+  exports.Set("websocketServer", Napi::Function::New(env, WebsocketServer, "websocketServer"));
+  exports.Set("websocketServerStart",
+              Napi::Function::New(env, WebsocketServerStart, "websocketServerStart"));
+  exports.Set("websocketServerStop",
+              Napi::Function::New(env, WebsocketServerStop, "websocketServerStop"));
+  exports.Set("websocketServerSend",
+              Napi::Function::New(env, WebsocketServerSend, "websocketServerSend"));
+  exports.Set("websocketServerClear",
+              Napi::Function::New(env, WebsocketServerClear, "websocketServerClear"));
+  exports.Set("websocketServerClients",
+              Napi::Function::New(env, WebsocketServerClients, "websocketServerClients"));
+  exports.Set("websocketServerCloseClient",
+              Napi::Function::New(env, WebsocketServerCloseClient, "websocketServerCloseClient"));
+}
+
+}  // namespace addon
+}  // namespace wsengine
