@@ -348,6 +348,13 @@ bool Deflater::init(int windowBits, bool noContextTakeover, int level, int memLe
 
 bool Deflater::compress(const uint8_t* data, size_t len, std::string& out) {
   if (!zs_) return false;
+  if (len == 0) {
+    // zlib refuses a second sync flush without input (Z_BUF_ERROR). The
+    // stream sits on a byte boundary after each message, so an empty stored
+    // block minus its 00 00 ff ff is the single byte 0x00 (§7.2.3.6).
+    out.push_back('\0');
+    return true;
+  }
   const size_t base = out.size();
   // Enough for the whole message in one pass in practice: the bound plus the
   // sync flush marker and a few header bytes.
@@ -494,10 +501,19 @@ Inflater::Result Inflater::run(const uint8_t* data, size_t len, std::string& out
 Inflater::Result Inflater::feed(const uint8_t* data, size_t len, std::string& out,
                                 uint64_t maxSize) {
   if (len == 0) return (!zs_ || failed_) ? kError : kOk;
+  fedAny_ = true;
   return run(data, len, out, maxSize);
 }
 
 Inflater::Result Inflater::finish(std::string& out, uint64_t maxSize) {
+  if (!zs_ || failed_) return kError;
+  if (!fedAny_) {
+    // An empty compressed payload is no DEFLATE data at all (the empty message
+    // is 0x00); accept it as an empty message without touching the stream,
+    // which 00 00 ff ff alone would leave mid-header.
+    return kOk;
+  }
+  fedAny_ = false;
   Result r = run(kTail, ended_ ? 0 : sizeof kTail, out, maxSize);
   if (r != kOk) return r;
   if (ended_) {

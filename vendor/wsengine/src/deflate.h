@@ -79,7 +79,8 @@ class Inflater {
   z_stream_s* zs_ = nullptr;
   bool noContextTakeover_ = false;
   bool failed_ = false;
-  bool ended_ = false;  // the peer's stream hit a final block in this message
+  bool ended_ = false;   // the peer's stream hit a final block in this message
+  bool fedAny_ = false;  // this message had compressed bytes
 };
 
 }  // namespace wsengine

@@ -431,6 +431,33 @@ void testRoundTrips() {
       CHECK(rawOk);
     }
   }
+  // An empty message compresses to the single byte 0x00 (RFC 7692 §7.2.3.6),
+  // and an empty compressed payload inflates to nothing.
+  for (int nct = 0; nct < 2; ++nct) {
+    Deflater e;
+    CHECK(e.init(15, nct, 1, 8));
+    std::string z;
+    CHECK(compressStr(e, "some context first", z));
+    CHECK(compressStr(e, "", z));
+    CHECK_EQ(z, std::string(1, '\0'));
+    // Tolerated: a zero-length compressed payload, between real messages.
+    Inflater ei;
+    CHECK(ei.init(15, nct));
+    std::string z1, back = "keep";
+    CHECK(compressStr(e, "after the empty one", z1));
+    CHECK_EQ(ei.finish(back, kNoLimit), Inflater::kOk);
+    CHECK_EQ(back, std::string("keep"));
+    back.clear();
+    CHECK_EQ(ei.feed(reinterpret_cast<const uint8_t*>(z.data()), z.size(), back, kNoLimit),
+             Inflater::kOk);
+    CHECK_EQ(ei.finish(back, kNoLimit), Inflater::kOk);
+    CHECK_EQ(back, std::string());
+    CHECK_EQ(ei.finish(back, kNoLimit), Inflater::kOk);
+    CHECK_EQ(ei.feed(reinterpret_cast<const uint8_t*>(z1.data()), z1.size(), back, kNoLimit),
+             Inflater::kOk);
+    CHECK_EQ(ei.finish(back, kNoLimit), Inflater::kOk);
+    CHECK_EQ(back, std::string("after the empty one"));
+  }
   // Appending to a non-empty output keeps what was there.
   Deflater d;
   CHECK(d.init(15, false, 1, 8));
