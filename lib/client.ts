@@ -19,7 +19,7 @@ import type {
   EventMethod,
   EventType,
   OpenContext,
-  RefArg,
+  ClientArg,
   RefStatus,
   SendData,
   SendStatus,
@@ -127,7 +127,7 @@ export class WebSocketClient extends EventEmitter<ClientEvents> {
     return this.cleared ? NO_REF : this.handle;
   }
 
-  private arg(options?: Omit<ClientOptions, 'method'> & { method?: EventMethod }): RefArg {
+  private arg(options?: Omit<ClientOptions, 'method'> & { method?: EventMethod }): ClientArg {
     if (options === undefined) return { ref: this.ref_() };
     const { method, ...rest } = options;
     if (method !== undefined) this.userMethod = method;

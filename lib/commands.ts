@@ -1,12 +1,16 @@
 // The eleven commands of the 4D "WebSocket" plugin, as thin typed wrappers
 // over the native module: argument checking, refs and statuses all happen in
-// native code, so these and the classes share one code path.
+// native code, so these and the classes share one code path. They accept the
+// objects the create commands return (binding.d.ts's RefArg, an index-signature
+// type, would reject those interfaces in TypeScript).
 import { binding } from './binding';
 import type {
   ClientObject,
   ClientOptions,
   ClientStartStatus,
+  ClientArg,
   RefArg,
+  ServerArg,
   RefStatus,
   SendData,
   SendStatus,
@@ -28,46 +32,46 @@ export function websocketClient(options?: ClientOptions): ClientObject {
 }
 
 /** Binds and listens; `port` in the status is the port listened on. */
-export function websocketServerStart(server: RefArg): ServerStartStatus {
-  return binding.websocketServerStart(server);
+export function websocketServerStart(server: ServerArg): ServerStartStatus {
+  return binding.websocketServerStart(server as RefArg);
 }
 
 /** Connects (never blocking the thread); resolves with the first attempt's outcome. */
-export function websocketClientStart(client: RefArg): Promise<ClientStartStatus> {
-  return binding.websocketClientStart(client);
+export function websocketClientStart(client: ClientArg): Promise<ClientStartStatus> {
+  return binding.websocketClientStart(client as RefArg);
 }
 
 /** Closes every connection (1001) and releases the port; returns the updated object. */
-export function websocketServerStop(server: RefArg): ServerObject | RefStatus {
-  return binding.websocketServerStop(server);
+export function websocketServerStop(server: ServerArg): ServerObject | RefStatus {
+  return binding.websocketServerStop(server as RefArg);
 }
 
 /** Closes the connection (1000) and stops reconnecting; returns the updated object. */
-export function websocketClientStop(client: RefArg): ClientObject | RefStatus {
-  return binding.websocketClientStop(client);
+export function websocketClientStop(client: ClientArg): ClientObject | RefStatus {
+  return binding.websocketClientStop(client as RefArg);
 }
 
 /** Sends to every connection, or to `server.clients`; one status per target. */
-export function websocketServerSend(server: RefArg, data: SendData): ServerSendStatus[] {
-  return binding.websocketServerSend(server, data);
+export function websocketServerSend(server: ServerArg, data: SendData): ServerSendStatus[] {
+  return binding.websocketServerSend(server as RefArg, data);
 }
 
 /** Sends to the server: strings as text, bytes as binary (unless `binary: false`). */
-export function websocketClientSend(client: RefArg, data: SendData): SendStatus {
-  return binding.websocketClientSend(client, data);
+export function websocketClientSend(client: ClientArg, data: SendData): SendStatus {
+  return binding.websocketClientSend(client as RefArg, data);
 }
 
 /** Disposes a server at once (connections dropped) and frees its ref. */
-export function websocketServerClear(server: RefArg): {} | RefStatus {
-  return binding.websocketServerClear(server);
+export function websocketServerClear(server: ServerArg): {} | RefStatus {
+  return binding.websocketServerClear(server as RefArg);
 }
 
 /** Disposes a client at once and frees its ref. */
-export function websocketClientClear(client: RefArg): {} | RefStatus {
-  return binding.websocketClientClear(client);
+export function websocketClientClear(client: ClientArg): {} | RefStatus {
+  return binding.websocketClientClear(client as RefArg);
 }
 
 /** Refs of the server's open connections. */
-export function websocketServerClients(server: RefArg): number[] {
-  return binding.websocketServerClients(server);
+export function websocketServerClients(server: ServerArg): number[] {
+  return binding.websocketServerClients(server as RefArg);
 }

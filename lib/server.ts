@@ -18,7 +18,7 @@ import type {
   EventMethod,
   EventType,
   OpenContext,
-  RefArg,
+  ServerArg,
   RefStatus,
   SendData,
   ServerObject,
@@ -145,7 +145,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     return this.cleared ? NO_REF : this.handle;
   }
 
-  private arg(options?: Omit<ServerOptions, 'method'> & { method?: EventMethod }): RefArg {
+  private arg(options?: Omit<ServerOptions, 'method'> & { method?: EventMethod }): ServerArg {
     if (options === undefined) return { ref: this.ref_() };
     // A method given later replaces the user's callback, never the dispatcher.
     const { method, ...rest } = options;
