@@ -1,7 +1,7 @@
 // Module entry: one Instance per environment (main thread, each worker), the
 // IO thread count from IXWS_IO_THREADS, and the exports beyond the seed's
 // commands (keep-alive, buffered amount, IO thread count).
-#include <napi.h>
+#include "napi_config.h"
 
 #include <cstdint>
 #include <cstdlib>

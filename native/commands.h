@@ -1,7 +1,7 @@
 // The exported functions, grouped by file.
 #pragma once
 
-#include <napi.h>
+#include "napi_config.h"
 
 namespace wsengine {
 namespace addon {

@@ -2,7 +2,7 @@
 // send data argument -> bytes.
 #pragma once
 
-#include <napi.h>
+#include "napi_config.h"
 
 #include <cstdint>
 #include <string>

@@ -44,12 +44,12 @@ void EventQueue::init(napi_env env, QueueTarget* target) {
 }
 
 void EventQueue::enqueue(QueueItem&& item) {
-  // Called with mu_ held. Only the empty -> non-empty transition schedules a
-  // call: everything that piles up meanwhile rides on that one call.
-  bool wasEmpty = items_.empty();
+  // Called with mu_ held. At most one call is pending: everything that piles
+  // up meanwhile rides on it.
   bytes_ += item.cost;
   items_.push_back(std::move(item));
-  if (wasEmpty && tsfn_ != nullptr) {
+  if (!scheduled_ && tsfn_ != nullptr) {
+    scheduled_ = true;
     napi_call_threadsafe_function(tsfn_, nullptr, napi_tsfn_nonblocking);
   }
 }
@@ -103,7 +103,15 @@ void EventQueue::drain(napi_env env) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return;
-    batch.swap(items_);
+    size_t n = items_.size() < kMaxBatch ? items_.size() : kMaxBatch;
+    batch.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      batch.push_back(std::move(items_.front()));
+      items_.pop_front();
+    }
+    // The rest goes on a fresh call, after the loop's other work.
+    scheduled_ = !items_.empty();
+    if (scheduled_) napi_call_threadsafe_function(tsfn_, nullptr, napi_tsfn_nonblocking);
   }
   if (batch.empty() || target_ == nullptr) return;
   size_t cost = 0;
@@ -137,7 +145,7 @@ void EventQueue::setKeepAlive(bool on) {
 
 void EventQueue::close() {
   napi_threadsafe_function fn = nullptr;
-  std::vector<QueueItem> dropped;
+  std::deque<QueueItem> dropped;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_ && tsfn_ == nullptr) return;

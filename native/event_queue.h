@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -40,6 +41,9 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   // once the JS side has drained below kLowWater.
   static constexpr size_t kHighWater = 64u * 1024 * 1024;
   static constexpr size_t kLowWater = 16u * 1024 * 1024;
+  // Items per JS call: a flood is delivered in slices so timers and I/O of
+  // the event loop still run in between.
+  static constexpr size_t kMaxBatch = 1024;
 
   EventQueue() = default;
   ~EventQueue() override = default;
@@ -69,8 +73,9 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   void drain(napi_env env);
 
   mutable std::mutex mu_;
-  std::vector<QueueItem> items_;
+  std::deque<QueueItem> items_;
   size_t bytes_ = 0;
+  bool scheduled_ = false;  // a thread-safe call is pending
   bool paused_ = false;  // push() has refused since the last resume
   bool closed_ = false;
 

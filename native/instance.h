@@ -3,7 +3,7 @@
 // event delivery to the stored `method`.
 #pragma once
 
-#include <napi.h>
+#include "napi_config.h"
 
 #include <cstdint>
 #include <memory>

@@ -4,7 +4,7 @@
 // partial updates every command accepts.
 #pragma once
 
-#include <napi.h>
+#include "napi_config.h"
 
 #include <cstdint>
 #include <string>
