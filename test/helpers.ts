@@ -156,7 +156,8 @@ export interface Connected {
 /** A client connected to `srv` without reconnection; waits for both sides' open. */
 export async function connectClient(srv: Started, options: ClientOptions = {}, path = '/'): Promise<Connected> {
   const events = new Collector();
-  const before = new Set(srv.events.of('open').map((e) => e.client));
+  // Connection refs are reused, so "new" means after the events seen so far.
+  const seen = srv.events.events.length;
   const client = newClient({
     url: `ws://127.0.0.1:${srv.port}${path}`,
     enableAutomaticReconnection: false,
@@ -167,7 +168,11 @@ export async function connectClient(srv: Started, options: ClientOptions = {}, p
   const st = await websocketClientStart(client);
   if (!st.success) throw new Error(`client start failed: ${JSON.stringify(st)}`);
   await events.waitType('open');
-  const open = await srv.events.waitFor((e) => e.type === 'open' && !before.has(e.client), 5000, 'server open');
+  const open = await until(
+    () => srv.events.events.slice(seen).find((e) => e.type === 'open'),
+    5000,
+    `server open (seen: ${srv.events.summary()})`,
+  );
   return { client, events, conn: open.client };
 }
 
