@@ -395,6 +395,7 @@ describe('maxConnections', () => {
     const extra = newClient({ url: `ws://127.0.0.1:${srv.port}/`, enableAutomaticReconnection: false });
     const st = await websocketClientStart({ ref: extra.ref, timeout: 5 });
     expect(st.success).toBe(false);
+    expect(st.http_status).toBe(503);
     expect(websocketServerClients(srv.server).sort()).toEqual([a.conn, b.conn].sort());
     expect(srv.events.of('open')).toHaveLength(2);
     websocketServerSend(srv.server, 'still here');
