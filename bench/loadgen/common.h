@@ -1,0 +1,57 @@
+// Shared pieces of the load generator: options, URL, clocks, payloads.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace loadgen {
+
+struct Options {
+  std::string mode;         // echo | broadcast | latency | idle | flood-server
+  std::string url = "ws://127.0.0.1:8080/";
+  int conns = 100;
+  size_t size = 1024;       // payload bytes per message
+  int inflight = 8;         // echo: messages in flight per connection
+  double duration = 2.0;    // seconds measured (idle: max hold time)
+  double warmup = 0.5;      // seconds run before measuring
+  double rate = 5000;       // latency: messages per second, all connections
+  int count = 50;           // broadcast: messages the server sends to everyone
+  bool deflate = false;     // offer permessage-deflate
+  bool text = false;        // text frames (compressible ASCII) instead of binary
+  int port = 0;             // flood-server: port to listen on (0: any)
+  int connectConcurrency = 200;  // handshakes in progress at once
+  double timeout = 60.0;    // seconds before giving up on a mode
+};
+
+bool parseOptions(int argc, char** argv, Options* o, std::string* err);
+
+struct Url {
+  std::string host;
+  int port = 80;
+  std::string path = "/";
+};
+bool parseUrl(const std::string& s, Url* out);
+
+inline uint64_t nowNs() { return uv_hrtime(); }
+// This process's user+system CPU seconds.
+double cpuSeconds();
+// Resident set size of this process, bytes.
+uint64_t rssBytes();
+
+// The payload every mode sends: binary bytes in a fixed pattern, or ASCII
+// JSON-like lines that compress about 4-6x (for the deflate scenario).
+std::vector<uint8_t> makePayload(size_t size, bool text);
+
+// Value at quantile q (0..1) of sorted samples.
+double quantile(const std::vector<double>& sorted, double q);
+
+// Adds "key":value pairs to a JSON object being built in `out`.
+void jsonNum(std::string& out, const char* key, double v);
+void jsonStr(std::string& out, const char* key, const std::string& v);
+// Prints {...} on one line of stdout and flushes.
+void printJson(const std::string& body);
+
+}  // namespace loadgen
