@@ -1,5 +1,6 @@
 #include "instance.h"
 
+#include <exception>
 #include <utility>
 
 #include "convert.h"
@@ -184,6 +185,8 @@ void Instance::deliver(napi_env env, std::vector<QueueItem>& batch) {
       // Only reachable when the environment is going away (a JS value could
       // not be created): nothing more can be delivered.
       return;
+    } catch (const std::exception&) {
+      // Out of memory building one context: skip that event, keep the rest.
     }
   }
 }
