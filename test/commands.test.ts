@@ -81,14 +81,23 @@ describe('unknown and cleared refs', () => {
     }
   });
 
-  test('client commands', async () => {
+  test('client commands', () => {
     const cleared = websocketClient();
     websocketClientClear(cleared);
     for (const ref of [99, cleared.ref, -1]) {
-      expect(await websocketClientStart({ ref })).toEqual(refStatus);
       expect(websocketClientStop({ ref })).toEqual(refStatus);
       expect(websocketClientClear({ ref })).toEqual(refStatus);
       expect(websocketClientSend({ ref }, 'x')).toEqual(refStatus);
+    }
+  });
+
+  test('client start resolves with success false and a message', async () => {
+    const cleared = websocketClient();
+    websocketClientClear(cleared);
+    for (const ref of [99, cleared.ref, -1]) {
+      const st = await websocketClientStart({ ref });
+      expect(st.success).toBe(false);
+      expect(st).toEqual(refStatus);
     }
   });
 });
