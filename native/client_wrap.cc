@@ -62,7 +62,9 @@ Napi::Value WebsocketClientStart(const Napi::CallbackInfo& info) {
   if (c == nullptr) {
     ConnectResult r;
     r.errorStr = unknownClient(ref);
-    deferred.Resolve(connectStatus(env, r));
+    Napi::Object status = connectStatus(env, r);
+    status.Set("message", r.errorStr);  // like every other unknown-ref status
+    deferred.Resolve(status);
     return deferred.Promise();
   }
   c->started = true;
