@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+// Writes the seed corpora of the fuzz targets to test/fuzz/corpus/<target>/.
+// Each file starts with the target's config bytes (see the fuzz_*.cc header
+// comments) followed by the data. Deterministic: rerunning it rewrites the
+// same files. Usage: node test/fuzz/make-corpus.js
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const zlib = require('zlib');
+
+const root = path.join(__dirname, 'corpus');
+const KEY = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
+
+function write(target, name, ...parts) {
+  const dir = path.join(root, target);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, name), Buffer.concat(parts.map((p) => Buffer.from(p))));
+}
+
+// One frame, RFC 6455 §5.2 layout.
+function frame(opcode, payload, { fin = true, rsv1 = false, masked = false } = {}) {
+  payload = Buffer.from(payload);
+  const len = payload.length;
+  const head = [(fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode];
+  const maskBit = masked ? 0x80 : 0;
+  if (len < 126) {
+    head.push(maskBit | len);
+  } else if (len <= 0xffff) {
+    head.push(maskBit | 126, len >> 8, len & 0xff);
+  } else {
+    head.push(maskBit | 127);
+    for (let shift = 56; shift >= 0; shift -= 8) head.push(Number((BigInt(len) >> BigInt(shift)) & 0xffn));
+  }
+  const body = Buffer.from(payload);
+  if (masked) {
+    head.push(...KEY);
+    for (let i = 0; i < body.length; i++) body[i] ^= KEY[i & 3];
+  }
+  return Buffer.concat([Buffer.from(head), body]);
+}
+
+// Raw deflate of one message as permessage-deflate sends it (§7.2.1).
+function deflateMessage(data, windowBits = 15) {
+  const out = zlib.deflateRawSync(Buffer.from(data), {
+    finishFlush: zlib.constants.Z_SYNC_FLUSH,
+    windowBits,
+  });
+  return out.subarray(0, out.length - 4);  // drop 00 00 ff ff
+}
+
+const text = (n) => Buffer.from('é€😀abc'.repeat(Math.ceil(n / 12))).subarray(0, n);
+const closePayload = (code, reason) => Buffer.concat([Buffer.from([code >> 8, code & 0xff]), Buffer.from(reason)]);
+
+// ---- fuzz_frame: [cfg, seed, wire]. cfg bit 0: server role (masked input),
+// bit 1: RSV1 allowed, bits 2-3: limit index, bits 4-5: pause, bit 6: tiny chunks.
+for (const masked of [false, true]) {
+  const role = masked ? 'server' : 'client';
+  const cfg = (extra = 0) => Buffer.from([(masked ? 1 : 0) | extra, 0x5a]);
+  const o = { masked };
+  write('fuzz_frame', `${role}-text-7bit`, cfg(), frame(0x1, 'Hello', o));
+  write('fuzz_frame', `${role}-binary-16bit`, cfg(0x10), frame(0x2, Buffer.alloc(300, 7), o));
+  write('fuzz_frame', `${role}-text-64bit`, cfg(0x40), frame(0x1, text(65536), o));
+  write('fuzz_frame', `${role}-empty`, cfg(0x20), frame(0x1, '', o), frame(0x2, '', o));
+  write('fuzz_frame', `${role}-fragmented`, cfg(0x30),
+    frame(0x1, text(10), { ...o, fin: false }), frame(0x9, 'ping', o),
+    frame(0x0, text(20).subarray(10), { ...o, fin: false }), frame(0x0, 'end', o));
+  write('fuzz_frame', `${role}-control`, cfg(), frame(0x9, 'p', o), frame(0xa, 'q', o),
+    frame(0x8, closePayload(1000, 'bye'), o));
+  write('fuzz_frame', `${role}-rsv1-deflate`, cfg(0x02),
+    frame(0x1, deflateMessage('compressed text'), { ...o, rsv1: true }));
+  write('fuzz_frame', `${role}-limit-125`, cfg(0x08), frame(0x2, Buffer.alloc(125, 1), o),
+    frame(0x2, Buffer.alloc(126, 2), o));
+  write('fuzz_frame', `${role}-bad-utf8`, cfg(), frame(0x1, Buffer.from([0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80]), o));
+  write('fuzz_frame', `${role}-utf8-split`, cfg(0x40),
+    frame(0x1, Buffer.from([0xf0, 0x9f]), { ...o, fin: false }), frame(0x0, Buffer.from([0x98, 0x80]), o));
+}
+
+// ---- fuzz_http_request / fuzz_http_response: [limits, bytes]. 0x00: no limits.
+const request = (extra = '') =>
+  'GET /chat?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\n' +
+  'Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+  `Sec-WebSocket-Version: 13\r\n${extra}\r\n`;
+write('fuzz_http_request', 'valid', [0x00], request());
+write('fuzz_http_request', 'valid-deflate', [0x02], request('Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n'));
+write('fuzz_http_request', 'valid-trailing-frame', [0x03], request(), frame(0x1, 'hi', { masked: true }));
+write('fuzz_http_request', 'version-8', [0x00], request().replace('Version: 13', 'Version: 8'));
+write('fuzz_http_request', 'post', [0x00], request().replace('GET', 'POST'));
+write('fuzz_http_request', 'many-headers', [0x0e], request('A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n'));
+write('fuzz_http_request', 'bare-lf', [0x00], 'GET / HTTP/1.1\nHost: a\n\n');
+
+const response = (extra = '') =>
+  'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+  `Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n${extra}\r\n`;
+write('fuzz_http_response', 'valid', [0x00], response());
+write('fuzz_http_response', 'valid-deflate', [0x02], response('Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n'));
+write('fuzz_http_response', 'valid-trailing-frame', [0x03], response(), frame(0x1, 'hi'));
+write('fuzz_http_response', 'not-found', [0x00], 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+write('fuzz_http_response', 'no-reason', [0x00], 'HTTP/1.1 101\r\nUpgrade: websocket\r\n\r\n');
+write('fuzz_http_response', 'wrong-accept', [0x00], response().replace('xOo=', 'xOq='));
+
+// ---- fuzz_deflate_header: [serverOpts, clientOpts, header]; 0x1c = defaults.
+const headers = {
+  plain: 'permessage-deflate',
+  'client-bits': 'permessage-deflate; client_max_window_bits',
+  'all-params': 'permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=12',
+  'two-offers': 'permessage-deflate; server_max_window_bits=8, permessage-deflate',
+  'other-ext': 'x-webkit-deflate-frame, permessage-deflate; client_max_window_bits=9',
+  quoted: 'permessage-deflate; client_max_window_bits="10"',
+  'bad-bits': 'permessage-deflate; server_max_window_bits=16',
+  duplicate: 'permessage-deflate; server_no_context_takeover; server_no_context_takeover',
+  'empty-elements': ' , permessage-deflate ,, ',
+};
+for (const [name, value] of Object.entries(headers)) {
+  write('fuzz_deflate_header', name, [0x1c, 0x1c], value);
+}
+write('fuzz_deflate_header', 'limited-server', [0x0b, 0x1c], headers['client-bits']);
+write('fuzz_deflate_header', 'limited-client', [0x1c, 0x06], headers['all-params']);
+
+// ---- fuzz_inflate: [bits/takeover, limit/level, seed, stream].
+// bits index 7 = window 15; limit index 6 = 65536.
+write('fuzz_inflate', 'text', [0x07, 0x0e, 0x11], deflateMessage('Hello, hello, hello, hello!'));
+write('fuzz_inflate', 'empty', [0x07, 0x0e, 0x00], Buffer.from([0x00]));
+write('fuzz_inflate', 'bomb', [0x07, 0x04, 0x21], deflateMessage(Buffer.alloc(200000, 0x61)));
+write('fuzz_inflate', 'window-9', [0x01, 0x0e, 0x31], deflateMessage(text(3000), 9));
+write('fuzz_inflate', 'no-takeover', [0x0f, 0x0e, 0x41], deflateMessage(text(500)), deflateMessage(text(500)));
+write('fuzz_inflate', 'final-block', [0x07, 0x0e, 0x51], zlib.deflateRawSync(Buffer.from('final')));
+write('fuzz_inflate', 'stored', [0x07, 0x0e, 0x61], deflateMessage(Buffer.alloc(100, 0x41).fill(0x42, 50)), Buffer.from([0x01, 0x00]));
+write('fuzz_inflate', 'binary', [0x05, 0x1e, 0x71], deflateMessage(Buffer.from([...Array(256).keys()])));
