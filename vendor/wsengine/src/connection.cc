@@ -251,6 +251,10 @@ void Connection::onPlainData(uint8_t* data, size_t len) {
 
 void Connection::handleHandshakeBytes(uint8_t* data, size_t len) {
   handshakeBuf_.append(reinterpret_cast<const char*>(data), len);
+  // The head can only end in a chunk holding '\n': skip re-parsing the whole
+  // buffer for bytes that cannot complete it (a trickling peer would make the
+  // parse quadratic), unless it is already over the size limit.
+  if (!std::memchr(data, '\n', len) && handshakeBuf_.size() <= cfg_.limits.maxHeaderSize) return;
   size_t consumed = 0;
   std::string error;
   HttpParse r;
