@@ -5,6 +5,7 @@
 // (error event with decompressionError, close 1007).
 import { afterEach, describe, expect, test } from 'vitest';
 import * as crypto from 'crypto';
+import * as fs from 'fs';
 import * as net from 'net';
 import * as zlib from 'zlib';
 import WebSocket, { WebSocketServer as WsServer } from 'ws';
@@ -305,4 +306,334 @@ describe('every parameter combination against ws', () => {
       });
     });
   }
+});
+
+// ------------------------------------------------------------ 8-bit windows
+
+// zlib's raw deflate has no 256-byte window: the engine must still agree to
+// 8 and produce data a peer inflating with a 256-byte window accepts.
+describe('window bits 8 against ws', () => {
+  const eight = { serverMaxWindowBits: 8, clientMaxWindowBits: 8 };
+  const bin = bytes(30000, 11);
+
+  test('our client ↔ ws server', async () => {
+    const { wss, port } = await startWsServer({});
+    const peer = new Promise<WebSocket>((r) => wss.once('connection', (ws) => r(ws)));
+    const events = new Collector();
+    const client = newClient({
+      url: `ws://127.0.0.1:${port}/`,
+      enableAutomaticReconnection: false,
+      method: events.method,
+      perMessageDeflate: { enabled: true, ...eight },
+    });
+    expect((await websocketClientStart({ ref: client.ref, timeout: 5 })).success).toBe(true);
+    const ws = await peer;
+    defer(() => ws.terminate());
+    const got = collect(ws);
+    const open = await events.waitType('open');
+    expect(parseExtension(header(open.ctx.headers, 'sec-websocket-extensions')).params).toEqual({
+      server_max_window_bits: '8',
+      client_max_window_bits: '8',
+    });
+    const st = websocketClientSend(client, BIG);
+    expect(st.wireSize).toBeLessThan(st.payloadSize);
+    expect(websocketClientSend(client, bin).success).toBe(true);
+    await until(() => (got.length >= 2 ? true : undefined), 5000, 'ws to receive 2 messages');
+    expect(got[0].data.toString() === BIG).toBe(true);
+    expect(bin.equals(got[1].data)).toBe(true);
+    ws.send(BIG);
+    ws.send(bin);
+    const ms = await events.waitCount((e) => e.type === 'message', 2, 5000, 'messages from ws');
+    expect(ms[0].ctx.data === BIG).toBe(true);
+    expect(ms[0].ctx.wireSize).toBeLessThan(Buffer.byteLength(BIG));
+    expect(bin.equals(ms[1].ctx.data)).toBe(true);
+    expect(events.of('error')).toEqual([]);
+  });
+
+  test('ws client ↔ our server', async () => {
+    const srv = startServer();
+    const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/`, { perMessageDeflate: eight });
+    defer(() => ws.terminate());
+    let responseExt: unknown;
+    ws.once('upgrade', (res: IncomingMessage) => (responseExt = res.headers['sec-websocket-extensions']));
+    const got = collect(ws);
+    await opened(ws);
+    expect(parseExtension(responseExt).params).toEqual({ server_max_window_bits: '8', client_max_window_bits: '8' });
+    await srv.events.waitType('open');
+    const st = websocketServerSend(srv.server, BIG)[0];
+    expect(st.wireSize).toBeLessThan(st.payloadSize);
+    websocketServerSend(srv.server, bin);
+    await until(() => (got.length >= 2 ? true : undefined), 5000, 'ws to receive 2 messages');
+    expect(got[0].data.toString() === BIG).toBe(true);
+    expect(bin.equals(got[1].data)).toBe(true);
+    ws.send(BIG);
+    ws.send(bin);
+    const ms = await srv.events.waitCount((e) => e.type === 'message', 2, 5000, 'messages from ws');
+    expect(ms[0].ctx.data === BIG).toBe(true);
+    expect(bin.equals(ms[1].ctx.data)).toBe(true);
+    expect(srv.events.of('error')).toEqual([]);
+  });
+});
+
+// ------------------------------------------------------------ threshold
+
+const DEFLATE_OFFER = { 'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits' };
+
+describe('threshold', () => {
+  test('server: below the threshold RSV1 stays clear and wireSize == payloadSize', async () => {
+    const srv = startServer(); // default threshold 1024
+    const raw = await RawPeer.connect(srv.port);
+    const head = await raw.upgrade('/', DEFLATE_OFFER);
+    expect(head.headers['sec-websocket-extensions']).toMatch(/^permessage-deflate/);
+    await srv.events.waitType('open');
+
+    const small = 'a'.repeat(1023);
+    const s1 = websocketServerSend(srv.server, small)[0];
+    expect(s1).toMatchObject({ success: true, payloadSize: 1023, wireSize: 1023 });
+    const f1 = await raw.readFrame();
+    expect(f1.rsv).toBe(0);
+    expect(f1.payload.toString()).toBe(small);
+
+    const big = 'a'.repeat(1024);
+    const s2 = websocketServerSend(srv.server, big)[0];
+    expect(s2.payloadSize).toBe(1024);
+    expect(s2.wireSize).toBeLessThan(100);
+    const f2 = await raw.readFrame();
+    expect(f2.rsv).toBe(0x40);
+    expect(f2.payload.length).toBe(s2.wireSize);
+    const inflated = zlib.inflateRawSync(Buffer.concat([f2.payload, Buffer.from([0, 0, 0xff, 0xff])]), {
+      finishFlush: zlib.constants.Z_SYNC_FLUSH,
+    });
+    expect(inflated.toString()).toBe(big);
+
+    // An uncompressed frame on a deflate connection: wireSize is its length.
+    raw.send({ opcode: 1, payload: 'plain' });
+    const m = await srv.events.waitType('message');
+    expect(m.ctx).toEqual({ data: 'plain', binary: false, wireSize: 5 });
+  });
+
+  test('server: threshold 0 compresses tiny messages, a large threshold keeps 4 KiB plain', async () => {
+    const zero = startServer({ perMessageDeflate: { threshold: 0 } });
+    const r0 = await RawPeer.connect(zero.port);
+    await r0.upgrade('/', DEFLATE_OFFER);
+    await zero.events.waitType('open');
+    websocketServerSend(zero.server, 'tiny');
+    expect((await r0.readFrame()).rsv).toBe(0x40);
+
+    const high = startServer({ perMessageDeflate: { threshold: 5000 } });
+    const r1 = await RawPeer.connect(high.port);
+    await r1.upgrade('/', DEFLATE_OFFER);
+    await high.events.waitType('open');
+    const s = websocketServerSend(high.server, 'b'.repeat(4096))[0];
+    expect(s).toMatchObject({ payloadSize: 4096, wireSize: 4096 });
+    const f = await r1.readFrame();
+    expect(f.rsv).toBe(0);
+    expect(f.payload.length).toBe(4096);
+  });
+
+  test('client: the threshold applies to our client sends too', async () => {
+    const { wss, port } = await startWsServer({});
+    const peer = new Promise<WebSocket>((r) => wss.once('connection', (ws) => r(ws)));
+    const client = newClient({
+      url: `ws://127.0.0.1:${port}/`,
+      enableAutomaticReconnection: false,
+      perMessageDeflate: { threshold: 2000 },
+    });
+    expect((await websocketClientStart({ ref: client.ref, timeout: 5 })).success).toBe(true);
+    const ws = await peer;
+    defer(() => ws.terminate());
+    const got = collect(ws);
+    expect(websocketClientSend(client, 'c'.repeat(1999))).toMatchObject({ payloadSize: 1999, wireSize: 1999 });
+    const s = websocketClientSend(client, 'c'.repeat(2000));
+    expect(s.wireSize).toBeLessThan(100);
+    await until(() => (got.length >= 2 ? true : undefined), 5000, 'ws to receive 2 messages');
+    expect(got[0].data.toString()).toBe('c'.repeat(1999));
+    expect(got[1].data.toString()).toBe('c'.repeat(2000));
+  });
+});
+
+// ------------------------------------------------------------ bad input
+
+/** `mib` MiB of zeros as one raw-deflate message body (trailer removed).
+ * Sync-flushed pieces concatenate into one stream, so 1 MiB is compressed
+ * once and repeated instead of deflating the whole size. */
+function zeroBomb(mib: number): Buffer {
+  const piece = zlib.deflateRawSync(Buffer.alloc(1 << 20), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  expect(piece.subarray(-4)).toEqual(Buffer.from([0, 0, 0xff, 0xff]));
+  const all = Buffer.concat(new Array(mib).fill(piece));
+  return all.subarray(0, all.length - 4);
+}
+
+/** Peak resident memory (VmHWM) in bytes, where Linux reports it. */
+function peakRss(): number | undefined {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A loopback TCP server that answers one upgrade with permessage-deflate
+ * and hands over the socket, to send what ws would never send. */
+async function rawDeflateServer(onReady: (s: net.Socket, readClose: () => Promise<number>) => void): Promise<number> {
+  const server = net.createServer((sock) => {
+    let buf = Buffer.alloc(0);
+    let upgraded = false;
+    sock.on('error', () => undefined);
+    sock.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (upgraded) return;
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const headText = buf.subarray(0, end).toString('latin1');
+      buf = buf.subarray(end + 4);
+      upgraded = true;
+      const key = /sec-websocket-key:\s*(\S+)/i.exec(headText)![1];
+      const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      sock.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          `Sec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n`,
+      );
+      // The close code of the first close frame the client sends (masked).
+      const readClose = () =>
+        until(
+          () => {
+            for (let off = 0; off + 2 <= buf.length; ) {
+              const op = buf[off] & 0x0f;
+              let len = buf[off + 1] & 0x7f;
+              let at = off + 2;
+              if (len === 126) {
+                len = buf.readUInt16BE(at);
+                at += 2;
+              } else if (len === 127) {
+                len = Number(buf.readBigUInt64BE(at));
+                at += 8;
+              }
+              const masked = (buf[off + 1] & 0x80) !== 0;
+              const mask = masked ? buf.subarray(at, at + 4) : undefined;
+              if (masked) at += 4;
+              if (buf.length < at + len) return undefined;
+              if (op === 8) {
+                const p = Buffer.from(buf.subarray(at, at + len));
+                if (mask) for (let i = 0; i < p.length; i++) p[i] ^= mask[i & 3];
+                return p.length >= 2 ? p.readUInt16BE(0) : 1005;
+              }
+              off = at + len;
+            }
+            return undefined;
+          },
+          5000,
+          'a close frame from the client',
+        );
+      onReady(sock, readClose);
+    });
+    defer(() => sock.destroy());
+  });
+  defer(() => new Promise((r) => server.close(() => r(undefined))));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return (server.address() as AddressInfo).port;
+}
+
+describe('decompression bomb', () => {
+  test('server: 256 MiB of zeros in a 256 KiB frame closes with 1009, other connections keep working', async () => {
+    const srv = startServer({ maxPayload: 1 << 20 });
+    const good = await connectClient(srv);
+    const goodConn = good.conn;
+    expect(websocketClientSend(good.client, BIG).success).toBe(true);
+    await srv.events.waitFor((e) => e.type === 'message' && e.client === goodConn, 5000, 'first good message');
+
+    const raw = await RawPeer.connect(srv.port);
+    const head = await raw.upgrade('/', DEFLATE_OFFER);
+    expect(head.headers['sec-websocket-extensions']).toMatch(/^permessage-deflate/);
+    const rawOpen = await srv.events.waitFor((e) => e.type === 'open' && e.client !== goodConn, 5000, 'raw open');
+
+    const bomb = zeroBomb(256);
+    expect(bomb.length).toBeLessThan(300 * 1024);
+    const frame = encodeFrame({ opcode: 2, payload: bomb, rsv: 0x40 });
+    const peakBefore = peakRss();
+    const rssBefore = process.memoryUsage().rss;
+    raw.write(frame);
+    const { code } = await raw.readUntilClose(10000);
+    expect(code).toBe(1009);
+    const closed = await srv.events.waitFor((e) => e.type === 'close' && e.client === rawOpen.client, 5000, 'bomb close');
+    expect(closed.ctx.code).toBe(1009);
+    expect(srv.events.events.some((e) => e.type === 'message' && e.client === rawOpen.client)).toBe(false);
+    // Inflating stopped near the 1 MiB limit: the process never held the
+    // 256 MiB (a full inflate would raise the peak by at least that).
+    const peakAfter = peakRss();
+    if (peakBefore !== undefined && peakAfter !== undefined) {
+      expect(peakAfter - Math.max(rssBefore, 0)).toBeLessThan(128 * 1024 * 1024);
+    }
+
+    // The well-behaved connection is still served, both ways.
+    const seen = good.events.of('message').length;
+    expect(websocketServerSend({ ref: srv.server.ref, clients: [goodConn] }, 'still here')[0].success).toBe(true);
+    await good.events.waitCount((e) => e.type === 'message', seen + 1, 5000, 'message after the bomb');
+    expect(good.events.of('message')[seen].ctx.data).toBe('still here');
+    expect(websocketClientSend(good.client, 'me too').success).toBe(true);
+    await srv.events.waitFor((e) => e.type === 'message' && e.client === goodConn && e.ctx.data === 'me too', 5000, 'reply');
+    expect(good.events.of('close')).toEqual([]);
+  });
+
+  test('client: a bomb from the server closes with 1009', async () => {
+    const bomb = zeroBomb(64);
+    let closeCode: Promise<number> | undefined;
+    const port = await rawDeflateServer((sock, readClose) => {
+      sock.write(encodeFrame({ opcode: 2, payload: bomb, rsv: 0x40, mask: false }));
+      closeCode = readClose();
+    });
+    const events = new Collector();
+    const client = newClient({
+      url: `ws://127.0.0.1:${port}/`,
+      enableAutomaticReconnection: false,
+      method: events.method,
+      maxPayload: 1 << 20,
+    });
+    expect((await websocketClientStart({ ref: client.ref, timeout: 5 })).success).toBe(true);
+    const close = await events.waitType('close', undefined, 10000);
+    expect(close.ctx.code).toBe(1009);
+    expect(events.of('message')).toEqual([]);
+    await until(() => closeCode, 5000, 'the raw server to see the upgrade');
+    expect(await closeCode).toBe(1009);
+  });
+});
+
+describe('corrupt compressed data', () => {
+  // BTYPE 11 is reserved (RFC 1951 §3.2.3): no inflater accepts it.
+  const corrupt = Buffer.from([0x07, 0x12, 0x34, 0x56]);
+
+  test('server: error event with decompressionError, then close 1007', async () => {
+    const srv = startServer();
+    const raw = await RawPeer.connect(srv.port);
+    await raw.upgrade('/', DEFLATE_OFFER);
+    const open = await srv.events.waitType('open');
+    raw.send({ opcode: 1, payload: corrupt, rsv: 0x40 });
+    const { code } = await raw.readUntilClose();
+    expect(code).toBe(1007);
+    const err = await srv.events.waitType('error', open.client);
+    expect(err.ctx.decompressionError).toBe(true);
+    expect(typeof err.ctx.reason).toBe('string');
+    const close = await srv.events.waitType('close', open.client);
+    expect(close.ctx.code).toBe(1007);
+    // error comes before close
+    expect(srv.events.events.indexOf(err)).toBeLessThan(srv.events.events.indexOf(close));
+  });
+
+  test('client: error event with decompressionError, then close 1007', async () => {
+    let closeCode: Promise<number> | undefined;
+    const port = await rawDeflateServer((sock, readClose) => {
+      sock.write(encodeFrame({ opcode: 2, payload: corrupt, rsv: 0x40, mask: false }));
+      closeCode = readClose();
+    });
+    const events = new Collector();
+    const client = newClient({ url: `ws://127.0.0.1:${port}/`, enableAutomaticReconnection: false, method: events.method });
+    expect((await websocketClientStart({ ref: client.ref, timeout: 5 })).success).toBe(true);
+    const err = await events.waitType('error');
+    expect(err.ctx.decompressionError).toBe(true);
+    const close = await events.waitType('close');
+    expect(close.ctx.code).toBe(1007);
+    await until(() => closeCode, 5000, 'the raw server to see the upgrade');
+    expect(await closeCode).toBe(1007);
+  });
 });
