@@ -69,11 +69,40 @@ function buildLoadgen() {
   }
 }
 
+// The checkout is shared with engineers who rebuild the addon at any time: the
+// run uses a private copy of dist/ and the .node file, checked to load first.
+function snapshotIx() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-bench-'));
+  const binary = path.join(ROOT, 'build', 'Release', 'ix_websocket.node');
+  for (let attempt = 0; ; attempt++) {
+    fs.rmSync(path.join(dir, 'dist'), { recursive: true, force: true });
+    fs.cpSync(path.join(ROOT, 'dist'), path.join(dir, 'dist'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'build', 'Release'), { recursive: true });
+    fs.copyFileSync(binary, path.join(dir, 'build', 'Release', 'ix_websocket.node'));
+    fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
+    if (!fs.existsSync(path.join(dir, 'node_modules'))) fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+    const entry = path.join(dir, 'dist', 'lib', 'index.js');
+    const r = spawnSync(process.execPath, ['-e', `const ix=require(${JSON.stringify(entry)}); if (typeof ix.websocketServer !== 'function') process.exit(3)`], { encoding: 'utf8' });
+    if (r.status === 0) {
+      const st = fs.statSync(binary);
+      return { dir, entry, binaryMtime: st.mtime.toISOString(), binarySize: st.size };
+    }
+    if (attempt >= 20) throw new Error(`ix-websocket does not load: ${r.stderr}`);
+    log('ix-websocket binary not loadable yet (being rebuilt?), retrying in 3 s');
+    spawnSync('sleep', ['3']);
+  }
+}
+let IX = null;
+
 let msgId = 0;
 // A benchmark server (or flood client) process with the IPC channel.
 function startProc(impl, role, args = []) {
   const script = path.join(__dirname, 'servers', `${impl}-server.js`);
-  const child = fork(script, [role, ...args], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(script, [role, ...args], {
+    execArgv: ['--expose-gc'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, IXWS_BENCH_IX: IX.entry },
+  });
   const waiters = [];
   child.on('message', (m) => {
     const i = waiters.findIndex((w) => w.match(m));
@@ -410,7 +439,10 @@ async function main() {
   const t0 = Date.now();
   if (!fs.existsSync(path.join(ROOT, 'dist', 'lib', 'index.js'))) throw new Error('dist/lib/index.js missing: run npm run build:ts');
   buildLoadgen();
+  IX = snapshotIx();
+  process.on('exit', () => fs.rmSync(IX.dir, { recursive: true, force: true }));
   const info = machine();
+  info.ixBinary = { mtime: IX.binaryMtime, size: IX.binarySize };
   log(`machine: ${info.cpu}, ${info.cores} cores, ${info.memGiB} GiB, ${info.os}, node ${info.node}, ws ${info.ws}`);
   log(`RLIMIT_NOFILE soft ${limits.soft} hard ${limits.hard}; idle scenario uses ${IDLE_CONNS} connections`);
   const load0 = os.loadavg();

@@ -4,7 +4,9 @@
 //   node ix-server.js echo [--deflate] | broadcast | idle | flood-client --url ws://...
 const path = require('path');
 const { parseArgs, send, serveIpc, floodMeter } = require('./common');
-const ix = require(path.join(__dirname, '..', '..', 'dist', 'lib', 'index.js'));
+// The runner passes a private copy of the package (the checkout's build can
+// change under a running benchmark); standalone, the checkout's dist/ is used.
+const ix = require(process.env.IXWS_BENCH_IX || path.join(__dirname, '..', '..', 'dist', 'lib', 'index.js'));
 
 const args = parseArgs(process.argv.slice(2));
 
