@@ -1,0 +1,417 @@
+// TLS (wss://): certificates made at test time with the openssl CLI in a temp
+// directory (no private key lives in the repo). Our client ↔ our server, our
+// client ↔ ws over Node's https, ws over Node's tls ↔ our server; failures
+// with readable errorStr (wrong host name, untrusted CA, expired certificate);
+// verifyPeer off; client certificates required by the server.
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as https from 'https';
+import * as os from 'os';
+import * as path from 'path';
+import WebSocket, { WebSocketServer as WsServer } from 'ws';
+import type { AddressInfo } from 'net';
+import {
+  websocketClientSend,
+  websocketClientStart,
+  websocketServer,
+  websocketServerClear,
+  websocketServerSend,
+  websocketServerStart,
+} from '../lib/index';
+import type { ClientOptions, TlsOptions } from '../lib/index';
+import { Collector, bytes, defer, newClient, runCleanup, startServer, text, until } from './helpers';
+
+afterEach(runCleanup);
+
+// ------------------------------------------------------------ certificates
+
+interface Pair {
+  cert: string;
+  key: string;
+  certFile: string;
+  keyFile: string;
+}
+
+let dir = '';
+let ca: { cert: string; certFile: string };
+let server: Pair; // localhost + 127.0.0.1, signed by ca
+let otherName: Pair; // other.example only, signed by ca
+let expired: Pair; // localhost + 127.0.0.1, signed by ca, valid in 2020 only
+let stranger: Pair; // localhost + 127.0.0.1, signed by an unknown CA
+let clientCert: Pair; // client authentication, signed by ca
+let rogueClient: Pair; // client authentication, signed by the unknown CA
+
+function openssl(args: string[]): void {
+  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+// P-256 keys: quick to generate and accepted everywhere.
+const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
+function makeCa(name: string): void {
+  openssl([
+    'req', '-x509', ...EC, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2',
+    '-subj', `/CN=${name} test CA`,
+    '-addext', 'basicConstraints=critical,CA:TRUE',
+    '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+}
+
+function read(name: string): Pair {
+  const certFile = path.join(dir, `${name}.crt`);
+  const keyFile = path.join(dir, `${name}.key`);
+  return { cert: fs.readFileSync(certFile, 'utf8'), key: fs.readFileSync(keyFile, 'utf8'), certFile, keyFile };
+}
+
+/** A leaf signed by `caName` with the given extensions (x509 -req). */
+function makeLeaf(name: string, caName: string, cn: string, ext: string): Pair {
+  openssl(['req', '-new', ...EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
+  fs.writeFileSync(path.join(dir, `${name}.ext`), ext);
+  openssl([
+    'x509', '-req', '-in', `${name}.csr`, '-CA', `${caName}.crt`, '-CAkey', `${caName}.key`,
+    '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-sha256', '-extfile', `${name}.ext`,
+  ]);
+  return read(name);
+}
+
+const SERVER_EXT = 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n';
+
+/** A leaf whose validity ended in 2020: `openssl ca` takes explicit dates
+ * (OpenSSL 3.0's x509 has no -not_before/-not_after). */
+function makeExpired(name: string): Pair {
+  openssl(['req', '-new', ...EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', '/CN=localhost']);
+  fs.mkdirSync(path.join(dir, 'newcerts'));
+  fs.writeFileSync(path.join(dir, 'index.txt'), '');
+  fs.writeFileSync(path.join(dir, 'serial'), '1000\n');
+  fs.writeFileSync(
+    path.join(dir, 'ca.cnf'),
+    [
+      '[ca]',
+      'default_ca = test_ca',
+      '[test_ca]',
+      `database = ${path.join(dir, 'index.txt')}`,
+      `new_certs_dir = ${path.join(dir, 'newcerts')}`,
+      `serial = ${path.join(dir, 'serial')}`,
+      'default_md = sha256',
+      'policy = any',
+      'unique_subject = no',
+      '[any]',
+      'commonName = supplied',
+      '[leaf]',
+      'subjectAltName = DNS:localhost,IP:127.0.0.1',
+      'basicConstraints = CA:FALSE',
+      'extendedKeyUsage = serverAuth',
+      '',
+    ].join('\n'),
+  );
+  openssl([
+    'ca', '-batch', '-config', 'ca.cnf', '-cert', 'ca.crt', '-keyfile', 'ca.key', '-in', `${name}.csr`,
+    '-out', `${name}.crt`, '-startdate', '20200101000000Z', '-enddate', '20200102000000Z',
+    '-extensions', 'leaf', '-notext',
+  ]);
+  return read(name);
+}
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-tls-'));
+  makeCa('ca');
+  makeCa('rogue');
+  ca = { cert: fs.readFileSync(path.join(dir, 'ca.crt'), 'utf8'), certFile: path.join(dir, 'ca.crt') };
+  server = makeLeaf('server', 'ca', 'localhost', SERVER_EXT);
+  otherName = makeLeaf('other', 'ca', 'other.example', 'subjectAltName=DNS:other.example\nbasicConstraints=CA:FALSE\n');
+  stranger = makeLeaf('stranger', 'rogue', 'localhost', SERVER_EXT);
+  clientCert = makeLeaf('client', 'ca', 'test client', 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n');
+  rogueClient = makeLeaf('rogueclient', 'rogue', 'rogue client', 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n');
+  expired = makeExpired('expired');
+}, 60_000);
+
+afterAll(() => {
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+// ------------------------------------------------------------ helpers
+
+function tlsServer(tls: TlsOptions, extra: Record<string, unknown> = {}) {
+  return startServer({ tls, ...extra });
+}
+
+/** Starts our client; resolves with the start status and its events. */
+async function tlsClient(url: string, tls?: TlsOptions, extra: ClientOptions = {}) {
+  const events = new Collector();
+  const client = newClient({
+    url,
+    enableAutomaticReconnection: false,
+    method: events.method,
+    ...(tls ? { tls } : {}),
+    ...extra,
+  });
+  const status = await websocketClientStart({ ref: client.ref, timeout: 5 });
+  return { client, events, status };
+}
+
+interface WsMsg {
+  data: Buffer;
+  isBinary: boolean;
+}
+
+function collect(ws: WebSocket): WsMsg[] {
+  const got: WsMsg[] = [];
+  ws.on('message', (data, isBinary) => got.push({ data: Buffer.from(data as Buffer), isBinary }));
+  return got;
+}
+
+const T = text(50000, 21);
+const B = bytes(50000, 22);
+
+// ------------------------------------------------------------ success paths
+
+describe('wss:// our client ↔ our server', () => {
+  for (const via of ['PEM strings', 'files'] as const) {
+    test(`text and binary both ways (certificates as ${via})`, async () => {
+      const srv = tlsServer(via === 'files' ? { certFile: server.certFile, keyFile: server.keyFile } : { cert: server.cert, key: server.key });
+      const c = await tlsClient(`wss://localhost:${srv.port}/secure?q=1`, via === 'files' ? { caFile: ca.certFile } : { ca: ca.cert });
+      expect(c.status).toMatchObject({ success: true, http_status: 101, errorStr: '' });
+      await c.events.waitType('open');
+      const open = await srv.events.waitType('open');
+      expect(open.ctx.uri).toBe('/secure?q=1');
+
+      expect(websocketClientSend(c.client, 'hello ✓').success).toBe(true);
+      expect(websocketClientSend(c.client, T).success).toBe(true);
+      expect(websocketClientSend(c.client, B).success).toBe(true);
+      const ms = await srv.events.waitCount((e) => e.type === 'message', 3, 5000, 'messages over TLS');
+      expect(ms[0].ctx).toMatchObject({ data: 'hello ✓', binary: false });
+      expect(ms[1].ctx.data === T).toBe(true);
+      expect(ms[2].ctx.binary).toBe(true);
+      expect(B.equals(ms[2].ctx.data)).toBe(true);
+
+      expect(websocketServerSend(srv.server, 'back ✓')[0].success).toBe(true);
+      expect(websocketServerSend(srv.server, T)[0].success).toBe(true);
+      expect(websocketServerSend(srv.server, B)[0].success).toBe(true);
+      const back = await c.events.waitCount((e) => e.type === 'message', 3, 5000, 'replies over TLS');
+      expect(back[0].ctx).toMatchObject({ data: 'back ✓', binary: false });
+      expect(back[1].ctx.data === T).toBe(true);
+      expect(B.equals(back[2].ctx.data)).toBe(true);
+    });
+  }
+
+  test('an IP address url is verified against the IP SAN', async () => {
+    const srv = tlsServer({ cert: server.cert, key: server.key });
+    const c = await tlsClient(`wss://127.0.0.1:${srv.port}/`, { ca: ca.cert });
+    expect(c.status).toMatchObject({ success: true, http_status: 101 });
+    expect(websocketClientSend(c.client, 'by ip').success).toBe(true);
+    expect((await srv.events.waitType('message')).ctx.data).toBe('by ip');
+  });
+
+  test('servername chooses the name sent (SNI) and verified', async () => {
+    const srv = tlsServer({ cert: otherName.cert, key: otherName.key });
+    const c = await tlsClient(`wss://127.0.0.1:${srv.port}/`, { ca: ca.cert, servername: 'other.example' });
+    expect(c.status).toMatchObject({ success: true, http_status: 101 });
+  });
+
+  test('a plain ws:// client cannot talk to a TLS server', async () => {
+    const srv = tlsServer({ cert: server.cert, key: server.key });
+    const c = await tlsClient(`ws://127.0.0.1:${srv.port}/`);
+    expect(c.status.success).toBe(false);
+    expect(srv.events.of('open')).toEqual([]);
+  });
+});
+
+describe('against ws over Node TLS', () => {
+  test('our client ↔ ws on https.createServer', async () => {
+    const hs = https.createServer({ cert: server.cert, key: server.key });
+    const wss = new WsServer({ server: hs });
+    defer(() => new Promise((r) => hs.close(() => r(undefined))));
+    defer(() => new Promise((r) => wss.close(() => r(undefined))));
+    const servername = new Promise<string | false>((r) =>
+      hs.once('secureConnection', (s) => r((s as unknown as { servername: string | false }).servername)),
+    );
+    await new Promise<void>((r) => hs.listen(0, '127.0.0.1', () => r()));
+    const port = (hs.address() as AddressInfo).port;
+    const peer = new Promise<WebSocket>((r) => wss.once('connection', (ws) => r(ws)));
+
+    const c = await tlsClient(`wss://localhost:${port}/node`, { ca: ca.cert });
+    expect(c.status).toMatchObject({ success: true, http_status: 101 });
+    expect(await servername).toBe('localhost');
+    const ws = await peer;
+    defer(() => ws.terminate());
+    const got = collect(ws);
+
+    expect(websocketClientSend(c.client, 'to node ✓').success).toBe(true);
+    expect(websocketClientSend(c.client, T).success).toBe(true);
+    expect(websocketClientSend(c.client, B).success).toBe(true);
+    await until(() => (got.length >= 3 ? true : undefined), 5000, 'ws to receive 3 messages');
+    expect(got[0]).toEqual({ data: Buffer.from('to node ✓'), isBinary: false });
+    expect(got[1].data.toString() === T).toBe(true);
+    expect(got[2].isBinary).toBe(true);
+    expect(B.equals(got[2].data)).toBe(true);
+
+    ws.send('from node ✓');
+    ws.send(T);
+    ws.send(B);
+    const ms = await c.events.waitCount((e) => e.type === 'message', 3, 5000, 'messages from ws');
+    expect(ms[0].ctx).toMatchObject({ data: 'from node ✓', binary: false });
+    expect(ms[1].ctx.data === T).toBe(true);
+    expect(B.equals(ms[2].ctx.data)).toBe(true);
+
+    ws.close(4001, 'tls bye');
+    const close = await c.events.waitType('close');
+    expect(close.ctx).toMatchObject({ code: 4001, reason: 'tls bye', remote: true });
+  });
+
+  test('ws client (with ca) ↔ our TLS server', async () => {
+    const srv = tlsServer({ cert: server.cert, key: server.key });
+    const ws = new WebSocket(`wss://localhost:${srv.port}/from-ws`, { ca: ca.cert });
+    defer(() => ws.terminate());
+    const got = collect(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const open = await srv.events.waitType('open');
+    expect(open.ctx.uri).toBe('/from-ws');
+
+    ws.send('ws over tls ✓');
+    ws.send(T);
+    ws.send(B);
+    const ms = await srv.events.waitCount((e) => e.type === 'message', 3, 5000, 'messages from ws');
+    expect(ms[0].ctx).toMatchObject({ data: 'ws over tls ✓', binary: false });
+    expect(ms[1].ctx.data === T).toBe(true);
+    expect(ms[2].ctx.binary).toBe(true);
+    expect(B.equals(ms[2].ctx.data)).toBe(true);
+
+    websocketServerSend(srv.server, 'server ✓');
+    websocketServerSend(srv.server, T);
+    websocketServerSend(srv.server, B);
+    await until(() => (got.length >= 3 ? true : undefined), 5000, 'ws to receive 3 messages');
+    expect(got[0]).toEqual({ data: Buffer.from('server ✓'), isBinary: false });
+    expect(got[1].data.toString() === T).toBe(true);
+    expect(B.equals(got[2].data)).toBe(true);
+
+    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+    ws.close(4002, 'ws leaves');
+    expect(await closed).toBe(4002);
+    expect((await srv.events.waitType('close', open.client)).ctx).toEqual({ code: 4002, reason: 'ws leaves', remote: true });
+  });
+});
+
+// ------------------------------------------------------------ failures
+
+describe('certificate failures', () => {
+  test('wrong host name', async () => {
+    const srv = tlsServer({ cert: otherName.cert, key: otherName.key });
+    const c = await tlsClient(`wss://localhost:${srv.port}/`, { ca: ca.cert });
+    expect(c.status.success).toBe(false);
+    expect(c.status.errorStr).toMatch(/hostname|mismatch/i);
+    expect(srv.events.of('open')).toEqual([]);
+  });
+
+  test('wrong IP address', async () => {
+    const srv = tlsServer({ cert: otherName.cert, key: otherName.key });
+    const c = await tlsClient(`wss://127.0.0.1:${srv.port}/`, { ca: ca.cert });
+    expect(c.status.success).toBe(false);
+    expect(c.status.errorStr).toMatch(/mismatch/i);
+  });
+
+  test('untrusted CA (no ca given)', async () => {
+    const srv = tlsServer({ cert: server.cert, key: server.key });
+    const c = await tlsClient(`wss://localhost:${srv.port}/`);
+    expect(c.status.success).toBe(false);
+    expect(c.status.errorStr).toMatch(/issuer|self.signed|unable/i);
+  });
+
+  test('untrusted CA (signed by another CA than the one given)', async () => {
+    const srv = tlsServer({ cert: stranger.cert, key: stranger.key });
+    const c = await tlsClient(`wss://localhost:${srv.port}/`, { ca: ca.cert });
+    expect(c.status.success).toBe(false);
+    expect(c.status.errorStr).toMatch(/issuer|self.signed|unable/i);
+  });
+
+  test('expired certificate', async () => {
+    const srv = tlsServer({ cert: expired.cert, key: expired.key });
+    const c = await tlsClient(`wss://localhost:${srv.port}/`, { ca: ca.cert });
+    expect(c.status.success).toBe(false);
+    expect(c.status.errorStr).toMatch(/expired/i);
+  });
+
+  test('verifyPeer false connects despite an untrusted CA', async () => {
+    const srv = tlsServer({ cert: stranger.cert, key: stranger.key });
+    const c = await tlsClient(`wss://localhost:${srv.port}/`, { verifyPeer: false });
+    expect(c.status).toMatchObject({ success: true, http_status: 101 });
+    expect(websocketClientSend(c.client, 'unverified').success).toBe(true);
+    expect((await srv.events.waitType('message')).ctx.data).toBe('unverified');
+  });
+
+  test('disableHostnameValidation connects to a certificate for another name', async () => {
+    const srv = tlsServer({ cert: otherName.cert, key: otherName.key });
+    const c = await tlsClient(`wss://localhost:${srv.port}/`, { ca: ca.cert, disableHostnameValidation: true });
+    expect(c.status).toMatchObject({ success: true, http_status: 101 });
+  });
+
+  test('a bad cipher list fails the client start and the server start', async () => {
+    const srv = tlsServer({ cert: server.cert, key: server.key });
+    const c = await tlsClient(`wss://localhost:${srv.port}/`, { ca: ca.cert, ciphers: 'NO-SUCH-CIPHER' });
+    expect(c.status.success).toBe(false);
+    expect(c.status.errorStr).toMatch(/cipher/i);
+
+    const s = websocketServer({ port: 0, tls: { cert: server.cert, key: server.key, ciphers: 'NO-SUCH-CIPHER' } });
+    defer(() => websocketServerClear({ ref: s.ref }));
+    const st = websocketServerStart(s);
+    expect(st.success).toBe(false);
+    expect(st.message).toMatch(/cipher/i);
+  });
+
+  test('a server given tls without a key does not start', async () => {
+    const s = websocketServer({ port: 0, tls: { cert: server.cert } });
+    defer(() => websocketServerClear({ ref: s.ref }));
+    const st = websocketServerStart(s);
+    expect(st.success).toBe(false);
+    expect(st.message).toMatch(/key/i);
+  });
+});
+
+describe('client certificates', () => {
+  test('a server with verifyPeer rejects a client without a certificate and accepts one with', async () => {
+    const srv = tlsServer({ cert: server.cert, key: server.key, ca: ca.cert, verifyPeer: true });
+
+    const without = await tlsClient(`wss://localhost:${srv.port}/`, { ca: ca.cert });
+    expect(without.status.success).toBe(false);
+    expect(without.status.errorStr).toMatch(/certificate/i);
+    expect(srv.events.of('open')).toEqual([]);
+
+    const withCert = await tlsClient(`wss://localhost:${srv.port}/`, {
+      ca: ca.cert,
+      cert: clientCert.cert,
+      key: clientCert.key,
+    });
+    expect(withCert.status).toMatchObject({ success: true, http_status: 101 });
+    await srv.events.waitType('open');
+    expect(websocketClientSend(withCert.client, 'mutual').success).toBe(true);
+    expect((await srv.events.waitType('message')).ctx.data).toBe('mutual');
+  });
+
+  test('a client certificate from files; ws with a certificate is accepted too', async () => {
+    const srv = tlsServer({ certFile: server.certFile, keyFile: server.keyFile, caFile: ca.certFile, verifyPeer: true });
+    const c = await tlsClient(`wss://localhost:${srv.port}/`, {
+      caFile: ca.certFile,
+      certFile: clientCert.certFile,
+      keyFile: clientCert.keyFile,
+    });
+    expect(c.status).toMatchObject({ success: true, http_status: 101 });
+
+    const ws = new WebSocket(`wss://localhost:${srv.port}/`, { ca: ca.cert, cert: clientCert.cert, key: clientCert.key });
+    defer(() => ws.terminate());
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    await srv.events.waitCount((e) => e.type === 'open', 2, 5000, 'both opens');
+  });
+
+  test('a client certificate from an unknown CA is rejected', async () => {
+    const srv = tlsServer({ cert: server.cert, key: server.key, ca: ca.cert, verifyPeer: true });
+    const c = await tlsClient(`wss://localhost:${srv.port}/`, { ca: ca.cert, cert: rogueClient.cert, key: rogueClient.key });
+    expect(c.status.success).toBe(false);
+    expect(srv.events.of('open')).toEqual([]);
+  });
+});
