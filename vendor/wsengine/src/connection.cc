@@ -127,7 +127,7 @@ void Connection::onConnect(uv_connect_t* req, int status) {
   if (self->cfg_.tls) {
     self->tlsSession_.reset(new TlsSession(self->cfg_.tls, false, self->cfg_.tlsHost));
     if (!self->tlsSession_->startHandshake()) {
-      self->failHandshake(0, "TLS: " + self->tlsSession_->error());
+      self->failHandshake(0, self->tlsSession_->error());
       return;
     }
     std::string out;
@@ -194,6 +194,7 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     return;
   }
   self->lastActivityMs_ = uv_now(self->loop_.loop());
+  self->awaitingPong_ = false;  // any traffic proves the peer alive
   auto* data = reinterpret_cast<uint8_t*>(buf->base);
   if (self->shutdownStarted_) return;  // draining until the peer's FIN
   if (self->tlsSession_) {
@@ -208,7 +209,8 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     }
     if (!ok) {
       if (self->state() < kOpen && !self->cfg_.server) {
-        self->failHandshake(0, "TLS handshake failed: " + self->tlsSession_->error());
+        // The session's error already says "TLS ...": no second prefix.
+        self->failHandshake(0, self->tlsSession_->error());
       } else {
         if (!self->closeReceived_) {
           self->closeCode_ = 1006;
@@ -663,19 +665,32 @@ void Connection::onPingTimer(uv_timer_t* t) {
   uint64_t sentAt = uv_now(self->loop_.loop());
   self->sendControl(kPing, reinterpret_cast<const uint8_t*>(kPayload), sizeof(kPayload) - 1);
   int timeout = self->cfg_.heartbeat.pingTimeout;
-  if (timeout > 0 && !uv_is_active(reinterpret_cast<uv_handle_t*>(&self->deadline_))) {
-    // Anything received after sentAt (pong or data) proves the peer alive.
-    self->lastActivityMs_ = std::min(self->lastActivityMs_, sentAt);
-    uv_timer_start(&self->deadline_,
-                   [](uv_timer_t* d) {
-                     auto* c = static_cast<Connection*>(d->data);
-                     uint64_t now = uv_now(c->loop_.loop());
-                     uint64_t limit = static_cast<uint64_t>(c->cfg_.heartbeat.pingTimeout) * 1000;
-                     if (c->state() == kOpen && now - c->lastActivityMs_ < limit) return;
-                     onDeadline(d);
-                   },
-                   static_cast<uint64_t>(timeout) * 1000, 0);
+  // Only the oldest unanswered ping is timed: a later one cannot extend it.
+  if (timeout > 0 && !self->awaitingPong_) {
+    self->awaitingPong_ = true;
+    self->pingSentMs_ = sentAt;
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&self->deadline_))) {
+      uv_timer_start(&self->deadline_, &Connection::onPongDeadline,
+                     static_cast<uint64_t>(timeout) * 1000, 0);
+    }
   }
+}
+
+// A flag rather than comparing millisecond clocks: a pong read in the same
+// loop millisecond as its ping, or a late timer, must not count as silence.
+void Connection::onPongDeadline(uv_timer_t* d) {
+  auto* c = static_cast<Connection*>(d->data);
+  if (c->state() == kOpen) {
+    if (!c->awaitingPong_) return;  // heard from the peer; the next ping re-arms
+    uint64_t limit = static_cast<uint64_t>(c->cfg_.heartbeat.pingTimeout) * 1000;
+    uint64_t waited = uv_now(c->loop_.loop()) - c->pingSentMs_;
+    if (waited < limit) {
+      // Armed for an earlier, answered ping: wait out the current one.
+      uv_timer_start(d, &Connection::onPongDeadline, limit - waited, 0);
+      return;
+    }
+  }
+  onDeadline(d);
 }
 
 // ------------------------------------------------------------------ output

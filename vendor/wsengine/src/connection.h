@@ -115,6 +115,7 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   static void onHandleClosed(uv_handle_t* h);
   static void onDeadline(uv_timer_t* t);
   static void onPingTimer(uv_timer_t* t);
+  static void onPongDeadline(uv_timer_t* t);
 
   void startReading();
   void onTransportData(uint8_t* data, size_t len);  // bytes after TLS
@@ -185,6 +186,9 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   Inflater inflater_;
   bool inflaterReady_ = false;
   uint64_t lastActivityMs_ = 0;
+  // heartbeat: a ping sent and nothing received since (sent at pingSentMs_)
+  bool awaitingPong_ = false;
+  uint64_t pingSentMs_ = 0;
 
   // close handshake
   bool closeSent_ = false;
