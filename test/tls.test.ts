@@ -161,6 +161,14 @@ function collect(ws: WebSocket): WsMsg[] {
   return got;
 }
 
+/** A failed start: success false, errorStr matching `re`, said once (no
+ * "TLS ...: TLS ...:" stacking of prefixes). */
+function expectTlsFailure(status: { success: boolean; errorStr: string }, re: RegExp): void {
+  expect(status.success).toBe(false);
+  expect(status.errorStr).toMatch(re);
+  expect(status.errorStr.match(/TLS/g)?.length).toBe(1);
+}
+
 const T = text(50000, 21);
 const B = bytes(50000, 22);
 
@@ -218,9 +226,9 @@ describe('wss:// our client ↔ our server', () => {
 });
 
 describe('against ws over Node TLS', () => {
-  test('our client ↔ ws on https.createServer', async () => {
+  test('our client ↔ ws on https.createServer (with permessage-deflate)', async () => {
     const hs = https.createServer({ cert: server.cert, key: server.key });
-    const wss = new WsServer({ server: hs });
+    const wss = new WsServer({ server: hs, perMessageDeflate: true });
     defer(() => new Promise((r) => hs.close(() => r(undefined))));
     defer(() => new Promise((r) => wss.close(() => r(undefined))));
     const servername = new Promise<string | false>((r) =>
@@ -237,8 +245,12 @@ describe('against ws over Node TLS', () => {
     defer(() => ws.terminate());
     const got = collect(ws);
 
+    // permessage-deflate runs inside TLS too
+    expect(ws.extensions).toBe('permessage-deflate');
     expect(websocketClientSend(c.client, 'to node ✓').success).toBe(true);
-    expect(websocketClientSend(c.client, T).success).toBe(true);
+    const sentT = websocketClientSend(c.client, T);
+    expect(sentT.success).toBe(true);
+    expect(sentT.wireSize).toBeLessThan(sentT.payloadSize / 4);
     expect(websocketClientSend(c.client, B).success).toBe(true);
     await until(() => (got.length >= 3 ? true : undefined), 5000, 'ws to receive 3 messages');
     expect(got[0]).toEqual({ data: Buffer.from('to node ✓'), isBinary: false });
@@ -252,6 +264,7 @@ describe('against ws over Node TLS', () => {
     const ms = await c.events.waitCount((e) => e.type === 'message', 3, 5000, 'messages from ws');
     expect(ms[0].ctx).toMatchObject({ data: 'from node ✓', binary: false });
     expect(ms[1].ctx.data === T).toBe(true);
+    expect(ms[1].ctx.wireSize).toBeLessThan(Buffer.byteLength(T) / 4);
     expect(B.equals(ms[2].ctx.data)).toBe(true);
 
     ws.close(4001, 'tls bye');
@@ -301,37 +314,32 @@ describe('certificate failures', () => {
   test('wrong host name', async () => {
     const srv = tlsServer({ cert: otherName.cert, key: otherName.key });
     const c = await tlsClient(`wss://localhost:${srv.port}/`, { ca: ca.cert });
-    expect(c.status.success).toBe(false);
-    expect(c.status.errorStr).toMatch(/hostname|mismatch/i);
+    expectTlsFailure(c.status, /hostname|mismatch/i);
     expect(srv.events.of('open')).toEqual([]);
   });
 
   test('wrong IP address', async () => {
     const srv = tlsServer({ cert: otherName.cert, key: otherName.key });
     const c = await tlsClient(`wss://127.0.0.1:${srv.port}/`, { ca: ca.cert });
-    expect(c.status.success).toBe(false);
-    expect(c.status.errorStr).toMatch(/mismatch/i);
+    expectTlsFailure(c.status, /mismatch/i);
   });
 
   test('untrusted CA (no ca given)', async () => {
     const srv = tlsServer({ cert: server.cert, key: server.key });
     const c = await tlsClient(`wss://localhost:${srv.port}/`);
-    expect(c.status.success).toBe(false);
-    expect(c.status.errorStr).toMatch(/issuer|self.signed|unable/i);
+    expectTlsFailure(c.status, /issuer|self.signed|unable/i);
   });
 
   test('untrusted CA (signed by another CA than the one given)', async () => {
     const srv = tlsServer({ cert: stranger.cert, key: stranger.key });
     const c = await tlsClient(`wss://localhost:${srv.port}/`, { ca: ca.cert });
-    expect(c.status.success).toBe(false);
-    expect(c.status.errorStr).toMatch(/issuer|self.signed|unable/i);
+    expectTlsFailure(c.status, /issuer|self.signed|unable/i);
   });
 
   test('expired certificate', async () => {
     const srv = tlsServer({ cert: expired.cert, key: expired.key });
     const c = await tlsClient(`wss://localhost:${srv.port}/`, { ca: ca.cert });
-    expect(c.status.success).toBe(false);
-    expect(c.status.errorStr).toMatch(/expired/i);
+    expectTlsFailure(c.status, /expired/i);
   });
 
   test('verifyPeer false connects despite an untrusted CA', async () => {
@@ -375,8 +383,7 @@ describe('client certificates', () => {
     const srv = tlsServer({ cert: server.cert, key: server.key, ca: ca.cert, verifyPeer: true });
 
     const without = await tlsClient(`wss://localhost:${srv.port}/`, { ca: ca.cert });
-    expect(without.status.success).toBe(false);
-    expect(without.status.errorStr).toMatch(/certificate/i);
+    expectTlsFailure(without.status, /certificate required/i);
     expect(srv.events.of('open')).toEqual([]);
 
     const withCert = await tlsClient(`wss://localhost:${srv.port}/`, {
