@@ -169,24 +169,27 @@ export interface RefStatus {
 }
 
 export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
-export type RefArg = { ref: number; [key: string]: unknown };
+/** What the server commands take: a server object, or `ref` plus properties to update. */
+export type ServerArg = Partial<ServerObject> & { ref: number };
+/** What the client commands take: a client object, or `ref` plus properties to update. */
+export type ClientArg = Partial<ClientObject> & { ref: number };
 
 export interface Binding {
   websocketServer(options?: ServerOptions): ServerObject;
   websocketClient(options?: ClientOptions): ClientObject;
-  websocketServerStart(server: RefArg): ServerStartStatus;
-  websocketClientStart(client: RefArg): Promise<ClientStartStatus>;
+  websocketServerStart(server: ServerArg): ServerStartStatus;
+  websocketClientStart(client: ClientArg): Promise<ClientStartStatus>;
   /** the updated copy of the object, or a RefStatus for an unknown ref */
-  websocketServerStop(server: RefArg): ServerObject | RefStatus;
-  websocketClientStop(client: RefArg): ClientObject | RefStatus;
+  websocketServerStop(server: ServerArg): ServerObject | RefStatus;
+  websocketClientStop(client: ClientArg): ClientObject | RefStatus;
   /** one status per target; [] for an unknown ref */
-  websocketServerSend(server: RefArg, data: SendData): ServerSendStatus[];
-  websocketClientSend(client: RefArg, data: SendData): SendStatus;
+  websocketServerSend(server: ServerArg, data: SendData): ServerSendStatus[];
+  websocketClientSend(client: ClientArg, data: SendData): SendStatus;
   /** {} on success; a RefStatus for an unknown ref */
-  websocketServerClear(server: RefArg): {} | RefStatus;
-  websocketClientClear(client: RefArg): {} | RefStatus;
+  websocketServerClear(server: ServerArg): {} | RefStatus;
+  websocketClientClear(client: ClientArg): {} | RefStatus;
   /** [] for an unknown ref */
-  websocketServerClients(server: RefArg): number[];
+  websocketServerClients(server: ServerArg): number[];
 
   // Beyond the seed, used by the facade classes.
   /** whether a started object keeps the event loop alive (like net.Server ref/unref) */
@@ -194,7 +197,7 @@ export interface Binding {
   /** bytes queued for sending: a client's, or one server connection's */
   bufferedAmount(ref: number, client?: number): number;
   /** close one server-side connection with a code and reason */
-  websocketServerCloseClient(server: RefArg, client: number, code?: number, reason?: string): boolean;
+  websocketServerCloseClient(server: ServerArg, client: number, code?: number, reason?: string): boolean;
   /** number of IO threads (set IXWS_IO_THREADS before loading to change) */
   ioThreads(): number;
 }

@@ -1,15 +1,12 @@
 // The eleven commands of the 4D "WebSocket" plugin, as thin typed wrappers
 // over the native module: argument checking, refs and statuses all happen in
-// native code, so these and the classes share one code path. They accept the
-// objects the create commands return (binding.d.ts's RefArg, an index-signature
-// type, would reject those interfaces in TypeScript).
+// native code, so these and the classes share one code path.
 import { binding } from './binding';
 import type {
   ClientObject,
   ClientOptions,
   ClientStartStatus,
   ClientArg,
-  RefArg,
   ServerArg,
   RefStatus,
   SendData,
@@ -33,45 +30,45 @@ export function websocketClient(options?: ClientOptions): ClientObject {
 
 /** Binds and listens; `port` in the status is the port listened on. */
 export function websocketServerStart(server: ServerArg): ServerStartStatus {
-  return binding.websocketServerStart(server as RefArg);
+  return binding.websocketServerStart(server);
 }
 
 /** Connects (never blocking the thread); resolves with the first attempt's outcome. */
 export function websocketClientStart(client: ClientArg): Promise<ClientStartStatus> {
-  return binding.websocketClientStart(client as RefArg);
+  return binding.websocketClientStart(client);
 }
 
 /** Closes every connection (1001) and releases the port; returns the updated object. */
 export function websocketServerStop(server: ServerArg): ServerObject | RefStatus {
-  return binding.websocketServerStop(server as RefArg);
+  return binding.websocketServerStop(server);
 }
 
 /** Closes the connection (1000) and stops reconnecting; returns the updated object. */
 export function websocketClientStop(client: ClientArg): ClientObject | RefStatus {
-  return binding.websocketClientStop(client as RefArg);
+  return binding.websocketClientStop(client);
 }
 
 /** Sends to every connection, or to `server.clients`; one status per target. */
 export function websocketServerSend(server: ServerArg, data: SendData): ServerSendStatus[] {
-  return binding.websocketServerSend(server as RefArg, data);
+  return binding.websocketServerSend(server, data);
 }
 
 /** Sends to the server: strings as text, bytes as binary (unless `binary: false`). */
 export function websocketClientSend(client: ClientArg, data: SendData): SendStatus {
-  return binding.websocketClientSend(client as RefArg, data);
+  return binding.websocketClientSend(client, data);
 }
 
 /** Disposes a server at once (connections dropped) and frees its ref. */
 export function websocketServerClear(server: ServerArg): {} | RefStatus {
-  return binding.websocketServerClear(server as RefArg);
+  return binding.websocketServerClear(server);
 }
 
 /** Disposes a client at once and frees its ref. */
 export function websocketClientClear(client: ClientArg): {} | RefStatus {
-  return binding.websocketClientClear(client as RefArg);
+  return binding.websocketClientClear(client);
 }
 
 /** Refs of the server's open connections. */
 export function websocketServerClients(server: ServerArg): number[] {
-  return binding.websocketServerClients(server as RefArg);
+  return binding.websocketServerClients(server);
 }

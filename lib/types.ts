@@ -74,18 +74,15 @@ export type RefStatus = B.RefStatus;
 /** A string (text frame) or bytes (binary frame). */
 export type SendData = B.SendData;
 
-/** Any object carrying at least `ref`; other properties update the configuration. */
-export type RefArg = B.RefArg;
-
 /**
  * What the server commands take: a server object as `websocketServer` returned
  * it, or any object with `ref` and the properties to update (`clients` and
  * `binary` apply to one send only).
  */
-export type ServerArg = Partial<B.ServerObject> & { ref: number };
+export type ServerArg = B.ServerArg;
 
 /** What the client commands take: a client object, or `ref` plus properties to update. */
-export type ClientArg = Partial<B.ClientObject> & { ref: number };
+export type ClientArg = B.ClientArg;
 
 /** The native module's exports. */
 export type Binding = B.Binding;
