@@ -1,0 +1,238 @@
+// Stop and restart: server stop closes every connection with 1001 (a close event
+// each), releases the port at once and returns without waiting; start after
+// stop uses the options the object carries; client stop is a bounded close
+// handshake; clear frees the ref for reuse.
+import * as net from 'net';
+import { afterEach, describe, expect, test } from 'vitest';
+import {
+  websocketClient,
+  websocketClientClear,
+  websocketClientSend,
+  websocketClientStart,
+  websocketClientStop,
+  websocketServer,
+  websocketServerClear,
+  websocketServerClients,
+  websocketServerStart,
+  websocketServerStop,
+} from '../lib/index';
+import type { ServerObject } from '../lib/index';
+import { Collector, RawPeer, connectClient, defer, delay, newClient, runCleanup, startServer, until } from './helpers';
+
+afterEach(runCleanup);
+
+describe('server stop / start cycles', () => {
+  test('6 cycles on the same port: each stop gives a 1001 close per connection on both sides', async () => {
+    const srv = startServer();
+    const port = srv.port;
+    let obj: ServerObject = srv.server;
+    for (let cycle = 0; cycle < 6; cycle++) {
+      if (cycle > 0) {
+        const st = websocketServerStart(obj);
+        expect(st, `cycle ${cycle}`).toMatchObject({ success: true, port });
+      }
+      const clients = [];
+      for (let k = 0; k < 3; k++) clients.push(await connectClient(srv));
+      const conns = websocketServerClients(srv.server).sort();
+      expect(conns).toEqual(clients.map((c) => c.conn).sort());
+      const before = srv.events.events.length;
+
+      const t0 = Date.now();
+      const stopped = websocketServerStop(obj);
+      const ms = Date.now() - t0;
+      expect(ms, `stop took ${ms} ms`).toBeLessThan(50);
+      expect('ref' in stopped).toBe(true);
+      obj = stopped as ServerObject;
+      expect(obj.port).toBe(port);
+
+      // Server side: one close per connection, 1001.
+      const closes = await until(
+        () => {
+          const c = srv.events.events.slice(before).filter((e) => e.type === 'close');
+          return c.length >= conns.length ? c : undefined;
+        },
+        4000,
+        `server closes in cycle ${cycle} (seen: ${srv.events.summary()})`,
+      );
+      expect(closes.map((e) => e.client).sort()).toEqual(conns);
+      for (const e of closes) expect(e.ctx.code).toBe(1001);
+      // Client side: each sees 1001 from the peer.
+      for (const c of clients) {
+        const close = await c.events.waitType('close', undefined, 4000);
+        expect(close.ctx.code).toBe(1001);
+        expect(close.ctx.remote).toBe(true);
+        websocketClientClear(c.client);
+      }
+      expect(websocketServerClients(srv.server)).toEqual([]);
+      // The port is released at once: a plain listener can take it.
+      await new Promise<void>((resolve, reject) => {
+        const probe = net.createServer();
+        probe.once('error', reject);
+        probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+      });
+    }
+  });
+
+  test('stop returns at once even with many connected clients', async () => {
+    const srv = startServer();
+    const clients = [];
+    for (let k = 0; k < 20; k++) clients.push(await connectClient(srv));
+    const t0 = process.hrtime.bigint();
+    websocketServerStop(srv.server);
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    console.log(`server stop with 20 connected clients returned in ${ms.toFixed(2)} ms`);
+    expect(ms).toBeLessThan(50);
+    await srv.events.waitCount((e) => e.type === 'close', 20, 5000, 'server closes');
+    for (const c of clients) await c.events.waitType('close', undefined, 5000);
+  });
+
+  test('start after stop uses changed options the object carries (maxConnections, port)', async () => {
+    const srv = startServer({ maxConnections: 5 });
+    const stopped = websocketServerStop(srv.server) as ServerObject;
+    expect(stopped.maxConnections).toBe(5);
+    // Restart with maxConnections 1 carried on the object.
+    const st = websocketServerStart({ ...stopped, maxConnections: 1 });
+    expect(st).toMatchObject({ success: true, port: srv.port });
+    await connectClient(srv);
+    const ev = new Collector();
+    const second = newClient({
+      url: `ws://127.0.0.1:${srv.port}/`,
+      enableAutomaticReconnection: false,
+      method: ev.method,
+    });
+    const r = await websocketClientStart(second);
+    expect(r.success).toBe(false);
+    expect(r.http_status).toBe(503);
+    // {ref} only: srv.server still carries maxConnections 5 and would set it back.
+    const stopped2 = websocketServerStop({ ref: srv.server.ref }) as ServerObject;
+    expect(stopped2.maxConnections).toBe(1);
+    // Restart on another port given in the start call: the old one is free.
+    const other = await new Promise<number>((resolve) => {
+      const s = net.createServer();
+      s.listen(0, '127.0.0.1', () => {
+        const p = (s.address() as net.AddressInfo).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const st2 = websocketServerStart({ ref: srv.server.ref, port: other, maxConnections: 2 });
+    expect(st2).toMatchObject({ success: true, port: other });
+    const stopped3 = websocketServerStop({ ref: srv.server.ref }) as ServerObject;
+    expect(stopped3).toMatchObject({ port: other, maxConnections: 2 });
+  });
+
+  test('a raw connection that ignores the close frame does not hold the stop: its close event still comes', async () => {
+    const srv = startServer();
+    const raw = await RawPeer.connect(srv.port);
+    await raw.upgrade();
+    const open = await srv.events.waitType('open');
+    const t0 = Date.now();
+    websocketServerStop(srv.server);
+    expect(Date.now() - t0).toBeLessThan(50);
+    const f = await raw.readUntilClose(3000);
+    expect(f.code).toBe(1001);
+    // Never answered: the server gives up after its close wait and reports.
+    const close = await srv.events.waitType('close', open.client, 5000);
+    expect(close.ctx.code).toBe(1001);
+    await raw.waitEnd(5000);
+    // Meanwhile the port was already free for a new start.
+    expect(websocketServerStart(srv.server).success).toBe(true);
+  });
+
+  test('clear drops connections, frees the ref and the lowest free ref is reused', async () => {
+    const a = websocketServer({ port: 0 });
+    const b = websocketServer({ port: 0 });
+    defer(() => websocketServerClear({ ref: b.ref }));
+    const refA = a.ref;
+    const ev = new Collector();
+    const st = websocketServerStart({ ref: a.ref, method: ev.method });
+    expect(st.success).toBe(true);
+    const client = await connectClient({ server: a, port: st.port!, events: ev });
+    expect(websocketServerClear(a)).toEqual({});
+    const close = await client.events.waitType('close', undefined, 3000);
+    expect([1001, 1006]).toContain(close.ctx.code);
+    const c = websocketServer({ port: 0 });
+    defer(() => websocketServerClear({ ref: c.ref }));
+    expect(c.ref).toBe(refA);
+    // The cleared server's port is free again.
+    const again = websocketServer({ port: st.port });
+    defer(() => websocketServerClear({ ref: again.ref }));
+    expect(websocketServerStart(again).success).toBe(true);
+  });
+});
+
+describe('client stop / start', () => {
+  test('client stop against a peer that never answers the close: close event within the close wait', async () => {
+    // A raw server that completes the handshake and then ignores everything.
+    const crypto = await import('crypto');
+    const srv = net.createServer((s) => {
+      let buf = '';
+      s.on('data', (d) => {
+        if (buf.includes('\r\n\r\n')) return;
+        buf += d.toString('latin1');
+        const key = /sec-websocket-key:\s*(\S+)/i.exec(buf)?.[1];
+        if (!buf.includes('\r\n\r\n') || !key) return;
+        const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+        s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      });
+      s.on('error', () => {});
+      defer(() => s.destroy());
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    defer(() => new Promise((r) => srv.close(r)));
+    const port = (srv.address() as net.AddressInfo).port;
+    const ev = new Collector();
+    const client = newClient({ url: `ws://127.0.0.1:${port}/`, method: ev.method });
+    expect((await websocketClientStart(client)).success).toBe(true);
+    const t0 = Date.now();
+    websocketClientStop(client);
+    expect(Date.now() - t0).toBeLessThan(50);
+    const close = await ev.waitType('close', undefined, 5000);
+    const ms = Date.now() - t0;
+    console.log(`client stop against a mute peer: close event after ${ms} ms`);
+    expect(close.ctx.code).toBe(1000);
+    expect(ms).toBeLessThan(2000 + 700);
+    await delay(300);
+    expect(ev.of('open')).toHaveLength(1);
+  });
+
+  test('start after stop with a changed url; 5 client stop/start cycles', async () => {
+    const s1 = startServer();
+    const s2 = startServer();
+    const ev = new Collector();
+    const client = newClient({ url: `ws://127.0.0.1:${s1.port}/a`, method: ev.method });
+    for (let cycle = 0; cycle < 5; cycle++) {
+      const target = cycle % 2 === 0 ? s1 : s2;
+      const url = `ws://127.0.0.1:${target.port}/c${cycle}`;
+      const before = ev.events.length;
+      const st = await websocketClientStart({ ref: client.ref, url });
+      expect(st.success, `cycle ${cycle}: ${st.errorStr}`).toBe(true);
+      expect(st.uri).toBe(url);
+      const open = await until(() => ev.events.slice(before).find((e) => e.type === 'open'), 3000, 'open');
+      expect(open.ctx.uri).toBe(url);
+      // {ref} only: the created object still carries the first url, and any
+      // command taking it would set that url back.
+      websocketClientSend({ ref: client.ref }, `hello ${cycle}`);
+      await target.events.waitFor((e) => e.type === 'message' && e.ctx.data === `hello ${cycle}`, 3000);
+      const stopped = websocketClientStop({ ref: client.ref });
+      expect('ref' in stopped && stopped.url).toBe(url);
+      const close = await until(() => ev.events.slice(before).find((e) => e.type === 'close'), 3000, 'close');
+      expect(close.ctx.code).toBe(1000);
+    }
+    expect(ev.of('open')).toHaveLength(5);
+    expect(ev.of('error')).toHaveLength(0);
+  });
+
+  test('clear while connected frees the ref; the lowest free ref is reused', async () => {
+    const srv = startServer();
+    const a = websocketClient({ url: `ws://127.0.0.1:${srv.port}/`, enableAutomaticReconnection: false });
+    const b = newClient({ url: `ws://127.0.0.1:${srv.port}/` });
+    expect((await websocketClientStart(a)).success).toBe(true);
+    await srv.events.waitType('open');
+    expect(websocketClientClear(a)).toEqual({});
+    await srv.events.waitType('close', undefined, 3000);
+    const c = newClient({ url: `ws://127.0.0.1:${srv.port}/` });
+    expect(c.ref).toBe(a.ref);
+    expect(b.ref).not.toBe(a.ref);
+    expect(websocketClientSend(a, 'x').success).toBe(false);
+  });
+});
