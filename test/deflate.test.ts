@@ -637,3 +637,91 @@ describe('corrupt compressed data', () => {
     expect(await closeCode).toBe(1007);
   });
 });
+
+// ------------------------------------------------------------ turning it off, declining
+
+describe('off and declined', () => {
+  test('options come back in the created objects', () => {
+    const pmd = {
+      enabled: true,
+      clientNoContextTakeover: true,
+      serverNoContextTakeover: true,
+      serverMaxWindowBits: 9,
+      clientMaxWindowBits: 10,
+      threshold: 77,
+    };
+    const c = newClient({ url: 'ws://127.0.0.1:1/', perMessageDeflate: pmd, disablePerMessageDeflate: true });
+    expect(c.perMessageDeflate).toEqual(pmd);
+    expect(c.disablePerMessageDeflate).toBe(true);
+    const s = startServer({ perMessageDeflate: { ...pmd, enabled: false } }).server;
+    expect(s.perMessageDeflate).toEqual({ ...pmd, enabled: false });
+    expect(() => newClient({ perMessageDeflate: { serverMaxWindowBits: 7 } })).toThrow(TypeError);
+    expect(() => newClient({ perMessageDeflate: { clientMaxWindowBits: 16 } })).toThrow(TypeError);
+  });
+
+  for (const how of ['disablePerMessageDeflate', 'enabled: false'] as const) {
+    const opts = how === 'disablePerMessageDeflate' ? { disablePerMessageDeflate: true } : { perMessageDeflate: { enabled: false } };
+
+    test(`our server with ${how}: ws gets no extension, messages flow uncompressed`, async () => {
+      const srv = startServer(opts);
+      const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/`, { perMessageDeflate: true });
+      defer(() => ws.terminate());
+      const got = collect(ws);
+      await opened(ws);
+      expect(ws.extensions).toBe('');
+      await srv.events.waitType('open');
+      const st = websocketServerSend(srv.server, BIG)[0];
+      expect(st.wireSize).toBe(st.payloadSize);
+      ws.send(BIG);
+      const m = await srv.events.waitType('message');
+      expect(m.ctx.wireSize).toBe(Buffer.byteLength(BIG));
+      await until(() => (got.length ? true : undefined), 5000, 'ws to receive');
+      expect(got[0].data.toString() === BIG).toBe(true);
+    });
+
+    test(`our client with ${how}: no offer is sent`, async () => {
+      const { wss, port } = await startWsServer({});
+      const req = new Promise<IncomingMessage>((r) => wss.once('connection', (ws, rq) => (defer(() => ws.terminate()), r(rq))));
+      const events = new Collector();
+      const client = newClient({ url: `ws://127.0.0.1:${port}/`, enableAutomaticReconnection: false, method: events.method, ...opts });
+      expect((await websocketClientStart({ ref: client.ref, timeout: 5 })).success).toBe(true);
+      expect((await req).headers['sec-websocket-extensions']).toBeUndefined();
+      const open = await events.waitType('open');
+      expect(header(open.ctx.headers, 'sec-websocket-extensions')).toBeUndefined();
+      const st = websocketClientSend(client, BIG);
+      expect(st.wireSize).toBe(st.payloadSize);
+    });
+  }
+
+  test('our server declines an offer it cannot accept (no client_max_window_bits to shrink)', async () => {
+    const srv = startServer({ perMessageDeflate: { clientMaxWindowBits: 10 } });
+    // ws leaves client_max_window_bits out of its offer with `false`
+    const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/`, { perMessageDeflate: { clientMaxWindowBits: false } as any });
+    defer(() => ws.terminate());
+    const got = collect(ws);
+    await opened(ws);
+    expect(ws.extensions).toBe('');
+    await srv.events.waitType('open');
+    ws.send('plain');
+    expect((await srv.events.waitType('message')).ctx).toEqual({ data: 'plain', binary: false, wireSize: 5 });
+    websocketServerSend(srv.server, 'back');
+    await until(() => (got.length ? true : undefined), 5000, 'ws to receive');
+    expect(got[0].data.toString()).toBe('back');
+  });
+
+  test('ws refusing our offer outright (400) fails the start with that status', async () => {
+    // ws answers 400 rather than declining when no offer is acceptable: here
+    // any offer carrying server_max_window_bits.
+    const { port } = await startWsServer({ serverMaxWindowBits: false });
+    const client = newClient({
+      url: `ws://127.0.0.1:${port}/`,
+      enableAutomaticReconnection: false,
+      perMessageDeflate: { serverMaxWindowBits: 10 },
+    });
+    const st = await websocketClientStart({ ref: client.ref, timeout: 5 });
+    expect(st).toMatchObject({ success: false, http_status: 400 });
+    // without that parameter the same server accepts us
+    const ok = newClient({ url: `ws://127.0.0.1:${port}/`, enableAutomaticReconnection: false });
+    expect(await websocketClientStart({ ref: ok.ref, timeout: 5 })).toMatchObject({ success: true, http_status: 101 });
+  });
+});
