@@ -18,6 +18,7 @@ import {
   websocketServerClear,
   websocketServerSend,
   websocketServerStart,
+  websocketServerStop,
 } from '../lib/index';
 import type { ClientOptions, TlsOptions } from '../lib/index';
 import { Collector, bytes, defer, newClient, runCleanup, startServer, text, until } from './helpers';
@@ -375,6 +376,30 @@ describe('certificate failures', () => {
     const st = websocketServerStart(s);
     expect(st.success).toBe(false);
     expect(st.message).toMatch(/key/i);
+  });
+});
+
+describe('options', () => {
+  test('tls options come back in the created objects; null turns TLS off', () => {
+    const t = { certFile: '/x/c.pem', keyFile: '/x/k.pem', caFile: '/x/ca.pem', ciphers: 'TLS_AES_128_GCM_SHA256', verifyPeer: true };
+    const s = websocketServer({ port: 0, tls: t });
+    defer(() => websocketServerClear({ ref: s.ref }));
+    expect(s.tls).toEqual(t);
+    const c = newClient({ url: 'wss://localhost:1/', tls: { ca: 'PEM', servername: 'n.example', disableHostnameValidation: true, verifyPeer: false } });
+    expect(c.tls).toEqual({ ca: 'PEM', servername: 'n.example', disableHostnameValidation: true, verifyPeer: false });
+    expect(() => newClient({ tls: { verifyPeer: 'yes' as unknown as boolean } })).toThrow(TypeError);
+    expect(() => newClient({ tls: { cert: 5 as unknown as string } })).toThrow(TypeError);
+  });
+
+  test('restarted with tls: null, a TLS server serves plain ws', async () => {
+    const srv = tlsServer({ cert: server.cert, key: server.key });
+    const plain = await tlsClient(`ws://127.0.0.1:${srv.port}/`);
+    expect(plain.status.success).toBe(false);
+    websocketServerStop(srv.server);
+    const st = websocketServerStart({ ref: srv.server.ref, port: 0, tls: null as unknown as TlsOptions });
+    expect(st.success).toBe(true);
+    const again = await tlsClient(`ws://127.0.0.1:${st.port}/`);
+    expect(again.status).toMatchObject({ success: true, http_status: 101 });
   });
 });
 
