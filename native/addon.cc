@@ -7,6 +7,15 @@
 #include <cstdlib>
 #include <mutex>
 
+#ifdef _WIN32
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
+#else
+#include <dlfcn.h>
+#endif
+
 #include "commands.h"
 #include "instance.h"
 #include "options.h"
@@ -27,6 +36,27 @@ void configureIoThreads() {
     char* end = nullptr;
     long n = std::strtol(text, &end, 10);
     if (*end == '\0' && n >= 1 && n <= 64) setIoThreadCount(static_cast<int>(n));
+  });
+}
+
+// The engine's IO threads are process-wide and never joined, so this library
+// must stay mapped for the life of the process: Node unloads an addon when the
+// last environment that loaded it ends (e.g. every worker terminated while the
+// main thread never required it), and a running IO thread would then execute
+// unmapped code. Taking one more, never-released reference pins it.
+void pinModule() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+#ifdef _WIN32
+    HMODULE self = nullptr;
+    GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
+                       reinterpret_cast<LPCWSTR>(&pinModule), &self);
+#else
+    Dl_info info;
+    if (dladdr(reinterpret_cast<void*>(&pinModule), &info) != 0 && info.dli_fname != nullptr) {
+      dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE);  // handle kept forever on purpose
+    }
+#endif
   });
 }
 
@@ -85,6 +115,7 @@ Napi::Value IoThreads(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   configureIoThreads();
+  pinModule();
   // Deleted by Node when the environment goes away; its cleanup hook clears
   // every server and client first.
   env.SetInstanceData(new Instance(env));
