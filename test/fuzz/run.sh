@@ -23,6 +23,15 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:allocator_may_return_null=0
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 
 start=$(date +%s)
+# A fresh machine lacks clang and libFuzzer's runtime: install them from the
+# distribution when we can (root with apt), as CI runs as root.
+if ! command -v clang++ >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing clang and libclang-rt-14-dev"
+    (apt-get update && apt-get install -y clang libclang-rt-14-dev) >/tmp/fuzz-apt.log 2>&1 ||
+      tail -n 20 /tmp/fuzz-apt.log
+  fi
+fi
 if ! command -v clang++ >/dev/null; then
   echo "FAIL clang++ not found (apt-get install -y clang libclang-rt-14-dev)"
   echo "0 passed, 1 failed"
