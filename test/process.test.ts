@@ -111,6 +111,18 @@ describe('exiting by itself', () => {
       expect(r.signal).toBe(null);
     });
   });
+
+  test('a client that gave up, whose peer stopped, or that was stopped while retrying no longer holds the process', async () => {
+    const modes = ['gave-up', 'peer-stopped', 'retry-stopped'];
+    const runs = await Promise.all(modes.map((m) => runFixture('keep-alive.js', [m], 8000)));
+    runs.forEach((r, i) => {
+      expect(r.alive, `${modes[i]}: ${r.out}`).toBe(false);
+      expect(r.code, `${modes[i]}: ${r.out}`).toBe(0);
+    });
+    expect(runs[0].out).toContain('start success false');
+    expect(runs[1].out).toContain('client close 1001');
+    expect(runs[2].out).toContain('stopped after 3 errors');
+  });
 });
 
 describe('process.exit() with live objects', () => {
