@@ -437,7 +437,8 @@ bool Connection::onFramePayload(uint8_t* data, size_t len) {
 bool Connection::onFrameEnd() {
   if (isControl(frame_.opcode)) {
     handleControl();
-    return !failed_ && !socketClosing_;
+    // Stop at a close frame: what follows it in the same read is ignored (§5.5.1).
+    return !failed_ && !socketClosing_ && !closeReceived_;
   }
   if (!frame_.fin) return emitDataChunk(false);
   if (msgCompressed_) {
