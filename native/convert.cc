@@ -18,15 +18,35 @@ void defineValue(Napi::Object& obj, const std::string& key, const Napi::Value& v
                                                       napi_configurable)));
 }
 
+constexpr size_t kExternalBufferMin = 64 * 1024;
+
 Napi::Value binaryData(Napi::Env env, std::string& data) {
   if (data.empty()) return Napi::Buffer<char>::New(env, 0);
-  // The Buffer aliases the event's bytes: move them to the heap and free them
-  // when the Buffer is collected (copied instead where external buffers are
-  // not allowed, e.g. Electron's sandboxed V8).
+  // Small payloads are copied into a V8-owned Buffer and freed at once: an
+  // external Buffer's bytes are invisible to V8's GC heuristics, so a flood of
+  // them let native memory grow by the whole flood before any was collected.
+  if (data.size() < kExternalBufferMin) {
+    Napi::Buffer<char> b = Napi::Buffer<char>::Copy(env, data.data(), data.size());
+    std::string().swap(data);
+    return b;
+  }
+  // Large ones alias the event's bytes (no copy) and are reported to V8 as
+  // external memory so that they still count toward collection (copied
+  // instead where external buffers are not allowed, e.g. Electron's V8).
   auto* owned = new std::string(std::move(data));
-  return Napi::Buffer<char>::NewOrCopy(env, &(*owned)[0], owned->size(),
-                                       [](Napi::Env, char*, std::string* s) { delete s; },
-                                       owned);
+  int64_t size = static_cast<int64_t>(owned->size());
+  int64_t unused;
+  // Before creating it: the copying fallback runs the finalizer at once.
+  napi_adjust_external_memory(env, size, &unused);
+  Napi::Buffer<char> b = Napi::Buffer<char>::NewOrCopy(
+      env, &(*owned)[0], owned->size(),
+      [size](Napi::Env e, char*, std::string* s) {
+        int64_t left;
+        napi_adjust_external_memory(e, -size, &left);
+        delete s;
+      },
+      owned);
+  return b;
 }
 
 void setData(Napi::Env env, Napi::Object& ctx, Event& ev, bool controlFrame) {
