@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <unistd.h>
+
 #include "random.h"
 
 namespace wsengine {
@@ -63,7 +65,7 @@ Connection::~Connection() = default;
 
 // ---------------------------------------------------------------- sockets
 
-bool Connection::accept(uv_stream_t* listener) {
+void Connection::initHandles() {
   self_ = shared_from_this();
   uv_tcp_init(loop_.loop(), &tcp_);
   tcp_.data = this;
@@ -73,16 +75,35 @@ bool Connection::accept(uv_stream_t* listener) {
   pingTimer_.data = this;
   openHandles_ = 3;
   tcpInit_ = true;
+}
+
+bool Connection::accept(uv_stream_t* listener) {
+  initHandles();
   if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
     closeSocket();
     return false;
   }
+  beginServerHandshake();
+  return true;
+}
+
+bool Connection::adopt(int fd) {
+  initHandles();
+  if (uv_tcp_open(&tcp_, fd) != 0) {
+    ::close(fd);
+    closeSocket();
+    return false;
+  }
+  beginServerHandshake();
+  return true;
+}
+
+void Connection::beginServerHandshake() {
   uv_tcp_nodelay(&tcp_, 1);
   state_.store(kHandshake, std::memory_order_release);
   if (cfg_.tls) tlsSession_.reset(new TlsSession(cfg_.tls, true, std::string()));
   armDeadline(cfg_.limits.handshakeTimeout);
   startReading();
-  return true;
 }
 
 void Connection::reject(int status, const std::string& reason) {
@@ -96,15 +117,7 @@ void Connection::reject(int status, const std::string& reason) {
 }
 
 void Connection::connect(const struct sockaddr* addr) {
-  self_ = shared_from_this();
-  uv_tcp_init(loop_.loop(), &tcp_);
-  tcp_.data = this;
-  uv_timer_init(loop_.loop(), &deadline_);
-  deadline_.data = this;
-  uv_timer_init(loop_.loop(), &pingTimer_);
-  pingTimer_.data = this;
-  openHandles_ = 3;
-  tcpInit_ = true;
+  initHandles();
   auto* req = new uv_connect_t;
   req->data = this;
   int rc = uv_tcp_connect(req, &tcp_, addr, &Connection::onConnect);

@@ -73,6 +73,8 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   // Server role: take the pending connection of `listener` and start reading
   // the opening handshake. Returns false if accept failed.
   bool accept(uv_stream_t* listener);
+  // Server role: adopt a socket accepted on another loop (fd already ours).
+  bool adopt(int fd);
   // Server role: answer an HTTP error (e.g. 503 over maxConnections) and close.
   void reject(int status, const std::string& reason);
   // Client role: connect to addr and run TLS + the opening handshake.
@@ -94,6 +96,7 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   State state() const { return static_cast<State>(state_.load(std::memory_order_acquire)); }
   bool deflateActive() const { return deflateOn_; }
   uint64_t id() const { return id_; }
+  IoLoop& loop() const { return loop_; }
   const std::string& requestTarget() const { return requestTarget_; }
   const Headers& peerHeaders() const { return peerHeaders_; }
   int responseStatus() const { return responseStatus_; }
@@ -118,6 +121,8 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   static void onPongDeadline(uv_timer_t* t);
 
   void startReading();
+  void initHandles();
+  void beginServerHandshake();
   void onTransportData(uint8_t* data, size_t len);  // bytes after TLS
   void onPlainData(uint8_t* data, size_t len);
   void onTransportReady();  // TCP (and TLS) up

@@ -1,6 +1,8 @@
 // The server: a listener on one IO loop, its connections on the same loop,
 // maxConnections, and sends fanned out from the owner thread (a broadcast
 // frame is built once and shared by every target that does not compress).
+#include <fcntl.h>
+
 #include <algorithm>
 #include <cstring>
 #include <mutex>
@@ -100,22 +102,19 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   void closeConnection(uint64_t id, int code, const std::string& reason) {
     std::shared_ptr<Connection> c = find(id);
     if (!c) return;
-    loop_.post([c, code, reason] { c->close(code, reason); });
+    c->loop().post([c, code, reason] { c->close(code, reason); });
   }
 
   void resumeReading() {
-    std::shared_ptr<ServerImpl> self = shared_from_this();
-    loop_.post([self] {
-      for (auto& kv : self->all_) kv.second->resumeReading();
-    });
+    for (auto& c : snapshot()) c->loop().post([c] { c->resumeReading(); });
   }
 
-  // ConnectionOwner (loop thread)
+  // ConnectionOwner (on the connection's loop thread)
   void onConnOpen(Connection* c) override {
-    auto it = all_.find(c->id());
-    if (it == all_.end()) return;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      auto it = all_.find(c->id());
+      if (it == all_.end()) return;
       open_[c->id()] = it->second;
     }
     Event ev;
@@ -135,9 +134,9 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     {
       std::lock_guard<std::mutex> lock(mu_);
       open_.erase(id);
+      if (rejected_.erase(id) == 0 && all_.count(id)) --active_;
+      all_.erase(id);
     }
-    if (rejected_.erase(id) == 0 && all_.count(id)) --active_;
-    all_.erase(id);
     if (!wasOpen || silent_) return;
     Event ev;
     ev.type = EventType::Close;
@@ -158,7 +157,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       return res;
     }
     opts_ = opts;
-    silent_ = false;
+    silent_.store(false);
     if (opts.tls.enabled) {
       std::string err;
       tlsCtx_ = TlsContext::createServer(opts.tls, err);
@@ -222,7 +221,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   }
 
   void stopOnLoop(int code, const std::string& reason, bool hard) {
-    if (hard) silent_ = true;
+    if (hard) silent_.store(true);
     if (listener_) {
       uv_close(reinterpret_cast<uv_handle_t*>(listener_), [](uv_handle_t* h) {
         auto* self = static_cast<ServerImpl*>(h->data);
@@ -231,18 +230,28 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       });
       listener_ = nullptr;
     }
-    // Copy: closing may call back into onConnClosed and erase from all_.
-    std::vector<std::shared_ptr<Connection>> conns;
-    conns.reserve(all_.size());
-    for (auto& kv : all_) conns.push_back(kv.second);
-    for (auto& c : conns) {
-      if (hard || c->state() != Connection::kOpen)
-        c->abort(!hard);
-      else
-        c->close(code, reason);
+    // Each connection is closed on its own loop.
+    for (auto& c : snapshot()) {
+      c->loop().post([c, code, reason, hard] {
+        if (hard || c->state() != Connection::kOpen)
+          c->abort(!hard);
+        else
+          c->close(code, reason);
+      });
     }
   }
 
+  std::vector<std::shared_ptr<Connection>> snapshot() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::shared_ptr<Connection>> conns;
+    conns.reserve(all_.size());
+    for (auto& kv : all_) conns.push_back(kv.second);
+    return conns;
+  }
+
+  // Accepted sockets are spread over the IO loops (a server's connections
+  // are not bound to its listener's thread); one over maxConnections is
+  // answered 503 on the listener's loop.
   static void onConnection(uv_stream_t* l, int status) {
     auto* self = static_cast<ServerImpl*>(l->data);
     if (status < 0) return;
@@ -252,15 +261,45 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     cfg.deflate = self->opts_.deflate;
     cfg.limits = self->opts_.limits;
     cfg.tls = self->tlsCtx_;
-    uint64_t id = self->nextId_++;
-    auto c = std::make_shared<Connection>(self->loop_, self->shared_from_this(), self->sink_,
+    uint64_t id;
+    bool over;
+    {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      id = self->nextId_++;
+      over = self->active_ >= self->opts_.maxConnections;
+      if (over) self->rejected_.insert(id); else ++self->active_;
+    }
+    IoLoop& target = over ? self->loop_ : nextLoop();
+    auto c = std::make_shared<Connection>(target, self->shared_from_this(), self->sink_,
                                           self->tag_, id, cfg);
-    self->all_[id] = c;
-    bool over = self->active_ >= self->opts_.maxConnections;
-    if (over) self->rejected_.insert(id); else ++self->active_;
-    if (!c->accept(l)) return;  // closes itself; onConnClosed cleans up
-    // Over the limit: answer 503 before any upgrade; the others keep going.
-    if (over) c->reject(503, "Too many connections");
+    {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      self->all_[id] = c;
+    }
+    if (&target == &self->loop_) {
+      if (!c->accept(l)) return;  // closes itself; onConnClosed cleans up
+      // Over the limit: answer 503 before any upgrade; the others keep going.
+      if (over) c->reject(503, "Too many connections");
+      return;
+    }
+    // Another loop: take the socket out of this loop (a duplicate of its fd
+    // survives closing the handle) and let the target loop adopt it.
+    auto* tmp = new uv_tcp_t;
+    uv_tcp_init(self->loop_.loop(), tmp);
+    int fd = -1;
+    uv_os_fd_t osfd;
+    if (uv_accept(l, reinterpret_cast<uv_stream_t*>(tmp)) == 0 &&
+        uv_fileno(reinterpret_cast<uv_handle_t*>(tmp), &osfd) == 0)
+      fd = fcntl(osfd, F_DUPFD_CLOEXEC, 0);
+    uv_close(reinterpret_cast<uv_handle_t*>(tmp),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    if (fd < 0) {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      self->all_.erase(id);
+      --self->active_;
+      return;
+    }
+    target.post([c, fd] { c->adopt(fd); });
   }
 
   IoLoop& loop_;
@@ -272,14 +311,13 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   std::shared_ptr<ServerImpl> listenerHold_;
   std::atomic<bool> running_{false};
   std::atomic<int> port_{0};
-  bool silent_ = false;  // cleared: raise no more events
+  std::atomic<bool> silent_{false};  // cleared: raise no more events
+  // Under mu_: connections live on several loops, senders on the owner thread.
+  mutable std::mutex mu_;
   uint64_t nextId_ = 1;
   int active_ = 0;
-  // loop thread: every live connection (handshaking, open, closing)
-  std::unordered_map<uint64_t, std::shared_ptr<Connection>> all_;
+  std::unordered_map<uint64_t, std::shared_ptr<Connection>> all_;  // handshaking, open, closing
   std::unordered_set<uint64_t> rejected_;
-  // open connections, read by senders on the owner thread
-  mutable std::mutex mu_;
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> open_;
 };
 
