@@ -15,55 +15,59 @@ namespace {
 
 std::string unknownClient(int ref) { return "Unknown client ref " + std::to_string(ref); }
 
-Napi::Object clientObject(Napi::Env env, const ClientEntry& c) {
-  Napi::Object out = Napi::Object::New(env);
-  writeClientOptions(out, c.config);
-  out.Set("ref", c.ref);
-  c.js.writeTo(out);
+Napi::Object clientObject(Keys& keys, const ClientEntry& c) {
+  Napi::Object out = Napi::Object::New(keys.env());
+  writeClientOptions(keys, out, c.config);
+  keys.set(out, Key::ref, c.ref);
+  c.js.writeTo(keys, out);
   return out;
 }
 
-ClientEntry* updateClient(Instance* inst, const Napi::Object& obj, int ref) {
+ClientEntry* updateClient(Keys& keys, Instance* inst, const Napi::Object& obj, uint32_t present,
+                     int ref) {
   ClientEntry* c = inst->client(ref);
   ClientConfig cfg = c != nullptr ? c->config : ClientConfig();
-  readClientOptions(obj, cfg, "client");
-  JsValues::Given given = JsValues::read(obj);
+  readClientOptions(keys, obj, present, cfg, "client");
+  JsValues::Given given = JsValues::read(keys, obj, present);
   c = inst->client(ref);
   if (c == nullptr) return nullptr;
   c->config = std::move(cfg);
-  c->js.apply(given);
+  c->js.apply(keys, given);
   return c;
 }
 
 Napi::Value WebsocketClient(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Keys keys(env);
   Instance* inst = Instance::get(env);
   ClientConfig cfg;
   JsValues::Given given;
   if (info.Length() > 0 && !info[0].IsUndefined() && !info[0].IsNull()) {
     if (!info[0].IsObject()) throwType(env, "options must be an object");
     Napi::Object opts = info[0].As<Napi::Object>();
-    readClientOptions(opts, cfg, "options");
-    given = JsValues::read(opts);
+    uint32_t present = keys.presence(opts);
+    readClientOptions(keys, opts, present, cfg, "options");
+    given = JsValues::read(keys, opts, present);
   }
   ClientEntry* c = inst->addClient();
   c->config = std::move(cfg);
-  c->js.apply(given);
-  return clientObject(env, *c);
+  c->js.apply(keys, given);
+  return clientObject(keys, *c);
 }
 
 Napi::Value WebsocketClientStart(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Keys keys(env);
   Instance* inst = Instance::get(env);
   int ref = 0;
-  Napi::Object obj = readRefArg(info[0], "client", ref);
-  ClientEntry* c = updateClient(inst, obj, ref);
+  Napi::Object obj = readRefArg(keys, info[0], "client", ref);
+  ClientEntry* c = updateClient(keys, inst, obj, keys.presence(obj), ref);
   Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
   if (c == nullptr) {
     ConnectResult r;
     r.errorStr = unknownClient(ref);
-    Napi::Object status = connectStatus(env, r);
-    status.Set("message", r.errorStr);  // like every other unknown-ref status
+    Napi::Object status = connectStatus(keys, r);
+    keys.set(status, Key::message, r.errorStr);  // like every other unknown-ref status
     deferred.Resolve(status);
     return deferred.Promise();
   }
@@ -81,44 +85,57 @@ Napi::Value WebsocketClientStart(const Napi::CallbackInfo& info) {
 
 Napi::Value WebsocketClientStop(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Keys keys(env);
   Instance* inst = Instance::get(env);
   int ref = 0;
-  Napi::Object obj = readRefArg(info[0], "client", ref);
-  ClientEntry* c = updateClient(inst, obj, ref);
-  if (c == nullptr) return refStatus(env, unknownClient(ref));
+  Napi::Object obj = readRefArg(keys, info[0], "client", ref);
+  ClientEntry* c = updateClient(keys, inst, obj, keys.presence(obj), ref);
+  if (c == nullptr) return refStatus(keys, unknownClient(ref));
   c->engine->stop();
   c->started = false;
   inst->updateKeepAlive();
-  return clientObject(env, *c);
+  return clientObject(keys, *c);
 }
 
 Napi::Value WebsocketClientSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Keys keys(env);
   Instance* inst = Instance::get(env);
   int ref = 0;
-  Napi::Object obj = readRefArg(info[0], "client", ref);
+  Napi::Object obj = readRefArg(keys, info[0], "client", ref);
   Napi::Value dataArg = info[1];
   if (!isSendData(dataArg)) throwType(env, kSendDataError);
-  Napi::Value binaryV = obj.Get("binary");
+  uint32_t present = keys.presence(obj);
+  Napi::Value binaryV = env.Undefined();
+  if (present & Keys::bit(Key::binary)) binaryV = keys.get(obj, Key::binary);
   if (!binaryV.IsUndefined() && !binaryV.IsBoolean()) throwType(env, "client.binary must be a boolean");
-  ClientEntry* c = updateClient(inst, obj, ref);
+  ClientEntry* c = updateClient(keys, inst, obj, present, ref);
   if (c == nullptr) {
     SendResult r;
     r.message = unknownClient(ref);
-    return sendStatus(env, r);
+    return sendStatus(keys, r);
   }
   SendData data;
   readSendData(dataArg, data);  // no JS runs from here to the engine call
   bool binary = data.isString ? binaryV.IsBoolean() && binaryV.As<Napi::Boolean>().Value()
                               : !(binaryV.IsBoolean() && !binaryV.As<Napi::Boolean>().Value());
-  return sendStatus(env, c->engine->send(data.bytes, data.length, binary));
+  if (!c->started) {
+    // Stopped (its close handshake may still be under way), given up or
+    // never started: nothing may follow the close frame.
+    SendResult r;
+    r.payloadSize = data.length;
+    r.message = "Client is not started";
+    return sendStatus(keys, r);
+  }
+  return sendStatus(keys, c->engine->send(data.bytes, data.length, binary));
 }
 
 Napi::Value WebsocketClientClear(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Keys keys(env);
   int ref = 0;
-  readRefArg(info[0], "client", ref);
-  if (!Instance::get(env)->clearClient(ref)) return refStatus(env, unknownClient(ref));
+  readRefArg(keys, info[0], "client", ref);
+  if (!Instance::get(env)->clearClient(ref)) return refStatus(keys, unknownClient(ref));
   return Napi::Object::New(env);
 }
 

@@ -49,33 +49,34 @@ Napi::Value binaryData(Napi::Env env, std::string& data) {
   return b;
 }
 
-void setData(Napi::Env env, Napi::Object& ctx, Event& ev, bool controlFrame) {
-  ctx.Set("wireSize", static_cast<double>(ev.wireSize));
+void setData(Keys& k, Napi::Object& ctx, Event& ev, bool controlFrame) {
+  Napi::Env env = k.env();
+  k.set(ctx, Key::wireSize, static_cast<double>(ev.wireSize));
   // Control frames and fragments may carry bytes that are not UTF-8 even when
   // the engine calls them text: hand those out as a Buffer, flagged binary.
   bool binary = ev.binary;
   if (!binary && controlFrame && !isValidUtf8(ev.data)) binary = true;
-  ctx.Set("binary", binary);
+  k.set(ctx, Key::binary, binary);
   if (binary) {
-    ctx.Set("data", binaryData(env, ev.data));
+    k.set(ctx, Key::data, binaryData(env, ev.data));
   } else {
-    ctx.Set("data", Napi::String::New(env, ev.data));
+    k.set(ctx, Key::data, ev.data);
   }
 }
 
 }  // namespace
 
-const char* eventTypeName(EventType type) {
+Key eventTypeKey(EventType type) {
   switch (type) {
-    case EventType::Open: return "open";
-    case EventType::Close: return "close";
-    case EventType::Error: return "error";
-    case EventType::Fragment: return "fragment";
-    case EventType::Ping: return "ping";
-    case EventType::Pong: return "pong";
-    case EventType::Message: return "message";
+    case EventType::Open: return Key::open;
+    case EventType::Close: return Key::close;
+    case EventType::Error: return Key::error;
+    case EventType::Fragment: return Key::fragment;
+    case EventType::Ping: return Key::ping;
+    case EventType::Pong: return Key::pong;
+    case EventType::Message: return Key::message;
   }
-  return "error";
+  return Key::error;
 }
 
 Napi::Object headersObject(Napi::Env env, const Headers& headers) {
@@ -90,21 +91,22 @@ Napi::Object headersObject(Napi::Env env, const Headers& headers) {
   return obj;
 }
 
-Napi::Object eventContext(Napi::Env env, Event& ev) {
+Napi::Object eventContext(Keys& k, Event& ev) {
+  Napi::Env env = k.env();
   Napi::Object ctx = Napi::Object::New(env);
   switch (ev.type) {
     case EventType::Message:
-      setData(env, ctx, ev, false);
+      setData(k, ctx, ev, false);
       break;
     case EventType::Fragment:
     case EventType::Ping:
     case EventType::Pong:
-      setData(env, ctx, ev, true);
+      setData(k, ctx, ev, true);
       break;
     case EventType::Open: {
-      ctx.Set("uri", ev.uri);
+      k.set(ctx, Key::uri, ev.uri);
       Napi::Object headers = headersObject(env, ev.headers);
-      ctx.Set("headers", headers);
+      k.set(ctx, Key::headers, headers);
       // The seed also adds each header as a key/value on the context.
       Napi::Array names = headers.GetPropertyNames();
       for (uint32_t i = 0; i < names.Length(); ++i) {
@@ -115,52 +117,52 @@ Napi::Object eventContext(Napi::Env env, Event& ev) {
       break;
     }
     case EventType::Error:
-      ctx.Set("decompressionError", ev.decompressionError);
-      ctx.Set("reason", ev.reason);
-      ctx.Set("http_status", ev.httpStatus);
-      ctx.Set("wait_time", ev.waitTime);
-      ctx.Set("retries", ev.retries);
+      k.set(ctx, Key::decompressionError, ev.decompressionError);
+      k.set(ctx, Key::reason, ev.reason);
+      k.set(ctx, Key::http_status, ev.httpStatus);
+      k.set(ctx, Key::wait_time, ev.waitTime);
+      k.set(ctx, Key::retries, ev.retries);
       break;
     case EventType::Close:
-      ctx.Set("code", ev.code);
-      ctx.Set("reason", ev.reason);
-      ctx.Set("remote", ev.remote);
+      k.set(ctx, Key::code, ev.code);
+      k.set(ctx, Key::reason, ev.reason);
+      k.set(ctx, Key::remote, ev.remote);
       break;
   }
   return ctx;
 }
 
-Napi::Object connectStatus(Napi::Env env, const ConnectResult& r) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("success", r.success);
-  o.Set("http_status", r.httpStatus);
-  o.Set("errorStr", r.errorStr);
-  o.Set("uri", r.uri);
-  o.Set("headers", headersObject(env, r.headers));
+Napi::Object connectStatus(Keys& k, const ConnectResult& r) {
+  Napi::Object o = Napi::Object::New(k.env());
+  k.set(o, Key::success, r.success);
+  k.set(o, Key::http_status, r.httpStatus);
+  k.set(o, Key::errorStr, r.errorStr);
+  k.set(o, Key::uri, r.uri);
+  k.set(o, Key::headers, headersObject(k.env(), r.headers));
   return o;
 }
 
-Napi::Object sendStatus(Napi::Env env, const SendResult& r) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("success", r.success);
-  o.Set("compressionError", r.compressionError);
-  o.Set("payloadSize", static_cast<double>(r.payloadSize));
-  o.Set("wireSize", static_cast<double>(r.wireSize));
-  o.Set("bufferedAmount", static_cast<double>(r.bufferedAmount));
-  if (!r.success || !r.message.empty()) o.Set("message", r.message);
+Napi::Object sendStatus(Keys& k, const SendResult& r) {
+  Napi::Object o = Napi::Object::New(k.env());
+  k.set(o, Key::success, r.success);
+  k.set(o, Key::compressionError, r.compressionError);
+  k.set(o, Key::payloadSize, static_cast<double>(r.payloadSize));
+  k.set(o, Key::wireSize, static_cast<double>(r.wireSize));
+  k.set(o, Key::bufferedAmount, static_cast<double>(r.bufferedAmount));
+  if (!r.success || !r.message.empty()) k.set(o, Key::message, r.message);
   return o;
 }
 
-Napi::Object sendStatus(Napi::Env env, const SendResult& r, double client) {
-  Napi::Object o = sendStatus(env, r);
-  o.Set("client", client);
+Napi::Object sendStatus(Keys& k, const SendResult& r, double client) {
+  Napi::Object o = sendStatus(k, r);
+  k.set(o, Key::client, client);
   return o;
 }
 
-Napi::Object refStatus(Napi::Env env, const std::string& message) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("success", false);
-  o.Set("message", message);
+Napi::Object refStatus(Keys& k, const std::string& message) {
+  Napi::Object o = Napi::Object::New(k.env());
+  k.set(o, Key::success, false);
+  k.set(o, Key::message, message);
   return o;
 }
 

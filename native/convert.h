@@ -7,28 +7,29 @@
 #include <cstdint>
 #include <string>
 
+#include "keys.h"
 #include "wsengine/wsengine.h"
 
 namespace wsengine {
 namespace addon {
 
-const char* eventTypeName(EventType type);
+Key eventTypeKey(EventType type);
 
 // The context object of an event. Binary payloads become Buffers over the
 // event's own bytes (moved out of ev.data, freed by the Buffer's finalizer).
-Napi::Object eventContext(Napi::Env env, Event& ev);
+Napi::Object eventContext(Keys& keys, Event& ev);
 
 Napi::Object headersObject(Napi::Env env, const Headers& headers);
 
-Napi::Object connectStatus(Napi::Env env, const ConnectResult& r);
+Napi::Object connectStatus(Keys& keys, const ConnectResult& r);
 
 // Client send status.
-Napi::Object sendStatus(Napi::Env env, const SendResult& r);
+Napi::Object sendStatus(Keys& keys, const SendResult& r);
 // Server send status: adds `client` (the target ref as given).
-Napi::Object sendStatus(Napi::Env env, const SendResult& r, double client);
+Napi::Object sendStatus(Keys& keys, const SendResult& r, double client);
 
 // { success: false, message }
-Napi::Object refStatus(Napi::Env env, const std::string& message);
+Napi::Object refStatus(Keys& keys, const std::string& message);
 
 // Bytes of a send's data argument. For strings the UTF-8 is held in `text`;
 // for binary views `bytes` points into the JS buffer itself (no copy), valid

@@ -9,40 +9,41 @@ namespace wsengine {
 namespace addon {
 
 namespace {
-const char* const kJsKeys[] = {"method", "worker", "window", "process"};
+const Key kJsKeys[] = {Key::method, Key::worker, Key::window, Key::process};
 }  // namespace
 
 // ---- JsValues ----
 
 void JsValues::init(Napi::Env env) { holder_ = Napi::Persistent(Napi::Object::New(env)); }
 
-JsValues::Given JsValues::read(const Napi::Object& src) {
+JsValues::Given JsValues::read(Keys& keys, const Napi::Object& src, uint32_t present) {
   Given g;
-  g.method = src.Get("method");
-  g.worker = src.Get("worker");
-  g.window = src.Get("window");
-  g.process = src.Get("process");
+  Napi::Value* out[] = {&g.method, &g.worker, &g.window, &g.process};
+  for (int i = 0; i < 4; ++i) {
+    if (present & Keys::bit(kJsKeys[i])) *out[i] = keys.get(src, kJsKeys[i]);
+  }
   return g;
 }
 
-void JsValues::apply(const Given& g) {
+void JsValues::apply(Keys& keys, const Given& g) {
   Napi::Object h = holder_.Value();
   const Napi::Value* values[] = {&g.method, &g.worker, &g.window, &g.process};
   for (int i = 0; i < 4; ++i) {
-    if (!values[i]->IsEmpty() && !values[i]->IsUndefined()) h.Set(kJsKeys[i], *values[i]);
+    if (!values[i]->IsEmpty() && !values[i]->IsUndefined()) keys.set(h, kJsKeys[i], *values[i]);
   }
 }
 
-void JsValues::writeTo(const Napi::Object& out) const {
+void JsValues::writeTo(Keys& keys, const Napi::Object& out) const {
   Napi::Object h = holder_.Value();
-  for (const char* key : kJsKeys) {
-    if (h.HasOwnProperty(key)) out.Set(key, h.Get(key));
+  for (Key key : kJsKeys) {
+    if (h.HasOwnProperty(keys[key])) keys.set(out, key, keys.get(h, key));
   }
 }
 
 // ---- Instance ----
 
 Instance::Instance(Napi::Env env) : env_(env), queue_(std::make_shared<EventQueue>()) {
+  keyStore_.init(env);
   queue_->init(env, this);
   // Added after the thread-safe function exists: hooks run in reverse order,
   // so ours runs while that function is still alive.
@@ -124,12 +125,13 @@ bool Instance::clearClient(int ref) {
       ++it;
     }
   }
-  Napi::Env env(env_);
+  if (orphans.empty()) return true;
+  Keys keys{Napi::Env(env_)};
   for (auto& p : orphans) {
     ConnectResult r;
     r.errorStr = "Client cleared";
     r.uri = c->config.opts.url;
-    p.deferred.Resolve(connectStatus(env, r));
+    p.deferred.Resolve(connectStatus(keys, r));
   }
   return true;
 }
@@ -172,13 +174,20 @@ void Instance::resumeAll() {
 
 void Instance::deliver(napi_env env, std::vector<QueueItem>& batch) {
   Napi::Env e(env);
+  // Replies sent from a small batch go straight to the socket (latency);
+  // in a large batch the IO threads write them, several per system call.
+  struct DirectWriteScope {
+    explicit DirectWriteScope(bool on) { setDirectWrite(on); }
+    ~DirectWriteScope() { setDirectWrite(true); }
+  } direct(batch.size() <= 4);
   for (auto& item : batch) {
     if (shut_) return;
     Napi::HandleScope scope(e);
     try {
+      Keys keys(e);  // per item: its handles die with this scope
       if (item.kind == QueueItem::Kind::Connect) {
-        deliverConnect(e, item);
-      } else if (!deliverEvent(e, item.event)) {
+        deliverConnect(keys, item);
+      } else if (!deliverEvent(keys, item.event)) {
         return;
       }
     } catch (const Napi::Error&) {
@@ -206,7 +215,8 @@ bool Instance::callMethod(Napi::Env env, const Napi::Value& method, napi_value* 
   return true;
 }
 
-bool Instance::deliverEvent(Napi::Env env, Event& ev) {
+bool Instance::deliverEvent(Keys& keys, Event& ev) {
+  Napi::Env env = keys.env();
   auto owner = owners_.find(ev.owner);
   if (owner == owners_.end()) return true;  // cleared: dropped
   const int ref = owner->second;
@@ -240,18 +250,18 @@ bool Instance::deliverEvent(Napi::Env env, Event& ev) {
     holder = c->js.holder();
   }
 
-  Napi::Value method = holder.Get("method");
+  Napi::Value method = keys.get(holder, Key::method);
   bool ok = true;
   if (method.IsFunction()) {
     // From here on no pointer into the tables is held: the method may clear.
     napi_value argv[7] = {
         Napi::Number::New(env, serverArg),
         Napi::Number::New(env, clientArg),
-        Napi::String::New(env, eventTypeName(type)),
-        eventContext(env, ev),
-        holder.Get("worker"),
-        holder.Get("window"),
-        holder.Get("process"),
+        keys[eventTypeKey(type)],
+        eventContext(keys, ev),
+        keys.get(holder, Key::worker),
+        keys.get(holder, Key::window),
+        keys.get(holder, Key::process),
     };
     ok = callMethod(env, method, argv);
   }
@@ -261,7 +271,7 @@ bool Instance::deliverEvent(Napi::Env env, Event& ev) {
   return ok;
 }
 
-void Instance::deliverConnect(Napi::Env env, QueueItem& item) {
+void Instance::deliverConnect(Keys& keys, QueueItem& item) {
   auto it = starts_.find(item.startId);
   if (it == starts_.end()) return;  // settled already (client cleared)
   PendingStart p = it->second;
@@ -271,7 +281,7 @@ void Instance::deliverConnect(Napi::Env env, QueueItem& item) {
     c->started = c->engine->active();
     updateKeepAlive();
   }
-  p.deferred.Resolve(connectStatus(env, item.connect));
+  p.deferred.Resolve(connectStatus(keys, item.connect));
 }
 
 }  // namespace addon

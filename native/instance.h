@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "event_queue.h"
+#include "keys.h"
 #include "options.h"
 #include "registry.h"
 #include "wsengine/wsengine.h"
@@ -28,9 +29,9 @@ class JsValues {
   struct Given {
     Napi::Value method, worker, window, process;
   };
-  static Given read(const Napi::Object& src);
-  void apply(const Given& given);
-  void writeTo(const Napi::Object& out) const;
+  static Given read(Keys& keys, const Napi::Object& src, uint32_t present);
+  void apply(Keys& keys, const Given& given);
+  void writeTo(Keys& keys, const Napi::Object& out) const;
   Napi::Object holder() const { return holder_.Value(); }
 
  private:
@@ -81,6 +82,7 @@ class Instance : public QueueTarget {
   // Client start: the Promise is resolved from the engine's done callback.
   uint64_t addPendingStart(const Napi::Promise::Deferred& deferred, uint64_t tag);
   std::shared_ptr<EventQueue> queue() const { return queue_; }
+  const KeyStore& keyStore() const { return keyStore_; }
 
   // Recounts started keep-alive objects; the loop is held while any exist.
   void updateKeepAlive();
@@ -96,11 +98,12 @@ class Instance : public QueueTarget {
   ServerEntry* serverByTag(uint64_t tag) const;
   ClientEntry* clientByTag(uint64_t tag) const;
   // false: the environment can no longer run JS, stop the batch.
-  bool deliverEvent(Napi::Env env, Event& ev);
-  void deliverConnect(Napi::Env env, QueueItem& item);
+  bool deliverEvent(Keys& keys, Event& ev);
+  void deliverConnect(Keys& keys, QueueItem& item);
   bool callMethod(Napi::Env env, const Napi::Value& method, napi_value* argv);
 
   napi_env env_;
+  KeyStore keyStore_;
   std::shared_ptr<EventQueue> queue_;
   RefTable<ServerEntry> servers_{-1};
   RefTable<ClientEntry> clients_{1};

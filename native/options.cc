@@ -1,7 +1,9 @@
 #include "options.h"
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
+#include <utility>
 
 namespace wsengine {
 namespace addon {
@@ -31,206 +33,220 @@ std::string fmt(double v) {
   return buf;
 }
 
-// A property that is present and not undefined.
-bool has(const Napi::Object& obj, const char* key, Napi::Value& out) {
-  out = obj.Get(key);
-  return !out.IsUndefined();
-}
+// Reads the properties of one options object; `path` names it in errors.
+class Reader {
+ public:
+  // present: presence bits of obj's top-level keys (~0u for nested objects).
+  Reader(Keys& keys, const Napi::Object& obj, std::string path, uint32_t present = ~0u)
+      : keys_(keys), obj_(obj), path_(std::move(path)), present_(present) {}
 
-bool readBool(const Napi::Object& obj, const char* key, const std::string& path, bool& dst) {
-  Napi::Value v;
-  if (!has(obj, key, v)) return false;
-  if (!v.IsBoolean()) throwType(obj.Env(), path + "." + key + " must be a boolean");
-  dst = v.As<Napi::Boolean>().Value();
-  return true;
-}
+  Napi::Env env() const { return obj_.Env(); }
+  const std::string& path() const { return path_; }
+  std::string name(Key k) const { return path_ + "." + keyName(k); }
 
-bool readInt(const Napi::Object& obj, const char* key, const std::string& path, double min,
-             double max, double& dst) {
-  Napi::Value v;
-  if (!has(obj, key, v)) return false;
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-  if (!isInteger(v) || d < min || d > max) {
-    throwType(obj.Env(), path + "." + key + " must be an integer between " + fmt(min) + " and " +
-                             fmt(max));
+  // A property that is present and not undefined.
+  bool has(Key k, Napi::Value& out) {
+    uint32_t bit = Keys::bit(k);
+    if (bit != 0 && (present_ & bit) == 0) return false;
+    out = keys_.get(obj_, k);
+    return !out.IsUndefined();
   }
-  dst = d;
-  return true;
-}
 
-// Seconds: any finite number above zero.
-bool readSeconds(const Napi::Object& obj, const char* key, const std::string& path, double& dst) {
-  Napi::Value v;
-  if (!has(obj, key, v)) return false;
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-  if (!std::isfinite(d) || d <= 0) {
-    throwType(obj.Env(), path + "." + key + " must be a positive number of seconds");
+  // The nested object under k (throws when it is not a plain object).
+  bool object(Key k, Napi::Object& out) {
+    Napi::Value v;
+    if (!has(k, v)) return false;
+    if (!v.IsObject() || v.IsArray() || v.IsFunction()) throwType(env(), name(k) + " must be an object");
+    out = v.As<Napi::Object>();
+    return true;
   }
-  dst = d;
-  return true;
-}
 
-bool readString(const Napi::Object& obj, const char* key, const std::string& path,
-                std::string& dst) {
-  Napi::Value v;
-  if (!has(obj, key, v)) return false;
-  if (!v.IsString()) throwType(obj.Env(), path + "." + key + " must be a string");
-  dst = v.As<Napi::String>().Utf8Value();
-  return true;
-}
+  bool boolean(Key k, bool& dst) {
+    Napi::Value v;
+    if (!has(k, v)) return false;
+    if (!v.IsBoolean()) throwType(env(), name(k) + " must be a boolean");
+    dst = v.As<Napi::Boolean>().Value();
+    return true;
+  }
 
-void readHeartbeat(const Napi::Object& obj, const std::string& path, Heartbeat& hb) {
-  double d;
-  if (readInt(obj, "pingInterval", path, -1, kMaxInt, d)) hb.pingInterval = static_cast<int>(d);
-  if (readInt(obj, "pingTimeout", path, -1, kMaxInt, d)) hb.pingTimeout = static_cast<int>(d);
-  readBool(obj, "enablePong", path, hb.enablePong);
-}
-
-void readDeflate(const Napi::Object& obj, const std::string& path, DeflateOptions& dst,
-                 bool& disable) {
-  Napi::Value v;
-  if (has(obj, "perMessageDeflate", v)) {
-    std::string p = path + ".perMessageDeflate";
-    if (!v.IsObject() || v.IsArray() || v.IsFunction()) {
-      throwType(obj.Env(), p + " must be an object");
+  bool integer(Key k, double min, double max, double& dst) {
+    Napi::Value v;
+    if (!has(k, v)) return false;
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+    if (!isInteger(v) || d < min || d > max) {
+      throwType(env(), name(k) + " must be an integer between " + fmt(min) + " and " + fmt(max));
     }
-    Napi::Object o = v.As<Napi::Object>();
+    dst = d;
+    return true;
+  }
+
+  // Seconds: any finite number above zero.
+  bool seconds(Key k, double& dst) {
+    Napi::Value v;
+    if (!has(k, v)) return false;
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+    if (!std::isfinite(d) || d <= 0) throwType(env(), name(k) + " must be a positive number of seconds");
+    dst = d;
+    return true;
+  }
+
+  bool string(Key k, std::string& dst) {
+    Napi::Value v;
+    if (!has(k, v)) return false;
+    if (!v.IsString()) throwType(env(), name(k) + " must be a string");
+    dst = v.As<Napi::String>().Utf8Value();
+    return true;
+  }
+
+  Keys& keys() { return keys_; }
+
+ private:
+  Keys& keys_;
+  Napi::Object obj_;
+  std::string path_;
+  uint32_t present_;
+};
+
+void readHeartbeat(Reader& r, Heartbeat& hb) {
+  double d;
+  if (r.integer(Key::pingInterval, -1, kMaxInt, d)) hb.pingInterval = static_cast<int>(d);
+  if (r.integer(Key::pingTimeout, -1, kMaxInt, d)) hb.pingTimeout = static_cast<int>(d);
+  r.boolean(Key::enablePong, hb.enablePong);
+}
+
+void readDeflate(Reader& r, DeflateOptions& dst, bool& disable) {
+  Napi::Object o;
+  if (r.object(Key::perMessageDeflate, o)) {
+    Reader p(r.keys(), o, r.name(Key::perMessageDeflate));
     DeflateOptions next = dst;
     double d;
-    readBool(o, "enabled", p, next.enabled);
-    readBool(o, "clientNoContextTakeover", p, next.clientNoContextTakeover);
-    readBool(o, "serverNoContextTakeover", p, next.serverNoContextTakeover);
-    if (readInt(o, "serverMaxWindowBits", p, 8, 15, d)) next.serverMaxWindowBits = (int)d;
-    if (readInt(o, "clientMaxWindowBits", p, 8, 15, d)) next.clientMaxWindowBits = (int)d;
-    if (readInt(o, "threshold", p, 0, kMaxSafe, d)) next.threshold = static_cast<size_t>(d);
+    p.boolean(Key::enabled, next.enabled);
+    p.boolean(Key::clientNoContextTakeover, next.clientNoContextTakeover);
+    p.boolean(Key::serverNoContextTakeover, next.serverNoContextTakeover);
+    if (p.integer(Key::serverMaxWindowBits, 8, 15, d)) next.serverMaxWindowBits = (int)d;
+    if (p.integer(Key::clientMaxWindowBits, 8, 15, d)) next.clientMaxWindowBits = (int)d;
+    if (p.integer(Key::threshold, 0, kMaxSafe, d)) next.threshold = static_cast<size_t>(d);
     dst = next;
   }
-  readBool(obj, "disablePerMessageDeflate", path, disable);
+  r.boolean(Key::disablePerMessageDeflate, disable);
 }
 
-void readLimits(const Napi::Object& obj, const std::string& path, Limits& lim) {
+void readLimits(Reader& r, Limits& lim) {
   double d;
-  if (readInt(obj, "maxPayload", path, 1, kMaxSafe, d)) lim.maxPayload = (uint64_t)d;
-  if (readInt(obj, "maxHeaderSize", path, 1, kMaxInt, d)) lim.maxHeaderSize = (size_t)d;
-  if (readInt(obj, "maxHeaders", path, 1, kMaxInt, d)) lim.maxHeaders = (int)d;
-  if (readInt(obj, "sendHighWaterMark", path, 1, kMaxSafe, d)) {
+  if (r.integer(Key::maxPayload, 1, kMaxSafe, d)) lim.maxPayload = (uint64_t)d;
+  if (r.integer(Key::maxHeaderSize, 1, kMaxInt, d)) lim.maxHeaderSize = (size_t)d;
+  if (r.integer(Key::maxHeaders, 1, kMaxInt, d)) lim.maxHeaders = (int)d;
+  if (r.integer(Key::sendHighWaterMark, 1, kMaxSafe, d)) {
     lim.sendHighWaterMark = static_cast<size_t>(d);
   }
 }
 
-void readTls(const Napi::Object& obj, const std::string& path, TlsConfig& tls) {
+struct TlsString {
+  Key key;
+  std::string TlsOptions::*field;
+  uint32_t bit;
+};
+const TlsString kTlsStrings[] = {
+    {Key::cert, &TlsOptions::cert, kCert},
+    {Key::key, &TlsOptions::key, kKey},
+    {Key::ca, &TlsOptions::ca, kCa},
+    {Key::certFile, &TlsOptions::certFile, kCertFile},
+    {Key::keyFile, &TlsOptions::keyFile, kKeyFile},
+    {Key::caFile, &TlsOptions::caFile, kCaFile},
+    {Key::ciphers, &TlsOptions::ciphers, kCiphers},
+    {Key::servername, &TlsOptions::servername, kServername},
+};
+
+void readTls(Reader& r, TlsConfig& tls) {
   Napi::Value v;
-  if (!has(obj, "tls", v)) return;
-  std::string p = path + ".tls";
+  if (!r.has(Key::tls, v)) return;
   if (v.IsNull()) {  // null turns TLS back off
     tls = TlsConfig();
     return;
   }
-  if (!v.IsObject() || v.IsArray() || v.IsFunction()) throwType(obj.Env(), p + " must be an object");
-  Napi::Object o = v.As<Napi::Object>();
+  Napi::Object o;
+  r.object(Key::tls, o);
+  Reader t(r.keys(), o, r.name(Key::tls));
   TlsConfig next = tls;
   next.given = true;
-  struct S {
-    const char* key;
-    std::string TlsOptions::*field;
-    uint32_t bit;
-  };
-  static const S strings[] = {
-      {"cert", &TlsOptions::cert, kCert},
-      {"key", &TlsOptions::key, kKey},
-      {"ca", &TlsOptions::ca, kCa},
-      {"certFile", &TlsOptions::certFile, kCertFile},
-      {"keyFile", &TlsOptions::keyFile, kKeyFile},
-      {"caFile", &TlsOptions::caFile, kCaFile},
-      {"ciphers", &TlsOptions::ciphers, kCiphers},
-      {"servername", &TlsOptions::servername, kServername},
-  };
-  for (const auto& s : strings) {
-    if (readString(o, s.key, p, next.opts.*(s.field))) next.fields |= s.bit;
+  for (const auto& s : kTlsStrings) {
+    if (t.string(s.key, next.opts.*(s.field))) next.fields |= s.bit;
   }
-  if (readBool(o, "verifyPeer", p, next.opts.verifyPeer)) next.fields |= kVerifyPeer;
-  if (readBool(o, "disableHostnameValidation", p, next.opts.disableHostnameValidation)) {
+  if (t.boolean(Key::verifyPeer, next.opts.verifyPeer)) next.fields |= kVerifyPeer;
+  if (t.boolean(Key::disableHostnameValidation, next.opts.disableHostnameValidation)) {
     next.fields |= kDisableHostnameValidation;
   }
   tls = next;
 }
 
-// method must be a function; worker/window/process are any value. They are
-// kept by the instance, not here; this only validates.
-void checkMethod(const Napi::Object& obj, const std::string& path) {
+// method must be a function (null clears it); worker/window/process are any
+// value. The instance keeps them; this only validates.
+void checkMethod(Reader& r) {
   Napi::Value v;
-  if (has(obj, "method", v) && !v.IsFunction() && !v.IsNull()) {
-    throwType(obj.Env(), path + ".method must be a function");
+  if (r.has(Key::method, v) && !v.IsFunction() && !v.IsNull()) {
+    throwType(r.env(), r.name(Key::method) + " must be a function");
   }
 }
 
-void readClientHeaders(const Napi::Object& obj, const std::string& path, Headers& dst) {
-  Napi::Value v;
-  if (!has(obj, "headers", v)) return;
-  std::string p = path + ".headers";
-  if (!v.IsObject() || v.IsArray() || v.IsFunction()) throwType(obj.Env(), p + " must be an object");
-  Napi::Object o = v.As<Napi::Object>();
+void readClientHeaders(Reader& r, Headers& dst) {
+  Napi::Object o;
+  if (!r.object(Key::headers, o)) return;
+  std::string p = r.name(Key::headers);
   Napi::Array names = o.GetPropertyNames();
   Headers next;
   for (uint32_t i = 0; i < names.Length(); ++i) {
     std::string name = names.Get(i).ToString().Utf8Value();
     Napi::Value value = o.Get(name);
-    if (!value.IsString()) throwType(obj.Env(), p + "." + name + " must be a string");
+    if (!value.IsString()) throwType(r.env(), p + "." + name + " must be a string");
     std::string text = value.As<Napi::String>().Utf8Value();
     // A CR or LF would let a header value inject more of the request.
     bool bad = name.empty();
     for (char c : name) bad = bad || c == '\r' || c == '\n' || c == ':' || c == ' ' || c == '\0';
     for (char c : text) bad = bad || c == '\r' || c == '\n' || c == '\0';
-    if (bad) throwType(obj.Env(), p + "." + name + " must be a header name and value without CR or LF");
+    if (bad) throwType(r.env(), p + "." + name + " must be a header name and value without CR or LF");
     next.emplace_back(std::move(name), std::move(text));
   }
   dst = std::move(next);
 }
 
-void writeDeflate(const Napi::Object& out, const DeflateOptions& d, bool disable) {
-  Napi::Env env = out.Env();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("enabled", d.enabled);
-  o.Set("clientNoContextTakeover", d.clientNoContextTakeover);
-  o.Set("serverNoContextTakeover", d.serverNoContextTakeover);
-  o.Set("serverMaxWindowBits", d.serverMaxWindowBits);
-  o.Set("clientMaxWindowBits", d.clientMaxWindowBits);
-  o.Set("threshold", static_cast<double>(d.threshold));
-  out.Set("perMessageDeflate", o);
-  out.Set("disablePerMessageDeflate", disable);
+void writeDeflate(Keys& k, const Napi::Object& out, const DeflateOptions& d, bool disable) {
+  Napi::Object o = Napi::Object::New(out.Env());
+  k.set(o, Key::enabled, d.enabled);
+  k.set(o, Key::clientNoContextTakeover, d.clientNoContextTakeover);
+  k.set(o, Key::serverNoContextTakeover, d.serverNoContextTakeover);
+  k.set(o, Key::serverMaxWindowBits, d.serverMaxWindowBits);
+  k.set(o, Key::clientMaxWindowBits, d.clientMaxWindowBits);
+  k.set(o, Key::threshold, static_cast<double>(d.threshold));
+  k.set(out, Key::perMessageDeflate, o);
+  k.set(out, Key::disablePerMessageDeflate, disable);
 }
 
-void writeHeartbeat(const Napi::Object& out, const Heartbeat& hb) {
-  out.Set("pingInterval", hb.pingInterval);
-  out.Set("pingTimeout", hb.pingTimeout);
-  out.Set("enablePong", hb.enablePong);
+void writeHeartbeat(Keys& k, const Napi::Object& out, const Heartbeat& hb) {
+  k.set(out, Key::pingInterval, hb.pingInterval);
+  k.set(out, Key::pingTimeout, hb.pingTimeout);
+  k.set(out, Key::enablePong, hb.enablePong);
 }
 
-void writeLimits(const Napi::Object& out, const Limits& lim, bool server) {
-  out.Set("maxPayload", static_cast<double>(lim.maxPayload));
-  out.Set("maxHeaderSize", static_cast<double>(lim.maxHeaderSize));
-  out.Set("maxHeaders", lim.maxHeaders);
-  if (server) out.Set("handshakeTimeout", lim.handshakeTimeout);
-  out.Set("sendHighWaterMark", static_cast<double>(lim.sendHighWaterMark));
+void writeLimits(Keys& k, const Napi::Object& out, const Limits& lim, bool server) {
+  k.set(out, Key::maxPayload, static_cast<double>(lim.maxPayload));
+  k.set(out, Key::maxHeaderSize, static_cast<double>(lim.maxHeaderSize));
+  k.set(out, Key::maxHeaders, lim.maxHeaders);
+  if (server) k.set(out, Key::handshakeTimeout, lim.handshakeTimeout);
+  k.set(out, Key::sendHighWaterMark, static_cast<double>(lim.sendHighWaterMark));
 }
 
-void writeTls(const Napi::Object& out, const TlsConfig& tls) {
+void writeTls(Keys& k, const Napi::Object& out, const TlsConfig& tls) {
   if (!tls.given) return;
   Napi::Object o = Napi::Object::New(out.Env());
   const TlsOptions& t = tls.opts;
-  if (tls.fields & kCert) o.Set("cert", t.cert);
-  if (tls.fields & kKey) o.Set("key", t.key);
-  if (tls.fields & kCa) o.Set("ca", t.ca);
-  if (tls.fields & kCertFile) o.Set("certFile", t.certFile);
-  if (tls.fields & kKeyFile) o.Set("keyFile", t.keyFile);
-  if (tls.fields & kCaFile) o.Set("caFile", t.caFile);
-  if (tls.fields & kCiphers) o.Set("ciphers", t.ciphers);
-  if (tls.fields & kVerifyPeer) o.Set("verifyPeer", t.verifyPeer);
-  if (tls.fields & kDisableHostnameValidation) {
-    o.Set("disableHostnameValidation", t.disableHostnameValidation);
+  for (const auto& s : kTlsStrings) {
+    if (tls.fields & s.bit) k.set(o, s.key, t.*(s.field));
   }
-  if (tls.fields & kServername) o.Set("servername", t.servername);
-  out.Set("tls", o);
+  if (tls.fields & kVerifyPeer) k.set(o, Key::verifyPeer, t.verifyPeer);
+  if (tls.fields & kDisableHostnameValidation) {
+    k.set(o, Key::disableHostnameValidation, t.disableHostnameValidation);
+  }
+  k.set(out, Key::tls, o);
 }
 
 }  // namespace
@@ -241,12 +257,11 @@ bool isInteger(const Napi::Value& v) {
   return std::isfinite(d) && std::trunc(d) == d;
 }
 
-Napi::Object readRefArg(const Napi::Value& v, const char* name, int& ref) {
-  std::string message = std::string(name) + " must be an object with a numeric ref";
-  if (!v.IsObject()) throwType(v.Env(), message);
+Napi::Object readRefArg(Keys& keys, const Napi::Value& v, const char* name, int& ref) {
+  if (!v.IsObject()) throwType(v.Env(), std::string(name) + " must be an object with a numeric ref");
   Napi::Object obj = v.As<Napi::Object>();
-  Napi::Value r = obj.Get("ref");
-  if (!r.IsNumber()) throwType(v.Env(), message);
+  Napi::Value r = keys.get(obj, Key::ref);
+  if (!r.IsNumber()) throwType(v.Env(), std::string(name) + " must be an object with a numeric ref");
   double d = r.As<Napi::Number>().DoubleValue();
   ref = isInteger(r) && d >= -kMaxInt && d <= kMaxInt ? static_cast<int>(d) : 0;
   return obj;
@@ -278,74 +293,78 @@ ClientOptions ClientConfig::effective() const {
   return o;
 }
 
-void readServerOptions(const Napi::Object& obj, ServerConfig& cfg, const std::string& name) {
+void readServerOptions(Keys& keys, const Napi::Object& obj, uint32_t present, ServerConfig& cfg,
+                       const std::string& name) {
+  Reader r(keys, obj, name, present);
   ServerConfig next = cfg;
   ServerOptions& o = next.opts;
   double d;
-  checkMethod(obj, name);
-  if (readInt(obj, "port", name, 0, 65535, d)) o.port = static_cast<int>(d);
-  readString(obj, "host", name, o.host);
-  if (readInt(obj, "backlog", name, 0, kMaxInt, d)) o.backlog = static_cast<int>(d);
-  if (readInt(obj, "maxConnections", name, 1, kMaxInt, d)) o.maxConnections = static_cast<int>(d);
-  readSeconds(obj, "handshakeTimeout", name, o.limits.handshakeTimeout);
-  readHeartbeat(obj, name, o.heartbeat);
-  readDeflate(obj, name, o.deflate, next.disablePerMessageDeflate);
-  readLimits(obj, name, o.limits);
-  readTls(obj, name, next.tls);
+  checkMethod(r);
+  if (r.integer(Key::port, 0, 65535, d)) o.port = static_cast<int>(d);
+  r.string(Key::host, o.host);
+  if (r.integer(Key::backlog, 0, kMaxInt, d)) o.backlog = static_cast<int>(d);
+  if (r.integer(Key::maxConnections, 1, kMaxInt, d)) o.maxConnections = static_cast<int>(d);
+  r.seconds(Key::handshakeTimeout, o.limits.handshakeTimeout);
+  readHeartbeat(r, o.heartbeat);
+  readDeflate(r, o.deflate, next.disablePerMessageDeflate);
+  readLimits(r, o.limits);
+  readTls(r, next.tls);
   cfg = std::move(next);
 }
 
-void readClientOptions(const Napi::Object& obj, ClientConfig& cfg, const std::string& name) {
+void readClientOptions(Keys& keys, const Napi::Object& obj, uint32_t present, ClientConfig& cfg,
+                       const std::string& name) {
+  Reader r(keys, obj, name, present);
   ClientConfig next = cfg;
   ClientOptions& o = next.opts;
   double d;
-  checkMethod(obj, name);
-  readString(obj, "url", name, o.url);
-  readClientHeaders(obj, name, o.extraHeaders);
-  readHeartbeat(obj, name, o.heartbeat);
-  readBool(obj, "enableAutomaticReconnection", name, o.enableAutomaticReconnection);
-  if (readInt(obj, "minWaitBetweenReconnectionRetries", name, 0, 4294967295.0, d)) {
+  checkMethod(r);
+  r.string(Key::url, o.url);
+  readClientHeaders(r, o.extraHeaders);
+  readHeartbeat(r, o.heartbeat);
+  r.boolean(Key::enableAutomaticReconnection, o.enableAutomaticReconnection);
+  if (r.integer(Key::minWaitBetweenReconnectionRetries, 0, 4294967295.0, d)) {
     o.minWaitBetweenReconnectionRetries = static_cast<uint32_t>(d);
   }
-  if (readInt(obj, "maxWaitBetweenReconnectionRetries", name, 0, 4294967295.0, d)) {
+  if (r.integer(Key::maxWaitBetweenReconnectionRetries, 0, 4294967295.0, d)) {
     o.maxWaitBetweenReconnectionRetries = static_cast<uint32_t>(d);
   }
-  readSeconds(obj, "timeout", name, o.timeout);
-  readDeflate(obj, name, o.deflate, next.disablePerMessageDeflate);
-  readLimits(obj, name, o.limits);
-  readTls(obj, name, next.tls);
+  r.seconds(Key::timeout, o.timeout);
+  readDeflate(r, o.deflate, next.disablePerMessageDeflate);
+  readLimits(r, o.limits);
+  readTls(r, next.tls);
   cfg = std::move(next);
 }
 
-void writeServerOptions(const Napi::Object& out, const ServerConfig& cfg) {
+void writeServerOptions(Keys& k, const Napi::Object& out, const ServerConfig& cfg) {
   const ServerOptions& o = cfg.opts;
-  out.Set("port", o.port);
-  out.Set("host", o.host);
-  out.Set("backlog", o.backlog);
-  out.Set("maxConnections", o.maxConnections);
-  writeHeartbeat(out, o.heartbeat);
-  writeDeflate(out, o.deflate, cfg.disablePerMessageDeflate);
-  writeLimits(out, o.limits, true);
-  writeTls(out, cfg.tls);
+  k.set(out, Key::port, o.port);
+  k.set(out, Key::host, o.host);
+  k.set(out, Key::backlog, o.backlog);
+  k.set(out, Key::maxConnections, o.maxConnections);
+  writeHeartbeat(k, out, o.heartbeat);
+  writeDeflate(k, out, o.deflate, cfg.disablePerMessageDeflate);
+  writeLimits(k, out, o.limits, true);
+  writeTls(k, out, cfg.tls);
 }
 
-void writeClientOptions(const Napi::Object& out, const ClientConfig& cfg) {
+void writeClientOptions(Keys& k, const Napi::Object& out, const ClientConfig& cfg) {
   const ClientOptions& o = cfg.opts;
   Napi::Env env = out.Env();
-  out.Set("url", o.url);
-  writeHeartbeat(out, o.heartbeat);
-  out.Set("enableAutomaticReconnection", o.enableAutomaticReconnection);
-  out.Set("minWaitBetweenReconnectionRetries",
-          static_cast<double>(o.minWaitBetweenReconnectionRetries));
-  out.Set("maxWaitBetweenReconnectionRetries",
-          static_cast<double>(o.maxWaitBetweenReconnectionRetries));
-  out.Set("timeout", o.timeout);
+  k.set(out, Key::url, o.url);
+  writeHeartbeat(k, out, o.heartbeat);
+  k.set(out, Key::enableAutomaticReconnection, o.enableAutomaticReconnection);
+  k.set(out, Key::minWaitBetweenReconnectionRetries,
+        static_cast<double>(o.minWaitBetweenReconnectionRetries));
+  k.set(out, Key::maxWaitBetweenReconnectionRetries,
+        static_cast<double>(o.maxWaitBetweenReconnectionRetries));
+  k.set(out, Key::timeout, o.timeout);
   Napi::Object headers = Napi::Object::New(env);
   for (const auto& h : o.extraHeaders) headers.Set(h.first, h.second);
-  out.Set("headers", headers);
-  writeDeflate(out, o.deflate, cfg.disablePerMessageDeflate);
-  writeLimits(out, o.limits, false);
-  writeTls(out, cfg.tls);
+  k.set(out, Key::headers, headers);
+  writeDeflate(k, out, o.deflate, cfg.disablePerMessageDeflate);
+  writeLimits(k, out, o.limits, false);
+  writeTls(k, out, cfg.tls);
 }
 
 }  // namespace addon

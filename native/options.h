@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "keys.h"
 #include "wsengine/wsengine.h"
 
 namespace wsengine {
@@ -39,18 +40,21 @@ struct ClientConfig {
 
 // `name` prefixes messages: "options" for the constructors, "server" or
 // "client" for commands. Throws Napi::TypeError; cfg is untouched then.
-void readServerOptions(const Napi::Object& obj, ServerConfig& cfg, const std::string& name);
-void readClientOptions(const Napi::Object& obj, ClientConfig& cfg, const std::string& name);
+// `present` is keys.presence(obj): keys without their bit are not read.
+void readServerOptions(Keys& keys, const Napi::Object& obj, uint32_t present, ServerConfig& cfg,
+                       const std::string& name);
+void readClientOptions(Keys& keys, const Napi::Object& obj, uint32_t present, ClientConfig& cfg,
+                       const std::string& name);
 
 // Writes every option with its current value (tls only when given).
-void writeServerOptions(const Napi::Object& out, const ServerConfig& cfg);
-void writeClientOptions(const Napi::Object& out, const ClientConfig& cfg);
+void writeServerOptions(Keys& keys, const Napi::Object& out, const ServerConfig& cfg);
+void writeClientOptions(Keys& keys, const Napi::Object& out, const ClientConfig& cfg);
 
 // Shared by the commands for their own arguments.
 bool isInteger(const Napi::Value& v);
 // The command's object argument. Throws TypeError "<name> must be an object
 // with a numeric ref"; a non-integer ref comes back as 0 (never in use).
-Napi::Object readRefArg(const Napi::Value& v, const char* name, int& ref);
+Napi::Object readRefArg(Keys& keys, const Napi::Value& v, const char* name, int& ref);
 [[noreturn]] void throwType(const Napi::Env& env, const std::string& message);
 
 }  // namespace addon

@@ -17,57 +17,61 @@ namespace {
 
 std::string unknownServer(int ref) { return "Unknown server ref " + std::to_string(ref); }
 
-Napi::Object serverObject(Napi::Env env, const ServerEntry& s, bool boundPort) {
-  Napi::Object out = Napi::Object::New(env);
-  writeServerOptions(out, s.config);
-  if (boundPort && s.boundPort > 0) out.Set("port", s.boundPort);
-  out.Set("ref", s.ref);
-  s.js.writeTo(out);
+Napi::Object serverObject(Keys& keys, const ServerEntry& s, bool boundPort) {
+  Napi::Object out = Napi::Object::New(keys.env());
+  writeServerOptions(keys, out, s.config);
+  if (boundPort && s.boundPort > 0) keys.set(out, Key::port, s.boundPort);
+  keys.set(out, Key::ref, s.ref);
+  s.js.writeTo(keys, out);
   return out;
 }
 
 // Applies the option properties carried by a command's object; returns the
 // server or nullptr for an unknown ref (TypeErrors are thrown either way).
-ServerEntry* updateServer(Instance* inst, const Napi::Object& obj, int ref) {
+ServerEntry* updateServer(Keys& keys, Instance* inst, const Napi::Object& obj, uint32_t present,
+                     int ref) {
   ServerEntry* s = inst->server(ref);
   ServerConfig cfg = s != nullptr ? s->config : ServerConfig();
-  readServerOptions(obj, cfg, "server");
-  JsValues::Given given = JsValues::read(obj);
+  readServerOptions(keys, obj, present, cfg, "server");
+  JsValues::Given given = JsValues::read(keys, obj, present);
   s = inst->server(ref);
   if (s == nullptr) return nullptr;
   s->config = cfg;
-  s->js.apply(given);
+  s->js.apply(keys, given);
   return s;
 }
 
 Napi::Value WebsocketServer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Keys keys(env);
   Instance* inst = Instance::get(env);
   ServerConfig cfg;
   JsValues::Given given;
   if (info.Length() > 0 && !info[0].IsUndefined() && !info[0].IsNull()) {
     if (!info[0].IsObject()) throwType(env, "options must be an object");
     Napi::Object opts = info[0].As<Napi::Object>();
-    readServerOptions(opts, cfg, "options");
-    given = JsValues::read(opts);
+    uint32_t present = keys.presence(opts);
+    readServerOptions(keys, opts, present, cfg, "options");
+    given = JsValues::read(keys, opts, present);
   }
   ServerEntry* s = inst->addServer();
   s->config = cfg;
-  s->js.apply(given);
-  return serverObject(env, *s, false);
+  s->js.apply(keys, given);
+  return serverObject(keys, *s, false);
 }
 
 Napi::Value WebsocketServerStart(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Keys keys(env);
   Instance* inst = Instance::get(env);
   int ref = 0;
-  Napi::Object obj = readRefArg(info[0], "server", ref);
-  ServerEntry* s = updateServer(inst, obj, ref);
-  if (s == nullptr) return refStatus(env, unknownServer(ref));
+  Napi::Object obj = readRefArg(keys, info[0], "server", ref);
+  ServerEntry* s = updateServer(keys, inst, obj, keys.presence(obj), ref);
+  if (s == nullptr) return refStatus(keys, unknownServer(ref));
   Napi::Object status = Napi::Object::New(env);
   if (s->engine->running()) {
-    status.Set("success", false);
-    status.Set("message", "Server is already running");
+    keys.set(status, Key::success, false);
+    keys.set(status, Key::message, std::string("Server is already running"));
     return status;
   }
   StartResult r = s->engine->start(s->config.effective());
@@ -76,36 +80,41 @@ Napi::Value WebsocketServerStart(const Napi::CallbackInfo& info) {
     s->boundPort = r.port;
     inst->updateKeepAlive();
   }
-  status.Set("success", r.success);
-  status.Set("message", r.message);
-  if (r.success) status.Set("port", r.port);
+  keys.set(status, Key::success, r.success);
+  keys.set(status, Key::message, r.message);
+  if (r.success) keys.set(status, Key::port, r.port);
   return status;
 }
 
 Napi::Value WebsocketServerStop(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Keys keys(env);
   Instance* inst = Instance::get(env);
   int ref = 0;
-  Napi::Object obj = readRefArg(info[0], "server", ref);
-  ServerEntry* s = updateServer(inst, obj, ref);
-  if (s == nullptr) return refStatus(env, unknownServer(ref));
+  Napi::Object obj = readRefArg(keys, info[0], "server", ref);
+  ServerEntry* s = updateServer(keys, inst, obj, keys.presence(obj), ref);
+  if (s == nullptr) return refStatus(keys, unknownServer(ref));
   s->engine->stop();
   s->started = false;
   inst->updateKeepAlive();
-  return serverObject(env, *s, true);
+  return serverObject(keys, *s, true);
 }
 
 Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Keys keys(env);
   Instance* inst = Instance::get(env);
   int ref = 0;
-  Napi::Object obj = readRefArg(info[0], "server", ref);
+  Napi::Object obj = readRefArg(keys, info[0], "server", ref);
   Napi::Value dataArg = info[1];
   if (!isSendData(dataArg)) throwType(env, kSendDataError);
 
-  Napi::Value binaryV = obj.Get("binary");
+  uint32_t present = keys.presence(obj);
+  Napi::Value binaryV = env.Undefined();
+  if (present & Keys::bit(Key::binary)) binaryV = keys.get(obj, Key::binary);
   if (!binaryV.IsUndefined() && !binaryV.IsBoolean()) throwType(env, "server.binary must be a boolean");
-  Napi::Value clientsV = obj.Get("clients");
+  Napi::Value clientsV = env.Undefined();
+  if (present & Keys::bit(Key::clients)) clientsV = keys.get(obj, Key::clients);
   bool explicitTargets = !clientsV.IsUndefined() && !clientsV.IsNull();
   std::vector<int> targets;
   std::vector<double> given;  // echoed as `client` even when not a valid ref
@@ -121,7 +130,7 @@ Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
       targets.push_back(d >= 1 && d <= 2147483647.0 ? static_cast<int>(d) : 0);
     }
   }
-  ServerEntry* s = updateServer(inst, obj, ref);
+  ServerEntry* s = updateServer(keys, inst, obj, present, ref);
   Napi::Array out = Napi::Array::New(env);
   if (s == nullptr) return out;
 
@@ -142,7 +151,11 @@ Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
     if (c != 0) conns.push_back(c);
   }
   std::vector<SendResult> results;
-  if (!conns.empty()) results = s->engine->send(&conns, data.bytes, data.length, binary);
+  // After stop the connections are closing: nothing may follow their close
+  // frame, so every target fails below ("No result") instead.
+  if (!conns.empty() && s->started) {
+    results = s->engine->send(&conns, data.bytes, data.length, binary);
+  }
   std::unordered_map<uint64_t, size_t> byConn;
   for (size_t i = 0; i < results.size(); ++i) byConn.emplace(results[i].conn, i);
 
@@ -159,26 +172,29 @@ Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
     } else if (byConn.count(c)) {
       r = results[byConn[c]];
     } else {
-      r.message = "No result for this client";
+      r.payloadSize = data.length;
+      r.message = s->started ? "No result for this client" : "Server is not running";
     }
-    out.Set(n++, sendStatus(env, r, given[k]));
+    out.Set(n++, sendStatus(keys, r, given[k]));
   }
   return out;
 }
 
 Napi::Value WebsocketServerClear(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Keys keys(env);
   int ref = 0;
-  readRefArg(info[0], "server", ref);
-  if (!Instance::get(env)->clearServer(ref)) return refStatus(env, unknownServer(ref));
+  readRefArg(keys, info[0], "server", ref);
+  if (!Instance::get(env)->clearServer(ref)) return refStatus(keys, unknownServer(ref));
   return Napi::Object::New(env);
 }
 
 Napi::Value WebsocketServerClients(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Keys keys(env);
   int ref = 0;
-  Napi::Object obj = readRefArg(info[0], "server", ref);
-  ServerEntry* s = updateServer(Instance::get(env), obj, ref);
+  Napi::Object obj = readRefArg(keys, info[0], "server", ref);
+  ServerEntry* s = updateServer(keys, Instance::get(env), obj, keys.presence(obj), ref);
   Napi::Array out = Napi::Array::New(env);
   if (s == nullptr) return out;
   uint32_t i = 0;
@@ -189,8 +205,9 @@ Napi::Value WebsocketServerClients(const Napi::CallbackInfo& info) {
 // (server, client, code = 1000, reason = "") -> whether a close was started.
 Napi::Value WebsocketServerCloseClient(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Keys keys(env);
   int ref = 0;
-  readRefArg(info[0], "server", ref);
+  readRefArg(keys, info[0], "server", ref);
   if (!isInteger(info[1])) throwType(env, "client must be an integer");
   int code = 1000;
   if (!info[2].IsUndefined()) {
