@@ -63,7 +63,8 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
   }
 
   SendResult send(const uint8_t* data, size_t len, bool binary) {
-    std::shared_ptr<Connection> c = current();
+    // After stop() nothing more is sent, even before the close handshake runs.
+    std::shared_ptr<Connection> c = active_.load() ? current() : nullptr;
     if (!c) {
       SendResult r;
       r.payloadSize = len;

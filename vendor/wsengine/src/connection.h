@@ -136,6 +136,8 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   void failHandshake(int httpStatus, const std::string& error);
   void emit(Event&& ev);
   void enqueue(OutFramePtr f);
+  bool enqueueLocked(OutFramePtr f);
+  void writeFailed(void* req);
   void flush();
   void writeRaw(std::string bytes);
   void writeBuffers(std::vector<OutFramePtr>&& frames);
@@ -167,7 +169,7 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   bool socketClosing_ = false;
   bool closeAfterWrite_ = false;  // shut down once queued writes are out
   bool shutdownStarted_ = false;
-  int writesInFlight_ = 0;
+  int writesInFlight_ = 0;  // uv_write requests; changed under sendMu_
 
   std::atomic<int> state_{kConnecting};
   std::unique_ptr<TlsSession> tlsSession_;
@@ -214,6 +216,7 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   DeflateParams deflateParams_;
   bool deflateOn_ = false;  // written before state_ becomes kOpen
   std::atomic<uint64_t> buffered_{0};
+  int fd_ = -1;  // plain TCP once open, for direct writes; under sendMu_
 };
 
 }  // namespace wsengine

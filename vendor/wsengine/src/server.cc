@@ -56,6 +56,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
         targets.push_back(it == open_.end() ? nullptr : it->second);
       }
     }
+    if (!running_.load()) targets.assign(targets.size(), nullptr);  // stopped: no more sends
     std::vector<SendResult> out;
     out.reserve(order.size());
     bool textOk = binary || isValidUtf8(data, len);

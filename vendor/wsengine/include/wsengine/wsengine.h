@@ -154,6 +154,12 @@ struct SendResult {
   std::string message;          // why it failed
 };
 
+// Sends made on the calling thread while `direct` is true (the default) may
+// write to the socket right away when the connection has nothing queued,
+// saving a hop to the IO thread (lower latency). A caller about to send many
+// messages in a row sets it false so the IO threads batch them. Per thread.
+void setDirectWrite(bool direct);
+
 // Sets the number of IO threads (default 2). Effective before first use only.
 void setIoThreadCount(int n);
 int ioThreadCount();
