@@ -75,6 +75,9 @@ Napi::Value WebsocketClientStart(const Napi::CallbackInfo& info) {
   inst->updateKeepAlive();
   uint64_t id = inst->addPendingStart(deferred, c->tag);
   std::shared_ptr<EventQueue> queue = inst->queue();
+  c->startSeq = queue->lastSeq();
+  c->startId = id;
+  c->startRetries = c->config.opts.enableAutomaticReconnection;
   // `done` runs on an IO thread (or inline for an immediate failure); the
   // result travels through the event queue to resolve on the JS thread.
   c->engine->start(c->config.effective(), [queue, id](ConnectResult r) {

@@ -47,6 +47,7 @@ void EventQueue::enqueue(QueueItem&& item) {
   // Called with mu_ held. At most one call is pending: everything that piles
   // up meanwhile rides on it.
   bytes_ += item.cost;
+  item.seq = ++seq_;
   items_.push_back(std::move(item));
   if (!scheduled_ && tsfn_ != nullptr) {
     scheduled_ = true;
@@ -159,6 +160,11 @@ void EventQueue::close() {
   // Abort: queued calls are discarded; IO threads never call it again since
   // closed_ is set under the same lock they take.
   if (fn != nullptr) napi_release_threadsafe_function(fn, napi_tsfn_abort);
+}
+
+uint64_t EventQueue::lastSeq() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return seq_;
 }
 
 size_t EventQueue::queuedBytes() const {

@@ -24,6 +24,7 @@ struct QueueItem {
   uint64_t startId = 0;    // Kind::Connect: which websocketClientStart call
   ConnectResult connect;   // Kind::Connect
   size_t cost = 0;         // bytes charged against the budget
+  uint64_t seq = 0;        // push order, see EventQueue::lastSeq
 };
 
 // Implemented by the environment's instance; called on the JS thread only.
@@ -65,6 +66,10 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   void close();
 
   size_t queuedBytes() const;
+  // Sequence number of the latest push: an item with a higher seq was pushed
+  // after this call (used to tell a restarted client's events from the
+  // previous session's).
+  uint64_t lastSeq() const;
 
  private:
   static void CallJs(napi_env env, napi_value cb, void* context, void* data);
@@ -76,6 +81,7 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   std::deque<QueueItem> items_;
   size_t bytes_ = 0;
   bool scheduled_ = false;  // a thread-safe call is pending
+  uint64_t seq_ = 0;
   bool paused_ = false;  // push() has refused since the last resume
   bool closed_ = false;
 

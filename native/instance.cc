@@ -187,7 +187,7 @@ void Instance::deliver(napi_env env, std::vector<QueueItem>& batch) {
       Keys keys(e);  // per item: its handles die with this scope
       if (item.kind == QueueItem::Kind::Connect) {
         deliverConnect(keys, item);
-      } else if (!deliverEvent(keys, item.event)) {
+      } else if (!deliverEvent(keys, item.event, item.seq)) {
         return;
       }
     } catch (const Napi::Error&) {
@@ -215,7 +215,7 @@ bool Instance::callMethod(Napi::Env env, const Napi::Value& method, napi_value* 
   return true;
 }
 
-bool Instance::deliverEvent(Keys& keys, Event& ev) {
+bool Instance::deliverEvent(Keys& keys, Event& ev, uint64_t seq) {
   Napi::Env env = keys.env();
   auto owner = owners_.find(ev.owner);
   if (owner == owners_.end()) return true;  // cleared: dropped
@@ -241,9 +241,10 @@ bool Instance::deliverEvent(Keys& keys, Event& ev) {
   } else {
     ClientEntry* c = clients_.find(ref);
     if (c == nullptr) return true;
-    if (ev.terminal) {
-      // It gave up: no longer holds the loop (unless restarted meanwhile).
-      c->started = c->engine->active();
+    if (ev.terminal && seq > c->startSeq) {
+      // This session gave up: the client no longer holds the loop. (A
+      // terminal event pushed before the latest start is the old session's.)
+      c->started = false;
       updateKeepAlive();
     }
     clientArg = ref;
@@ -276,9 +277,10 @@ void Instance::deliverConnect(Keys& keys, QueueItem& item) {
   if (it == starts_.end()) return;  // settled already (client cleared)
   PendingStart p = it->second;
   starts_.erase(it);
-  if (ClientEntry* c = clientByTag(p.tag)) {
+  ClientEntry* c = clientByTag(p.tag);
+  if (c != nullptr && item.startId == c->startId && !item.connect.success && !c->startRetries) {
     // A failed attempt without reconnection leaves the client idle.
-    c->started = c->engine->active();
+    c->started = false;
     updateKeepAlive();
   }
   p.deferred.Resolve(connectStatus(keys, item.connect));

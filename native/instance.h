@@ -58,6 +58,11 @@ struct ClientEntry {
   std::unique_ptr<Client> engine;
   bool started = false;  // started and not stopped / given up
   bool keepAlive = true;
+  // Of the latest websocketClientStart: the queue position when it was
+  // called, its id, and whether it may retry by itself.
+  uint64_t startSeq = 0;
+  uint64_t startId = 0;
+  bool startRetries = false;
 };
 
 struct PendingStart {
@@ -98,7 +103,7 @@ class Instance : public QueueTarget {
   ServerEntry* serverByTag(uint64_t tag) const;
   ClientEntry* clientByTag(uint64_t tag) const;
   // false: the environment can no longer run JS, stop the batch.
-  bool deliverEvent(Keys& keys, Event& ev);
+  bool deliverEvent(Keys& keys, Event& ev, uint64_t seq);
   void deliverConnect(Keys& keys, QueueItem& item);
   bool callMethod(Napi::Env env, const Napi::Value& method, napi_value* argv);
 
