@@ -174,12 +174,12 @@ void Instance::resumeAll() {
 
 void Instance::deliver(napi_env env, std::vector<QueueItem>& batch) {
   Napi::Env e(env);
-  // Replies sent from a small batch go straight to the socket (latency);
-  // in a large batch the IO threads write them, several per system call.
-  struct DirectWriteScope {
-    explicit DirectWriteScope(bool on) { setDirectWrite(on); }
-    ~DirectWriteScope() { setDirectWrite(true); }
-  } direct(batch.size() <= 4);
+  // Sends made while a batch is delivered are written once per connection
+  // at its end (one system call each, no IO-thread wake-up per message).
+  struct CorkScope {
+    CorkScope() { cork(); }
+    ~CorkScope() { uncork(); }
+  } corked;
   for (auto& item : batch) {
     if (shut_) return;
     Napi::HandleScope scope(e);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "random.h"
@@ -14,6 +15,7 @@ namespace wsengine {
 namespace {
 
 constexpr size_t kMaxControlPayload = 125;
+constexpr size_t kDirectWriteMax = 16 * 1024;
 
 struct WriteReq {
   uv_write_t req;
@@ -43,9 +45,10 @@ std::string clampReason(const std::string& reason) {
   return reason.substr(0, n);
 }
 
-// Whether sends on this thread may write to the socket themselves when the
-// connection has nothing queued (see setDirectWrite in wsengine.h).
-thread_local bool tDirectWrite = true;
+// cork()/uncork() (wsengine.h): while corked, this thread's sends only queue;
+// the connections they touched are written once at uncork.
+thread_local int tCorkDepth = 0;
+thread_local std::vector<std::shared_ptr<Connection>>* tCorked = nullptr;
 
 std::string& tlsScratch() {
   thread_local std::string s;
@@ -54,7 +57,14 @@ std::string& tlsScratch() {
 
 }  // namespace
 
-void setDirectWrite(bool direct) { tDirectWrite = direct; }
+void cork() { ++tCorkDepth; }
+
+void uncork() {
+  if (tCorkDepth == 0 || --tCorkDepth > 0 || !tCorked) return;
+  std::vector<std::shared_ptr<Connection>> conns;
+  conns.swap(*tCorked);
+  for (auto& c : conns) c->flushFromOwner();
+}
 
 Connection::Connection(IoLoop& loop, std::shared_ptr<ConnectionOwner> owner,
                        std::shared_ptr<EventSink> sink, uint64_t ownerTag, uint64_t id,
@@ -786,7 +796,7 @@ SendResult Connection::send(const uint8_t* data, size_t len, bool binary) {
     return res;
   }
   uint8_t opcode = binary ? kBinary : kText;
-  bool post;
+  Next next;
   {
     std::lock_guard<std::mutex> lock(sendMu_);
     bool compress = deflateOn_ && len >= cfg_.deflate.threshold;
@@ -798,12 +808,9 @@ SendResult Connection::send(const uint8_t* data, size_t len, bool binary) {
       if (!deflaterReady_) res.compressionError = true;
     }
     OutFramePtr f = buildFrame(data, len, opcode, compress && deflaterReady_, &res);
-    post = enqueueLocked(std::move(f));
+    next = enqueueLocked(std::move(f));
   }
-  if (post) {
-    std::shared_ptr<Connection> self = shared_from_this();
-    loop_.post([self] { self->flush(); });
-  }
+  afterEnqueue(next);
   res.success = true;
   res.bufferedAmount = bufferedAmount();
   return res;
@@ -832,31 +839,28 @@ void Connection::sendControl(uint8_t opcode, const uint8_t* data, size_t len) {
 }
 
 void Connection::enqueue(OutFramePtr f) {
-  bool post;
+  Next next;
   {
     std::lock_guard<std::mutex> lock(sendMu_);
-    post = enqueueLocked(std::move(f));
+    next = enqueueLocked(std::move(f));
   }
-  if (post) {
-    std::shared_ptr<Connection> self = shared_from_this();
-    loop_.post([self] { self->flush(); });
-  }
+  afterEnqueue(next);
 }
 
-// With sendMu_ held. When nothing is queued or being written, the calling
-// thread writes the frame itself (no hop to the IO thread: lower latency,
-// fewer wake-ups); what the socket does not take at once is queued. Returns
-// whether a flush must be posted to the loop.
-bool Connection::enqueueLocked(OutFramePtr f) {
-  if (tDirectWrite && fd_ >= 0 && outbox_.empty() && writesInFlight_ == 0 &&
-      state() == kOpen) {
+// With sendMu_ held. Corked: queue, and have uncork() write it. Otherwise,
+// when nothing is queued or being written, the calling thread writes a small
+// frame itself (no hop to the IO thread: lower latency, fewer wake-ups); what
+// the socket does not take at once is queued for the IO thread.
+Connection::Next Connection::enqueueLocked(OutFramePtr f) {
+  if (tCorkDepth == 0 && f->size() <= kDirectWriteMax && fd_ >= 0 && outbox_.empty() &&
+      writesInFlight_ == 0 && state() == kOpen) {
     const char* p = f->data.data() + f->start;
     size_t n = f->size();
     ssize_t w;
     do {
       w = ::send(fd_, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
     } while (w < 0 && errno == EINTR);
-    if (w == static_cast<ssize_t>(n)) return false;
+    if (w == static_cast<ssize_t>(n)) return kNothing;
     if (w > 0) {
       auto rest = std::make_shared<OutFrame>();
       rest->data.assign(p + w, n - static_cast<size_t>(w));
@@ -866,9 +870,71 @@ bool Connection::enqueueLocked(OutFramePtr f) {
   }
   buffered_.fetch_add(f->size(), std::memory_order_relaxed);
   outbox_.push_back(std::move(f));
-  bool post = !flushPosted_;
+  if (flushPosted_) return kNothing;  // a flush is already due
   flushPosted_ = true;
-  return post;
+  return tCorkDepth > 0 ? kCork : kPost;
+}
+
+void Connection::afterEnqueue(Next next) {
+  if (next == kPost) {
+    std::shared_ptr<Connection> self = shared_from_this();
+    loop_.post([self] { self->flush(); });
+  } else if (next == kCork) {
+    if (!tCorked) tCorked = new std::vector<std::shared_ptr<Connection>>();  // per thread, kept
+    tCorked->push_back(shared_from_this());
+  }
+}
+
+// At uncork, on the owner thread: one sendmsg for everything this connection
+// queued when its socket is idle; the rest (or all, under TLS or while the IO
+// thread is writing) goes to the IO thread.
+void Connection::flushFromOwner() {
+  {
+    std::lock_guard<std::mutex> lock(sendMu_);
+    if (outbox_.empty()) {
+      flushPosted_ = false;
+      return;
+    }
+    // Large amounts go to the IO thread: what the socket does not take at
+    // once would be copied again here, on the owner's thread.
+    if (fd_ >= 0 && writesInFlight_ == 0 && state() == kOpen &&
+        buffered_.load(std::memory_order_relaxed) <= kDirectWriteMax * 4) {
+      struct iovec iov[64];
+      size_t n = std::min<size_t>(outbox_.size(), 64);
+      for (size_t i = 0; i < n; ++i) {
+        iov[i].iov_base = const_cast<char*>(outbox_[i]->data.data() + outbox_[i]->start);
+        iov[i].iov_len = outbox_[i]->size();
+      }
+      struct msghdr msg;
+      std::memset(&msg, 0, sizeof msg);
+      msg.msg_iov = iov;
+      msg.msg_iovlen = n;
+      ssize_t w;
+      do {
+        w = ::sendmsg(fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+      } while (w < 0 && errno == EINTR);
+      if (w > 0) {
+        size_t left = static_cast<size_t>(w), done = 0;
+        while (done < n && left >= outbox_[done]->size()) left -= outbox_[done++]->size();
+        uint64_t freed = static_cast<uint64_t>(w);
+        if (done < n && left > 0) {
+          // The socket took part of a frame: keep the rest in its place.
+          const OutFrame& part = *outbox_[done];
+          auto rest = std::make_shared<OutFrame>();
+          rest->data.assign(part.data.data() + part.start + left, part.size() - left);
+          outbox_[done] = std::move(rest);
+        }
+        outbox_.erase(outbox_.begin(), outbox_.begin() + static_cast<long>(done));
+        buffered_.fetch_sub(freed, std::memory_order_relaxed);
+      }
+      if (outbox_.empty()) {
+        flushPosted_ = false;
+        return;
+      }
+    }
+  }
+  std::shared_ptr<Connection> self = shared_from_this();
+  loop_.post([self] { self->flush(); });
 }
 
 void Connection::flush() {

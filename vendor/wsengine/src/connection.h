@@ -93,6 +93,8 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   // Queues a control frame (ping/pong/close), payload <= 125.
   void sendControl(uint8_t opcode, const uint8_t* data, size_t len);
   uint64_t bufferedAmount() const { return buffered_.load(std::memory_order_relaxed); }
+  // Writes what a corked thread queued (see cork() in wsengine.h).
+  void flushFromOwner();
   State state() const { return static_cast<State>(state_.load(std::memory_order_acquire)); }
   bool deflateActive() const { return deflateOn_; }
   uint64_t id() const { return id_; }
@@ -135,8 +137,10 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   void failConnection(int code, const std::string& reason);
   void failHandshake(int httpStatus, const std::string& error);
   void emit(Event&& ev);
+  enum Next { kNothing, kPost, kCork };
   void enqueue(OutFramePtr f);
-  bool enqueueLocked(OutFramePtr f);
+  Next enqueueLocked(OutFramePtr f);
+  void afterEnqueue(Next next);
   void writeFailed(void* req);
   void flush();
   void writeRaw(std::string bytes);

@@ -8,7 +8,7 @@
 namespace wsengine {
 
 namespace {
-std::atomic<int> gThreadCount{2};
+std::atomic<int> gThreadCount{0};  // 0: decided at first use
 std::once_flag gPoolOnce;
 std::vector<IoLoop*>* gPool = nullptr;
 std::atomic<unsigned> gNext{0};
@@ -17,7 +17,17 @@ std::atomic<unsigned> gNext{0};
 void setIoThreadCount(int n) {
   if (n >= 1 && n <= 64) gThreadCount = n;
 }
-int ioThreadCount() { return gThreadCount; }
+// On a 2-core machine the JavaScript thread and one IO thread already fill
+// the cores; a second IO thread would only add context switches.
+static int defaultThreadCount() {
+  unsigned cores = std::thread::hardware_concurrency();
+  return cores != 0 && cores <= 2 ? 1 : 2;
+}
+
+int ioThreadCount() {
+  int n = gThreadCount;
+  return n > 0 ? n : defaultThreadCount();
+}
 
 IoLoop::IoLoop() : readBuf_(256 * 1024) {
   uv_loop_init(&loop_);
@@ -78,7 +88,8 @@ void IoLoop::onAsync(uv_async_t* h) {
 IoLoop& nextLoop() {
   std::call_once(gPoolOnce, [] {
     gPool = new std::vector<IoLoop*>();
-    int n = gThreadCount;
+    int n = ioThreadCount();
+    gThreadCount = n;
     for (int i = 0; i < n; ++i) gPool->push_back(new IoLoop());
   });
   unsigned i = gNext.fetch_add(1) % gPool->size();

@@ -237,9 +237,47 @@ void testConcurrentSends() {
   server.clear();
 }
 
+// Corked sends queue and are written at uncork, in order, per connection.
+void testCork() {
+  auto ssink = std::make_shared<QueueSink>();
+  auto csink = std::make_shared<QueueSink>();
+  Server server(ssink, 1);
+  ServerOptions so;
+  so.port = 0;
+  StartResult sr = server.start(so);
+  CHECK(sr.success);
+  Client client(csink, 2);
+  ClientOptions co;
+  co.url = "ws://127.0.0.1:" + std::to_string(sr.port);
+  co.enableAutomaticReconnection = false;
+  CHECK(startClient(client, co).success);
+  CHECK(ssink->waitFor([](const Event& e) { return isType(e, EventType::Open); }, nullptr));
+  const int kMsgs = 500;
+  cork();
+  cork();  // nested: only the outer uncork writes
+  for (int k = 0; k < kMsgs; ++k) {
+    std::string s = std::to_string(k);
+    CHECK(server.send(nullptr, reinterpret_cast<const uint8_t*>(s.data()), s.size(), false)[0].success);
+    CHECK(client.send(reinterpret_cast<const uint8_t*>(s.data()), s.size(), true).success);
+  }
+  uncork();
+  CHECK(server.bufferedAmount(server.connections()[0]) > 0);  // still queued
+  uncork();
+  for (int k = 0; k < kMsgs; ++k) {
+    Event a, b;
+    CHECK(csink->waitFor([](const Event& e) { return isType(e, EventType::Message); }, &a));
+    CHECK(ssink->waitFor([](const Event& e) { return isType(e, EventType::Message); }, &b));
+    CHECK_EQ(a.data, std::to_string(k));
+    CHECK_EQ(b.data, std::to_string(k));
+  }
+  client.stop();
+  server.stop();
+}
+
 }  // namespace
 
 int main() {
+  testCork();
   testEcho(false);
   testEcho(true);
   testServerStopAndRestart();

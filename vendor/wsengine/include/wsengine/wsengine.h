@@ -154,13 +154,16 @@ struct SendResult {
   std::string message;          // why it failed
 };
 
-// Sends made on the calling thread while `direct` is true (the default) may
-// write to the socket right away when the connection has nothing queued,
-// saving a hop to the IO thread (lower latency). A caller about to send many
-// messages in a row sets it false so the IO threads batch them. Per thread.
-void setDirectWrite(bool direct);
+// Sends on the calling thread normally write a small frame to the socket at
+// once when the connection has nothing queued (no hop to the IO thread).
+// Between cork() and uncork() they only queue; uncork() then writes what each
+// connection queued with one system call (or hands it to its IO thread).
+// Per thread, nestable. The addon corks around each batch of events.
+void cork();
+void uncork();
 
-// Sets the number of IO threads (default 2). Effective before first use only.
+// Sets the number of IO threads (default: 1 on machines with 2 cores or
+// fewer, else 2). Effective before first use only.
 void setIoThreadCount(int n);
 int ioThreadCount();
 
