@@ -704,6 +704,14 @@ void Connection::onPingTimer(uv_timer_t* t) {
   if (self->state() != kOpen) return;
   static const char kPayload[] = "ixwebsocket::heartbeat";
   uint64_t sentAt = uv_now(self->loop_.loop());
+  int pongTimeout = self->cfg_.heartbeat.pingTimeout;
+  if (pongTimeout > 0 && self->awaitingPong_ &&
+      sentAt - self->pingSentMs_ >= static_cast<uint64_t>(pongTimeout) * 1000) {
+    // The pong deadline falls due with this tick (equal timeouts): time out
+    // now rather than send another ping to a peer already given up on.
+    onDeadline(&self->deadline_);
+    return;
+  }
   self->sendControl(kPing, reinterpret_cast<const uint8_t*>(kPayload), sizeof(kPayload) - 1);
   int timeout = self->cfg_.heartbeat.pingTimeout;
   // Only the oldest unanswered ping is timed: a later one cannot extend it.
