@@ -1,7 +1,7 @@
 // WebSocketClient: an EventEmitter over the client commands, one client ref
 // per instance, sharing the functional API's code path.
-import { EventEmitter } from 'events';
 import { binding } from './binding';
+import { Endpoint } from './endpoint';
 import {
   websocketClient,
   websocketClientClear,
@@ -16,7 +16,6 @@ import type {
   CloseContext,
   DataContext,
   ErrorContext,
-  EventMethod,
   EventType,
   OpenContext,
   ClientArg,
@@ -42,26 +41,18 @@ export interface ClientSendOptions {
   binary?: boolean;
 }
 
-const NO_REF = 0;
-
-export class WebSocketClient extends EventEmitter<ClientEvents> {
-  /** The seed's `ref` of this client (positive). Freed, and reusable by others, after clear(). */
-  readonly handle: number;
+export class WebSocketClient extends Endpoint<ClientEvents> {
   private config: ClientObject;
-  private userMethod: EventMethod | undefined;
-  private cleared = false;
 
   /** `options` may be just the url. */
   constructor(options: ClientOptions | string = {}) {
-    super();
     const opts: ClientOptions = typeof options === 'string' ? { url: options } : options;
-    this.userMethod = opts.method;
-    const method: EventMethod = (server, client, type, context, worker, window, process) => {
-      if (this.userMethod) this.userMethod(server, client, type, context, worker, window, process);
-      this.dispatch(type, context);
-    };
-    this.config = websocketClient({ ...opts, method });
-    this.handle = this.config.ref;
+    let created!: ClientObject;
+    super(opts.method, (method) => {
+      created = websocketClient({ ...opts, method });
+      return created.ref;
+    });
+    this.config = created;
   }
 
   /** The configuration object as last returned by the native side (create or stop). */
@@ -89,7 +80,7 @@ export class WebSocketClient extends EventEmitter<ClientEvents> {
 
   /** Strings go as text frames, bytes as binary unless `binary: false`. */
   send(data: SendData, options?: ClientSendOptions): SendStatus {
-    const arg = this.arg();
+    const arg: ClientArg = this.arg();
     if (options?.binary !== undefined) arg.binary = options.binary;
     return websocketClientSend(arg, data);
   }
@@ -99,43 +90,11 @@ export class WebSocketClient extends EventEmitter<ClientEvents> {
     return binding.bufferedAmount(this.ref_());
   }
 
-  /** Disposes the client at once and frees its ref. */
-  clear(): {} | RefStatus {
-    const result = websocketClientClear(this.arg());
-    this.cleared = true;
-    return result;
+  protected clearNative(arg: ClientArg): {} | RefStatus {
+    return websocketClientClear(arg);
   }
 
-  /** A started client keeps the process alive (the default), like net.Socket. */
-  ref(): this {
-    binding.setKeepAlive(this.ref_(), true);
-    return this;
-  }
-
-  /** Lets the process exit while this client is connected or reconnecting. */
-  unref(): this {
-    binding.setKeepAlive(this.ref_(), false);
-    return this;
-  }
-
-  /** `using client = new WebSocketClient(...)` clears it at scope exit. */
-  [Symbol.dispose](): void {
-    if (!this.cleared) this.clear();
-  }
-
-  private ref_(): number {
-    return this.cleared ? NO_REF : this.handle;
-  }
-
-  private arg(options?: Omit<ClientOptions, 'method'> & { method?: EventMethod }): ClientArg {
-    if (options === undefined) return { ref: this.ref_() };
-    const { method, ...rest } = options;
-    if (method !== undefined) this.userMethod = method;
-    return { ...rest, ref: this.ref_() };
-  }
-
-  private dispatch(type: EventType, context: unknown): void {
-    if (type === 'error' && this.listenerCount('error') === 0) return;
+  protected dispatch(type: EventType, _client: number, context: unknown): void {
     (this.emit as (event: string, ...args: unknown[]) => boolean)(type, context);
   }
 }

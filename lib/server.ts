@@ -1,8 +1,8 @@
 // WebSocketServer: an EventEmitter over the server commands. It owns one
 // server ref and routes the native event callback to events; every operation
 // goes through the same commands as the functional API.
-import { EventEmitter } from 'events';
 import { binding } from './binding';
+import { Endpoint } from './endpoint';
 import {
   websocketServer,
   websocketServerClear,
@@ -15,7 +15,6 @@ import type {
   CloseContext,
   DataContext,
   ErrorContext,
-  EventMethod,
   EventType,
   OpenContext,
   ServerArg,
@@ -46,27 +45,18 @@ export interface ServerSendOptions {
   binary?: boolean;
 }
 
-/** Refs are never 0, so 0 makes a cleared instance's commands fail cleanly. */
-const NO_REF = 0;
-
-export class WebSocketServer extends EventEmitter<ServerEvents> {
-  /** The seed's `ref` of this server (negative). Freed, and reusable by others, after clear(). */
-  readonly handle: number;
+export class WebSocketServer extends Endpoint<ServerEvents> {
   /** The port listened on after start() (the real one with `port: 0`), else the configured port. */
   port: number;
   private config: ServerObject;
-  private userMethod: EventMethod | undefined;
-  private cleared = false;
 
   constructor(options: ServerOptions = {}) {
-    super();
-    this.userMethod = options.method;
-    const method: EventMethod = (server, client, type, context, worker, window, process) => {
-      if (this.userMethod) this.userMethod(server, client, type, context, worker, window, process);
-      this.dispatch(type, client, context);
-    };
-    this.config = websocketServer({ ...options, method });
-    this.handle = this.config.ref;
+    let created!: ServerObject;
+    super(options.method, (method) => {
+      created = websocketServer({ ...options, method });
+      return created.ref;
+    });
+    this.config = created;
     this.port = typeof this.config.port === 'number' ? this.config.port : 8080;
   }
 
@@ -94,7 +84,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
 
   /** Sends to every connection or to `options.clients`; one status per target. */
   send(data: SendData, options?: ServerSendOptions): ServerSendStatus[] {
-    const arg = this.arg();
+    const arg: ServerArg = this.arg();
     if (options?.clients !== undefined) arg.clients = options.clients;
     if (options?.binary !== undefined) arg.binary = options.binary;
     return websocketServerSend(arg, data);
@@ -117,45 +107,11 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     return binding.bufferedAmount(this.ref_(), client);
   }
 
-  /** Disposes the server at once (connections dropped) and frees its ref. */
-  clear(): {} | RefStatus {
-    const result = websocketServerClear(this.arg());
-    this.cleared = true;
-    return result;
+  protected clearNative(arg: ServerArg): {} | RefStatus {
+    return websocketServerClear(arg);
   }
 
-  /** A started server keeps the process alive (the default), like net.Server. */
-  ref(): this {
-    binding.setKeepAlive(this.ref_(), true);
-    return this;
-  }
-
-  /** Lets the process exit while this server is listening. */
-  unref(): this {
-    binding.setKeepAlive(this.ref_(), false);
-    return this;
-  }
-
-  /** `using server = new WebSocketServer(...)` clears it at scope exit. */
-  [Symbol.dispose](): void {
-    if (!this.cleared) this.clear();
-  }
-
-  private ref_(): number {
-    return this.cleared ? NO_REF : this.handle;
-  }
-
-  private arg(options?: Omit<ServerOptions, 'method'> & { method?: EventMethod }): ServerArg {
-    if (options === undefined) return { ref: this.ref_() };
-    // A method given later replaces the user's callback, never the dispatcher.
-    const { method, ...rest } = options;
-    if (method !== undefined) this.userMethod = method;
-    return { ...rest, ref: this.ref_() };
-  }
-
-  private dispatch(type: EventType, client: number, context: unknown): void {
-    // Errors here are informational; an unheard 'error' must not throw.
-    if (type === 'error' && this.listenerCount('error') === 0) return;
+  protected dispatch(type: EventType, client: number, context: unknown): void {
     (this.emit as (event: string, ...args: unknown[]) => boolean)(type, client, context);
   }
 }
