@@ -43,7 +43,7 @@ function sample() {
 
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function churn({ cycles = 20000, concurrency = 16, settleMs = 2000, twice = false, log = () => {} } = {}) {
+async function churn({ cycles = 20000, concurrency = 16, warmup, settleMs = 2000, twice = false, log = () => {} } = {}) {
   // Server side: conn ref -> cycle waiting for that connection's close.
   const byConn = new Map();
   const waiting = new Map(); // cycle id -> { conn, closed }
@@ -131,7 +131,7 @@ async function churn({ cycles = 20000, concurrency = 16, settleMs = 2000, twice 
 
   // Warm up first: IO threads, TLS/zlib tables and allocator arenas are
   // created on first use and are not what is being measured.
-  await run(Math.min(200, cycles), 0);
+  await run(warmup === undefined ? Math.min(200, cycles) : warmup, 0);
   await delay(settleMs);
   if (global.gc) global.gc();
   const before = sample();
@@ -164,8 +164,11 @@ module.exports = { churn, sample };
 if (require.main === module) {
   const cycles = Number(process.argv[2] || 20000);
   const concurrency = Number(process.argv[3] || 16);
+  // Warm-up cycles before the first sample (default 200): V8's heap and the
+  // allocator's arenas grow to their working size during the first thousands.
+  const warmup = process.argv[4] === undefined ? undefined : Number(process.argv[4]);
   const mib = (n) => (n / 1048576).toFixed(1) + ' MiB';
-  churn({ cycles, concurrency, twice: true, log: (m) => console.log(m) })
+  churn({ cycles, concurrency, warmup, twice: true, log: (m) => console.log(m) })
     .then((r) => {
       const pct = (a, z) => ((100 * (z - a)) / a).toFixed(1) + '%';
       console.log(`${r.cycles} cycles, ${r.concurrency} at a time, ${(r.elapsedMs / 1000).toFixed(1)} s ` +
