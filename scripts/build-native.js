@@ -10,6 +10,8 @@ const path = require('path');
 const root = path.resolve(__dirname, '..');
 const force = process.argv.includes('--force');
 const debug = process.argv.includes('--debug');
+// --static: OpenSSL and zlib linked in, hidden (for Electron); see CMakeLists.txt.
+const staticDeps = process.argv.includes('--static');
 
 if (!force) {
   try {
@@ -32,5 +34,6 @@ if (!env.IXWS_NODE_INCLUDE) env.IXWS_NODE_INCLUDE = path.join(nodeDir, 'include'
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
 const args = [cmakeJs, 'compile', '--parallel', String(Math.max(2, require('os').cpus().length))];
 if (debug) args.push('--debug');
+if (staticDeps) args.push('--CDIXWS_STATIC_DEPS=ON');
 const r = spawnSync(process.execPath, args, { cwd: root, env, stdio: 'inherit' });
 process.exit(r.status === null ? 1 : r.status);
