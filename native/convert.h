@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "keys.h"
 #include "wsengine/wsengine.h"
@@ -19,14 +20,22 @@ Key eventTypeKey(EventType type);
 // event's own bytes (moved out of ev.data, freed by the Buffer's finalizer).
 Napi::Object eventContext(Keys& keys, Event& ev);
 
+// Whether the event's context is { wireSize, binary, data } (message,
+// fragment, ping, pong), and that data: a Buffer or a string. Control frames
+// and fragments whose "text" is not UTF-8 are handed out as binary.
+bool hasDataContext(EventType type);
+napi_value eventData(Napi::Env env, Event& ev, bool& binary);
+
 Napi::Object headersObject(Napi::Env env, const Headers& headers);
 
 Napi::Object connectStatus(Keys& keys, const ConnectResult& r);
 
 // Client send status.
 Napi::Object sendStatus(Keys& keys, const SendResult& r);
-// Server send status: adds `client` (the target ref as given).
-Napi::Object sendStatus(Keys& keys, const SendResult& r, double client);
+// Server send statuses, one per result, each with `client` (the target ref
+// as given, clients[i]), built by one JavaScript call.
+Napi::Array sendStatusList(Keys& keys, const std::vector<SendResult>& results,
+                           const std::vector<double>& clients);
 
 // { success: false, message }
 Napi::Object refStatus(Keys& keys, const std::string& message);

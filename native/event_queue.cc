@@ -41,6 +41,17 @@ void EventQueue::init(napi_env env, QueueTarget* target) {
     return;
   }
   napi_unref_threadsafe_function(env, tsfn_);
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) == napi_ok && loop != nullptr) {
+    idle_ = new uv_idle_t;
+    if (uv_idle_init(loop, idle_) != 0) {
+      delete idle_;
+      idle_ = nullptr;
+      return;
+    }
+    idle_->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(idle_));  // like the function
+  }
 }
 
 void EventQueue::enqueue(QueueItem&& item) {
@@ -110,9 +121,17 @@ void EventQueue::drain(napi_env env) {
       batch.push_back(std::move(items_.front()));
       items_.pop_front();
     }
-    // The rest goes on a fresh call, after the loop's other work.
-    scheduled_ = !items_.empty();
-    if (scheduled_) napi_call_threadsafe_function(tsfn_, nullptr, napi_tsfn_nonblocking);
+    if (idle_ == nullptr) {
+      // No handle of our own: the rest goes on a fresh call.
+      scheduled_ = !items_.empty();
+      if (scheduled_) napi_call_threadsafe_function(tsfn_, nullptr, napi_tsfn_nonblocking);
+    }
+    // Otherwise scheduled_ stays set, so pushes meanwhile do not call the
+    // function either: OnIdle decides on the next loop turn.
+  }
+  if (idle_ != nullptr && !idleActive_) {
+    idleActive_ = true;
+    uv_idle_start(idle_, &EventQueue::OnIdle);
   }
   if (batch.empty() || target_ == nullptr) return;
   size_t cost = 0;
@@ -134,12 +153,24 @@ void EventQueue::drain(napi_env env) {
   if (resume && target_ != nullptr) target_->resumeAll();
 }
 
+void EventQueue::OnIdle(uv_idle_t* handle) {
+  auto* self = static_cast<EventQueue*>(handle->data);
+  uv_idle_stop(handle);
+  self->idleActive_ = false;
+  std::lock_guard<std::mutex> lock(self->mu_);
+  if (self->closed_ || self->tsfn_ == nullptr) return;
+  self->scheduled_ = !self->items_.empty();
+  if (self->scheduled_) napi_call_threadsafe_function(self->tsfn_, nullptr, napi_tsfn_nonblocking);
+}
+
 void EventQueue::setKeepAlive(bool on) {
   if (tsfn_ == nullptr || tsfnGone_ || on == refd_) return;
   if (on) {
     napi_ref_threadsafe_function(env_, tsfn_);
+    if (idle_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(idle_));
   } else {
     napi_unref_threadsafe_function(env_, tsfn_);
+    if (idle_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(idle_));
   }
   refd_ = on;
 }
@@ -147,6 +178,14 @@ void EventQueue::setKeepAlive(bool on) {
 void EventQueue::close() {
   napi_threadsafe_function fn = nullptr;
   std::deque<QueueItem> dropped;
+  if (idle_ != nullptr) {
+    // Closed along with the environment's own handles during its teardown
+    // (even when Node finalized the function first).
+    uv_close(reinterpret_cast<uv_handle_t*>(idle_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_idle_t*>(h); });
+    idle_ = nullptr;
+    idleActive_ = false;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_ && tsfn_ == nullptr) return;

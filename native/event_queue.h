@@ -4,6 +4,7 @@
 #pragma once
 
 #include <node_api.h>
+#include <uv.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -42,8 +43,9 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   // once the JS side has drained below kLowWater.
   static constexpr size_t kHighWater = 64u * 1024 * 1024;
   static constexpr size_t kLowWater = 16u * 1024 * 1024;
-  // Items per JS call: a flood is delivered in slices so timers and I/O of
-  // the event loop still run in between.
+  // Items per JS call: a flood is delivered in slices, and the next slice
+  // is armed from an idle handle on the next loop turn, so timers, I/O and
+  // immediates of the application run between slices.
   static constexpr size_t kMaxBatch = 1024;
 
   EventQueue() = default;
@@ -74,6 +76,7 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
  private:
   static void CallJs(napi_env env, napi_value cb, void* context, void* data);
   static void Finalize(napi_env env, void* data, void* hint);
+  static void OnIdle(uv_idle_t* handle);
   void enqueue(QueueItem&& item);
   void drain(napi_env env);
 
@@ -91,6 +94,11 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   bool tsfnGone_ = false;  // Node finalized it (teardown order varies)
   bool refd_ = false;
   QueueTarget* target_ = nullptr;
+  // Re-arms the thread-safe function one loop turn after a slice: calling it
+  // from the slice itself made Node dispatch slice after slice within one
+  // callback while events kept coming (timers starved for seconds).
+  uv_idle_t* idle_ = nullptr;
+  bool idleActive_ = false;
 };
 
 }  // namespace addon

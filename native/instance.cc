@@ -1,6 +1,7 @@
 #include "instance.h"
 
 #include <exception>
+#include <memory>
 #include <utility>
 
 #include "convert.h"
@@ -44,6 +45,7 @@ void JsValues::writeTo(Keys& keys, const Napi::Object& out) const {
 
 Instance::Instance(Napi::Env env) : env_(env), queue_(std::make_shared<EventQueue>()) {
   keyStore_.init(env);
+  factories_.init(env);
   queue_->init(env, this);
   // Added after the thread-safe function exists: hooks run in reverse order,
   // so ours runs while that function is still alive.
@@ -180,14 +182,26 @@ void Instance::deliver(napi_env env, std::vector<QueueItem>& batch) {
     CorkScope() { cork(); }
     ~CorkScope() { uncork(); }
   } corked;
+  // Property names, type strings and the trampolines are fetched once per
+  // batch, in the callback's scope, and shared by every item's inner scope.
+  Napi::HandleScope outer(e);
+  napi_value deliverData = nullptr, deliverAny = nullptr;
+  std::unique_ptr<Keys> keys;
+  try {
+    keys = std::make_unique<Keys>(e);
+    keys->fetchAll();
+    deliverData = factories_.get(env, Factories::kDeliverData);
+    deliverAny = factories_.get(env, Factories::kDeliver);
+  } catch (const Napi::Error&) {
+    return;  // the environment is going away
+  }
   for (auto& item : batch) {
     if (shut_) return;
     Napi::HandleScope scope(e);
     try {
-      Keys keys(e);  // per item: its handles die with this scope
       if (item.kind == QueueItem::Kind::Connect) {
-        deliverConnect(keys, item);
-      } else if (!deliverEvent(keys, item.event, item.seq)) {
+        deliverConnect(*keys, item);
+      } else if (!deliverEvent(*keys, item.event, item.seq, deliverData, deliverAny)) {
         return;
       }
     } catch (const Napi::Error&) {
@@ -200,9 +214,10 @@ void Instance::deliver(napi_env env, std::vector<QueueItem>& batch) {
   }
 }
 
-bool Instance::callMethod(Napi::Env env, const Napi::Value& method, napi_value* argv) {
-  napi_value result;
-  napi_status st = napi_call_function(env, env.Undefined(), method, 7, argv, &result);
+bool Instance::callMethod(Napi::Env env, napi_value fn, size_t argc, napi_value* argv) {
+  napi_value result, undefined;
+  napi_get_undefined(env, &undefined);
+  napi_status st = napi_call_function(env, undefined, fn, argc, argv, &result);
   if (st == napi_ok) return true;
   bool pending = false;
   napi_is_exception_pending(env, &pending);
@@ -215,7 +230,8 @@ bool Instance::callMethod(Napi::Env env, const Napi::Value& method, napi_value* 
   return true;
 }
 
-bool Instance::deliverEvent(Keys& keys, Event& ev, uint64_t seq) {
+bool Instance::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deliverData,
+                            napi_value deliverAny) {
   Napi::Env env = keys.env();
   auto owner = owners_.find(ev.owner);
   if (owner == owners_.end()) return true;  // cleared: dropped
@@ -251,20 +267,24 @@ bool Instance::deliverEvent(Keys& keys, Event& ev, uint64_t seq) {
     holder = c->js.holder();
   }
 
-  Napi::Value method = keys.get(holder, Key::method);
-  bool ok = true;
-  if (method.IsFunction()) {
-    // From here on no pointer into the tables is held: the method may clear.
-    napi_value argv[7] = {
-        Napi::Number::New(env, serverArg),
-        Napi::Number::New(env, clientArg),
-        keys[eventTypeKey(type)],
-        eventContext(keys, ev),
-        keys.get(holder, Key::worker),
-        keys.get(holder, Key::window),
-        keys.get(holder, Key::process),
-    };
-    ok = callMethod(env, method, argv);
+  // The trampoline reads holder.method and calls it if it is a function.
+  // From here on no pointer into the tables is held: the method may clear.
+  napi_value argv[7] = {holder, nullptr, nullptr, keys[eventTypeKey(type)], nullptr, nullptr,
+                        nullptr};
+  if (napi_create_int32(env, serverArg, &argv[1]) != napi_ok ||
+      napi_create_int32(env, clientArg, &argv[2]) != napi_ok) {
+    throw Napi::Error::New(env);
+  }
+  bool ok;
+  if (hasDataContext(type)) {
+    bool binary = false;
+    argv[6] = eventData(env, ev, binary);
+    argv[4] = Napi::Number::New(env, static_cast<double>(ev.wireSize));
+    argv[5] = Napi::Boolean::New(env, binary);
+    ok = callMethod(env, deliverData, 7, argv);
+  } else {
+    argv[4] = eventContext(keys, ev);
+    ok = callMethod(env, deliverAny, 5, argv);
   }
   if (type == EventType::Close && ref < 0) {
     if (ServerEntry* s = serverByTag(tag)) s->conns.release(conn);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "event_queue.h"
+#include "factories.h"
 #include "keys.h"
 #include "options.h"
 #include "registry.h"
@@ -88,6 +89,7 @@ class Instance : public QueueTarget {
   uint64_t addPendingStart(const Napi::Promise::Deferred& deferred, uint64_t tag);
   std::shared_ptr<EventQueue> queue() const { return queue_; }
   const KeyStore& keyStore() const { return keyStore_; }
+  const Factories& factories() const { return factories_; }
 
   // Recounts started keep-alive objects; the loop is held while any exist.
   void updateKeepAlive();
@@ -103,12 +105,15 @@ class Instance : public QueueTarget {
   ServerEntry* serverByTag(uint64_t tag) const;
   ClientEntry* clientByTag(uint64_t tag) const;
   // false: the environment can no longer run JS, stop the batch.
-  bool deliverEvent(Keys& keys, Event& ev, uint64_t seq);
+  // deliverData / deliverAny: the two trampolines of this batch (see Factories).
+  bool deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deliverData,
+                    napi_value deliverAny);
   void deliverConnect(Keys& keys, QueueItem& item);
-  bool callMethod(Napi::Env env, const Napi::Value& method, napi_value* argv);
+  bool callMethod(Napi::Env env, napi_value fn, size_t argc, napi_value* argv);
 
   napi_env env_;
   KeyStore keyStore_;
+  Factories factories_;
   std::shared_ptr<EventQueue> queue_;
   RefTable<ServerEntry> servers_{-1};
   RefTable<ClientEntry> clients_{1};

@@ -93,6 +93,10 @@ napi_value Keys::operator[](Key k) {
   return slot;
 }
 
+void Keys::fetchAll() {
+  for (size_t i = 0; i < static_cast<size_t>(Key::kCount); ++i) (*this)[static_cast<Key>(i)];
+}
+
 Napi::Value Keys::get(napi_value obj, Key k) {
   napi_value v;
   check(env_, napi_get_property(env_, obj, (*this)[k], &v));

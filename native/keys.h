@@ -55,6 +55,10 @@ class Keys {
  public:
   explicit Keys(Napi::Env env);
   napi_value operator[](Key k);
+  // Fetches every key now, in the current handle scope, so that the Keys can
+  // be used from nested scopes (a lazily fetched one would die with the
+  // nested scope it was first used in).
+  void fetchAll();
   Napi::Env env() const { return Napi::Env(env_); }
 
   // Bit per top-level key (ref, the options, clients, binary) that obj has

@@ -131,8 +131,7 @@ Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
     }
   }
   ServerEntry* s = updateServer(keys, inst, obj, present, ref);
-  Napi::Array out = Napi::Array::New(env);
-  if (s == nullptr) return out;
+  if (s == nullptr) return Napi::Array::New(env);
 
   SendData data;
   readSendData(dataArg, data);  // no JS runs from here to the engine call
@@ -159,12 +158,12 @@ Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
   std::unordered_map<uint64_t, size_t> byConn;
   for (size_t i = 0; i < results.size(); ++i) byConn.emplace(results[i].conn, i);
 
-  uint32_t n = 0;
+  std::vector<SendResult> rows(targets.size());
   size_t next = 0;  // results come in target order; byConn covers any other
   for (size_t k = 0; k < targets.size(); ++k) {
     int t = targets[k];
     uint64_t c = s->conns.connOf(t);
-    SendResult r;
+    SendResult& r = rows[k];
     if (c == 0) {
       r.message = "Unknown client ref";
     } else if (next < results.size() && results[next].conn == c) {
@@ -175,9 +174,9 @@ Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
       r.payloadSize = data.length;
       r.message = s->started ? "No result for this client" : "Server is not running";
     }
-    out.Set(n++, sendStatus(keys, r, given[k]));
   }
-  return out;
+  if (rows.empty()) return Napi::Array::New(env);
+  return sendStatusList(keys, rows, given);
 }
 
 Napi::Value WebsocketServerClear(const Napi::CallbackInfo& info) {

@@ -1,0 +1,66 @@
+#include "factories.h"
+
+namespace wsengine {
+namespace addon {
+
+namespace {
+
+// Plain ES5 in sloppy mode: the method is called with an undefined
+// receiver, exactly as napi_call_function did before.
+const char* const kSources[Factories::kCount] = {
+    // kDeliverData
+    "(function (h, s, c, t, w, b, d) {"
+    "  var m = h.method;"
+    "  if (typeof m === 'function')"
+    "    m(s, c, t, { wireSize: w, binary: b, data: d }, h.worker, h.window, h.process);"
+    "})",
+    // kDeliver
+    "(function (h, s, c, t, x) {"
+    "  var m = h.method;"
+    "  if (typeof m === 'function') m(s, c, t, x, h.worker, h.window, h.process);"
+    "})",
+    // kStatus
+    "(function (s, e, p, w, b, m) {"
+    "  return m === undefined"
+    "    ? { success: s, compressionError: e, payloadSize: p, wireSize: w, bufferedAmount: b }"
+    "    : { success: s, compressionError: e, payloadSize: p, wireSize: w, bufferedAmount: b,"
+    "        message: m };"
+    "})",
+    // kStatusList: per status f[j..j+5] = success, compressionError,
+    // payloadSize, wireSize, bufferedAmount, client; msgs[i] when present.
+    "(function (n, f, msgs) {"
+    "  var out = [];"
+    "  for (var i = 0, j = 0; i < n; i++, j += 6) {"
+    "    var m = msgs === undefined ? undefined : msgs[i];"
+    "    out.push(m === undefined"
+    "      ? { success: f[j] === 1, compressionError: f[j + 1] === 1, payloadSize: f[j + 2],"
+    "          wireSize: f[j + 3], bufferedAmount: f[j + 4], client: f[j + 5] }"
+    "      : { success: f[j] === 1, compressionError: f[j + 1] === 1, payloadSize: f[j + 2],"
+    "          wireSize: f[j + 3], bufferedAmount: f[j + 4], message: m, client: f[j + 5] });"
+    "  }"
+    "  return out;"
+    "})",
+};
+
+}  // namespace
+
+void Factories::init(Napi::Env env) {
+  for (int i = 0; i < kCount; ++i) {
+    napi_value fn;
+    if (napi_run_script(env, Napi::String::New(env, kSources[i]), &fn) != napi_ok) {
+      throw Napi::Error::New(env);
+    }
+    fns_[i] = Napi::Persistent(Napi::Function(env, fn));
+  }
+}
+
+napi_value Factories::get(napi_env env, Fn fn) const {
+  napi_value v;
+  if (napi_get_reference_value(env, fns_[fn].operator napi_ref(), &v) != napi_ok) {
+    throw Napi::Error::New(Napi::Env(env));
+  }
+  return v;
+}
+
+}  // namespace addon
+}  // namespace wsengine

@@ -1,0 +1,46 @@
+// Small JavaScript functions compiled once per environment that build the
+// per-message objects (event contexts, send statuses) and call the user's
+// method. Created in JS, each object literal gets one shared map and its
+// fields are stored by optimized code; creating the same object from C++
+// costs one Node-API runtime call per property (the hottest JS-thread cost
+// under load before this).
+#pragma once
+
+#include "napi_config.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "wsengine/wsengine.h"
+
+namespace wsengine {
+namespace addon {
+
+class Factories {
+ public:
+  enum Fn : uint8_t {
+    // (holder, server, client, type, wireSize, binary, data): calls
+    // holder.method with the context { wireSize, binary, data }.
+    kDeliverData,
+    // (holder, server, client, type, context): calls holder.method.
+    kDeliver,
+    // (success, compressionError, payloadSize, wireSize, bufferedAmount,
+    //  message?) -> a client's send status.
+    kStatus,
+    // (count, Float64Array of 6 per status, messages?) -> the statuses of a
+    // server send (see statusList in convert.cc for the layout).
+    kStatusList,
+    kCount
+  };
+
+  void init(Napi::Env env);
+  // The function in the current handle scope.
+  napi_value get(napi_env env, Fn fn) const;
+
+ private:
+  Napi::FunctionReference fns_[kCount];
+};
+
+}  // namespace addon
+}  // namespace wsengine
