@@ -26,6 +26,8 @@ Napi::Object clientObject(Keys& keys, const ClientEntry& c) {
 ClientEntry* updateClient(Keys& keys, Instance* inst, const Napi::Object& obj, uint32_t present,
                      int ref) {
   ClientEntry* c = inst->client(ref);
+  // Nothing but the command's own keys: no configuration to copy and read.
+  if ((present & ~Keys::commandBits()) == 0) return c;
   ClientConfig cfg = c != nullptr ? c->config : ClientConfig();
   readClientOptions(keys, obj, present, cfg, "client");
   JsValues::Given given = JsValues::read(keys, obj, present);

@@ -40,6 +40,14 @@ const char* const kSources[Factories::kCount] = {
     "  }"
     "  return out;"
     "})",
+    // kStatusOne
+    "(function (s, e, p, w, b, c, m) {"
+    "  return [m === undefined"
+    "    ? { success: s, compressionError: e, payloadSize: p, wireSize: w, bufferedAmount: b,"
+    "        client: c }"
+    "    : { success: s, compressionError: e, payloadSize: p, wireSize: w, bufferedAmount: b,"
+    "        message: m, client: c }];"
+    "})",
 };
 
 }  // namespace

@@ -31,6 +31,9 @@ class Factories {
     // (count, Float64Array of 6 per status, messages?) -> the statuses of a
     // server send (see statusList in convert.cc for the layout).
     kStatusList,
+    // (success, compressionError, payloadSize, wireSize, bufferedAmount,
+    //  client, message?) -> [status]: a send to one target (no typed array).
+    kStatusOne,
     kCount
   };
 

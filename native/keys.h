@@ -68,6 +68,8 @@ class Keys {
   uint32_t presence(napi_value obj);
   // The key's presence bit; 0 for nested keys (never skipped).
   static uint32_t bit(Key k);
+  // Bits of ref, clients and binary: keys that are not configuration.
+  static uint32_t commandBits() { return bit(Key::ref) | bit(Key::clients) | bit(Key::binary); }
 
   Napi::Value get(napi_value obj, Key k);
   void set(napi_value obj, Key k, napi_value v);

@@ -31,6 +31,9 @@ Napi::Object serverObject(Keys& keys, const ServerEntry& s, bool boundPort) {
 ServerEntry* updateServer(Keys& keys, Instance* inst, const Napi::Object& obj, uint32_t present,
                      int ref) {
   ServerEntry* s = inst->server(ref);
+  // Nothing but the command's own keys (a send's `{ ref, clients }`): no
+  // configuration to copy, read and store back on every call.
+  if ((present & ~Keys::commandBits()) == 0) return s;
   ServerConfig cfg = s != nullptr ? s->config : ServerConfig();
   readServerOptions(keys, obj, present, cfg, "server");
   JsValues::Given given = JsValues::read(keys, obj, present);
