@@ -16,6 +16,13 @@ namespace {
 
 constexpr size_t kMaxControlPayload = 125;
 constexpr size_t kDirectWriteMax = 16 * 1024;
+// Reads straight into the message (see onAlloc) when this much payload is
+// still to come: zero-filling the region costs about what the copy from the
+// scratch buffer would, so only long reads (fewer syscalls) make it pay.
+// Regions grow by at most kPlaceChunk so that a slow peer announcing a huge
+// frame pins little memory.
+constexpr uint64_t kPlaceMin = 128 * 1024;
+constexpr uint64_t kPlaceChunk = 1024 * 1024;
 
 struct WriteReq {
   uv_write_t req;
@@ -201,6 +208,24 @@ void Connection::resumeReading() {
 
 void Connection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* self = static_cast<Connection*>(h->data);
+  // Inside a large uncompressed data payload, the kernel copies the rest of
+  // it into msg_ itself: the read cannot go past the frame, and the parser
+  // unmasks it there (onFramePayload sees it already in place).
+  if (!self->tlsSession_ && !self->failed_ && !self->closeReceived_ && !self->shutdownStarted_ &&
+      !self->msgCompressed_ && !isControl(self->frame_.opcode) && self->state() >= kOpen) {
+    uint64_t left = self->parser_.payloadLeft();
+    size_t region = self->msg_.size() - self->msgFill_;
+    if (left > 0 && region == 0 && left >= kPlaceMin) {
+      // resize() zero-fills: one pass of stores instead of a copy.
+      region = static_cast<size_t>(std::min(left, kPlaceChunk));
+      self->msg_.resize(self->msgFill_ + region);
+    }
+    if (left > 0 && region > 0 && region <= left) {
+      buf->base = &self->msg_[self->msgFill_];
+      buf->len = region;
+      return;
+    }
+  }
   buf->base = self->loop_.readBuffer();
   buf->len = self->loop_.readBufferSize();
 }
@@ -424,6 +449,7 @@ bool Connection::onFrameHeader(const FrameHeader& h) {
     msgBinary_ = h.opcode == kBinary;
     msgWire_ = 0;
     msg_.clear();
+    msgFill_ = 0;
     fragDelivered_ = 0;
     utf8_.reset();
     if (!msgCompressed_) {
@@ -441,7 +467,8 @@ bool Connection::onFramePayload(uint8_t* data, size_t len) {
     ctrl_.append(reinterpret_cast<const char*>(data), len);
     return true;
   }
-  size_t before = msg_.size();
+  size_t before = msgCompressed_ ? msg_.size() : msgFill_;
+  size_t end;
   if (msgCompressed_) {
     if (!inflaterReady_) {
       failConnection(1011, "Inflater unavailable");
@@ -461,11 +488,20 @@ bool Connection::onFramePayload(uint8_t* data, size_t len) {
       failConnection(1007, "Invalid compressed data");
       return false;
     }
+    end = msg_.size();
   } else {
-    msg_.append(reinterpret_cast<const char*>(data), len);
+    if (msgFill_ < msg_.size() && reinterpret_cast<char*>(data) == &msg_[msgFill_] &&
+        len <= msg_.size() - msgFill_) {
+      msgFill_ += len;  // read into place by onAlloc's region
+    } else {
+      msg_.resize(msgFill_);  // no region pending here; never drops received bytes
+      msg_.append(reinterpret_cast<const char*>(data), len);
+      msgFill_ = msg_.size();
+    }
+    end = msgFill_;
   }
   if (!msgBinary_ &&
-      !utf8_.feed(reinterpret_cast<const uint8_t*>(msg_.data()) + before, msg_.size() - before)) {
+      !utf8_.feed(reinterpret_cast<const uint8_t*>(msg_.data()) + before, end - before)) {
     failConnection(1007, "Invalid UTF-8 in text message");
     return false;
   }
@@ -478,6 +514,8 @@ bool Connection::onFrameEnd() {
     // Stop at a close frame: what follows it in the same read is ignored (§5.5.1).
     return !failed_ && !socketClosing_ && !closeReceived_;
   }
+  // The whole payload is in: a region, if any, is filled exactly.
+  if (!msgCompressed_ && msg_.size() != msgFill_) msg_.resize(msgFill_);
   if (!frame_.fin) return emitDataChunk(false);
   if (msgCompressed_) {
     size_t before = msg_.size();
@@ -519,6 +557,7 @@ bool Connection::emitDataChunk(bool final) {
     ev.wireSize = msgWire_;
     ev.data = std::move(msg_);
     msg_ = std::string();
+    msgFill_ = 0;
   } else {
     ev.type = EventType::Fragment;
     ev.wireSize = frameWire_;
@@ -841,6 +880,60 @@ SendResult Connection::sendShared(const OutFramePtr& frame, uint64_t payloadLen)
   return res;
 }
 
+bool Connection::trySendZeroCopy(const uint8_t* data, size_t len, uint8_t opcode,
+                                 SendResult* res) {
+  // Small frames are cheaper to copy and batch (cork); large ones are a
+  // syscall of their own anyway, so they skip the copy into a frame and the
+  // hop to the IO thread, even while corked.
+  if (len <= kDirectWriteMax || !cfg_.server) return false;
+  uint8_t hdr[kMaxFrameHeader];
+  size_t hl = writeFrameHeader(hdr, true, false, opcode, len, nullptr);
+  Next next;
+  {
+    std::lock_guard<std::mutex> lock(sendMu_);
+    // Idle socket only: nothing queued or being written may go after us.
+    if (fd_ < 0 || !outbox_.empty() || writesInFlight_ != 0 || state() != kOpen) return false;
+    res->conn = id_;
+    res->payloadSize = len;
+    res->wireSize = len;
+    if (bufferedAmount() + hl + len > cfg_.limits.sendHighWaterMark) {
+      res->message = "Send buffer is over its high-water mark";
+      res->bufferedAmount = bufferedAmount();
+      return true;
+    }
+    struct iovec iov[2];
+    iov[0].iov_base = hdr;
+    iov[0].iov_len = hl;
+    iov[1].iov_base = const_cast<uint8_t*>(data);
+    iov[1].iov_len = len;
+    struct msghdr msg;
+    std::memset(&msg, 0, sizeof msg);
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 2;
+    ssize_t w;
+    do {
+      w = ::sendmsg(fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (w < 0 && errno == EINTR);
+    size_t done = w > 0 ? static_cast<size_t>(w) : 0;
+    if (done == hl + len) {
+      next = kNothing;
+    } else {
+      // The socket is full (or failed: the IO thread's write reports it):
+      // copy only what it did not take.
+      auto rest = std::make_shared<OutFrame>();
+      rest->data.reserve(hl + len - done);
+      if (done < hl) rest->data.append(reinterpret_cast<const char*>(hdr) + done, hl - done);
+      size_t from = done > hl ? done - hl : 0;
+      rest->data.append(reinterpret_cast<const char*>(data) + from, len - from);
+      next = queueLocked(std::move(rest));
+    }
+  }
+  afterEnqueue(next);
+  res->success = true;
+  res->bufferedAmount = bufferedAmount();
+  return true;
+}
+
 void Connection::sendControl(uint8_t opcode, const uint8_t* data, size_t len) {
   if (len > kMaxControlPayload) len = kMaxControlPayload;
   enqueue(buildFrame(data, len, opcode, false, nullptr));
@@ -876,6 +969,11 @@ Connection::Next Connection::enqueueLocked(OutFramePtr f) {
     }
     // EAGAIN or an error: the IO thread writes it and reports any failure.
   }
+  return queueLocked(std::move(f));
+}
+
+// With sendMu_ held: the frame waits for the IO thread (or uncork).
+Connection::Next Connection::queueLocked(OutFramePtr f) {
   buffered_.fetch_add(f->size(), std::memory_order_relaxed);
   outbox_.push_back(std::move(f));
   if (flushPosted_) return kNothing;  // a flush is already due

@@ -90,6 +90,11 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   SendResult send(const uint8_t* data, size_t len, bool binary);
   // Queues a frame built once for several connections (no deflate).
   SendResult sendShared(const OutFramePtr& frame, uint64_t payloadLen);
+  // Server role, no deflate, large payload: when the socket is idle, writes
+  // the frame straight from `data` (no copy of what the socket takes) and
+  // returns true with *res filled; false when the frame must be queued
+  // (then nothing was done: the caller uses sendShared).
+  bool trySendZeroCopy(const uint8_t* data, size_t len, uint8_t opcode, SendResult* res);
   // Queues a control frame (ping/pong/close), payload <= 125.
   void sendControl(uint8_t opcode, const uint8_t* data, size_t len);
   uint64_t bufferedAmount() const { return buffered_.load(std::memory_order_relaxed); }
@@ -140,6 +145,7 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   enum Next { kNothing, kPost, kCork };
   void enqueue(OutFramePtr f);
   Next enqueueLocked(OutFramePtr f);
+  Next queueLocked(OutFramePtr f);
   void afterEnqueue(Next next);
   void writeFailed(void* req);
   void flush();
@@ -191,6 +197,10 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   uint64_t msgWire_ = 0;      // wire payload bytes of the current message
   uint64_t frameWire_ = 0;
   std::string msg_;           // the message being assembled (inflated)
+  // Uncompressed messages: bytes of msg_ received so far. Past it, msg_ may
+  // hold a region sized for payload still to come that onAlloc hands to the
+  // socket, so large payloads are read straight into place (no copy).
+  size_t msgFill_ = 0;
   size_t fragDelivered_ = 0;  // bytes of msg_ already given as fragment events
   std::string ctrl_;          // control frame payload
   Utf8Validator utf8_;

@@ -56,6 +56,8 @@ void applyMask(uint8_t* data, size_t len, const uint8_t key[4], uint64_t offset)
   for (; i < len; ++i) data[i] ^= rot[i & 7];
 }
 
+uint64_t FrameParser::payloadLeft() const { return state_ == kPayload ? payloadLeft_ : 0; }
+
 size_t FrameParser::feed(uint8_t* data, size_t len, FrameHandler& handler) {
   if (failed_) return 0;
   size_t pos = 0;

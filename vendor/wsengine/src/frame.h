@@ -71,6 +71,11 @@ class FrameParser {
   // reported (then parsing must not resume after an error).
   size_t feed(uint8_t* data, size_t len, FrameHandler& handler);
 
+  // Payload bytes of the current frame still to come; 0 outside a payload.
+  // A caller may read up to this many bytes straight to where the payload
+  // belongs and feed them from there: they cannot hold the next header.
+  uint64_t payloadLeft() const;
+
   bool failed() const { return failed_; }
   bool inMessage() const { return inMessage_; }  // a fragmented data message is open
 

@@ -79,6 +79,11 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       } else if (c->deflateActive()) {
         out.push_back(c->send(data, len, binary));
       } else {
+        SendResult r;
+        if (c->trySendZeroCopy(data, len, binary ? kBinary : kText, &r)) {
+          out.push_back(std::move(r));
+          continue;
+        }
         if (!shared) shared = Connection::buildServerFrame(data, len, binary ? kBinary : kText);
         out.push_back(c->sendShared(shared, len));
       }
