@@ -157,7 +157,9 @@ struct SendResult {
 // Sends on the calling thread normally write a small frame to the socket at
 // once when the connection has nothing queued (no hop to the IO thread).
 // Between cork() and uncork() they only queue; uncork() then writes what each
-// connection queued with one system call (or hands it to its IO thread).
+// connection queued with one system call (or hands it to its IO thread). A
+// large uncompressed server frame (over 16 KiB) to an idle socket is written
+// at once even while corked, straight from the caller's bytes.
 // Per thread, nestable. The addon corks around each batch of events.
 void cork();
 void uncork();
