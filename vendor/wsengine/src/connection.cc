@@ -249,7 +249,6 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     self->closeSocket();
     return;
   }
-  self->lastActivityMs_ = uv_now(self->loop_.loop());
   self->awaitingPong_ = false;  // any traffic proves the peer alive
   auto* data = reinterpret_cast<uint8_t*>(buf->base);
   if (self->shutdownStarted_) return;  // draining until the peer's FIN
@@ -408,7 +407,6 @@ void Connection::becomeOpen() {
                              : deflateParams_.serverNoContextTakeover;
     inflaterReady_ = inflater_.init(bits, noCtx);
   }
-  lastActivityMs_ = uv_now(loop_.loop());
   wasOpen_ = true;
   if (!tlsSession_) {
     uv_os_fd_t fd;

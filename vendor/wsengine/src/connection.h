@@ -206,7 +206,6 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   Utf8Validator utf8_;
   Inflater inflater_;
   bool inflaterReady_ = false;
-  uint64_t lastActivityMs_ = 0;
   // heartbeat: a ping sent and nothing received since (sent at pingSentMs_)
   bool awaitingPong_ = false;
   uint64_t pingSentMs_ = 0;
