@@ -79,8 +79,10 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       } else if (c->deflateActive()) {
         out.push_back(c->send(data, len, binary));
       } else {
+        // One target: send straight from the caller's bytes. Several: one
+        // shared frame, so a full socket never holds a copy per target.
         SendResult r;
-        if (c->trySendZeroCopy(data, len, binary ? kBinary : kText, &r)) {
+        if (order.size() == 1 && c->trySendZeroCopy(data, len, binary ? kBinary : kText, &r)) {
           out.push_back(std::move(r));
           continue;
         }
