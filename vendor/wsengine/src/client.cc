@@ -113,9 +113,9 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
 
   void onConnFailed(Connection* c, int httpStatus, const std::string& error) override {
     if (c != current().get()) return;
-    // A TCP-level failure with more addresses left: try the next one.
-    if (httpStatus == 0 && c->state() < Connection::kHandshake && addrIndex_ + 1 < addrs_.size() &&
-        error.rfind("Conn", 0) == 0) {
+    // The TCP connect itself failed and the host has more addresses: try the
+    // next one (e.g. ::1 refused, 127.0.0.1 listening) within the same attempt.
+    if (!c->tcpConnected() && addrIndex_ + 1 < addrs_.size()) {
       ++addrIndex_;
       setConn(nullptr);
       connectCurrentAddress();

@@ -160,6 +160,7 @@ void Connection::onConnect(uv_connect_t* req, int status) {
     self->failHandshake(0, std::string("Connection failed: ") + uv_strerror(status));
     return;
   }
+  self->tcpConnected_ = true;
   uv_tcp_nodelay(&self->tcp_, 1);
   self->startReading();
   if (self->cfg_.tls) {
@@ -435,6 +436,23 @@ void Connection::feedFrames(uint8_t* data, size_t len) {
   parser_.feed(data, len, *this);
 }
 
+// The outcome of inflating: over maxPayload fails with 1009, corrupt data
+// raises an error event (decompressionError) and fails with 1007.
+bool Connection::inflated(Inflater::Result r) {
+  if (r == Inflater::kOk) return true;
+  if (r == Inflater::kTooBig) {
+    failConnection(1009, "Message too big");
+    return false;
+  }
+  Event ev;
+  ev.type = EventType::Error;
+  ev.decompressionError = true;
+  ev.reason = "Invalid compressed data";
+  emit(std::move(ev));
+  failConnection(1007, "Invalid compressed data");
+  return false;
+}
+
 bool Connection::onFrameHeader(const FrameHeader& h) {
   frame_ = h;
   frameWire_ = h.payloadLen;
@@ -473,19 +491,7 @@ bool Connection::onFramePayload(uint8_t* data, size_t len) {
       return false;
     }
     Inflater::Result r = inflater_.feed(data, len, msg_, cfg_.limits.maxPayload);
-    if (r == Inflater::kTooBig) {
-      failConnection(1009, "Message too big");
-      return false;
-    }
-    if (r == Inflater::kError) {
-      Event ev;
-      ev.type = EventType::Error;
-      ev.decompressionError = true;
-      ev.reason = "Invalid compressed data";
-      emit(std::move(ev));
-      failConnection(1007, "Invalid compressed data");
-      return false;
-    }
+    if (!inflated(r)) return false;
     end = msg_.size();
   } else {
     if (msgFill_ < msg_.size() && reinterpret_cast<char*>(data) == &msg_[msgFill_] &&
@@ -518,19 +524,7 @@ bool Connection::onFrameEnd() {
   if (msgCompressed_) {
     size_t before = msg_.size();
     Inflater::Result r = inflater_.finish(msg_, cfg_.limits.maxPayload);
-    if (r == Inflater::kTooBig) {
-      failConnection(1009, "Message too big");
-      return false;
-    }
-    if (r == Inflater::kError) {
-      Event ev;
-      ev.type = EventType::Error;
-      ev.decompressionError = true;
-      ev.reason = "Invalid compressed data";
-      emit(std::move(ev));
-      failConnection(1007, "Invalid compressed data");
-      return false;
-    }
+    if (!inflated(r)) return false;
     if (!msgBinary_ &&
         !utf8_.feed(reinterpret_cast<const uint8_t*>(msg_.data()) + before, msg_.size() - before)) {
       failConnection(1007, "Invalid UTF-8 in text message");

@@ -107,6 +107,9 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   const std::string& requestTarget() const { return requestTarget_; }
   const Headers& peerHeaders() const { return peerHeaders_; }
   int responseStatus() const { return responseStatus_; }
+  // Client role: the TCP connection was established (a failure after this is
+  // not one that another address of the host could avoid).
+  bool tcpConnected() const { return tcpConnected_; }
 
   // Builds an unmasked frame (server role) for a broadcast.
   static OutFramePtr buildServerFrame(const uint8_t* data, size_t len, uint8_t opcode);
@@ -160,6 +163,7 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   OutFramePtr buildFrame(const uint8_t* data, size_t len, uint8_t opcode, bool compress,
                          SendResult* res);
   bool emitDataChunk(bool final);
+  bool inflated(Inflater::Result r);
 
   IoLoop& loop_;
   std::shared_ptr<ConnectionOwner> owner_;
@@ -219,6 +223,7 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   bool closeRemote_ = true;
   bool failed_ = false;
   bool wasOpen_ = false;
+  bool tcpConnected_ = false;
 
   // send side (any thread, under sendMu_)
   std::mutex sendMu_;
