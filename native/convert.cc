@@ -29,7 +29,7 @@ Napi::Value binaryData(Napi::Env env, std::string& data) {
   // them let native memory grow by the whole flood before any was collected.
   if (data.size() < kExternalBufferMin) {
     Napi::Buffer<char> b = Napi::Buffer<char>::Copy(env, data.data(), data.size());
-    std::string().swap(data);
+    recycleBuffer(std::move(data));
     return b;
   }
   // Large ones alias the event's bytes (no copy) and are reported to V8 as
@@ -45,6 +45,7 @@ Napi::Value binaryData(Napi::Env env, std::string& data) {
       [size](Napi::Env e, char*, std::string* s) {
         int64_t left;
         napi_adjust_external_memory(e, -size, &left);
+        recycleBuffer(std::move(*s));  // the next large message reuses it
         delete s;
       },
       owned);
@@ -92,6 +93,7 @@ napi_value eventData(Napi::Env env, Event& ev, bool& binary) {
   if (binary) return binaryData(env, ev.data);
   napi_value s;
   check(env, napi_create_string_utf8(env, ev.data.data(), ev.data.size(), &s));
+  recycleBuffer(std::move(ev.data));
   return s;
 }
 

@@ -16,13 +16,22 @@ namespace {
 
 constexpr size_t kMaxControlPayload = 125;
 constexpr size_t kDirectWriteMax = 16 * 1024;
-// Reads straight into the message (see onAlloc) when this much payload is
-// still to come: zero-filling the region costs about what the copy from the
-// scratch buffer would, so only long reads (fewer syscalls) make it pay.
-// Regions grow by at most kPlaceChunk so that a slow peer announcing a huge
-// frame pins little memory.
-constexpr uint64_t kPlaceMin = 128 * 1024;
+// Frames this large are read straight into the message (see onAlloc), in a
+// recycled buffer: each read then stops at the frame's end, an extra system
+// call that small frames would feel, large ones not. Regions grow by at most
+// kPlaceChunk so that a slow peer announcing a huge frame pins little memory.
+constexpr uint64_t kPlaceMin = kPooledMin;
 constexpr uint64_t kPlaceChunk = 1024 * 1024;
+
+// An empty string with room for n bytes; large ones come recycled.
+void frameStorage(std::string& s, size_t n) {
+  if (n >= kPooledMin) {
+    s = takeBuffer(n);
+    s.clear();
+  } else {
+    s.reserve(n);
+  }
+}
 
 struct WriteReq {
   uv_write_t req;
@@ -213,17 +222,19 @@ void Connection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   // it into msg_ itself: the read cannot go past the frame, and the parser
   // unmasks it there (onFramePayload sees it already in place).
   if (!self->tlsSession_ && !self->failed_ && !self->closeReceived_ && !self->shutdownStarted_ &&
-      !self->msgCompressed_ && !isControl(self->frame_.opcode) && self->state() >= kOpen) {
+      !self->msgCompressed_ && !isControl(self->frame_.opcode) && self->state() >= kOpen &&
+      self->frame_.payloadLen >= kPlaceMin) {
     uint64_t left = self->parser_.payloadLeft();
     size_t region = self->msg_.size() - self->msgFill_;
-    if (left > 0 && region == 0 && left >= kPlaceMin) {
-      // resize() zero-fills: one pass of stores instead of a copy.
+    if (left > 0 && region == 0) {
+      // No recycled bytes to overwrite: make room (resize zero-fills, one
+      // pass of stores, still cheaper than a copy from the scratch buffer).
       region = static_cast<size_t>(std::min(left, kPlaceChunk));
       self->msg_.resize(self->msgFill_ + region);
     }
-    if (left > 0 && region > 0 && region <= left) {
+    if (left > 0) {
       buf->base = &self->msg_[self->msgFill_];
-      buf->len = region;
+      buf->len = static_cast<size_t>(std::min<uint64_t>(region, left));
       return;
     }
   }
@@ -464,18 +475,30 @@ bool Connection::onFrameHeader(const FrameHeader& h) {
     msgCompressed_ = h.rsv1;
     msgBinary_ = h.opcode == kBinary;
     msgWire_ = 0;
-    msg_.clear();
     msgFill_ = 0;
     fragDelivered_ = 0;
     utf8_.reset();
-    if (!msgCompressed_) {
-      // The parser already refused lengths over maxPayload; cap the up-front
-      // reservation anyway so a slow sender cannot pin large buffers.
-      msg_.reserve(static_cast<size_t>(std::min<uint64_t>(h.payloadLen, 64u << 20)));
+    // The parser already refused lengths over maxPayload; cap the up-front
+    // reservation anyway so a slow sender cannot pin large buffers.
+    size_t want = msgCompressed_ ? 0 : static_cast<size_t>(std::min<uint64_t>(h.payloadLen, 64u << 20));
+    if (msg_.capacity() < want && want >= kPooledMin) {
+      recycleBuffer(std::move(msg_));
+      msg_ = takeBuffer(want);  // keeps its size: see msgFill_
+    } else if (msgCompressed_ || msg_.capacity() < want) {
+      msg_.clear();
+      msg_.reserve(want);
     }
   }
   msgWire_ += h.payloadLen;
   return true;
+}
+
+// Payload bytes read into the shared scratch buffer go straight to their
+// place in msg_, unmasked on the way, when a recycled buffer has room there.
+uint8_t* Connection::payloadTarget(const uint8_t* src, size_t len) {
+  if (isControl(frame_.opcode) || msgCompressed_ || msg_.size() - msgFill_ < len) return nullptr;
+  auto* to = reinterpret_cast<uint8_t*>(&msg_[msgFill_]);
+  return to == src ? nullptr : to;
 }
 
 bool Connection::onFramePayload(uint8_t* data, size_t len) {
@@ -496,12 +519,14 @@ bool Connection::onFramePayload(uint8_t* data, size_t len) {
   } else {
     if (msgFill_ < msg_.size() && reinterpret_cast<char*>(data) == &msg_[msgFill_] &&
         len <= msg_.size() - msgFill_) {
-      msgFill_ += len;  // read into place by onAlloc's region
+      // already in place: read there (onAlloc) or put there (payloadTarget)
+    } else if (len <= msg_.size() - msgFill_) {
+      std::memcpy(&msg_[msgFill_], data, len);  // over stale bytes: no fill
     } else {
-      msg_.resize(msgFill_);  // no region pending here; never drops received bytes
+      msg_.resize(msgFill_);  // never drops received bytes
       msg_.append(reinterpret_cast<const char*>(data), len);
-      msgFill_ = msg_.size();
     }
+    msgFill_ += len;
     end = msgFill_;
   }
   if (!msgBinary_ &&
@@ -518,9 +543,9 @@ bool Connection::onFrameEnd() {
     // Stop at a close frame: what follows it in the same read is ignored (§5.5.1).
     return !failed_ && !socketClosing_ && !closeReceived_;
   }
-  // The whole payload is in: a region, if any, is filled exactly.
-  if (!msgCompressed_ && msg_.size() != msgFill_) msg_.resize(msgFill_);
   if (!frame_.fin) return emitDataChunk(false);
+  // The whole message is in: cut what is left of a region.
+  if (!msgCompressed_ && msg_.size() != msgFill_) msg_.resize(msgFill_);
   if (msgCompressed_) {
     size_t before = msg_.size();
     Inflater::Result r = inflater_.finish(msg_, cfg_.limits.maxPayload);
@@ -553,7 +578,8 @@ bool Connection::emitDataChunk(bool final) {
   } else {
     ev.type = EventType::Fragment;
     ev.wireSize = frameWire_;
-    size_t end = msg_.size() - (msgBinary_ ? 0 : utf8_.pendingBytes());
+    size_t have = msgCompressed_ ? msg_.size() : msgFill_;
+    size_t end = have - (msgBinary_ ? 0 : utf8_.pendingBytes());
     ev.data.assign(msg_, fragDelivered_, end - fragDelivered_);
     fragDelivered_ = end;
   }
@@ -779,7 +805,7 @@ OutFramePtr Connection::buildFrame(const uint8_t* data, size_t len, uint8_t opco
                                    SendResult* res) {
   auto f = std::make_shared<OutFrame>();
   bool rsv1 = false;
-  f->data.reserve(kMaxFrameHeader + (compress ? len / 2 + 64 : len));
+  frameStorage(f->data, kMaxFrameHeader + (compress ? len / 2 + 64 : len));
   f->data.resize(kMaxFrameHeader);
   if (compress) {
     if (deflater_.compress(data, len, f->data)) {
@@ -809,7 +835,7 @@ OutFramePtr Connection::buildServerFrame(const uint8_t* data, size_t len, uint8_
   auto f = std::make_shared<OutFrame>();
   uint8_t hdr[kMaxFrameHeader];
   size_t hl = writeFrameHeader(hdr, true, false, opcode, len, nullptr);
-  f->data.reserve(hl + len);
+  frameStorage(f->data, hl + len);
   f->data.append(reinterpret_cast<const char*>(hdr), hl);
   if (len) f->data.append(reinterpret_cast<const char*>(data), len);
   return f;
@@ -913,7 +939,7 @@ bool Connection::trySendZeroCopy(const uint8_t* data, size_t len, uint8_t opcode
       // The socket is full (or failed: the IO thread's write reports it):
       // copy only what it did not take.
       auto rest = std::make_shared<OutFrame>();
-      rest->data.reserve(hl + len - done);
+      frameStorage(rest->data, hl + len - done);
       if (done < hl) rest->data.append(reinterpret_cast<const char*>(hdr) + done, hl - done);
       size_t from = done > hl ? done - hl : 0;
       rest->data.append(reinterpret_cast<const char*>(data) + from, len - from);

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "io_loop.h"
 #include "tls.h"
+#include "buffer_pool.h"
 #include "utf8.h"
 #include "wsengine/wsengine.h"
 
@@ -26,10 +27,17 @@ class Connection;
 
 // An outgoing frame: bytes from data[start]; shared so that a broadcast frame
 // is built once for every target.
+// Large frames return their storage to the buffer pool.
 struct OutFrame {
   std::string data;
   size_t start = 0;
   size_t size() const { return data.size() - start; }
+  OutFrame() = default;
+  OutFrame(const OutFrame&) = delete;
+  OutFrame& operator=(const OutFrame&) = delete;
+  ~OutFrame() {
+    if (data.capacity() >= kPooledMin) recycleBuffer(std::move(data));
+  }
 };
 using OutFramePtr = std::shared_ptr<const OutFrame>;
 
@@ -118,6 +126,7 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   // FrameHandler
   bool onFrameHeader(const FrameHeader& h) override;
   bool onFramePayload(uint8_t* data, size_t len) override;
+  uint8_t* payloadTarget(const uint8_t* src, size_t len) override;
   bool onFrameEnd() override;
   void onFrameError(int closeCode, const char* reason) override;
 
@@ -202,8 +211,9 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   uint64_t frameWire_ = 0;
   std::string msg_;           // the message being assembled (inflated)
   // Uncompressed messages: bytes of msg_ received so far. Past it, msg_ may
-  // hold a region sized for payload still to come that onAlloc hands to the
-  // socket, so large payloads are read straight into place (no copy).
+  // hold a region (stale bytes of a recycled buffer, or room made for payload
+  // still to come) that onAlloc hands to the socket, so large payloads are
+  // read straight into place (no copy); msg_ is cut to msgFill_ at the end.
   size_t msgFill_ = 0;
   size_t fragDelivered_ = 0;  // bytes of msg_ already given as fragment events
   std::string ctrl_;          // control frame payload

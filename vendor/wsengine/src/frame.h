@@ -28,6 +28,8 @@ size_t writeFrameHeader(uint8_t* out, bool fin, bool rsv1, uint8_t opcode, uint6
 // XORs data with the 4-byte key; `offset` is the position of data[0] within
 // the frame payload so that a payload can be unmasked in pieces.
 void applyMask(uint8_t* data, size_t len, const uint8_t key[4], uint64_t offset);
+// The same, writing the result to dst (one pass instead of copy + unmask).
+void copyMasked(uint8_t* dst, const uint8_t* src, size_t len, const uint8_t key[4], uint64_t offset);
 
 struct FrameHeader {
   bool fin = false;
@@ -47,6 +49,14 @@ class FrameHandler {
   // Unmasked payload bytes of the current frame, in order; may be called
   // several times per frame (or never for an empty payload).
   virtual bool onFramePayload(uint8_t* data, size_t len) = 0;
+  // Optional: where the payload bytes at src should be put (unmasked) before
+  // onFramePayload sees them there, when the handler would copy them anyway;
+  // null (the default) to unmask them where they are.
+  virtual uint8_t* payloadTarget(const uint8_t* src, size_t len) {
+    (void)src;
+    (void)len;
+    return nullptr;
+  }
   virtual bool onFrameEnd() = 0;
   // A protocol violation: closeCode is 1002 or 1009; reason is static text.
   virtual void onFrameError(int closeCode, const char* reason) = 0;

@@ -85,13 +85,20 @@ void IoLoop::onAsync(uv_async_t* h) {
   }
 }
 
-IoLoop& nextLoop() {
+static std::vector<IoLoop*>& loops() {
   std::call_once(gPoolOnce, [] {
     gPool = new std::vector<IoLoop*>();
     int n = ioThreadCount();
     gThreadCount = n;
     for (int i = 0; i < n; ++i) gPool->push_back(new IoLoop());
   });
+  return *gPool;
+}
+
+IoLoop& firstLoop() { return *loops()[0]; }
+
+IoLoop& nextLoop() {
+  loops();
   unsigned i = gNext.fetch_add(1) % gPool->size();
   return *(*gPool)[i];
 }

@@ -46,5 +46,7 @@ class IoLoop {
 
 // The pool, created on first use. Objects are spread over loops round-robin.
 IoLoop& nextLoop();
+// The first loop of the pool (created if needed): engine-wide housekeeping.
+IoLoop& firstLoop();
 
 }  // namespace wsengine

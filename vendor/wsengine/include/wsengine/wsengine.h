@@ -164,6 +164,12 @@ struct SendResult {
 void cork();
 void uncork();
 
+// Gives a large event payload (Event::data) back to the engine once the
+// application is done with it: the next large message reuses its memory
+// instead of faulting in fresh pages. Optional; any thread; small strings
+// are simply freed.
+void recycleBuffer(std::string&& s);
+
 // Sets the number of IO threads (default: 1 on machines with 2 cores or
 // fewer, else 2). Effective before first use only.
 void setIoThreadCount(int n);
