@@ -198,14 +198,19 @@ void testCaps() {
   }
   drain();
 
-  // Count: 256 buffers at most, whatever their bytes (300 x 32 KiB = 9.4 MiB).
-  for (int i = 0; i < 300; ++i) {
+  // Many small pooled buffers (2100 x 32 KiB = 65.6 MiB): the byte cap still
+  // holds, and the count cap (an implementation choice: 256 at the time of
+  // writing) keeps at least a few hundred.
+  for (int i = 0; i < 2100; ++i) {
     std::string s;
     s.reserve(kPooledMin);
     recycleBuffer(std::move(s));
   }
-  CHECK_EQ(bufferPoolStats().pooled, size_t(256));
-  CHECK(bufferPoolStats().pooledBytes >= 256 * kPooledMin);
+  st = bufferPoolStats();
+  CHECK(st.pooledBytes <= size_t(64) << 20);
+  CHECK(st.pooled <= (size_t(64) << 20) / kPooledMin);
+  CHECK(st.pooled >= 256u);
+  CHECK(st.pooledBytes >= st.pooled * kPooledMin);
   drain();
 
   // One buffer over the byte cap on its own: refused.
