@@ -200,6 +200,19 @@ export interface Binding {
   websocketServerCloseClient(server: ServerArg, client: number, code?: number, reason?: string): boolean;
   /** number of IO threads (set IXWS_IO_THREADS before loading to change) */
   ioThreads(): number;
+  /** the engine's pool of recycled large message buffers (process-wide) */
+  bufferPoolStats(): BufferPoolStats;
+}
+
+export interface BufferPoolStats {
+  /** buffers held for reuse now */
+  pooled: number;
+  /** their total capacity in bytes */
+  pooledBytes: number;
+  /** large buffers served from the pool since the process started */
+  hits: number;
+  /** large buffers that had to be allocated */
+  misses: number;
 }
 
 declare const binding: Binding;

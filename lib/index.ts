@@ -21,7 +21,12 @@ export type { ClientEvents, ClientSendOptions } from './client';
 export type * from './types';
 
 import { binding } from './binding';
+import type { BufferPoolStats } from './types';
 /** Number of IO threads serving every connection (set IXWS_IO_THREADS before loading to change). */
 export function ioThreads(): number {
   return binding.ioThreads();
+}
+/** The engine's pool of recycled large message buffers (process-wide; diagnostics). */
+export function bufferPoolStats(): BufferPoolStats {
+  return binding.bufferPoolStats();
 }

@@ -86,3 +86,4 @@ export type ClientArg = B.ClientArg;
 
 /** The native module's exports. */
 export type Binding = B.Binding;
+export type BufferPoolStats = B.BufferPoolStats;

@@ -111,6 +111,17 @@ Napi::Value IoThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), ioThreadCount());
 }
 
+Napi::Value BufferPool(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  BufferPoolStats st = bufferPoolStats();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pooled", static_cast<double>(st.pooled));
+  o.Set("pooledBytes", static_cast<double>(st.pooledBytes));
+  o.Set("hits", static_cast<double>(st.hits));
+  o.Set("misses", static_cast<double>(st.misses));
+  return o;
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -124,6 +135,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setKeepAlive", Napi::Function::New(env, SetKeepAlive, "setKeepAlive"));
   exports.Set("bufferedAmount", Napi::Function::New(env, BufferedAmount, "bufferedAmount"));
   exports.Set("ioThreads", Napi::Function::New(env, IoThreads, "ioThreads"));
+  exports.Set("bufferPoolStats", Napi::Function::New(env, BufferPool, "bufferPoolStats"));
   return exports;
 }
 

@@ -129,18 +129,13 @@ void EventQueue::drain(napi_env env) {
     // Otherwise scheduled_ stays set, so pushes meanwhile do not call the
     // function either: OnIdle decides on the next loop turn.
   }
-  if (idle_ != nullptr && !idleActive_) {
-    idleActive_ = true;
-    uv_idle_start(idle_, &EventQueue::OnIdle);
-  }
-  if (batch.empty() || target_ == nullptr) return;
   size_t cost = 0;
   for (const auto& item : batch) cost += item.cost;
-
-  target_->deliver(env, batch);
+  if (!batch.empty() && target_ != nullptr) target_->deliver(env, batch);
 
   // Charged until delivered, so a slow consumer holds the IO threads back.
   bool resume = false;
+  bool more = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return;
@@ -149,6 +144,17 @@ void EventQueue::drain(napi_env env) {
       paused_ = false;
       resume = true;
     }
+    if (idle_ != nullptr) {
+      // Events that came during the slice wait for the next loop turn (no
+      // wake-up needed: scheduled_ is still set); with none, the next push
+      // calls the function again, and an idle loop sleeps meanwhile.
+      more = !items_.empty();
+      if (!more) scheduled_ = false;
+    }
+  }
+  if (more && !idleActive_) {
+    idleActive_ = true;
+    uv_idle_start(idle_, &EventQueue::OnIdle);
   }
   if (resume && target_ != nullptr) target_->resumeAll();
 }

@@ -9,6 +9,10 @@
 namespace wsengine {
 namespace addon {
 
+// Batches smaller than this are delivered uncorked (see deliver).
+constexpr size_t kCorkMinBatch = 8;
+
+
 namespace {
 const Key kJsKeys[] = {Key::method, Key::worker, Key::window, Key::process};
 }  // namespace
@@ -176,12 +180,19 @@ void Instance::resumeAll() {
 
 void Instance::deliver(napi_env env, std::vector<QueueItem>& batch) {
   Napi::Env e(env);
-  // Sends made while a batch is delivered are written once per connection
-  // at its end (one system call each, no IO-thread wake-up per message).
+  // Sends made while a large batch is delivered are written once per
+  // connection at its end (one system call each, no IO-thread wake-up per
+  // message). A small batch is not corked: there each reply leaves at once
+  // rather than after the rest of the batch, and few would share a write.
   struct CorkScope {
-    CorkScope() { cork(); }
-    ~CorkScope() { uncork(); }
-  } corked;
+    explicit CorkScope(bool on) : on_(on) {
+      if (on_) cork();
+    }
+    ~CorkScope() {
+      if (on_) uncork();
+    }
+    bool on_;
+  } corked(batch.size() >= kCorkMinBatch);
   // Property names, type strings and the trampolines are fetched once per
   // batch, in the callback's scope, and shared by every item's inner scope.
   Napi::HandleScope outer(e);

@@ -16,7 +16,7 @@ namespace {
 // collections of the JavaScript side (which return them), small next to the
 // traffic that fills it.
 constexpr size_t kMaxBytes = 64u << 20;
-constexpr size_t kMaxCount = 256;
+constexpr size_t kMaxCount = 4096;
 // A buffer nobody took for this long goes back to the system.
 constexpr uint64_t kIdleMs = 2000;
 

@@ -22,12 +22,6 @@ std::string takeBuffer(size_t capacity);
 
 // recycleBuffer (wsengine.h) gives a buffer back.
 
-struct BufferPoolStats {
-  size_t pooled = 0;      // buffers held now
-  size_t pooledBytes = 0;  // their capacity
-  size_t hits = 0;         // takeBuffer served from the pool (since start)
-  size_t misses = 0;       // takeBuffer that allocated
-};
-BufferPoolStats bufferPoolStats();
+// bufferPoolStats (wsengine.h) reports on it.
 
 }  // namespace wsengine

@@ -170,6 +170,15 @@ void uncork();
 // are simply freed.
 void recycleBuffer(std::string&& s);
 
+// The recycled-buffer pool, for diagnostics and benchmarks.
+struct BufferPoolStats {
+  size_t pooled = 0;       // buffers held now
+  size_t pooledBytes = 0;  // their capacity
+  size_t hits = 0;         // large buffers served from the pool (since start)
+  size_t misses = 0;       // large buffers that had to be allocated
+};
+BufferPoolStats bufferPoolStats();
+
 // Sets the number of IO threads (default: 1 on machines with 2 cores or
 // fewer, else 2). Effective before first use only.
 void setIoThreadCount(int n);
