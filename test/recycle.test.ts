@@ -4,8 +4,12 @@
 // fragmented, with and without permessage-deflate, towards our server and
 // towards our client; and a server echoing each received Buffer at once
 // (the zero-copy send of a recycled buffer) under 4 connections at a time.
+import { execFileSync } from 'child_process';
 import * as crypto from 'crypto';
+import * as fs from 'fs';
 import type { AddressInfo } from 'net';
+import * as os from 'os';
+import * as path from 'path';
 import * as v8 from 'v8';
 import * as vm from 'vm';
 import WebSocket, { WebSocketServer as WsServer } from 'ws';
@@ -111,6 +115,8 @@ function difference(got: Buffer, want: Buffer): string {
 class Receiver {
   readonly queue: Msg[] = [];
   readonly problems: string[] = [];
+  /** wireSize of each message, in order */
+  readonly wires: number[] = [];
   received = 0;
   private frags: Buffer[] = [];
   private fragWire: number[] = [];
@@ -128,6 +134,7 @@ class Receiver {
     }
     if (type !== 'message') return;
     const n = this.received++;
+    this.wires.push(ctx.wireSize);
     const want = this.queue.shift();
     const frags = this.frags;
     const fragWire = this.fragWire;
@@ -166,7 +173,7 @@ class Receiver {
 }
 
 /** Our server, one Receiver per connection in the order they open. */
-function ourServer(deflate: boolean) {
+function ourServer(deflate: boolean, extra: Record<string, unknown> = {}) {
   const receivers = new Map<number, Receiver>();
   const opened: number[] = [];
   let next: Receiver | undefined;
@@ -179,7 +186,7 @@ function ourServer(deflate: boolean) {
     }
     receivers.get(client)?.onEvent(type, ctx);
   };
-  const srv = startServer({ method, disablePerMessageDeflate: !deflate, maxPayload: 16 * MiB });
+  const srv = startServer({ method, disablePerMessageDeflate: !deflate, maxPayload: 16 * MiB, ...extra });
   return {
     ...srv,
     opened,
@@ -215,13 +222,18 @@ async function wsClient(port: number, deflate: boolean): Promise<WebSocket> {
   return ws;
 }
 
+/** Sends a message, its fragments (if any) with a ping between them. */
 function wsSend(ws: WebSocket, m: Msg): void {
   const binary = typeof m.data !== 'string';
-  m.parts.forEach((p, i) => ws.send(p, { binary, fin: i === m.parts.length - 1, compress: true }));
+  m.parts.forEach((p, i) => {
+    const fin = i === m.parts.length - 1;
+    ws.send(p, { binary, fin, compress: true });
+    if (!fin) ws.ping('between');
+  });
 }
 
 /** Our client with `rx` checking what it receives; resolves once open. */
-async function ourClient(url: string, rx: Receiver, deflate: boolean) {
+async function ourClient(url: string, rx: Receiver, deflate: boolean, extra: Record<string, unknown> = {}) {
   let open = false;
   const method: EventMethod = (_s, _c, type, ctx) => {
     if (type === 'open') open = true;
@@ -233,6 +245,7 @@ async function ourClient(url: string, rx: Receiver, deflate: boolean) {
     disablePerMessageDeflate: !deflate,
     maxPayload: 16 * MiB,
     method,
+    ...extra,
   });
   const st = await websocketClientStart({ ref: c.ref, timeout: 5 });
   expect(st.success).toBe(true);
@@ -260,9 +273,10 @@ async function burst(rx: Receiver, msgs: Msg[], send: (m: Msg) => void): Promise
   await until(() => (rx.received >= count ? true : undefined), 15000, `${rx.label}: a burst`);
 }
 
-// text, binary, text again: each round lands in the buffers the one before
-// it recycled (text goes back at once, binary when collected).
-const ROUNDS = [false, true, false];
+// First connection: text, binary, text again, each round landing in the
+// buffers the one before it recycled (text goes back at once, binary when
+// collected). The next connection starts in what the first one left.
+const roundsFor = (k: number) => (k === 0 ? [false, true, false] : [true]);
 
 function expectClean(rxs: Receiver[]): void {
   const problems = rxs.flatMap((r) => r.problems);
@@ -283,8 +297,8 @@ describe('stale bytes never leak', () => {
       srv.expectConnection(rx);
       const ws = await wsClient(srv.port, false);
       await until(() => (srv.opened.length > k ? true : undefined), 5000, 'server open');
-      for (const binary of ROUNDS) await lockstep(rx, sequence(binary), (m) => wsSend(ws, m));
-      await burst(rx, [...sequence(true), ...sequence(false)], (m) => wsSend(ws, m));
+      for (const binary of roundsFor(k)) await lockstep(rx, sequence(binary), (m) => wsSend(ws, m));
+      if (k === 1) await burst(rx, [...sequence(true), ...sequence(false)], (m) => wsSend(ws, m));
       ws.close();
     }
     expectClean(rxs);
@@ -309,8 +323,8 @@ describe('stale bytes never leak', () => {
       };
       // our client has no fragmenting send: whole messages
       const whole = (binary: boolean) => sequence(binary).map((m) => msg(m.data));
-      for (const binary of ROUNDS) await lockstep(rx, whole(binary), send);
-      await burst(rx, [...whole(true), ...whole(false)], send);
+      for (const binary of roundsFor(k)) await lockstep(rx, whole(binary), send);
+      if (k === 1) await burst(rx, [...whole(true), ...whole(false)], send);
     }
     expectClean(rxs);
   });
@@ -332,11 +346,11 @@ describe('stale bytes never leak', () => {
     // One at a time (each large one a direct write from the caller's bytes),
     // on each connection in turn.
     for (let k = 0; k < 2; k++)
-      for (const binary of ROUNDS) await lockstep(rxs[k], sequence(binary).map((m) => msg(m.data)), (m) => send([conns[k]], m));
+      for (const binary of roundsFor(k)) await lockstep(rxs[k], sequence(binary).map((m) => msg(m.data)), (m) => send([conns[k]], m));
     // All at once: the socket fills, so what a direct write leaves and the
     // frames queued after it are copied into pooled storage.
     const burstTo = (targets: number[]) => {
-      const all = [...sequence(false), ...sequence(true), ...sequence(false)].map((m) => msg(m.data));
+      const all = [...sequence(true), ...sequence(false)].map((m) => msg(m.data));
       const want = targets.map((t) => rxs[conns.indexOf(t)]);
       const counts = want.map((r) => r.received + all.length);
       for (const r of want) r.queue.push(...all);
@@ -358,10 +372,41 @@ describe('stale bytes never leak', () => {
       rxs.push(rx);
       await ourClient(`ws://127.0.0.1:${w.port}/`, rx, false);
       const peer = await until(() => w.conns[0], 5000, 'ws connection');
-        for (const binary of ROUNDS) await lockstep(rx, sequence(binary), (m) => wsSend(peer, m));
-      await burst(rx, [...sequence(true), ...sequence(false)], (m) => wsSend(peer, m));
+      for (const binary of roundsFor(k)) await lockstep(rx, sequence(binary), (m) => wsSend(peer, m));
+      if (k === 1) await burst(rx, [...sequence(true), ...sequence(false)], (m) => wsSend(peer, m));
     }
     expectClean(rxs);
+  });
+
+  test('over TLS (plaintext handed over in pieces): our client -> our server -> our client', async () => {
+    // A throwaway self-signed certificate; the client does not verify it.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-recycle-'));
+    defer(() => fs.rmSync(dir, { recursive: true, force: true }));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', 'k.pem', '-out', 'c.pem', '-days', '1', '-subj', '/CN=127.0.0.1'], { cwd: dir, stdio: 'ignore' });
+    const tls = { cert: fs.readFileSync(path.join(dir, 'c.pem'), 'utf8'), key: fs.readFileSync(path.join(dir, 'k.pem'), 'utf8') };
+    const srv = ourServer(false, { tls });
+    const up = new Receiver('our client -> our server (TLS)');
+    const down = new Receiver('our server -> our client (TLS)');
+    srv.expectConnection(up);
+    const c = await ourClient(`wss://127.0.0.1:${srv.port}/`, down, false, { tls: { verifyPeer: false } });
+    const conn = await until(() => srv.opened[0], 5000, 'server open');
+    const whole = (binary: boolean) => sequence(binary).map((m) => msg(m.data));
+    const sendUp = (m: Msg) => {
+      const st = websocketClientSend(c, m.data);
+      if (!st.success) up.problems.push(`send failed: ${JSON.stringify(st)}`);
+    };
+    const sendDown = (m: Msg) => {
+      const [st] = websocketServerSend({ ref: srv.server.ref, clients: [conn] }, m.data);
+      if (!st?.success) down.problems.push(`send failed: ${JSON.stringify(st)}`);
+    };
+    for (const binary of [false, true]) {
+      await lockstep(up, whole(binary), sendUp);
+      await lockstep(down, whole(binary), sendDown);
+    }
+    await burst(up, [...whole(true), ...whole(false)], sendUp);
+    await burst(down, [...whole(true), ...whole(false)], sendDown);
+    expectClean([up, down]);
   });
 
   test('permessage-deflate: ws client -> our server and our server -> our client', async () => {
@@ -382,6 +427,9 @@ describe('stale bytes never leak', () => {
       });
     }
     expectClean([fromWs, toUs]);
+    // negotiated both ways: the first message (1 MiB of 'a') came compressed
+    expect(fromWs.wires[0]).toBeLessThan(MiB / 10);
+    expect(toUs.wires[0]).toBeLessThan(MiB / 10);
   });
 });
 
