@@ -32,6 +32,7 @@ bool parseOptions(int argc, char** argv, Options* o, std::string* err) {
     else if (a == "--duration") o->duration = std::atof(v);
     else if (a == "--warmup") o->warmup = std::atof(v);
     else if (a == "--rate") o->rate = std::atof(v);
+    else if (a == "--dump") o->dump = v;
     else if (a == "--count") o->count = std::atoi(v);
     else if (a == "--port") o->port = std::atoi(v);
     else if (a == "--connect-concurrency") o->connectConcurrency = std::atoi(v);

@@ -11,6 +11,7 @@ namespace loadgen {
 
 struct Options {
   std::string mode;         // echo | broadcast | latency | idle | flood-server
+  std::string dump;         // latency: write "send_offset_us rtt_us" per message here
   std::string url = "ws://127.0.0.1:8080/";
   int conns = 100;
   size_t size = 1024;       // payload bytes per message

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <utility>
 
 #include "ws_client.h"
 
@@ -328,6 +329,7 @@ class LatencyMode : public ClientMode {
     ++received_;
     if (seq >= firstMeasured_ && seq < lastMeasured_) {
       rtts_.push_back((now - sentAt) / 1e3);  // microseconds
+      if (!o_.dump.empty()) trace_.emplace_back((sentAt - tStart_) / 1e3, (now - sentAt) / 1e3);
       ++measuredReceived_;
     }
     if (sendingDone_ && received_ == sent_) finishRun();
@@ -380,6 +382,12 @@ class LatencyMode : public ClientMode {
   }
 
   void addResults(std::string& j) override {
+    if (!o_.dump.empty()) {
+      if (FILE* f = std::fopen(o_.dump.c_str(), "w")) {
+        for (auto& t : trace_) std::fprintf(f, "%.1f %.1f\n", t.first, t.second);
+        std::fclose(f);
+      }
+    }
     std::sort(rtts_.begin(), rtts_.end());
     jsonNum(j, "size", static_cast<double>(payload_.size()));
     jsonNum(j, "rate", o_.rate);
@@ -404,6 +412,7 @@ class LatencyMode : public ClientMode {
   std::vector<uint8_t> payload_;
   std::vector<Conn*> live_;
   std::vector<double> rtts_;
+  std::vector<std::pair<double, double>> trace_;  // --dump: (sent at, rtt) in microseconds
   uv_timer_t tick_;
   uint64_t tStart_ = 0, sent_ = 0, received_ = 0, measuredReceived_ = 0, lenErrors_ = 0;
   uint64_t firstMeasured_ = UINT64_MAX, lastMeasured_ = UINT64_MAX;
