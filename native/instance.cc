@@ -9,8 +9,8 @@
 namespace wsengine {
 namespace addon {
 
-// Batches smaller than this are delivered uncorked (see deliver).
-constexpr size_t kCorkMinBatch = 8;
+// Small frames written at once in each delivered batch (see deliver).
+constexpr unsigned kCorkPassThrough = 8;
 
 
 namespace {
@@ -180,19 +180,14 @@ void Instance::resumeAll() {
 
 void Instance::deliver(napi_env env, std::vector<QueueItem>& batch) {
   Napi::Env e(env);
-  // Sends made while a large batch is delivered are written once per
-  // connection at its end (one system call each, no IO-thread wake-up per
-  // message). A small batch is not corked: there each reply leaves at once
-  // rather than after the rest of the batch, and few would share a write.
+  // Sends made while a batch is delivered are written once per connection
+  // at its end (one system call each, no IO-thread wake-up per message),
+  // except the first few: a reply or two leaves at once rather than after
+  // the rest of the batch, which is what a lightly loaded server sees.
   struct CorkScope {
-    explicit CorkScope(bool on) : on_(on) {
-      if (on_) cork();
-    }
-    ~CorkScope() {
-      if (on_) uncork();
-    }
-    bool on_;
-  } corked(batch.size() >= kCorkMinBatch);
+    CorkScope() { cork(kCorkPassThrough); }
+    ~CorkScope() { uncork(); }
+  } corked;
   // Property names, type strings and the trampolines are fetched once per
   // batch, in the callback's scope, and shared by every item's inner scope.
   Napi::HandleScope outer(e);

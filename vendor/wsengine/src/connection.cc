@@ -64,6 +64,7 @@ std::string clampReason(const std::string& reason) {
 // cork()/uncork() (wsengine.h): while corked, this thread's sends only queue;
 // the connections they touched are written once at uncork.
 thread_local int tCorkDepth = 0;
+thread_local unsigned tCorkPass = 0;  // direct writes still allowed while corked
 thread_local std::vector<std::shared_ptr<Connection>>* tCorked = nullptr;
 
 std::string& tlsScratch() {
@@ -73,10 +74,14 @@ std::string& tlsScratch() {
 
 }  // namespace
 
-void cork() { ++tCorkDepth; }
+void cork(unsigned passThrough) {
+  if (tCorkDepth++ == 0) tCorkPass = passThrough;
+}
 
 void uncork() {
-  if (tCorkDepth == 0 || --tCorkDepth > 0 || !tCorked) return;
+  if (tCorkDepth == 0 || --tCorkDepth > 0) return;
+  tCorkPass = 0;
+  if (!tCorked) return;
   std::vector<std::shared_ptr<Connection>> conns;
   conns.swap(*tCorked);
   for (auto& c : conns) c->flushFromOwner();
@@ -971,8 +976,9 @@ void Connection::enqueue(OutFramePtr f) {
 // frame itself (no hop to the IO thread: lower latency, fewer wake-ups); what
 // the socket does not take at once is queued for the IO thread.
 Connection::Next Connection::enqueueLocked(OutFramePtr f) {
-  if (tCorkDepth == 0 && f->size() <= kDirectWriteMax && fd_ >= 0 && outbox_.empty() &&
-      writesInFlight_ == 0 && state() == kOpen) {
+  if ((tCorkDepth == 0 || tCorkPass > 0) && f->size() <= kDirectWriteMax && fd_ >= 0 &&
+      outbox_.empty() && writesInFlight_ == 0 && state() == kOpen) {
+    if (tCorkDepth > 0) --tCorkPass;
     const char* p = f->data.data() + f->start;
     size_t n = f->size();
     ssize_t w;

@@ -160,8 +160,11 @@ struct SendResult {
 // connection queued with one system call (or hands it to its IO thread). A
 // large uncompressed server frame (over 16 KiB) to an idle socket is written
 // at once even while corked, straight from the caller's bytes.
+// passThrough: the first that many small frames to idle sockets are still
+// written at once (the outermost cork decides): a short burst of replies
+// leaves without waiting for the rest of the batch, a long one is coalesced.
 // Per thread, nestable. The addon corks around each batch of events.
-void cork();
+void cork(unsigned passThrough = 0);
 void uncork();
 
 // Gives a large event payload (Event::data) back to the engine once the
