@@ -2,6 +2,8 @@
 
 #include <uv.h>
 
+#include <iterator>
+#include <map>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -27,7 +29,8 @@ struct Entry {
 
 struct Pool {
   std::mutex mu;
-  std::vector<Entry> entries;
+  // By capacity: a take is a lower_bound, not a scan of thousands.
+  std::multimap<size_t, Entry> entries;
   size_t bytes = 0;
   size_t hits = 0, misses = 0;
   bool trimArmed = false;  // the idle-trim timer is running (on an IO loop)
@@ -43,14 +46,13 @@ uint64_t nowMs() { return uv_hrtime() / 1000000; }
 
 // With mu held: moves buffers idle since before `cutoff` into `out`.
 void collectIdle(Pool& p, uint64_t cutoff, std::vector<std::string>& out) {
-  for (size_t i = 0; i < p.entries.size();) {
-    if (p.entries[i].since < cutoff) {
-      p.bytes -= p.entries[i].buf.capacity();
-      out.push_back(std::move(p.entries[i].buf));
-      p.entries[i] = std::move(p.entries.back());
-      p.entries.pop_back();
+  for (auto it = p.entries.begin(); it != p.entries.end();) {
+    if (it->second.since < cutoff) {
+      p.bytes -= it->first;
+      out.push_back(std::move(it->second.buf));
+      it = p.entries.erase(it);
     } else {
-      ++i;
+      ++it;
     }
   }
 }
@@ -91,19 +93,14 @@ std::string takeBuffer(size_t capacity) {
   std::string out;
   {
     std::lock_guard<std::mutex> lock(p.mu);
-    // Best fit, and never one so large that a small message would pin it.
-    size_t best = p.entries.size();
-    for (size_t i = 0; i < p.entries.size(); ++i) {
-      size_t cap = p.entries[i].buf.capacity();
-      if (cap >= capacity && cap / 4 <= capacity &&
-          (best == p.entries.size() || cap < p.entries[best].buf.capacity()))
-        best = i;
-    }
-    if (best < p.entries.size()) {
-      p.bytes -= p.entries[best].buf.capacity();
-      out = std::move(p.entries[best].buf);
-      p.entries[best] = std::move(p.entries.back());
-      p.entries.pop_back();
+    // Best fit, and never one so large that a small message would pin it;
+    // among equals the latest recycled (its pages are the warmest).
+    auto it = p.entries.lower_bound(capacity);
+    if (it != p.entries.end() && it->first / 4 <= capacity) {
+      it = std::prev(p.entries.upper_bound(it->first));
+      p.bytes -= it->first;
+      out = std::move(it->second.buf);
+      p.entries.erase(it);
       ++p.hits;
       return out;
     }
@@ -127,7 +124,7 @@ void recycleBuffer(std::string&& s) {
   {
     std::lock_guard<std::mutex> lock(p.mu);
     if (p.bytes + cap <= kMaxBytes && p.entries.size() < kMaxCount) {
-      p.entries.push_back(Entry{std::move(s), nowMs()});
+      p.entries.emplace(cap, Entry{std::move(s), nowMs()});
       p.bytes += cap;
       if (!p.trimArmed) p.trimArmed = arm = true;
     }
