@@ -272,7 +272,7 @@ struct Fixture {
   }
 };
 
-// The payloads peer i received, in order (all binary, all whole frames).
+// What the peer received so far, in order (all binary, all whole frames).
 std::vector<std::string> payloads(Peer& p) {
   std::vector<std::string> out;
   for (auto& f : p.take()) {
