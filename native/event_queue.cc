@@ -55,11 +55,16 @@ void EventQueue::init(napi_env env, QueueTarget* target) {
 }
 
 void EventQueue::enqueue(QueueItem&& item) {
-  // Called with mu_ held. At most one call is pending: everything that piles
-  // up meanwhile rides on it.
+  // Called with mu_ held.
   bytes_ += item.cost;
   item.seq = ++seq_;
   items_.push_back(std::move(item));
+  schedule();
+}
+
+void EventQueue::schedule() {
+  // Called with mu_ held. At most one call is pending: everything that piles
+  // up meanwhile rides on it.
   if (!scheduled_ && tsfn_ != nullptr) {
     scheduled_ = true;
     napi_call_threadsafe_function(tsfn_, nullptr, napi_tsfn_nonblocking);
@@ -74,6 +79,31 @@ bool EventQueue::push(Event&& ev) {
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return true;  // environment gone: nobody will read it
   enqueue(std::move(item));
+  if (bytes_ > kHighWater) {
+    paused_ = true;
+    return false;
+  }
+  return true;
+}
+
+bool EventQueue::pushAll(std::vector<Event>& evs) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) {
+    evs.clear();
+    return true;
+  }
+  // One lock for the lot, each item built in place.
+  for (auto& ev : evs) {
+    items_.emplace_back();
+    QueueItem& item = items_.back();
+    item.kind = QueueItem::Kind::Event;
+    item.cost = costOf(ev);
+    item.event = std::move(ev);
+    item.seq = ++seq_;
+    bytes_ += item.cost;
+  }
+  evs.clear();
+  schedule();
   if (bytes_ > kHighWater) {
     paused_ = true;
     return false;

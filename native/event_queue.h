@@ -58,6 +58,7 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
 
   // Any thread.
   bool push(Event&& ev) override;
+  bool pushAll(std::vector<Event>& evs) override;
   void pushConnect(uint64_t startId, ConnectResult&& result);
 
   // JS thread: whether the environment's event loop is held open.
@@ -78,6 +79,7 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   static void Finalize(napi_env env, void* data, void* hint);
   static void OnIdle(uv_idle_t* handle);
   void enqueue(QueueItem&& item);
+  void schedule();
   void drain(napi_env env);
 
   mutable std::mutex mu_;

@@ -9,8 +9,9 @@ namespace {
 // receiver, exactly as napi_call_function did before.
 const char* const kSources[Factories::kCount] = {
     // kDeliverData
-    "(function (h, s, c, t, w, b, d) {"
+    "(function (h, s, c, t, w, b, d, p, o) {"
     "  var m = h.method;"
+    "  if (p !== undefined) d = p.subarray(o, o + d);"
     "  if (typeof m === 'function')"
     "    m(s, c, t, { wireSize: w, binary: b, data: d }, h.worker, h.window, h.process);"
     "})",

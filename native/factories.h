@@ -20,8 +20,9 @@ namespace addon {
 class Factories {
  public:
   enum Fn : uint8_t {
-    // (holder, server, client, type, wireSize, binary, data): calls
-    // holder.method with the context { wireSize, binary, data }.
+    // (holder, server, client, type, wireSize, binary, data, slab, offset):
+    // calls holder.method with the context { wireSize, binary, data }; with
+    // a slab, data is the size and the bytes are slab.subarray(offset, ...).
     kDeliverData,
     // (holder, server, client, type, context): calls holder.method.
     kDeliver,

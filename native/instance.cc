@@ -1,5 +1,8 @@
 #include "instance.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include <exception>
 #include <memory>
 #include <utility>
@@ -11,6 +14,10 @@ namespace addon {
 
 // Small frames written at once in each delivered batch (see deliver).
 constexpr unsigned kCorkPassThrough = 8;
+// Binary payloads up to kSliceMax share slabs of kSlabSize (see planSlabs):
+// a kept message pins at most one slab.
+constexpr size_t kSliceMax = 4096;
+constexpr size_t kSlabSize = 64 * 1024;
 
 
 namespace {
@@ -201,13 +208,25 @@ void Instance::deliver(napi_env env, std::vector<QueueItem>& batch) {
   } catch (const Napi::Error&) {
     return;  // the environment is going away
   }
-  for (auto& item : batch) {
+  // Small binary payloads of the batch are copied into shared slabs and
+  // handed out as slices (one Buffer per slab instead of one per message).
+  std::vector<Slice> slices(batch.size());
+  std::vector<napi_value> slabs;
+  try {
+    planSlabs(env, batch, slices, slabs);
+  } catch (const Napi::Error&) {
+    return;
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    QueueItem& item = batch[i];
     if (shut_) return;
     Napi::HandleScope scope(e);
     try {
       if (item.kind == QueueItem::Kind::Connect) {
         deliverConnect(*keys, item);
-      } else if (!deliverEvent(*keys, item.event, item.seq, deliverData, deliverAny)) {
+      } else if (!deliverEvent(*keys, item.event, item.seq, deliverData, deliverAny,
+                               slices[i].slab >= 0 ? slabs[slices[i].slab] : nullptr,
+                               slices[i].offset)) {
         return;
       }
     } catch (const Napi::Error&) {
@@ -236,8 +255,43 @@ bool Instance::callMethod(Napi::Env env, napi_value fn, size_t argc, napi_value*
   return true;
 }
 
+void Instance::planSlabs(napi_env env, std::vector<QueueItem>& batch, std::vector<Slice>& slices,
+                         std::vector<napi_value>& slabs) {
+  auto sliceable = [](const QueueItem& item) -> size_t {
+    if (item.kind != QueueItem::Kind::Event || !item.event.binary ||
+        !hasDataContext(item.event.type))
+      return 0;
+    size_t n = item.event.data.size();
+    return n <= kSliceMax ? n : 0;
+  };
+  size_t left = 0;  // sliceable bytes not yet placed
+  for (const auto& item : batch) left += sliceable(item);
+  if (left == 0) return;
+  size_t cap = 0, fill = 0;
+  char* base = nullptr;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    size_t n = sliceable(batch[i]);
+    if (n == 0) continue;
+    if (fill + n > cap) {
+      // Sized to what is left, so a lone small message gets a small slab.
+      cap = std::max(std::min(left, kSlabSize), n);
+      napi_value slab;
+      void* mem = nullptr;
+      if (napi_create_buffer(env, cap, &mem, &slab) != napi_ok) throw Napi::Error::New(env);
+      slabs.push_back(slab);
+      base = static_cast<char*>(mem);
+      fill = 0;
+    }
+    std::memcpy(base + fill, batch[i].event.data.data(), n);
+    slices[i].slab = static_cast<int>(slabs.size()) - 1;
+    slices[i].offset = fill;
+    fill += n;
+    left -= n;
+  }
+}
+
 bool Instance::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deliverData,
-                            napi_value deliverAny) {
+                            napi_value deliverAny, napi_value slab, size_t offset) {
   Napi::Env env = keys.env();
   auto owner = owners_.find(ev.owner);
   if (owner == owners_.end()) return true;  // cleared: dropped
@@ -283,11 +337,23 @@ bool Instance::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deli
   }
   bool ok;
   if (hasDataContext(type)) {
-    bool binary = false;
-    argv[6] = eventData(env, ev, binary);
-    argv[4] = Napi::Number::New(env, static_cast<double>(ev.wireSize));
-    argv[5] = Napi::Boolean::New(env, binary);
-    ok = callMethod(env, deliverData, 7, argv);
+    bool binary = true;
+    napi_value args[9];
+    std::copy(argv, argv + 4, args);
+    if (slab != nullptr) {
+      // d is the size: the trampoline takes slab.subarray(offset, offset + d).
+      args[6] = Napi::Number::New(env, static_cast<double>(ev.data.size()));
+      args[7] = slab;
+      args[8] = Napi::Number::New(env, static_cast<double>(offset));
+      recycleBuffer(std::move(ev.data));
+    } else {
+      args[6] = eventData(env, ev, binary);
+      napi_get_undefined(env, &args[7]);
+      args[8] = args[7];
+    }
+    args[4] = Napi::Number::New(env, static_cast<double>(ev.wireSize));
+    args[5] = Napi::Boolean::New(env, binary);
+    ok = callMethod(env, deliverData, 9, args);
   } else {
     argv[4] = eventContext(keys, ev);
     ok = callMethod(env, deliverAny, 5, argv);

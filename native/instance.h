@@ -106,8 +106,16 @@ class Instance : public QueueTarget {
   ClientEntry* clientByTag(uint64_t tag) const;
   // false: the environment can no longer run JS, stop the batch.
   // deliverData / deliverAny: the two trampolines of this batch (see Factories).
+  // slab: where planSlabs put this event's bytes (at offset), or null.
   bool deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deliverData,
-                    napi_value deliverAny);
+                    napi_value deliverAny, napi_value slab, size_t offset);
+  // A batch's small binary payloads, copied into shared Buffers.
+  struct Slice {
+    int slab = -1;  // index into the batch's slabs, -1: not sliced
+    size_t offset = 0;
+  };
+  void planSlabs(napi_env env, std::vector<QueueItem>& batch, std::vector<Slice>& slices,
+                 std::vector<napi_value>& slabs);
   void deliverConnect(Keys& keys, QueueItem& item);
   bool callMethod(Napi::Env env, napi_value fn, size_t argc, napi_value* argv);
 

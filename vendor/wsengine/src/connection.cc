@@ -267,6 +267,16 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     return;
   }
   self->awaitingPong_ = false;  // any traffic proves the peer alive
+  // Events of this read go to the sink together, at the end of this scope
+  // (declared after `hold`, so it runs while the connection is alive).
+  struct HoldEvents {
+    Connection* c;
+    explicit HoldEvents(Connection* conn) : c(conn) { c->holdEvents_ = true; }
+    ~HoldEvents() {
+      c->holdEvents_ = false;
+      c->flushHeld();
+    }
+  } held(self);
   auto* data = reinterpret_cast<uint8_t*>(buf->base);
   if (self->shutdownStarted_) return;  // draining until the peer's FIN
   if (self->tlsSession_) {
@@ -306,6 +316,8 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   } else {
     self->onPlainData(data, static_cast<size_t>(n));
   }
+  self->holdEvents_ = false;
+  self->flushHeld();  // before deciding on a pause: the push may ask for one
   if (self->pausedByBudget_ && self->reading_ && !self->socketClosing_) {
     uv_read_stop(s);
     self->reading_ = false;
@@ -434,6 +446,7 @@ void Connection::becomeOpen() {
   }
   state_.store(kOpen, std::memory_order_release);
   startHeartbeat();
+  flushHeld();  // the owner's events come after this connection's so far
   owner_->onConnOpen(this);
 }
 
@@ -441,6 +454,7 @@ void Connection::failHandshake(int httpStatus, const std::string& error) {
   if (failed_) return;
   failed_ = true;
   state_.store(kClosing, std::memory_order_release);
+  flushHeld();
   owner_->onConnFailed(this, httpStatus, error);
   closeSocket();
 }
@@ -657,6 +671,7 @@ void Connection::onFrameError(int closeCode, const char* reason) { failConnectio
 
 void Connection::failConnection(int code, const std::string& reason) {
   if (failed_ || socketClosing_) return;
+  flushHeld();  // what preceded the violation reaches the application first
   failed_ = true;
   uv_timer_stop(&pingTimer_);
   // Before the close frame is queued: no data frame may follow it.
@@ -1194,6 +1209,7 @@ void Connection::onShutdown(uv_shutdown_t* req, int status) {
 
 void Connection::closeSocket() {
   if (socketClosing_) return;
+  flushHeld();
   socketClosing_ = true;
   if (state() == kOpen && !closeSent_ && !closeReceived_ && closeCode_ == 1006 &&
       closeReason_.empty()) {
@@ -1228,6 +1244,7 @@ void Connection::finish() {
     std::lock_guard<std::mutex> lock(sendMu_);
     outbox_.clear();
   }
+  flushHeld();
   if (owner_) {
     auto owner = std::move(owner_);
     owner->onConnClosed(this, wasOpen_, closeCode_, closeReason_, closeRemote_);
@@ -1237,7 +1254,18 @@ void Connection::finish() {
 void Connection::emit(Event&& ev) {
   ev.owner = ownerTag_;
   ev.conn = id_;
+  if (holdEvents_) {
+    held_.push_back(std::move(ev));
+    return;
+  }
   if (!sink_->push(std::move(ev))) pausedByBudget_ = true;
+}
+
+void Connection::flushHeld() {
+  if (held_.empty()) return;
+  if (!sink_->pushAll(held_)) pausedByBudget_ = true;
+  // A flood of small messages leaves a large vector behind: keep a modest one.
+  if (held_.capacity() > 4096) std::vector<Event>().swap(held_);
 }
 
 }  // namespace wsengine

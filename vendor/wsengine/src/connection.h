@@ -177,6 +177,11 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   IoLoop& loop_;
   std::shared_ptr<ConnectionOwner> owner_;
   std::shared_ptr<EventSink> sink_;
+  // While a socket read is parsed, its events are held here and pushed
+  // together at its end (see onRead); otherwise emit() pushes at once.
+  bool holdEvents_ = false;
+  std::vector<Event> held_;
+  void flushHeld();
   uint64_t ownerTag_;
   uint64_t id_;
   ConnConfig cfg_;

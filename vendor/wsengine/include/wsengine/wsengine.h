@@ -128,6 +128,15 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual bool push(Event&& ev) = 0;
+  // Several events of one connection, in order (the events of one socket
+  // read): one lock instead of one per event. Leaves `evs` empty (capacity
+  // kept). The result is push()'s, for the last of them.
+  virtual bool pushAll(std::vector<Event>& evs) {
+    bool ok = true;
+    for (auto& ev : evs) ok = push(std::move(ev));
+    evs.clear();
+    return ok;
+  }
 };
 
 struct StartResult {
