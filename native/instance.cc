@@ -212,11 +212,7 @@ void Instance::deliver(napi_env env, std::vector<QueueItem>& batch) {
   // handed out as slices (one Buffer per slab instead of one per message).
   std::vector<Slice> slices(batch.size());
   std::vector<napi_value> slabs;
-  try {
-    planSlabs(env, batch, slices, slabs);
-  } catch (const Napi::Error&) {
-    return;
-  }
+  planSlabs(env, batch, slices, slabs);
   for (size_t i = 0; i < batch.size(); ++i) {
     QueueItem& item = batch[i];
     if (shut_) return;
@@ -277,7 +273,17 @@ void Instance::planSlabs(napi_env env, std::vector<QueueItem>& batch, std::vecto
       cap = std::max(std::min(left, kSlabSize), n);
       napi_value slab;
       void* mem = nullptr;
-      if (napi_create_buffer(env, cap, &mem, &slab) != napi_ok) throw Napi::Error::New(env);
+      if (napi_create_buffer(env, cap, &mem, &slab) != napi_ok) {
+        // No slab (out of memory, or the environment is going): the rest
+        // are created one by one, as without slabs.
+        bool pending = false;
+        napi_is_exception_pending(env, &pending);
+        if (pending) {
+          napi_value ignored;
+          napi_get_and_clear_last_exception(env, &ignored);
+        }
+        return;
+      }
       slabs.push_back(slab);
       base = static_cast<char*>(mem);
       fill = 0;
