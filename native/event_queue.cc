@@ -79,11 +79,13 @@ bool EventQueue::push(Event&& ev) {
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return true;  // environment gone: nobody will read it
   enqueue(std::move(item));
-  if (bytes_ > kHighWater) {
-    paused_ = true;
-    return false;
-  }
-  return true;
+  return withinBudget();
+}
+
+bool EventQueue::withinBudget() {
+  if (bytes_ <= kHighWater) return true;
+  paused_ = true;
+  return false;
 }
 
 bool EventQueue::pushAll(std::vector<Event>& evs) {
@@ -104,11 +106,7 @@ bool EventQueue::pushAll(std::vector<Event>& evs) {
   }
   evs.clear();
   schedule();
-  if (bytes_ > kHighWater) {
-    paused_ = true;
-    return false;
-  }
-  return true;
+  return withinBudget();
 }
 
 void EventQueue::pushConnect(uint64_t startId, ConnectResult&& result) {

@@ -80,6 +80,8 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   static void OnIdle(uv_idle_t* handle);
   void enqueue(QueueItem&& item);
   void schedule();
+  // With mu_ held: false (and paused_) over the high-water mark.
+  bool withinBudget();
   void drain(napi_env env);
 
   mutable std::mutex mu_;

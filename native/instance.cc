@@ -12,15 +12,13 @@
 namespace wsengine {
 namespace addon {
 
+namespace {
 // Small frames written at once in each delivered batch (see deliver).
 constexpr unsigned kCorkPassThrough = 8;
 // Binary payloads up to kSliceMax share slabs of kSlabSize (see planSlabs):
 // a kept message pins at most one slab.
 constexpr size_t kSliceMax = 4096;
 constexpr size_t kSlabSize = 64 * 1024;
-
-
-namespace {
 const Key kJsKeys[] = {Key::method, Key::worker, Key::window, Key::process};
 }  // namespace
 
@@ -351,7 +349,6 @@ bool Instance::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deli
       args[6] = Napi::Number::New(env, static_cast<double>(ev.data.size()));
       args[7] = slab;
       args[8] = Napi::Number::New(env, static_cast<double>(offset));
-      recycleBuffer(std::move(ev.data));
     } else {
       args[6] = eventData(env, ev, binary);
       napi_get_undefined(env, &args[7]);

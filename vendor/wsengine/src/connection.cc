@@ -267,16 +267,22 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     return;
   }
   self->awaitingPong_ = false;  // any traffic proves the peer alive
-  // Events of this read go to the sink together, at the end of this scope
-  // (declared after `hold`, so it runs while the connection is alive).
+  // Events of this read go to the sink together at the end of this scope
+  // (declared after `hold`, so it runs while the connection is alive); then
+  // reading stops if the sink is over its budget.
   struct HoldEvents {
     Connection* c;
-    explicit HoldEvents(Connection* conn) : c(conn) { c->holdEvents_ = true; }
+    uv_stream_t* s;
+    HoldEvents(Connection* conn, uv_stream_t* stream) : c(conn), s(stream) { c->holdEvents_ = true; }
     ~HoldEvents() {
       c->holdEvents_ = false;
       c->flushHeld();
+      if (c->pausedByBudget_ && c->reading_ && !c->socketClosing_) {
+        uv_read_stop(s);
+        c->reading_ = false;
+      }
     }
-  } held(self);
+  } held(self, s);
   auto* data = reinterpret_cast<uint8_t*>(buf->base);
   if (self->shutdownStarted_) return;  // draining until the peer's FIN
   if (self->tlsSession_) {
@@ -315,12 +321,6 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     }
   } else {
     self->onPlainData(data, static_cast<size_t>(n));
-  }
-  self->holdEvents_ = false;
-  self->flushHeld();  // before deciding on a pause: the push may ask for one
-  if (self->pausedByBudget_ && self->reading_ && !self->socketClosing_) {
-    uv_read_stop(s);
-    self->reading_ = false;
   }
 }
 
@@ -539,8 +539,6 @@ bool Connection::onFramePayload(uint8_t* data, size_t len) {
     if (msgFill_ < msg_.size() && reinterpret_cast<char*>(data) == &msg_[msgFill_] &&
         len <= msg_.size() - msgFill_) {
       // already in place: read there (onAlloc) or put there (payloadTarget)
-    } else if (len <= msg_.size() - msgFill_) {
-      std::memcpy(&msg_[msgFill_], data, len);  // over stale bytes: no fill
     } else {
       msg_.resize(msgFill_);  // never drops received bytes
       msg_.append(reinterpret_cast<const char*>(data), len);

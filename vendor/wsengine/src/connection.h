@@ -12,12 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "buffer_pool.h"
 #include "deflate.h"
 #include "frame.h"
 #include "http.h"
 #include "io_loop.h"
 #include "tls.h"
-#include "buffer_pool.h"
 #include "utf8.h"
 #include "wsengine/wsengine.h"
 
