@@ -157,6 +157,13 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   }
 
  private:
+  // A listening socket and the reference that keeps its server alive until
+  // the handle's close callback (uv_close completes on a later loop turn).
+  struct Listener {
+    uv_tcp_t tcp;
+    std::shared_ptr<ServerImpl> server;
+  };
+
   StartResult startOnLoop(const ServerOptions& opts) {
     StartResult res;
     if (listener_) {
@@ -197,29 +204,27 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       std::memcpy(&addr, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
       uv_freeaddrinfo(req.addrinfo);
     }
-    auto* l = new uv_tcp_t;
-    uv_tcp_init(loop_.loop(), l);
-    l->data = this;
-    int rc = uv_tcp_bind(l, reinterpret_cast<const sockaddr*>(&addr), 0);
+    auto* l = new Listener;
+    uv_tcp_init(loop_.loop(), &l->tcp);
+    l->tcp.data = l;
+    l->server = shared_from_this();
+    int rc = uv_tcp_bind(&l->tcp, reinterpret_cast<const sockaddr*>(&addr), 0);
     if (rc == 0)
-      rc = uv_listen(reinterpret_cast<uv_stream_t*>(l), opts.backlog > 0 ? opts.backlog : 5,
+      rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), opts.backlog > 0 ? opts.backlog : 5,
                      &ServerImpl::onConnection);
     if (rc != 0) {
-      uv_close(reinterpret_cast<uv_handle_t*>(l), [](uv_handle_t* h) {
-        delete reinterpret_cast<uv_tcp_t*>(h);
-      });
+      closeListener(l);
       res.message = std::string("Cannot listen on ") + host + ":" + std::to_string(opts.port) +
                     ": " + uv_strerror(rc);
       return res;
     }
     struct sockaddr_storage bound;
     int len = sizeof bound;
-    uv_tcp_getsockname(l, reinterpret_cast<sockaddr*>(&bound), &len);
+    uv_tcp_getsockname(&l->tcp, reinterpret_cast<sockaddr*>(&bound), &len);
     int port = bound.ss_family == AF_INET6
                    ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
                    : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
     listener_ = l;
-    listenerHold_ = shared_from_this();
     port_ = port;
     running_ = true;
     res.success = true;
@@ -231,11 +236,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   void stopOnLoop(int code, const std::string& reason, bool hard) {
     if (hard) silent_.store(true);
     if (listener_) {
-      uv_close(reinterpret_cast<uv_handle_t*>(listener_), [](uv_handle_t* h) {
-        auto* self = static_cast<ServerImpl*>(h->data);
-        delete reinterpret_cast<uv_tcp_t*>(h);
-        self->listenerHold_.reset();  // may destroy self: last statement
-      });
+      closeListener(listener_);
       listener_ = nullptr;
     }
     // Each connection is closed on its own loop.
@@ -247,6 +248,16 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
           c->close(code, reason);
       });
     }
+  }
+
+  // The handle goes with its own hold on the server: freeing it may destroy
+  // the server, so nothing of the server is touched in the callback. (One
+  // hold per server was dropped by an old listener's late close callback
+  // after a stop()+start(), leaving the new listener's callback a dangling
+  // server.)
+  static void closeListener(Listener* l) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp),
+             [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
   }
 
   std::vector<std::shared_ptr<Connection>> snapshot() const {
@@ -261,7 +272,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   // are not bound to its listener's thread); one over maxConnections is
   // answered 503 on the listener's loop.
   static void onConnection(uv_stream_t* l, int status) {
-    auto* self = static_cast<ServerImpl*>(l->data);
+    auto* self = static_cast<Listener*>(l->data)->server.get();
     if (status < 0) return;
     ConnConfig cfg;
     cfg.server = true;
@@ -315,8 +326,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   uint64_t tag_;
   ServerOptions opts_;
   std::shared_ptr<TlsContext> tlsCtx_;
-  uv_tcp_t* listener_ = nullptr;
-  std::shared_ptr<ServerImpl> listenerHold_;
+  Listener* listener_ = nullptr;  // the current one; closed ones free themselves
   std::atomic<bool> running_{false};
   std::atomic<int> port_{0};
   std::atomic<bool> silent_{false};  // cleared: raise no more events
