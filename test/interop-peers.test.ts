@@ -6,9 +6,10 @@
 // - Python `websockets`: its client against our server, our client against
 //   its server (scripts in test/peers/);
 // - headless Chromium: a page served on loopback talks to our server.
-// A missing peer FAILS the tests; IXWS_SKIP_PYTHON=1 / IXWS_SKIP_BROWSER=1
-// skip them explicitly.
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+// A missing Python or Chromium skips its suite with the reason and the
+// install command; with IXWS_REQUIRE_PEERS=1 (CI) it fails instead
+// (test/support/peers.ts).
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
 import type { AddressInfo } from 'net';
@@ -20,6 +21,7 @@ import { websocketClientSend, websocketClientStart, websocketClientStop, websock
 import type { EventMethod, ServerOptions } from '../lib/index';
 import { binding } from '../lib/binding';
 import { Collector, Started, bytes, defer, header, newClient, runCleanup, startServer, text, until } from './helpers';
+import { describeWithPeers, peers } from './support/peers';
 
 afterEach(runCleanup);
 
@@ -227,15 +229,6 @@ describe('ws (additions to interop-ws.test.ts)', () => {
 
 // ------------------------------------------------------------------ python
 
-function findPython(): { exe: string; version: string } | undefined {
-  const candidates = [process.env.IXWS_PYTHON, 'python3', '/usr/bin/python3'].filter((x): x is string => !!x);
-  for (const exe of candidates) {
-    const r = spawnSync(exe, ['-c', 'import websockets; print(websockets.__version__)'], { encoding: 'utf8', timeout: 15000 });
-    if (r.status === 0) return { exe, version: r.stdout.trim() };
-  }
-  return undefined;
-}
-
 /** A child process whose stdout lines are kept; killed (by pid) after the test. */
 function child(exe: string, args: string[], options: { detached?: boolean } = {}) {
   const p = spawn(exe, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached });
@@ -281,14 +274,8 @@ function child(exe: string, args: string[], options: { detached?: boolean } = {}
   };
 }
 
-const skipPython = process.env.IXWS_SKIP_PYTHON === '1';
-const python = skipPython ? undefined : findPython();
-
-describe.skipIf(skipPython)('Python websockets', () => {
-  test('is installed (apt-get install python3-websockets)', () => {
-    if (!python) throw new Error('no Python with the websockets module (tried $IXWS_PYTHON, python3, /usr/bin/python3); set IXWS_SKIP_PYTHON=1 to skip explicitly');
-    console.log(`[interop] Python websockets ${python.version} (${python.exe})`);
-  });
+describeWithPeers([peers.python()], 'Python websockets', (found) => {
+  const python = () => found.python!;
 
   const variants = [
     { name: 'deflate on both sides', py: 'on', ours: true },
@@ -298,9 +285,8 @@ describe.skipIf(skipPython)('Python websockets', () => {
 
   for (const v of variants) {
     test(`python client ↔ our server (${v.name})`, async () => {
-      if (!python) throw new Error('Python websockets missing');
       const srv = echoServer(v.ours ? {} : { disablePerMessageDeflate: true }, ['welcome from ix ✓']);
-      const py = child(python.exe, [
+      const py = child(python().exe, [
         path.join(PEERS, 'py_client.py'),
         `ws://127.0.0.1:${srv.port}/py?side=client`,
         '--compression', v.py,
@@ -330,8 +316,7 @@ describe.skipIf(skipPython)('Python websockets', () => {
     }, 60000);
 
     test(`our client ↔ python server (${v.name})`, async () => {
-      if (!python) throw new Error('Python websockets missing');
-      const py = child(python.exe, [path.join(PEERS, 'py_echo_server.py'), '--compression', v.py, '--lifetime', '60']);
+      const py = child(python().exe, [path.join(PEERS, 'py_echo_server.py'), '--compression', v.py, '--lifetime', '60']);
       const port = Number((await py.waitLine(/^PORT \d+$/, 15000)).split(' ')[1]);
       const { c, events, st } = await ourClient(`ws://127.0.0.1:${port}/from-ix?x=1`, v.ours ? { perMessageDeflate: { enabled: true, threshold: 0 } } : { disablePerMessageDeflate: true });
       expect(st).toMatchObject({ success: true, http_status: 101 });
@@ -379,18 +364,6 @@ describe.skipIf(skipPython)('Python websockets', () => {
 
 // ------------------------------------------------------------------ chromium
 
-function findChromium(): string | undefined {
-  const candidates = [process.env.IXWS_CHROMIUM, 'chromium', 'chromium-browser', 'google-chrome'].filter((x): x is string => !!x);
-  for (const exe of candidates) {
-    const r = spawnSync(exe, ['--version'], { encoding: 'utf8', timeout: 20000 });
-    if (r.status === 0) return exe;
-  }
-  return undefined;
-}
-
-const skipBrowser = process.env.IXWS_SKIP_BROWSER === '1';
-const chromium = skipBrowser ? undefined : findChromium();
-
 interface PageResult {
   ok: boolean;
   error?: string;
@@ -434,21 +407,18 @@ async function pageServer(): Promise<{ port: number; result: Promise<PageResult>
   return { port: (server.address() as AddressInfo).port, result };
 }
 
-describe.skipIf(skipBrowser)('headless Chromium', () => {
-  test('is installed (apt-get install chromium)', () => {
-    if (!chromium) throw new Error('no chromium found (tried $IXWS_CHROMIUM, chromium, chromium-browser, google-chrome); set IXWS_SKIP_BROWSER=1 to skip explicitly');
-  });
+describeWithPeers([peers.chromium()], 'headless Chromium', (found) => {
+  const chromium = () => found.chromium!.exe;
 
   for (const deflate of [true, false]) {
     test(`browser WebSocket ↔ our server (permessage-deflate ${deflate ? 'enabled' : 'disabled'} on our server)`, async () => {
-      if (!chromium) throw new Error('chromium missing');
       const bin = Buffer.from([0, 1, 2, 253, 254, 255]);
       const srv = echoServer(deflate ? { perMessageDeflate: { enabled: true, threshold: 0 } } : { disablePerMessageDeflate: true }, ['welcome, browser ✓', bin]);
       const web = await pageServer();
       const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-chromium-'));
       defer(() => fs.rmSync(profile, { recursive: true, force: true }));
       const started = Date.now();
-      const browser = child(chromium, [
+      const browser = child(chromium(), [
         '--headless',
         '--no-sandbox',
         '--disable-gpu',
