@@ -19,7 +19,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { describe, test } from 'vitest';
 
-export type PeerId = 'python' | 'chromium' | 'tinyproxy' | 'squid' | 'redis' | 'netns';
+export type PeerId = 'python' | 'chromium' | 'tinyproxy' | 'squid' | 'redis' | 'netns' | 'pty';
 
 export interface Peer {
   /** Short name used by IXWS_SKIP_PEERS. */
@@ -126,6 +126,13 @@ export const peers = {
       const candidates = [process.env.IXWS_PYTHON, 'python3', '/usr/bin/python3'].filter((x): x is string => !!x);
       const r = firstWorking([...new Set(candidates)], ['-c', 'import websockets; print(websockets.__version__)']);
       return 'why' in r ? { why: `no Python with the websockets module (${r.why})` } : { exe: r.exe, version: `websockets ${r.line}` };
+    }),
+  /** python3 whose standard `pty` module can open a pseudo-terminal ($IXWS_PYTHON first). */
+  pty: (): Peer =>
+    find('pty', "Python 3 with a working 'pty' module (pseudo-terminals)", 'apt-get install python3', () => {
+      const candidates = [process.env.IXWS_PYTHON, 'python3', '/usr/bin/python3'].filter((x): x is string => !!x);
+      const r = firstWorking([...new Set(candidates)], ['-c', 'import os, pty, sys; m, s = pty.openpty(); print("pty ok", os.ttyname(s), sys.version.split()[0])']);
+      return 'why' in r ? { why: `no Python that opens a pseudo-terminal (${r.why})` } : { exe: r.exe, version: r.line };
     }),
   /** A Chromium/Chrome that runs headless ($IXWS_CHROMIUM first). */
   chromium: (): Peer =>

@@ -1,0 +1,139 @@
+// What the ixws commands share: building client and server options from the
+// command line, waiting for signals, and stopping a server cleanly. Only the
+// package's public API is used (../lib/index, which is dist/lib/index.js,
+// the package's entry, once compiled).
+import { WebSocketClient, WebSocketServer } from '../lib/index';
+import type { ClientOptions, ClientStartStatus, CloseContext, ServerOptions } from '../lib/index';
+import { UsageError, headers, port, readableFile, seconds } from './args';
+
+/** Close codes after which a session ended normally (RFC 6455 §7.4.1). */
+export const NORMAL_CLOSE = new Set([1000, 1001, 1005]);
+
+export interface ClientFlags {
+  header?: string[];
+  ca?: string;
+  'no-check'?: boolean;
+  timeout?: string;
+}
+
+/** Client options from the flags connect and send share. */
+export function clientOptions(command: string, url: URL, flags: ClientFlags): ClientOptions {
+  const opts: ClientOptions = {
+    url: url.href,
+    // A command-line session reports a lost connection instead of hiding it behind retries.
+    enableAutomaticReconnection: false,
+    timeout: seconds(flags.timeout, 20, '--timeout'),
+  };
+  const h = headers(flags.header);
+  if (h) opts.headers = h;
+  if (flags.ca !== undefined || flags['no-check']) {
+    if (url.protocol !== 'wss:') throw new UsageError(`${command}: ${flags.ca !== undefined ? '--ca' : '--no-check'} needs a wss:// URL`);
+    opts.tls = {};
+    if (flags.ca !== undefined) opts.tls.caFile = readableFile(flags.ca, '--ca');
+    if (flags['no-check']) {
+      opts.tls.verifyPeer = false;
+      opts.tls.disableHostnameValidation = true;
+    }
+  }
+  return opts;
+}
+
+/** Why a connection attempt failed, in one phrase. */
+export function failure(status: ClientStartStatus): string {
+  const reason = status.errorStr || 'unknown error';
+  return status.http_status && !reason.includes(String(status.http_status)) ? `${reason} (HTTP ${status.http_status})` : reason;
+}
+
+export interface ServerFlags {
+  port?: string;
+  host?: string;
+  cert?: string;
+  key?: string;
+  deflate?: boolean;
+  'no-deflate'?: boolean;
+}
+
+export const SERVER_FLAGS = {
+  port: { type: 'string', short: 'p' },
+  host: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+} as const;
+
+/** Server options from --port, --host, --cert/--key, --deflate/--no-deflate. */
+export function serverOptions(command: string, flags: ServerFlags): ServerOptions {
+  const opts: ServerOptions = { port: port(flags.port, 8080), host: flags.host ?? '127.0.0.1' };
+  if (flags.host !== undefined && flags.host.trim() === '') throw new UsageError('--host: empty');
+  if ((flags.cert === undefined) !== (flags.key === undefined)) {
+    throw new UsageError(`${command}: --cert and --key go together`);
+  }
+  if (flags.cert !== undefined && flags.key !== undefined) {
+    opts.tls = { certFile: readableFile(flags.cert, '--cert'), keyFile: readableFile(flags.key, '--key') };
+  }
+  if (flags.deflate && flags['no-deflate']) throw new UsageError(`${command}: --deflate and --no-deflate exclude each other`);
+  if (flags['no-deflate']) opts.disablePerMessageDeflate = true;
+  return opts;
+}
+
+/** ws://host:port as a client would write it (IPv6 literals in brackets). */
+export function listenUrl(opts: ServerOptions, port: number): string {
+  const host = opts.host ?? '127.0.0.1';
+  return `${opts.tls ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * Resolves on the first SIGINT or SIGTERM. While the caller then shuts down,
+ * a second signal exits at once (130 / 143), as a user pressing Ctrl-C twice expects.
+ */
+export function nextSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      process.once('SIGINT', () => process.exit(130));
+      process.once('SIGTERM', () => process.exit(143));
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+/**
+ * Stops a server: every connection gets 1001 and its close handshake (each
+ * bounded by the engine's close timeout); waits for their close events up to
+ * `boundMs`, then clears the server so that nothing keeps the process alive.
+ */
+export async function stopServer(server: WebSocketServer, boundMs = 3000): Promise<void> {
+  const open = new Set(server.clients());
+  if (open.size > 0) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, boundMs);
+      server.on('close', (client: number, _ctx: CloseContext) => {
+        open.delete(client);
+        if (open.size === 0) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      server.stop();
+    });
+  } else {
+    server.stop();
+  }
+  server.clear();
+}
+
+/**
+ * Resolves when nothing is queued for sending on the client any more, or
+ * when `gone()` says the connection is over; polls (the API has no drain event).
+ */
+export function drained(client: WebSocketClient, gone: () => boolean, everyMs = 10): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (gone() || client.bufferedAmount === 0) resolve();
+      else setTimeout(check, everyMs);
+    };
+    check();
+  });
+}

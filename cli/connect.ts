@@ -1,0 +1,219 @@
+// ixws connect URL: standard input to messages, messages to standard output.
+import * as readline from 'readline';
+import { WebSocketClient } from '../lib/index';
+import type { CloseContext, DataContext, ErrorContext } from '../lib/index';
+import { RunError, UsageError, oneLine, parse, seconds, wsUrl } from './args';
+import { NORMAL_CLOSE, clientOptions, drained, failure } from './common';
+import { COMMANDS } from './help';
+
+const OPTIONS = {
+  header: { type: 'string', multiple: true, short: 'H' },
+  protocol: { type: 'string', multiple: true },
+  ca: { type: 'string' },
+  'no-check': { type: 'boolean' },
+  binary: { type: 'boolean' },
+  hex: { type: 'boolean' },
+  base64: { type: 'boolean' },
+  'no-deflate': { type: 'boolean' },
+  timeout: { type: 'string' },
+  wait: { type: 'string' },
+} as const;
+
+/** Stop reading standard input while this much is queued for sending; resume below LOW_WATER. */
+const HIGH_WATER = 8 * 1024 * 1024;
+const LOW_WATER = 1024 * 1024;
+/** How long the close handshake may take once we sent our close (the engine's own bound is 2 s). */
+const CLOSE_BOUND_MS = 5000;
+
+export async function connect(args: string[]): Promise<number> {
+  const { values, positionals, help } = parse('connect', args, OPTIONS, ['URL']);
+  if (help) {
+    process.stdout.write(COMMANDS.connect);
+    return 0;
+  }
+  const url = wsUrl(positionals[0], 'connect');
+  if (values.protocol && values.protocol.length > 0) {
+    // Subprotocols (Sec-WebSocket-Protocol) are not in this version's client options (issue 13).
+    throw new UsageError('--protocol: subprotocols are not supported by this version of ix-websocket');
+  }
+  if (values.hex && values.base64) throw new UsageError('connect: --hex and --base64 exclude each other');
+  const opts = clientOptions('connect', url, values);
+  if (values['no-deflate']) opts.disablePerMessageDeflate = true;
+  const waitMs = seconds(values.wait, 1, '--wait', true) * 1000;
+  return session(url.href, new WebSocketClient(opts), values.base64 ? 'base64' : 'hex', values.binary === true, waitMs);
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function session(
+  url: string,
+  client: WebSocketClient,
+  encoding: 'hex' | 'base64',
+  binary: boolean,
+  waitMs: number,
+): Promise<number> {
+  const stdin = process.stdin;
+  const out = process.stdout;
+  const err = process.stderr;
+  const interactive = stdin.isTTY === true && out.isTTY === true;
+  let rl: readline.Interface | undefined;
+  let opened = false;
+  let closeCtx: CloseContext | undefined;
+  let closeTimedOut = false;
+  let outputGone = false;
+  let ending = false;
+  /** Close without waiting for the peer to fall quiet (a signal, Ctrl-C, Ctrl-D, output gone). */
+  let hurry = false;
+  let lastActivity = 0;
+  let closeTimer: NodeJS.Timeout | undefined;
+  let onClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (onClosed = resolve));
+
+  // In a terminal, a line printed while the user types goes above the prompt.
+  // After the input ends, the prompt left on the screen is wiped instead.
+  const above = (stream: NodeJS.WriteStream, line: string) => {
+    if (rl && interactive) {
+      readline.clearLine(stream, 0);
+      readline.cursorTo(stream, 0);
+      stream.write(`${line}\n`);
+      if (!ending) rl.prompt(true);
+    } else {
+      stream.write(`${line}\n`);
+    }
+  };
+  const print = (line: string) => {
+    if (!outputGone) above(out, line);
+  };
+  const note = (line: string) => above(err, line);
+
+  // A reader that went away (`ixws connect … | head -1`) ends the session quietly.
+  out.on('error', () => {
+    outputGone = true;
+    void endInput(false);
+  });
+
+  client.on('message', (ctx: DataContext) => {
+    lastActivity = Date.now();
+    if (ctx.binary) {
+      const text = (ctx.data as Buffer).toString(encoding);
+      print(interactive ? `< (binary) ${text}` : text);
+    } else {
+      print(interactive ? `< ${ctx.data as string}` : (ctx.data as string));
+    }
+  });
+  client.on('error', (ctx: ErrorContext) => {
+    if (opened) note(`error: ${oneLine(ctx.reason)}`);
+  });
+  client.on('close', (ctx: CloseContext) => {
+    if (!opened || closeCtx) return;
+    closeCtx = ctx;
+    onClosed();
+  });
+
+  // Signals are handled from here on: a signal while connecting gives up the
+  // attempt, one after the connection is open closes it (endInput).
+  let interrupted: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (opened) void endInput(false);
+    else if (!interrupted) {
+      interrupted = sig;
+      client.stop();
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const unlisten = () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+
+  const status = await client.start();
+  if (!status.success || interrupted) {
+    unlisten();
+    client.clear();
+    if (interrupted) throw new RunError(`${interrupted} while connecting to ${url}`);
+    throw new RunError(`cannot connect to ${url}: ${oneLine(failure(status))}`);
+  }
+  opened = true;
+  note(`connected to ${url}${interactive ? ' (Ctrl-D or Ctrl-C closes)' : ''}`);
+
+  // Input ended, or the user asked to quit: send what is queued (the close
+  // frame goes after the queued messages, and the engine's close timer starts
+  // with it, so the queue is drained first). When piped input ends, keep
+  // printing what arrives until the peer has been quiet for --wait seconds:
+  // a server may answer the last messages after it has already replied to
+  // our close (ix-websocket's own server answers a close from its IO thread,
+  // before its JavaScript has seen the messages that came just before), and
+  // the answers would be lost.
+  async function endInput(linger: boolean): Promise<void> {
+    if (!linger) hurry = true;
+    if (ending) return;
+    ending = true;
+    rl?.close();
+    await drained(client, () => closeCtx !== undefined);
+    lastActivity = Math.max(lastActivity, Date.now());
+    while (!hurry && !closeCtx) {
+      const left = lastActivity + waitMs - Date.now();
+      if (left <= 0) break;
+      await sleep(Math.min(left, 50));
+    }
+    if (closeCtx) return;
+    client.stop();
+    closeTimer = setTimeout(() => {
+      closeTimedOut = true;
+      onClosed();
+    }, CLOSE_BOUND_MS);
+  }
+
+  if (!closeCtx) {
+    rl = readline.createInterface({
+      input: stdin,
+      output: interactive ? out : undefined,
+      terminal: interactive,
+      prompt: '> ',
+      crlfDelay: Infinity,
+    });
+    let paused = false;
+    rl.on('line', (line) => {
+      if (ending || closeCtx) return;
+      const st = client.send(binary ? Buffer.from(line, 'utf8') : line);
+      if (!st.success) note(`ixws: send failed: ${oneLine(st.message ?? 'unknown error')}`);
+      if (client.bufferedAmount > HIGH_WATER && !paused) {
+        paused = true;
+        rl?.pause();
+        const wait = () => {
+          if (closeCtx || client.bufferedAmount < LOW_WATER) {
+            paused = false;
+            rl?.resume();
+          } else setTimeout(wait, 10);
+        };
+        setTimeout(wait, 10);
+      }
+      if (interactive) rl?.prompt();
+    });
+    // End of piped input waits for the peer to fall quiet; Ctrl-D in a terminal does not.
+    rl.on('close', () => void endInput(!interactive));
+    // Ctrl-C at the prompt (readline handles it in raw mode) closes like Ctrl-D.
+    rl.on('SIGINT', () => void endInput(false));
+    if (interactive) rl.prompt();
+  }
+
+  await closed;
+  if (closeTimer) clearTimeout(closeTimer);
+  unlisten();
+  ending = true;
+  rl?.close();
+  // Standard input may still be open (the peer closed first): let it go, so
+  // that nothing keeps the process alive.
+  stdin.pause();
+  if (!stdin.isTTY) stdin.destroy();
+  client.clear();
+
+  if (closeTimedOut) {
+    throw new RunError(`the close handshake did not complete within ${CLOSE_BOUND_MS / 1000} s`);
+  }
+  const ctx = closeCtx as CloseContext;
+  const who = ctx.remote ? 'closed by the peer' : 'closed';
+  note(`${who}: ${ctx.code}${ctx.reason ? ` ${oneLine(ctx.reason)}` : ''}`);
+  return NORMAL_CLOSE.has(ctx.code) ? 0 : 1;
+}

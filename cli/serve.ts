@@ -1,0 +1,54 @@
+// ixws echo-server / ixws broadcast-server.
+import { WebSocketServer } from '../lib/index';
+import type { CloseContext, DataContext, ErrorContext, OpenContext } from '../lib/index';
+import { RunError, oneLine, parse } from './args';
+import { SERVER_FLAGS, listenUrl, nextSignal, serverOptions, stopServer } from './common';
+import { COMMANDS } from './help';
+
+const OPTIONS = {
+  ...SERVER_FLAGS,
+  deflate: { type: 'boolean' },
+  'no-deflate': { type: 'boolean' },
+} as const;
+
+export type ServerKind = 'echo-server' | 'broadcast-server';
+
+export async function serve(kind: ServerKind, args: string[]): Promise<number> {
+  const { values, help } = parse(kind, args, OPTIONS);
+  if (help) {
+    process.stdout.write(COMMANDS[kind]);
+    return 0;
+  }
+  const opts = serverOptions(kind, values);
+  const server = new WebSocketServer(opts);
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+
+  server.on('open', (client: number, ctx: OpenContext) => log(`client ${client} connected (${ctx.uri})`));
+  server.on('close', (client: number, ctx: CloseContext) =>
+    log(`client ${client} disconnected: ${ctx.code}${ctx.reason ? ` ${oneLine(ctx.reason)}` : ''}`),
+  );
+  server.on('error', (client: number, ctx: ErrorContext) =>
+    process.stderr.write(`${client ? `client ${client}: ` : ''}error: ${oneLine(ctx.reason)}\n`),
+  );
+  if (kind === 'echo-server') {
+    // Text comes back as text, binary as binary (a string or a Buffer).
+    server.on('message', (client: number, ctx: DataContext) => server.send(ctx.data, { clients: [client] }));
+  } else {
+    server.on('message', (_client: number, ctx: DataContext) => server.send(ctx.data));
+  }
+
+  // Listening for signals before the address is printed: whoever reads it may signal at once.
+  const stopSignal = nextSignal();
+  const status = server.start();
+  if (!status.success) {
+    server.clear();
+    throw new RunError(`cannot listen on ${opts.host}:${opts.port}: ${oneLine(status.message)}`);
+  }
+  log(`${kind} listening on ${listenUrl(opts, server.port)}`);
+
+  const sig = await stopSignal;
+  log(`${sig}: stopping`);
+  await stopServer(server);
+  log('stopped');
+  return 0;
+}

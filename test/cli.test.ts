@@ -1,0 +1,803 @@
+// The ixws command-line tool, driven as a user drives it: child processes
+// running the compiled bin (fresh tsc output, as in the npm tarball), fed
+// through pipes, a pseudo-terminal for the interactive case, signals; help,
+// one-line errors and exit codes (0 / 1 / 2); TLS with a certificate made at
+// test time with the openssl CLI; a 64 MiB file whose SHA-256 must match on
+// arrival; the bin installed from an npm tarball.
+import { execFileSync, spawn, spawnSync } from 'child_process';
+import type { ChildProcessWithoutNullStreams } from 'child_process';
+import { createHash, randomBytes } from 'crypto';
+import * as fs from 'fs';
+import * as http from 'http';
+import * as os from 'os';
+import * as path from 'path';
+import type { AddressInfo } from 'net';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { WebSocketClient, WebSocketServer } from '../lib/index';
+import type { CloseContext, DataContext, OpenContext } from '../lib/index';
+import { root } from '../lib/binding';
+import { FileMessageError, decodeFileMessage, encodeFileMessage } from '../cli/file-message';
+import { renderBar } from '../cli/progress';
+import { describeWithPeers, peers } from './support/peers';
+
+// build-* is ignored by git; the package root (package.json, build/Release) is found above it.
+const outDir = path.join(root, 'build-cli-test');
+const IXWS = path.join(outDir, 'cli', 'ixws.js');
+let tmp = '';
+
+beforeAll(() => {
+  const tsc = require.resolve('typescript/bin/tsc');
+  const r = spawnSync(
+    process.execPath,
+    [tsc, '-p', path.join(root, 'tsconfig.json'), '--outDir', outDir, '--declaration', 'false', '--sourceMap', 'false'],
+    { cwd: root, encoding: 'utf8', timeout: 110_000 },
+  );
+  if (r.status !== 0) throw new Error(`tsc failed (${r.status}): ${r.stdout}${r.stderr}`);
+  if (!fs.existsSync(IXWS)) throw new Error(`no ${IXWS} after tsc`);
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-cli-'));
+}, 120_000);
+
+afterAll(() => {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+// ------------------------------------------------------------ processes
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+interface Cli {
+  child: ChildProcessWithoutNullStreams;
+  stdout: string;
+  stderr: string;
+  exited: Promise<Exit>;
+  /** Resolves with the first match of `re` in stdout (or stderr), fails after `ms` or at exit. */
+  waitOut(re: RegExp, ms?: number): Promise<RegExpMatchArray>;
+  waitErr(re: RegExp, ms?: number): Promise<RegExpMatchArray>;
+}
+
+const live = new Set<ChildProcessWithoutNullStreams>();
+const cleanups: Array<() => void> = [];
+
+afterEach(() => {
+  for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  live.clear();
+  while (cleanups.length) cleanups.pop()!();
+});
+
+/** Starts `cmd args` (by default: node IXWS args) with piped stdio. */
+function spawnCli(args: string[], opts: { cmd?: string; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Cli {
+  const cmd = opts.cmd ?? process.execPath;
+  const argv = opts.cmd ? args : [IXWS, ...args];
+  const child = spawn(cmd, argv, { cwd: opts.cwd ?? tmp, env: { ...process.env, ...opts.env }, stdio: 'pipe' });
+  live.add(child);
+  const cli = { child, stdout: '', stderr: '' } as Cli;
+  const waiters: Array<() => void> = [];
+  const poke = () => waiters.slice().forEach((w) => w());
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => {
+    cli.stdout += d;
+    poke();
+  });
+  child.stderr.on('data', (d: string) => {
+    cli.stderr += d;
+    poke();
+  });
+  child.stdin.on('error', () => {}); // the child may exit before reading its input
+  let done = false;
+  cli.exited = new Promise((resolve) =>
+    child.on('close', (code, signal) => {
+      done = true;
+      poke();
+      resolve({ code, signal });
+    }),
+  );
+  const wait = (which: 'stdout' | 'stderr') => (re: RegExp, ms = 10_000) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const check = () => {
+        const m = re.exec(cli[which]);
+        if (m) finish(() => resolve(m));
+        else if (done) finish(() => reject(new Error(`exited (${child.exitCode ?? child.signalCode}) without ${re} on ${which}\nstdout: ${cli.stdout}\nstderr: ${cli.stderr}`)));
+      };
+      const timer = setTimeout(() => finish(() => reject(new Error(`no ${re} on ${which} within ${ms} ms\nstdout: ${cli.stdout}\nstderr: ${cli.stderr}`))), ms);
+      const finish = (f: () => void) => {
+        clearTimeout(timer);
+        const i = waiters.indexOf(check);
+        if (i >= 0) waiters.splice(i, 1);
+        f();
+      };
+      waiters.push(check);
+      check();
+    });
+  cli.waitOut = wait('stdout');
+  cli.waitErr = wait('stderr');
+  return cli;
+}
+
+interface Result extends Exit {
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** The exit of a started child, SIGKILLed (and failed) if it runs past `ms`. */
+async function finished(cli: Cli, ms = 15_000): Promise<Result> {
+  const t0 = Date.now();
+  let killed = false;
+  const timer = setTimeout(() => {
+    killed = true;
+    cli.child.kill('SIGKILL');
+  }, ms);
+  const exit = await cli.exited;
+  clearTimeout(timer);
+  if (killed) throw new Error(`still running after ${ms} ms\nstdout: ${cli.stdout}\nstderr: ${cli.stderr}`);
+  return { ...exit, stdout: cli.stdout, stderr: cli.stderr, ms: Date.now() - t0 };
+}
+
+/** Runs ixws to completion with `input` on its stdin (then EOF). */
+async function run(args: string[], input: string | Buffer = '', ms = 15_000, opts: { cwd?: string } = {}): Promise<Result> {
+  const cli = spawnCli(args, opts);
+  cli.child.stdin.end(input);
+  return finished(cli, ms);
+}
+
+/** Sends `sig` and measures how long the child takes to exit. */
+async function signal(cli: Cli, sig: NodeJS.Signals, ms = 5_000): Promise<Result> {
+  cli.child.kill(sig);
+  return finished(cli, ms);
+}
+
+/** An ixws server (echo-server, broadcast-server, receive) on a free port; resolves once it listens. */
+async function serverCli(args: string[]): Promise<{ cli: Cli; url: string; port: number }> {
+  const cli = spawnCli([...args, '--port', '0']);
+  const m = await cli.waitOut(/listening on (wss?:\/\/[^\s,]+:(\d+))/);
+  return { cli, url: m[1], port: Number(m[2]) };
+}
+
+/** An in-process server of the library, cleared after the test. */
+function libServer(options: ConstructorParameters<typeof WebSocketServer>[0] = {}): WebSocketServer {
+  const s = new WebSocketServer({ port: 0, ...options });
+  const st = s.start();
+  if (!st.success) throw new Error(st.message);
+  cleanups.push(() => s.clear());
+  return s;
+}
+
+/** An in-process client of the library, cleared after the test. */
+async function libClient(url: string): Promise<{ client: WebSocketClient; messages: DataContext[]; closes: CloseContext[] }> {
+  const client = new WebSocketClient({ url, enableAutomaticReconnection: false });
+  cleanups.push(() => client.clear());
+  const messages: DataContext[] = [];
+  const closes: CloseContext[] = [];
+  client.on('message', (ctx) => messages.push(ctx));
+  client.on('close', (ctx) => closes.push(ctx));
+  const st = await client.start();
+  if (!st.success) throw new Error(st.errorStr);
+  return { client, messages, closes };
+}
+
+async function until(cond: () => boolean, ms = 5_000, what = 'condition'): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const lines = (s: string) => s.split('\n').filter((l) => l.length > 0);
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+// ------------------------------------------------------------ help, errors, exit codes
+
+describe('help and usage', () => {
+  test('--help lists every command and exits 0; no arguments prints it on stderr and exits 2', async () => {
+    const r = await run(['--help']);
+    expect(r.code).toBe(0);
+    for (const cmd of ['connect URL', 'echo-server', 'broadcast-server', 'send URL FILE', 'receive']) expect(r.stdout).toContain(cmd);
+    expect(r.stderr).toBe('');
+    const none = await run([]);
+    expect(none.code).toBe(2);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toContain('Usage: ixws <command>');
+  });
+
+  test.each(['connect', 'echo-server', 'broadcast-server', 'send', 'receive'])('%s --help equals help %s, exits 0', async (cmd) => {
+    const a = await run([cmd, '--help']);
+    const b = await run(['help', cmd]);
+    expect(a.code).toBe(0);
+    expect(b.code).toBe(0);
+    expect(a.stdout).toMatch(new RegExp(`^Usage: ixws ${cmd}`));
+    expect(a.stdout).toBe(b.stdout);
+    expect(a.stdout).not.toBe((await run(['--help'])).stdout);
+  });
+
+  test('--version prints the package version', async () => {
+    const r = await run(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version);
+  });
+
+  // Each: the arguments, and what the one line on stderr must say.
+  const bad: Array<[string[], RegExp]> = [
+    [['frobnicate'], /unknown command 'frobnicate'/],
+    [['--frob'], /unknown option '--frob'/],
+    [['help', 'frob'], /help: unknown command 'frob'/],
+    [['connect'], /connect: missing URL/],
+    [['connect', 'ws://127.0.0.1:9', 'extra'], /unexpected argument 'extra'/],
+    [['connect', '--frob', 'ws://127.0.0.1:9'], /connect: unknown option '--frob'/],
+    [['connect', 'not a url'], /invalid URL 'not a url'/],
+    [['connect', 'http://127.0.0.1:9/'], /must start with ws:\/\/ or wss:\/\//],
+    [['connect', 'ws://127.0.0.1:9', '--timeout', '0'], /--timeout: expected a positive number/],
+    [['connect', 'ws://127.0.0.1:9', '--timeout'], /--timeout <value>' argument missing/],
+    [['connect', 'ws://127.0.0.1:9', '--wait', '-1'], /--wait/],
+    [['connect', 'ws://127.0.0.1:9', '--wait', 'soon'], /--wait: expected a non-negative number of seconds, got 'soon'/],
+    [['connect', 'ws://127.0.0.1:9', '--header', 'no colon'], /--header: expected NAME:VALUE/],
+    [['connect', 'ws://127.0.0.1:9', '--header', 'bad name:1'], /--header: expected NAME:VALUE/],
+    [['connect', 'ws://127.0.0.1:9', '--hex', '--base64'], /--hex and --base64 exclude each other/],
+    [['connect', 'ws://127.0.0.1:9', '--binary=yes'], /'--binary' does not take an argument/],
+    [['connect', 'ws://127.0.0.1:9', '--no-check'], /--no-check needs a wss:\/\/ URL/],
+    [['connect', 'wss://127.0.0.1:9', '--ca', 'no-such-ca.pem'], /--ca: cannot read 'no-such-ca.pem' \(ENOENT\)/],
+    [['connect', 'ws://127.0.0.1:9', '--protocol', 'chat'], /--protocol: subprotocols are not supported by this version/],
+    [['echo-server', '--port', '65536'], /--port: expected a port number 0\.\.65535, got '65536'/],
+    [['echo-server', '--port', 'eighty'], /--port: expected a port number/],
+    [['echo-server', '--port', '-1'], /--port/],
+    [['echo-server', '--cert', 'x.pem'], /--cert and --key go together/],
+    [['echo-server', '--deflate', '--no-deflate'], /--deflate and --no-deflate exclude each other/],
+    [['broadcast-server', 'extra'], /broadcast-server: unexpected argument 'extra'/],
+    [['send', 'ws://127.0.0.1:9'], /send: missing FILE/],
+    [['send', 'ws://127.0.0.1:9', 'no-such-file'], /send: cannot read 'no-such-file' \(ENOENT\)/],
+    [['send', 'ws://127.0.0.1:9', '.'], /send: '.' is not a regular file/],
+    [['receive', '--dir', 'no-such-dir'], /--dir: cannot write into 'no-such-dir' \(ENOENT\)/],
+    [['receive', '--max-size', '1.5'], /--max-size: expected a positive whole number of bytes/],
+  ];
+  test.each(bad)('ixws %j: one line on stderr, exit 2', async (args, re) => {
+    const r = await run(args);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(lines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^ixws: /);
+    expect(r.stderr).toMatch(re);
+    expect(r.stderr).toMatch(/\(see 'ixws( [a-z-]+)? --help'\)\n$/);
+  });
+});
+
+// ------------------------------------------------------------ connect, in a pipe
+
+describe('connect in a pipe', () => {
+  test("printf 'hi\\nthere\\n' | ixws connect URL (echo-server) prints the echoes and exits 0 after the close", async () => {
+    const srv = await serverCli(['echo-server']);
+    const r = await run(['connect', srv.url], 'hi\nthere\n');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('hi\nthere\n');
+    expect(lines(r.stderr)).toEqual([`connected to ${srv.url}/`, 'closed: 1000 Normal closure']);
+    await srv.cli.waitOut(/client 1 disconnected: 1000/);
+    expect(srv.cli.stdout).toMatch(/client 1 connected \(\/\)/);
+  });
+
+  test('5,000 lines: every echo is printed, in order, before the exit (the close waits for the peer to fall quiet)', async () => {
+    const srv = await serverCli(['echo-server']);
+    const input = Array.from({ length: 5000 }, (_, i) => `line ${i} ${'x'.repeat(i % 300)}`);
+    const r = await run(['connect', srv.url], `${input.join('\n')}\n`, 30_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.split('\n').slice(0, -1)).toEqual(input);
+  }, 40_000);
+
+  test('--wait: answers that come late are printed while the peer has not been quiet that long; --wait 0 closes at once', async () => {
+    const s = libServer();
+    const sends: boolean[] = [];
+    // Answers 400 ms after each message (a send after the close fails: success false).
+    s.on('message', (client, ctx) => setTimeout(() => sends.push(s.send(`late ${ctx.data}`, { clients: [client] })[0]?.success === true), 400));
+    const url = `ws://127.0.0.1:${s.port}`;
+    const patient = await run(['connect', url, '--wait', '3'], 'a\n');
+    expect(patient.code, patient.stderr).toBe(0);
+    expect(patient.stdout).toBe('late a\n');
+    const hasty = await run(['connect', url, '--wait', '0'], 'b\n');
+    expect(hasty.code, hasty.stderr).toBe(0);
+    expect(hasty.stdout).toBe('');
+    await until(() => sends.length === 2, 5000, 'the second late answer');
+    expect(sends).toEqual([true, false]);
+  });
+
+  test('a line without a final newline and an empty line are messages too', async () => {
+    const got: string[] = [];
+    const s = libServer();
+    s.on('message', (_c, ctx) => got.push(ctx.data as string));
+    const r = await run(['connect', `ws://127.0.0.1:${s.port}`], 'a\n\nlast');
+    expect(r.code, r.stderr).toBe(0);
+    expect(got).toEqual(['a', '', 'last']);
+  });
+
+  test('--binary sends binary frames; binary messages print as hex, or base64 with --base64', async () => {
+    const frames: DataContext[] = [];
+    const s = libServer();
+    s.on('message', (client, ctx) => {
+      frames.push({ ...ctx, data: ctx.binary ? Buffer.from(ctx.data as Buffer) : ctx.data });
+      s.send(Buffer.from([0, 1, 2, 0xfe, 0xff]), { clients: [client] });
+      s.send('text stays text', { clients: [client] });
+    });
+    const url = `ws://127.0.0.1:${s.port}`;
+    const hex = await run(['connect', '--binary', url], 'héllo\n');
+    expect(hex.code, hex.stderr).toBe(0);
+    expect(frames).toHaveLength(1);
+    expect(frames[0].binary).toBe(true);
+    expect(frames[0].data).toEqual(Buffer.from('héllo', 'utf8'));
+    expect(hex.stdout).toBe('000102feff\ntext stays text\n');
+    const b64 = await run(['connect', url, '--base64'], 'plain\n');
+    expect(b64.code, b64.stderr).toBe(0);
+    expect(frames[1].binary).toBe(false);
+    expect(frames[1].data).toEqual('plain');
+    expect(b64.stdout).toBe(`${Buffer.from([0, 1, 2, 0xfe, 0xff]).toString('base64')}\ntext stays text\n`);
+  });
+
+  test('--header K:V reaches the server; --no-deflate offers no extension', async () => {
+    const opens: OpenContext[] = [];
+    const s = libServer();
+    s.on('open', (_c, ctx) => opens.push(ctx));
+    const url = `ws://127.0.0.1:${s.port}/p?q=1`;
+    expect((await run(['connect', url, '-H', 'X-One: 1', '--header', 'X-Two:two words'])).code).toBe(0);
+    expect((await run(['connect', url, '--no-deflate'])).code).toBe(0);
+    expect(opens).toHaveLength(2);
+    expect(opens[0].uri).toBe('/p?q=1');
+    const h0 = Object.fromEntries(Object.entries(opens[0].headers).map(([k, v]) => [k.toLowerCase(), v]));
+    expect(h0['x-one']).toBe('1');
+    expect(h0['x-two']).toBe('two words');
+    expect(h0['sec-websocket-extensions']).toMatch(/permessage-deflate/);
+    const h1 = Object.fromEntries(Object.entries(opens[1].headers).map(([k, v]) => [k.toLowerCase(), v]));
+    expect(h1['sec-websocket-extensions']).toBeUndefined();
+  });
+
+  test('connection refused: the reason on one line, exit 1', async () => {
+    // A port that was just free: bind, note, close.
+    const probe = http.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const r = await run(['connect', `ws://127.0.0.1:${port}`], 'hi\n');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(lines(r.stderr)).toEqual([expect.stringMatching(new RegExp(`^ixws: cannot connect to ws://127\\.0\\.0\\.1:${port}/: .*refused`, 'i'))]);
+  });
+
+  test('an HTTP server that answers 404: exit 1 with the status', async () => {
+    const h = http.createServer((_req, res) => res.writeHead(404).end('nope'));
+    h.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
+    await new Promise<void>((r) => h.listen(0, '127.0.0.1', r));
+    cleanups.push(() => h.close());
+    const r = await run(['connect', `ws://127.0.0.1:${(h.address() as AddressInfo).port}/x`]);
+    expect(r.code).toBe(1);
+    expect(lines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^ixws: cannot connect to .*404/);
+  });
+
+  test('the peer closes with 4001 while input is still open: code and reason on stderr, exit 1', async () => {
+    const s = libServer();
+    s.on('message', (client, ctx) => {
+      if (ctx.data === 'bye please') s.close(client, 4001, 'go away');
+    });
+    const cli = spawnCli(['connect', `ws://127.0.0.1:${s.port}`]);
+    await cli.waitErr(/connected to/);
+    cli.child.stdin.write('bye please\n'); // stdin stays open
+    const r = await finished(cli);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/closed by the peer: 4001 go away\n$/);
+  });
+
+  test('the server stops (1001) while input is still open: exit 0', async () => {
+    const srv = await serverCli(['echo-server']);
+    const cli = spawnCli(['connect', srv.url]);
+    await cli.waitErr(/connected to/);
+    cli.child.stdin.write('one\n');
+    await cli.waitOut(/^one\n/);
+    expect((await signal(srv.cli, 'SIGINT')).code).toBe(0);
+    const r = await finished(cli);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/closed by the peer: 1001/);
+  });
+
+  test('SIGTERM or SIGINT while input is open: close 1000, exit 0', async () => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      const closes: CloseContext[] = [];
+      const s = libServer();
+      s.on('close', (_c, ctx) => closes.push(ctx));
+      const cli = spawnCli(['connect', `ws://127.0.0.1:${s.port}`]);
+      await cli.waitErr(/connected to/);
+      const r = await signal(cli, sig);
+      expect(r.code, `${sig}: ${r.stderr}`).toBe(0);
+      expect(r.stderr).toMatch(/closed: 1000/);
+      await until(() => closes.length === 1, 5000, 'the server-side close');
+      expect(closes[0].code).toBe(1000);
+      expect(closes[0].remote).toBe(true);
+    }
+  });
+
+  test('output closed by the reader (| head -1): the session ends, no crash', async () => {
+    const s = libServer();
+    s.on('open', (client) => {
+      for (let i = 0; i < 2000; i++) s.send(`flood ${i}`, { clients: [client] });
+    });
+    const cli = spawnCli(['connect', `ws://127.0.0.1:${s.port}`]);
+    await cli.waitOut(/flood 0\n/);
+    cli.child.stdout.destroy(); // the reader goes away
+    const r = await finished(cli);
+    expect(r.signal).toBeNull();
+    expect(r.stderr).not.toMatch(/EPIPE|Error:|at /);
+  });
+});
+
+// ------------------------------------------------------------ connect, in a terminal
+
+describeWithPeers([peers.pty()], 'connect in a terminal (pseudo-terminal)', (found) => {
+  const relay = path.join(__dirname, 'support', 'pty-relay.py');
+
+  test('prompt, "< " echoes, Ctrl-D closes with 1000 and exits 0', async () => {
+    const srv = await serverCli(['echo-server']);
+    const term = spawnCli([relay, process.execPath, IXWS, 'connect', srv.url], { cmd: found.pty!.exe, env: { TERM: 'xterm' } });
+    await term.waitOut(/connected to .*Ctrl-D/);
+    await term.waitOut(/> /);
+    term.child.stdin.write('hello terminal\r');
+    await term.waitOut(/< hello terminal/);
+    term.child.stdin.write('second\r');
+    await term.waitOut(/< second/);
+    term.child.stdin.write('\x04'); // Ctrl-D on an empty line
+    const r = await finished(term);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/closed: 1000 Normal closure/);
+    await srv.cli.waitOut(/client 1 disconnected: 1000/);
+  });
+
+  test('Ctrl-C at the prompt closes too (exit 0); binary messages are marked', async () => {
+    const s = libServer();
+    s.on('open', (client) => s.send(Buffer.from('ab'), { clients: [client] }));
+    const term = spawnCli([relay, process.execPath, IXWS, 'connect', `ws://127.0.0.1:${s.port}`], { cmd: found.pty!.exe, env: { TERM: 'xterm' } });
+    await term.waitOut(/< \(binary\) 6162/);
+    term.child.stdin.write('\x03');
+    const r = await finished(term);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/closed: 1000/);
+  });
+});
+
+// ------------------------------------------------------------ servers
+
+describe('echo-server and broadcast-server', () => {
+  test('echo-server: text back as text, binary as binary, to the sender only; logs connections; SIGINT exits 0 promptly', async () => {
+    const srv = await serverCli(['echo-server']);
+    expect(srv.cli.stdout).toMatch(/^echo-server listening on ws:\/\/127\.0\.0\.1:\d+\n/);
+    const a = await libClient(`${srv.url}/a`);
+    const b = await libClient(`${srv.url}/b`);
+    a.client.send('text');
+    a.client.send(Buffer.from([9, 8, 7]));
+    await until(() => a.messages.length === 2, 5000, 'two echoes');
+    expect(a.messages[0]).toMatchObject({ binary: false, data: 'text' });
+    expect(a.messages[1].binary).toBe(true);
+    expect(Buffer.from(a.messages[1].data as Buffer)).toEqual(Buffer.from([9, 8, 7]));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(b.messages).toHaveLength(0);
+    await srv.cli.waitOut(/client 2 connected \(\/b\)/);
+    const r = await signal(srv.cli, 'SIGINT');
+    expect(r.code).toBe(0);
+    expect(r.ms).toBeLessThan(3000);
+    expect(r.stdout).toMatch(/SIGINT: stopping\n[^]*stopped\n$/);
+    await until(() => a.closes.length === 1 && b.closes.length === 1, 5000, 'the clients to see the close');
+    expect(a.closes[0].code).toBe(1001);
+  });
+
+  test('broadcast-server: every message reaches every client, its sender included; SIGTERM exits 0 promptly', async () => {
+    const srv = await serverCli(['broadcast-server']);
+    expect(srv.cli.stdout).toMatch(/^broadcast-server listening on ws:\/\//);
+    const cs = [await libClient(srv.url), await libClient(srv.url), await libClient(srv.url)];
+    await srv.cli.waitOut(/client 3 connected/);
+    cs[1].client.send('to all');
+    cs[2].client.send(Buffer.from([1, 2]));
+    await until(() => cs.every((c) => c.messages.length === 2), 5000, 'two messages on every client');
+    for (const c of cs) {
+      expect(c.messages.map((m) => m.binary).sort()).toEqual([false, true]);
+      expect(c.messages.find((m) => !m.binary)!.data).toBe('to all');
+    }
+    const r = await signal(srv.cli, 'SIGTERM');
+    expect(r.code).toBe(0);
+    expect(r.ms).toBeLessThan(3000);
+    expect(r.stdout).toMatch(/SIGTERM: stopping/);
+  });
+
+  test('--no-deflate refuses permessage-deflate; the default accepts it', async () => {
+    for (const [flags, expected] of [[[], true], [['--no-deflate'], false], [['--deflate'], true]] as const) {
+      const srv = await serverCli(['echo-server', ...flags]);
+      const client = new WebSocketClient({ url: srv.url, enableAutomaticReconnection: false });
+      cleanups.push(() => client.clear());
+      const st = await client.start();
+      expect(st.success).toBe(true);
+      const ext = Object.entries(st.headers).find(([k]) => k.toLowerCase() === 'sec-websocket-extensions')?.[1] ?? '';
+      expect(ext.includes('permessage-deflate'), `${flags.join(' ')}: '${ext}'`).toBe(expected);
+      client.stop();
+      const r = await signal(srv.cli, 'SIGINT');
+      expect([r.code, r.signal], `${flags.join(' ')}: ${r.stdout}${r.stderr}`).toEqual([0, null]);
+    }
+  });
+
+  test('a port in use: one line, exit 1, nothing on stdout', async () => {
+    const first = await serverCli(['echo-server']);
+    const r = await run(['echo-server', '--port', String(first.port)]);
+    expect(r.code).toBe(1);
+    expect(lines(r.stderr)).toEqual([expect.stringMatching(new RegExp(`^ixws: cannot listen on 127\\.0\\.0\\.1:${first.port}: `))]);
+    expect(r.stdout).toBe('');
+  });
+
+  const hasV6Loopback = Object.values(os.networkInterfaces()).some((list) => list?.some((a) => a.address === '::1'));
+  test.skipIf(!hasV6Loopback)('--host ::1 listens on IPv6 and prints the address in brackets (needs an IPv6 loopback)', async () => {
+    const srv = spawnCli(['echo-server', '--host', '::1', '--port', '0']);
+    const url = (await srv.waitOut(/listening on (ws:\/\/\[::1\]:\d+)\n/))[1];
+    const r = await run(['connect', url], 'v6\n');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('v6\n');
+    expect((await signal(srv, 'SIGINT')).code).toBe(0);
+  });
+});
+
+// ------------------------------------------------------------ TLS
+
+describe('TLS with a certificate made by the openssl CLI', () => {
+  let dir = '';
+  let caFile = '';
+  let certFile = '';
+  let keyFile = '';
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-cli-tls-'));
+    const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+    openssl(['req', '-x509', ...EC, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=ixws cli test CA',
+      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    openssl(['req', '-new', ...EC, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost']);
+    fs.writeFileSync(path.join(dir, 'server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
+    openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt',
+      '-days', '2', '-sha256', '-extfile', 'server.ext']);
+    caFile = path.join(dir, 'ca.crt');
+    certFile = path.join(dir, 'server.crt');
+    keyFile = path.join(dir, 'server.key');
+  });
+  afterAll(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('echo-server --cert --key serves wss://; connect --ca verifies it; without --ca exit 1; --no-check connects', async () => {
+    const srv = await serverCli(['echo-server', '--cert', certFile, '--key', keyFile]);
+    expect(srv.url).toMatch(/^wss:\/\/127\.0\.0\.1:/);
+    const ok = await run(['connect', srv.url, '--ca', caFile], 'over tls\n');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toBe('over tls\n');
+    // localhost is in the certificate too
+    const byName = await run(['connect', `wss://localhost:${srv.port}`, '--ca', caFile], 'by name\n');
+    expect(byName.code, byName.stderr).toBe(0);
+    expect(byName.stdout).toBe('by name\n');
+
+    const untrusted = await run(['connect', srv.url], 'x\n');
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stdout).toBe('');
+    expect(lines(untrusted.stderr)).toHaveLength(1);
+    expect(untrusted.stderr).toMatch(/^ixws: cannot connect to wss:.*certificate/i);
+
+    const unchecked = await run(['connect', srv.url, '--no-check'], 'unchecked\n');
+    expect(unchecked.code, unchecked.stderr).toBe(0);
+    expect(unchecked.stdout).toBe('unchecked\n');
+    expect((await signal(srv.cli, 'SIGTERM')).code).toBe(0);
+  });
+
+  test('send over wss:// to receive --cert --key', async () => {
+    const into = fs.mkdtempSync(path.join(tmp, 'tls-into-'));
+    const file = path.join(tmp, 'tls-file.bin');
+    fs.writeFileSync(file, randomBytes(300_000));
+    const rcv = await serverCli(['receive', '--dir', into, '--once', '--cert', certFile, '--key', keyFile]);
+    expect(rcv.url).toMatch(/^wss:/);
+    const r = await run(['send', rcv.url, file, '--ca', caFile]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(sha256(fs.readFileSync(path.join(into, 'tls-file.bin')))).toBe(sha256(fs.readFileSync(file)));
+    expect((await finished(rcv.cli)).code).toBe(0);
+  });
+});
+
+// ------------------------------------------------------------ send / receive
+
+describe('send and receive', () => {
+  test('a 64 MiB file: the receiver saves it with a matching SHA-256, --once exits 0, the progress bar reaches 100%', async () => {
+    const into = fs.mkdtempSync(path.join(tmp, 'into-'));
+    const file = path.join(tmp, 'big.bin');
+    const content = randomBytes(64 * 1024 * 1024);
+    fs.writeFileSync(file, content);
+    const expected = sha256(content);
+    const rcv = await serverCli(['receive', '--dir', into, '--once']);
+    const r = await run(['send', rcv.url, file, '--progress'], '', 60_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`sent big.bin (${content.length} bytes, sha256 ${expected}): saved as big.bin\n`);
+    expect(r.stderr).toMatch(/\[#{30}\] 100%  64\.0\/64\.0 MiB/);
+    const saved = fs.readFileSync(path.join(into, 'big.bin'));
+    expect(saved.length).toBe(content.length);
+    expect(sha256(saved)).toBe(expected);
+    const done = await finished(rcv.cli, 10_000);
+    expect(done.code).toBe(0);
+    expect(done.stdout).toContain(`received big.bin (${content.length} bytes, sha256 ${expected} verified)`);
+    fs.rmSync(file);
+  }, 90_000);
+
+  test('the same name twice: never overwritten (name, name.1); no bar when stderr is not a terminal', async () => {
+    const into = fs.mkdtempSync(path.join(tmp, 'into-'));
+    const file = path.join(tmp, 'twice.txt');
+    fs.writeFileSync(file, 'first version\n');
+    fs.writeFileSync(path.join(into, 'twice.txt.1'), 'already here');
+    const rcv = await serverCli(['receive', '--dir', into]);
+    const a = await run(['send', rcv.url, file]);
+    expect(a.code, a.stderr).toBe(0);
+    fs.writeFileSync(file, 'second version, larger than one MiB? no: small\n');
+    const b = await run(['send', rcv.url, file]);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stdout).toMatch(/saved as twice\.txt\.2\n$/);
+    expect(b.stderr).toBe('');
+    expect(fs.readFileSync(path.join(into, 'twice.txt'), 'utf8')).toBe('first version\n');
+    expect(fs.readFileSync(path.join(into, 'twice.txt.1'), 'utf8')).toBe('already here');
+    expect(fs.readFileSync(path.join(into, 'twice.txt.2'), 'utf8')).toMatch(/^second version/);
+    const r = await signal(rcv.cli, 'SIGINT');
+    expect(r.code).toBe(0);
+    expect(r.ms).toBeLessThan(3000);
+  });
+
+  test('receive rejects a bad checksum, a path as name, a text message; writes nothing; keeps serving', async () => {
+    const into = fs.mkdtempSync(path.join(tmp, 'into-'));
+    const rcv = await serverCli(['receive', '--dir', into]);
+    const c = await libClient(rcv.url);
+    const good = encodeFileMessage('ok.bin', Buffer.from('payload')).message;
+    const corrupt = Buffer.from(good);
+    corrupt[corrupt.length - 1] ^= 1; // one bit of the content
+    c.client.send(corrupt);
+    // A hand-made header whose name climbs out of the directory.
+    const json = Buffer.from(JSON.stringify({ version: 1, name: '../escape.bin', size: 1, sha256: sha256(Buffer.from('x')) }));
+    const head = Buffer.alloc(8);
+    head.write('IXWF', 0, 'latin1');
+    head.writeUInt32BE(json.length, 4);
+    c.client.send(Buffer.concat([head, json, Buffer.from('x')]));
+    c.client.send('just text');
+    c.client.send(good);
+    await until(() => c.messages.length === 4, 5000, 'four verdicts');
+    const verdicts = c.messages.map((m) => JSON.parse(m.data as string));
+    expect(verdicts[0]).toEqual({ ok: false, error: expect.stringMatching(/^sha256 mismatch/) });
+    expect(verdicts[1]).toEqual({ ok: false, error: 'the file name has a directory part' });
+    expect(verdicts[2]).toEqual({ ok: false, error: expect.stringMatching(/expected a file/) });
+    expect(verdicts[3]).toEqual({ ok: true, name: 'ok.bin', size: 7, sha256: sha256(Buffer.from('payload')) });
+    expect(fs.readdirSync(into)).toEqual(['ok.bin']);
+    expect(fs.existsSync(path.join(path.dirname(into), 'escape.bin'))).toBe(false);
+    expect(rcv.cli.stderr).toMatch(/client 1: rejected a file: sha256 mismatch/);
+    expect((await signal(rcv.cli, 'SIGTERM')).code).toBe(0);
+  });
+
+  test('a file over the receiver --max-size: the sender exits 1 with the close code', async () => {
+    const into = fs.mkdtempSync(path.join(tmp, 'into-'));
+    const file = path.join(tmp, 'too-big.bin');
+    fs.writeFileSync(file, randomBytes(200_000));
+    const rcv = await serverCli(['receive', '--dir', into, '--max-size', '100000']);
+    const r = await run(['send', rcv.url, file]);
+    expect(r.code).toBe(1);
+    expect(lines(r.stderr)).toEqual([expect.stringMatching(/^ixws: the connection closed before the receiver answered: 1009/)]);
+    expect(fs.readdirSync(into)).toEqual([]);
+    expect((await signal(rcv.cli, 'SIGINT')).code).toBe(0);
+  });
+
+  test('a server that never answers: send gives up after --timeout, exit 1', async () => {
+    const s = libServer(); // accepts, never replies
+    const file = path.join(tmp, 'unanswered.txt');
+    fs.writeFileSync(file, 'hello?');
+    const r = await run(['send', `ws://127.0.0.1:${s.port}`, file, '--timeout', '0.5']);
+    expect(r.code).toBe(1);
+    expect(lines(r.stderr)).toEqual([expect.stringMatching(/^ixws: no answer from the receiver within 0\.5 s/)]);
+  });
+});
+
+describe('the file message format (cli/file-message.ts)', () => {
+  test('round trip, and every malformed message is a FileMessageError', () => {
+    const content = randomBytes(1000);
+    const { message, header } = encodeFileMessage('a b.bin', content);
+    expect(header).toEqual({ version: 1, name: 'a b.bin', size: 1000, sha256: sha256(content) });
+    expect(message.subarray(0, 4).toString('latin1')).toBe('IXWF');
+    const back = decodeFileMessage(message);
+    expect(back.header).toEqual(header);
+    expect(Buffer.compare(back.content, content)).toBe(0);
+
+    const j = message.readUInt32BE(4);
+    const withHeader = (h: unknown, body = content) => {
+      const json = Buffer.from(JSON.stringify(h));
+      const p = Buffer.alloc(8);
+      p.write('IXWF', 0, 'latin1');
+      p.writeUInt32BE(json.length, 4);
+      return Buffer.concat([p, json, body]);
+    };
+    const cases: Array<[Buffer, RegExp]> = [
+      [Buffer.alloc(0), /magic/],
+      [Buffer.from('IXWG\0\0\0\x01{'), /magic/],
+      [message.subarray(0, 8 + j - 1), /truncated header/],
+      [message.subarray(0, message.length - 1), /size mismatch/],
+      [Buffer.concat([message, Buffer.from([0])]), /size mismatch/],
+      [(() => { const m = Buffer.from(message); m.writeUInt32BE(0, 4); return m; })(), /bad header length 0/],
+      [(() => { const m = Buffer.from(message); m.writeUInt32BE(70000, 4); return m; })(), /bad header length/],
+      [withHeader([1, 2]), /not a JSON object/],
+      [withHeader({ ...header, version: 2 }), /unsupported version 2/],
+      [withHeader({ ...header, name: '..' }), /not a file name/],
+      [withHeader({ ...header, name: 'a/b' }), /directory part/],
+      [withHeader({ ...header, name: 'a\\b' }), /directory part/],
+      [withHeader({ ...header, name: 'bell\u0007' }), /control characters/],
+      [withHeader({ ...header, name: 'csi\u009b' }), /control characters/],
+      [withHeader({ ...header, name: 'x'.repeat(256) }), /longer than 255 bytes/],
+      [withHeader({ ...header, size: -1 }), /valid size/],
+      [withHeader({ ...header, sha256: 'ABC' }), /valid sha256/],
+      [withHeader({ ...header, sha256: sha256(Buffer.from('other')) }), /sha256 mismatch/],
+    ];
+    for (const [msg, re] of cases) {
+      expect(() => decodeFileMessage(msg), String(re)).toThrow(FileMessageError);
+      expect(() => decodeFileMessage(msg), String(re)).toThrow(re);
+    }
+    expect(() => encodeFileMessage('../x', content)).toThrow(/directory part/);
+  });
+
+  test('the progress bar line', () => {
+    expect(renderBar(0, 100 * 1024 * 1024, 0, 10)).toBe('[----------]   0%  0.0/100.0 MiB  0.0 MiB/s');
+    expect(renderBar(50 * 1024 * 1024, 100 * 1024 * 1024, 2000, 10)).toBe('[#####-----]  50%  50.0/100.0 MiB  25.0 MiB/s');
+    expect(renderBar(200, 100, 1000, 4)).toBe('[####] 100%  0.0/0.0 MiB  0.0 MiB/s');
+  });
+});
+
+// ------------------------------------------------------------ the npm tarball
+
+describe('the bin from the npm tarball', () => {
+  test('npm pack, npm install (offline), then node_modules/.bin/ixws: executable, --help, echo-server + connect', async () => {
+    // The package as npm packs it: package.json ("bin", "files") and the compiled dist/.
+    const stage = fs.mkdtempSync(path.join(tmp, 'stage-'));
+    fs.copyFileSync(path.join(root, 'package.json'), path.join(stage, 'package.json'));
+    fs.cpSync(outDir, path.join(stage, 'dist'), { recursive: true });
+    const npm = (args: string[], cwd: string) =>
+      execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000, env: { ...process.env, npm_config_update_notifier: 'false' } });
+    const packed = JSON.parse(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], stage)) as Array<{ filename: string; files: Array<{ path: string }> }>;
+    expect(packed[0].files.map((f) => f.path)).toContain('dist/cli/ixws.js');
+    const tgz = path.join(tmp, packed[0].filename);
+    cleanups.push(() => fs.rmSync(tgz, { force: true }));
+
+    // A project that installs it, offline: the build-time dependencies are
+    // stubs (scripts are off), node-gyp-build is the one in our node_modules.
+    const proj = fs.mkdtempSync(path.join(tmp, 'proj-'));
+    for (const [name, version] of [['cmake-js', '8.0.0'], ['node-addon-api', '8.5.0']]) {
+      fs.mkdirSync(path.join(proj, 'stubs', name), { recursive: true });
+      fs.writeFileSync(path.join(proj, 'stubs', name, 'package.json'), JSON.stringify({ name, version }));
+    }
+    fs.writeFileSync(path.join(proj, 'package.json'), JSON.stringify({
+      name: 'proj',
+      private: true,
+      dependencies: {
+        'cmake-js': 'file:stubs/cmake-js',
+        'node-addon-api': 'file:stubs/node-addon-api',
+        'node-gyp-build': `file:${path.join(root, 'node_modules', 'node-gyp-build')}`,
+      },
+    }));
+    npm(['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', '--no-package-lock', tgz], proj);
+    // What the skipped install script would have built.
+    const pkgDir = path.join(proj, 'node_modules', 'ix-websocket');
+    fs.mkdirSync(path.join(pkgDir, 'build', 'Release'), { recursive: true });
+    fs.copyFileSync(path.join(root, 'build', 'Release', 'ix_websocket.node'), path.join(pkgDir, 'build', 'Release', 'ix_websocket.node'));
+
+    const bin = path.join(proj, 'node_modules', '.bin', 'ixws');
+    expect(fs.readFileSync(bin, 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node');
+    expect(fs.statSync(bin).mode & 0o111).not.toBe(0);
+    // Run as a program (no `node` in front): the shebang and the mode do the work.
+    const help = spawnCli(['--help'], { cmd: bin, cwd: proj });
+    const h = await finished(help);
+    expect(h.code).toBe(0);
+    expect(h.stdout).toMatch(/^Usage: ixws <command>/);
+
+    const srv = spawnCli(['echo-server', '--port', '0'], { cmd: bin, cwd: proj });
+    const url = (await srv.waitOut(/listening on (ws:\/\/\S+)/))[1];
+    const conn = spawnCli(['connect', url], { cmd: bin, cwd: proj });
+    conn.child.stdin.end('from the tarball\n');
+    const c = await finished(conn);
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stdout, c.stderr).toBe('from the tarball\n');
+    expect((await signal(srv, 'SIGINT')).code).toBe(0);
+  }, 90_000);
+});
