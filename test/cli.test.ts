@@ -460,6 +460,36 @@ describeWithPeers([peers.pty()], 'connect in a terminal (pseudo-terminal)', (fou
   });
 });
 
+describeWithPeers([peers.pty()], 'send in a terminal (pseudo-terminal)', (found) => {
+  const relay = path.join(__dirname, 'support', 'pty-relay.py');
+
+  test('a progress bar on the terminal for a file of 1 MiB or more, none for a small one or with --no-progress', async () => {
+    const into = fs.mkdtempSync(path.join(tmp, 'pty-into-'));
+    const big = path.join(tmp, 'pty-big.bin');
+    const small = path.join(tmp, 'pty-small.bin');
+    fs.writeFileSync(big, randomBytes(2 * 1024 * 1024));
+    fs.writeFileSync(small, randomBytes(1000));
+    const rcv = await serverCli(['receive', '--dir', into]);
+    const inTerminal = async (args: string[]) => {
+      const term = spawnCli([relay, process.execPath, IXWS, ...args], { cmd: found.pty!.exe, env: { TERM: 'xterm' } });
+      term.child.stdin.end();
+      return finished(term, 30_000);
+    };
+    const withBar = await inTerminal(['send', rcv.url, big]);
+    expect(withBar.code, withBar.stdout).toBe(0);
+    expect(withBar.stdout).toMatch(/\r\[#{30}\] 100%  2\.0\/2\.0 MiB/);
+    expect(withBar.stdout).toMatch(/sent pty-big\.bin \(2097152 bytes/);
+    const quiet = await inTerminal(['send', rcv.url, big, '--no-progress']);
+    expect(quiet.code, quiet.stdout).toBe(0);
+    expect(quiet.stdout).not.toMatch(/MiB\/s/);
+    const smallOne = await inTerminal(['send', rcv.url, small]);
+    expect(smallOne.code, smallOne.stdout).toBe(0);
+    expect(smallOne.stdout).not.toMatch(/MiB\/s/);
+    expect(fs.readdirSync(into).sort()).toEqual(['pty-big.bin', 'pty-big.bin.1', 'pty-small.bin']);
+    expect((await signal(rcv.cli, 'SIGINT')).code).toBe(0);
+  }, 60_000);
+});
+
 // ------------------------------------------------------------ servers
 
 describe('echo-server and broadcast-server', () => {
