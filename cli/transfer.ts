@@ -60,13 +60,16 @@ export async function send(args: string[]): Promise<number> {
   const client = new WebSocketClient(opts);
   let opened = false;
   let verdict: Verdict | undefined;
+  /** What a peer that is not an ixws receiver answered instead (an echo server echoes the file). */
+  let stray: string | undefined;
   let closeCtx: CloseContext | undefined;
   let wake: () => void = () => {};
-  const settled = () => verdict !== undefined || closeCtx !== undefined;
+  const settled = () => verdict !== undefined || stray !== undefined || closeCtx !== undefined;
   client.on('message', (ctx: DataContext) => {
-    if (ctx.binary || verdict) return;
-    verdict = parseVerdict(ctx.data as string);
-    if (verdict) wake();
+    if (verdict || stray) return;
+    verdict = ctx.binary ? undefined : parseVerdict(ctx.data as string);
+    if (!verdict) stray = ctx.binary ? `a binary message of ${(ctx.data as Buffer).length} bytes` : 'a text message that is not a verdict';
+    wake();
   });
   client.on('close', (ctx: CloseContext) => {
     if (!opened || closeCtx) return;
@@ -129,6 +132,7 @@ export async function send(args: string[]): Promise<number> {
   client.clear();
 
   const v = verdict as Verdict | undefined;
+  if (!v && stray) throw new RunError(`${url.href} is not an ixws receiver: it answered with ${stray}`);
   if (!v) {
     if (timedOut) throw new RunError(`no answer from the receiver within ${waitSeconds} s after sending '${file}'`);
     const c = closeCtx as CloseContext | undefined;

@@ -713,6 +713,15 @@ describe('send and receive', () => {
     expect((await signal(rcv.cli, 'SIGINT')).code).toBe(0);
   });
 
+  test('send to an echo-server (not a receiver): exit 1 at once, saying so', async () => {
+    const srv = await serverCli(['echo-server']);
+    const file = path.join(tmp, 'echoed.bin');
+    fs.writeFileSync(file, randomBytes(5000));
+    const r = await run(['send', srv.url, file]);
+    expect(r.code).toBe(1);
+    expect(lines(r.stderr)).toEqual([expect.stringMatching(/^ixws: ws:\/\/.* is not an ixws receiver: it answered with a binary message of \d+ bytes$/)]);
+  });
+
   test('a server that never answers: send gives up after --timeout, exit 1', async () => {
     const s = libServer(); // accepts, never replies
     const file = path.join(tmp, 'unanswered.txt');
