@@ -732,6 +732,23 @@ describe('send and receive', () => {
   });
 });
 
+describe('the public API only', () => {
+  test("cli/ imports Node built-ins, its own files and '../lib/index' (the package's entry), nothing else", () => {
+    const dir = path.join(root, 'cli');
+    const files = fs.readdirSync(dir).filter((f) => f.endsWith('.ts'));
+    expect(files).toContain('ixws.ts');
+    const builtins = new Set(require('module').builtinModules as string[]);
+    for (const f of files) {
+      const src = fs.readFileSync(path.join(dir, f), 'utf8');
+      const specs = [...src.matchAll(/(?:from|require\()\s*'([^']+)'/g)].map((m) => m[1]);
+      for (const spec of specs) {
+        const ok = builtins.has(spec) || /^\.\/[a-z-]+$/.test(spec) || spec === '../lib/index';
+        expect(ok, `${f} imports '${spec}'`).toBe(true);
+      }
+    }
+  });
+});
+
 describe('the file message format (cli/file-message.ts)', () => {
   test('round trip, and every malformed message is a FileMessageError', () => {
     const content = randomBytes(1000);
