@@ -95,30 +95,29 @@ export function bytes(value: string | undefined, flag: string): number | undefin
   return Number(value);
 }
 
-/** A path to a regular file this process can read (the path is returned as given). */
-export function readableFile(value: string, what: string): string {
+/** `value` if it names an existing file of the right kind that this process may use (`mode`: R_OK, W_OK). */
+function usablePath(value: string, what: string, mode: number, kind: 'file' | 'dir'): string {
   let st: fs.Stats;
   try {
     st = fs.statSync(value);
-    fs.accessSync(value, fs.constants.R_OK);
+    fs.accessSync(value, mode);
   } catch (e) {
-    throw new UsageError(`${what}: cannot read '${value}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    const verb = kind === 'file' ? 'read' : 'write into';
+    throw new UsageError(`${what}: cannot ${verb} '${value}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  if (!st.isFile()) throw new UsageError(`${what}: '${value}' is not a regular file`);
+  if (kind === 'file' && !st.isFile()) throw new UsageError(`${what}: '${value}' is not a regular file`);
+  if (kind === 'dir' && !st.isDirectory()) throw new UsageError(`${what}: '${value}' is not a directory`);
   return value;
+}
+
+/** A path to a regular file this process can read (the path is returned as given). */
+export function readableFile(value: string, what: string): string {
+  return usablePath(value, what, fs.constants.R_OK, 'file');
 }
 
 /** A directory this process can write into. */
 export function writableDir(value: string, what: string): string {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(value);
-    fs.accessSync(value, fs.constants.W_OK);
-  } catch (e) {
-    throw new UsageError(`${what}: cannot write into '${value}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  if (!st.isDirectory()) throw new UsageError(`${what}: '${value}' is not a directory`);
-  return value;
+  return usablePath(value, what, fs.constants.W_OK, 'dir');
 }
 
 /** A ws:// or wss:// URL (WHATWG URL parsing). */

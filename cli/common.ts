@@ -3,8 +3,8 @@
 // package's public API is used (../lib/index, which is dist/lib/index.js,
 // the package's entry, once compiled).
 import { WebSocketClient, WebSocketServer } from '../lib/index';
-import type { ClientOptions, ClientStartStatus, CloseContext, ServerOptions } from '../lib/index';
-import { UsageError, headers, port, readableFile, seconds } from './args';
+import type { ClientOptions, ClientStartStatus, CloseContext, ErrorContext, OpenContext, ServerOptions } from '../lib/index';
+import { UsageError, headers, oneLine, port, readableFile, seconds } from './args';
 
 /** Close codes after which a session ended normally (RFC 6455 §7.4.1). */
 export const NORMAL_CLOSE = new Set([1000, 1001, 1005]);
@@ -79,6 +79,17 @@ export function serverOptions(command: string, flags: ServerFlags): ServerOption
 export function listenUrl(opts: ServerOptions, port: number): string {
   const host = opts.host ?? '127.0.0.1';
   return `${opts.tls ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** Server logs: connections and closes on stdout, errors on stderr. */
+export function logConnections(server: WebSocketServer): void {
+  server.on('open', (client: number, ctx: OpenContext) => process.stdout.write(`client ${client} connected (${ctx.uri})\n`));
+  server.on('close', (client: number, ctx: CloseContext) =>
+    process.stdout.write(`client ${client} disconnected: ${ctx.code}${ctx.reason ? ` ${oneLine(ctx.reason)}` : ''}\n`),
+  );
+  server.on('error', (client: number, ctx: ErrorContext) =>
+    process.stderr.write(`${client ? `client ${client}: ` : ''}error: ${oneLine(ctx.reason)}\n`),
+  );
 }
 
 /**

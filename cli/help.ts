@@ -23,6 +23,17 @@ Try it:
   ixws connect ws://127.0.0.1:8080
 `;
 
+// What echo-server and broadcast-server both take.
+const SERVER_OPTIONS = `Options:
+  -p, --port N             port (default 8080; 0: the system picks one, printed)
+      --host H             address to listen on (default 127.0.0.1)
+      --cert FILE          TLS certificate (PEM); with --key, serve wss://
+      --key FILE           TLS private key (PEM)
+      --deflate            accept permessage-deflate (the default)
+      --no-deflate         refuse permessage-deflate
+  -h, --help               this help
+`;
+
 export const COMMANDS: Record<string, string> = {
   connect: `Usage: ixws connect URL [options]
 
@@ -61,30 +72,14 @@ Listens for WebSocket connections and sends every message back to its sender
 (text as text, binary as binary). Prints the address it listens on, logs
 connections, and on SIGINT or SIGTERM closes every connection (1001) and exits 0.
 
-Options:
-  -p, --port N             port (default 8080; 0: the system picks one, printed)
-      --host H             address to listen on (default 127.0.0.1)
-      --cert FILE          TLS certificate (PEM); with --key, serve wss://
-      --key FILE           TLS private key (PEM)
-      --deflate            accept permessage-deflate (the default)
-      --no-deflate         refuse permessage-deflate
-  -h, --help               this help
-`,
+${SERVER_OPTIONS}`,
   'broadcast-server': `Usage: ixws broadcast-server [options]
 
 Listens for WebSocket connections and sends every message to every connected
 client, its sender included. Prints the address it listens on, logs
 connections, and on SIGINT or SIGTERM closes every connection (1001) and exits 0.
 
-Options:
-  -p, --port N             port (default 8080; 0: the system picks one, printed)
-      --host H             address to listen on (default 127.0.0.1)
-      --cert FILE          TLS certificate (PEM); with --key, serve wss://
-      --key FILE           TLS private key (PEM)
-      --deflate            accept permessage-deflate (the default)
-      --no-deflate         refuse permessage-deflate
-  -h, --help               this help
-`,
+${SERVER_OPTIONS}`,
   send: `Usage: ixws send URL FILE [options]
 
 Sends FILE to an 'ixws receive' server at URL as one binary message carrying

@@ -1,8 +1,8 @@
 // ixws echo-server / ixws broadcast-server.
 import { WebSocketServer } from '../lib/index';
-import type { CloseContext, DataContext, ErrorContext, OpenContext } from '../lib/index';
+import type { DataContext } from '../lib/index';
 import { RunError, oneLine, parse } from './args';
-import { SERVER_FLAGS, listenUrl, nextSignal, serverOptions, stopServer } from './common';
+import { SERVER_FLAGS, listenUrl, logConnections, nextSignal, serverOptions, stopServer } from './common';
 import { COMMANDS } from './help';
 
 const OPTIONS = {
@@ -23,13 +23,7 @@ export async function serve(kind: ServerKind, args: string[]): Promise<number> {
   const server = new WebSocketServer(opts);
   const log = (line: string) => process.stdout.write(`${line}\n`);
 
-  server.on('open', (client: number, ctx: OpenContext) => log(`client ${client} connected (${ctx.uri})`));
-  server.on('close', (client: number, ctx: CloseContext) =>
-    log(`client ${client} disconnected: ${ctx.code}${ctx.reason ? ` ${oneLine(ctx.reason)}` : ''}`),
-  );
-  server.on('error', (client: number, ctx: ErrorContext) =>
-    process.stderr.write(`${client ? `client ${client}: ` : ''}error: ${oneLine(ctx.reason)}\n`),
-  );
+  logConnections(server);
   if (kind === 'echo-server') {
     // Text comes back as text, binary as binary (a string or a Buffer).
     server.on('message', (client: number, ctx: DataContext) => server.send(ctx.data, { clients: [client] }));

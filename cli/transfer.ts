@@ -3,9 +3,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { WebSocketClient, WebSocketServer } from '../lib/index';
-import type { CloseContext, DataContext, ErrorContext, OpenContext } from '../lib/index';
+import type { CloseContext, DataContext, ErrorContext } from '../lib/index';
 import { RunError, UsageError, bytes, oneLine, parse, readableFile, seconds, writableDir, wsUrl } from './args';
-import { SERVER_FLAGS, clientOptions, failure, listenUrl, nextSignal, serverOptions, stopServer } from './common';
+import { SERVER_FLAGS, clientOptions, failure, listenUrl, logConnections, nextSignal, serverOptions, stopServer } from './common';
 import { FileMessageError, badName, decodeFileMessage, encodeFileMessage, parseVerdict } from './file-message';
 import type { Verdict } from './file-message';
 import { COMMANDS } from './help';
@@ -198,11 +198,7 @@ export async function receive(args: string[]): Promise<number> {
   const server = new WebSocketServer(opts);
   const log = (line: string) => process.stdout.write(`${line}\n`);
   const warn = (line: string) => process.stderr.write(`${line}\n`);
-  server.on('open', (client: number, ctx: OpenContext) => log(`client ${client} connected (${ctx.uri})`));
-  server.on('close', (client: number, ctx: CloseContext) =>
-    log(`client ${client} disconnected: ${ctx.code}${ctx.reason ? ` ${oneLine(ctx.reason)}` : ''}`),
-  );
-  server.on('error', (client: number, ctx: ErrorContext) => warn(`${client ? `client ${client}: ` : ''}error: ${oneLine(ctx.reason)}`));
+  logConnections(server);
 
   let firstSaved: () => void = () => {};
   const saved = new Promise<'saved'>((resolve) => (firstSaved = () => resolve('saved')));

@@ -4,7 +4,7 @@
 // one-line errors and exit codes (0 / 1 / 2); TLS with a certificate made at
 // test time with the openssl CLI; a 64 MiB file whose SHA-256 must match on
 // arrival; the bin installed from an npm tarball.
-import { execFileSync, spawn, spawnSync } from 'child_process';
+import { execFileSync, spawn } from 'child_process';
 import type { ChildProcessWithoutNullStreams } from 'child_process';
 import { createHash, randomBytes } from 'crypto';
 import * as fs from 'fs';
@@ -18,6 +18,7 @@ import type { CloseContext, DataContext, OpenContext } from '../lib/index';
 import { root } from '../lib/binding';
 import { FileMessageError, decodeFileMessage, encodeFileMessage } from '../cli/file-message';
 import { renderBar } from '../cli/progress';
+import { compilePackage } from './support/compile';
 import { describeWithPeers, peers } from './support/peers';
 
 // build-* is ignored by git; the package root (package.json, build/Release) is found above it.
@@ -26,13 +27,7 @@ const IXWS = path.join(outDir, 'cli', 'ixws.js');
 let tmp = '';
 
 beforeAll(() => {
-  const tsc = require.resolve('typescript/bin/tsc');
-  const r = spawnSync(
-    process.execPath,
-    [tsc, '-p', path.join(root, 'tsconfig.json'), '--outDir', outDir, '--declaration', 'false', '--sourceMap', 'false'],
-    { cwd: root, encoding: 'utf8', timeout: 110_000 },
-  );
-  if (r.status !== 0) throw new Error(`tsc failed (${r.status}): ${r.stdout}${r.stderr}`);
+  compilePackage(outDir);
   if (!fs.existsSync(IXWS)) throw new Error(`no ${IXWS} after tsc`);
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-cli-'));
 }, 120_000);
@@ -415,7 +410,7 @@ describe('connect in a pipe', () => {
 
   test('output closed by the reader (| head -1): the session ends, no crash', async () => {
     const s = libServer();
-    s.on('open', (client) => {
+    s.on('open', (client: number, _ctx: OpenContext) => {
       for (let i = 0; i < 2000; i++) s.send(`flood ${i}`, { clients: [client] });
     });
     const cli = spawnCli(['connect', `ws://127.0.0.1:${s.port}`]);
@@ -450,7 +445,9 @@ describeWithPeers([peers.pty()], 'connect in a terminal (pseudo-terminal)', (fou
 
   test('Ctrl-C at the prompt closes too (exit 0); binary messages are marked', async () => {
     const s = libServer();
-    s.on('open', (client) => s.send(Buffer.from('ab'), { clients: [client] }));
+    s.on('open', (client: number, _ctx: OpenContext) => {
+      s.send(Buffer.from('ab'), { clients: [client] });
+    });
     const term = spawnCli([relay, process.execPath, IXWS, 'connect', `ws://127.0.0.1:${s.port}`], { cmd: found.pty!.exe, env: { TERM: 'xterm' } });
     await term.waitOut(/< \(binary\) 6162/);
     term.child.stdin.write('\x03');

@@ -3,11 +3,12 @@
 // itself, started objects keep it alive unless unref'd, process.exit() with
 // live connections is prompt and clean, and 20 terminated workers neither
 // crash nor hang the process.
-import { spawn, spawnSync } from 'child_process';
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { root } from '../lib/binding';
+import { compilePackage } from './support/compile';
 
 const fixtures = path.join(__dirname, 'fixtures');
 // build-* is ignored by git; the package root is found above it.
@@ -15,13 +16,7 @@ const outDir = path.join(root, 'build-process-fixtures');
 const pkg = path.join(outDir, 'lib', 'index.js');
 
 beforeAll(() => {
-  const tsc = require.resolve('typescript/bin/tsc');
-  const r = spawnSync(
-    process.execPath,
-    [tsc, '-p', path.join(root, 'tsconfig.json'), '--outDir', outDir, '--declaration', 'false', '--sourceMap', 'false'],
-    { cwd: root, encoding: 'utf8', timeout: 110_000 },
-  );
-  if (r.status !== 0) throw new Error(`tsc failed (${r.status}): ${r.stdout}${r.stderr}`);
+  compilePackage(outDir);
   if (!fs.existsSync(pkg)) throw new Error(`no ${pkg} after tsc`);
 }, 120_000);
 
