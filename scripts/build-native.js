@@ -1,39 +1,114 @@
 #!/usr/bin/env node
-// npm install hook: use a prebuilt binary when one loads, else compile the
-// engine and the addon with cmake-js against the running Node's own headers
-// (offline: no header download).
+// npm install hook and `npm run build:native`: use a binary that loads (a
+// prebuild from prebuilds/ or an earlier build) unless --force, else compile
+// the engine and the addon with cmake-js against the running Node's own
+// headers (offline: no header download).
+//
+//   --static        the Electron profile: OpenSSL and zlib linked in with
+//                   hidden symbols, no external buffers (CMakeLists.txt)
+//   --debug         Debug build type
+//   --arch arm64    cross-compile for linux-arm64 (cmake/aarch64-linux-gnu.cmake)
+//   --out DIR       build folder (default build/, where node-gyp-build looks)
+//
+// Every build configures again with the profile's options spelled out, so
+// switching profiles on an existing build folder takes effect (cmake-js
+// `compile` skips configuring once a CMakeCache.txt exists).
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 
 const root = path.resolve(__dirname, '..');
-const force = process.argv.includes('--force');
-const debug = process.argv.includes('--debug');
-// --static: OpenSSL and zlib linked in, hidden (for Electron); see CMakeLists.txt.
-const staticDeps = process.argv.includes('--static');
 
-if (!force) {
+function parse(argv) {
+  const opts = { force: false, debug: false, staticDeps: false, arch: os.arch(), out: path.join(root, 'build') };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`build-native: ${a} needs a value`);
+      return v;
+    };
+    if (a === '--force') opts.force = true;
+    else if (a === '--debug') opts.debug = true;
+    else if (a === '--static') opts.staticDeps = true;
+    else if (a === '--arch') opts.arch = value();
+    else if (a === '--out') opts.out = path.resolve(value());
+    else throw new Error(`build-native: unknown option ${a}`);
+  }
+  return opts;
+}
+
+/** Builds the addon; returns the path of the .node file. Throws on failure. */
+function build(opts) {
+  const env = { ...process.env };
+  // The headers that ship with this node (include/node next to bin/node): the
+  // N-API headers come from node-api-headers (package.json binary.napi_versions),
+  // uv.h and, for the default profile, OpenSSL's and zlib's from here.
+  const nodeDir = path.resolve(path.dirname(process.execPath), '..');
+  const nodeInclude = path.join(nodeDir, 'include', 'node');
+  if (!env.IXWS_NODE_INCLUDE) {
+    if (!fs.existsSync(path.join(nodeInclude, 'uv.h'))) {
+      throw new Error(`build-native: no uv.h in ${nodeInclude}; set IXWS_NODE_INCLUDE to a folder with Node's headers (include/node)`);
+    }
+    env.IXWS_NODE_INCLUDE = nodeInclude;
+  }
+  const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
+  const common = ['--out', opts.out];
+  if (opts.debug) common.push('--debug');
+  const defs = [`--CDIXWS_STATIC_DEPS=${opts.staticDeps ? 'ON' : 'OFF'}`, '--CDIXWS_NO_EXTERNAL_BUFFERS=AUTO'];
+  if (opts.arch !== os.arch()) {
+    if (process.platform !== 'linux' || opts.arch !== 'arm64') {
+      throw new Error(`build-native: cross-compiling to ${process.platform}-${opts.arch} is not set up (only linux-arm64)`);
+    }
+    defs.push(`--CDCMAKE_TOOLCHAIN_FILE=${path.join(root, 'cmake', 'aarch64-linux-gnu.cmake')}`);
+    common.push('--arch', opts.arch);
+  }
+  const run = (args) => {
+    const r = spawnSync(process.execPath, [cmakeJs, ...args], { cwd: root, env, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`build-native: cmake-js ${args[0]} failed (${r.status ?? r.signal})`);
+  };
+  // A cache made for another target cannot be reconfigured: start over.
+  const cache = path.join(opts.out, 'CMakeCache.txt');
+  if (fs.existsSync(cache)) {
+    const text = fs.readFileSync(cache, 'utf8');
+    const toolchain = /^CMAKE_TOOLCHAIN_FILE:[^=]*=(.*)$/m.exec(text);
+    const wantCross = opts.arch !== os.arch();
+    if (Boolean(toolchain && toolchain[1]) !== wantCross) fs.rmSync(opts.out, { recursive: true, force: true });
+  }
+  run(['configure', ...common, ...defs]);
+  run(['build', ...common, '--parallel', String(Math.max(2, os.cpus().length))]);
+  const product = path.join(opts.out, opts.debug ? 'Debug' : 'Release', 'ix_websocket.node');
+  if (!fs.existsSync(product)) throw new Error(`build-native: ${product} was not produced`);
+  return product;
+}
+
+module.exports = { build };
+
+if (require.main === module) {
+  let opts;
   try {
-    require('node-gyp-build')(root);
-    console.log('ix-websocket: using existing native binary');
-    process.exit(0);
-  } catch (_) {
-    // nothing loadable: build it
+    opts = parse(process.argv.slice(2));
+  } catch (e) {
+    console.error(e.message);
+    process.exit(2);
+  }
+  if (!opts.force) {
+    try {
+      const found = require('node-gyp-build').path(root);
+      require(found);
+      console.log(`ix-websocket: using ${path.relative(root, found)}`);
+      process.exit(0);
+    } catch (_) {
+      // nothing loadable: build it
+    }
+  }
+  try {
+    const product = build(opts);
+    console.log(`ix-websocket: built ${path.relative(root, product)} (${opts.staticDeps ? 'static OpenSSL/zlib, no external buffers' : "Node's OpenSSL/zlib"})`);
+  } catch (e) {
+    console.error(e.message);
+    process.exit(1);
   }
 }
-
-const env = { ...process.env };
-// The headers that ship with this node (include/node next to bin/node).
-const nodeDir = path.resolve(path.dirname(process.execPath), '..');
-if (!env.npm_config_nodedir && fs.existsSync(path.join(nodeDir, 'include', 'node', 'node_api.h'))) {
-  env.npm_config_nodedir = nodeDir;
-}
-if (!env.IXWS_NODE_INCLUDE) env.IXWS_NODE_INCLUDE = path.join(nodeDir, 'include', 'node');
-
-const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
-const args = [cmakeJs, 'compile', '--parallel', String(Math.max(2, require('os').cpus().length))];
-if (debug) args.push('--debug');
-if (staticDeps) args.push('--CDIXWS_STATIC_DEPS=ON');
-const r = spawnSync(process.execPath, args, { cwd: root, env, stdio: 'inherit' });
-process.exit(r.status === null ? 1 : r.status);
