@@ -20,5 +20,21 @@ function packageRoot(start: string): string {
 /** The package folder (holds package.json, build/, prebuilds/). */
 export const root: string = packageRoot(__dirname);
 
+function load(): Binding {
+  try {
+    return nodeGypBuild(root) as Binding;
+  } catch (e) {
+    const why = e instanceof Error ? e.message.trim() : String(e);
+    // node-gyp-build's message lists the platform tags it looked for; say
+    // what the user can do about it.
+    throw new Error(
+      `ix-websocket: no native binary loads here (${why}). The package ships prebuilt binaries for ` +
+        `linux-x64 and linux-arm64 (glibc); elsewhere it is compiled at install time, which needs ` +
+        `install scripts enabled, a C++17 compiler and CMake; or run "npm run build:native" in ${root}.`,
+      { cause: e },
+    );
+  }
+}
+
 /** The native module, typed by binding.d.ts. */
-export const binding: Binding = nodeGypBuild(root) as Binding;
+export const binding: Binding = load();
