@@ -819,6 +819,16 @@ void Connection::onPongDeadline(uv_timer_t* d) {
 
 // ------------------------------------------------------------------ output
 
+void appendWriteBufs(std::vector<uv_buf_t>& bufs, const char* data, size_t len, size_t maxPiece) {
+  if (maxPiece == 0 || maxPiece > kMaxWritePiece) maxPiece = kMaxWritePiece;
+  do {
+    size_t n = std::min(len, maxPiece);
+    bufs.push_back(uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(n)));
+    data += n;
+    len -= n;
+  } while (len > 0);
+}
+
 OutFramePtr Connection::buildFrame(const uint8_t* data, size_t len, uint8_t opcode, bool compress,
                                    SendResult* res) {
   auto f = std::make_shared<OutFrame>();
@@ -1109,17 +1119,17 @@ void Connection::writeBuffers(std::vector<OutFramePtr>&& frames) {
     for (auto& f : frames)
       tlsSession_->write(reinterpret_cast<const uint8_t*>(f->data.data() + f->start), f->size());
     tlsSession_->takeOutput(w->raw);
-    uv_buf_t b = uv_buf_init(&w->raw[0], static_cast<unsigned>(w->raw.size()));
-    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1, &Connection::onWrite);
+    std::vector<uv_buf_t> iov;
+    appendWriteBufs(iov, &w->raw[0], w->raw.size());
+    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), iov.data(),
+                      static_cast<unsigned>(iov.size()), &Connection::onWrite);
     if (rc != 0) writeFailed(w);
     return;
   }
   w->frames = std::move(frames);
   std::vector<uv_buf_t> iov;
   iov.reserve(w->frames.size());
-  for (auto& f : w->frames)
-    iov.push_back(uv_buf_init(const_cast<char*>(f->data.data() + f->start),
-                              static_cast<unsigned>(f->size())));
+  for (auto& f : w->frames) appendWriteBufs(iov, f->data.data() + f->start, f->size());
   int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), iov.data(),
                     static_cast<unsigned>(iov.size()), &Connection::onWrite);
   if (rc != 0) writeFailed(w);
@@ -1141,12 +1151,14 @@ void Connection::writeRaw(std::string bytes) {
   auto* w = new WriteReq;
   w->req.data = this;
   w->raw = std::move(bytes);
-  uv_buf_t b = uv_buf_init(&w->raw[0], static_cast<unsigned>(w->raw.size()));
+  std::vector<uv_buf_t> iov;
+  appendWriteBufs(iov, &w->raw[0], w->raw.size());
   {
     std::lock_guard<std::mutex> lock(sendMu_);
     ++writesInFlight_;
   }
-  if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1, &Connection::onWrite) != 0)
+  if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), iov.data(),
+               static_cast<unsigned>(iov.size()), &Connection::onWrite) != 0)
     writeFailed(w);
 }
 

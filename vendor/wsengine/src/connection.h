@@ -41,6 +41,14 @@ struct OutFrame {
 };
 using OutFramePtr = std::shared_ptr<const OutFrame>;
 
+// uv_buf_init() takes an unsigned (32-bit) length: a frame of 4 GiB or more
+// cast into one buffer would be written short and desynchronise the stream.
+// Spans are appended as pieces of at most maxPiece (<= kMaxWritePiece) bytes;
+// an empty span still gets one (empty) buffer.
+constexpr size_t kMaxWritePiece = size_t(1) << 30;
+void appendWriteBufs(std::vector<uv_buf_t>& bufs, const char* data, size_t len,
+                     size_t maxPiece = kMaxWritePiece);
+
 // Receives the life-cycle steps of a connection (on its loop thread).
 class ConnectionOwner {
  public:
