@@ -59,13 +59,22 @@ export interface TlsOptions {
   /** PEM text */
   cert?: string;
   key?: string;
+  /**
+   * PEM CA certificates. Client: the CAs trusted for the server; given, they
+   * replace the system store (as Node's tls does). Server: the CAs client
+   * certificates must chain to (required with verifyPeer).
+   */
   ca?: string;
   /** paths */
   certFile?: string;
   keyFile?: string;
+  /** a file of PEM CA certificates, as `ca` */
   caFile?: string;
   ciphers?: string;
-  /** client: verify the server (default true); server: require a client certificate (default false) */
+  /**
+   * client: verify the server (default true); server: require a client certificate
+   * verified against `ca`/`caFile`, which are then required (default false)
+   */
   verifyPeer?: boolean;
   /** client: skip the host name check (default false) */
   disableHostnameValidation?: boolean;
@@ -92,7 +101,11 @@ interface CommonOptions {
   maxHeaderSize?: number;
   /** default 100 */
   maxHeaders?: number;
-  /** bytes queued per connection beyond which send fails (default 128 MiB) */
+  /**
+   * bytes queued per connection beyond which send fails (default 128 MiB); while
+   * the queue (pongs and close frames included) is over it, the connection is not
+   * read until it drains
+   */
   sendHighWaterMark?: number;
 }
 
@@ -103,10 +116,30 @@ export interface ServerOptions extends CommonOptions {
   host?: string;
   /** default 5 */
   backlog?: number;
-  /** default 128 */
+  /** open WebSocket connections; an upgrade beyond it gets HTTP 503 (default 128) */
   maxConnections?: number;
   /** seconds allowed for a client's opening handshake (default 10) */
   handshakeTimeout?: number;
+  /**
+   * sockets in their opening handshake (accepted, not yet upgraded), counted apart
+   * from maxConnections; a socket beyond it gets HTTP 503 at once, or is closed on a
+   * TLS server (default 512)
+   */
+  maxHandshakes?: number;
+  /** seconds a new socket may stay silent before it is closed; 0 off (default 5) */
+  firstByteTimeout?: number;
+  /**
+   * sockets (handshaking and open) from one IP address; beyond it HTTP 429 at once,
+   * or a close on a TLS server; 0 off (default 0: behind NAT or a proxy many clients
+   * share an address)
+   */
+  maxConnectionsPerAddress?: number;
+  /**
+   * bytes held in unfinished messages across all connections (after inflate,
+   * fragment events not yet consumed included); the connection that would go
+   * beyond it is closed with 1009; 0 off (default 256 MiB)
+   */
+  maxUnfinishedBytes?: number;
 }
 
 export interface ClientOptions extends CommonOptions {

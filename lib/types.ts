@@ -44,7 +44,17 @@ export type PerMessageDeflateOptions = B.PerMessageDeflateOptions;
 /** TLS settings (`wss://` clients; servers serving TLS when a cert is given). */
 export type TlsOptions = B.TlsOptions;
 
-/** Options of `websocketServer` (defaults: port 8080, host "127.0.0.1", backlog 5, maxConnections 128). */
+/**
+ * Options of `websocketServer` (defaults: port 8080, host "127.0.0.1", backlog 5,
+ * maxConnections 128). Limits for untrusted peers (README, "Limits for untrusted
+ * peers"): `maxConnections` (open connections, else HTTP 503), `maxHandshakes`
+ * (sockets not yet upgraded, default 512, else 503 or a close on TLS),
+ * `firstByteTimeout` (seconds a new socket may stay silent, default 5),
+ * `maxConnectionsPerAddress` (default 0: off, else 429 or a close on TLS),
+ * `maxUnfinishedBytes` (bytes in unfinished messages across connections, default
+ * 256 MiB, else close 1009), `handshakeTimeout`, `maxPayload`, `maxHeaderSize`,
+ * `maxHeaders`, `sendHighWaterMark`.
+ */
 export type ServerOptions = B.ServerOptions;
 
 /** Options of `websocketClient` (defaults: pingInterval -1, enablePong true, reconnection on, 1 ms..10 s). */

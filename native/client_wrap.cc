@@ -23,7 +23,7 @@ Napi::Object clientObject(Keys& keys, const ClientEntry& c) {
   return out;
 }
 
-ClientEntry* updateClient(Keys& keys, Instance* inst, const Napi::Object& obj, uint32_t present,
+ClientEntry* updateClient(Keys& keys, Instance* inst, const Napi::Object& obj, PresenceMask present,
                      int ref) {
   ClientEntry* c = inst->client(ref);
   // Nothing but the command's own keys: no configuration to copy and read.
@@ -47,7 +47,7 @@ Napi::Value WebsocketClient(const Napi::CallbackInfo& info) {
   if (info.Length() > 0 && !info[0].IsUndefined() && !info[0].IsNull()) {
     if (!info[0].IsObject()) throwType(env, "options must be an object");
     Napi::Object opts = info[0].As<Napi::Object>();
-    uint32_t present = keys.presence(opts);
+    PresenceMask present = keys.presence(opts);
     readClientOptions(keys, opts, present, cfg, "options");
     given = JsValues::read(keys, opts, present);
   }
@@ -110,7 +110,7 @@ Napi::Value WebsocketClientSend(const Napi::CallbackInfo& info) {
   Napi::Object obj = readRefArg(keys, info[0], "client", ref);
   Napi::Value dataArg = info[1];
   if (!isSendData(dataArg)) throwType(env, kSendDataError);
-  uint32_t present = keys.presence(obj);
+  PresenceMask present = keys.presence(obj);
   Napi::Value binaryV = env.Undefined();
   if (present & Keys::bit(Key::binary)) binaryV = keys.get(obj, Key::binary);
   if (!binaryV.IsUndefined() && !binaryV.IsBoolean()) throwType(env, "client.binary must be a boolean");

@@ -26,7 +26,7 @@ const Key kJsKeys[] = {Key::method, Key::worker, Key::window, Key::process};
 
 void JsValues::init(Napi::Env env) { holder_ = Napi::Persistent(Napi::Object::New(env)); }
 
-JsValues::Given JsValues::read(Keys& keys, const Napi::Object& src, uint32_t present) {
+JsValues::Given JsValues::read(Keys& keys, const Napi::Object& src, PresenceMask present) {
   Given g;
   Napi::Value* out[] = {&g.method, &g.worker, &g.window, &g.process};
   for (int i = 0; i < 4; ++i) {

@@ -30,7 +30,7 @@ class JsValues {
   struct Given {
     Napi::Value method, worker, window, process;
   };
-  static Given read(Keys& keys, const Napi::Object& src, uint32_t present);
+  static Given read(Keys& keys, const Napi::Object& src, PresenceMask present);
   void apply(Keys& keys, const Given& given);
   void writeTo(Keys& keys, const Napi::Object& out) const;
   Napi::Object holder() const { return holder_.Value(); }

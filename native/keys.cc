@@ -25,15 +25,17 @@ const Key kTop[] = {
     Key::maxPayload, Key::maxHeaderSize, Key::maxHeaders, Key::sendHighWaterMark, Key::tls,
     Key::url, Key::headers, Key::enableAutomaticReconnection,
     Key::minWaitBetweenReconnectionRetries, Key::maxWaitBetweenReconnectionRetries,
-    Key::timeout, Key::clients, Key::binary,
+    Key::timeout, Key::clients, Key::binary, Key::maxHandshakes, Key::firstByteTimeout,
+    Key::maxConnectionsPerAddress, Key::maxUnfinishedBytes,
 };
-static_assert(sizeof(kTop) / sizeof(kTop[0]) <= 31, "presence bits must fit an int32");
+// The JS side sums powers of two in a double: exact up to 2^52.
+static_assert(sizeof(kTop) / sizeof(kTop[0]) <= 53, "presence bits must fit a double's mantissa");
 
 struct BitTable {
-  uint32_t bits[static_cast<size_t>(Key::kCount)] = {};
+  PresenceMask bits[static_cast<size_t>(Key::kCount)] = {};
   BitTable() {
     for (size_t i = 0; i < sizeof(kTop) / sizeof(kTop[0]); ++i) {
-      bits[static_cast<size_t>(kTop[i])] = 1u << i;
+      bits[static_cast<size_t>(kTop[i])] = PresenceMask(1) << i;
     }
   }
 };
@@ -50,10 +52,11 @@ void KeyStore::init(Napi::Env env) {
   }
   array_ = Napi::Persistent(static_cast<Napi::Object>(arr));
 
+  // Sums rather than ORs: bitwise operators would cut the mask to 32 bits.
   std::string src = "(function (o) { var m = 0;";
   for (size_t i = 0; i < sizeof(kTop) / sizeof(kTop[0]); ++i) {
-    src += " if (o." + std::string(keyName(kTop[i])) + " !== undefined) m |= " +
-           std::to_string(1u << i) + ";";
+    src += " if (o." + std::string(keyName(kTop[i])) + " !== undefined) m += " +
+           std::to_string(PresenceMask(1) << i) + ";";
   }
   src += " return m; })";
   napi_value fn;
@@ -67,16 +70,16 @@ napi_value KeyStore::presence(napi_env env) const {
   return v;
 }
 
-uint32_t Keys::bit(Key k) { return kBits.bits[static_cast<size_t>(k)]; }
+PresenceMask Keys::bit(Key k) { return kBits.bits[static_cast<size_t>(k)]; }
 
-uint32_t Keys::presence(napi_value obj) {
+PresenceMask Keys::presence(napi_value obj) {
   napi_value fn = Instance::get(Napi::Env(env_))->keyStore().presence(env_);
   napi_value undefined, result;
   check(env_, napi_get_undefined(env_, &undefined));
   check(env_, napi_call_function(env_, undefined, fn, 1, &obj, &result));
-  int32_t mask = 0;
-  check(env_, napi_get_value_int32(env_, result, &mask));
-  return static_cast<uint32_t>(mask);
+  double mask = 0;
+  check(env_, napi_get_value_double(env_, result, &mask));
+  return static_cast<PresenceMask>(mask);
 }
 
 napi_value KeyStore::array(napi_env env) const {

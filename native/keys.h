@@ -18,6 +18,7 @@ namespace addon {
   X(perMessageDeflate) X(enabled) X(clientNoContextTakeover) X(serverNoContextTakeover)     \
   X(serverMaxWindowBits) X(clientMaxWindowBits) X(threshold) X(disablePerMessageDeflate)    \
   X(maxPayload) X(maxHeaderSize) X(maxHeaders) X(sendHighWaterMark) X(tls) X(cert) X(key)   \
+  X(maxHandshakes) X(firstByteTimeout) X(maxConnectionsPerAddress) X(maxUnfinishedBytes)    \
   X(ca) X(certFile) X(keyFile) X(caFile) X(ciphers) X(servername) X(verifyPeer)             \
   X(disableHostnameValidation) X(url) X(headers) X(enableAutomaticReconnection)             \
   X(minWaitBetweenReconnectionRetries) X(maxWaitBetweenReconnectionRetries) X(timeout)      \
@@ -25,6 +26,10 @@ namespace addon {
   X(bufferedAmount) X(client) X(http_status) X(errorStr) X(uri) X(data)                     \
   X(decompressionError) X(reason) X(wait_time) X(retries) X(code) X(remote) X(open)         \
   X(close) X(error) X(fragment) X(ping) X(pong)
+
+// Presence bits of the top-level keys (Keys::presence): up to 53, as the JS
+// side computes them in a double.
+using PresenceMask = uint64_t;
 
 enum class Key : uint16_t {
 #define IXWS_KEY_ENUM(name) name,
@@ -65,11 +70,11 @@ class Keys {
   // with a value other than undefined: one JS call whose property loads are
   // inline-cached, where asking Node-API key by key costs a runtime call
   // each. A `{ ref }` argument then reads one property instead of thirty.
-  uint32_t presence(napi_value obj);
+  PresenceMask presence(napi_value obj);
   // The key's presence bit; 0 for nested keys (never skipped).
-  static uint32_t bit(Key k);
+  static PresenceMask bit(Key k);
   // Bits of ref, clients and binary: keys that are not configuration.
-  static uint32_t commandBits() { return bit(Key::ref) | bit(Key::clients) | bit(Key::binary); }
+  static PresenceMask commandBits() { return bit(Key::ref) | bit(Key::clients) | bit(Key::binary); }
 
   Napi::Value get(napi_value obj, Key k);
   void set(napi_value obj, Key k, napi_value v);

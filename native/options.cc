@@ -36,8 +36,8 @@ std::string fmt(double v) {
 // Reads the properties of one options object; `path` names it in errors.
 class Reader {
  public:
-  // present: presence bits of obj's top-level keys (~0u for nested objects).
-  Reader(Keys& keys, const Napi::Object& obj, std::string path, uint32_t present = ~0u)
+  // present: presence bits of obj's top-level keys (all set for nested objects).
+  Reader(Keys& keys, const Napi::Object& obj, std::string path, PresenceMask present = ~PresenceMask(0))
       : keys_(keys), obj_(obj), path_(std::move(path)), present_(present) {}
 
   Napi::Env env() const { return obj_.Env(); }
@@ -46,7 +46,7 @@ class Reader {
 
   // A property that is present and not undefined.
   bool has(Key k, Napi::Value& out) {
-    uint32_t bit = Keys::bit(k);
+    PresenceMask bit = Keys::bit(k);
     if (bit != 0 && (present_ & bit) == 0) return false;
     out = keys_.get(obj_, k);
     return !out.IsUndefined();
@@ -80,12 +80,15 @@ class Reader {
     return true;
   }
 
-  // Seconds: any finite number above zero.
-  bool seconds(Key k, double& dst) {
+  // Seconds: any finite number above zero (or zero too, with zeroOff).
+  bool seconds(Key k, double& dst, bool zeroOff = false) {
     Napi::Value v;
     if (!has(k, v)) return false;
     double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-    if (!std::isfinite(d) || d <= 0) throwType(env(), name(k) + " must be a positive number of seconds");
+    if (!std::isfinite(d) || d < 0 || (d == 0 && !zeroOff)) {
+      throwType(env(), name(k) + (zeroOff ? " must be a number of seconds (0 or more)"
+                                          : " must be a positive number of seconds"));
+    }
     dst = d;
     return true;
   }
@@ -104,7 +107,7 @@ class Reader {
   Keys& keys_;
   Napi::Object obj_;
   std::string path_;
-  uint32_t present_;
+  PresenceMask present_;
 };
 
 void readHeartbeat(Reader& r, Heartbeat& hb) {
@@ -293,7 +296,7 @@ ClientOptions ClientConfig::effective() const {
   return o;
 }
 
-void readServerOptions(Keys& keys, const Napi::Object& obj, uint32_t present, ServerConfig& cfg,
+void readServerOptions(Keys& keys, const Napi::Object& obj, PresenceMask present, ServerConfig& cfg,
                        const std::string& name) {
   Reader r(keys, obj, name, present);
   ServerConfig next = cfg;
@@ -304,7 +307,15 @@ void readServerOptions(Keys& keys, const Napi::Object& obj, uint32_t present, Se
   r.string(Key::host, o.host);
   if (r.integer(Key::backlog, 0, kMaxInt, d)) o.backlog = static_cast<int>(d);
   if (r.integer(Key::maxConnections, 1, kMaxInt, d)) o.maxConnections = static_cast<int>(d);
+  if (r.integer(Key::maxHandshakes, 1, kMaxInt, d)) o.maxHandshakes = static_cast<int>(d);
+  if (r.integer(Key::maxConnectionsPerAddress, 0, kMaxInt, d)) {
+    o.maxConnectionsPerAddress = static_cast<int>(d);
+  }
+  if (r.integer(Key::maxUnfinishedBytes, 0, kMaxSafe, d)) {
+    o.maxUnfinishedBytes = static_cast<uint64_t>(d);
+  }
   r.seconds(Key::handshakeTimeout, o.limits.handshakeTimeout);
+  r.seconds(Key::firstByteTimeout, o.limits.firstByteTimeout, true);
   readHeartbeat(r, o.heartbeat);
   readDeflate(r, o.deflate, next.disablePerMessageDeflate);
   readLimits(r, o.limits);
@@ -312,7 +323,7 @@ void readServerOptions(Keys& keys, const Napi::Object& obj, uint32_t present, Se
   cfg = std::move(next);
 }
 
-void readClientOptions(Keys& keys, const Napi::Object& obj, uint32_t present, ClientConfig& cfg,
+void readClientOptions(Keys& keys, const Napi::Object& obj, PresenceMask present, ClientConfig& cfg,
                        const std::string& name) {
   Reader r(keys, obj, name, present);
   ClientConfig next = cfg;
@@ -342,6 +353,10 @@ void writeServerOptions(Keys& k, const Napi::Object& out, const ServerConfig& cf
   k.set(out, Key::host, o.host);
   k.set(out, Key::backlog, o.backlog);
   k.set(out, Key::maxConnections, o.maxConnections);
+  k.set(out, Key::maxHandshakes, o.maxHandshakes);
+  k.set(out, Key::maxConnectionsPerAddress, o.maxConnectionsPerAddress);
+  k.set(out, Key::maxUnfinishedBytes, static_cast<double>(o.maxUnfinishedBytes));
+  k.set(out, Key::firstByteTimeout, o.limits.firstByteTimeout);
   writeHeartbeat(k, out, o.heartbeat);
   writeDeflate(k, out, o.deflate, cfg.disablePerMessageDeflate);
   writeLimits(k, out, o.limits, true);

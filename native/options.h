@@ -41,9 +41,9 @@ struct ClientConfig {
 // `name` prefixes messages: "options" for the constructors, "server" or
 // "client" for commands. Throws Napi::TypeError; cfg is untouched then.
 // `present` is keys.presence(obj): keys without their bit are not read.
-void readServerOptions(Keys& keys, const Napi::Object& obj, uint32_t present, ServerConfig& cfg,
+void readServerOptions(Keys& keys, const Napi::Object& obj, PresenceMask present, ServerConfig& cfg,
                        const std::string& name);
-void readClientOptions(Keys& keys, const Napi::Object& obj, uint32_t present, ClientConfig& cfg,
+void readClientOptions(Keys& keys, const Napi::Object& obj, PresenceMask present, ClientConfig& cfg,
                        const std::string& name);
 
 // Writes every option with its current value (tls only when given).

@@ -28,7 +28,7 @@ Napi::Object serverObject(Keys& keys, const ServerEntry& s, bool boundPort) {
 
 // Applies the option properties carried by a command's object; returns the
 // server or nullptr for an unknown ref (TypeErrors are thrown either way).
-ServerEntry* updateServer(Keys& keys, Instance* inst, const Napi::Object& obj, uint32_t present,
+ServerEntry* updateServer(Keys& keys, Instance* inst, const Napi::Object& obj, PresenceMask present,
                      int ref) {
   ServerEntry* s = inst->server(ref);
   // Nothing but the command's own keys (a send's `{ ref, clients }`): no
@@ -53,7 +53,7 @@ Napi::Value WebsocketServer(const Napi::CallbackInfo& info) {
   if (info.Length() > 0 && !info[0].IsUndefined() && !info[0].IsNull()) {
     if (!info[0].IsObject()) throwType(env, "options must be an object");
     Napi::Object opts = info[0].As<Napi::Object>();
-    uint32_t present = keys.presence(opts);
+    PresenceMask present = keys.presence(opts);
     readServerOptions(keys, opts, present, cfg, "options");
     given = JsValues::read(keys, opts, present);
   }
@@ -112,7 +112,7 @@ Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
   Napi::Value dataArg = info[1];
   if (!isSendData(dataArg)) throwType(env, kSendDataError);
 
-  uint32_t present = keys.presence(obj);
+  PresenceMask present = keys.presence(obj);
   Napi::Value binaryV = env.Undefined();
   if (present & Keys::bit(Key::binary)) binaryV = keys.get(obj, Key::binary);
   if (!binaryV.IsUndefined() && !binaryV.IsBoolean()) throwType(env, "server.binary must be a boolean");

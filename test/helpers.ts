@@ -287,9 +287,10 @@ export class RawPeer {
     socket.on('error', () => (this.ended = true));
   }
 
-  static connect(port: number, host = '127.0.0.1'): Promise<RawPeer> {
+  /** localAddress: the address to connect from (e.g. 127.0.0.2: another peer address on loopback). */
+  static connect(port: number, host = '127.0.0.1', localAddress?: string): Promise<RawPeer> {
     return new Promise((resolve, reject) => {
-      const s = net.connect({ port, host });
+      const s = net.connect({ port, host, ...(localAddress ? { localAddress } : {}) });
       const t = setTimeout(() => reject(new Error('raw connect timed out')), 5000);
       s.once('connect', () => {
         clearTimeout(t);

@@ -6,9 +6,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
+import * as crypto from 'crypto';
 import * as https from 'https';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import * as tls from 'tls';
 import WebSocket, { WebSocketServer as WsServer } from 'ws';
 import type { AddressInfo } from 'net';
 import {
@@ -21,7 +24,7 @@ import {
   websocketServerStop,
 } from '../lib/index';
 import type { ClientOptions, TlsOptions } from '../lib/index';
-import { Collector, bytes, defer, newClient, runCleanup, startServer, text, until } from './helpers';
+import { Collector, bytes, defer, newClient, runCleanup, startServer, text, until, upgradeRequest } from './helpers';
 
 afterEach(runCleanup);
 
@@ -445,5 +448,110 @@ describe('client certificates', () => {
     const c = await tlsClient(`wss://localhost:${srv.port}/`, { ca: ca.cert, cert: rogueClient.cert, key: rogueClient.key });
     expect(c.status.success).toBe(false);
     expect(srv.events.of('open')).toEqual([]);
+  });
+});
+
+// ------------------------------------------------------------ issue 11, defect 9
+
+/** A TLS connection (trusting `ca`) to the server; resolves once the TLS handshake is done. */
+function tlsRaw(port: number): Promise<{ socket: tls.TLSSocket; received: () => string; ended: () => boolean; errors: Error[] }> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    let done = false;
+    const errors: Error[] = [];
+    const socket = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: ca.cert });
+    defer(() => socket.destroy());
+    socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    socket.on('close', () => (done = true));
+    socket.on('error', (e) => {
+      errors.push(e);
+      done = true;
+      reject(e);
+    });
+    socket.once('secureConnect', () => resolve({ socket, received: () => got, ended: () => done, errors }));
+  });
+}
+
+describe('HTTP error answers on a TLS server go through TLS', () => {
+  for (const [what, request, status] of [
+    ['a bad upgrade request', 'GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n', 400],
+    ['a request head over maxHeaderSize', `GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'x'.repeat(3000)}\r\n\r\n`, 431],
+  ] as const) {
+    test(`${what}: a TLS-wrapped ${status}`, async () => {
+      const srv = tlsServer({ cert: server.cert, key: server.key }, { maxHeaderSize: 1024 });
+      const c = await tlsRaw(srv.port);
+      c.socket.write(request);
+      const text = await until(() => (c.received().includes('\r\n\r\n') ? c.received() : undefined), 5000, 'the answer');
+      expect(text.startsWith(`HTTP/1.1 ${status} `)).toBe(true);
+      await until(() => (c.ended() ? true : undefined), 5000, 'the close');
+      expect(c.errors).toEqual([]);
+    });
+  }
+
+  test('over maxConnections: a TLS-wrapped 503 (the count is taken after the TLS handshake)', async () => {
+    const srv = tlsServer({ cert: server.cert, key: server.key }, { maxConnections: 1 });
+    const first = await tlsClient(`wss://localhost:${srv.port}/`, { ca: ca.cert });
+    expect(first.status.success).toBe(true);
+    const c = await tlsRaw(srv.port);
+    c.socket.write(upgradeRequest('/', crypto.randomBytes(16).toString('base64')));
+    const text = await until(() => (c.received().includes('\r\n\r\n') ? c.received() : undefined), 5000, 'the answer');
+    expect(text.startsWith('HTTP/1.1 503 ')).toBe(true);
+    // And our client sees the status too.
+    const second = await tlsClient(`wss://localhost:${srv.port}/`, { ca: ca.cert });
+    expect(second.status).toMatchObject({ success: false, http_status: 503 });
+    expect(websocketClientSend(first.client, 'first still works').success).toBe(true);
+    expect((await srv.events.waitType('message')).ctx.data).toBe('first still works');
+  });
+
+  test('refused before the TLS handshake (per-address cap): closed without a plaintext byte', async () => {
+    const srv = tlsServer({ cert: server.cert, key: server.key }, { maxConnectionsPerAddress: 1, firstByteTimeout: 30 });
+    const hold = await tlsRaw(srv.port);
+    expect(hold.ended()).toBe(false);
+    const got: Buffer[] = [];
+    const plain = net.connect({ port: srv.port, host: '127.0.0.1' });
+    defer(() => plain.destroy());
+    plain.on('data', (d: Buffer) => got.push(d));
+    plain.on('error', () => {});
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('not closed within 3 s')), 3000);
+      plain.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    expect(Buffer.concat(got).length).toBe(0);
+  });
+});
+
+describe('CA handling', () => {
+  test('a server with verifyPeer and no ca/caFile does not start (it would trust any public client certificate)', () => {
+    const s = websocketServer({ port: 0, tls: { cert: server.cert, key: server.key, verifyPeer: true } });
+    defer(() => websocketServerClear({ ref: s.ref }));
+    const st = websocketServerStart(s);
+    expect(st.success).toBe(false);
+    expect(st.message).toMatch(/verifyPeer.*(ca|caFile)/);
+  });
+
+  test("a client's ca replaces the system store (as Node's tls does)", async () => {
+    // The "system store" is SSL_CERT_FILE: the test CA (CA-A).
+    const saved = process.env.SSL_CERT_FILE;
+    process.env.SSL_CERT_FILE = ca.certFile;
+    defer(() => {
+      if (saved === undefined) delete process.env.SSL_CERT_FILE;
+      else process.env.SSL_CERT_FILE = saved;
+    });
+    const rogueCa = fs.readFileSync(path.join(dir, 'rogue.crt'), 'utf8'); // CA-B
+    const fromA = tlsServer({ cert: server.cert, key: server.key });
+    const fromB = tlsServer({ cert: stranger.cert, key: stranger.key });
+
+    // Without ca: the system store, which holds CA-A.
+    const sys = await tlsClient(`wss://localhost:${fromA.port}/`);
+    expect(sys.status).toMatchObject({ success: true, http_status: 101 });
+    // ca: CA-B only: a certificate from CA-A (in the system store) is refused...
+    const a = await tlsClient(`wss://localhost:${fromA.port}/`, { ca: rogueCa });
+    expectTlsFailure(a.status, /issuer|unable|self.signed/i);
+    // ...and one from CA-B accepted.
+    const b = await tlsClient(`wss://localhost:${fromB.port}/`, { ca: rogueCa });
+    expect(b.status).toMatchObject({ success: true, http_status: 101 });
   });
 });

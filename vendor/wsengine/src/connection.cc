@@ -72,7 +72,36 @@ std::string& tlsScratch() {
   return s;
 }
 
+// Fragment bytes handed to the sink stay charged to the server's budget of
+// unfinished-message bytes until the event that carries them is destroyed
+// (the addon destroys it once JavaScript has the data).
+struct BudgetCharge {
+  std::shared_ptr<ByteBudget> budget;
+  uint64_t bytes;
+  BudgetCharge(std::shared_ptr<ByteBudget> b, uint64_t n) : budget(std::move(b)), bytes(n) {}
+  ~BudgetCharge() { budget->give(bytes); }
+};
+
 }  // namespace
+
+std::string peerAddressKey(const uv_tcp_t* h) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(h, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return std::string();
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    return std::string(reinterpret_cast<const char*>(&a->sin_addr), 4);
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    const auto* b = reinterpret_cast<const uint8_t*>(&a->sin6_addr);
+    static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d: the same peer.
+    if (std::memcmp(b, kMapped, 12) == 0) return std::string(reinterpret_cast<const char*>(b + 12), 4);
+    return std::string(reinterpret_cast<const char*>(b), 16);
+  }
+  return std::string();
+}
 
 void cork(unsigned passThrough) {
   if (tCorkDepth++ == 0) tCorkPass = passThrough;
@@ -100,7 +129,7 @@ Connection::Connection(IoLoop& loop, std::shared_ptr<ConnectionOwner> owner,
   parser_.setMaxMessageSize(cfg_.limits.maxPayload);
 }
 
-Connection::~Connection() = default;
+Connection::~Connection() { releaseUnfinished(); }
 
 // ---------------------------------------------------------------- sockets
 
@@ -141,7 +170,16 @@ void Connection::beginServerHandshake() {
   uv_tcp_nodelay(&tcp_, 1);
   state_.store(kHandshake, std::memory_order_release);
   if (cfg_.tls) tlsSession_.reset(new TlsSession(cfg_.tls, true, std::string()));
-  armDeadline(cfg_.limits.handshakeTimeout);
+  // A socket that sends nothing is given only firstByteTimeout: idle sockets
+  // would otherwise each hold a handshake slot for the whole handshakeTimeout.
+  double first = cfg_.limits.firstByteTimeout;
+  acceptedMs_ = uv_now(loop_.loop());
+  if (first > 0 && first < cfg_.limits.handshakeTimeout) {
+    awaitingFirstByte_ = true;
+    armDeadline(first);
+  } else {
+    armDeadline(cfg_.limits.handshakeTimeout);
+  }
   startReading();
 }
 
@@ -149,7 +187,19 @@ void Connection::reject(int status, const std::string& reason) {
   if (socketClosing_) return;
   state_.store(kClosing, std::memory_order_release);
   failed_ = true;
-  writeRaw(buildErrorResponse(status, reason));
+  std::string answer = buildErrorResponse(status, reason);
+  if (tlsSession_) {
+    // On a TLS server the answer goes through TLS like any other byte; before
+    // the TLS handshake is done there is no channel to answer on: close.
+    if (!tlsSession_->handshakeDone() ||
+        !tlsSession_->write(reinterpret_cast<const uint8_t*>(answer.data()), answer.size())) {
+      closeSocket();
+      return;
+    }
+    answer.clear();
+    tlsSession_->takeOutput(answer);
+  }
+  writeRaw(std::move(answer));
   closeAfterWrite_ = true;
   armDeadline(cfg_.closeTimeout);
   maybeShutdown();
@@ -218,7 +268,24 @@ void Connection::startReading() {
 void Connection::resumeReading() {
   if (!pausedByBudget_) return;
   pausedByBudget_ = false;
-  startReading();
+  updateReading();
+}
+
+void Connection::updateReading() {
+  // A peer that sends and never reads must not grow our send queue (pongs,
+  // replies the application makes): while the queue is over its high-water
+  // mark the connection is not read, so TCP pushes back on the peer. Only
+  // while open: the close handshake still reads.
+  if (pausedBySendQueue_ && (!sendQueueOver() || state() != kOpen)) pausedBySendQueue_ = false;
+  if (!pausedBySendQueue_ && state() == kOpen && !shutdownStarted_ && sendQueueOver())
+    pausedBySendQueue_ = true;
+  bool want = !pausedByBudget_ && !pausedBySendQueue_;
+  if (want) {
+    startReading();
+  } else if (reading_ && !socketClosing_ && !shutdownStarted_) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    reading_ = false;
+  }
 }
 
 void Connection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -234,10 +301,17 @@ void Connection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
     if (left > 0 && region == 0) {
       // No recycled bytes to overwrite: make room (resize zero-fills, one
       // pass of stores, still cheaper than a copy from the scratch buffer).
+      // New memory: charged first; without room the bytes go through the
+      // scratch buffer and onFramePayload fails the connection.
       region = static_cast<size_t>(std::min(left, kPlaceChunk));
-      self->msg_.resize(self->msgFill_ + region);
+      if (self->chargeUnfinished(self->msgFill_ + region)) {
+        self->msg_.resize(self->msgFill_ + region);
+        self->madeEnd_ = self->msg_.size();
+      } else {
+        region = 0;
+      }
     }
-    if (left > 0) {
+    if (left > 0 && region > 0) {
       buf->base = &self->msg_[self->msgFill_];
       buf->len = static_cast<size_t>(std::min<uint64_t>(region, left));
       return;
@@ -267,6 +341,15 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     return;
   }
   self->awaitingPong_ = false;  // any traffic proves the peer alive
+  if (self->awaitingFirstByte_) {
+    // The rest of handshakeTimeout, counted from the accept.
+    self->awaitingFirstByte_ = false;
+    if (self->state() == kHandshake && !self->failed_) {
+      double spent = static_cast<double>(uv_now(self->loop_.loop()) - self->acceptedMs_) / 1000.0;
+      double left = self->cfg_.limits.handshakeTimeout - spent;
+      self->armDeadline(left > 0.001 ? left : 0.001);
+    }
+  }
   // Events of this read go to the sink together at the end of this scope
   // (declared after `hold`, so it runs while the connection is alive); then
   // reading stops if the sink is over its budget.
@@ -277,10 +360,8 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     ~HoldEvents() {
       c->holdEvents_ = false;
       c->flushHeld();
-      if (c->pausedByBudget_ && c->reading_ && !c->socketClosing_) {
-        uv_read_stop(s);
-        c->reading_ = false;
-      }
+      if (c->socketClosing_) return;
+      if (c->pausedByBudget_ || c->sendQueueOver()) c->updateReading();
     }
   } held(self, s);
   auto* data = reinterpret_cast<uint8_t*>(buf->base);
@@ -389,6 +470,7 @@ void Connection::serverHandshake(const HttpRequest& req) {
   req.get("Sec-WebSocket-Key", key);
   requestTarget_ = req.target;
   peerHeaders_ = req.headers;
+  if (!owner_->onConnUpgrading(this)) return reject(503, "Too many connections");
   std::string response = buildUpgradeResponse(computeAcceptKey(key), extResponse);
   if (tlsSession_) {
     tlsSession_->write(reinterpret_cast<const uint8_t*>(response.data()), response.size());
@@ -466,12 +548,16 @@ void Connection::feedFrames(uint8_t* data, size_t len) {
   parser_.feed(data, len, *this);
 }
 
-// The outcome of inflating: over maxPayload fails with 1009, corrupt data
-// raises an error event (decompressionError) and fails with 1007.
-bool Connection::inflated(Inflater::Result r) {
+// The outcome of inflating: over maxPayload fails with 1009 (so does the
+// server's budget for unfinished messages when it capped the output),
+// corrupt data raises an error event (decompressionError) and fails with 1007.
+bool Connection::inflated(Inflater::Result r, bool budgetCapped) {
   if (r == Inflater::kOk) return true;
   if (r == Inflater::kTooBig) {
-    failConnection(1009, "Message too big");
+    if (budgetCapped)
+      failOverBudget();
+    else
+      failConnection(1009, "Message too big");
     return false;
   }
   Event ev;
@@ -495,6 +581,7 @@ bool Connection::onFrameHeader(const FrameHeader& h) {
     msgBinary_ = h.opcode == kBinary;
     msgWire_ = 0;
     msgFill_ = 0;
+    madeEnd_ = 0;
     fragDelivered_ = 0;
     utf8_.reset();
     // The parser already refused lengths over maxPayload; cap the up-front
@@ -532,8 +619,18 @@ bool Connection::onFramePayload(uint8_t* data, size_t len) {
       failConnection(1011, "Inflater unavailable");
       return false;
     }
-    Inflater::Result r = inflater_.feed(data, len, msg_, cfg_.limits.maxPayload);
-    if (!inflated(r)) return false;
+    // The inflater stops at the budget's room instead of allocating past it.
+    uint64_t limit = cfg_.limits.maxPayload;
+    bool capped = false;
+    if (cfg_.unfinished) {
+      uint64_t reach = std::max(kUnbudgetedBytes, unfinishedCharged_ + cfg_.unfinished->room());
+      if (reach < limit) {
+        limit = reach;
+        capped = true;
+      }
+    }
+    Inflater::Result r = inflater_.feed(data, len, msg_, limit);
+    if (!inflated(r, capped)) return false;
     end = msg_.size();
   } else {
     if (msgFill_ < msg_.size() && reinterpret_cast<char*>(data) == &msg_[msgFill_] &&
@@ -545,6 +642,10 @@ bool Connection::onFramePayload(uint8_t* data, size_t len) {
     }
     msgFill_ += len;
     end = msgFill_;
+  }
+  if (!chargeUnfinished(heldBytes())) {
+    failOverBudget();
+    return false;
   }
   if (!msgBinary_ &&
       !utf8_.feed(reinterpret_cast<const uint8_t*>(msg_.data()) + before, end - before)) {
@@ -565,8 +666,17 @@ bool Connection::onFrameEnd() {
   if (!msgCompressed_ && msg_.size() != msgFill_) msg_.resize(msgFill_);
   if (msgCompressed_) {
     size_t before = msg_.size();
-    Inflater::Result r = inflater_.finish(msg_, cfg_.limits.maxPayload);
-    if (!inflated(r)) return false;
+    uint64_t limit = cfg_.limits.maxPayload;
+    bool capped = false;
+    if (cfg_.unfinished) {
+      uint64_t reach = std::max(kUnbudgetedBytes, unfinishedCharged_ + cfg_.unfinished->room());
+      if (reach < limit) {
+        limit = reach;
+        capped = true;
+      }
+    }
+    Inflater::Result r = inflater_.finish(msg_, limit);
+    if (!inflated(r, capped)) return false;
     if (!msgBinary_ &&
         !utf8_.feed(reinterpret_cast<const uint8_t*>(msg_.data()) + before, msg_.size() - before)) {
       failConnection(1007, "Invalid UTF-8 in text message");
@@ -592,12 +702,27 @@ bool Connection::emitDataChunk(bool final) {
     ev.data = std::move(msg_);
     msg_ = std::string();
     msgFill_ = 0;
+    releaseUnfinished();
   } else {
     ev.type = EventType::Fragment;
     ev.wireSize = frameWire_;
     size_t have = msgCompressed_ ? msg_.size() : msgFill_;
     size_t end = have - (msgBinary_ ? 0 : utf8_.pendingBytes());
-    ev.data.assign(msg_, fragDelivered_, end - fragDelivered_);
+    size_t n = end - fragDelivered_;
+    // The copy is charged apart from msg_ while it waits for the sink to
+    // consume it: a fragment then costs its bytes twice only for as long as
+    // both copies really exist, and a reader too slow to take fragments
+    // cannot let a peer double what the budget allows.
+    if (cfg_.unfinished && n > 0) {
+      if (n <= kUnbudgetedBytes) {
+        cfg_.unfinished->force(n);
+      } else if (!cfg_.unfinished->take(n)) {
+        failOverBudget();
+        return false;
+      }
+      ev.hold = std::make_shared<BudgetCharge>(cfg_.unfinished, n);
+    }
+    ev.data.assign(msg_, fragDelivered_, n);
     fragDelivered_ = end;
   }
   emit(std::move(ev));
@@ -608,7 +733,7 @@ void Connection::handleControl() {
   const auto* p = reinterpret_cast<const uint8_t*>(ctrl_.data());
   switch (frame_.opcode) {
     case kPing: {
-      if (cfg_.heartbeat.enablePong && !closeSent_) sendControl(kPong, p, ctrl_.size());
+      if (cfg_.heartbeat.enablePong && !closeSent_) sendPong(p, ctrl_.size());
       Event ev;
       ev.type = EventType::Ping;
       ev.wireSize = ctrl_.size();
@@ -666,6 +791,45 @@ void Connection::handleControl() {
 }
 
 void Connection::onFrameError(int closeCode, const char* reason) { failConnection(closeCode, reason); }
+
+// maxUnfinishedBytes: what the connections of a server hold for messages not
+// yet complete, counted as msg_'s size (bytes received, inflated bytes, or a
+// region made ready for bytes to come, all of them memory in use), plus the
+// copies in fragment events until the sink lets go of them (see
+// emitDataChunk). A finished message leaves the budget: its event is bounded
+// by the sink (the addon's queue pauses reading when full). Up to
+// kUnbudgetedBytes per message (or fragment) are counted but never refused.
+bool Connection::chargeUnfinished(uint64_t n) {
+  const auto& b = cfg_.unfinished;
+  if (!b || n == unfinishedCharged_) return true;
+  if (n > unfinishedCharged_) {
+    if (n <= kUnbudgetedBytes)
+      b->force(n - unfinishedCharged_);
+    else if (!b->take(n - unfinishedCharged_))
+      return false;
+  } else {
+    b->give(unfinishedCharged_ - n);
+  }
+  unfinishedCharged_ = n;
+  return true;
+}
+
+uint64_t Connection::heldBytes() const {
+  if (msgCompressed_) return msg_.size();
+  // Stale bytes of a recycled buffer past msgFill_ are not new memory (the
+  // pool held them); a region onAlloc made is.
+  return std::max<uint64_t>(msgFill_, std::min<uint64_t>(madeEnd_, msg_.size()));
+}
+
+void Connection::failOverBudget() {
+  // The message can never be delivered: its bytes go now, not at close.
+  std::string().swap(msg_);
+  msgFill_ = 0;
+  madeEnd_ = 0;
+  fragDelivered_ = 0;
+  releaseUnfinished();
+  failConnection(1009, "Unfinished messages exceed the server's maxUnfinishedBytes");
+}
 
 void Connection::failConnection(int code, const std::string& reason) {
   if (failed_ || socketClosing_) return;
@@ -762,7 +926,7 @@ void Connection::onDeadline(uv_timer_t* t) {
   }
   if (st == kHandshake && self->cfg_.server && !self->failed_) {
     self->closeCode_ = 1006;
-    self->closeReason_ = "Handshake timeout";
+    self->closeReason_ = self->awaitingFirstByte_ ? "No data within firstByteTimeout" : "Handshake timeout";
   }
   self->closeSocket();
 }
@@ -985,6 +1149,33 @@ void Connection::sendControl(uint8_t opcode, const uint8_t* data, size_t len) {
   enqueue(buildFrame(data, len, opcode, false, nullptr));
 }
 
+// RFC 6455 §5.5.3: a pong may answer only the latest of several pings. A pong
+// still waiting in the outbox takes the new payload in its place; pongs
+// already handed to the socket are left alone.
+void Connection::sendPong(const uint8_t* data, size_t len) {
+  if (len > kMaxControlPayload) len = kMaxControlPayload;
+  OutFramePtr f = buildFrame(data, len, kPong, false, nullptr);
+  Next next;
+  {
+    std::lock_guard<std::mutex> lock(sendMu_);
+    if (pendingPong_ && pendingPongAt_ < outbox_.size() && outbox_[pendingPongAt_] == pendingPong_) {
+      buffered_.fetch_add(f->size(), std::memory_order_relaxed);
+      buffered_.fetch_sub(pendingPong_->size(), std::memory_order_relaxed);
+      outbox_[pendingPongAt_] = f;
+      pendingPong_ = std::move(f);
+      return;
+    }
+    next = enqueueLocked(f);
+    if (!outbox_.empty() && outbox_.back() == f) {
+      pendingPongAt_ = outbox_.size() - 1;
+      pendingPong_ = std::move(f);
+    } else {
+      pendingPong_.reset();  // written at once (or only its tail queued)
+    }
+  }
+  afterEnqueue(next);
+}
+
 void Connection::enqueue(OutFramePtr f) {
   Next next;
   {
@@ -1079,6 +1270,7 @@ void Connection::flushFromOwner() {
         }
         outbox_.erase(outbox_.begin(), outbox_.begin() + static_cast<long>(done));
         buffered_.fetch_sub(freed, std::memory_order_relaxed);
+        pendingPong_.reset();  // sent, or moved: no longer replaceable
       }
       if (outbox_.empty()) {
         flushPosted_ = false;
@@ -1095,7 +1287,16 @@ void Connection::flush() {
   bool drop = socketClosing_ || shutdownStarted_ || !tcpInit_;
   {
     std::lock_guard<std::mutex> lock(sendMu_);
+    // One write at a time: while libuv holds one (a peer not reading keeps it
+    // there), frames wait in the outbox, where bufferedAmount sees them and a
+    // newer pong replaces an unsent one; that write's onWrite flushes them.
+    // (Handing each flush to libuv queued pongs without bound.)
+    if (!drop && writesInFlight_ > 0) {
+      flushPosted_ = !outbox_.empty();
+      return;
+    }
     frames.swap(outbox_);
+    pendingPong_.reset();
     flushPosted_ = false;
     // Counted before the lock is released so that no direct write can slip
     // in ahead of these frames.
@@ -1166,9 +1367,11 @@ void Connection::onWrite(uv_write_t* req, int status) {
   auto* w = reinterpret_cast<WriteReq*>(req);
   auto* self = static_cast<Connection*>(req->data);
   self->buffered_.fetch_sub(w->accounted, std::memory_order_relaxed);
+  bool more;
   {
     std::lock_guard<std::mutex> lock(self->sendMu_);
     --self->writesInFlight_;
+    more = self->writesInFlight_ == 0 && self->flushPosted_ && !self->outbox_.empty();
   }
   delete w;
   if (status == UV_ECANCELED || self->socketClosing_) return;
@@ -1181,6 +1384,8 @@ void Connection::onWrite(uv_write_t* req, int status) {
     self->closeSocket();
     return;
   }
+  if (more) self->flush();
+  if (self->pausedBySendQueue_) self->updateReading();
   self->maybeShutdown();
 }
 
@@ -1250,6 +1455,8 @@ void Connection::onHandleClosed(uv_handle_t* h) {
 void Connection::finish() {
   std::shared_ptr<Connection> hold = self_;
   self_.reset();
+  std::string().swap(msg_);
+  releaseUnfinished();
   {
     std::lock_guard<std::mutex> lock(sendMu_);
     outbox_.clear();

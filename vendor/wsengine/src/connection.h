@@ -49,10 +49,54 @@ constexpr size_t kMaxWritePiece = size_t(1) << 30;
 void appendWriteBufs(std::vector<uv_buf_t>& bufs, const char* data, size_t len,
                      size_t maxPiece = kMaxWritePiece);
 
+// An unfinished message (or fragment copy) this small is never refused by
+// the budget (it is still counted): a peer that fills the budget must not
+// make every other connection fail on its next small message.
+constexpr uint64_t kUnbudgetedBytes = 64 * 1024;
+
+// A byte budget shared by the connections of one server (any thread): the
+// bytes they hold in unfinished messages (maxUnfinishedBytes).
+class ByteBudget {
+ public:
+  explicit ByteBudget(uint64_t limit) : limit_(limit) {}
+  // Takes n bytes when the total stays within the limit; else takes nothing.
+  bool take(uint64_t n) {
+    uint64_t cur = used_.load(std::memory_order_relaxed);
+    do {
+      if (cur > limit_ || n > limit_ - cur) return false;
+    } while (!used_.compare_exchange_weak(cur, cur + n, std::memory_order_relaxed));
+    return true;
+  }
+  // Takes n bytes even beyond the limit (see kUnbudgetedBytes).
+  void force(uint64_t n) { used_.fetch_add(n, std::memory_order_relaxed); }
+  void give(uint64_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
+  // What take() could still grant now.
+  uint64_t room() const {
+    uint64_t cur = used_.load(std::memory_order_relaxed);
+    return cur >= limit_ ? 0 : limit_ - cur;
+  }
+  uint64_t used() const { return used_.load(std::memory_order_relaxed); }
+  uint64_t limit() const { return limit_; }
+
+ private:
+  const uint64_t limit_;
+  std::atomic<uint64_t> used_{0};
+};
+
+// The IP address of a TCP handle's peer as a map key (4 bytes for IPv4, an
+// IPv4-mapped IPv6 address included; 16 for IPv6); empty when unknown.
+std::string peerAddressKey(const uv_tcp_t* h);
+
 // Receives the life-cycle steps of a connection (on its loop thread).
 class ConnectionOwner {
  public:
   virtual ~ConnectionOwner() = default;
+  // Server role: the request is valid and the 101 is about to be written.
+  // False refuses the upgrade (the connection answers 503: maxConnections).
+  virtual bool onConnUpgrading(Connection* c) {
+    (void)c;
+    return true;
+  }
   // The opening handshake succeeded (the Open event is the owner's to emit).
   virtual void onConnOpen(Connection* c) = 0;
   // Client role: TCP/TLS/handshake failed before open.
@@ -69,6 +113,9 @@ struct ConnConfig {
   Limits limits;
   double closeTimeout = 2.0;
   std::shared_ptr<TlsContext> tls;  // null: plain TCP
+  // Server role: the server-wide budget of bytes in unfinished messages
+  // (maxUnfinishedBytes); null: none.
+  std::shared_ptr<ByteBudget> unfinished;
   // client role
   std::string tlsHost;
   std::string hostHeader;
@@ -91,7 +138,8 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   bool accept(uv_stream_t* listener);
   // Server role: adopt a socket accepted on another loop (fd already ours).
   bool adopt(int fd);
-  // Server role: answer an HTTP error (e.g. 503 over maxConnections) and close.
+  // Server role: answer an HTTP error (e.g. 503 over maxConnections) and
+  // close; on TLS through TLS, or a plain close before the TLS handshake.
   void reject(int status, const std::string& reason);
   // Client role: connect to addr and run TLS + the opening handshake.
   void connect(const struct sockaddr* addr);
@@ -122,6 +170,8 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   IoLoop& loop() const { return loop_; }
   const std::string& requestTarget() const { return requestTarget_; }
   const Headers& peerHeaders() const { return peerHeaders_; }
+  // The peer's address as peerAddressKey() gives it (loop thread).
+  std::string peerAddress() const { return tcpInit_ ? peerAddressKey(&tcp_) : std::string(); }
   int responseStatus() const { return responseStatus_; }
   // Client role: the TCP connection was established (a failure after this is
   // not one that another address of the host could avoid).
@@ -180,7 +230,18 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   OutFramePtr buildFrame(const uint8_t* data, size_t len, uint8_t opcode, bool compress,
                          SendResult* res);
   bool emitDataChunk(bool final);
-  bool inflated(Inflater::Result r);
+  bool inflated(Inflater::Result r, bool budgetCapped);
+  // maxUnfinishedBytes: sets this connection's charge against the server's
+  // budget to n bytes; false (nothing changed) when the budget cannot cover it.
+  bool chargeUnfinished(uint64_t n);
+  void releaseUnfinished() { chargeUnfinished(0); }
+  uint64_t heldBytes() const;
+  void failOverBudget();
+  void sendPong(const uint8_t* data, size_t len);
+  bool sendQueueOver() const { return bufferedAmount() > cfg_.limits.sendHighWaterMark; }
+  // Reading stops while the sink is over its budget or the send queue over its
+  // high-water mark, and starts again once neither holds.
+  void updateReading();
 
   IoLoop& loop_;
   std::shared_ptr<ConnectionOwner> owner_;
@@ -202,6 +263,10 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   bool tcpInit_ = false;
   bool reading_ = false;
   bool pausedByBudget_ = false;
+  bool pausedBySendQueue_ = false;
+  // Server role: armed with firstByteTimeout until the peer's first byte.
+  bool awaitingFirstByte_ = false;
+  uint64_t acceptedMs_ = 0;
   bool socketClosing_ = false;
   bool closeAfterWrite_ = false;  // shut down once queued writes are out
   bool shutdownStarted_ = false;
@@ -229,6 +294,8 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   // read straight into place (no copy); msg_ is cut to msgFill_ at the end.
   size_t msgFill_ = 0;
   size_t fragDelivered_ = 0;  // bytes of msg_ already given as fragment events
+  size_t madeEnd_ = 0;        // end of a region onAlloc made in msg_ (new memory)
+  uint64_t unfinishedCharged_ = 0;  // of cfg_.unfinished, for msg_ (heldBytes())
   std::string ctrl_;          // control frame payload
   Utf8Validator utf8_;
   Inflater inflater_;
@@ -251,6 +318,13 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   // send side (any thread, under sendMu_)
   std::mutex sendMu_;
   std::vector<OutFramePtr> outbox_;
+  // The pong in outbox_ not yet handed to the socket (at pendingPongAt_): a
+  // newer ping replaces its payload instead of queueing another (RFC 6455
+  // §5.5.3), so a ping flood holds at most one pong. Null when none.
+  OutFramePtr pendingPong_;
+  size_t pendingPongAt_ = 0;
+  // A flush is due: posted to the loop, left to uncork(), or left to the
+  // write in flight (one uv_write at a time; its onWrite flushes the rest).
   bool flushPosted_ = false;
   Deflater deflater_;
   bool deflaterReady_ = false;

@@ -1,13 +1,15 @@
-// The server: a listener on one IO loop, its connections on the same loop,
-// maxConnections, and sends fanned out from the owner thread (a broadcast
-// frame is built once and shared by every target that does not compress).
+// The server: a listener on one IO loop, its connections spread over the IO
+// loops, the limits that keep untrusted peers in check (maxConnections for
+// open connections, maxHandshakes and maxConnectionsPerAddress at accept,
+// the shared budget of maxUnfinishedBytes), and sends fanned out from the
+// owner thread (a broadcast frame is built once and shared by every target
+// that does not compress).
 #include <fcntl.h>
 
 #include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "connection.h"
 #include "io_loop.h"
@@ -136,14 +138,30 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
 
   void onConnFailed(Connection*, int, const std::string&) override {}
 
+  // maxConnections counts open connections only (handshakes have their own
+  // limit): checked when a valid request is in, before the 101.
+  bool onConnUpgrading(Connection* c) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = slots_.find(c->id());
+    if (it == slots_.end() || openCount_ >= maxConnections_) return false;
+    if (it->second.kind == Slot::kHandshaking) --handshaking_;
+    it->second.kind = Slot::kOpen;
+    ++openCount_;
+    return true;
+  }
+
   void onConnClosed(Connection* c, bool wasOpen, int code, const std::string& reason,
                     bool remote) override {
     uint64_t id = c->id();
     {
       std::lock_guard<std::mutex> lock(mu_);
       open_.erase(id);
-      if (rejected_.erase(id) == 0 && all_.count(id)) --active_;
       all_.erase(id);
+      auto it = slots_.find(id);
+      if (it != slots_.end()) {
+        release(it->second);
+        slots_.erase(it);
+      }
     }
     if (!wasOpen || silent_) return;
     Event ev;
@@ -164,6 +182,67 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     std::shared_ptr<ServerImpl> server;
   };
 
+  // What a socket counts against (under mu_), from accept to close.
+  struct Slot {
+    enum Kind { kNone, kHandshaking, kOpen, kRefused } kind = kNone;
+    std::string addr;       // peerAddressKey
+    bool perAddr = false;   // counted in perAddr_
+  };
+  enum Refusal { kAdmitted, kTooManyHandshakes, kTooManyFromAddress, kDrop };
+
+  // Under mu_: undoes what the slot counted.
+  void release(Slot& s) {
+    if (s.kind == Slot::kHandshaking) --handshaking_;
+    else if (s.kind == Slot::kOpen) --openCount_;
+    else if (s.kind == Slot::kRefused) --refused_;
+    s.kind = Slot::kNone;
+    if (s.perAddr) {
+      auto a = perAddr_.find(s.addr);
+      if (a != perAddr_.end() && --a->second <= 0) perAddr_.erase(a);
+      s.perAddr = false;
+    }
+  }
+
+  // Under mu_: counts a freshly accepted socket as handshaking, or says why
+  // it is refused. Refused sockets get their answer (and a graceful close)
+  // only while fewer than maxHandshakes of them are closing; beyond that a
+  // flood is dropped without a word.
+  Refusal admit(uint64_t id, const std::string& addr) {
+    auto it = slots_.find(id);
+    if (it == slots_.end()) return kDrop;  // already gone
+    Slot& s = it->second;
+    s.addr = addr;
+    Refusal why = kAdmitted;
+    if (handshaking_ >= maxHandshakes_) {
+      why = kTooManyHandshakes;
+    } else if (maxPerAddress_ > 0 && !addr.empty()) {
+      auto a = perAddr_.find(addr);
+      if (a != perAddr_.end() && a->second >= maxPerAddress_) why = kTooManyFromAddress;
+    }
+    if (why != kAdmitted) {
+      if (refused_ >= maxHandshakes_) return kDrop;
+      s.kind = Slot::kRefused;
+      ++refused_;
+      return why;
+    }
+    s.kind = Slot::kHandshaking;
+    ++handshaking_;
+    if (!addr.empty()) {
+      ++perAddr_[addr];
+      s.perAddr = true;
+    }
+    return kAdmitted;
+  }
+
+  static void refuse(const std::shared_ptr<Connection>& c, Refusal why) {
+    if (why == kTooManyHandshakes)
+      c->reject(503, "Too many handshakes in progress");
+    else if (why == kTooManyFromAddress)
+      c->reject(429, "Too many connections from this address");
+    else if (why == kDrop)
+      c->abort(false);
+  }
+
   StartResult startOnLoop(const ServerOptions& opts) {
     StartResult res;
     if (listener_) {
@@ -172,6 +251,15 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       return res;
     }
     opts_ = opts;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      maxConnections_ = opts.maxConnections;
+      maxHandshakes_ = opts.maxHandshakes > 0 ? opts.maxHandshakes : 1;
+      maxPerAddress_ = opts.maxConnectionsPerAddress;
+    }
+    // A fresh budget per start: connections of an earlier start keep theirs.
+    unfinished_ = opts.maxUnfinishedBytes > 0 ? std::make_shared<ByteBudget>(opts.maxUnfinishedBytes)
+                                              : nullptr;
     silent_.store(false);
     if (opts.tls.enabled) {
       std::string err;
@@ -269,8 +357,10 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   }
 
   // Accepted sockets are spread over the IO loops (a server's connections
-  // are not bound to its listener's thread); one over maxConnections is
-  // answered 503 on the listener's loop.
+  // are not bound to its listener's thread). Each is admitted as a handshake
+  // (maxHandshakes, maxConnectionsPerAddress) once its peer's address is
+  // known, or refused at once: 503 / 429 on plain TCP, a plain close on TLS
+  // (no answer is possible before the TLS handshake, and none is worth one).
   static void onConnection(uv_stream_t* l, int status) {
     auto* self = static_cast<Listener*>(l->data)->server.get();
     if (status < 0) return;
@@ -280,45 +370,57 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     cfg.deflate = self->opts_.deflate;
     cfg.limits = self->opts_.limits;
     cfg.tls = self->tlsCtx_;
+    cfg.unfinished = self->unfinished_;
     uint64_t id;
-    bool over;
     {
       std::lock_guard<std::mutex> lock(self->mu_);
       id = self->nextId_++;
-      over = self->active_ >= self->opts_.maxConnections;
-      if (over) self->rejected_.insert(id); else ++self->active_;
     }
-    IoLoop& target = over ? self->loop_ : nextLoop();
+    IoLoop& target = nextLoop();
     auto c = std::make_shared<Connection>(target, self->shared_from_this(), self->sink_,
                                           self->tag_, id, cfg);
     {
       std::lock_guard<std::mutex> lock(self->mu_);
       self->all_[id] = c;
+      self->slots_[id] = Slot();
     }
+    std::string addr;
+    int fd = -1;
     if (&target == &self->loop_) {
       if (!c->accept(l)) return;  // closes itself; onConnClosed cleans up
-      // Over the limit: answer 503 before any upgrade; the others keep going.
-      if (over) c->reject(503, "Too many connections");
-      return;
+      addr = c->peerAddress();
+    } else {
+      // Another loop: take the socket out of this loop (a duplicate of its
+      // fd survives closing the handle) and let the target loop adopt it.
+      auto* tmp = new uv_tcp_t;
+      uv_tcp_init(self->loop_.loop(), tmp);
+      uv_os_fd_t osfd;
+      if (uv_accept(l, reinterpret_cast<uv_stream_t*>(tmp)) == 0 &&
+          uv_fileno(reinterpret_cast<uv_handle_t*>(tmp), &osfd) == 0) {
+        addr = peerAddressKey(tmp);
+        fd = fcntl(osfd, F_DUPFD_CLOEXEC, 0);
+      }
+      uv_close(reinterpret_cast<uv_handle_t*>(tmp),
+               [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+      if (fd < 0) {
+        std::lock_guard<std::mutex> lock(self->mu_);
+        self->all_.erase(id);
+        self->slots_.erase(id);
+        return;
+      }
     }
-    // Another loop: take the socket out of this loop (a duplicate of its fd
-    // survives closing the handle) and let the target loop adopt it.
-    auto* tmp = new uv_tcp_t;
-    uv_tcp_init(self->loop_.loop(), tmp);
-    int fd = -1;
-    uv_os_fd_t osfd;
-    if (uv_accept(l, reinterpret_cast<uv_stream_t*>(tmp)) == 0 &&
-        uv_fileno(reinterpret_cast<uv_handle_t*>(tmp), &osfd) == 0)
-      fd = fcntl(osfd, F_DUPFD_CLOEXEC, 0);
-    uv_close(reinterpret_cast<uv_handle_t*>(tmp),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-    if (fd < 0) {
+    Refusal why;
+    {
       std::lock_guard<std::mutex> lock(self->mu_);
-      self->all_.erase(id);
-      --self->active_;
+      why = self->admit(id, addr);
+    }
+    if (&target == &self->loop_) {
+      refuse(c, why);
       return;
     }
-    target.post([c, fd] { c->adopt(fd); });
+    target.post([c, fd, why] {
+      if (c->adopt(fd)) refuse(c, why);
+    });
   }
 
   IoLoop& loop_;
@@ -333,9 +435,16 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   // Under mu_: connections live on several loops, senders on the owner thread.
   mutable std::mutex mu_;
   uint64_t nextId_ = 1;
-  int active_ = 0;
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> all_;  // handshaking, open, closing
-  std::unordered_set<uint64_t> rejected_;
+  std::unordered_map<uint64_t, Slot> slots_;                       // the same ids
+  std::unordered_map<std::string, int> perAddr_;  // handshaking + open sockets per address
+  int handshaking_ = 0;
+  int openCount_ = 0;
+  int refused_ = 0;  // refused sockets still closing
+  int maxConnections_ = 128;
+  int maxHandshakes_ = 512;
+  int maxPerAddress_ = 0;
+  std::shared_ptr<ByteBudget> unfinished_;  // listener loop only
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> open_;
 };
 

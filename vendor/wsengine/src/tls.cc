@@ -249,12 +249,15 @@ std::shared_ptr<TlsContext> TlsContext::createServer(const TlsOptions& opts, std
   self->opts_ = opts;
   if (!loadCertAndKey(ctx, opts, error)) return nullptr;
   if (opts.verifyPeer) {
-    if (!opts.ca.empty() || !opts.caFile.empty()) {
-      if (!loadCa(ctx, opts, true, error)) return nullptr;
-    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-      error = "TLS: cannot load the default CA store: " + drainErrors();
+    // Client certificates are checked against the CAs given, never against
+    // the system store: that would admit any certificate a public CA issued
+    // to anybody (with clientAuth usage), which is not an authentication.
+    if (opts.ca.empty() && opts.caFile.empty()) {
+      error = "TLS: verifyPeer on a server needs the CA to verify client certificates against "
+              "(tls.ca or tls.caFile)";
       return nullptr;
     }
+    if (!loadCa(ctx, opts, true, error)) return nullptr;
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   } else {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
@@ -270,10 +273,16 @@ std::shared_ptr<TlsContext> TlsContext::createClient(const TlsOptions& opts, std
   auto self = std::shared_ptr<TlsContext>(new TlsContext());
   self->ctx_ = ctx;
   self->opts_ = opts;
-  // Missing system locations are not an error: the options' CA may suffice.
-  SSL_CTX_set_default_verify_paths(ctx);
+  // As Node's tls: a ca/caFile given replaces the default store (only those
+  // CAs are trusted); without one, the system store as OpenSSL finds it
+  // (SSL_CERT_FILE / SSL_CERT_DIR). Missing system locations are not an
+  // error here: verification then fails with a readable reason.
+  if (!opts.ca.empty() || !opts.caFile.empty()) {
+    if (!loadCa(ctx, opts, false, error)) return nullptr;
+  } else {
+    SSL_CTX_set_default_verify_paths(ctx);
+  }
   ERR_clear_error();
-  if ((!opts.ca.empty() || !opts.caFile.empty()) && !loadCa(ctx, opts, false, error)) return nullptr;
   bool hasCert = !opts.cert.empty() || !opts.certFile.empty();
   bool hasKey = !opts.key.empty() || !opts.keyFile.empty();
   if (hasCert != hasKey) {

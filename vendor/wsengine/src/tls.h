@@ -20,11 +20,13 @@ namespace wsengine {
 class TlsContext {
  public:
   // Server: certificate and key (PEM text or files) required; verifyPeer
-  // requires and verifies client certificates against ca/caFile.
+  // requires client certificates and verifies them against ca/caFile, which
+  // it then requires (the system store is never used for client certs).
   static std::shared_ptr<TlsContext> createServer(const TlsOptions& opts, std::string& error);
-  // Client: the system's default CA store (SSL_CERT_FILE / SSL_CERT_DIR) plus
-  // ca/caFile; verification on unless verifyPeer is false; optional client
-  // certificate and key.
+  // Client: ca/caFile when given (they replace the default store, as in
+  // Node's tls), else the system's default CA store (SSL_CERT_FILE /
+  // SSL_CERT_DIR); verification on unless verifyPeer is false; optional
+  // client certificate and key.
   static std::shared_ptr<TlsContext> createClient(const TlsOptions& opts, std::string& error);
   ~TlsContext();
   SSL_CTX* ctx() const { return ctx_; }

@@ -40,6 +40,9 @@ struct TlsOptions {
   bool enabled = false;       // server: serve TLS; client: set from wss://
   std::string certFile, keyFile, caFile;  // paths
   std::string cert, key, ca;              // PEM text (wins over the files)
+  // ca/caFile: client: the CAs trusted for the server (they replace the
+  // system store); server: the CAs client certificates must chain to
+  // (required with verifyPeer).
   std::string ciphers;
   bool verifyPeer = true;     // client: verify the server (default on)
                               // server: require and verify a client cert
@@ -52,7 +55,14 @@ struct Limits {
   size_t maxHeaderSize = 16 * 1024;            // HTTP upgrade head, bytes
   int maxHeaders = 100;
   double handshakeTimeout = 10.0;              // seconds (server side)
-  size_t sendHighWaterMark = 128ull * 1024 * 1024;  // per connection
+  // Server side: a socket that sends no byte at all within this many seconds
+  // of being accepted is closed (idle sockets would hold a handshake slot
+  // for the whole handshakeTimeout). <= 0: only handshakeTimeout applies.
+  double firstByteTimeout = 5.0;
+  // Per connection. Sends beyond it fail; while the queue (pongs and close
+  // frames included) is over it, the connection is not read (a peer that
+  // sends without reading cannot grow it), until it drains below.
+  size_t sendHighWaterMark = 128ull * 1024 * 1024;
 };
 
 struct Heartbeat {
@@ -66,7 +76,22 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: the system picks one
   int backlog = 5;
+  // Open WebSocket connections; an upgrade beyond it is answered 503.
   int maxConnections = 128;
+  // Sockets accepted and not yet upgraded (TCP/TLS/HTTP handshake in
+  // progress), counted apart from maxConnections so that idle or slow sockets
+  // cannot keep real clients out. Beyond it a new socket is answered 503
+  // (plain) or closed (TLS) at once.
+  int maxHandshakes = 512;
+  // Sockets (handshaking and open) from one IP address; 0: no cap. Beyond it
+  // a new socket is answered 429 (plain) or closed (TLS) at once. Off by
+  // default: behind NAT or a reverse proxy many clients share one address.
+  int maxConnectionsPerAddress = 0;
+  // Bytes held in unfinished messages (fragmented and/or compressed, counted
+  // after inflate) across every connection of the server. The connection
+  // whose frame would take the total beyond it fails with 1009; the others
+  // keep going. 0: no server-wide bound (maxPayload still bounds each).
+  uint64_t maxUnfinishedBytes = 256ull * 1024 * 1024;
   Heartbeat heartbeat;
   DeflateOptions deflate;
   TlsOptions tls;
@@ -118,6 +143,11 @@ struct Event {
   // client: true on the close/error event after which the client will not
   // reconnect by itself (it is idle until started again).
   bool terminal = false;
+
+  // Engine accounting tied to this event's lifetime: a fragment's bytes count
+  // against the server's maxUnfinishedBytes until the event is destroyed.
+  // Sinks need do nothing but let the event go once consumed.
+  std::shared_ptr<void> hold;
 };
 
 // Receives events from IO threads. push() must be thread-safe and cheap.
