@@ -3,12 +3,16 @@
 // hand-made HTTP and frames (to send what a well-behaved client never would).
 import * as crypto from 'crypto';
 import * as net from 'net';
+import { expect } from 'vitest';
 import {
   websocketClient,
   websocketClientClear,
+  websocketClientSend,
   websocketClientStart,
   websocketServer,
   websocketServerClear,
+  websocketServerClients,
+  websocketServerSend,
   websocketServerStart,
 } from '../lib/index';
 import type {
@@ -174,6 +178,64 @@ export async function connectClient(srv: Started, options: ClientOptions = {}, p
     `server open (seen: ${srv.events.summary()})`,
   );
   return { client, events, conn: open.client };
+}
+
+// ---------------------------------------------------------------- a good client beside hostile peers
+
+/** One round trip on the good connection: client -> server, then server -> client. */
+export async function roundTrip(srv: Started, good: Connected, tag: string, timeoutMs = 5000): Promise<void> {
+  const up = `up-${tag}`;
+  const st = websocketClientSend(good.client, up);
+  expect(st.success).toBe(true);
+  await srv.events.waitFor((e) => e.type === 'message' && e.client === good.conn && e.ctx.data === up, timeoutMs, up);
+  const down = `down-${tag}`;
+  const [s] = websocketServerSend({ ref: srv.server.ref, clients: [good.conn] }, down);
+  expect(s.success).toBe(true);
+  await good.events.waitFor((e) => e.type === 'message' && e.ctx.data === down, timeoutMs, down);
+}
+
+/**
+ * Keeps the good connection busy until stop() and returns how many round
+ * trips completed; a failure inside the loop fails the test through stop().
+ */
+export function keepExchanging(srv: Started, good: Connected, timeoutMs = 5000): { stop: () => Promise<number> } {
+  let running = true;
+  let n = 0;
+  const loop = (async () => {
+    while (running) {
+      await roundTrip(srv, good, `bg-${n}`, timeoutMs);
+      n++;
+      await delay(2);
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return n;
+    },
+  };
+}
+
+/** Runs `hostile` while the good connection exchanges messages; asserts both sides. */
+export async function whileGoodExchanges<T>(
+  srv: Started,
+  good: Connected,
+  hostile: () => Promise<T>,
+  timeoutMs = 5000,
+): Promise<T> {
+  const bg = keepExchanging(srv, good, timeoutMs);
+  let result: T;
+  try {
+    result = await hostile();
+  } finally {
+    const n = await bg.stop();
+    expect(n).toBeGreaterThan(0);
+  }
+  // And it still works afterwards, with its ref still listed.
+  await roundTrip(srv, good, 'after', timeoutMs);
+  expect(websocketServerClients(srv.server)).toContain(good.conn);
+  return result;
 }
 
 // ---------------------------------------------------------------- payloads

@@ -5,17 +5,10 @@ import * as crypto from 'crypto';
 import * as net from 'net';
 import * as zlib from 'zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  websocketClientSend,
-  websocketClientStart,
-  websocketServerClients,
-  websocketServerSend,
-} from '../lib/index';
+import { websocketClientStart, websocketServerClients } from '../lib/index';
 import {
   Collector,
-  Connected,
   RawPeer,
-  Started,
   connectClient,
   defer,
   delay,
@@ -23,65 +16,16 @@ import {
   newClient,
   runCleanup,
   startServer,
+  roundTrip,
   until,
   upgradeRequest,
+  whileGoodExchanges,
 } from './helpers';
 
 afterEach(runCleanup);
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
-
-/** One round trip on the good connection: client -> server, then server -> client. */
-async function roundTrip(srv: Started, good: Connected, tag: string): Promise<void> {
-  const up = `up-${tag}`;
-  const st = websocketClientSend(good.client, up);
-  expect(st.success).toBe(true);
-  await srv.events.waitFor((e) => e.type === 'message' && e.client === good.conn && e.ctx.data === up, 5000, up);
-  const down = `down-${tag}`;
-  const [s] = websocketServerSend({ ref: srv.server.ref, clients: [good.conn] }, down);
-  expect(s.success).toBe(true);
-  await good.events.waitFor((e) => e.type === 'message' && e.ctx.data === down, 5000, down);
-}
-
-/**
- * Keeps the good connection busy until stop() and returns how many round
- * trips completed; a failure inside the loop fails the test through stop().
- */
-function keepExchanging(srv: Started, good: Connected): { stop: () => Promise<number> } {
-  let running = true;
-  let n = 0;
-  const loop = (async () => {
-    while (running) {
-      await roundTrip(srv, good, `bg-${n}`);
-      n++;
-      await delay(2);
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return n;
-    },
-  };
-}
-
-/** Runs `hostile` while the good connection exchanges messages; asserts both sides. */
-async function whileGoodExchanges<T>(srv: Started, good: Connected, hostile: () => Promise<T>): Promise<T> {
-  const bg = keepExchanging(srv, good);
-  let result: T;
-  try {
-    result = await hostile();
-  } finally {
-    const n = await bg.stop();
-    expect(n).toBeGreaterThan(0);
-  }
-  // And it still works afterwards, with its ref still listed.
-  await roundTrip(srv, good, 'after');
-  expect(websocketServerClients(srv.server)).toContain(good.conn);
-  return result;
-}
 
 /** 64-bit length frame header with an arbitrary announced length (masked, no payload). */
 function hugeHeader(opcode: number, len: bigint, fin = true): Buffer {

@@ -8,38 +8,13 @@
 // grows by the sum of every peer's message.
 import * as zlib from 'zlib';
 import { afterEach, describe, expect, test } from 'vitest';
-import { websocketClientSend, websocketServerSend } from '../lib/index';
+import { websocketClientSend } from '../lib/index';
 import type { EventMethod } from '../lib/index';
-import { Collector, Connected, RawPeer, Started, connectClient, delay, encodeFrame, runCleanup, startServer, until } from './helpers';
+import { Collector, RawPeer, Started, connectClient, encodeFrame, keepExchanging, runCleanup, startServer, until } from './helpers';
 
 afterEach(runCleanup);
 
 const MiB = 1024 * 1024;
-
-/** Round trips on the good connection until stop(); returns how many completed. */
-function keepExchanging(srv: Started, good: Connected): { stop: () => Promise<number> } {
-  let running = true;
-  let n = 0;
-  const loop = (async () => {
-    while (running) {
-      const up = `up-${n}`;
-      expect(websocketClientSend(good.client, up).success).toBe(true);
-      await srv.events.waitFor((e) => e.type === 'message' && e.client === good.conn && e.ctx.data === up, 10_000, up);
-      const down = `down-${n}`;
-      expect(websocketServerSend({ ref: srv.server.ref, clients: [good.conn] }, down)[0].success).toBe(true);
-      await good.events.waitFor((e) => e.type === 'message' && e.ctx.data === down, 10_000, down);
-      n++;
-      await delay(5);
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return n;
-    },
-  };
-}
 
 /** Samples the process RSS until stop(); returns the peak growth over the RSS at the start. */
 function rssPeak(): { stop: () => number } {
@@ -105,7 +80,7 @@ describe('maxUnfinishedBytes', () => {
     for (let i = 0; i < peers; i++) raws.push(await deflatePeer(srv.port));
 
     const rss = rssPeak();
-    const bg = keepExchanging(srv, good);
+    const bg = keepExchanging(srv, good, 10_000);
     const outcomes: Array<number | 'open'> = [];
     try {
       for (const raw of raws) {
@@ -158,7 +133,7 @@ describe('maxUnfinishedBytes', () => {
     const raws: RawPeer[] = [];
     for (let i = 0; i < peers; i++) raws.push(await deflatePeer(srv.port));
     const rss = rssPeak();
-    const bg = keepExchanging(srv, good);
+    const bg = keepExchanging(srv, good, 10_000);
     let codes: Array<number | 'open'>;
     try {
       for (const raw of raws) raw.write(cut);
@@ -183,7 +158,7 @@ describe('maxUnfinishedBytes', () => {
     const raw = await RawPeer.connect(srv.port);
     await raw.upgrade();
     const part = Buffer.alloc(3 * MiB);
-    const bg = keepExchanging(srv, good);
+    const bg = keepExchanging(srv, good, 10_000);
     let code: number;
     try {
       raw.send({ opcode: 0x2, fin: false, payload: part });
