@@ -7,7 +7,9 @@
 #  3. require it (CommonJS) and import it (ESM): start a server, echo over it,
 #     exit by itself; the binary loaded is the linux-x64 prebuild;
 #  4. compile a strict TypeScript consumer (module: nodenext) against the
-#     installed types.
+#     installed types;
+#  5. the `ixws` bin npm linked: executable, and an echo-server and a connect
+#     run from it talk to each other (on the prebuild).
 # Leaves the installed consumer in WORKDIR/consumer (arm64-smoke.sh uses it).
 # Prints one line per check and "tarball: N passed, N failed".
 set -uo pipefail
@@ -105,4 +107,28 @@ else
   echo "$out" | head -n 20 | sed 's/^/    /'
   bad "TypeScript consumer does not compile"
 fi
+
+# 5. the ixws bin (package.json "bin"), run as a program on the consumer's PATH
+ixws="$WORK/consumer/node_modules/.bin/ixws"
+if [ -x "$ixws" ] && [ "$(head -n 1 "$ixws")" = '#!/usr/bin/env node' ]; then
+  ok "node_modules/.bin/ixws is executable, with a node shebang"
+else
+  bad "node_modules/.bin/ixws missing, not executable or without '#!/usr/bin/env node'"
+fi
+( cd "$WORK/consumer" && PATH="$WORK/bin" exec "$TIMEOUT" 60 "$ixws" echo-server --port 0 >"$WORK/ixws-server.log" 2>&1 ) &
+ixws_server=$!
+url=""
+for _ in $(seq 1 100); do
+  url=$(grep -Eo 'ws://127\.0\.0\.1:[0-9]+' "$WORK/ixws-server.log" | head -n 1) && [ -n "$url" ] && break
+  sleep 0.1
+done
+echoed=$(cd "$WORK/consumer" && printf 'from the tarball\n' | PATH="$WORK/bin" "$TIMEOUT" 30 "$ixws" connect "$url" 2>"$WORK/ixws-connect.log") && rc=0 || rc=$?
+if [ -n "$url" ] && [ "$rc" -eq 0 ] && [ "$echoed" = 'from the tarball' ]; then
+  ok "ixws echo-server and printf … | ixws connect $url: the echo, exit 0"
+else
+  sed 's/^/    /' "$WORK/ixws-server.log" "$WORK/ixws-connect.log"
+  bad "ixws echo-server + connect (url '$url', exit $rc, output '$echoed')"
+fi
+kill -INT "$ixws_server" 2>/dev/null
+if wait "$ixws_server"; then ok "ixws echo-server exits 0 on SIGINT"; else bad "ixws echo-server exit status $? on SIGINT"; fi
 finish
