@@ -15,8 +15,8 @@ namespace addon {
 namespace {
 // Small frames written at once in each delivered batch (see deliver).
 constexpr unsigned kCorkPassThrough = 8;
-// Binary payloads up to kSliceMax share slabs of kSlabSize (see planSlabs):
-// a kept message pins at most one slab.
+// Binary payloads up to kSliceMax of one connection share slabs of at most
+// kSlabSize (see planSlabs): a kept message pins at most one slab.
 constexpr size_t kSliceMax = 4096;
 constexpr size_t kSlabSize = 64 * 1024;
 const Key kJsKeys[] = {Key::method, Key::worker, Key::window, Key::process};
@@ -214,22 +214,38 @@ void Instance::deliver(napi_env env, std::vector<QueueItem>& batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     QueueItem& item = batch[i];
     if (shut_) return;
+    // Each item is delivered on its own: one that cannot be converted is
+    // reported and skipped, never the rest of the batch (whose close events
+    // release connection refs).
     Napi::HandleScope scope(e);
-    try {
-      if (item.kind == QueueItem::Kind::Connect) {
-        deliverConnect(*keys, item);
-      } else if (!deliverEvent(*keys, item.event, item.seq, deliverData, deliverAny,
-                               slices[i].slab >= 0 ? slabs[slices[i].slab] : nullptr,
-                               slices[i].offset)) {
-        return;
-      }
-    } catch (const Napi::Error&) {
-      // Only reachable when the environment is going away (a JS value could
-      // not be created): nothing more can be delivered.
-      return;
-    } catch (const std::exception&) {
-      // Out of memory building one context: skip that event, keep the rest.
+    if (item.kind == QueueItem::Kind::Connect) {
+      deliverConnect(*keys, item);
+    } else {
+      deliverEvent(*keys, item.event, item.seq, deliverData, deliverAny,
+                   slices[i].slab >= 0 ? slabs[slices[i].slab] : nullptr, slices[i].offset);
     }
+  }
+}
+
+void Instance::reportDropped(Napi::Env env, EventType type, int server, int client, size_t bytes,
+                             const std::string& why) {
+  if (!jsCallable_) return;
+  std::string where = server != 0 ? "connection " + std::to_string(client) + " of server " +
+                                        std::to_string(server)
+                                  : "client " + std::to_string(client);
+  std::string msg = std::string("ix-websocket: a '") + keyName(eventTypeKey(type)) + "' event";
+  if (hasDataContext(type)) msg += " of " + std::to_string(bytes) + " bytes";
+  msg += " for " + where + " could not be converted to JavaScript and was dropped (" + why + ")";
+  try {
+    Napi::Object process = env.Global().Get("process").As<Napi::Object>();
+    Napi::Value emit = process.Get("emitWarning");
+    if (!emit.IsFunction()) return;
+    Napi::Object opts = Napi::Object::New(env);
+    opts.Set("type", "IxWebSocketWarning");
+    opts.Set("code", "IXWS_EVENT_DROPPED");
+    emit.As<Napi::Function>().Call(process, {Napi::String::New(env, msg), opts});
+  } catch (const Napi::Error&) {
+    // Nothing more can be done from here: the event stays dropped.
   }
 }
 
@@ -240,7 +256,10 @@ bool Instance::callMethod(Napi::Env env, napi_value fn, size_t argc, napi_value*
   if (st == napi_ok) return true;
   bool pending = false;
   napi_is_exception_pending(env, &pending);
-  if (!pending) return false;  // cannot run JS any more (worker terminating)
+  if (!pending) {
+    jsCallable_ = false;  // cannot run JS any more (worker terminating)
+    return false;
+  }
   napi_value error;
   napi_get_and_clear_last_exception(env, &error);
   // The method's exception surfaces as an uncaught exception ('uncaughtException'
@@ -258,69 +277,97 @@ void Instance::planSlabs(napi_env env, std::vector<QueueItem>& batch, std::vecto
     size_t n = item.event.data.size();
     return n <= kSliceMax ? n : 0;
   };
-  size_t left = 0;  // sliceable bytes not yet placed
-  for (const auto& item : batch) left += sliceable(item);
-  if (left == 0) return;
-  size_t cap = 0, fill = 0;
-  char* base = nullptr;
+  // A slab holds the payloads of one connection only (a handler that reads
+  // data.buffer sees nothing another peer sent) and is sized to exactly the
+  // payloads copied into it (napi_create_buffer does not zero its memory, so
+  // no byte of it may be left unwritten). The batch's small payloads are
+  // ordered by (owner, connection), keeping arrival order within each.
+  std::vector<uint32_t>& order = slabOrder_;
+  order.clear();
   for (size_t i = 0; i < batch.size(); ++i) {
-    size_t n = sliceable(batch[i]);
-    if (n == 0) continue;
-    if (fill + n > cap) {
-      // Sized to what is left, so a lone small message gets a small slab.
-      cap = std::max(std::min(left, kSlabSize), n);
-      napi_value slab;
-      void* mem = nullptr;
-      if (napi_create_buffer(env, cap, &mem, &slab) != napi_ok) {
-        // No slab (out of memory, or the environment is going): the rest
-        // are created one by one, as without slabs.
-        bool pending = false;
-        napi_is_exception_pending(env, &pending);
-        if (pending) {
-          napi_value ignored;
-          napi_get_and_clear_last_exception(env, &ignored);
-        }
-        return;
-      }
-      slabs.push_back(slab);
-      base = static_cast<char*>(mem);
-      fill = 0;
+    if (sliceable(batch[i]) != 0) order.push_back(static_cast<uint32_t>(i));
+  }
+  if (order.size() < 2) return;
+  auto sameConn = [&batch](uint32_t a, uint32_t b) {
+    const Event& x = batch[a].event;
+    const Event& y = batch[b].event;
+    return x.owner == y.owner && x.conn == y.conn;
+  };
+  std::stable_sort(order.begin(), order.end(), [&batch](uint32_t a, uint32_t b) {
+    const Event& x = batch[a].event;
+    const Event& y = batch[b].event;
+    return x.owner != y.owner ? x.owner < y.owner : x.conn < y.conn;
+  });
+  size_t run = 0;
+  while (run < order.size()) {
+    // The run: consecutive payloads of one connection, at most kSlabSize in all.
+    size_t end = run, bytes = 0;
+    while (end < order.size() && sameConn(order[run], order[end])) {
+      size_t n = batch[order[end]].event.data.size();
+      if (bytes + n > kSlabSize) break;
+      bytes += n;
+      ++end;
     }
-    std::memcpy(base + fill, batch[i].event.data.data(), n);
-    slices[i].slab = static_cast<int>(slabs.size()) - 1;
-    slices[i].offset = fill;
-    fill += n;
-    left -= n;
+    if (end - run < 2) {
+      run = end;  // a lone payload gets a Buffer of its own (see eventData)
+      continue;
+    }
+    napi_value slab;
+    void* mem = nullptr;
+    if (napi_create_buffer(env, bytes, &mem, &slab) != napi_ok) {
+      // No slab (out of memory, or the environment is going): the rest
+      // are created one by one, as without slabs.
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) {
+        napi_value ignored;
+        napi_get_and_clear_last_exception(env, &ignored);
+      }
+      return;
+    }
+    slabs.push_back(slab);
+    char* base = static_cast<char*>(mem);
+    size_t fill = 0;
+    for (size_t k = run; k < end; ++k) {
+      const std::string& data = batch[order[k]].event.data;
+      std::memcpy(base + fill, data.data(), data.size());
+      Slice& slice = slices[order[k]];
+      slice.slab = static_cast<int>(slabs.size()) - 1;
+      slice.offset = fill;
+      fill += data.size();
+    }
+    run = end;
   }
 }
 
-bool Instance::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deliverData,
+void Instance::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deliverData,
                             napi_value deliverAny, napi_value slab, size_t offset) {
   Napi::Env env = keys.env();
   auto owner = owners_.find(ev.owner);
-  if (owner == owners_.end()) return true;  // cleared: dropped
+  if (owner == owners_.end()) return;  // cleared: dropped
   const int ref = owner->second;
   const uint64_t tag = ev.owner;
   const uint64_t conn = ev.conn;
   const EventType type = ev.type;
+  const size_t bytes = ev.data.size();
   int serverArg = 0;
   int clientArg = 0;
   Napi::Object holder;
   if (ref < 0) {
     ServerEntry* s = servers_.find(ref);
-    if (s == nullptr) return true;
+    if (s == nullptr) return;
     if (type == EventType::Open) {
       clientArg = s->conns.assign(conn);
     } else {
       clientArg = s->conns.refOf(conn);
       // Only an error can precede a connection's open (or concern the server).
-      if (clientArg == 0 && type != EventType::Error) return true;
+      if (clientArg == 0 && type != EventType::Error) return;
     }
     serverArg = ref;
     holder = s->js.holder();
   } else {
     ClientEntry* c = clients_.find(ref);
-    if (c == nullptr) return true;
+    if (c == nullptr) return;
     if (ev.terminal && seq > c->startSeq) {
       // This session gave up: the client no longer holds the loop. (A
       // terminal event pushed before the latest start is the old session's.)
@@ -330,41 +377,56 @@ bool Instance::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deli
     clientArg = ref;
     holder = c->js.holder();
   }
-
-  // The trampoline reads holder.method and calls it if it is a function.
-  // From here on no pointer into the tables is held: the method may clear.
-  napi_value argv[7] = {holder, nullptr, nullptr, keys[eventTypeKey(type)], nullptr, nullptr,
-                        nullptr};
-  if (napi_create_int32(env, serverArg, &argv[1]) != napi_ok ||
-      napi_create_int32(env, clientArg, &argv[2]) != napi_ok) {
-    throw Napi::Error::New(env);
-  }
-  bool ok;
-  if (hasDataContext(type)) {
-    bool binary = true;
-    napi_value args[9];
-    std::copy(argv, argv + 4, args);
-    if (slab != nullptr) {
-      // d is the size: the trampoline takes slab.subarray(offset, offset + d).
-      args[6] = Napi::Number::New(env, static_cast<double>(ev.data.size()));
-      args[7] = slab;
-      args[8] = Napi::Number::New(env, static_cast<double>(offset));
-    } else {
-      args[6] = eventData(env, ev, binary);
-      napi_get_undefined(env, &args[7]);
-      args[8] = args[7];
+  // A connection's close frees its ref whether or not the event reaches
+  // JavaScript (see the catch below); the method may also clear the server.
+  struct ReleaseOnClose {
+    Instance* self;
+    bool active;
+    uint64_t tag, conn;
+    ~ReleaseOnClose() {
+      if (!active) return;
+      if (ServerEntry* s = self->serverByTag(tag)) s->conns.release(conn);
     }
-    args[4] = Napi::Number::New(env, static_cast<double>(ev.wireSize));
-    args[5] = Napi::Boolean::New(env, binary);
-    ok = callMethod(env, deliverData, 9, args);
-  } else {
-    argv[4] = eventContext(keys, ev);
-    ok = callMethod(env, deliverAny, 5, argv);
+  } release{this, type == EventType::Close && ref < 0, tag, conn};
+
+  try {
+    // The trampoline reads holder.method and calls it if it is a function.
+    // From here on no pointer into the tables is held: the method may clear.
+    napi_value argv[7] = {holder, nullptr, nullptr, keys[eventTypeKey(type)], nullptr, nullptr,
+                          nullptr};
+    if (napi_create_int32(env, serverArg, &argv[1]) != napi_ok ||
+        napi_create_int32(env, clientArg, &argv[2]) != napi_ok) {
+      throw Napi::Error::New(env);
+    }
+    if (hasDataContext(type)) {
+      bool binary = true;
+      napi_value args[9];
+      std::copy(argv, argv + 4, args);
+      if (slab != nullptr) {
+        // d is the size: the trampoline takes slab.subarray(offset, offset + d).
+        args[6] = Napi::Number::New(env, static_cast<double>(bytes));
+        args[7] = slab;
+        args[8] = Napi::Number::New(env, static_cast<double>(offset));
+      } else {
+        args[6] = eventData(env, ev, binary);
+        napi_get_undefined(env, &args[7]);
+        args[8] = args[7];
+      }
+      args[4] = Napi::Number::New(env, static_cast<double>(ev.wireSize));
+      args[5] = Napi::Boolean::New(env, binary);
+      callMethod(env, deliverData, 9, args);
+    } else {
+      argv[4] = eventContext(keys, ev);
+      callMethod(env, deliverAny, 5, argv);
+    }
+  } catch (const Napi::Error& e) {
+    // A value could not be created (e.g. a text message longer than V8's
+    // longest string): this event alone is skipped and reported.
+    std::string why = e.Message();
+    reportDropped(env, type, serverArg, clientArg, bytes, why.empty() ? "no JavaScript value" : why);
+  } catch (const std::exception& e) {
+    reportDropped(env, type, serverArg, clientArg, bytes, e.what());  // out of memory
   }
-  if (type == EventType::Close && ref < 0) {
-    if (ServerEntry* s = serverByTag(tag)) s->conns.release(conn);
-  }
-  return ok;
 }
 
 void Instance::deliverConnect(Keys& keys, QueueItem& item) {
@@ -378,7 +440,16 @@ void Instance::deliverConnect(Keys& keys, QueueItem& item) {
     c->started = false;
     updateKeepAlive();
   }
-  p.deferred.Resolve(connectStatus(keys, item.connect));
+  try {
+    p.deferred.Resolve(connectStatus(keys, item.connect));
+  } catch (const Napi::Error& e) {
+    // The status could not be built: the start's Promise rejects with why
+    // rather than never settling.
+    try {
+      p.deferred.Reject(e.Value());
+    } catch (const Napi::Error&) {
+    }
+  }
 }
 
 }  // namespace addon

@@ -104,12 +104,14 @@ class Instance : public QueueTarget {
   static void CleanupHook(void* arg);
   ServerEntry* serverByTag(uint64_t tag) const;
   ClientEntry* clientByTag(uint64_t tag) const;
-  // false: the environment can no longer run JS, stop the batch.
+  // Delivers one event; one that cannot be converted is skipped and reported
+  // (reportDropped), its bookkeeping (refs, keep-alive) done all the same.
   // deliverData / deliverAny: the two trampolines of this batch (see Factories).
   // slab: where planSlabs put this event's bytes (at offset), or null.
-  bool deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deliverData,
+  void deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deliverData,
                     napi_value deliverAny, napi_value slab, size_t offset);
-  // A batch's small binary payloads, copied into shared Buffers.
+  // A batch's small binary payloads, copied into Buffers shared by the
+  // payloads of one connection (never across connections).
   struct Slice {
     int slab = -1;  // index into the batch's slabs, -1: not sliced
     size_t offset = 0;
@@ -118,6 +120,10 @@ class Instance : public QueueTarget {
                  std::vector<napi_value>& slabs);
   void deliverConnect(Keys& keys, QueueItem& item);
   bool callMethod(Napi::Env env, napi_value fn, size_t argc, napi_value* argv);
+  // process.emitWarning (type IxWebSocketWarning, code IXWS_EVENT_DROPPED)
+  // for an event that could not be converted.
+  void reportDropped(Napi::Env env, EventType type, int server, int client, size_t bytes,
+                     const std::string& why);
 
   napi_env env_;
   KeyStore keyStore_;
@@ -127,9 +133,11 @@ class Instance : public QueueTarget {
   RefTable<ClientEntry> clients_{1};
   std::unordered_map<uint64_t, int> owners_;  // engine tag -> ref
   std::unordered_map<uint64_t, PendingStart> starts_;
+  std::vector<uint32_t> slabOrder_;  // planSlabs' scratch, kept across batches
   uint64_t nextTag_ = 1;
   uint64_t nextStartId_ = 1;
   bool hookAdded_ = false;
+  bool jsCallable_ = true;  // false once a call found JS unable to run
   bool shut_ = false;
 };
 

@@ -1,11 +1,15 @@
-// Small binary payloads (1..4096 bytes) of one delivered batch share "slab"
-// Buffers and reach JavaScript as slices of them. Floods from a `ws` peer,
-// towards our server and towards our client, check that every payload is
-// exact and in order, that a small one pins at most one 64 KiB slab, that a
-// large one is a Buffer of its own, that no two payloads overlap (each one is
-// scribbled over once checked, and the one before must keep its scribble),
-// and that payloads kept by the application stay intact through the flood
-// and garbage collections (no slab or pooled buffer reused while referenced).
+// Small binary payloads (1..4096 bytes) of one connection in one delivered
+// batch share "slab" Buffers and reach JavaScript as slices of them. Floods
+// from a `ws` peer, towards our server and towards our client, check that
+// every payload is exact and in order, that a small one pins at most one
+// 64 KiB slab, that a large one is a Buffer of its own, that no two payloads
+// overlap (each one is scribbled over once checked, and the one before must
+// keep its scribble), that payloads kept by the application stay intact
+// through the flood and garbage collections (no slab or pooled buffer reused
+// while referenced), and that everything reachable from `data.buffer` is the
+// message's own connection's: connections interleaving in one delivery (of one
+// server, of two servers, of two clients) never see each other's bytes, and no
+// slab has a byte that is not one of its messages' (no stale heap tail).
 import type { AddressInfo } from 'net';
 import * as v8 from 'v8';
 import * as vm from 'vm';
@@ -13,7 +17,7 @@ import WebSocket, { WebSocketServer as WsServer } from 'ws';
 import { afterEach, describe, expect, test } from 'vitest';
 import { websocketClientStart } from '../lib/index';
 import type { EventMethod } from '../lib/index';
-import { defer, newClient, runCleanup, startServer, until } from './helpers';
+import { Collector, RawPeer, defer, newClient, runCleanup, startServer, until } from './helpers';
 
 afterEach(runCleanup);
 
@@ -100,6 +104,11 @@ class Checker {
   /** small payloads that shared their slab with the one before */
   shared = 0;
   private seen = new WeakSet<ArrayBuffer>();
+  // Slices handed out in the current delivery, by ArrayBuffer: checked to
+  // cover their ArrayBuffer exactly once the delivery is over (a microtask
+  // runs only after the native side has delivered the whole batch).
+  private batchSlices = new Map<ArrayBuffer, Array<[number, number]>>();
+  private batchOpen = false;
   private last?: Buffer; // the last small binary payload (slabs fill in order)
   private prev?: { buf: Buffer; fill: number }; // the one before, scribbled
 
@@ -179,10 +188,28 @@ class Checker {
       }
     }
     this.seen.add(ab);
+    let list = this.batchSlices.get(ab);
+    if (!list) this.batchSlices.set(ab, (list = []));
+    list.push([data.byteOffset, data.length]);
+    if (!this.batchOpen) {
+      this.batchOpen = true;
+      queueMicrotask(() => this.endBatch());
+    }
+  }
+
+  /** Every byte of every ArrayBuffer handed out is a byte of one of its payloads. */
+  private endBatch(): void {
+    this.batchOpen = false;
+    for (const [ab, list] of this.batchSlices) {
+      const gaps = uncovered(ab.byteLength, list);
+      if (gaps < 0) this.problem(`payloads overlap in an ArrayBuffer of ${ab.byteLength} bytes`);
+      else if (gaps > 0) this.problem(`an ArrayBuffer of ${ab.byteLength} bytes holds ${gaps} bytes of no payload`);
+    }
+    this.batchSlices.clear();
   }
 
   done(): boolean {
-    return this.next >= this.items.length;
+    return this.next >= this.items.length && !this.batchOpen;
   }
 
   /** Every kept payload still holds what it held on arrival. */
@@ -195,6 +222,19 @@ class Checker {
     }
     return out;
   }
+}
+
+/** Bytes of [0, total) that none of the (offset, length) slices covers; -1 if two overlap. */
+function uncovered(total: number, slices: Array<[number, number]>): number {
+  const sorted = [...slices].sort((a, b) => a[0] - b[0]);
+  let at = 0;
+  let gaps = 0;
+  for (const [off, len] of sorted) {
+    if (off < at) return -1;
+    gaps += off - at;
+    at = off + len;
+  }
+  return gaps + (total - at);
 }
 
 // ---------------------------------------------------------------- peers
@@ -298,5 +338,231 @@ describe('small binary payloads as slab slices', () => {
     const ws = await towardsOurClient(rx, true);
     await flood(rx, ws);
     expectClean(rx, items.length);
+  });
+});
+
+// ------------------------------------------------ connections interleaving
+
+/** Blocks the JavaScript thread (the IO threads go on reading and queueing). */
+function block(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Message `index` of channel `ch`: every byte has the channel in its top two bits and is never 0. */
+function channelBytes(ch: number, index: number): Buffer {
+  const size = 200 + ((index * 37 + ch * 101) % 1800);
+  const b = Buffer.allocUnsafe(size);
+  for (let k = 0; k < size; k++) b[k] = (ch << 6) | (1 + ((index + k) % 63));
+  return b;
+}
+
+interface Channel {
+  /** sends message `index` of this channel to our side */
+  send(index: number): void;
+}
+
+interface Delivery {
+  conn: string; // who received it: "server/client" or "client"
+  data: Buffer;
+  batch: number;
+}
+
+/**
+ * Receives the channels' messages: checks each one's bytes in order per
+ * connection, counts (as the audit did) messages whose whole `data.buffer`
+ * holds a byte of another channel or a byte that is no channel's (0), and
+ * numbers deliveries (a microtask runs only between native batches).
+ */
+class Interleaved {
+  readonly got: Delivery[] = [];
+  readonly problems: string[] = [];
+  /** messages whose data.buffer showed a byte that is not its own connection's */
+  foreign = 0;
+  private batch = 0;
+  private batchOpen = false;
+  private channelOf = new Map<string, number>();
+  private nextIndex = new Map<string, number>();
+
+  constructor(readonly channels: number) {}
+
+  readonly method: EventMethod = (server, client, type, ctx) => {
+    if (type !== 'message') return;
+    const conn = server === 0 ? `${client}` : `${server}/${client}`;
+    const data = (ctx as { data: Buffer }).data;
+    if (!Buffer.isBuffer(data) || data.length === 0) return void this.problems.push(`${conn}: not a binary payload`);
+    // The first message tells the connection's channel; every one must then be exact and in order.
+    let ch = this.channelOf.get(conn);
+    if (ch === undefined) this.channelOf.set(conn, (ch = data[0] >> 6));
+    const index = this.nextIndex.get(conn) ?? 0;
+    this.nextIndex.set(conn, index + 1);
+    if (!data.equals(channelBytes(ch, index))) this.problems.push(`${conn}: message ${index} wrong`);
+    const all = Buffer.from(data.buffer);
+    if (all.some((x) => x === 0 || x >> 6 !== ch)) this.foreign++;
+    this.got.push({ conn, data, batch: this.batch });
+    if (!this.batchOpen) {
+      this.batchOpen = true;
+      queueMicrotask(() => {
+        this.batchOpen = false;
+        this.batch++;
+      });
+    }
+  };
+
+  count(): number {
+    return this.got.length;
+  }
+
+  /** Deliveries that held messages of two or more connections, and how often the connection changed within one. */
+  mixing(): { mixedBatches: number; switches: number } {
+    const conns = new Map<number, Set<string>>();
+    let switches = 0;
+    for (let i = 0; i < this.got.length; i++) {
+      const d = this.got[i];
+      if (!conns.has(d.batch)) conns.set(d.batch, new Set());
+      conns.get(d.batch)!.add(d.conn);
+      if (i > 0 && this.got[i - 1].batch === d.batch && this.got[i - 1].conn !== d.conn) switches++;
+    }
+    return { mixedBatches: [...conns.values()].filter((s) => s.size > 1).length, switches };
+  }
+
+  /**
+   * What is reachable from data.buffer, for every ArrayBuffer: the payloads
+   * on it are one connection's, and cover it exactly (no byte of it belongs
+   * to no payload: such a byte would be stale heap memory).
+   */
+  bufferProblems(): string[] {
+    const byAb = new Map<ArrayBuffer, Delivery[]>();
+    for (const d of this.got) {
+      const ab = d.data.buffer as ArrayBuffer;
+      if (!byAb.has(ab)) byAb.set(ab, []);
+      byAb.get(ab)!.push(d);
+    }
+    const out: string[] = [];
+    let shared = 0;
+    let stale = 0;
+    let staleNonZero = 0;
+    for (const [ab, list] of byAb) {
+      const conns = new Set(list.map((d) => d.conn));
+      if (conns.size > 1) shared++;
+      const gaps = uncovered(ab.byteLength, list.map((d) => [d.data.byteOffset, d.data.length]));
+      if (gaps !== 0) {
+        stale++;
+        // How many of the bytes outside every payload are not even zero.
+        const covered = new Uint8Array(ab.byteLength);
+        for (const d of list) covered.fill(1, d.data.byteOffset, d.data.byteOffset + d.data.length);
+        const bytes = new Uint8Array(ab);
+        for (let k = 0; k < bytes.length; k++) if (!covered[k] && bytes[k] !== 0) staleNonZero++;
+      }
+    }
+    if (shared) out.push(`${shared} of ${byAb.size} ArrayBuffers hold payloads of several connections`);
+    if (stale) out.push(`${stale} of ${byAb.size} ArrayBuffers hold bytes of no payload (${staleNonZero} of them non-zero)`);
+    return out;
+  }
+}
+
+/**
+ * Sends `rounds` rounds, one message per channel each, blocking the
+ * JavaScript thread between rounds so that the IO thread reads each round
+ * on its own; nothing is delivered before the last round (the thread is
+ * busy), so the messages of every channel interleave in one delivery.
+ */
+async function interleave(rx: Interleaved, channels: Channel[], rounds: number): Promise<void> {
+  for (let r = 0; r < rounds; r++) {
+    for (const ch of channels) ch.send(r);
+    block(2);
+  }
+  block(100);
+  const total = rounds * channels.length;
+  await until(() => (rx.count() >= total ? true : undefined), 10000, `${total} messages (got ${rx.count()})`);
+  await new Promise((r) => setTimeout(r, 50));
+}
+
+/** A raw peer connected to a started server of ours, sending channel `ch`'s messages. */
+async function rawChannel(port: number, ch: number): Promise<Channel> {
+  const peer = await RawPeer.connect(port);
+  await peer.upgrade();
+  return { send: (i) => peer.send({ opcode: 2, payload: channelBytes(ch, i) }) };
+}
+
+/** A started server of ours whose events go to rx and to a collector (for the opens). */
+function serverFor(rx: Interleaved): { port: number; events: Collector } {
+  const events = new Collector();
+  const srv = startServer({
+    method: (...args) => {
+      events.method(...args);
+      rx.method(...args);
+    },
+  });
+  return { port: srv.port, events };
+}
+
+function expectNoLeak(rx: Interleaved, total: number): void {
+  expect(rx.problems).toEqual([]);
+  expect(rx.count()).toBe(total);
+  // The test did what it means to: connections' messages shared deliveries.
+  const { mixedBatches, switches } = rx.mixing();
+  expect(mixedBatches).toBeGreaterThan(0);
+  expect(switches).toBeGreaterThan(10);
+  expect(rx.foreign).toBe(0);
+  expect(rx.bufferProblems()).toEqual([]);
+}
+
+describe('data.buffer holds the connection\'s own bytes only', () => {
+  test('four connections of one server interleaving in one delivery', async () => {
+    const rx = new Interleaved(4);
+    const srv = serverFor(rx);
+    const channels: Channel[] = [];
+    for (let ch = 0; ch < 4; ch++) channels.push(await rawChannel(srv.port, ch));
+    await srv.events.waitCount((e) => e.type === 'open', 4);
+    await interleave(rx, channels, 100);
+    expectNoLeak(rx, 400);
+  });
+
+  test('two servers and two clients interleaving in one delivery', async () => {
+    const rx = new Interleaved(4);
+    const channels: Channel[] = [];
+    for (let ch = 0; ch < 2; ch++) {
+      const srv = serverFor(rx);
+      channels.push(await rawChannel(srv.port, ch));
+      await srv.events.waitType('open');
+    }
+    // Our two clients, connected to a ws server that sends their channels.
+    const wss = new WsServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+    defer(() => new Promise((r) => wss.close(() => r(undefined))));
+    await new Promise<void>((r) => wss.once('listening', () => r()));
+    const peers = new Map<string, WebSocket>();
+    wss.on('connection', (ws, req) => {
+      defer(() => ws.terminate());
+      peers.set(req.url ?? '', ws);
+    });
+    const port = (wss.address() as AddressInfo).port;
+    for (const ch of [2, 3]) {
+      const c = newClient({ url: `ws://127.0.0.1:${port}/${ch}`, enableAutomaticReconnection: false, method: rx.method });
+      expect((await websocketClientStart({ ref: c.ref, timeout: 5 })).success).toBe(true);
+      const ws = await until(() => peers.get(`/${ch}`), 5000, `the ws server's connection /${ch}`);
+      channels.push({ send: (i) => ws.send(channelBytes(ch, i), { binary: true }) });
+    }
+    await interleave(rx, channels, 100);
+    expectNoLeak(rx, 400);
+  });
+
+  test('one connection: no byte past its last message (exactly sized slabs)', async () => {
+    const rx = new Interleaved(1);
+    const srv = serverFor(rx);
+    const channel = await rawChannel(srv.port, 1);
+    await srv.events.waitType('open');
+    // Freed memory full of a marker first, so a stale tail would show it.
+    for (let k = 0; k < 200; k++) Buffer.allocUnsafeSlow(64 * 1024).fill(0x5a);
+    gc();
+    for (let r = 0; r < 400; r++) channel.send(r);
+    block(200);
+    await until(() => (rx.count() >= 400 ? true : undefined), 10000, `400 messages (got ${rx.count()})`);
+    expect(rx.problems).toEqual([]);
+    // Several slabs: they hold 64 KiB at most, and the 400 messages are ~440 KB.
+    const slabs = new Set(rx.got.map((d) => d.data.buffer));
+    expect(slabs.size).toBeGreaterThan(6);
+    expect([...slabs].every((ab) => ab.byteLength <= SLAB_SIZE)).toBe(true);
+    expect(rx.bufferProblems()).toEqual([]);
+    expect(rx.foreign).toBe(0);
   });
 });
