@@ -1,5 +1,6 @@
 #include "convert.h"
 
+#include <string>
 #include <utility>
 
 #include "factories.h"
@@ -92,7 +93,15 @@ napi_value eventData(Napi::Env env, Event& ev, bool& binary) {
   if (!binary && ev.type != EventType::Message && !isValidUtf8(ev.data)) binary = true;
   if (binary) return binaryData(env, ev.data);
   napi_value s;
-  check(env, napi_create_string_utf8(env, ev.data.data(), ev.data.size(), &s));
+  if (napi_create_string_utf8(env, ev.data.data(), ev.data.size(), &s) != napi_ok) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) throw Napi::Error::New(env);
+    // V8 refuses without an exception when the text is too long for a string.
+    throw Napi::Error::New(env, "V8 could not make a string of " + std::to_string(ev.data.size()) +
+                                    " bytes of UTF-8 (its longest string is "
+                                    "buffer.constants.MAX_STRING_LENGTH characters)");
+  }
   recycleBuffer(std::move(ev.data));
   return s;
 }
