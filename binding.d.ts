@@ -229,7 +229,7 @@ export interface Binding {
   setKeepAlive(ref: number, keepAlive: boolean): boolean;
   /** bytes queued for sending: a client's, or one server connection's */
   bufferedAmount(ref: number, client?: number): number;
-  /** close one server-side connection with a code and reason */
+  /** close one server-side connection with a code (1000-1003, 1007-1014, 3000-4999) and reason */
   websocketServerCloseClient(server: ServerArg, client: number, code?: number, reason?: string): boolean;
   /** number of IO threads (set IXWS_IO_THREADS before loading to change) */
   ioThreads(): number;

@@ -95,7 +95,12 @@ export class WebSocketServer extends Endpoint<ServerEvents> {
     return websocketServerClients(this.arg());
   }
 
-  /** Starts the close handshake of one connection; false if it is not open. */
+  /**
+   * Starts the close handshake of one connection; false if it is not open.
+   * `code` (default 1000) is one an application may send: 1000-1003, 1007-1014
+   * or 3000-4999; any other (RFC 6455 reserves 1004-1006, 1015 and 1016-2999)
+   * throws a TypeError. `reason` is at most 123 bytes of UTF-8.
+   */
   close(client: number, code?: number, reason?: string): boolean {
     if (code === undefined) return binding.websocketServerCloseClient(this.arg(), client);
     if (reason === undefined) return binding.websocketServerCloseClient(this.arg(), client, code);

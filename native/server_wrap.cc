@@ -204,6 +204,14 @@ Napi::Value WebsocketServerClients(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// RFC 6455 §7.4: the codes an application may put in a close frame. 1004 is
+// reserved, 1005 and 1006 stand for "no code" and "no close frame" and must
+// never be sent, 1015 stands for a failed TLS handshake, 1016-2999 are kept
+// for the protocol and its extensions (1012-1014 are registered with IANA).
+bool sendableCloseCode(double d) {
+  return (d >= 1000 && d <= 1003) || (d >= 1007 && d <= 1014) || (d >= 3000 && d <= 4999);
+}
+
 // (server, client, code = 1000, reason = "") -> whether a close was started.
 Napi::Value WebsocketServerCloseClient(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -214,7 +222,11 @@ Napi::Value WebsocketServerCloseClient(const Napi::CallbackInfo& info) {
   int code = 1000;
   if (!info[2].IsUndefined()) {
     double d = isInteger(info[2]) ? info[2].As<Napi::Number>().DoubleValue() : 0;
-    if (d < 1000 || d > 4999) throwType(env, "code must be an integer between 1000 and 4999");
+    if (!sendableCloseCode(d)) {
+      throwType(env,
+                "code must be an integer in 1000-1003, 1007-1014 or 3000-4999 (1004-1006, 1015 "
+                "and 1016-2999 are reserved by RFC 6455 and never sent in a close frame)");
+    }
     code = static_cast<int>(d);
   }
   std::string reason;

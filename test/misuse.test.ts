@@ -4,7 +4,7 @@
 // whose event is being delivered. Each case asserts the exact error or status.
 import { spawnSync } from 'child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { root } from '../lib/binding';
+import { binding, root } from '../lib/binding';
 import {
   websocketClient,
   websocketClientClear,
@@ -17,9 +17,10 @@ import {
   websocketServerSend,
   websocketServerStart,
   websocketServerStop,
+  WebSocketServer,
 } from '../lib/index';
 import type { EventMethod } from '../lib/index';
-import { Collector, connectClient, defer, delay, newClient, newServer, runCleanup, startServer, until } from './helpers';
+import { Collector, RawPeer, connectClient, defer, delay, newClient, newServer, runCleanup, startServer, until } from './helpers';
 
 afterEach(runCleanup);
 
@@ -215,6 +216,48 @@ describe('wrong option types and ranges', () => {
     expect(websocketServerSend({ ref: srv.server.ref, clients: [999] }, 'a')).toEqual([
       expect.objectContaining({ success: false, client: 999, message: expect.stringMatching(/Unknown client ref/) }),
     ]);
+  });
+});
+
+describe('close codes an application may not send', () => {
+  const CODE = /^code must be an integer in 1000-1003, 1007-1014 or 3000-4999 \(1004-1006, 1015 and 1016-2999 are reserved by RFC 6455/;
+  // RFC 6455 §7.4: 1004 reserved, 1005/1006 never on the wire, 1015 TLS,
+  // 1016-2999 the protocol's and extensions'; and what is no code at all.
+  const refused: unknown[] = [1004, 1005, 1006, 1015, 1016, 1100, 1999, 2000, 2500, 2999, 999, 0, -1, 5000, 65535, 1000.5, NaN, Infinity, '1000', null, true];
+
+  /** A raw peer connected to a server of ours; its server-side ref. */
+  async function connected(srv: ReturnType<typeof startServer>): Promise<{ peer: RawPeer; conn: number }> {
+    const seen = srv.events.of('open').length;
+    const peer = await RawPeer.connect(srv.port);
+    await peer.upgrade();
+    const opens = await srv.events.waitCount((e) => e.type === 'open', seen + 1);
+    return { peer, conn: opens[seen].client };
+  }
+
+  it('websocketServerCloseClient and WebSocketServer.close refuse them with a TypeError and send nothing', async () => {
+    const srv = startServer();
+    const { peer, conn } = await connected(srv);
+    const cls = new WebSocketServer({ port: 0 });
+    defer(() => cls.clear());
+    for (const code of refused) {
+      expectTypeError(() => any(binding.websocketServerCloseClient)({ ref: srv.server.ref }, conn, code), CODE);
+      expectTypeError(() => any(binding.websocketServerCloseClient)({ ref: srv.server.ref }, conn, code, 'why'), CODE);
+      expectTypeError(() => any(cls.close.bind(cls))(1, code, 'why'), CODE);
+    }
+    // Nothing reached the wire: the first frame the peer gets is this close.
+    expect(binding.websocketServerCloseClient({ ref: srv.server.ref }, conn, 4000, 'now')).toBe(true);
+    const { code, before } = await peer.readUntilClose();
+    expect(before).toEqual([]);
+    expect(code).toBe(4000);
+  });
+
+  it.each([1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999])('code %i is sent as given', async (want) => {
+    const srv = startServer();
+    const { peer, conn } = await connected(srv);
+    expect(binding.websocketServerCloseClient({ ref: srv.server.ref }, conn, want, 'bye')).toBe(true);
+    const { code, close } = await peer.readUntilClose();
+    expect(code).toBe(want);
+    expect(close.payload.subarray(2).toString()).toBe('bye');
   });
 });
 
