@@ -235,7 +235,17 @@ export interface Binding {
   ioThreads(): number;
   /** the engine's pool of recycled large message buffers (process-wide) */
   bufferPoolStats(): BufferPoolStats;
+  /**
+   * How the engine reads a client url when it is given as is (the facade
+   * first normalises it with Node's URL): the parts, or `error` for a url a
+   * start would refuse (including every url WHATWG URL would read another way).
+   */
+  parseClientUrl(url: string): ParsedClientUrl;
 }
+
+export type ParsedClientUrl =
+  | { secure: boolean; host: string; port: number; target: string; error?: undefined }
+  | { error: string };
 
 export interface BufferPoolStats {
   /** buffers held for reuse now */

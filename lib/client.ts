@@ -2,6 +2,7 @@
 // per instance, sharing the functional API's code path.
 import { binding } from './binding';
 import { Endpoint } from './endpoint';
+import { whatwgHref } from './url';
 import {
   websocketClient,
   websocketClientClear,
@@ -67,7 +68,7 @@ export class WebSocketClient extends Endpoint<ClientEvents> {
 
   /** Connects; `options` (all but `method`, plus `timeout` in s) update the configuration first. */
   start(options?: Omit<ClientOptions, 'method'>): Promise<ClientStartStatus> {
-    if (options?.url !== undefined) this.config = { ...this.config, url: options.url };
+    if (typeof options?.url === 'string') this.config = { ...this.config, url: whatwgHref(options.url) };
     return websocketClientStart(this.arg(options));
   }
 

@@ -2,6 +2,7 @@
 // over the native module: argument checking, refs and statuses all happen in
 // native code, so these and the classes share one code path.
 import { binding } from './binding';
+import { withWhatwgUrl } from './url';
 import type {
   ClientObject,
   ClientOptions,
@@ -23,9 +24,10 @@ export function websocketServer(options?: ServerOptions): ServerObject {
   return options === undefined ? binding.websocketServer() : binding.websocketServer(options);
 }
 
-/** Creates a client object: the configuration plus `ref` (1, 2, … lowest free). */
+/** Creates a client object: the configuration plus `ref` (1, 2, … lowest free).
+ *  A `url` here or in any client command is read as WHATWG URL reads it (see url.ts). */
 export function websocketClient(options?: ClientOptions): ClientObject {
-  return options === undefined ? binding.websocketClient() : binding.websocketClient(options);
+  return options === undefined ? binding.websocketClient() : binding.websocketClient(withWhatwgUrl(options));
 }
 
 /** Binds and listens; `port` in the status is the port listened on. */
@@ -35,7 +37,7 @@ export function websocketServerStart(server: ServerArg): ServerStartStatus {
 
 /** Connects (never blocking the thread); resolves with the first attempt's outcome. */
 export function websocketClientStart(client: ClientArg): Promise<ClientStartStatus> {
-  return binding.websocketClientStart(client);
+  return binding.websocketClientStart(withWhatwgUrl(client));
 }
 
 /** Closes every connection (1001) and releases the port; returns the updated object. */
@@ -45,7 +47,7 @@ export function websocketServerStop(server: ServerArg): ServerObject | RefStatus
 
 /** Closes the connection (1000) and stops reconnecting; returns the updated object. */
 export function websocketClientStop(client: ClientArg): ClientObject | RefStatus {
-  return binding.websocketClientStop(client);
+  return binding.websocketClientStop(withWhatwgUrl(client));
 }
 
 /** Sends to every connection, or to `server.clients`; one status per target. */
@@ -55,7 +57,7 @@ export function websocketServerSend(server: ServerArg, data: SendData): ServerSe
 
 /** Sends to the server: strings as text, bytes as binary (unless `binary: false`). */
 export function websocketClientSend(client: ClientArg, data: SendData): SendStatus {
-  return binding.websocketClientSend(client, data);
+  return binding.websocketClientSend(withWhatwgUrl(client), data);
 }
 
 /** Disposes a server at once (connections dropped) and frees its ref. */
@@ -65,7 +67,7 @@ export function websocketServerClear(server: ServerArg): {} | RefStatus {
 
 /** Disposes a client at once and frees its ref. */
 export function websocketClientClear(client: ClientArg): {} | RefStatus {
-  return binding.websocketClientClear(client);
+  return binding.websocketClientClear(withWhatwgUrl(client));
 }
 
 /** Refs of the server's open connections. */

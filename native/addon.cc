@@ -122,6 +122,25 @@ Napi::Value BufferPool(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// (url) -> how a client reads it: { secure, host, port, target }, or
+// { error } for a url a client start would refuse.
+Napi::Value ParseClientUrl(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throwType(env, "url must be a string");
+  ClientUrl u;
+  std::string error;
+  Napi::Object o = Napi::Object::New(env);
+  if (!parseClientUrl(info[0].As<Napi::String>().Utf8Value(), u, error)) {
+    o.Set("error", error);
+    return o;
+  }
+  o.Set("secure", u.secure);
+  o.Set("host", u.host);
+  o.Set("port", static_cast<double>(u.port));
+  o.Set("target", u.target);
+  return o;
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -136,6 +155,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bufferedAmount", Napi::Function::New(env, BufferedAmount, "bufferedAmount"));
   exports.Set("ioThreads", Napi::Function::New(env, IoThreads, "ioThreads"));
   exports.Set("bufferPoolStats", Napi::Function::New(env, BufferPool, "bufferPoolStats"));
+  exports.Set("parseClientUrl", Napi::Function::New(env, ParseClientUrl, "parseClientUrl"));
   return exports;
 }
 

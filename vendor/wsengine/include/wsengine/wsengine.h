@@ -112,6 +112,18 @@ struct ClientOptions {
   double closeTimeout = 2.0;  // seconds to wait for the peer's close reply
 };
 
+// How a client reads its url (ws/wss; http/https as aliases): the parts a
+// WHATWG URL (browsers, Node's URL) gives for it, or false with a readable
+// error for a url it refuses, which includes every url WHATWG would read
+// another way (see url.cc). Any thread; no I/O.
+struct ClientUrl {
+  bool secure = false;
+  std::string host;    // lower case; IPv6 in its shortest form, no brackets
+  int port = 0;        // explicit or the scheme's default
+  std::string target;  // path and query, percent-encoded; "/" at least
+};
+bool parseClientUrl(const std::string& url, ClientUrl& out, std::string& error);
+
 enum class EventType : uint8_t { Open, Close, Error, Fragment, Ping, Pong, Message };
 
 // One event, produced on an IO thread. Plain data: the sink takes ownership.
