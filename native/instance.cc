@@ -217,12 +217,18 @@ void Instance::deliver(napi_env env, std::vector<QueueItem>& batch) {
     // Each item is delivered on its own: one that cannot be converted is
     // reported and skipped, never the rest of the batch (whose close events
     // release connection refs).
-    Napi::HandleScope scope(e);
-    if (item.kind == QueueItem::Kind::Connect) {
-      deliverConnect(*keys, item);
-    } else {
-      deliverEvent(*keys, item.event, item.seq, deliverData, deliverAny,
-                   slices[i].slab >= 0 ? slabs[slices[i].slab] : nullptr, slices[i].offset);
+    try {
+      Napi::HandleScope scope(e);
+      if (item.kind == QueueItem::Kind::Connect) {
+        deliverConnect(*keys, item);
+      } else {
+        deliverEvent(*keys, item.event, item.seq, deliverData, deliverAny,
+                     slices[i].slab >= 0 ? slabs[slices[i].slab] : nullptr, slices[i].offset);
+      }
+    } catch (const Napi::Error&) {
+      // No handle scope could be opened: the environment is going away (its
+      // cleanup hook clears every object), nothing more can be delivered.
+      return;
     }
   }
 }
@@ -352,7 +358,7 @@ void Instance::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deli
   const size_t bytes = ev.data.size();
   int serverArg = 0;
   int clientArg = 0;
-  Napi::Object holder;
+  const JsValues* js = nullptr;
   if (ref < 0) {
     ServerEntry* s = servers_.find(ref);
     if (s == nullptr) return;
@@ -364,7 +370,7 @@ void Instance::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deli
       if (clientArg == 0 && type != EventType::Error) return;
     }
     serverArg = ref;
-    holder = s->js.holder();
+    js = &s->js;
   } else {
     ClientEntry* c = clients_.find(ref);
     if (c == nullptr) return;
@@ -375,7 +381,7 @@ void Instance::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deli
       updateKeepAlive();
     }
     clientArg = ref;
-    holder = c->js.holder();
+    js = &c->js;
   }
   // A connection's close frees its ref whether or not the event reaches
   // JavaScript (see the catch below); the method may also clear the server.
@@ -392,6 +398,7 @@ void Instance::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deli
   try {
     // The trampoline reads holder.method and calls it if it is a function.
     // From here on no pointer into the tables is held: the method may clear.
+    Napi::Object holder = js->holder();
     napi_value argv[7] = {holder, nullptr, nullptr, keys[eventTypeKey(type)], nullptr, nullptr,
                           nullptr};
     if (napi_create_int32(env, serverArg, &argv[1]) != napi_ok ||
