@@ -299,11 +299,15 @@ void Instance::planSlabs(napi_env env, std::vector<QueueItem>& batch, std::vecto
     const Event& y = batch[b].event;
     return x.owner == y.owner && x.conn == y.conn;
   };
-  std::stable_sort(order.begin(), order.end(), [&batch](uint32_t a, uint32_t b) {
-    const Event& x = batch[a].event;
-    const Event& y = batch[b].event;
-    return x.owner != y.owner ? x.owner < y.owner : x.conn < y.conn;
-  });
+  bool oneConn = true;  // a flood on one connection: nothing to sort
+  for (uint32_t k : order) oneConn = oneConn && sameConn(order[0], k);
+  if (!oneConn) {
+    std::stable_sort(order.begin(), order.end(), [&batch](uint32_t a, uint32_t b) {
+      const Event& x = batch[a].event;
+      const Event& y = batch[b].event;
+      return x.owner != y.owner ? x.owner < y.owner : x.conn < y.conn;
+    });
+  }
   size_t run = 0;
   while (run < order.size()) {
     // The run: consecutive payloads of one connection, at most kSlabSize in all.
