@@ -229,6 +229,8 @@ void Instance::deliver(napi_env env, std::vector<QueueItem>& batch) {
       // No handle scope could be opened: the environment is going away (its
       // cleanup hook clears every object), nothing more can be delivered.
       return;
+    } catch (const std::exception&) {
+      // Out of memory outside an event's own guard: skip that item only.
     }
   }
 }
