@@ -1,7 +1,8 @@
-// Loads the native addon once. node-gyp-build looks in prebuilds/ and then in
-// build/Release under the package root; the root is found by walking up to
-// package.json because this file runs both as lib/binding.ts (vitest) and as
-// dist/lib/binding.js (compiled), at different depths.
+// Loads the native addon once (or the file IXWS_BINARY names). node-gyp-build
+// looks in prebuilds/ and then in build/Release under the package root; the
+// root is found by walking up to package.json because this file runs both as
+// lib/binding.ts (vitest) and as dist/lib/binding.js (compiled), at different
+// depths.
 import * as fs from 'fs';
 import * as path from 'path';
 import nodeGypBuild from 'node-gyp-build';
@@ -21,6 +22,9 @@ function packageRoot(start: string): string {
 export const root: string = packageRoot(__dirname);
 
 function load(): Binding {
+  // IXWS_BINARY=/path/to/addon.node loads that file instead (e.g. the
+  // sanitizer build, test/sanitize/binding.sh).
+  if (process.env.IXWS_BINARY) return require(path.resolve(process.env.IXWS_BINARY)) as Binding;
   try {
     return nodeGypBuild(root) as Binding;
   } catch (e) {

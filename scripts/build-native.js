@@ -9,6 +9,9 @@
 //   --debug         Debug build type
 //   --arch arm64    cross-compile for linux-arm64 (cmake/aarch64-linux-gnu.cmake)
 //   --out DIR       build folder (default build/, where node-gyp-build looks)
+//   --sanitize      AddressSanitizer + UndefinedBehaviorSanitizer with clang,
+//                   into build-asan/ unless --out (never over build/Release);
+//                   load it with IXWS_BINARY (see test/sanitize/binding.sh)
 //
 // Every build configures again with the profile's options spelled out, so
 // switching profiles on an existing build folder takes effect (cmake-js
@@ -22,7 +25,7 @@ const path = require('path');
 const root = path.resolve(__dirname, '..');
 
 function parse(argv) {
-  const opts = { force: false, debug: false, staticDeps: false, arch: os.arch(), out: path.join(root, 'build') };
+  const opts = { force: false, debug: false, staticDeps: false, sanitize: false, arch: os.arch(), out: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -33,10 +36,12 @@ function parse(argv) {
     if (a === '--force') opts.force = true;
     else if (a === '--debug') opts.debug = true;
     else if (a === '--static') opts.staticDeps = true;
+    else if (a === '--sanitize') opts.sanitize = true;
     else if (a === '--arch') opts.arch = value();
     else if (a === '--out') opts.out = path.resolve(value());
     else throw new Error(`build-native: unknown option ${a}`);
   }
+  if (opts.out === undefined) opts.out = path.join(root, opts.sanitize ? 'build-asan' : 'build');
   return opts;
 }
 
@@ -57,7 +62,9 @@ function build(opts) {
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
   const common = ['--out', opts.out];
   if (opts.debug) common.push('--debug');
-  const defs = [`--CDIXWS_STATIC_DEPS=${opts.staticDeps ? 'ON' : 'OFF'}`, '--CDIXWS_NO_EXTERNAL_BUFFERS=AUTO'];
+  const defs = [`--CDIXWS_STATIC_DEPS=${opts.staticDeps ? 'ON' : 'OFF'}`, '--CDIXWS_NO_EXTERNAL_BUFFERS=AUTO',
+    `--CDIXWS_SANITIZE=${opts.sanitize ? 'address' : ''}`];
+  if (opts.sanitize) defs.push('--CDCMAKE_C_COMPILER=clang', '--CDCMAKE_CXX_COMPILER=clang++');
   if (opts.arch !== os.arch()) {
     if (process.platform !== 'linux' || opts.arch !== 'arm64') {
       throw new Error(`build-native: cross-compiling to ${process.platform}-${opts.arch} is not set up (only linux-arm64)`);
@@ -94,7 +101,7 @@ if (require.main === module) {
     console.error(e.message);
     process.exit(2);
   }
-  if (!opts.force) {
+  if (!opts.force && !opts.sanitize) {
     try {
       const found = require('node-gyp-build').path(root);
       require(found);
@@ -106,7 +113,7 @@ if (require.main === module) {
   }
   try {
     const product = build(opts);
-    console.log(`ix-websocket: built ${path.relative(root, product)} (${opts.staticDeps ? 'static OpenSSL/zlib, no external buffers' : "Node's OpenSSL/zlib"})`);
+    console.log(`ix-websocket: built ${path.relative(root, product)} (${opts.staticDeps ? 'static OpenSSL/zlib, no external buffers' : "Node's OpenSSL/zlib"}${opts.sanitize ? ', ASan+UBSan' : ''})`);
   } catch (e) {
     console.error(e.message);
     process.exit(1);

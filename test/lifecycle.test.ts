@@ -8,7 +8,7 @@ import { runCleanup, startServer } from './helpers';
 
 afterEach(runCleanup);
 
-const preamble = `const b = require('node-gyp-build')(${JSON.stringify(root)});`;
+const preamble = `const b = (process.env.IXWS_BINARY ? require(require('path').resolve(process.env.IXWS_BINARY)) : require('node-gyp-build')(${JSON.stringify(root)}));`;
 
 /** Runs a script in a fresh node; resolves with its exit code and duration, or 'alive' at the deadline. */
 interface NodeRun {
@@ -89,7 +89,7 @@ describe('worker threads', () => {
     expect(main.server.ref).toBe(-1);
     const code = `
       const { parentPort } = require('worker_threads');
-      const b = require('node-gyp-build')(${JSON.stringify(root)});
+      const b = (process.env.IXWS_BINARY ? require(require('path').resolve(process.env.IXWS_BINARY)) : require('node-gyp-build')(${JSON.stringify(root)}));
       const s = b.websocketServer({ port: 0, method(server, client, type, ctx) {
         if (type === 'message') parentPort.postMessage({ ref: s.ref, data: ctx.data });
       } });

@@ -315,7 +315,7 @@ describe('data that is not a string or bytes', () => {
 // The throwing method runs in a child process: an uncaught exception there is
 // the point, and this runner must not see it as its own.
 const throwingScript = `
-const b = require('node-gyp-build')(${JSON.stringify(root)});
+const b = (process.env.IXWS_BINARY ? require(require('path').resolve(process.env.IXWS_BINARY)) : require('node-gyp-build')(${JSON.stringify(root)}));
 const mode = process.argv[1];
 const got = [];
 const uncaught = [];
