@@ -21,7 +21,7 @@ import { websocketClientSend, websocketClientStart, websocketClientStop, websock
 import type { EventMethod, ServerOptions } from '../lib/index';
 import { binding } from '../lib/binding';
 import { Collector, Started, bytes, defer, header, newClient, runCleanup, startServer, text, until } from './helpers';
-import { describeWithPeers, peers } from './support/peers';
+import { describeWithPeers, peerEnv, peers } from './support/peers';
 
 afterEach(runCleanup);
 
@@ -231,7 +231,7 @@ describe('ws (additions to interop-ws.test.ts)', () => {
 
 /** A child process whose stdout lines are kept; killed (by pid) after the test. */
 function child(exe: string, args: string[], options: { detached?: boolean } = {}) {
-  const p = spawn(exe, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached });
+  const p = spawn(exe, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached, env: peerEnv() });
   const lines: string[] = [];
   let err = '';
   let partial = '';

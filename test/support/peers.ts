@@ -49,9 +49,19 @@ function skippedOnPurpose(id: PeerId): string | undefined {
   return undefined;
 }
 
+/**
+ * The environment for a peer program: this process's, without LD_PRELOAD
+ * (test/sanitize/binding.sh preloads the ASan runtime for node processes
+ * loading the sanitized addon; a peer such as Chromium must not get it).
+ */
+export function peerEnv(): NodeJS.ProcessEnv {
+  const { LD_PRELOAD: _preload, ...env } = process.env;
+  return env;
+}
+
 /** Runs exe with args; the first line of its output when it exits with 0. */
 function probe(exe: string, args: string[], timeoutMs = 20000): { ok: true; line: string } | { ok: false; why: string } {
-  const r = spawnSync(exe, args, { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync(exe, args, { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'], env: peerEnv() });
   if (r.error) return { ok: false, why: `${exe}: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}` };
   if (r.status !== 0) {
     const err = `${r.stderr ?? ''}`.trim().split('\n').pop() ?? '';
