@@ -7,9 +7,12 @@ import * as path from 'path';
 import { afterEach, expect, test, vi } from 'vitest';
 
 const saved = process.env.IX_WEBSOCKET_PREBUILD;
+// IXWS_BINARY (test/sanitize/binding.sh) names a binary that loads: unset here.
+const savedBinary = process.env.IXWS_BINARY;
 afterEach(() => {
   if (saved === undefined) delete process.env.IX_WEBSOCKET_PREBUILD;
   else process.env.IX_WEBSOCKET_PREBUILD = saved;
+  if (savedBinary !== undefined) process.env.IXWS_BINARY = savedBinary;
   vi.resetModules();
 });
 
@@ -19,6 +22,7 @@ test('no loadable binary: the error names the platform, the prebuilt platforms a
   const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-nobinary-'));
   try {
     process.env.IX_WEBSOCKET_PREBUILD = empty;
+    delete process.env.IXWS_BINARY;
     vi.resetModules();
     const loading = import('../lib/binding');
     await expect(loading).rejects.toThrow(/^ix-websocket: no native binary loads here \(No native build was found for platform=\w+ arch=\w+ /);
