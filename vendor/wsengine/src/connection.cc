@@ -1285,13 +1285,16 @@ void Connection::flushFromOwner() {
 void Connection::flush() {
   std::vector<OutFramePtr> frames;
   bool drop = socketClosing_ || shutdownStarted_ || !tcpInit_;
+  // While libuv still holds bytes it could not write (the socket is full: a
+  // peer not reading keeps them there), frames wait in the outbox, where
+  // bufferedAmount sees them and a newer pong replaces an unsent one; the
+  // onWrite that empties libuv's queue flushes them. (Handing every flush to
+  // libuv queued pongs without bound.) A socket that takes everything at once
+  // leaves libuv's queue empty: the next write goes at once.
+  bool stalled = !drop && uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&tcp_)) > 0;
   {
     std::lock_guard<std::mutex> lock(sendMu_);
-    // One write at a time: while libuv holds one (a peer not reading keeps it
-    // there), frames wait in the outbox, where bufferedAmount sees them and a
-    // newer pong replaces an unsent one; that write's onWrite flushes them.
-    // (Handing each flush to libuv queued pongs without bound.)
-    if (!drop && writesInFlight_ > 0) {
+    if (stalled && writesInFlight_ > 0) {
       flushPosted_ = !outbox_.empty();
       return;
     }
@@ -1368,10 +1371,11 @@ void Connection::onWrite(uv_write_t* req, int status) {
   auto* self = static_cast<Connection*>(req->data);
   self->buffered_.fetch_sub(w->accounted, std::memory_order_relaxed);
   bool more;
+  bool drained = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&self->tcp_)) == 0;
   {
     std::lock_guard<std::mutex> lock(self->sendMu_);
     --self->writesInFlight_;
-    more = self->writesInFlight_ == 0 && self->flushPosted_ && !self->outbox_.empty();
+    more = drained && self->flushPosted_ && !self->outbox_.empty();
   }
   delete w;
   if (status == UV_ECANCELED || self->socketClosing_) return;

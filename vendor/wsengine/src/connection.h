@@ -324,7 +324,7 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   OutFramePtr pendingPong_;
   size_t pendingPongAt_ = 0;
   // A flush is due: posted to the loop, left to uncork(), or left to the
-  // write in flight (one uv_write at a time; its onWrite flushes the rest).
+  // onWrite that drains libuv's write queue (see flush()).
   bool flushPosted_ = false;
   Deflater deflater_;
   bool deflaterReady_ = false;
