@@ -66,11 +66,15 @@ const PARTITION_MS = 11000;
 // Resource bounds: after the soak versus the baseline, both measured the
 // same way (all N clients connected, each connection's deflate windows
 // filled by one big message each way, traffic drained, the engine's buffer
-// pool empty, after a GC). Six runs of 1,000 clients (~2,450 reconnections
-// each) measured fds and threads unchanged and the server's RSS at +9..11 %
-// (325 -> 355..360 MiB; the clients' process +8 %). A leak of one fd or one
-// thread per reconnection, or of ~15 KiB per reconnection on top of that
-// growth, exceeds them.
+// pool empty, after a GC). Ten runs of 1,000 clients (~2,400-2,550
+// reconnections each) measured fds and threads unchanged and the server's
+// RSS at +30..45 MiB (+9..14 %; the clients' process +24..36 MiB). Of that,
+// only ~14 MiB stays once glibc returns its free pages (SOAK_TRIM_DIAG: 326
+// -> 340 MiB in each of two runs); the rest is free memory glibc keeps, and
+// it is what varies. A run with 3x longer fault phases ended at the same RSS
+// as a normal one (425 vs 424 MiB, before the threshold below was pinned):
+// the growth is a plateau, not a cost per reconnection. A leak of one fd or one thread per reconnection, or of ~15 KiB per
+// reconnection on top of the largest growth seen, exceeds these bounds.
 //
 // The server and the clients run with glibc's mmap threshold pinned at
 // 64 KiB: blocks that size and up (zlib windows, large payloads) are then
@@ -86,7 +90,7 @@ const childEnv = {
 const FD_SLACK = 10; // fds
 const THREAD_SLACK = 0; // threads: the IO pool is fixed
 const RSS_SLACK = 16 * 1024 * 1024; // bytes
-const RSS_FACTOR = 1.15; // after <= baseline * RSS_FACTOR + RSS_SLACK
+const RSS_FACTOR = 1.2; // after <= baseline * RSS_FACTOR + RSS_SLACK
 
 function intEnv(name, dflt) {
   const v = process.env[name];
