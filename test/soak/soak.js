@@ -66,9 +66,9 @@ const PARTITION_MS = 11000;
 // Resource bounds: after the soak versus the baseline, both measured the
 // same way (all N clients connected, each connection's deflate windows
 // filled by one big message each way, traffic drained, the engine's buffer
-// pool empty, after a GC). Ten runs of 1,000 clients (~2,400-2,550
+// pool empty, after a GC). Twelve runs of 1,000 clients (~2,400-2,600
 // reconnections each) measured fds and threads unchanged and the server's
-// RSS at +30..45 MiB (+9..14 %; the clients' process +24..36 MiB). Of that,
+// RSS at +30..45 MiB (+9..14 %; the clients' process +24..40 MiB). Of that,
 // only ~14 MiB stays once glibc returns its free pages (SOAK_TRIM_DIAG: 326
 // -> 340 MiB in each of two runs); the rest is free memory glibc keeps, and
 // it is what varies. A run with 3x longer fault phases ended at the same RSS
