@@ -1,37 +1,77 @@
 #!/usr/bin/env node
 'use strict';
-// npm run bench: every scenario against ix-websocket and ws in one run,
-// alternating the two, several rounds each. Load comes from the native load
-// generator (bench/loadgen), a separate process identical for both servers.
-// Prints a table (median [min-max] of each, ratio ix/ws, target) and writes
-// bench/results/latest.json and bench/results/latest.svg.
-//
-//   node bench/run.js [--rounds 3] [--only echo-32,idle-10k] [--quick]
+// npm run bench: every scenario against ix-websocket, ws and uWebSockets.js in
+// one run, alternating them, several rounds each. Load comes from the native
+// load generator (bench/loadgen), a separate process identical for all
+// servers. Prints two tables (the scenario's metric, and CPU per message, each
+// as median [min-max] per server with the ratios ix/ws and ix/uWS against the
+// targets) and writes bench/results/latest.json and latest.svg (a --quick or
+// --only run writes partial.json and partial.svg instead).
 const { spawn, spawnSync, fork } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const preflight = require('./preflight');
+const { IMPLS, NAMES, summarize, mainTable, cpuTable, targetSummary, fmt, cell } = require('./report');
 const { writeChart } = require('./chart');
 
-const ROOT = path.resolve(__dirname, '..');
-const LOADGEN = path.join(ROOT, 'build-loadgen', 'loadgen');
+const ROOT = preflight.ROOT;
 const RESULTS = path.join(__dirname, 'results');
-const IMPLS = ['ix', 'ws'];
-const NAMES = { ix: 'ix-websocket', ws: 'ws' };
+
+// ---- command line ---------------------------------------------------------------
+const SCENARIO_IDS = ['echo-32', 'echo-1k', 'echo-64k', 'echo-1m', 'echo-64k-few', 'echo-1m-few', 'echo-1k-deflate',
+  'broadcast-1k', 'idle-10k', 'flood-client', 'latency-p99', 'loadgen-check'];
+const USAGE = `usage: npm run bench [-- options]    (node bench/run.js [options])
+  --quick          one round, short windows, 2,000 idle connections, no loadgen-check: a first look in under a minute
+  --only A,B,...   run only these scenarios
+  --rounds N       rounds per scenario (default 3; 1 with --quick)
+  --no-uws         leave uWebSockets.js out (it ships binaries for Node 16, 18 and 20 only)
+  --build-only     check what the harness needs and build the load generator, then stop
+scenarios: ${SCENARIO_IDS.join(', ')}`;
 
 function parseCli(argv) {
-  const o = { rounds: 3, only: null, quick: false };
+  const o = { rounds: null, only: null, quick: false, uws: true, buildOnly: false };
+  const value = (i, name) => {
+    if (i >= argv.length || argv[i].startsWith('--')) usageError(`${name} needs a value`);
+    return argv[i];
+  };
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--rounds') o.rounds = Number(argv[++i]);
-    else if (argv[i] === '--only') o.only = argv[++i].split(',');
-    else if (argv[i] === '--quick') o.quick = true;
+    const a = argv[i];
+    if (a === '--rounds') {
+      o.rounds = Number(value(++i, a));
+      if (!Number.isInteger(o.rounds) || o.rounds < 1) usageError('--rounds needs a whole number >= 1');
+    } else if (a === '--only') {
+      o.only = value(++i, a).split(',').map((s) => s.trim()).filter(Boolean);
+      const unknown = o.only.filter((s) => !SCENARIO_IDS.includes(s));
+      if (unknown.length) usageError(`unknown scenario ${unknown.join(', ')} (scenarios: ${SCENARIO_IDS.join(', ')})`);
+    } else if (a === '--quick') o.quick = true;
+    else if (a === '--no-uws') o.uws = false;
+    else if (a === '--build-only') o.buildOnly = true;
+    else if (a === '--help' || a === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    } else usageError(`unknown option ${a}`);
   }
-  if (o.quick) o.rounds = Math.min(o.rounds, 1);
+  if (o.rounds === null) o.rounds = o.quick ? 1 : 3;
   return o;
 }
+function usageError(msg) {
+  console.error(`bench: ${msg}\n${USAGE}`);
+  process.exit(64);
+}
 const cli = parseCli(process.argv.slice(2));
-const DURATION = cli.quick ? 1 : 2; // seconds measured per echo run
-const WARMUP = 0.5;
+
+// Everything the run needs, before any work.
+const problems = preflight.check({ uws: cli.uws, build: true });
+if (problems.length) {
+  for (const p of problems) console.error(p);
+  process.exit(2);
+}
+
+const SERVERS = cli.uws ? IMPLS : IMPLS.filter((i) => i !== 'uws');
+const DURATION = cli.quick ? 0.5 : 2; // seconds measured per echo run
+const WARMUP = cli.quick ? 0.25 : 0.5;
+const LATENCY_SECONDS = cli.quick ? 1 : 3;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => process.stderr.write(a.join(' ') + '\n');
 
@@ -44,8 +84,8 @@ function nofile() {
   const [soft, hard] = r.stdout.trim().split('\n').map((s) => (s === 'unlimited' ? Infinity : Number(s)));
   return { soft, hard };
 }
-const IDLE_WANTED = 10000;
-let limits = nofile();
+const IDLE_WANTED = cli.quick ? 2000 : 10000;
+const limits = nofile();
 if (limits.soft < IDLE_WANTED + 500 && limits.hard > limits.soft && !process.env.IXWS_BENCH_RAISED) {
   const target = Math.min(limits.hard, 65536);
   log(`RLIMIT_NOFILE soft ${limits.soft} < ${IDLE_WANTED + 500}: re-running with ulimit -n ${target}`);
@@ -58,23 +98,12 @@ if (limits.soft < IDLE_WANTED + 500 && limits.hard > limits.soft && !process.env
 const IDLE_CONNS = Math.min(IDLE_WANTED, limits.soft - 500);
 
 // ---- processes ---------------------------------------------------------------
-function buildLoadgen() {
-  const steps = [
-    ['cmake', ['-S', path.join(__dirname, 'loadgen'), '-B', path.join(ROOT, 'build-loadgen'), '-G', 'Ninja']],
-    ['cmake', ['--build', path.join(ROOT, 'build-loadgen'), '-j2']],
-  ];
-  for (const [cmd, args] of steps) {
-    const r = spawnSync(cmd, args, { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
-  }
-}
-
 // The checkout is shared with engineers who rebuild the addon at any time: the
 // run uses a private copy of dist/ and the .node file, checked to load first.
 function snapshotIx() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-bench-'));
-  const binary = path.join(ROOT, 'build', 'Release', 'ix_websocket.node');
   for (let attempt = 0; ; attempt++) {
+    const binary = require('node-gyp-build').path(ROOT);
     fs.rmSync(path.join(dir, 'dist'), { recursive: true, force: true });
     fs.cpSync(path.join(ROOT, 'dist'), path.join(dir, 'dist'), { recursive: true });
     fs.mkdirSync(path.join(dir, 'build', 'Release'), { recursive: true });
@@ -85,7 +114,7 @@ function snapshotIx() {
     const r = spawnSync(process.execPath, ['-e', `const ix=require(${JSON.stringify(entry)}); if (typeof ix.websocketServer !== 'function') process.exit(3)`], { encoding: 'utf8' });
     if (r.status === 0) {
       const st = fs.statSync(binary);
-      return { dir, entry, binaryMtime: st.mtime.toISOString(), binarySize: st.size };
+      return { dir, entry, binary, binaryMtime: st.mtime.toISOString(), binarySize: st.size };
     }
     if (attempt >= 20) throw new Error(`ix-websocket does not load: ${r.stderr}`);
     log('ix-websocket binary not loadable yet (being rebuilt?), retrying in 3 s');
@@ -93,6 +122,7 @@ function snapshotIx() {
   }
 }
 let IX = null;
+let LOADGEN_ADDON = null;
 
 let msgId = 0;
 // A benchmark server (or flood client) process with the IPC channel.
@@ -134,7 +164,7 @@ function startProc(impl, role, args = []) {
     await exited;
     clearTimeout(t);
   };
-  return { child, wait, request, stop, exited };
+  return { child, pid: child.pid, wait, request, stop, exited };
 }
 
 async function startServer(impl, role, args) {
@@ -147,7 +177,10 @@ async function startServer(impl, role, args) {
 // Runs the load generator; resolves with its JSON lines (the last is the result).
 function loadgen(args, { timeoutMs = 60000, onLine } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(LOADGEN, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [preflight.LOADGEN_JS, ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, IXWS_LOADGEN: LOADGEN_ADDON },
+    });
     const lines = [];
     let buf = '';
     child.stdout.on('data', (d) => {
@@ -172,95 +205,97 @@ function loadgen(args, { timeoutMs = 60000, onLine } = {}) {
   });
 }
 
-// Problems a run must not hide: a sample with any of these is reported and dropped.
-function runErrors(r) {
-  const e = [];
-  for (const k of ['failed', 'lost', 'content_errors', 'len_errors', 'missing']) if (r[k]) e.push(`${k}=${r[k]}`);
-  if (r.error) e.push(r.error);
-  if (r.opened !== undefined && r.opened < r.conns) e.push(`opened ${r.opened}/${r.conns}`);
-  return e;
-}
-
-function cpuDelta(a, b) {
-  return (b.user - a.user + b.system - a.system) / 1e6 / (b.t - a.t);
-}
+// Round r starts with a different server each time, so that none is always
+// measured first (or right after the same neighbour).
+const orderFor = (impls, round) => impls.map((_, i) => impls[(i + round) % impls.length]);
 
 // ---- scenarios -----------------------------------------------------------------
 const url = (port) => `ws://127.0.0.1:${port}/`;
 
-function echoScenario(id, title, size, conns, inflight, { deflate = false, metric = 'msgs_per_s', target }) {
+// targets: { ws: x, uws: y } for the scenario's metric (ix/other, >= for
+// rates, <= for lower-is-better metrics); cpuTargets: { uws: z } for server
+// CPU per message (ix/other <= z).
+function echoScenario(id, title, size, conns, inflight, { deflate = false, metric = 'msgs_per_s', targets, cpuTargets }) {
   return {
     id, title, role: 'echo', serverArgs: deflate ? ['--deflate'] : [], metric, unit: metric === 'msgs_per_s' ? 'msg/s' : 'MB/s',
-    better: 'higher', target,
+    better: 'higher', targets, cpuTargets,
     scale: metric === 'bytes_per_s' ? 1e-6 : 1,
     loadgenArgs: (port) => ['--mode', 'echo', '--url', url(port), '--conns', conns, '--size', size, '--inflight', inflight,
       '--duration', DURATION, '--warmup', WARMUP, ...(deflate ? ['--deflate', '--text'] : [])].map(String),
-    extra: (r) => ({ msgs_per_s: r.msgs_per_s, bytes_per_s: r.bytes_per_s, loadgen_cpu: r.loadgen_cpu, server_cpu: r.server_cpu, wire_size: r.wire_size }),
+    extra: (r) => ({ msgs_per_s: r.msgs_per_s, bytes_per_s: r.bytes_per_s, loadgen_cpu: r.loadgen_cpu, server_cpu: r.server_cpu,
+      wire_size: r.wire_size, reply_wire_size: r.reply_wire_size }),
   };
 }
 
 const SCENARIOS = [
-  echoScenario('echo-32', 'echo 32 B, 100 conns x 8 in flight', 32, 100, 8, { target: 2 }),
-  echoScenario('echo-1k', 'echo 1 KiB, 100 conns x 8 in flight', 1024, 100, 8, { target: 2 }),
-  echoScenario('echo-64k', 'echo 64 KiB, 100 conns x 2 in flight', 65536, 100, 2, { metric: 'bytes_per_s', target: 1.5 }),
-  echoScenario('echo-1m', 'echo 1 MiB, 20 conns x 2 in flight', 1 << 20, 20, 2, { metric: 'bytes_per_s', target: 1.5 }),
-  echoScenario('echo-1k-deflate', 'echo 1 KiB JSON text, permessage-deflate, 100 x 8', 1024, 100, 8, { deflate: true, target: 3 }),
+  echoScenario('echo-32', 'echo 32 B, 100 conns x 8 in flight', 32, 100, 8, { targets: { ws: 2, uws: 1 }, cpuTargets: { uws: 1.25 } }),
+  echoScenario('echo-1k', 'echo 1 KiB, 100 conns x 8 in flight', 1024, 100, 8, { targets: { ws: 2, uws: 1 }, cpuTargets: { uws: 1.25 } }),
+  echoScenario('echo-64k', 'echo 64 KiB, 100 conns x 2 in flight', 65536, 100, 2,
+    { metric: 'bytes_per_s', targets: { ws: 1.5, uws: 1 }, cpuTargets: { uws: 1.25 } }),
+  echoScenario('echo-1m', 'echo 1 MiB, 20 conns x 2 in flight', 1 << 20, 20, 2, { metric: 'bytes_per_s', targets: { ws: 1.5, uws: 1 } }),
+  echoScenario('echo-64k-few', 'echo 64 KiB, 4 conns x 2 in flight', 65536, 4, 2, { metric: 'bytes_per_s', targets: { ws: 1.5 } }),
+  echoScenario('echo-1m-few', 'echo 1 MiB, 1 conn x 2 in flight', 1 << 20, 1, 2, { metric: 'bytes_per_s', targets: { ws: 1.5 } }),
+  echoScenario('echo-1k-deflate', 'echo 1 KiB JSON text, permessage-deflate, 100 x 8', 1024, 100, 8, { deflate: true, targets: { ws: 3 } }),
   {
     id: 'broadcast-1k', title: 'broadcast 50 x 1 KiB to 1,000 clients', role: 'broadcast', serverArgs: [],
-    metric: 'deliveries_per_s', unit: 'msg/s', better: 'higher', target: 3, scale: 1,
+    metric: 'deliveries_per_s', unit: 'msg/s', better: 'higher', targets: { ws: 3, uws: 1 }, scale: 1,
     loadgenArgs: (port) => ['--mode', 'broadcast', '--url', url(port), '--conns', '1000', '--count', '50', '--size', '1024', '--timeout', '60'],
-    extra: (r) => ({ completion_ms: r.completion_ms, completion_ms_min: r.completion_ms_min, completion_ms_max: r.completion_ms_max, loadgen_cpu: r.loadgen_cpu, server_cpu: r.server_cpu }),
+    extra: (r) => ({ completion_ms: r.completion_ms, completion_ms_min: r.completion_ms_min, completion_ms_max: r.completion_ms_max,
+      loadgen_cpu: r.loadgen_cpu, server_cpu: r.server_cpu }),
   },
   {
     id: 'idle-10k', title: `${IDLE_CONNS} idle connections: server RSS per conn`, kind: 'idle', role: 'idle', serverArgs: [],
-    metric: 'rss_per_conn', unit: 'B/conn', better: 'lower', target: 0.5, scale: 1,
+    metric: 'rss_per_conn', unit: 'B/conn', better: 'lower', targets: { ws: 0.5, uws: 1 }, scale: 1,
     extra: (r) => ({ heap_per_conn: r.heap_per_conn, external_per_conn: r.external_per_conn, open_seconds: r.open_seconds }),
   },
   {
-    id: 'flood-client', title: 'client receives a flood of 1 KiB (native server)', kind: 'flood', metric: 'msgs_per_s', unit: 'msg/s',
-    better: 'higher', target: null, scale: 1,
+    id: 'flood-client', title: 'a Node client receives a flood of 1 KiB (native server); uWS has no client', kind: 'flood',
+    impls: ['ix', 'ws'], metric: 'msgs_per_s', unit: 'msg/s', better: 'higher', targets: { ws: 1 }, scale: 1, cpuOf: 'client',
     extra: (r) => ({ bytes_per_s: r.bytes_per_s, client_cpu: r.cpu, loadgen_cpu: r.loadgen_cpu }),
   },
   {
-    id: 'latency-p99', title: 'RTT p99, 64 B at 5,000 msg/s over 10 conns', role: 'echo', serverArgs: [],
-    metric: 'p99_us', unit: 'us', better: 'lower', target: 1, scale: 1, also: 'p50_us',
+    id: 'latency-p99', title: 'RTT p99 at a moderate rate: 64 B at 5,000 msg/s over 10 conns', role: 'echo', serverArgs: [],
+    metric: 'p99_us', unit: 'us', better: 'lower', targets: { ws: 1 }, scale: 1, also: 'p50_us',
     loadgenArgs: (port) => ['--mode', 'latency', '--url', url(port), '--conns', '10', '--rate', '5000', '--size', '64',
-      '--duration', String(cli.quick ? 1.5 : 3), '--warmup', String(WARMUP)],
+      '--duration', String(LATENCY_SECONDS), '--warmup', String(WARMUP)],
     extra: (r) => ({ p50_us: r.p50_us, p90_us: r.p90_us, p999_us: r.p999_us, max_us: r.max_us, loadgen_cpu: r.loadgen_cpu, server_cpu: r.server_cpu }),
   },
 ];
+for (const sc of SCENARIOS) sc.impls = (sc.impls || IMPLS).filter((i) => SERVERS.includes(i));
+
+// Server CPU per message, measured by the load generator over its own window
+// (--server-pid): the server process's threads' run time from /proc.
+function withCpu(result) {
+  if (typeof result.server_us_per_msg === 'number') result.us_per_msg = result.server_us_per_msg;
+  return result;
+}
 
 // One server process per implementation, kept across the rounds; the load
-// generator runs against them in alternating order.
+// generator runs against them in rotating order.
 async function runServed(sc) {
   const servers = {};
-  const samples = { ix: [], ws: [] };
+  const samples = Object.fromEntries(sc.impls.map((i) => [i, []]));
   try {
-    for (const impl of IMPLS) servers[impl] = await startServer(impl, sc.role, sc.serverArgs);
+    for (const impl of sc.impls) servers[impl] = await startServer(impl, sc.role, sc.serverArgs);
     for (let round = 0; round < cli.rounds; round++) {
-      const order = round % 2 === 0 ? IMPLS : [...IMPLS].reverse();
-      for (const impl of order) {
+      for (const impl of orderFor(sc.impls, round)) {
         const srv = servers[impl];
-        const c0 = await srv.request('cpu');
-        const { result } = await loadgen(sc.loadgenArgs(srv.port), { timeoutMs: 90000 });
-        const c1 = await srv.request('cpu');
-        result.server_cpu = cpuDelta(c0, c1);
-        samples[impl].push(result);
+        const { result } = await loadgen([...sc.loadgenArgs(srv.port), '--server-pid', String(srv.pid)], { timeoutMs: 90000 });
+        samples[impl].push(withCpu(result));
         await sleep(200);
       }
     }
   } finally {
-    for (const impl of IMPLS) if (servers[impl]) await servers[impl].stop();
+    for (const impl of sc.impls) if (servers[impl]) await servers[impl].stop();
   }
   return samples;
 }
 
 // A fresh server per round: memory before, open N connections, memory after.
-async function runIdle() {
-  const samples = { ix: [], ws: [] };
+async function runIdle(sc) {
+  const samples = Object.fromEntries(sc.impls.map((i) => [i, []]));
   for (let round = 0; round < cli.rounds; round++) {
-    const order = round % 2 === 0 ? IMPLS : [...IMPLS].reverse();
-    for (const impl of order) {
+    for (const impl of orderFor(sc.impls, round)) {
       const srv = await startServer(impl, 'idle', []);
       try {
         await sleep(300);
@@ -274,7 +309,7 @@ async function runIdle() {
             if (obj.event !== 'ready') return;
             ready = obj;
             // Let the server finish its open events before reading memory.
-            sleep(1000).then(() => srv.request('mem')).then((m) => {
+            sleep(cli.quick ? 500 : 1000).then(() => srv.request('mem')).then((m) => {
               after = m;
               child.kill('SIGTERM');
             }, () => child.kill('SIGTERM'));
@@ -301,11 +336,10 @@ async function runIdle() {
 }
 
 // The native flood server sends to one Node client (ix or ws) that counts.
-async function runFlood() {
-  const samples = { ix: [], ws: [] };
+async function runFlood(sc) {
+  const samples = Object.fromEntries(sc.impls.map((i) => [i, []]));
   for (let round = 0; round < cli.rounds; round++) {
-    const order = round % 2 === 0 ? IMPLS : [...IMPLS].reverse();
-    for (const impl of order) {
+    for (const impl of orderFor(sc.impls, round)) {
       let client = null;
       let got = null;
       const server = loadgen(['--mode', 'flood-server', '--port', '0', '--size', '1024', '--timeout', '30'], {
@@ -320,7 +354,9 @@ async function runFlood() {
       if (!got) throw new Error('flood server never listened');
       const r = await got;
       await client.exited;
-      samples[impl].push({ ...r, loadgen_cpu: result.loadgen_cpu, server_end: result.end });
+      // The client's own CPU over its measured window, per message received.
+      const us = r.msgs > 0 ? (r.cpu * r.seconds * 1e6) / r.msgs : undefined;
+      samples[impl].push({ ...r, us_per_msg: us, loadgen_cpu: result.loadgen_cpu, server_end: result.end });
     }
   }
   return samples;
@@ -330,7 +366,7 @@ async function runFlood() {
 // split over two generator processes, the server's rate should not rise.
 async function loadgenCheck() {
   const out = {};
-  for (const impl of IMPLS) {
+  for (const impl of SERVERS) {
     const srv = await startServer(impl, 'echo', []);
     try {
       const args = (conns) => ['--mode', 'echo', '--url', url(srv.port), '--conns', String(conns), '--size', '1024',
@@ -351,100 +387,42 @@ async function loadgenCheck() {
   return out;
 }
 
-// ---- statistics and output ---------------------------------------------------
-function stats(values) {
-  const v = [...values].sort((a, b) => a - b);
-  if (!v.length) return null;
-  const q = (p) => {
-    const pos = p * (v.length - 1);
-    const lo = Math.floor(pos);
-    const hi = Math.min(lo + 1, v.length - 1);
-    return v[lo] + (v[hi] - v[lo]) * (pos - lo);
-  };
-  return { median: q(0.5), min: v[0], max: v[v.length - 1], q1: q(0.25), q3: q(0.75), n: v.length };
-}
-
-function summarize(sc, samples) {
-  const out = { id: sc.id, title: sc.title, metric: sc.metric, unit: sc.unit, better: sc.better, target: sc.target, errors: [] };
-  for (const impl of IMPLS) {
-    const good = [];
-    for (const s of samples[impl]) {
-      const e = runErrors(s);
-      if (e.length) out.errors.push(`${impl}: ${e.join(', ')}`);
-      else if (typeof s[sc.metric] === 'number') good.push(s);
-    }
-    out[impl] = {
-      stats: stats(good.map((s) => s[sc.metric] * sc.scale)),
-      also: sc.also ? stats(good.map((s) => s[sc.also])) : undefined,
-      runs: samples[impl].map((s) => ({ value: s[sc.metric] * sc.scale, ...sc.extra(s), errors: runErrors(s) })),
-    };
-  }
-  const a = out.ix.stats, b = out.ws.stats;
-  out.ratio = a && b && b.median ? a.median / b.median : null;
-  // "advantage": how many times better ix is (ws/ix when lower is better).
-  out.advantage = out.ratio === null ? null : sc.better === 'higher' ? out.ratio : 1 / out.ratio;
-  out.pass = out.ratio === null || sc.target === null ? null : sc.better === 'higher' ? out.ratio >= sc.target : out.ratio <= sc.target;
-  if (sc.also && out.ix.also && out.ws.also) out.alsoRatio = { metric: sc.also, ratio: out.ix.also.median / out.ws.also.median };
-  return out;
-}
-
-function fmt(x) {
-  if (x === null || x === undefined || Number.isNaN(x)) return '-';
-  const a = Math.abs(x);
-  if (a >= 1e6) return (x / 1e6).toFixed(2) + 'M';
-  if (a >= 1e4) return (x / 1e3).toFixed(1) + 'k';
-  if (a >= 100) return x.toFixed(0);
-  return x.toFixed(2);
-}
-const cell = (s) => (s ? `${fmt(s.median)} [${fmt(s.min)}-${fmt(s.max)}]` : 'no valid run');
-
-function printTable(rows) {
-  const head = ['scenario', 'metric', 'ix-websocket median [min-max]', 'ws median [min-max]', 'ix/ws', 'target', 'ok'];
-  const body = rows.map((r) => [
-    r.id, r.unit + (r.better === 'lower' ? ' (lower)' : ''), cell(r.ix.stats), cell(r.ws.stats),
-    r.ratio === null ? '-' : r.ratio.toFixed(2) + 'x',
-    r.target === null ? '-' : (r.better === 'higher' ? '>= ' : '<= ') + r.target + 'x',
-    r.pass === null ? '' : r.pass ? 'yes' : 'NO',
-  ]);
-  for (const r of rows) {
-    if (r.alsoRatio) {
-      body.push([`  (${r.alsoRatio.metric})`, r.unit + ' (lower)', cell(r.ix.also), cell(r.ws.also), r.alsoRatio.ratio.toFixed(2) + 'x', '', '']);
-    }
-  }
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cols) => cols.map((c, i) => c.padEnd(w[i])).join('  ');
-  console.log(line(head));
-  console.log(w.map((n) => '-'.repeat(n)).join('  '));
-  for (const b of body) console.log(line(b));
-}
-
+// ---- the machine ------------------------------------------------------------------
 function machine() {
   const version = (m) => {
     try {
-      return require(path.join(ROOT, 'node_modules', m, 'package.json')).version;
+      return require(require.resolve(`${m}/package.json`, { paths: [ROOT] })).version;
     } catch (_) {
       return null;
     }
   };
   const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
+  const lscpu = spawnSync('lscpu', [], { encoding: 'utf8' });
+  const model = lscpu.status === 0 ? (/^Model name:\s*(.*)$/m.exec(lscpu.stdout) || [])[1] : null;
   return {
-    cpu: os.cpus()[0].model, cores: os.cpus().length, memGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
+    cpu: model || os.cpus()[0].model, cores: os.cpus().length,
+    nproc: typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length,
+    memGiB: +(os.totalmem() / 2 ** 30).toFixed(1), kernel: os.release(),
     os: `${os.type()} ${os.release()} ${os.arch()}`, node: process.version, ws: version('ws'),
-    bufferutil: version('bufferutil'), utf8Validate: version('utf-8-validate'), commit: git,
+    bufferutil: version('bufferutil'), utf8Validate: version('utf-8-validate'),
+    uws: cli.uws ? `${preflight.UWS_PACKAGE} ${version(preflight.UWS_PACKAGE)}` : null, commit: git,
     rlimitNofile: limits, idleConns: IDLE_CONNS,
   };
 }
 
 async function main() {
   const t0 = Date.now();
-  if (!fs.existsSync(path.join(ROOT, 'dist', 'lib', 'index.js'))) throw new Error('dist/lib/index.js missing: run npm run build:ts');
-  buildLoadgen();
+  LOADGEN_ADDON = preflight.buildLoadgen({ log });
+  if (cli.buildOnly) {
+    console.log(`load generator built: ${path.relative(ROOT, LOADGEN_ADDON)} (run it with node bench/loadgen/loadgen.js)`);
+    return;
+  }
   IX = snapshotIx();
   process.on('exit', () => fs.rmSync(IX.dir, { recursive: true, force: true }));
   const info = machine();
-  info.ixBinary = { mtime: IX.binaryMtime, size: IX.binarySize };
-  log(`machine: ${info.cpu}, ${info.cores} cores, ${info.memGiB} GiB, ${info.os}, node ${info.node}, ws ${info.ws}`);
-  log(`RLIMIT_NOFILE soft ${limits.soft} hard ${limits.hard}; idle scenario uses ${IDLE_CONNS} connections`);
+  info.ixBinary = { file: path.relative(ROOT, IX.binary), mtime: IX.binaryMtime, size: IX.binarySize };
+  log(`machine: ${info.cpu}, ${info.nproc} cores, ${info.memGiB} GiB, ${info.os}, node ${info.node}, ws ${info.ws}${info.uws ? `, ${info.uws}` : ''}`);
+  log(`RLIMIT_NOFILE soft ${limits.soft} hard ${limits.hard}; idle scenario uses ${IDLE_CONNS} connections; ${cli.rounds} round(s)${cli.quick ? ', quick' : ''}`);
   const load0 = os.loadavg();
   const rows = [];
   const raw = {};
@@ -452,40 +430,54 @@ async function main() {
     if (cli.only && !cli.only.includes(sc.id)) continue;
     const s0 = Date.now();
     log(`${sc.id}: ${sc.title} ...`);
-    const samples = sc.kind === 'idle' ? await runIdle() : sc.kind === 'flood' ? await runFlood() : await runServed(sc);
+    const samples = sc.kind === 'idle' ? await runIdle(sc) : sc.kind === 'flood' ? await runFlood(sc) : await runServed(sc);
     raw[sc.id] = samples;
     const row = summarize(sc, samples);
     rows.push(row);
-    log(`  ix ${cell(row.ix.stats)}  ws ${cell(row.ws.stats)}  ratio ${row.ratio === null ? '-' : row.ratio.toFixed(2)}  (${((Date.now() - s0) / 1000).toFixed(1)} s)`);
+    const parts = sc.impls.map((i) => `${i} ${cell(row[i].stats)}`);
+    log(`  ${parts.join('  ')}  (${((Date.now() - s0) / 1000).toFixed(1)} s)`);
     for (const e of row.errors) log(`  run problem: ${e}`);
   }
   let check = null;
-  if (!cli.only || cli.only.includes('loadgen-check')) {
+  if (cli.only ? cli.only.includes('loadgen-check') : !cli.quick) {
     log('loadgen-check: echo 1 KiB, 1 generator x 100 conns vs 2 x 50 ...');
     check = await loadgenCheck();
   }
   const seconds = (Date.now() - t0) / 1000;
+  const summary = targetSummary(rows);
+  const partial = Boolean(cli.quick || cli.only);
   const report = {
-    date: new Date().toISOString(), seconds, rounds: cli.rounds, machine: info,
-    loadAverage: { before: load0, after: os.loadavg() }, scenarios: rows, loadgenCheck: check, raw,
+    date: new Date().toISOString(), seconds, rounds: cli.rounds, quick: cli.quick, only: cli.only, partial, servers: SERVERS,
+    machine: info, loadAverage: { before: load0, after: os.loadavg() },
+    targets: { met: summary.met, total: summary.total, checks: rows.flatMap((r) => r.checks) },
+    scenarios: rows, loadgenCheck: check, raw,
   };
+  const base = partial ? 'partial' : 'latest';
   fs.mkdirSync(RESULTS, { recursive: true });
-  fs.writeFileSync(path.join(RESULTS, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
-  writeChart(path.join(RESULTS, 'latest.svg'), report);
+  fs.writeFileSync(path.join(RESULTS, `${base}.json`), JSON.stringify(report, null, 2) + '\n');
+  writeChart(path.join(RESULTS, `${base}.svg`), report);
 
-  console.log(`\nix-websocket vs ws ${info.ws} (bufferutil ${info.bufferutil}, utf-8-validate ${info.utf8Validate}); ${cli.rounds} round(s), alternating`);
-  console.log(`${info.cpu}, ${info.cores} cores, node ${info.node}; load average ${load0.map((x) => x.toFixed(2)).join(' ')} at start\n`);
-  printTable(rows);
+  const versions = `ws ${info.ws} (bufferutil ${info.bufferutil}, utf-8-validate ${info.utf8Validate})` + (info.uws ? `, uWebSockets.js from ${info.uws}` : '');
+  console.log(`\nix-websocket vs ${versions}; ${cli.rounds} round(s), rotating order${cli.quick ? ', --quick (short windows: a first look, not a result)' : ''}`);
+  console.log(`${info.cpu}, ${info.nproc} cores, Linux ${info.kernel}, node ${info.node}; load average ${load0.map((x) => x.toFixed(2)).join(' ')} at start\n`);
+  console.log(mainTable(rows));
+  if (rows.some((r) => r.ix && r.ix.cpu)) {
+    console.log('\nCPU per message of the process under test (echo: one in + one out; broadcast: one delivery), same window:\n');
+    console.log(cpuTable(rows));
+  }
+  console.log('\n' + summary.text);
   if (check) {
     console.log('\nload generator check (echo 1 KiB): 1 process x 100 conns vs 2 processes x 50 conns');
-    for (const impl of IMPLS) {
+    for (const impl of SERVERS) {
       const c = check[impl];
       console.log(`  ${NAMES[impl]}: ${fmt(c.one_process_msgs_per_s)} msg/s (loadgen CPU ${(c.one_process_loadgen_cpu * 100).toFixed(0)}% of one core) vs ${fmt(c.two_processes_msgs_per_s)} msg/s with two: x${c.gain.toFixed(2)}`);
     }
   }
-  const lg = rows.flatMap((r) => IMPLS.flatMap((i) => r[i].runs.map((x) => x.loadgen_cpu))).filter((x) => typeof x === 'number');
+  const lg = rows.flatMap((r) => r.impls.flatMap((i) => r[i].runs.map((x) => x.loadgen_cpu))).filter((x) => typeof x === 'number');
   if (lg.length) console.log(`load generator CPU over the measured windows: max ${(Math.max(...lg) * 100).toFixed(0)}% of one core`);
-  console.log(`\nwrote bench/results/latest.json and bench/results/latest.svg in ${seconds.toFixed(0)} s`);
+  const problemsSeen = rows.flatMap((r) => r.errors.map((e) => `${r.id}: ${e}`));
+  if (problemsSeen.length) console.log(`\nruns dropped for errors:\n  ${problemsSeen.join('\n  ')}`);
+  console.log(`\nwrote bench/results/${base}.json and bench/results/${base}.svg in ${seconds.toFixed(0)} s`);
 }
 
 main().catch((e) => {

@@ -1,8 +1,12 @@
 #include "common.h"
 
+#include <dirent.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -37,6 +41,7 @@ bool parseOptions(int argc, char** argv, Options* o, std::string* err) {
     else if (a == "--port") o->port = std::atoi(v);
     else if (a == "--connect-concurrency") o->connectConcurrency = std::atoi(v);
     else if (a == "--timeout") o->timeout = std::atof(v);
+    else if (a == "--server-pid") o->serverPid = std::atoi(v);
     else {
       *err = "unknown option " + a;
       return false;
@@ -70,6 +75,35 @@ bool parseUrl(const std::string& s, Url* out) {
   }
   if (!out->host.empty() && out->host.front() == '[') out->host = out->host.substr(1, out->host.size() - 2);
   return !out->host.empty() && out->port > 0 && out->port < 65536;
+}
+
+uv_loop_t* mainLoop() {
+  static uv_loop_t loop;
+  static bool ready = uv_loop_init(&loop) == 0;
+  return ready ? &loop : nullptr;
+}
+
+double processCpuSeconds(int pid) {
+  if (pid <= 0) return -1;
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = opendir(dir.c_str());
+  if (!d) return -1;
+  uint64_t ns = 0;
+  int threads = 0;
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::string path = dir + "/" + e->d_name + "/schedstat";
+    FILE* f = std::fopen(path.c_str(), "r");
+    if (!f) continue;  // the thread just ended
+    unsigned long long runNs = 0;
+    if (std::fscanf(f, "%llu", &runNs) == 1) {
+      ns += runNs;
+      ++threads;
+    }
+    std::fclose(f);
+  }
+  closedir(d);
+  return threads ? ns / 1e9 : -1;
 }
 
 double cpuSeconds() {
@@ -143,8 +177,21 @@ void jsonStr(std::string& out, const char* key, const std::string& v) {
 }
 
 void printJson(const std::string& body) {
-  std::printf("{%s}\n", body.c_str());
-  std::fflush(stdout);
+  // write(2) on fd 1 directly: the hosting node may have made its stdout
+  // non-blocking, where stdio would drop what does not fit the pipe at once.
+  std::string line = "{" + body + "}\n";
+  size_t off = 0;
+  while (off < line.size()) {
+    ssize_t n = ::write(1, line.data() + off, line.size() - off);
+    if (n > 0) {
+      off += static_cast<size_t>(n);
+    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      struct pollfd p = {1, POLLOUT, 0};
+      ::poll(&p, 1, 100);
+    } else {
+      return;  // the reader went away
+    }
+  }
 }
 
 }  // namespace loadgen

@@ -1,4 +1,7 @@
 // Shared pieces of the load generator: options, URL, clocks, payloads.
+// The generator is a Node addon (loadgen.cc) so that libuv, OpenSSL and zlib
+// come from the node binary that loads it, like the ix-websocket addon's do:
+// these headers are Node's own (include/node), no system library is needed.
 #pragma once
 
 #include <uv.h>
@@ -25,9 +28,14 @@ struct Options {
   int port = 0;             // flood-server: port to listen on (0: any)
   int connectConcurrency = 200;  // handshakes in progress at once
   double timeout = 60.0;    // seconds before giving up on a mode
+  int serverPid = 0;        // read this process's CPU time over the measured window
 };
 
 bool parseOptions(int argc, char** argv, Options* o, std::string* err);
+
+// The generator's own loop. Never Node's default loop: run() blocks the
+// JavaScript thread that called it, and Node's loop must not run re-entered.
+uv_loop_t* mainLoop();
 
 struct Url {
   std::string host;
@@ -41,6 +49,11 @@ inline uint64_t nowNs() { return uv_hrtime(); }
 double cpuSeconds();
 // Resident set size of this process, bytes.
 uint64_t rssBytes();
+// CPU seconds used so far by every thread of process `pid` (the server under
+// load), from the scheduler's nanosecond run times in /proc/PID/task/*/schedstat
+// (ticks of /proc/PID/stat are 10 ms: too coarse for a 50 ms broadcast burst).
+// Negative when unreadable or pid is 0.
+double processCpuSeconds(int pid);
 
 // The payload every mode sends: binary bytes in a fixed pattern, or ASCII
 // JSON-like lines that compress about 4-6x (for the deflate scenario).

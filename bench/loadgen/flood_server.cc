@@ -16,7 +16,7 @@ namespace {
 
 class FloodServer : public wsengine::FrameHandler {
  public:
-  explicit FloodServer(const Options& o) : o_(o), loop_(uv_default_loop()) {
+  explicit FloodServer(const Options& o) : o_(o), loop_(mainLoop()) {
     // Pack whole frames into a chunk of at least 64 KiB: one write, many messages.
     std::vector<uint8_t> payload = makePayload(o.size, o.text);
     uint8_t hdr[wsengine::kMaxFrameHeader];

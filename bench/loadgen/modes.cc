@@ -16,7 +16,7 @@ namespace {
 // the result line.
 class ClientMode : public ConnEvents {
  public:
-  explicit ClientMode(const Options& o) : o_(o), loop_(uv_default_loop()) {}
+  explicit ClientMode(const Options& o) : o_(o), loop_(mainLoop()) {}
   ~ClientMode() override = default;
 
   int run(const ClientConfig& cfg) {
@@ -85,6 +85,21 @@ class ClientMode : public ConnEvents {
   void giveUp() {
     timedOut_ = true;
     finish(3);
+  }
+
+  // CPU seconds of the server process so far (--server-pid), or < 0.
+  double serverCpu() const { return processCpuSeconds(o_.serverPid); }
+
+  // The server's CPU over the measured window(s): a fraction of one core and
+  // microseconds per message (an echo counts once: one in, one out).
+  void serverResults(std::string& j, double cpuSeconds, double wallSeconds, double messages) {
+    if (o_.serverPid <= 0) return;
+    if (cpuSeconds < 0 || wallSeconds <= 0 || messages <= 0) {
+      jsonStr(j, "server_cpu_error", "server CPU time unreadable");
+      return;
+    }
+    jsonNum(j, "server_cpu", cpuSeconds / wallSeconds);
+    jsonNum(j, "server_us_per_msg", cpuSeconds * 1e6 / messages);
   }
 
   // A one-shot timer owned by the mode.
@@ -165,6 +180,7 @@ class EchoMode : public ClientMode {
   void measureStart() {
     msgs0_ = msgs_;
     bytes0_ = bytes_;
+    srv0_ = serverCpu();
     cpu0_ = cpuSeconds();
     t0_ = nowNs();
     uv_timer_start(&phase_, [](uv_timer_t* t) { static_cast<EchoMode*>(t->data)->measureEnd(); },
@@ -174,6 +190,8 @@ class EchoMode : public ClientMode {
   void measureEnd() {
     seconds_ = (nowNs() - t0_) / 1e9;
     cpu_ = cpuSeconds() - cpu0_;
+    double srv1 = serverCpu();
+    srvCpu_ = srv0_ >= 0 && srv1 >= 0 ? srv1 - srv0_ : -1;
     msgs1_ = msgs_;
     bytes1_ = bytes_;
     stopping_ = true;
@@ -201,9 +219,18 @@ class EchoMode : public ClientMode {
       jsonNum(j, "msgs_per_s", (msgs1_ - msgs0_) / seconds_);
       jsonNum(j, "bytes_per_s", (bytes1_ - bytes0_) / seconds_);
       jsonNum(j, "loadgen_cpu", cpu_ / seconds_);
+      serverResults(j, srvCpu_, seconds_, static_cast<double>(msgs1_ - msgs0_));
     }
     jsonNum(j, "len_errors", static_cast<double>(lenErrors_));
     if (!compressed_.empty()) jsonNum(j, "wire_size", static_cast<double>(compressed_[0].size()));
+    // What the server's replies weigh on the wire (payload bytes, after its
+    // compression if any), averaged over every reply.
+    uint64_t wire = 0, n = 0;
+    for (auto& c : pool_->conns()) {
+      wire += c->wireBytes;
+      n += c->messages;
+    }
+    if (n) jsonNum(j, "reply_wire_size", static_cast<double>(wire) / n);
   }
 
   std::vector<uint8_t> payload_;
@@ -212,7 +239,7 @@ class EchoMode : public ClientMode {
   uint64_t next_ = 0;
   uint64_t msgs_ = 0, bytes_ = 0, lenErrors_ = 0;
   uint64_t msgs0_ = 0, bytes0_ = 0, msgs1_ = 0, bytes1_ = 0, t0_ = 0;
-  double cpu0_ = 0, cpu_ = 0, seconds_ = 0;
+  double cpu0_ = 0, cpu_ = 0, seconds_ = 0, srv0_ = -1, srvCpu_ = -1;
   bool stopping_ = false;
 };
 
@@ -257,6 +284,7 @@ class BroadcastMode : public ClientMode {
     if (!first) return finish(5);
     done_ = 0;
     target_ += static_cast<uint64_t>(o_.count);
+    srv0_ = serverCpu();
     cpu0_ = cpuSeconds();
     t0_ = nowNs();
     std::string cmd = "bcast " + std::to_string(o_.count) + " " + std::to_string(o_.size);
@@ -268,6 +296,9 @@ class BroadcastMode : public ClientMode {
     if (burst_ >= kWarmBursts) {
       times_.push_back(s);
       cpu_ += cpuSeconds() - cpu0_;
+      double srv1 = serverCpu();
+      if (srv0_ < 0 || srv1 < 0) srvOk_ = false;
+      else srvCpu_ += srv1 - srv0_;
     }
     ++burst_;
     if (burst_ == kWarmBursts + kBursts) {
@@ -293,6 +324,8 @@ class BroadcastMode : public ClientMode {
       jsonNum(j, "receivers", pool_->opened() - pool_->lost());
       jsonNum(j, "deliveries_per_s", (pool_->opened() - pool_->lost()) * double(o_.count) / med);
       jsonNum(j, "loadgen_cpu", cpu_ / total);
+      serverResults(j, srvOk_ ? srvCpu_ : -1, total,
+                    double(pool_->opened() - pool_->lost()) * o_.count * times_.size());
     }
     jsonNum(j, "delivered", static_cast<double>(delivered_));
     jsonNum(j, "len_errors", static_cast<double>(lenErrors_));
@@ -301,7 +334,8 @@ class BroadcastMode : public ClientMode {
   uv_timer_t pause_;
   uint64_t target_ = 0, delivered_ = 0, lenErrors_ = 0, t0_ = 0;
   int done_ = 0, burst_ = 0;
-  double cpu0_ = 0, cpu_ = 0;
+  double cpu0_ = 0, cpu_ = 0, srv0_ = -1, srvCpu_ = 0;
+  bool srvOk_ = true;
   std::vector<double> times_;
 };
 
@@ -351,9 +385,16 @@ class LatencyMode : public ClientMode {
   void tickSend() {
     uint64_t now = nowNs();
     double elapsed = (now - tStart_) / 1e9;
-    if (elapsed >= o_.warmup && firstMeasured_ == UINT64_MAX) firstMeasured_ = sent_;
+    if (elapsed >= o_.warmup && firstMeasured_ == UINT64_MAX) {
+      firstMeasured_ = sent_;
+      srv0_ = serverCpu();
+      tMeasure_ = now;
+    }
     if (elapsed >= o_.warmup + o_.duration) {
       lastMeasured_ = sent_;
+      double srv1 = serverCpu();
+      if (srv0_ >= 0 && srv1 >= 0) srvCpu_ = srv1 - srv0_;
+      srvSeconds_ = (now - tMeasure_) / 1e9;
       measuredSeconds_ = elapsed - o_.warmup;
       sendingDone_ = true;
       uv_timer_stop(&tick_);
@@ -406,6 +447,7 @@ class LatencyMode : public ClientMode {
     }
     double wall = (nowNs() - tStart_) / 1e9;
     jsonNum(j, "loadgen_cpu", cpuSeconds_ / wall);
+    serverResults(j, srvCpu_, srvSeconds_, static_cast<double>(expected));
     jsonNum(j, "len_errors", static_cast<double>(lenErrors_));
   }
 
@@ -417,6 +459,8 @@ class LatencyMode : public ClientMode {
   uint64_t tStart_ = 0, sent_ = 0, received_ = 0, measuredReceived_ = 0, lenErrors_ = 0;
   uint64_t firstMeasured_ = UINT64_MAX, lastMeasured_ = UINT64_MAX;
   double cpu0_ = 0, cpuSeconds_ = 0, measuredSeconds_ = 0;
+  double srv0_ = -1, srvCpu_ = -1, srvSeconds_ = 0;
+  uint64_t tMeasure_ = 0;
   bool sendingDone_ = false;
 };
 

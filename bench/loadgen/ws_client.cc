@@ -188,6 +188,7 @@ bool Conn::onFrameHeader(const wsengine::FrameHeader& h) {
 }
 
 bool Conn::onFramePayload(uint8_t* data, size_t len) {
+  if (!wsengine::isControl(frameOpcode_)) wireBytes += len;
   if (wsengine::isControl(frameOpcode_)) {
     ctrlBuf_.insert(ctrlBuf_.end(), data, data + len);
   } else if (msgCompressed_ || cfg_->collect) {

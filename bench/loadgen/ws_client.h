@@ -59,6 +59,7 @@ class Conn : public wsengine::FrameHandler {
   const PmdParams& pmd() const { return pmd_; }
   uint64_t contentErrors = 0;   // payload bytes or lengths that differ from the pattern
   uint64_t messages = 0;        // whole messages received
+  uint64_t wireBytes = 0;       // data frame payload bytes as received (compressed or not)
   uint64_t userCounter = 0;     // free for the mode
   uint64_t userCounter2 = 0;
   int attempts = 0;

@@ -1,0 +1,155 @@
+'use strict';
+// Statistics, ratios, targets and the printed tables of a benchmark run.
+//
+// Every ratio is ix-websocket / other on the scenario's own metric (rates:
+// higher is better; memory, latency and CPU per message: lower is better), so
+// a target reads "ix/ws >= 2x" or "ix/uWS <= 1.25x".
+
+const IMPLS = ['ix', 'ws', 'uws'];
+const NAMES = { ix: 'ix-websocket', ws: 'ws', uws: 'uWS' };
+const OTHERS = ['ws', 'uws'];
+
+function stats(values) {
+  const v = values.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const q = (p) => {
+    const pos = p * (v.length - 1);
+    const lo = Math.floor(pos);
+    const hi = Math.min(lo + 1, v.length - 1);
+    return v[lo] + (v[hi] - v[lo]) * (pos - lo);
+  };
+  return { median: q(0.5), min: v[0], max: v[v.length - 1], q1: q(0.25), q3: q(0.75), n: v.length };
+}
+
+// Problems a run must not hide: a sample with any of these is reported and dropped.
+function runErrors(r) {
+  const e = [];
+  for (const k of ['failed', 'lost', 'content_errors', 'len_errors', 'missing']) if (r[k]) e.push(`${k}=${r[k]}`);
+  if (r.error) e.push(r.error);
+  if (r.server_cpu_error) e.push(r.server_cpu_error);
+  if (r.opened !== undefined && r.opened < r.conns) e.push(`opened ${r.opened}/${r.conns}`);
+  return e;
+}
+
+function passes(ratio, op, target) {
+  if (ratio === null || target === null || target === undefined) return null;
+  return op === '>=' ? ratio >= target : ratio <= target;
+}
+
+// sc: the scenario; samples: { impl: [loadgen or client results] } for the
+// implementations that ran it.
+function summarize(sc, samples) {
+  const out = {
+    id: sc.id, title: sc.title, metric: sc.metric, unit: sc.unit, better: sc.better, also: sc.also, cpuOf: sc.cpuOf,
+    impls: Object.keys(samples),
+    errors: [], checks: [],
+  };
+  const good = {};
+  for (const impl of Object.keys(samples)) {
+    good[impl] = [];
+    for (const s of samples[impl]) {
+      const e = runErrors(s);
+      if (e.length) out.errors.push(`${NAMES[impl]}: ${e.join(', ')}`);
+      else if (typeof s[sc.metric] === 'number') good[impl].push(s);
+    }
+    out[impl] = {
+      stats: stats(good[impl].map((s) => s[sc.metric] * sc.scale)),
+      also: sc.also ? stats(good[impl].map((s) => s[sc.also])) : undefined,
+      cpu: stats(good[impl].map((s) => s.us_per_msg)),
+      runs: samples[impl].map((s) => ({ value: s[sc.metric] * sc.scale, us_per_msg: s.us_per_msg, ...sc.extra(s), errors: runErrors(s) })),
+    };
+  }
+  const ratio = (a, b) => (a && b && b.median ? a.median / b.median : null);
+  out.ratios = {};
+  out.cpuRatios = {};
+  out.alsoRatios = {};
+  for (const other of OTHERS) {
+    if (!out[other] || !out.ix) continue;
+    out.ratios[other] = ratio(out.ix.stats, out[other].stats);
+    out.cpuRatios[other] = ratio(out.ix.cpu, out[other].cpu);
+    if (sc.also) out.alsoRatios[other] = ratio(out.ix.also, out[other].also);
+  }
+  // Kept for readers of older results: the ix/ws ratio of the main metric.
+  out.ratio = out.ratios.ws === undefined ? null : out.ratios.ws;
+  const op = sc.better === 'higher' ? '>=' : '<=';
+  for (const other of OTHERS) {
+    const t = sc.targets && sc.targets[other];
+    if (t !== undefined && out[other]) {
+      const r = out.ratios[other];
+      out.checks.push({ scenario: sc.id, vs: other, what: sc.metric, unit: sc.unit, op, target: t, ratio: r, pass: passes(r, op, t) });
+    }
+    const c = sc.cpuTargets && sc.cpuTargets[other];
+    if (c !== undefined && out[other]) {
+      const r = out.cpuRatios[other];
+      out.checks.push({ scenario: sc.id, vs: other, what: 'server_us_per_msg', unit: 'us/msg', op: '<=', target: c, ratio: r, pass: passes(r, '<=', c) });
+    }
+  }
+  return out;
+}
+
+function fmt(x) {
+  if (x === null || x === undefined || Number.isNaN(x)) return '-';
+  const a = Math.abs(x);
+  if (a >= 1e6) return (x / 1e6).toFixed(2) + 'M';
+  if (a >= 1e4) return (x / 1e3).toFixed(1) + 'k';
+  if (a >= 100) return x.toFixed(0);
+  if (a >= 10) return x.toFixed(1);
+  return x.toFixed(2);
+}
+const cell = (s, ran = true) => (!ran ? 'n/a' : s ? `${fmt(s.median)} [${fmt(s.min)}-${fmt(s.max)}]` : 'no valid run');
+const rx = (r) => (r === null || r === undefined ? '-' : r.toFixed(2) + 'x');
+
+function checkCells(row, vs, what) {
+  const c = row.checks.find((k) => k.vs === vs && (what === 'cpu' ? k.what === 'server_us_per_msg' : k.what !== 'server_us_per_msg'));
+  if (!c) return ['', ''];
+  return [`${c.op} ${c.target}x`, c.pass === null ? '?' : c.pass ? 'yes' : 'NO'];
+}
+
+function table(head, body) {
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => String(b[i]).length)));
+  const line = (cols) => cols.map((c, i) => String(c).padEnd(w[i])).join('  ').trimEnd();
+  return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...body.map(line)].join('\n');
+}
+
+// The main table: the scenario's metric per server, ix/ws and ix/uWS with targets.
+function mainTable(rows) {
+  const head = ['scenario', 'metric', 'ix-websocket median [min-max]', 'ws median [min-max]', 'uWS median [min-max]',
+    'ix/ws', 'target', 'ok', 'ix/uWS', 'target', 'ok'];
+  const body = [];
+  for (const r of rows) {
+    body.push([r.id, r.unit + (r.better === 'lower' ? ' (lower)' : ''), cell(r.ix && r.ix.stats), cell(r.ws && r.ws.stats, !!r.ws),
+      cell(r.uws && r.uws.stats, !!r.uws), rx(r.ratios.ws), ...checkCells(r, 'ws', 'main'), rx(r.ratios.uws), ...checkCells(r, 'uws', 'main')]);
+    if (r.alsoRatios && Object.keys(r.alsoRatios).length) {
+      body.push([`  (${r.also})`, r.unit + ' (lower)', cell(r.ix.also), cell(r.ws && r.ws.also, !!r.ws), cell(r.uws && r.uws.also, !!r.uws),
+        rx(r.alsoRatios.ws), '', '', rx(r.alsoRatios.uws), '', '']);
+    }
+  }
+  return table(head, body);
+}
+
+// CPU per message of the process under test (the server; the Node client in
+// flood-client), over the same measured window as the main metric.
+function cpuTable(rows) {
+  const head = ['scenario', 'CPU us/msg (lower)', 'ix-websocket', 'ws', 'uWS', 'ix/ws', 'ix/uWS', 'target', 'ok'];
+  const body = [];
+  for (const r of rows) {
+    if (!r.ix || !r.ix.cpu) continue;
+    body.push([r.id, r.cpuOf || 'server', cell(r.ix.cpu), cell(r.ws && r.ws.cpu, !!r.ws), cell(r.uws && r.uws.cpu, !!r.uws),
+      rx(r.cpuRatios.ws), rx(r.cpuRatios.uws), ...checkCells(r, 'uws', 'cpu')]);
+  }
+  return table(head, body);
+}
+
+function targetSummary(rows) {
+  const checks = rows.flatMap((r) => r.checks);
+  const judged = checks.filter((c) => c.pass !== null);
+  const met = judged.filter((c) => c.pass);
+  const lines = [`targets met: ${met.length} of ${checks.length}` + (judged.length < checks.length ? ` (${checks.length - judged.length} without a valid measurement)` : '')];
+  for (const c of checks) {
+    const what = c.what === 'server_us_per_msg' ? 'server CPU/msg' : c.unit;
+    lines.push(`  ${c.pass === null ? '?  ' : c.pass ? 'met' : 'MISSED'}  ${c.scenario} ${what} ix/${NAMES[c.vs]} ${rx(c.ratio)} (target ${c.op} ${c.target}x)`);
+  }
+  return { text: lines.join('\n'), met: met.length, total: checks.length };
+}
+
+module.exports = { IMPLS, NAMES, OTHERS, stats, runErrors, summarize, mainTable, cpuTable, targetSummary, fmt, cell };
