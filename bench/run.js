@@ -72,6 +72,7 @@ const SERVERS = cli.uws ? IMPLS : IMPLS.filter((i) => i !== 'uws');
 const DURATION = cli.quick ? 0.5 : 2; // seconds measured per echo run
 const WARMUP = cli.quick ? 0.25 : 0.5;
 const LATENCY_SECONDS = cli.quick ? 1 : 3;
+const PAUSE_MS = cli.quick ? 100 : 200; // between two load generator runs
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => process.stderr.write(a.join(' ') + '\n');
 
@@ -239,7 +240,8 @@ const SCENARIOS = [
   {
     id: 'broadcast-1k', title: 'broadcast 50 x 1 KiB to 1,000 clients', role: 'broadcast', serverArgs: [],
     metric: 'deliveries_per_s', unit: 'msg/s', better: 'higher', targets: { ws: 3, uws: 1 }, scale: 1,
-    loadgenArgs: (port) => ['--mode', 'broadcast', '--url', url(port), '--conns', '1000', '--count', '50', '--size', '1024', '--timeout', '60'],
+    loadgenArgs: (port) => ['--mode', 'broadcast', '--url', url(port), '--conns', '1000', '--count', '50', '--size', '1024',
+      '--bursts', cli.quick ? '1' : '3', '--timeout', '60'],
     extra: (r) => ({ completion_ms: r.completion_ms, completion_ms_min: r.completion_ms_min, completion_ms_max: r.completion_ms_max,
       loadgen_cpu: r.loadgen_cpu, server_cpu: r.server_cpu }),
   },
@@ -276,17 +278,19 @@ async function runServed(sc) {
   const servers = {};
   const samples = Object.fromEntries(sc.impls.map((i) => [i, []]));
   try {
-    for (const impl of sc.impls) servers[impl] = await startServer(impl, sc.role, sc.serverArgs);
+    await Promise.all(sc.impls.map(async (impl) => {
+      servers[impl] = await startServer(impl, sc.role, sc.serverArgs);
+    }));
     for (let round = 0; round < cli.rounds; round++) {
       for (const impl of orderFor(sc.impls, round)) {
         const srv = servers[impl];
         const { result } = await loadgen([...sc.loadgenArgs(srv.port), '--server-pid', String(srv.pid)], { timeoutMs: 90000 });
         samples[impl].push(withCpu(result));
-        await sleep(200);
+        await sleep(PAUSE_MS);
       }
     }
   } finally {
-    for (const impl of sc.impls) if (servers[impl]) await servers[impl].stop();
+    await Promise.all(Object.values(servers).map((srv) => srv.stop()));
   }
   return samples;
 }

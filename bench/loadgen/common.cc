@@ -38,6 +38,7 @@ bool parseOptions(int argc, char** argv, Options* o, std::string* err) {
     else if (a == "--rate") o->rate = std::atof(v);
     else if (a == "--dump") o->dump = v;
     else if (a == "--count") o->count = std::atoi(v);
+    else if (a == "--bursts") o->bursts = std::atoi(v);
     else if (a == "--port") o->port = std::atoi(v);
     else if (a == "--connect-concurrency") o->connectConcurrency = std::atoi(v);
     else if (a == "--timeout") o->timeout = std::atof(v);
@@ -51,8 +52,8 @@ bool parseOptions(int argc, char** argv, Options* o, std::string* err) {
     *err = "--mode is required";
     return false;
   }
-  if (o->conns < 1 || o->inflight < 1 || o->connectConcurrency < 1) {
-    *err = "--conns, --inflight and --connect-concurrency must be >= 1";
+  if (o->conns < 1 || o->inflight < 1 || o->connectConcurrency < 1 || o->bursts < 1) {
+    *err = "--conns, --inflight, --connect-concurrency and --bursts must be >= 1";
     return false;
   }
   return true;

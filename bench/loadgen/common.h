@@ -23,6 +23,7 @@ struct Options {
   double warmup = 0.5;      // seconds run before measuring
   double rate = 5000;       // latency: messages per second, all connections
   int count = 50;           // broadcast: messages the server sends to everyone
+  int bursts = 3;           // broadcast: measured bursts (after one warm-up burst)
   bool deflate = false;     // offer permessage-deflate
   bool text = false;        // text frames (compressible ASCII) instead of binary
   int port = 0;             // flood-server: port to listen on (0: any)

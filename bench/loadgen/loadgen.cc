@@ -11,7 +11,7 @@
 //
 //   loadgen --mode echo --url ws://127.0.0.1:PORT/ --conns 100 --size 1024 --inflight 8
 //           --duration 2 --warmup 0.5 [--deflate] [--text] [--server-pid PID]
-//   loadgen --mode broadcast --url ... --conns 1000 --count 50 --size 1024 [--server-pid PID]
+//   loadgen --mode broadcast --url ... --conns 1000 --count 50 --size 1024 [--bursts 3] [--server-pid PID]
 //   loadgen --mode latency --url ... --conns 10 --rate 5000 --size 64 [--server-pid PID]
 //   loadgen --mode idle --url ... --conns 10000   (holds until SIGTERM or --duration)
 //   loadgen --mode flood-server --port 0 --size 1024 --duration 2

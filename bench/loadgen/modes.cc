@@ -264,9 +264,8 @@ class BroadcastMode : public ClientMode {
   }
 
  private:
-  // One burst warms up the server (JIT, buffers); the next `bursts` count.
+  // One burst warms up the server (JIT, buffers); the next o_.bursts count.
   static constexpr int kWarmBursts = 1;
-  static constexpr int kBursts = 3;
 
   void begin() override {
     started_ = true;
@@ -301,7 +300,7 @@ class BroadcastMode : public ClientMode {
       else srvCpu_ += srv1 - srv0_;
     }
     ++burst_;
-    if (burst_ == kWarmBursts + kBursts) {
+    if (burst_ == kWarmBursts + o_.bursts) {
       uv_close(reinterpret_cast<uv_handle_t*>(&pause_), nullptr);
       return finish(lenErrors_ ? 4 : 0);
     }
