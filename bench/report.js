@@ -76,13 +76,33 @@ function summarize(sc, samples) {
     const t = sc.targets && sc.targets[other];
     if (t !== undefined && out[other]) {
       const r = out.ratios[other];
-      out.checks.push({ scenario: sc.id, vs: other, what: sc.metric, unit: sc.unit, op, target: t, ratio: r, pass: passes(r, op, t) });
+      const rounds = roundRatios(out.ix.runs, out[other].runs, 'value');
+      out.checks.push({ scenario: sc.id, vs: other, what: sc.metric, unit: sc.unit, op, target: t, ratio: r, pass: passes(r, op, t),
+        rounds, roundsMet: rounds.filter((x) => passes(x, op, t)).length });
     }
     const c = sc.cpuTargets && sc.cpuTargets[other];
     if (c !== undefined && out[other]) {
       const r = out.cpuRatios[other];
-      out.checks.push({ scenario: sc.id, vs: other, what: 'server_us_per_msg', unit: 'us/msg', op: '<=', target: c, ratio: r, pass: passes(r, '<=', c) });
+      const rounds = roundRatios(out.ix.runs, out[other].runs, 'us_per_msg');
+      out.checks.push({ scenario: sc.id, vs: other, what: 'server_us_per_msg', unit: 'us/msg', op: '<=', target: c, ratio: r, pass: passes(r, '<=', c),
+        rounds, roundsMet: rounds.filter((x) => passes(x, '<=', c)).length });
     }
+  }
+  return out;
+}
+
+// The ratio round by round: the runner measures every server once per round,
+// next to each other, so ix's run i pairs with the other's run i. Pairs with
+// a failed or missing run are left out. This is the spread a target's verdict
+// has within the run, beside the ratio of the medians that decides it.
+function roundRatios(ixRuns, otherRuns, key) {
+  const out = [];
+  for (let i = 0; i < Math.min(ixRuns.length, otherRuns.length); i++) {
+    const a = ixRuns[i];
+    const b = otherRuns[i];
+    if (a.errors.length || b.errors.length) continue;
+    if (typeof a[key] !== 'number' || typeof b[key] !== 'number' || !Number.isFinite(a[key]) || !(b[key] > 0)) continue;
+    out.push(a[key] / b[key]);
   }
   return out;
 }
@@ -147,7 +167,9 @@ function targetSummary(rows) {
   const lines = [`targets met: ${met.length} of ${checks.length}` + (judged.length < checks.length ? ` (${checks.length - judged.length} without a valid measurement)` : '')];
   for (const c of checks) {
     const what = c.what === 'server_us_per_msg' ? 'server CPU/msg' : c.unit;
-    lines.push(`  ${c.pass === null ? '?  ' : c.pass ? 'met' : 'MISSED'}  ${c.scenario} ${what} ix/${NAMES[c.vs]} ${rx(c.ratio)} (target ${c.op} ${c.target}x)`);
+    const spread = c.rounds && c.rounds.length > 1
+      ? `; by round ${rx(Math.min(...c.rounds))}-${rx(Math.max(...c.rounds))}, met in ${c.roundsMet} of ${c.rounds.length}` : '';
+    lines.push(`  ${c.pass === null ? '?  ' : c.pass ? 'met' : 'MISSED'}  ${c.scenario} ${what} ix/${NAMES[c.vs]} ${rx(c.ratio)} (target ${c.op} ${c.target}x${spread})`);
   }
   return { text: lines.join('\n'), met: met.length, total: checks.length };
 }

@@ -73,6 +73,15 @@ if (args.role === 'echo') {
   // Every connection subscribes to one topic; the trigger publishes to it
   // through the app, so the sender receives the messages too (as with the
   // others, which send to every connection).
+  //
+  // The publishing runs in setImmediate, not in the message handler: while a
+  // handler runs, uWS keeps the sender's socket corked, and one socket at a
+  // time can hold the cork, so when a subscriber's queue of pending publishes
+  // fills up inside the handler (32 messages) its messages go out uncorked,
+  // a send() per message while the socket takes them. Measured
+  // (1,000 subscribers, 50 x 1 KiB, 6 bursts): 125,170 send() calls and ~233k
+  // deliveries/s from the handler, 25,000 calls and ~829k/s deferred. The
+  // deferral costs one turn of the loop.
   let app = null;
   app = startServer({
     open: (ws) => {
@@ -84,7 +93,9 @@ if (args.role === 'echo') {
       if (!text.startsWith('bcast ')) return;
       const [, count, size] = text.split(' ');
       const payload = Buffer.alloc(Number(size), 0x62);
-      for (let i = 0; i < Number(count); i++) app.publish('all', payload, true);
+      setImmediate(() => {
+        for (let i = 0; i < Number(count); i++) app.publish('all', payload, true);
+      });
     },
   });
 } else if (args.role === 'idle') {
