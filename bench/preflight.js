@@ -40,12 +40,15 @@ const NODE_HEADERS = ['node_api.h', 'uv.h', 'zlib.h', path.join('openssl', 'sha.
 
 // Node's own include/node folder: IXWS_NODE_INCLUDE, next to the running node
 // (official tarballs and most packages), or cmake-js's copy of the headers.
+// An IXWS_NODE_INCLUDE that is set is the only candidate: a wrong one is
+// reported, not silently replaced by another Node's headers.
 function nodeIncludeDir() {
+  const complete = (dir) => NODE_HEADERS.every((h) => fs.existsSync(path.join(dir, h)));
+  if (process.env.IXWS_NODE_INCLUDE) return complete(process.env.IXWS_NODE_INCLUDE) ? path.resolve(process.env.IXWS_NODE_INCLUDE) : null;
   const candidates = [];
-  if (process.env.IXWS_NODE_INCLUDE) candidates.push(process.env.IXWS_NODE_INCLUDE);
   candidates.push(path.resolve(path.dirname(process.execPath), '..', 'include', 'node'));
   candidates.push(path.join(os.homedir(), '.cmake-js', `node-${process.arch}`, process.version, 'include', 'node'));
-  return candidates.find((dir) => NODE_HEADERS.every((h) => fs.existsSync(path.join(dir, h)))) || null;
+  return candidates.find(complete) || null;
 }
 
 function resolvable(id) {
@@ -78,7 +81,11 @@ function check({ uws = true, build = true } = {}) {
     const cxx = process.env.CXX ? which(process.env.CXX.split(' ')[0]) : which('c++') || which('g++') || which('clang++');
     if (!cxx) say(`no C++ compiler found (${process.env.CXX ? `CXX=${process.env.CXX}` : 'c++, g++, clang++'})`, 'install one (Debian/Ubuntu: apt-get install g++)');
     if (!which('ninja') && !which('make')) say('no build tool for CMake (ninja or make) on PATH', 'install one (Debian/Ubuntu: apt-get install ninja-build, or apt-get install make)');
-    if (!nodeIncludeDir()) {
+    if (!nodeIncludeDir() && process.env.IXWS_NODE_INCLUDE) {
+      const lacking = NODE_HEADERS.filter((h) => !fs.existsSync(path.join(process.env.IXWS_NODE_INCLUDE, h)));
+      say(`IXWS_NODE_INCLUDE=${process.env.IXWS_NODE_INCLUDE} lacks ${lacking.join(', ')}`,
+        'point it at the include/node folder of a Node installation, or unset it to use the running node\'s own');
+    } else if (!nodeIncludeDir()) {
       say(`Node's headers (include/node with ${NODE_HEADERS.join(', ')}) not found for ${process.execPath}`,
         'use a Node that ships them (the nodejs.org tarballs and NodeSource packages do) or point IXWS_NODE_INCLUDE at such an include/node folder');
     }

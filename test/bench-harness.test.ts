@@ -54,6 +54,19 @@ describe('bench/run.js before any work', () => {
     expect(r.stdout).not.toMatch(/load generator built/);
   });
 
+  test('an IXWS_NODE_INCLUDE without Node\'s headers is reported, not replaced by another folder', () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-bench-inc-'));
+    tmpDirs.push(empty);
+    const r = spawnSync(process.execPath, [RUN, '--build-only'], {
+      env: { ...process.env, IXWS_NODE_INCLUDE: empty }, encoding: 'utf8', timeout: 30_000,
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `bench: IXWS_NODE_INCLUDE=${empty} lacks node_api.h, uv.h, zlib.h, openssl/sha.h, openssl/evp.h: ` +
+        "point it at the include/node folder of a Node installation, or unset it to use the running node's own",
+    ]);
+  });
+
   test('an unknown scenario in --only is named, with the list, exit 64', () => {
     const r = spawnSync(process.execPath, [RUN, '--only', 'echo-32,echo-2k'], { encoding: 'utf8', timeout: 30_000 });
     expect(r.status).toBe(64);
