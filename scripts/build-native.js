@@ -10,7 +10,7 @@
 //   --arch arm64    cross-compile for linux-arm64 (cmake/aarch64-linux-gnu.cmake)
 //   --out DIR       build folder (default build/, where node-gyp-build looks)
 //   --sanitize      AddressSanitizer + UndefinedBehaviorSanitizer with clang,
-//                   into build-asan/ unless --out (never over build/Release);
+//                   into build-addon-asan/ unless --out (never over build/Release);
 //                   load it with IXWS_BINARY (see test/sanitize/binding.sh)
 //
 // Every build configures again with the profile's options spelled out, so
@@ -41,7 +41,7 @@ function parse(argv) {
     else if (a === '--out') opts.out = path.resolve(value());
     else throw new Error(`build-native: unknown option ${a}`);
   }
-  if (opts.out === undefined) opts.out = path.join(root, opts.sanitize ? 'build-asan' : 'build');
+  if (opts.out === undefined) opts.out = path.join(root, opts.sanitize ? 'build-addon-asan' : 'build');
   return opts;
 }
 

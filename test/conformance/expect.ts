@@ -197,7 +197,10 @@ export async function expectFailure(l: Link, code: number, opts: FailureOptions 
   if (got.msgs.length < before.length) {
     // Our echo runs in JavaScript after the message event; when the violation
     // came in the same read, the engine failed the connection first and the
-    // late echo was refused (the connection is no longer open).
+    // late echo was refused (the connection is no longer open). The message
+    // events reach JavaScript after the close frame reached the wire: count
+    // them once the close event (delivered after them) has arrived.
+    await l.closeEvent(timeoutMs);
     const delivered = l.events().filter((e) => e.type === 'message').length;
     if (delivered !== before.length) throw new Fail(`${delivered} message events for ${before.length} valid messages before the violation`);
     l.note(`${before.length - got.msgs.length} of ${before.length} echoes of the valid message(s) before the violation missing: the violation in the same read failed the connection before the application's echo was sent`);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The vitest suites against an AddressSanitizer + UndefinedBehaviorSanitizer
 # build of the addon (engine and N-API layer instrumented; node itself is
-# not). The build goes to build-asan/ (never over build/Release) and is
+# not). The build goes to build-addon-asan/ (never over build/Release) and is
 # loaded through IXWS_BINARY; node runs with clang's ASan runtime in
 # LD_PRELOAD (the addon does not link it: the runtime must be loaded before
 # anything else). Every process the tests start inherits both, so child
@@ -12,7 +12,7 @@
 # Ends with "N passed, N failed" (tests passed; tests failed plus reports).
 #
 # Usage: test/sanitize/binding.sh [vitest file filters...]   (default: all)
-# Env:   SANITIZE_SKIP_BUILD=1 reuses build-asan/;
+# Env:   SANITIZE_SKIP_BUILD=1 reuses build-addon-asan/;
 #        SANITIZE_LOG_DIR keeps the reports there (default: a temporary dir).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -28,12 +28,12 @@ command -v clang >/dev/null || fail "clang is missing (apt-get install clang lib
 ASAN_RT=$(clang -print-file-name=libclang_rt.asan-x86_64.so)
 [ -f "$ASAN_RT" ] || fail "no ASan runtime at '$ASAN_RT' (apt-get install libclang-rt-14-dev)"
 
-BINARY="$ROOT/build-asan/Release/ix_websocket.node"
+BINARY="$ROOT/build-addon-asan/Release/ix_websocket.node"
 if [ "${SANITIZE_SKIP_BUILD:-0}" != 1 ] || [ ! -f "$BINARY" ]; then
-  echo "== building the addon with ASan+UBSan (build-asan/)"
-  node scripts/build-native.js --sanitize >build-asan.log 2>&1 || {
-    tail -n 40 build-asan.log
-    fail "sanitizer build failed (log: build-asan.log)"
+  echo "== building the addon with ASan+UBSan (build-addon-asan/)"
+  node scripts/build-native.js --sanitize >build-addon-asan.log 2>&1 || {
+    tail -n 40 build-addon-asan.log
+    fail "sanitizer build failed (log: build-addon-asan.log)"
   }
 fi
 # dist/ (loaded by the fixtures' child processes) must match lib/.
