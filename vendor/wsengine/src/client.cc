@@ -103,12 +103,16 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     r.httpStatus = c->responseStatus();
     r.uri = opts_.url;
     r.headers = c->peerHeaders();
-    reportStart(r);
+    // The open event is queued before the start's result: the two can reach
+    // JavaScript in different deliveries, and code after `await start()`
+    // may rely on the open event having been handled (its state set up, or
+    // the client cleared from inside it).
     Event ev;
     ev.type = EventType::Open;
     ev.uri = opts_.url;
     ev.headers = c->peerHeaders();
     emit(std::move(ev));
+    reportStart(r);
   }
 
   void onConnFailed(Connection* c, int httpStatus, const std::string& error) override {
