@@ -1,9 +1,8 @@
 // Module entry: one Instance per environment (main thread, each worker), the
-// IO thread count from IXWS_IO_THREADS, and the exports beyond the seed's
-// commands (keep-alive, buffered amount, IO thread count).
+// IO thread count from IXWS_IO_THREADS, the library pinned in memory, and the
+// exports of commands.h.
 #include "napi_config.h"
 
-#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 
@@ -18,7 +17,6 @@
 
 #include "commands.h"
 #include "instance.h"
-#include "options.h"
 #include "wsengine/wsengine.h"
 
 namespace wsengine {
@@ -60,87 +58,6 @@ void pinModule() {
   });
 }
 
-int readRef(const Napi::Value& v) {
-  if (!isInteger(v)) throwType(v.Env(), "ref must be an integer");
-  double d = v.As<Napi::Number>().DoubleValue();
-  return d >= -2147483647.0 && d <= 2147483647.0 ? static_cast<int>(d) : 0;
-}
-
-// (ref, keepAlive) -> false for an unknown ref.
-Napi::Value SetKeepAlive(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int ref = readRef(info[0]);
-  if (!info[1].IsBoolean()) throwType(env, "keepAlive must be a boolean");
-  bool on = info[1].As<Napi::Boolean>().Value();
-  Instance* inst = Instance::get(env);
-  if (ServerEntry* s = inst->server(ref)) {
-    s->keepAlive = on;
-  } else if (ClientEntry* c = inst->client(ref)) {
-    c->keepAlive = on;
-  } else {
-    return Napi::Boolean::New(env, false);
-  }
-  inst->updateKeepAlive();
-  return Napi::Boolean::New(env, true);
-}
-
-// (ref, client?) -> bytes queued: a client's, one server connection's, or
-// the sum over a server's connections when no client is given.
-Napi::Value BufferedAmount(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int ref = readRef(info[0]);
-  bool oneConn = !info[1].IsUndefined();
-  if (oneConn && !isInteger(info[1])) throwType(env, "client must be an integer");
-  Instance* inst = Instance::get(env);
-  uint64_t total = 0;
-  if (ServerEntry* s = inst->server(ref)) {
-    if (oneConn) {
-      double d = info[1].As<Napi::Number>().DoubleValue();
-      uint64_t conn = d >= 1 && d <= 2147483647.0 ? s->conns.connOf(static_cast<int>(d)) : 0;
-      if (conn != 0) total = s->engine->bufferedAmount(conn);
-    } else {
-      for (uint64_t conn : s->conns.conns()) total += s->engine->bufferedAmount(conn);
-    }
-  } else if (ClientEntry* c = inst->client(ref)) {
-    total = c->engine->bufferedAmount();
-  }
-  return Napi::Number::New(env, static_cast<double>(total));
-}
-
-Napi::Value IoThreads(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), ioThreadCount());
-}
-
-Napi::Value BufferPool(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  BufferPoolStats st = bufferPoolStats();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("pooled", static_cast<double>(st.pooled));
-  o.Set("pooledBytes", static_cast<double>(st.pooledBytes));
-  o.Set("hits", static_cast<double>(st.hits));
-  o.Set("misses", static_cast<double>(st.misses));
-  return o;
-}
-
-// (url) -> how a client reads it: { secure, host, port, target }, or
-// { error } for a url a client start would refuse.
-Napi::Value ParseClientUrl(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsString()) throwType(env, "url must be a string");
-  ClientUrl u;
-  std::string error;
-  Napi::Object o = Napi::Object::New(env);
-  if (!parseClientUrl(info[0].As<Napi::String>().Utf8Value(), u, error)) {
-    o.Set("error", error);
-    return o;
-  }
-  o.Set("secure", u.secure);
-  o.Set("host", u.host);
-  o.Set("port", static_cast<double>(u.port));
-  o.Set("target", u.target);
-  return o;
-}
-
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -151,11 +68,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new Instance(env));
   registerServerCommands(env, exports);
   registerClientCommands(env, exports);
-  exports.Set("setKeepAlive", Napi::Function::New(env, SetKeepAlive, "setKeepAlive"));
-  exports.Set("bufferedAmount", Napi::Function::New(env, BufferedAmount, "bufferedAmount"));
-  exports.Set("ioThreads", Napi::Function::New(env, IoThreads, "ioThreads"));
-  exports.Set("bufferPoolStats", Napi::Function::New(env, BufferPool, "bufferPoolStats"));
-  exports.Set("parseClientUrl", Napi::Function::New(env, ParseClientUrl, "parseClientUrl"));
+  registerExtras(env, exports);
   return exports;
 }
 

@@ -6,10 +6,13 @@
 namespace wsengine {
 namespace addon {
 
-// server_wrap.cc: websocketServer*, websocketServerCloseClient
+// server_commands.cc: websocketServer*, websocketServerCloseClient
 void registerServerCommands(Napi::Env env, Napi::Object exports);
-// client_wrap.cc: websocketClient*
+// client_commands.cc: websocketClient*
 void registerClientCommands(Napi::Env env, Napi::Object exports);
+// extras.cc: setKeepAlive, bufferedAmount, ioThreads, bufferPoolStats,
+// parseClientUrl
+void registerExtras(Napi::Env env, Napi::Object exports);
 
 }  // namespace addon
 }  // namespace wsengine
