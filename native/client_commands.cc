@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "args.h"
 #include "commands.h"
 #include "convert.h"
 #include "instance.h"
@@ -62,7 +63,7 @@ Napi::Value WebsocketClientStart(const Napi::CallbackInfo& info) {
   Keys keys(env);
   Instance* inst = Instance::get(env);
   int ref = 0;
-  Napi::Object obj = readRefArg(keys, info[0], "client", ref);
+  Napi::Object obj = refObjectArg(keys, info[0], "client", ref);
   ClientEntry* c = updateClient(keys, inst, obj, keys.presence(obj), ref);
   Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
   if (c == nullptr) {
@@ -93,7 +94,7 @@ Napi::Value WebsocketClientStop(const Napi::CallbackInfo& info) {
   Keys keys(env);
   Instance* inst = Instance::get(env);
   int ref = 0;
-  Napi::Object obj = readRefArg(keys, info[0], "client", ref);
+  Napi::Object obj = refObjectArg(keys, info[0], "client", ref);
   ClientEntry* c = updateClient(keys, inst, obj, keys.presence(obj), ref);
   if (c == nullptr) return refStatus(keys, unknownClient(ref));
   c->engine->stop();
@@ -107,13 +108,11 @@ Napi::Value WebsocketClientSend(const Napi::CallbackInfo& info) {
   Keys keys(env);
   Instance* inst = Instance::get(env);
   int ref = 0;
-  Napi::Object obj = readRefArg(keys, info[0], "client", ref);
+  Napi::Object obj = refObjectArg(keys, info[0], "client", ref);
   Napi::Value dataArg = info[1];
   if (!isSendData(dataArg)) throwType(env, kSendDataError);
   PresenceMask present = keys.presence(obj);
-  Napi::Value binaryV = env.Undefined();
-  if (present & Keys::bit(Key::binary)) binaryV = keys.get(obj, Key::binary);
-  if (!binaryV.IsUndefined() && !binaryV.IsBoolean()) throwType(env, "client.binary must be a boolean");
+  BinaryFlag binaryFlag = binaryArg(keys, obj, present, "client");
   ClientEntry* c = updateClient(keys, inst, obj, present, ref);
   if (c == nullptr) {
     SendResult r;
@@ -122,8 +121,7 @@ Napi::Value WebsocketClientSend(const Napi::CallbackInfo& info) {
   }
   SendData data;
   readSendData(dataArg, data);  // no JS runs from here to the engine call
-  bool binary = data.isString ? binaryV.IsBoolean() && binaryV.As<Napi::Boolean>().Value()
-                              : !(binaryV.IsBoolean() && !binaryV.As<Napi::Boolean>().Value());
+  bool binary = sendsBinary(binaryFlag, data.isString);
   if (!c->started) {
     // Stopped (its close handshake may still be under way), given up or
     // never started: nothing may follow the close frame.
@@ -139,7 +137,7 @@ Napi::Value WebsocketClientClear(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
   int ref = 0;
-  readRefArg(keys, info[0], "client", ref);
+  refObjectArg(keys, info[0], "client", ref);
   if (!Instance::get(env)->clearClient(ref)) return refStatus(keys, unknownClient(ref));
   return Napi::Object::New(env);
 }

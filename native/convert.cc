@@ -3,9 +3,9 @@
 #include <string>
 #include <utility>
 
+#include "args.h"
 #include "factories.h"
 #include "instance.h"
-#include "options.h"
 
 namespace wsengine {
 namespace addon {

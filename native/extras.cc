@@ -4,9 +4,9 @@
 #include <cstdint>
 #include <string>
 
+#include "args.h"
 #include "commands.h"
 #include "instance.h"
-#include "options.h"
 #include "wsengine/wsengine.h"
 
 namespace wsengine {
@@ -14,16 +14,10 @@ namespace addon {
 
 namespace {
 
-int readRef(const Napi::Value& v) {
-  if (!isInteger(v)) throwType(v.Env(), "ref must be an integer");
-  double d = v.As<Napi::Number>().DoubleValue();
-  return d >= -2147483647.0 && d <= 2147483647.0 ? static_cast<int>(d) : 0;
-}
-
 // (ref, keepAlive) -> false for an unknown ref.
 Napi::Value SetKeepAlive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int ref = readRef(info[0]);
+  int ref = refArg(info[0]);
   if (!info[1].IsBoolean()) throwType(env, "keepAlive must be a boolean");
   bool on = info[1].As<Napi::Boolean>().Value();
   Instance* inst = Instance::get(env);
@@ -42,15 +36,14 @@ Napi::Value SetKeepAlive(const Napi::CallbackInfo& info) {
 // the sum over a server's connections when no client is given.
 Napi::Value BufferedAmount(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int ref = readRef(info[0]);
+  int ref = refArg(info[0]);
   bool oneConn = !info[1].IsUndefined();
-  if (oneConn && !isInteger(info[1])) throwType(env, "client must be an integer");
+  int client = oneConn ? connRefArg(info[1]) : 0;
   Instance* inst = Instance::get(env);
   uint64_t total = 0;
   if (ServerEntry* s = inst->server(ref)) {
     if (oneConn) {
-      double d = info[1].As<Napi::Number>().DoubleValue();
-      uint64_t conn = d >= 1 && d <= 2147483647.0 ? s->conns.connOf(static_cast<int>(d)) : 0;
+      uint64_t conn = s->conns.connOf(client);
       if (conn != 0) total = s->engine->bufferedAmount(conn);
     } else {
       for (uint64_t conn : s->conns.conns()) total += s->engine->bufferedAmount(conn);

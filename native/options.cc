@@ -1,5 +1,7 @@
 #include "options.h"
 
+#include "args.h"
+
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -10,8 +12,8 @@ namespace addon {
 
 namespace {
 
-constexpr double kMaxSafe = 9007199254740991.0;  // 2^53 - 1
-constexpr double kMaxInt = 2147483647.0;
+constexpr double kMaxSafe = kMaxSafeInteger;
+constexpr double kMaxInt = kMaxInt32;
 
 enum TlsField : uint32_t {
   kCert = 1u << 0,
@@ -253,26 +255,6 @@ void writeTls(Keys& k, const Napi::Object& out, const TlsConfig& tls) {
 }
 
 }  // namespace
-
-bool isInteger(const Napi::Value& v) {
-  if (!v.IsNumber()) return false;
-  double d = v.As<Napi::Number>().DoubleValue();
-  return std::isfinite(d) && std::trunc(d) == d;
-}
-
-Napi::Object readRefArg(Keys& keys, const Napi::Value& v, const char* name, int& ref) {
-  if (!v.IsObject()) throwType(v.Env(), std::string(name) + " must be an object with a numeric ref");
-  Napi::Object obj = v.As<Napi::Object>();
-  Napi::Value r = keys.get(obj, Key::ref);
-  if (!r.IsNumber()) throwType(v.Env(), std::string(name) + " must be an object with a numeric ref");
-  double d = r.As<Napi::Number>().DoubleValue();
-  ref = isInteger(r) && d >= -kMaxInt && d <= kMaxInt ? static_cast<int>(d) : 0;
-  return obj;
-}
-
-void throwType(const Napi::Env& env, const std::string& message) {
-  throw Napi::TypeError::New(env, message);
-}
 
 ServerConfig::ServerConfig() {
   // A server asks for client certificates only when told to.

@@ -50,12 +50,5 @@ void readClientOptions(Keys& keys, const Napi::Object& obj, PresenceMask present
 void writeServerOptions(Keys& keys, const Napi::Object& out, const ServerConfig& cfg);
 void writeClientOptions(Keys& keys, const Napi::Object& out, const ClientConfig& cfg);
 
-// Shared by the commands for their own arguments.
-bool isInteger(const Napi::Value& v);
-// The command's object argument. Throws TypeError "<name> must be an object
-// with a numeric ref"; a non-integer ref comes back as 0 (never in use).
-Napi::Object readRefArg(Keys& keys, const Napi::Value& v, const char* name, int& ref);
-[[noreturn]] void throwType(const Napi::Env& env, const std::string& message);
-
 }  // namespace addon
 }  // namespace wsengine

@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "args.h"
 #include "commands.h"
 #include "convert.h"
 #include "instance.h"
@@ -68,7 +69,7 @@ Napi::Value WebsocketServerStart(const Napi::CallbackInfo& info) {
   Keys keys(env);
   Instance* inst = Instance::get(env);
   int ref = 0;
-  Napi::Object obj = readRefArg(keys, info[0], "server", ref);
+  Napi::Object obj = refObjectArg(keys, info[0], "server", ref);
   ServerEntry* s = updateServer(keys, inst, obj, keys.presence(obj), ref);
   if (s == nullptr) return refStatus(keys, unknownServer(ref));
   Napi::Object status = Napi::Object::New(env);
@@ -94,7 +95,7 @@ Napi::Value WebsocketServerStop(const Napi::CallbackInfo& info) {
   Keys keys(env);
   Instance* inst = Instance::get(env);
   int ref = 0;
-  Napi::Object obj = readRefArg(keys, info[0], "server", ref);
+  Napi::Object obj = refObjectArg(keys, info[0], "server", ref);
   ServerEntry* s = updateServer(keys, inst, obj, keys.presence(obj), ref);
   if (s == nullptr) return refStatus(keys, unknownServer(ref));
   s->engine->stop();
@@ -108,14 +109,12 @@ Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
   Keys keys(env);
   Instance* inst = Instance::get(env);
   int ref = 0;
-  Napi::Object obj = readRefArg(keys, info[0], "server", ref);
+  Napi::Object obj = refObjectArg(keys, info[0], "server", ref);
   Napi::Value dataArg = info[1];
   if (!isSendData(dataArg)) throwType(env, kSendDataError);
 
   PresenceMask present = keys.presence(obj);
-  Napi::Value binaryV = env.Undefined();
-  if (present & Keys::bit(Key::binary)) binaryV = keys.get(obj, Key::binary);
-  if (!binaryV.IsUndefined() && !binaryV.IsBoolean()) throwType(env, "server.binary must be a boolean");
+  BinaryFlag binaryFlag = binaryArg(keys, obj, present, "server");
   Napi::Value clientsV = env.Undefined();
   if (present & Keys::bit(Key::clients)) clientsV = keys.get(obj, Key::clients);
   bool explicitTargets = !clientsV.IsUndefined() && !clientsV.IsNull();
@@ -130,7 +129,7 @@ Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
       if (!isInteger(v)) throwType(env, msg);
       double d = v.As<Napi::Number>().DoubleValue();
       given.push_back(d);
-      targets.push_back(d >= 1 && d <= 2147483647.0 ? static_cast<int>(d) : 0);
+      targets.push_back(asConnRef(d));
     }
   }
   ServerEntry* s = updateServer(keys, inst, obj, present, ref);
@@ -138,8 +137,7 @@ Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
 
   SendData data;
   readSendData(dataArg, data);  // no JS runs from here to the engine call
-  bool binary = data.isString ? binaryV.IsBoolean() && binaryV.As<Napi::Boolean>().Value()
-                              : !(binaryV.IsBoolean() && !binaryV.As<Napi::Boolean>().Value());
+  bool binary = sendsBinary(binaryFlag, data.isString);
   // "All" means the connections JavaScript has seen opened (the ones
   // websocketServerClients lists), so every status carries a known ref.
   if (!explicitTargets) {
@@ -186,7 +184,7 @@ Napi::Value WebsocketServerClear(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
   int ref = 0;
-  readRefArg(keys, info[0], "server", ref);
+  refObjectArg(keys, info[0], "server", ref);
   if (!Instance::get(env)->clearServer(ref)) return refStatus(keys, unknownServer(ref));
   return Napi::Object::New(env);
 }
@@ -195,7 +193,7 @@ Napi::Value WebsocketServerClients(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
   int ref = 0;
-  Napi::Object obj = readRefArg(keys, info[0], "server", ref);
+  Napi::Object obj = refObjectArg(keys, info[0], "server", ref);
   ServerEntry* s = updateServer(keys, Instance::get(env), obj, keys.presence(obj), ref);
   Napi::Array out = Napi::Array::New(env);
   if (s == nullptr) return out;
@@ -204,42 +202,18 @@ Napi::Value WebsocketServerClients(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// RFC 6455 §7.4: the codes an application may put in a close frame. 1004 is
-// reserved, 1005 and 1006 stand for "no code" and "no close frame" and must
-// never be sent, 1015 stands for a failed TLS handshake, 1016-2999 are kept
-// for the protocol and its extensions (1012-1014 are registered with IANA).
-bool sendableCloseCode(double d) {
-  return (d >= 1000 && d <= 1003) || (d >= 1007 && d <= 1014) || (d >= 3000 && d <= 4999);
-}
-
 // (server, client, code = 1000, reason = "") -> whether a close was started.
 Napi::Value WebsocketServerCloseClient(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
   int ref = 0;
-  readRefArg(keys, info[0], "server", ref);
-  if (!isInteger(info[1])) throwType(env, "client must be an integer");
-  int code = 1000;
-  if (!info[2].IsUndefined()) {
-    double d = isInteger(info[2]) ? info[2].As<Napi::Number>().DoubleValue() : 0;
-    if (!sendableCloseCode(d)) {
-      throwType(env,
-                "code must be an integer in 1000-1003, 1007-1014 or 3000-4999 (1004-1006, 1015 "
-                "and 1016-2999 are reserved by RFC 6455 and never sent in a close frame)");
-    }
-    code = static_cast<int>(d);
-  }
-  std::string reason;
-  if (!info[3].IsUndefined()) {
-    if (!info[3].IsString()) throwType(env, "reason must be a string");
-    reason = info[3].As<Napi::String>().Utf8Value();
-    // A close frame's payload is at most 125 bytes, 2 of them the code.
-    if (reason.size() > 123) throwType(env, "reason must be at most 123 bytes of UTF-8");
-  }
+  refObjectArg(keys, info[0], "server", ref);
+  int client = connRefArg(info[1]);
+  int code = closeCodeArg(info[2]);
+  std::string reason = closeReasonArg(info[3]);
   ServerEntry* s = Instance::get(env)->server(ref);
   if (s == nullptr) return Napi::Boolean::New(env, false);
-  double d = info[1].As<Napi::Number>().DoubleValue();
-  uint64_t conn = d >= 1 && d <= 2147483647.0 ? s->conns.connOf(static_cast<int>(d)) : 0;
+  uint64_t conn = s->conns.connOf(client);
   if (conn == 0) return Napi::Boolean::New(env, false);
   return Napi::Boolean::New(env, s->engine->closeConnection(conn, code, reason));
 }

@@ -261,6 +261,56 @@ describe('close codes an application may not send', () => {
   });
 });
 
+describe('the arguments beside the object', () => {
+  const REF = /^ref must be an integer$/;
+  const CLIENT = /^client must be an integer$/;
+
+  it('setKeepAlive and bufferedAmount: ref and client must be integers; any other number is a ref not in use', async () => {
+    const srv = startServer();
+    const { conn } = await connectClient(srv);
+    for (const bad of ['x', 1.5, NaN, Infinity, null, undefined, {}]) {
+      expectTypeError(() => any(binding.setKeepAlive)(bad, true), REF);
+      expectTypeError(() => any(binding.bufferedAmount)(bad), REF);
+      expectTypeError(() => any(binding.bufferedAmount)(srv.server.ref, bad === undefined ? 'x' : bad), CLIENT);
+    }
+    expectTypeError(() => any(binding.setKeepAlive)(srv.server.ref, 1), /^keepAlive must be a boolean$/);
+    for (const unknown of [0, 2 ** 31, -(2 ** 31), 2 ** 53]) {
+      expect(binding.setKeepAlive(unknown, true)).toBe(false);
+      expect(binding.bufferedAmount(unknown)).toBe(0);
+    }
+    expect(binding.setKeepAlive(srv.server.ref, true)).toBe(true);
+    // Connection refs start at 1: 0, negatives and values beyond int range are none.
+    for (const none of [0, -1, 2 ** 31, 2 ** 32 + conn]) expect(binding.bufferedAmount(srv.server.ref, none)).toBe(0);
+    expect(binding.bufferedAmount(srv.server.ref, conn)).toBe(0);
+  });
+
+  it('websocketServerCloseClient: client an integer, reason a string of at most 123 bytes; an unknown client is false', async () => {
+    const srv = startServer();
+    const { events, conn } = await connectClient(srv);
+    const close = any(binding.websocketServerCloseClient);
+    const server = { ref: srv.server.ref };
+    for (const bad of ['1', 1.5, NaN, null, undefined]) expectTypeError(() => close(server, bad), CLIENT);
+    expectTypeError(() => close(server, conn, 1000, 5), /^reason must be a string$/);
+    expectTypeError(() => close(server, conn, 1000, 'x'.repeat(124)), /^reason must be at most 123 bytes of UTF-8$/);
+    expectTypeError(() => close(server, conn, 1000, 'é'.repeat(62)), /^reason must be at most 123 bytes of UTF-8$/);
+    // The client is checked before the server is looked up.
+    expectTypeError(() => close({ ref: -99 }, 'x'), CLIENT);
+    expect(close({ ref: -99 }, conn)).toBe(false);
+    for (const none of [0, -1, 2 ** 31, 2 ** 32 + conn]) expect(close(server, none)).toBe(false);
+    expect(close(server, conn, 4001, 'x'.repeat(123))).toBe(true);
+    const ev = await events.waitType('close');
+    expect([ev.ctx.code, ev.ctx.reason]).toEqual([4001, 'x'.repeat(123)]);
+  });
+
+  it("a client send's binary must be a boolean, checked even for an unknown ref", () => {
+    const c = newClient();
+    expectTypeError(() => any(websocketClientSend)({ ref: c.ref, binary: 'no' }, 'a'), /^client\.binary must be a boolean$/);
+    expectTypeError(() => any(websocketClientSend)({ ref: 99, binary: 0 }, 'a'), /^client\.binary must be a boolean$/);
+    expectTypeError(() => any(websocketServerSend)({ ref: -99, binary: 0 }, 'a'), /^server\.binary must be a boolean$/);
+    expect(websocketClientSend({ ref: c.ref, binary: undefined }, 'a')).toMatchObject({ success: false, message: 'Client is not started' });
+  });
+});
+
 describe('data that is not a string or bytes', () => {
   const bad: Array<[string, unknown]> = [
     ['number', 42],
