@@ -1,16 +1,18 @@
 // Per-environment state (main thread and each worker thread has its own):
-// the ref tables, the event queue, pending client starts, keep-alive, and
-// event delivery to the stored `method`.
+// the ref tables, the event queue, pending client starts, keep-alive and
+// shutdown. Events reach each object's `method` through Delivery
+// (delivery.h), which looks objects up here.
 #pragma once
 
 #include "napi_config.h"
 
 #include <cstdint>
 #include <memory>
-#include <string>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
+#include "delivery.h"
 #include "event_queue.h"
 #include "factories.h"
 #include "keys.h"
@@ -85,8 +87,25 @@ class Instance : public QueueTarget {
   bool clearServer(int ref);
   bool clearClient(int ref);
 
+  // The ref of the server or client whose engine has this tag; 0 once it
+  // is cleared (its queued events are dropped).
+  int refOfTag(uint64_t tag) const {
+    auto it = owners_.find(tag);
+    return it == owners_.end() ? 0 : it->second;
+  }
+  ServerEntry* serverByTag(uint64_t tag) const {
+    int ref = refOfTag(tag);
+    return ref < 0 ? servers_.find(ref) : nullptr;
+  }
+  ClientEntry* clientByTag(uint64_t tag) const {
+    int ref = refOfTag(tag);
+    return ref > 0 ? clients_.find(ref) : nullptr;
+  }
+
   // Client start: the Promise is resolved from the engine's done callback.
   uint64_t addPendingStart(const Napi::Promise::Deferred& deferred, uint64_t tag);
+  // The start with this id, taken out; none once it is settled.
+  std::optional<PendingStart> takePendingStart(uint64_t id);
   std::shared_ptr<EventQueue> queue() const { return queue_; }
   const KeyStore& keyStore() const { return keyStore_; }
   const Factories& factories() const { return factories_; }
@@ -94,50 +113,30 @@ class Instance : public QueueTarget {
   // Recounts started keep-alive objects; the loop is held while any exist.
   void updateKeepAlive();
 
-  void deliver(napi_env env, std::vector<QueueItem>& batch) override;
+  void deliver(napi_env env, std::vector<QueueItem>& batch) override {
+    delivery_.deliver(env, batch);
+  }
   void resumeAll() override;
 
   // Environment teardown: clear everything at once, drop further events.
   void shutdown();
+  bool shutDown() const { return shut_; }
 
  private:
   static void CleanupHook(void* arg);
-  ServerEntry* serverByTag(uint64_t tag) const;
-  ClientEntry* clientByTag(uint64_t tag) const;
-  // Delivers one event; one that cannot be converted is skipped and reported
-  // (reportDropped), its bookkeeping (refs, keep-alive) done all the same.
-  // deliverData / deliverAny: the two trampolines of this batch (see Factories).
-  // slab: where planSlabs put this event's bytes (at offset), or null.
-  void deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deliverData,
-                    napi_value deliverAny, napi_value slab, size_t offset);
-  // A batch's small binary payloads, copied into Buffers shared by the
-  // payloads of one connection (never across connections).
-  struct Slice {
-    int slab = -1;  // index into the batch's slabs, -1: not sliced
-    size_t offset = 0;
-  };
-  void planSlabs(napi_env env, std::vector<QueueItem>& batch, std::vector<Slice>& slices,
-                 std::vector<napi_value>& slabs);
-  void deliverConnect(Keys& keys, QueueItem& item);
-  bool callMethod(Napi::Env env, napi_value fn, size_t argc, napi_value* argv);
-  // process.emitWarning (type IxWebSocketWarning, code IXWS_EVENT_DROPPED)
-  // for an event that could not be converted.
-  void reportDropped(Napi::Env env, EventType type, int server, int client, size_t bytes,
-                     const std::string& why);
 
   napi_env env_;
   KeyStore keyStore_;
   Factories factories_;
   std::shared_ptr<EventQueue> queue_;
+  Delivery delivery_;
   RefTable<ServerEntry> servers_{-1};
   RefTable<ClientEntry> clients_{1};
   std::unordered_map<uint64_t, int> owners_;  // engine tag -> ref
   std::unordered_map<uint64_t, PendingStart> starts_;
-  std::vector<uint32_t> slabOrder_;  // planSlabs' scratch, kept across batches
   uint64_t nextTag_ = 1;
   uint64_t nextStartId_ = 1;
   bool hookAdded_ = false;
-  bool jsCallable_ = true;  // false once a call found JS unable to run
   bool shut_ = false;
 };
 

@@ -1,0 +1,306 @@
+#include "delivery.h"
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "convert.h"
+#include "instance.h"
+
+namespace wsengine {
+namespace addon {
+
+namespace {
+// Small frames written at once in each delivered batch (see deliver).
+constexpr unsigned kCorkPassThrough = 8;
+// Binary payloads up to kSliceMax of one connection share slabs of at most
+// kSlabSize (see planSlabs): a kept message pins at most one slab.
+constexpr size_t kSliceMax = 4096;
+constexpr size_t kSlabSize = 64 * 1024;
+}  // namespace
+
+void Delivery::deliver(napi_env env, std::vector<QueueItem>& batch) {
+  Napi::Env e(env);
+  // Sends made while a batch is delivered are written once per connection
+  // at its end (one system call each, no IO-thread wake-up per message),
+  // except the first few: a reply or two leaves at once rather than after
+  // the rest of the batch, which is what a lightly loaded server sees.
+  struct CorkScope {
+    CorkScope() { cork(kCorkPassThrough); }
+    ~CorkScope() { uncork(); }
+  } corked;
+  // Property names, type strings and the trampolines are fetched once per
+  // batch, in the callback's scope, and shared by every item's inner scope.
+  Napi::HandleScope outer(e);
+  napi_value deliverData = nullptr, deliverAny = nullptr;
+  std::unique_ptr<Keys> keys;
+  try {
+    keys = std::make_unique<Keys>(e);
+    keys->fetchAll();
+    deliverData = inst_.factories().get(env, Factories::kDeliverData);
+    deliverAny = inst_.factories().get(env, Factories::kDeliver);
+  } catch (const Napi::Error&) {
+    return;  // the environment is going away
+  }
+  // Small binary payloads of the batch are copied into shared slabs and
+  // handed out as slices (one Buffer per slab instead of one per message).
+  std::vector<Slice> slices(batch.size());
+  std::vector<napi_value> slabs;
+  planSlabs(env, batch, slices, slabs);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    QueueItem& item = batch[i];
+    if (inst_.shutDown()) return;
+    // Each item is delivered on its own: one that cannot be converted is
+    // reported and skipped, never the rest of the batch (whose close events
+    // release connection refs).
+    try {
+      Napi::HandleScope scope(e);
+      if (item.kind == QueueItem::Kind::Connect) {
+        deliverConnect(*keys, item);
+      } else {
+        deliverEvent(*keys, item.event, item.seq, deliverData, deliverAny,
+                     slices[i].slab >= 0 ? slabs[slices[i].slab] : nullptr, slices[i].offset);
+      }
+    } catch (const Napi::Error&) {
+      // No handle scope could be opened: the environment is going away (its
+      // cleanup hook clears every object), nothing more can be delivered.
+      return;
+    } catch (const std::exception&) {
+      // Out of memory outside an event's own guard: skip that item only.
+    }
+  }
+}
+
+void Delivery::planSlabs(napi_env env, std::vector<QueueItem>& batch, std::vector<Slice>& slices,
+                         std::vector<napi_value>& slabs) {
+  auto sliceable = [](const QueueItem& item) -> size_t {
+    if (item.kind != QueueItem::Kind::Event || !item.event.binary ||
+        !hasDataContext(item.event.type))
+      return 0;
+    size_t n = item.event.data.size();
+    return n <= kSliceMax ? n : 0;
+  };
+  // A slab holds the payloads of one connection only (a handler that reads
+  // data.buffer sees nothing another peer sent) and is sized to exactly the
+  // payloads copied into it (napi_create_buffer does not zero its memory, so
+  // no byte of it may be left unwritten). The batch's small payloads are
+  // ordered by (owner, connection), keeping arrival order within each.
+  std::vector<uint32_t>& order = slabOrder_;
+  order.clear();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (sliceable(batch[i]) != 0) order.push_back(static_cast<uint32_t>(i));
+  }
+  if (order.size() < 2) return;
+  auto sameConn = [&batch](uint32_t a, uint32_t b) {
+    const Event& x = batch[a].event;
+    const Event& y = batch[b].event;
+    return x.owner == y.owner && x.conn == y.conn;
+  };
+  bool oneConn = true;  // a flood on one connection: nothing to sort
+  for (uint32_t k : order) oneConn = oneConn && sameConn(order[0], k);
+  if (!oneConn) {
+    std::stable_sort(order.begin(), order.end(), [&batch](uint32_t a, uint32_t b) {
+      const Event& x = batch[a].event;
+      const Event& y = batch[b].event;
+      return x.owner != y.owner ? x.owner < y.owner : x.conn < y.conn;
+    });
+  }
+  size_t run = 0;
+  while (run < order.size()) {
+    // The run: consecutive payloads of one connection, at most kSlabSize in all.
+    size_t end = run, bytes = 0;
+    while (end < order.size() && sameConn(order[run], order[end])) {
+      size_t n = batch[order[end]].event.data.size();
+      if (bytes + n > kSlabSize) break;
+      bytes += n;
+      ++end;
+    }
+    if (end - run < 2) {
+      run = end;  // a lone payload gets a Buffer of its own (see eventData)
+      continue;
+    }
+    napi_value slab;
+    void* mem = nullptr;
+    if (napi_create_buffer(env, bytes, &mem, &slab) != napi_ok) {
+      // No slab (out of memory, or the environment is going): the rest
+      // are created one by one, as without slabs.
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) {
+        napi_value ignored;
+        napi_get_and_clear_last_exception(env, &ignored);
+      }
+      return;
+    }
+    slabs.push_back(slab);
+    char* base = static_cast<char*>(mem);
+    size_t fill = 0;
+    for (size_t k = run; k < end; ++k) {
+      const std::string& data = batch[order[k]].event.data;
+      std::memcpy(base + fill, data.data(), data.size());
+      Slice& slice = slices[order[k]];
+      slice.slab = static_cast<int>(slabs.size()) - 1;
+      slice.offset = fill;
+      fill += data.size();
+    }
+    run = end;
+  }
+}
+
+void Delivery::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deliverData,
+                            napi_value deliverAny, napi_value slab, size_t offset) {
+  Napi::Env env = keys.env();
+  const int ref = inst_.refOfTag(ev.owner);
+  if (ref == 0) return;  // cleared: dropped
+  const uint64_t tag = ev.owner;
+  const uint64_t conn = ev.conn;
+  const EventType type = ev.type;
+  const size_t bytes = ev.data.size();
+  int serverArg = 0;
+  int clientArg = 0;
+  const JsValues* js = nullptr;
+  if (ref < 0) {
+    ServerEntry* s = inst_.server(ref);
+    if (s == nullptr) return;
+    if (type == EventType::Open) {
+      clientArg = s->conns.assign(conn);
+    } else {
+      clientArg = s->conns.refOf(conn);
+      // Only an error can precede a connection's open (or concern the server).
+      if (clientArg == 0 && type != EventType::Error) return;
+    }
+    serverArg = ref;
+    js = &s->js;
+  } else {
+    ClientEntry* c = inst_.client(ref);
+    if (c == nullptr) return;
+    if (ev.terminal && seq > c->startSeq) {
+      // This session gave up: the client no longer holds the loop. (A
+      // terminal event pushed before the latest start is the old session's.)
+      c->started = false;
+      inst_.updateKeepAlive();
+    }
+    clientArg = ref;
+    js = &c->js;
+  }
+  // A connection's close frees its ref whether or not the event reaches
+  // JavaScript (see the catch below); the method may also clear the server.
+  struct ReleaseOnClose {
+    Instance& inst;
+    bool active;
+    uint64_t tag, conn;
+    ~ReleaseOnClose() {
+      if (!active) return;
+      if (ServerEntry* s = inst.serverByTag(tag)) s->conns.release(conn);
+    }
+  } release{inst_, type == EventType::Close && ref < 0, tag, conn};
+
+  try {
+    // The trampoline reads holder.method and calls it if it is a function.
+    // From here on no pointer into the tables is held: the method may clear.
+    Napi::Object holder = js->holder();
+    napi_value argv[7] = {holder, nullptr, nullptr, keys[eventTypeKey(type)], nullptr, nullptr,
+                          nullptr};
+    if (napi_create_int32(env, serverArg, &argv[1]) != napi_ok ||
+        napi_create_int32(env, clientArg, &argv[2]) != napi_ok) {
+      throw Napi::Error::New(env);
+    }
+    if (hasDataContext(type)) {
+      bool binary = true;
+      napi_value args[9];
+      std::copy(argv, argv + 4, args);
+      if (slab != nullptr) {
+        // d is the size: the trampoline takes slab.subarray(offset, offset + d).
+        args[6] = Napi::Number::New(env, static_cast<double>(bytes));
+        args[7] = slab;
+        args[8] = Napi::Number::New(env, static_cast<double>(offset));
+      } else {
+        args[6] = eventData(env, ev, binary);
+        napi_get_undefined(env, &args[7]);
+        args[8] = args[7];
+      }
+      args[4] = Napi::Number::New(env, static_cast<double>(ev.wireSize));
+      args[5] = Napi::Boolean::New(env, binary);
+      callMethod(env, deliverData, 9, args);
+    } else {
+      argv[4] = eventContext(keys, ev);
+      callMethod(env, deliverAny, 5, argv);
+    }
+  } catch (const Napi::Error& e) {
+    // A value could not be created (e.g. a text message longer than V8's
+    // longest string): this event alone is skipped and reported.
+    std::string why = e.Message();
+    reportDropped(env, type, serverArg, clientArg, bytes, why.empty() ? "no JavaScript value" : why);
+  } catch (const std::exception& e) {
+    reportDropped(env, type, serverArg, clientArg, bytes, e.what());  // out of memory
+  }
+}
+
+void Delivery::deliverConnect(Keys& keys, QueueItem& item) {
+  std::optional<PendingStart> pending = inst_.takePendingStart(item.startId);
+  if (!pending) return;  // settled already (client cleared)
+  PendingStart& p = *pending;
+  ClientEntry* c = inst_.clientByTag(p.tag);
+  if (c != nullptr && item.startId == c->startId && !item.connect.success && !c->startRetries) {
+    // A failed attempt without reconnection leaves the client idle.
+    c->started = false;
+    inst_.updateKeepAlive();
+  }
+  try {
+    p.deferred.Resolve(connectStatus(keys, item.connect));
+  } catch (const Napi::Error& e) {
+    // The status could not be built: the start's Promise rejects with why
+    // rather than never settling.
+    try {
+      p.deferred.Reject(e.Value());
+    } catch (const Napi::Error&) {
+    }
+  }
+}
+
+bool Delivery::callMethod(Napi::Env env, napi_value fn, size_t argc, napi_value* argv) {
+  napi_value result, undefined;
+  napi_get_undefined(env, &undefined);
+  napi_status st = napi_call_function(env, undefined, fn, argc, argv, &result);
+  if (st == napi_ok) return true;
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) {
+    jsCallable_ = false;  // cannot run JS any more (worker terminating)
+    return false;
+  }
+  napi_value error;
+  napi_get_and_clear_last_exception(env, &error);
+  // The method's exception surfaces as an uncaught exception ('uncaughtException'
+  // on process); the rest of the batch is still delivered.
+  napi_fatal_exception(env, error);
+  return true;
+}
+
+void Delivery::reportDropped(Napi::Env env, EventType type, int server, int client, size_t bytes,
+                             const std::string& why) {
+  if (!jsCallable_) return;
+  std::string where = server != 0 ? "connection " + std::to_string(client) + " of server " +
+                                        std::to_string(server)
+                                  : "client " + std::to_string(client);
+  std::string msg = std::string("ix-websocket: a '") + keyName(eventTypeKey(type)) + "' event";
+  if (hasDataContext(type)) msg += " of " + std::to_string(bytes) + " bytes";
+  msg += " for " + where + " could not be converted to JavaScript and was dropped (" + why + ")";
+  try {
+    Napi::Object process = env.Global().Get("process").As<Napi::Object>();
+    Napi::Value emit = process.Get("emitWarning");
+    if (!emit.IsFunction()) return;
+    Napi::Object opts = Napi::Object::New(env);
+    opts.Set("type", "IxWebSocketWarning");
+    opts.Set("code", "IXWS_EVENT_DROPPED");
+    emit.As<Napi::Function>().Call(process, {Napi::String::New(env, msg), opts});
+  } catch (const Napi::Error&) {
+    // Nothing more can be done from here: the event stays dropped.
+  }
+}
+
+}  // namespace addon
+}  // namespace wsengine
