@@ -17,6 +17,7 @@ namespace addon {
 
 // Refs are ints: -2^31+1 .. 2^31-1.
 constexpr double kMaxInt32 = 2147483647.0;
+constexpr double kMaxUint32 = 4294967295.0;
 // The largest integer a double holds exactly (2^53 - 1).
 constexpr double kMaxSafeInteger = 9007199254740991.0;
 

@@ -18,7 +18,7 @@ std::string unknownClient(int ref) { return "Unknown client ref " + std::to_stri
 
 Napi::Object clientObject(Keys& keys, const ClientEntry& c) {
   Napi::Object out = Napi::Object::New(keys.env());
-  writeClientOptions(keys, out, c.config);
+  writeOptions(keys, out, c.config);
   keys.set(out, Key::ref, c.ref);
   c.js.writeTo(keys, out);
   return out;
@@ -30,7 +30,7 @@ ClientEntry* updateClient(Keys& keys, Instance* inst, const Napi::Object& obj, P
   // Nothing but the command's own keys: no configuration to copy and read.
   if ((present & ~Keys::commandBits()) == 0) return c;
   ClientConfig cfg = c != nullptr ? c->config : ClientConfig();
-  readClientOptions(keys, obj, present, cfg, "client");
+  readOptions(keys, obj, present, cfg, "client");
   JsValues::Given given = JsValues::read(keys, obj, present);
   c = inst->client(ref);
   if (c == nullptr) return nullptr;
@@ -49,7 +49,7 @@ Napi::Value WebsocketClient(const Napi::CallbackInfo& info) {
     if (!info[0].IsObject()) throwType(env, "options must be an object");
     Napi::Object opts = info[0].As<Napi::Object>();
     PresenceMask present = keys.presence(opts);
-    readClientOptions(keys, opts, present, cfg, "options");
+    readOptions(keys, opts, present, cfg, "options");
     given = JsValues::read(keys, opts, present);
   }
   ClientEntry* c = inst->addClient();

@@ -9,9 +9,13 @@ namespace {
 
 const char* const kNames[] = {
 #define IXWS_KEY_NAME(name) #name,
-    IXWS_KEYS(IXWS_KEY_NAME)
+#define IXWS_OPTION_KEY_NAME(name, ...) #name,
+    IXWS_FOR_EACH_KEY(IXWS_OPTION_KEY_NAME, IXWS_KEY_NAME)
+#undef IXWS_OPTION_KEY_NAME
 #undef IXWS_KEY_NAME
 };
+static_assert(sizeof(kNames) / sizeof(kNames[0]) == static_cast<size_t>(Key::kCount),
+              "one name per key");
 
 void check(napi_env env, napi_status st) {
   if (st != napi_ok) throw Napi::Error::New(env);
@@ -19,14 +23,11 @@ void check(napi_env env, napi_status st) {
 
 // The keys a command's object may carry at its top level: bit i is kTop[i].
 const Key kTop[] = {
-    Key::ref, Key::method, Key::worker, Key::window, Key::process, Key::port, Key::host,
-    Key::backlog, Key::maxConnections, Key::handshakeTimeout, Key::pingInterval,
-    Key::pingTimeout, Key::enablePong, Key::perMessageDeflate, Key::disablePerMessageDeflate,
-    Key::maxPayload, Key::maxHeaderSize, Key::maxHeaders, Key::sendHighWaterMark, Key::tls,
-    Key::url, Key::headers, Key::enableAutomaticReconnection,
-    Key::minWaitBetweenReconnectionRetries, Key::maxWaitBetweenReconnectionRetries,
-    Key::timeout, Key::clients, Key::binary, Key::maxHandshakes, Key::firstByteTimeout,
-    Key::maxConnectionsPerAddress, Key::maxUnfinishedBytes,
+    Key::ref, Key::method, Key::worker, Key::window, Key::process,
+#define IXWS_TOP_OPTION(name, ...) Key::name,
+    IXWS_OPTIONS(IXWS_TOP_OPTION)
+#undef IXWS_TOP_OPTION
+    Key::clients, Key::binary,
 };
 // The JS side sums powers of two in a double: exact up to 2^52.
 static_assert(sizeof(kTop) / sizeof(kTop[0]) <= 53, "presence bits must fit a double's mantissa");

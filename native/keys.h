@@ -1,7 +1,7 @@
-// Property names as JS strings, interned once per environment. Looking a
-// property up by a C string interns that string on every access; commands
-// get whole configuration objects (some 30 properties) on every call and
-// events build a context per message, so that cost dominated both.
+// Property names as JS strings, created once per environment and kept in
+// one array, so that a property is read or written by a string V8 already
+// has (a C string name would be turned into a JS string on every access);
+// and which top-level keys an object carries, found by one JS call.
 #pragma once
 
 #include "napi_config.h"
@@ -9,23 +9,25 @@
 #include <cstdint>
 #include <string>
 
+#include "option_table.h"
+
 namespace wsengine {
 namespace addon {
 
-#define IXWS_KEYS(X)                                                                        \
-  X(ref) X(method) X(worker) X(window) X(process) X(port) X(host) X(backlog)                \
-  X(maxConnections) X(handshakeTimeout) X(pingInterval) X(pingTimeout) X(enablePong)        \
-  X(perMessageDeflate) X(enabled) X(clientNoContextTakeover) X(serverNoContextTakeover)     \
-  X(serverMaxWindowBits) X(clientMaxWindowBits) X(threshold) X(disablePerMessageDeflate)    \
-  X(maxPayload) X(maxHeaderSize) X(maxHeaders) X(sendHighWaterMark) X(tls) X(cert) X(key)   \
-  X(maxHandshakes) X(firstByteTimeout) X(maxConnectionsPerAddress) X(maxUnfinishedBytes)    \
-  X(ca) X(certFile) X(keyFile) X(caFile) X(ciphers) X(servername) X(verifyPeer)             \
-  X(disableHostnameValidation) X(url) X(headers) X(enableAutomaticReconnection)             \
-  X(minWaitBetweenReconnectionRetries) X(maxWaitBetweenReconnectionRetries) X(timeout)      \
-  X(clients) X(binary) X(success) X(message) X(compressionError) X(payloadSize) X(wireSize) \
-  X(bufferedAmount) X(client) X(http_status) X(errorStr) X(uri) X(data)                     \
-  X(decompressionError) X(reason) X(wait_time) X(retries) X(code) X(remote) X(open)         \
-  X(close) X(error) X(fragment) X(ping) X(pong)
+// The names that are not options (option_table.h declares those): the
+// commands' own keys (ref; clients and binary on a send), the values handed
+// back to `method`, statuses, event contexts and event types. `headers` is
+// an option and also a context and status key; it is declared as an option.
+#define IXWS_OTHER_KEYS(X)                                                                    \
+  X(ref) X(method) X(worker) X(window) X(process) X(clients) X(binary) X(success) X(message)  \
+  X(compressionError) X(payloadSize) X(wireSize) X(bufferedAmount) X(client) X(http_status)   \
+  X(errorStr) X(uri) X(data) X(decompressionError) X(reason) X(wait_time) X(retries) X(code)  \
+  X(remote) X(open) X(close) X(error) X(fragment) X(ping) X(pong)
+
+// Every key once, in Key's order: OPTION(name, ...) for the options and
+// their nested fields, OTHER(name) for the rest.
+#define IXWS_FOR_EACH_KEY(OPTION, OTHER)                                                    \
+  IXWS_OPTIONS(OPTION) IXWS_DEFLATE_OPTIONS(OPTION) IXWS_TLS_OPTIONS(OPTION) IXWS_OTHER_KEYS(OTHER)
 
 // Presence bits of the top-level keys (Keys::presence): up to 53, as the JS
 // side computes them in a double.
@@ -33,7 +35,9 @@ using PresenceMask = uint64_t;
 
 enum class Key : uint16_t {
 #define IXWS_KEY_ENUM(name) name,
-  IXWS_KEYS(IXWS_KEY_ENUM)
+#define IXWS_OPTION_KEY_ENUM(name, ...) name,
+  IXWS_FOR_EACH_KEY(IXWS_OPTION_KEY_ENUM, IXWS_KEY_ENUM)
+#undef IXWS_OPTION_KEY_ENUM
 #undef IXWS_KEY_ENUM
   kCount
 };

@@ -1,35 +1,84 @@
 #include "options.h"
 
-#include "args.h"
-
 #include <cmath>
 #include <cstdio>
-#include <limits>
+#include <type_traits>
 #include <utility>
+
+#include "args.h"
+#include "option_table.h"
 
 namespace wsengine {
 namespace addon {
 
 namespace {
 
-constexpr double kMaxSafe = kMaxSafeInteger;
-constexpr double kMaxInt = kMaxInt32;
+// ---- the kinds of option_table.h ----
 
-enum TlsField : uint32_t {
-  kCert = 1u << 0,
-  kKey = 1u << 1,
-  kCa = 1u << 2,
-  kCertFile = 1u << 3,
-  kKeyFile = 1u << 4,
-  kCaFile = 1u << 5,
-  kCiphers = 1u << 6,
-  kVerifyPeer = 1u << 7,
-  kDisableHostnameValidation = 1u << 8,
-  kServername = 1u << 9,
+namespace kind {
+struct IntSpec {
+  double lo, hi;
 };
+struct BoolSpec {};
+struct StringSpec {};
+struct SecondsSpec {
+  bool zeroOff;
+};
+struct HeadersSpec {};
+struct DeflateSpec {};
+struct TlsSpec {};
+constexpr IntSpec Int(double lo, double hi) { return {lo, hi}; }
+constexpr BoolSpec Bool() { return {}; }
+constexpr StringSpec String() { return {}; }
+constexpr SecondsSpec Seconds() { return {false}; }
+constexpr SecondsSpec SecondsOrOff() { return {true}; }
+constexpr HeadersSpec Headers() { return {}; }
+constexpr DeflateSpec Deflate() { return {}; }
+constexpr TlsSpec Tls() { return {}; }
+}  // namespace kind
+
+enum class Side { Server, Client, Both };
+
+template <class Cfg>
+constexpr bool onSide(Side side) {
+  using Engine = std::decay_t<decltype(std::declval<Cfg&>().opts)>;
+  return side == Side::Both ||
+         side == (std::is_same<Engine, ServerOptions>::value ? Side::Server : Side::Client);
+}
+
+// f(key, kind, field) for each option of cfg's side (cfg may be const), in
+// table order. A field of the other side is never named (if constexpr).
+template <class Cfg, class F>
+void forEachOption(Cfg& cfg, F&& f) {
+#define IXWS_VISIT_OPTION(name, side, kind_, field) \
+  if constexpr (onSide<Cfg>(Side::side)) f(Key::name, kind::kind_, cfg.field);
+  IXWS_OPTIONS(IXWS_VISIT_OPTION)
+#undef IXWS_VISIT_OPTION
+}
+
+template <class Deflate, class F>
+void forEachDeflateField(Deflate& d, F&& f) {
+#define IXWS_VISIT_FIELD(name, kind_, field) f(Key::name, kind::kind_, d.field);
+  IXWS_DEFLATE_OPTIONS(IXWS_VISIT_FIELD)
+#undef IXWS_VISIT_FIELD
+}
+
+// f(key, kind, member, bit): member points into TlsOptions; bit is the
+// field's bit in TlsConfig::fields.
+template <class F>
+void forEachTlsField(F&& f) {
+  uint32_t bit = 1;
+#define IXWS_VISIT_FIELD(name, kind_, field)          \
+  f(Key::name, kind::kind_, &TlsOptions::field, bit); \
+  bit <<= 1;
+  IXWS_TLS_OPTIONS(IXWS_VISIT_FIELD)
+#undef IXWS_VISIT_FIELD
+}
+
+// ---- reading ----
 
 std::string fmt(double v) {
-  if (v == kMaxSafe) return "2^53-1";
+  if (v == kMaxSafeInteger) return "2^53-1";
   char buf[32];
   snprintf(buf, sizeof buf, "%.0f", v);
   return buf;
@@ -43,8 +92,8 @@ class Reader {
       : keys_(keys), obj_(obj), path_(std::move(path)), present_(present) {}
 
   Napi::Env env() const { return obj_.Env(); }
-  const std::string& path() const { return path_; }
   std::string name(Key k) const { return path_ + "." + keyName(k); }
+  Keys& keys() { return keys_; }
 
   // A property that is present and not undefined.
   bool has(Key k, Napi::Value& out) {
@@ -83,7 +132,7 @@ class Reader {
   }
 
   // Seconds: any finite number above zero (or zero too, with zeroOff).
-  bool seconds(Key k, double& dst, bool zeroOff = false) {
+  bool seconds(Key k, double& dst, bool zeroOff) {
     Napi::Value v;
     if (!has(k, v)) return false;
     double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
@@ -103,8 +152,6 @@ class Reader {
     return true;
   }
 
-  Keys& keys() { return keys_; }
-
  private:
   Keys& keys_;
   Napi::Object obj_;
@@ -112,91 +159,31 @@ class Reader {
   PresenceMask present_;
 };
 
-void readHeartbeat(Reader& r, Heartbeat& hb) {
+template <class T>
+using IfInteger = std::enable_if_t<std::is_integral<T>::value && !std::is_same<T, bool>::value>;
+
+// Each reads the property when present (and not undefined) into dst and
+// says whether it did; a wrong value throws a TypeError naming it.
+template <class T, class = IfInteger<T>>
+bool readValue(Reader& r, Key k, kind::IntSpec spec, T& dst) {
   double d;
-  if (r.integer(Key::pingInterval, -1, kMaxInt, d)) hb.pingInterval = static_cast<int>(d);
-  if (r.integer(Key::pingTimeout, -1, kMaxInt, d)) hb.pingTimeout = static_cast<int>(d);
-  r.boolean(Key::enablePong, hb.enablePong);
+  if (!r.integer(k, spec.lo, spec.hi, d)) return false;
+  dst = static_cast<T>(d);
+  return true;
 }
 
-void readDeflate(Reader& r, DeflateOptions& dst, bool& disable) {
+bool readValue(Reader& r, Key k, kind::BoolSpec, bool& dst) { return r.boolean(k, dst); }
+
+bool readValue(Reader& r, Key k, kind::StringSpec, std::string& dst) { return r.string(k, dst); }
+
+bool readValue(Reader& r, Key k, kind::SecondsSpec spec, double& dst) {
+  return r.seconds(k, dst, spec.zeroOff);
+}
+
+bool readValue(Reader& r, Key k, kind::HeadersSpec, Headers& dst) {
   Napi::Object o;
-  if (r.object(Key::perMessageDeflate, o)) {
-    Reader p(r.keys(), o, r.name(Key::perMessageDeflate));
-    DeflateOptions next = dst;
-    double d;
-    p.boolean(Key::enabled, next.enabled);
-    p.boolean(Key::clientNoContextTakeover, next.clientNoContextTakeover);
-    p.boolean(Key::serverNoContextTakeover, next.serverNoContextTakeover);
-    if (p.integer(Key::serverMaxWindowBits, 8, 15, d)) next.serverMaxWindowBits = (int)d;
-    if (p.integer(Key::clientMaxWindowBits, 8, 15, d)) next.clientMaxWindowBits = (int)d;
-    if (p.integer(Key::threshold, 0, kMaxSafe, d)) next.threshold = static_cast<size_t>(d);
-    dst = next;
-  }
-  r.boolean(Key::disablePerMessageDeflate, disable);
-}
-
-void readLimits(Reader& r, Limits& lim) {
-  double d;
-  if (r.integer(Key::maxPayload, 1, kMaxSafe, d)) lim.maxPayload = (uint64_t)d;
-  if (r.integer(Key::maxHeaderSize, 1, kMaxInt, d)) lim.maxHeaderSize = (size_t)d;
-  if (r.integer(Key::maxHeaders, 1, kMaxInt, d)) lim.maxHeaders = (int)d;
-  if (r.integer(Key::sendHighWaterMark, 1, kMaxSafe, d)) {
-    lim.sendHighWaterMark = static_cast<size_t>(d);
-  }
-}
-
-struct TlsString {
-  Key key;
-  std::string TlsOptions::*field;
-  uint32_t bit;
-};
-const TlsString kTlsStrings[] = {
-    {Key::cert, &TlsOptions::cert, kCert},
-    {Key::key, &TlsOptions::key, kKey},
-    {Key::ca, &TlsOptions::ca, kCa},
-    {Key::certFile, &TlsOptions::certFile, kCertFile},
-    {Key::keyFile, &TlsOptions::keyFile, kKeyFile},
-    {Key::caFile, &TlsOptions::caFile, kCaFile},
-    {Key::ciphers, &TlsOptions::ciphers, kCiphers},
-    {Key::servername, &TlsOptions::servername, kServername},
-};
-
-void readTls(Reader& r, TlsConfig& tls) {
-  Napi::Value v;
-  if (!r.has(Key::tls, v)) return;
-  if (v.IsNull()) {  // null turns TLS back off
-    tls = TlsConfig();
-    return;
-  }
-  Napi::Object o;
-  r.object(Key::tls, o);
-  Reader t(r.keys(), o, r.name(Key::tls));
-  TlsConfig next = tls;
-  next.given = true;
-  for (const auto& s : kTlsStrings) {
-    if (t.string(s.key, next.opts.*(s.field))) next.fields |= s.bit;
-  }
-  if (t.boolean(Key::verifyPeer, next.opts.verifyPeer)) next.fields |= kVerifyPeer;
-  if (t.boolean(Key::disableHostnameValidation, next.opts.disableHostnameValidation)) {
-    next.fields |= kDisableHostnameValidation;
-  }
-  tls = next;
-}
-
-// method must be a function (null clears it); worker/window/process are any
-// value. The instance keeps them; this only validates.
-void checkMethod(Reader& r) {
-  Napi::Value v;
-  if (r.has(Key::method, v) && !v.IsFunction() && !v.IsNull()) {
-    throwType(r.env(), r.name(Key::method) + " must be a function");
-  }
-}
-
-void readClientHeaders(Reader& r, Headers& dst) {
-  Napi::Object o;
-  if (!r.object(Key::headers, o)) return;
-  std::string p = r.name(Key::headers);
+  if (!r.object(k, o)) return false;
+  std::string p = r.name(k);
   Napi::Array names = o.GetPropertyNames();
   Headers next;
   for (uint32_t i = 0; i < names.Length(); ++i) {
@@ -212,156 +199,130 @@ void readClientHeaders(Reader& r, Headers& dst) {
     next.emplace_back(std::move(name), std::move(text));
   }
   dst = std::move(next);
+  return true;
 }
 
-void writeDeflate(Keys& k, const Napi::Object& out, const DeflateOptions& d, bool disable) {
-  Napi::Object o = Napi::Object::New(out.Env());
-  k.set(o, Key::enabled, d.enabled);
-  k.set(o, Key::clientNoContextTakeover, d.clientNoContextTakeover);
-  k.set(o, Key::serverNoContextTakeover, d.serverNoContextTakeover);
-  k.set(o, Key::serverMaxWindowBits, d.serverMaxWindowBits);
-  k.set(o, Key::clientMaxWindowBits, d.clientMaxWindowBits);
-  k.set(o, Key::threshold, static_cast<double>(d.threshold));
-  k.set(out, Key::perMessageDeflate, o);
-  k.set(out, Key::disablePerMessageDeflate, disable);
+// The fields given change, the others stay.
+bool readValue(Reader& r, Key k, kind::DeflateSpec, DeflateOptions& dst) {
+  Napi::Object o;
+  if (!r.object(k, o)) return false;
+  Reader nested(r.keys(), o, r.name(k));
+  forEachDeflateField(dst, [&nested](Key key, auto spec, auto& field) {
+    readValue(nested, key, spec, field);
+  });
+  return true;
 }
 
-void writeHeartbeat(Keys& k, const Napi::Object& out, const Heartbeat& hb) {
-  k.set(out, Key::pingInterval, hb.pingInterval);
-  k.set(out, Key::pingTimeout, hb.pingTimeout);
-  k.set(out, Key::enablePong, hb.enablePong);
+// The fields given add to those given before; null forgets them all (TLS off).
+bool readValue(Reader& r, Key k, kind::TlsSpec, TlsConfig& tls) {
+  Napi::Value v;
+  if (!r.has(k, v)) return false;
+  if (v.IsNull()) {
+    tls = TlsConfig();
+    return true;
+  }
+  Napi::Object o;
+  r.object(k, o);
+  Reader nested(r.keys(), o, r.name(k));
+  tls.given = true;
+  forEachTlsField([&nested, &tls](Key key, auto spec, auto member, uint32_t bit) {
+    if (readValue(nested, key, spec, tls.opts.*member)) tls.fields |= bit;
+  });
+  return true;
 }
 
-void writeLimits(Keys& k, const Napi::Object& out, const Limits& lim, bool server) {
-  k.set(out, Key::maxPayload, static_cast<double>(lim.maxPayload));
-  k.set(out, Key::maxHeaderSize, static_cast<double>(lim.maxHeaderSize));
-  k.set(out, Key::maxHeaders, lim.maxHeaders);
-  if (server) k.set(out, Key::handshakeTimeout, lim.handshakeTimeout);
-  k.set(out, Key::sendHighWaterMark, static_cast<double>(lim.sendHighWaterMark));
+// method must be a function (null clears it); worker/window/process are any
+// value. The instance keeps them; this only validates.
+void checkMethod(Reader& r) {
+  Napi::Value v;
+  if (r.has(Key::method, v) && !v.IsFunction() && !v.IsNull()) {
+    throwType(r.env(), r.name(Key::method) + " must be a function");
+  }
 }
 
-void writeTls(Keys& k, const Napi::Object& out, const TlsConfig& tls) {
+template <class Cfg>
+void readAll(Keys& keys, const Napi::Object& obj, PresenceMask present, Cfg& cfg,
+             const std::string& name) {
+  Reader r(keys, obj, name, present);
+  Cfg next = cfg;  // cfg changes only when every option present is valid
+  checkMethod(r);
+  forEachOption(next, [&r](Key key, auto spec, auto& field) { readValue(r, key, spec, field); });
+  cfg = std::move(next);
+}
+
+// ---- writing ----
+
+template <class T, class = IfInteger<T>>
+void writeValue(Keys& k, napi_value out, Key key, kind::IntSpec, const T& v) {
+  k.set(out, key, static_cast<double>(v));
+}
+
+void writeValue(Keys& k, napi_value out, Key key, kind::BoolSpec, const bool& v) { k.set(out, key, v); }
+
+void writeValue(Keys& k, napi_value out, Key key, kind::StringSpec, const std::string& v) {
+  k.set(out, key, v);
+}
+
+void writeValue(Keys& k, napi_value out, Key key, kind::SecondsSpec, const double& v) {
+  k.set(out, key, v);
+}
+
+void writeValue(Keys& k, napi_value out, Key key, kind::HeadersSpec, const Headers& headers) {
+  Napi::Object o = Napi::Object::New(k.env());
+  for (const auto& h : headers) o.Set(h.first, h.second);
+  k.set(out, key, o);
+}
+
+void writeValue(Keys& k, napi_value out, Key key, kind::DeflateSpec, const DeflateOptions& d) {
+  Napi::Object o = Napi::Object::New(k.env());
+  forEachDeflateField(d, [&k, &o](Key field, auto spec, const auto& v) { writeValue(k, o, field, spec, v); });
+  k.set(out, key, o);
+}
+
+void writeValue(Keys& k, napi_value out, Key key, kind::TlsSpec, const TlsConfig& tls) {
   if (!tls.given) return;
-  Napi::Object o = Napi::Object::New(out.Env());
-  const TlsOptions& t = tls.opts;
-  for (const auto& s : kTlsStrings) {
-    if (tls.fields & s.bit) k.set(o, s.key, t.*(s.field));
-  }
-  if (tls.fields & kVerifyPeer) k.set(o, Key::verifyPeer, t.verifyPeer);
-  if (tls.fields & kDisableHostnameValidation) {
-    k.set(o, Key::disableHostnameValidation, t.disableHostnameValidation);
-  }
-  k.set(out, Key::tls, o);
+  Napi::Object o = Napi::Object::New(k.env());
+  forEachTlsField([&k, &o, &tls](Key field, auto spec, auto member, uint32_t bit) {
+    if (tls.fields & bit) writeValue(k, o, field, spec, tls.opts.*member);
+  });
+  k.set(out, key, o);
+}
+
+template <class Cfg>
+void writeAll(Keys& k, const Napi::Object& out, const Cfg& cfg) {
+  forEachOption(cfg, [&k, &out](Key key, auto spec, const auto& field) { writeValue(k, out, key, spec, field); });
 }
 
 }  // namespace
 
-ServerConfig::ServerConfig() {
-  // A server asks for client certificates only when told to.
-  opts.tls.verifyPeer = false;
-  tls.opts.verifyPeer = false;
-}
-
-ServerOptions ServerConfig::effective() const {
-  ServerOptions o = opts;
+template <class EngineOptions>
+EngineOptions Config<EngineOptions>::effective() const {
+  EngineOptions o = opts;
   if (disablePerMessageDeflate) o.deflate.enabled = false;
   o.tls = tls.opts;
-  o.tls.enabled = tls.given;
+  // A server serves TLS when tls is given; a client turns it on for wss://.
+  o.tls.enabled = std::is_same<EngineOptions, ServerOptions>::value && tls.given;
   return o;
 }
+template struct Config<ServerOptions>;
+template struct Config<ClientOptions>;
 
-ClientOptions ClientConfig::effective() const {
-  ClientOptions o = opts;
-  if (disablePerMessageDeflate) o.deflate.enabled = false;
-  o.tls = tls.opts;
-  o.tls.enabled = false;  // the engine turns it on for wss://
-  return o;
+void readOptions(Keys& keys, const Napi::Object& obj, PresenceMask present, ServerConfig& cfg,
+                 const std::string& name) {
+  readAll(keys, obj, present, cfg, name);
 }
 
-void readServerOptions(Keys& keys, const Napi::Object& obj, PresenceMask present, ServerConfig& cfg,
-                       const std::string& name) {
-  Reader r(keys, obj, name, present);
-  ServerConfig next = cfg;
-  ServerOptions& o = next.opts;
-  double d;
-  checkMethod(r);
-  if (r.integer(Key::port, 0, 65535, d)) o.port = static_cast<int>(d);
-  r.string(Key::host, o.host);
-  if (r.integer(Key::backlog, 0, kMaxInt, d)) o.backlog = static_cast<int>(d);
-  if (r.integer(Key::maxConnections, 1, kMaxInt, d)) o.maxConnections = static_cast<int>(d);
-  if (r.integer(Key::maxHandshakes, 1, kMaxInt, d)) o.maxHandshakes = static_cast<int>(d);
-  if (r.integer(Key::maxConnectionsPerAddress, 0, kMaxInt, d)) {
-    o.maxConnectionsPerAddress = static_cast<int>(d);
-  }
-  if (r.integer(Key::maxUnfinishedBytes, 0, kMaxSafe, d)) {
-    o.maxUnfinishedBytes = static_cast<uint64_t>(d);
-  }
-  r.seconds(Key::handshakeTimeout, o.limits.handshakeTimeout);
-  r.seconds(Key::firstByteTimeout, o.limits.firstByteTimeout, true);
-  readHeartbeat(r, o.heartbeat);
-  readDeflate(r, o.deflate, next.disablePerMessageDeflate);
-  readLimits(r, o.limits);
-  readTls(r, next.tls);
-  cfg = std::move(next);
+void readOptions(Keys& keys, const Napi::Object& obj, PresenceMask present, ClientConfig& cfg,
+                 const std::string& name) {
+  readAll(keys, obj, present, cfg, name);
 }
 
-void readClientOptions(Keys& keys, const Napi::Object& obj, PresenceMask present, ClientConfig& cfg,
-                       const std::string& name) {
-  Reader r(keys, obj, name, present);
-  ClientConfig next = cfg;
-  ClientOptions& o = next.opts;
-  double d;
-  checkMethod(r);
-  r.string(Key::url, o.url);
-  readClientHeaders(r, o.extraHeaders);
-  readHeartbeat(r, o.heartbeat);
-  r.boolean(Key::enableAutomaticReconnection, o.enableAutomaticReconnection);
-  if (r.integer(Key::minWaitBetweenReconnectionRetries, 0, 4294967295.0, d)) {
-    o.minWaitBetweenReconnectionRetries = static_cast<uint32_t>(d);
-  }
-  if (r.integer(Key::maxWaitBetweenReconnectionRetries, 0, 4294967295.0, d)) {
-    o.maxWaitBetweenReconnectionRetries = static_cast<uint32_t>(d);
-  }
-  r.seconds(Key::timeout, o.timeout);
-  readDeflate(r, o.deflate, next.disablePerMessageDeflate);
-  readLimits(r, o.limits);
-  readTls(r, next.tls);
-  cfg = std::move(next);
+void writeOptions(Keys& keys, const Napi::Object& out, const ServerConfig& cfg) {
+  writeAll(keys, out, cfg);
 }
 
-void writeServerOptions(Keys& k, const Napi::Object& out, const ServerConfig& cfg) {
-  const ServerOptions& o = cfg.opts;
-  k.set(out, Key::port, o.port);
-  k.set(out, Key::host, o.host);
-  k.set(out, Key::backlog, o.backlog);
-  k.set(out, Key::maxConnections, o.maxConnections);
-  k.set(out, Key::maxHandshakes, o.maxHandshakes);
-  k.set(out, Key::maxConnectionsPerAddress, o.maxConnectionsPerAddress);
-  k.set(out, Key::maxUnfinishedBytes, static_cast<double>(o.maxUnfinishedBytes));
-  k.set(out, Key::firstByteTimeout, o.limits.firstByteTimeout);
-  writeHeartbeat(k, out, o.heartbeat);
-  writeDeflate(k, out, o.deflate, cfg.disablePerMessageDeflate);
-  writeLimits(k, out, o.limits, true);
-  writeTls(k, out, cfg.tls);
-}
-
-void writeClientOptions(Keys& k, const Napi::Object& out, const ClientConfig& cfg) {
-  const ClientOptions& o = cfg.opts;
-  Napi::Env env = out.Env();
-  k.set(out, Key::url, o.url);
-  writeHeartbeat(k, out, o.heartbeat);
-  k.set(out, Key::enableAutomaticReconnection, o.enableAutomaticReconnection);
-  k.set(out, Key::minWaitBetweenReconnectionRetries,
-        static_cast<double>(o.minWaitBetweenReconnectionRetries));
-  k.set(out, Key::maxWaitBetweenReconnectionRetries,
-        static_cast<double>(o.maxWaitBetweenReconnectionRetries));
-  k.set(out, Key::timeout, o.timeout);
-  Napi::Object headers = Napi::Object::New(env);
-  for (const auto& h : o.extraHeaders) headers.Set(h.first, h.second);
-  k.set(out, Key::headers, headers);
-  writeDeflate(k, out, o.deflate, cfg.disablePerMessageDeflate);
-  writeLimits(k, out, o.limits, false);
-  writeTls(k, out, cfg.tls);
+void writeOptions(Keys& keys, const Napi::Object& out, const ClientConfig& cfg) {
+  writeAll(keys, out, cfg);
 }
 
 }  // namespace addon

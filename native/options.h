@@ -1,7 +1,8 @@
-// Option objects <-> engine option structs. Reading validates every property
-// present (a wrong type throws a TypeError naming it) and leaves absent or
-// undefined ones as they were, so the same code serves creation and the
-// partial updates every command accepts.
+// Option objects <-> engine option structs, driven by the table in
+// option_table.h. Reading validates every property present (a wrong type
+// throws a TypeError naming it) and leaves absent or undefined ones as they
+// were, so the same code serves creation and the partial updates every
+// command accepts.
 #pragma once
 
 #include "napi_config.h"
@@ -18,37 +19,38 @@ namespace addon {
 // Which TLS properties the user gave: only those are written back.
 struct TlsConfig {
   bool given = false;
-  uint32_t fields = 0;
+  uint32_t fields = 0;  // bit i: the i-th field of IXWS_TLS_OPTIONS
   TlsOptions opts;
 };
 
-struct ServerConfig {
-  ServerConfig();
-  ServerOptions opts;  // opts.deflate is the perMessageDeflate object as given
+// A server's or client's configuration: the engine's options, whose
+// defaults are the engine structs' own, plus what only the JavaScript side
+// has (the perMessageDeflate object as given, disablePerMessageDeflate, the
+// tls fields given).
+template <class EngineOptions>
+struct Config {
+  Config() { tls.opts = opts.tls; }
+  EngineOptions opts;
   bool disablePerMessageDeflate = false;
   TlsConfig tls;
   // What the engine gets: disablePerMessageDeflate and tls folded in.
-  ServerOptions effective() const;
+  EngineOptions effective() const;
 };
-
-struct ClientConfig {
-  ClientOptions opts;
-  bool disablePerMessageDeflate = false;
-  TlsConfig tls;
-  ClientOptions effective() const;
-};
+using ServerConfig = Config<ServerOptions>;
+using ClientConfig = Config<ClientOptions>;
 
 // `name` prefixes messages: "options" for the constructors, "server" or
 // "client" for commands. Throws Napi::TypeError; cfg is untouched then.
 // `present` is keys.presence(obj): keys without their bit are not read.
-void readServerOptions(Keys& keys, const Napi::Object& obj, PresenceMask present, ServerConfig& cfg,
-                       const std::string& name);
-void readClientOptions(Keys& keys, const Napi::Object& obj, PresenceMask present, ClientConfig& cfg,
-                       const std::string& name);
+void readOptions(Keys& keys, const Napi::Object& obj, PresenceMask present, ServerConfig& cfg,
+                 const std::string& name);
+void readOptions(Keys& keys, const Napi::Object& obj, PresenceMask present, ClientConfig& cfg,
+                 const std::string& name);
 
-// Writes every option with its current value (tls only when given).
-void writeServerOptions(Keys& keys, const Napi::Object& out, const ServerConfig& cfg);
-void writeClientOptions(Keys& keys, const Napi::Object& out, const ClientConfig& cfg);
+// Writes every option of the side with its current value (tls only when
+// given, with the fields given).
+void writeOptions(Keys& keys, const Napi::Object& out, const ServerConfig& cfg);
+void writeOptions(Keys& keys, const Napi::Object& out, const ClientConfig& cfg);
 
 }  // namespace addon
 }  // namespace wsengine

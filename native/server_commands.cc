@@ -20,7 +20,7 @@ std::string unknownServer(int ref) { return "Unknown server ref " + std::to_stri
 
 Napi::Object serverObject(Keys& keys, const ServerEntry& s, bool boundPort) {
   Napi::Object out = Napi::Object::New(keys.env());
-  writeServerOptions(keys, out, s.config);
+  writeOptions(keys, out, s.config);
   if (boundPort && s.boundPort > 0) keys.set(out, Key::port, s.boundPort);
   keys.set(out, Key::ref, s.ref);
   s.js.writeTo(keys, out);
@@ -36,7 +36,7 @@ ServerEntry* updateServer(Keys& keys, Instance* inst, const Napi::Object& obj, P
   // configuration to copy, read and store back on every call.
   if ((present & ~Keys::commandBits()) == 0) return s;
   ServerConfig cfg = s != nullptr ? s->config : ServerConfig();
-  readServerOptions(keys, obj, present, cfg, "server");
+  readOptions(keys, obj, present, cfg, "server");
   JsValues::Given given = JsValues::read(keys, obj, present);
   s = inst->server(ref);
   if (s == nullptr) return nullptr;
@@ -55,7 +55,7 @@ Napi::Value WebsocketServer(const Napi::CallbackInfo& info) {
     if (!info[0].IsObject()) throwType(env, "options must be an object");
     Napi::Object opts = info[0].As<Napi::Object>();
     PresenceMask present = keys.presence(opts);
-    readServerOptions(keys, opts, present, cfg, "options");
+    readOptions(keys, opts, present, cfg, "options");
     given = JsValues::read(keys, opts, present);
   }
   ServerEntry* s = inst->addServer();
