@@ -299,7 +299,11 @@ template <class EngineOptions>
 EngineOptions Config<EngineOptions>::effective() const {
   EngineOptions o = opts;
   if (disablePerMessageDeflate) o.deflate.enabled = false;
-  o.tls = tls.opts;
+  // The tls fields given, over this side's defaults (opts.tls, never read
+  // into: a server asks for client certificates only when told to).
+  forEachTlsField([this, &o](Key, auto, auto member, uint32_t bit) {
+    if (tls.fields & bit) o.tls.*member = tls.opts.*member;
+  });
   // A server serves TLS when tls is given; a client turns it on for wss://.
   o.tls.enabled = std::is_same<EngineOptions, ServerOptions>::value && tls.given;
   return o;

@@ -16,11 +16,12 @@
 namespace wsengine {
 namespace addon {
 
-// Which TLS properties the user gave: only those are written back.
+// The tls object as given: the fields given (only those are written back
+// and reach the engine, over its defaults) and whether it was given at all.
 struct TlsConfig {
   bool given = false;
   uint32_t fields = 0;  // bit i: the i-th field of IXWS_TLS_OPTIONS
-  TlsOptions opts;
+  TlsOptions opts;      // the values of the fields given
 };
 
 // A server's or client's configuration: the engine's options, whose
@@ -29,8 +30,7 @@ struct TlsConfig {
 // tls fields given).
 template <class EngineOptions>
 struct Config {
-  Config() { tls.opts = opts.tls; }
-  EngineOptions opts;
+  EngineOptions opts;  // opts.tls stays the engine's default (see tls)
   bool disablePerMessageDeflate = false;
   TlsConfig tls;
   // What the engine gets: disablePerMessageDeflate and tls folded in.

@@ -404,6 +404,19 @@ describe('options', () => {
     const again = await tlsClient(`ws://127.0.0.1:${st.port}/`);
     expect(again.status).toMatchObject({ success: true, http_status: 101 });
   });
+
+  test("tls given again after null has the server's defaults: no client certificate asked for", async () => {
+    const srv = tlsServer({ cert: server.cert, key: server.key });
+    websocketServerStop(srv.server);
+    expect(websocketServerStart({ ref: srv.server.ref, port: 0, tls: null as unknown as TlsOptions }).success).toBe(true);
+    websocketServerStop(srv.server);
+    // (null used to reset tls to the client's defaults: verifyPeer on, so
+    // this start failed for want of a ca to check client certificates with.)
+    const st = websocketServerStart({ ref: srv.server.ref, port: 0, tls: { cert: server.cert, key: server.key } });
+    expect(st).toMatchObject({ success: true });
+    const c = await tlsClient(`wss://localhost:${st.port}/`, { ca: ca.cert });
+    expect(c.status).toMatchObject({ success: true, http_status: 101 });
+  });
 });
 
 describe('client certificates', () => {
