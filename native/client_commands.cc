@@ -1,5 +1,5 @@
-// Client commands. As on the server side, JS arguments are read first and
-// the client is looked up again afterwards (getters may re-enter the addon).
+// The client commands (see commands.h for what they share with the
+// server's).
 #include <string>
 #include <utility>
 
@@ -7,55 +7,17 @@
 #include "commands.h"
 #include "convert.h"
 #include "instance.h"
-#include "options.h"
 
 namespace wsengine {
 namespace addon {
 
 namespace {
 
-std::string unknownClient(int ref) { return "Unknown client ref " + std::to_string(ref); }
-
-Napi::Object clientObject(Keys& keys, const ClientEntry& c) {
-  Napi::Object out = Napi::Object::New(keys.env());
-  writeOptions(keys, out, c.config);
-  keys.set(out, Key::ref, c.ref);
-  c.js.writeTo(keys, out);
-  return out;
-}
-
-ClientEntry* updateClient(Keys& keys, Instance* inst, const Napi::Object& obj, PresenceMask present,
-                     int ref) {
-  ClientEntry* c = inst->client(ref);
-  // Nothing but the command's own keys: no configuration to copy and read.
-  if ((present & ~Keys::commandBits()) == 0) return c;
-  ClientConfig cfg = c != nullptr ? c->config : ClientConfig();
-  readOptions(keys, obj, present, cfg, "client");
-  JsValues::Given given = JsValues::read(keys, obj, present);
-  c = inst->client(ref);
-  if (c == nullptr) return nullptr;
-  c->config = std::move(cfg);
-  c->js.apply(keys, given);
-  return c;
-}
+using S = Side<ClientEntry>;
 
 Napi::Value WebsocketClient(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Keys keys(env);
-  Instance* inst = Instance::get(env);
-  ClientConfig cfg;
-  JsValues::Given given;
-  if (info.Length() > 0 && !info[0].IsUndefined() && !info[0].IsNull()) {
-    if (!info[0].IsObject()) throwType(env, "options must be an object");
-    Napi::Object opts = info[0].As<Napi::Object>();
-    PresenceMask present = keys.presence(opts);
-    readOptions(keys, opts, present, cfg, "options");
-    given = JsValues::read(keys, opts, present);
-  }
-  ClientEntry* c = inst->addClient();
-  c->config = std::move(cfg);
-  c->js.apply(keys, given);
-  return clientObject(keys, *c);
+  Keys keys(info.Env());
+  return entryObject(keys, *createEntry<ClientEntry>(info, keys));
 }
 
 Napi::Value WebsocketClientStart(const Napi::CallbackInfo& info) {
@@ -63,12 +25,11 @@ Napi::Value WebsocketClientStart(const Napi::CallbackInfo& info) {
   Keys keys(env);
   Instance* inst = Instance::get(env);
   int ref = 0;
-  Napi::Object obj = refObjectArg(keys, info[0], "client", ref);
-  ClientEntry* c = updateClient(keys, inst, obj, keys.presence(obj), ref);
+  ClientEntry* c = commandTarget<ClientEntry>(info, keys, ref);
   Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
   if (c == nullptr) {
     ConnectResult r;
-    r.errorStr = unknownClient(ref);
+    r.errorStr = S::unknown(ref);
     Napi::Object status = connectStatus(keys, r);
     keys.set(status, Key::message, r.errorStr);  // like every other unknown-ref status
     deferred.Resolve(status);
@@ -92,31 +53,28 @@ Napi::Value WebsocketClientStart(const Napi::CallbackInfo& info) {
 Napi::Value WebsocketClientStop(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
-  Instance* inst = Instance::get(env);
   int ref = 0;
-  Napi::Object obj = refObjectArg(keys, info[0], "client", ref);
-  ClientEntry* c = updateClient(keys, inst, obj, keys.presence(obj), ref);
-  if (c == nullptr) return refStatus(keys, unknownClient(ref));
+  ClientEntry* c = commandTarget<ClientEntry>(info, keys, ref);
+  if (c == nullptr) return refStatus(keys, S::unknown(ref));
   c->engine->stop();
   c->started = false;
-  inst->updateKeepAlive();
-  return clientObject(keys, *c);
+  Instance::get(env)->updateKeepAlive();
+  return entryObject(keys, *c);
 }
 
 Napi::Value WebsocketClientSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
-  Instance* inst = Instance::get(env);
   int ref = 0;
-  Napi::Object obj = refObjectArg(keys, info[0], "client", ref);
+  Napi::Object obj = refObjectArg(keys, info[0], S::kName, ref);
   Napi::Value dataArg = info[1];
   if (!isSendData(dataArg)) throwType(env, kSendDataError);
   PresenceMask present = keys.presence(obj);
-  BinaryFlag binaryFlag = binaryArg(keys, obj, present, "client");
-  ClientEntry* c = updateClient(keys, inst, obj, present, ref);
+  BinaryFlag binaryFlag = binaryArg(keys, obj, present, S::kName);
+  ClientEntry* c = updateEntry<ClientEntry>(keys, *Instance::get(env), obj, present, ref);
   if (c == nullptr) {
     SendResult r;
-    r.message = unknownClient(ref);
+    r.message = S::unknown(ref);
     return sendStatus(keys, r);
   }
   SendData data;
@@ -137,23 +95,19 @@ Napi::Value WebsocketClientClear(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
   int ref = 0;
-  refObjectArg(keys, info[0], "client", ref);
-  if (!Instance::get(env)->clearClient(ref)) return refStatus(keys, unknownClient(ref));
+  refObjectArg(keys, info[0], S::kName, ref);
+  if (!Instance::get(env)->clearClient(ref)) return refStatus(keys, S::unknown(ref));
   return Napi::Object::New(env);
 }
 
 }  // namespace
 
 void registerClientCommands(Napi::Env env, Napi::Object exports) {
-  exports.Set("websocketClient", Napi::Function::New(env, WebsocketClient, "websocketClient"));
-  exports.Set("websocketClientStart",
-              Napi::Function::New(env, WebsocketClientStart, "websocketClientStart"));
-  exports.Set("websocketClientStop",
-              Napi::Function::New(env, WebsocketClientStop, "websocketClientStop"));
-  exports.Set("websocketClientSend",
-              Napi::Function::New(env, WebsocketClientSend, "websocketClientSend"));
-  exports.Set("websocketClientClear",
-              Napi::Function::New(env, WebsocketClientClear, "websocketClientClear"));
+  exportFunction(env, exports, "websocketClient", WebsocketClient);
+  exportFunction(env, exports, "websocketClientStart", WebsocketClientStart);
+  exportFunction(env, exports, "websocketClientStop", WebsocketClientStop);
+  exportFunction(env, exports, "websocketClientSend", WebsocketClientSend);
+  exportFunction(env, exports, "websocketClientClear", WebsocketClientClear);
 }
 
 }  // namespace addon

@@ -91,11 +91,11 @@ Napi::Value ParseClientUrl(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void registerExtras(Napi::Env env, Napi::Object exports) {
-  exports.Set("setKeepAlive", Napi::Function::New(env, SetKeepAlive, "setKeepAlive"));
-  exports.Set("bufferedAmount", Napi::Function::New(env, BufferedAmount, "bufferedAmount"));
-  exports.Set("ioThreads", Napi::Function::New(env, IoThreads, "ioThreads"));
-  exports.Set("bufferPoolStats", Napi::Function::New(env, BufferPool, "bufferPoolStats"));
-  exports.Set("parseClientUrl", Napi::Function::New(env, ParseClientUrl, "parseClientUrl"));
+  exportFunction(env, exports, "setKeepAlive", SetKeepAlive);
+  exportFunction(env, exports, "bufferedAmount", BufferedAmount);
+  exportFunction(env, exports, "ioThreads", IoThreads);
+  exportFunction(env, exports, "bufferPoolStats", BufferPool);
+  exportFunction(env, exports, "parseClientUrl", ParseClientUrl);
 }
 
 }  // namespace addon

@@ -81,27 +81,19 @@ void Instance::shutdown() {
   owners_.clear();
 }
 
-ServerEntry* Instance::addServer() {
-  auto entry = std::make_unique<ServerEntry>();
+template <class E>
+E* Instance::add(RefTable<E>& table) {
+  auto entry = std::make_unique<E>();
   entry->tag = nextTag_++;
   entry->js.init(Napi::Env(env_));
-  entry->engine = std::make_unique<Server>(queue_, entry->tag);
-  ServerEntry* raw = entry.get();
-  raw->ref = servers_.add(std::move(entry));
+  entry->engine = std::make_unique<typename E::Engine>(queue_, entry->tag);
+  E* raw = entry.get();
+  raw->ref = table.add(std::move(entry));
   owners_[raw->tag] = raw->ref;
   return raw;
 }
-
-ClientEntry* Instance::addClient() {
-  auto entry = std::make_unique<ClientEntry>();
-  entry->tag = nextTag_++;
-  entry->js.init(Napi::Env(env_));
-  entry->engine = std::make_unique<Client>(queue_, entry->tag);
-  ClientEntry* raw = entry.get();
-  raw->ref = clients_.add(std::move(entry));
-  owners_[raw->tag] = raw->ref;
-  return raw;
-}
+template ServerEntry* Instance::add(RefTable<ServerEntry>&);
+template ClientEntry* Instance::add(RefTable<ClientEntry>&);
 
 bool Instance::clearServer(int ref) {
   std::unique_ptr<ServerEntry> s = servers_.take(ref);

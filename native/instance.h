@@ -41,26 +41,25 @@ class JsValues {
   Napi::ObjectReference holder_;
 };
 
-struct ServerEntry {
-  uint64_t tag = 0;
+// What a server's and a client's entries share.
+template <class ConfigT, class EngineT>
+struct Entry {
+  using Engine = EngineT;
+  uint64_t tag = 0;  // given to the engine, which puts it on every event
   int ref = 0;
-  ServerConfig config;
+  ConfigT config;
   JsValues js;
-  std::unique_ptr<Server> engine;
-  ConnRefs conns;
-  bool started = false;
+  std::unique_ptr<Engine> engine;
+  bool started = false;  // started and not stopped (a client: nor given up)
   bool keepAlive = true;
+};
+
+struct ServerEntry : Entry<ServerConfig, Server> {
+  ConnRefs conns;
   int boundPort = 0;  // last successful start's port
 };
 
-struct ClientEntry {
-  uint64_t tag = 0;
-  int ref = 0;
-  ClientConfig config;
-  JsValues js;
-  std::unique_ptr<Client> engine;
-  bool started = false;  // started and not stopped / given up
-  bool keepAlive = true;
+struct ClientEntry : Entry<ClientConfig, Client> {
   // Of the latest websocketClientStart: the queue position when it was
   // called, its id, and whether it may retry by itself.
   uint64_t startSeq = 0;
@@ -79,8 +78,8 @@ class Instance : public QueueTarget {
   ~Instance() override;
   static Instance* get(Napi::Env env) { return env.GetInstanceData<Instance>(); }
 
-  ServerEntry* addServer();
-  ClientEntry* addClient();
+  ServerEntry* addServer() { return add(servers_); }
+  ClientEntry* addClient() { return add(clients_); }
   ServerEntry* server(int ref) const { return servers_.find(ref); }
   ClientEntry* client(int ref) const { return clients_.find(ref); }
   // Hard stop and free the ref. false when the ref is unknown.
@@ -124,6 +123,9 @@ class Instance : public QueueTarget {
 
  private:
   static void CleanupHook(void* arg);
+  // A new entry under the lowest free ref, with its engine and tag.
+  template <class E>
+  E* add(RefTable<E>& table);
 
   napi_env env_;
   KeyStore keyStore_;

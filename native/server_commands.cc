@@ -1,6 +1,5 @@
-// Server commands. Each reads everything it needs from its JS arguments
-// first (getters may run JS that re-enters the addon), then looks the server
-// up again and acts.
+// The server commands (see commands.h for what they share with the
+// client's).
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -9,69 +8,25 @@
 #include "commands.h"
 #include "convert.h"
 #include "instance.h"
-#include "options.h"
 
 namespace wsengine {
 namespace addon {
 
 namespace {
 
-std::string unknownServer(int ref) { return "Unknown server ref " + std::to_string(ref); }
-
-Napi::Object serverObject(Keys& keys, const ServerEntry& s, bool boundPort) {
-  Napi::Object out = Napi::Object::New(keys.env());
-  writeOptions(keys, out, s.config);
-  if (boundPort && s.boundPort > 0) keys.set(out, Key::port, s.boundPort);
-  keys.set(out, Key::ref, s.ref);
-  s.js.writeTo(keys, out);
-  return out;
-}
-
-// Applies the option properties carried by a command's object; returns the
-// server or nullptr for an unknown ref (TypeErrors are thrown either way).
-ServerEntry* updateServer(Keys& keys, Instance* inst, const Napi::Object& obj, PresenceMask present,
-                     int ref) {
-  ServerEntry* s = inst->server(ref);
-  // Nothing but the command's own keys (a send's `{ ref, clients }`): no
-  // configuration to copy, read and store back on every call.
-  if ((present & ~Keys::commandBits()) == 0) return s;
-  ServerConfig cfg = s != nullptr ? s->config : ServerConfig();
-  readOptions(keys, obj, present, cfg, "server");
-  JsValues::Given given = JsValues::read(keys, obj, present);
-  s = inst->server(ref);
-  if (s == nullptr) return nullptr;
-  s->config = cfg;
-  s->js.apply(keys, given);
-  return s;
-}
+using S = Side<ServerEntry>;
 
 Napi::Value WebsocketServer(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Keys keys(env);
-  Instance* inst = Instance::get(env);
-  ServerConfig cfg;
-  JsValues::Given given;
-  if (info.Length() > 0 && !info[0].IsUndefined() && !info[0].IsNull()) {
-    if (!info[0].IsObject()) throwType(env, "options must be an object");
-    Napi::Object opts = info[0].As<Napi::Object>();
-    PresenceMask present = keys.presence(opts);
-    readOptions(keys, opts, present, cfg, "options");
-    given = JsValues::read(keys, opts, present);
-  }
-  ServerEntry* s = inst->addServer();
-  s->config = cfg;
-  s->js.apply(keys, given);
-  return serverObject(keys, *s, false);
+  Keys keys(info.Env());
+  return entryObject(keys, *createEntry<ServerEntry>(info, keys));
 }
 
 Napi::Value WebsocketServerStart(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
-  Instance* inst = Instance::get(env);
   int ref = 0;
-  Napi::Object obj = refObjectArg(keys, info[0], "server", ref);
-  ServerEntry* s = updateServer(keys, inst, obj, keys.presence(obj), ref);
-  if (s == nullptr) return refStatus(keys, unknownServer(ref));
+  ServerEntry* s = commandTarget<ServerEntry>(info, keys, ref);
+  if (s == nullptr) return refStatus(keys, S::unknown(ref));
   Napi::Object status = Napi::Object::New(env);
   if (s->engine->running()) {
     keys.set(status, Key::success, false);
@@ -82,7 +37,7 @@ Napi::Value WebsocketServerStart(const Napi::CallbackInfo& info) {
   if (r.success) {
     s->started = true;
     s->boundPort = r.port;
-    inst->updateKeepAlive();
+    Instance::get(env)->updateKeepAlive();
   }
   keys.set(status, Key::success, r.success);
   keys.set(status, Key::message, r.message);
@@ -91,30 +46,28 @@ Napi::Value WebsocketServerStart(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value WebsocketServerStop(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Keys keys(env);
-  Instance* inst = Instance::get(env);
+  Keys keys(info.Env());
   int ref = 0;
-  Napi::Object obj = refObjectArg(keys, info[0], "server", ref);
-  ServerEntry* s = updateServer(keys, inst, obj, keys.presence(obj), ref);
-  if (s == nullptr) return refStatus(keys, unknownServer(ref));
+  ServerEntry* s = commandTarget<ServerEntry>(info, keys, ref);
+  if (s == nullptr) return refStatus(keys, S::unknown(ref));
   s->engine->stop();
   s->started = false;
-  inst->updateKeepAlive();
-  return serverObject(keys, *s, true);
+  Instance::get(info.Env())->updateKeepAlive();
+  Napi::Object out = entryObject(keys, *s);
+  if (s->boundPort > 0) keys.set(out, Key::port, s->boundPort);  // the port listened on
+  return out;
 }
 
 Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
-  Instance* inst = Instance::get(env);
   int ref = 0;
-  Napi::Object obj = refObjectArg(keys, info[0], "server", ref);
+  Napi::Object obj = refObjectArg(keys, info[0], S::kName, ref);
   Napi::Value dataArg = info[1];
   if (!isSendData(dataArg)) throwType(env, kSendDataError);
 
   PresenceMask present = keys.presence(obj);
-  BinaryFlag binaryFlag = binaryArg(keys, obj, present, "server");
+  BinaryFlag binaryFlag = binaryArg(keys, obj, present, S::kName);
   Napi::Value clientsV = env.Undefined();
   if (present & Keys::bit(Key::clients)) clientsV = keys.get(obj, Key::clients);
   bool explicitTargets = !clientsV.IsUndefined() && !clientsV.IsNull();
@@ -132,7 +85,7 @@ Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
       targets.push_back(asConnRef(d));
     }
   }
-  ServerEntry* s = updateServer(keys, inst, obj, present, ref);
+  ServerEntry* s = updateEntry<ServerEntry>(keys, *Instance::get(env), obj, present, ref);
   if (s == nullptr) return Napi::Array::New(env);
 
   SendData data;
@@ -184,8 +137,8 @@ Napi::Value WebsocketServerClear(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
   int ref = 0;
-  refObjectArg(keys, info[0], "server", ref);
-  if (!Instance::get(env)->clearServer(ref)) return refStatus(keys, unknownServer(ref));
+  refObjectArg(keys, info[0], S::kName, ref);
+  if (!Instance::get(env)->clearServer(ref)) return refStatus(keys, S::unknown(ref));
   return Napi::Object::New(env);
 }
 
@@ -193,8 +146,7 @@ Napi::Value WebsocketServerClients(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
   int ref = 0;
-  Napi::Object obj = refObjectArg(keys, info[0], "server", ref);
-  ServerEntry* s = updateServer(keys, Instance::get(env), obj, keys.presence(obj), ref);
+  ServerEntry* s = commandTarget<ServerEntry>(info, keys, ref);
   Napi::Array out = Napi::Array::New(env);
   if (s == nullptr) return out;
   uint32_t i = 0;
@@ -207,7 +159,7 @@ Napi::Value WebsocketServerCloseClient(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
   int ref = 0;
-  refObjectArg(keys, info[0], "server", ref);
+  refObjectArg(keys, info[0], S::kName, ref);
   int client = connRefArg(info[1]);
   int code = closeCodeArg(info[2]);
   std::string reason = closeReasonArg(info[3]);
@@ -221,19 +173,13 @@ Napi::Value WebsocketServerCloseClient(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void registerServerCommands(Napi::Env env, Napi::Object exports) {
-  exports.Set("websocketServer", Napi::Function::New(env, WebsocketServer, "websocketServer"));
-  exports.Set("websocketServerStart",
-              Napi::Function::New(env, WebsocketServerStart, "websocketServerStart"));
-  exports.Set("websocketServerStop",
-              Napi::Function::New(env, WebsocketServerStop, "websocketServerStop"));
-  exports.Set("websocketServerSend",
-              Napi::Function::New(env, WebsocketServerSend, "websocketServerSend"));
-  exports.Set("websocketServerClear",
-              Napi::Function::New(env, WebsocketServerClear, "websocketServerClear"));
-  exports.Set("websocketServerClients",
-              Napi::Function::New(env, WebsocketServerClients, "websocketServerClients"));
-  exports.Set("websocketServerCloseClient",
-              Napi::Function::New(env, WebsocketServerCloseClient, "websocketServerCloseClient"));
+  exportFunction(env, exports, "websocketServer", WebsocketServer);
+  exportFunction(env, exports, "websocketServerStart", WebsocketServerStart);
+  exportFunction(env, exports, "websocketServerStop", WebsocketServerStop);
+  exportFunction(env, exports, "websocketServerSend", WebsocketServerSend);
+  exportFunction(env, exports, "websocketServerClear", WebsocketServerClear);
+  exportFunction(env, exports, "websocketServerClients", WebsocketServerClients);
+  exportFunction(env, exports, "websocketServerCloseClient", WebsocketServerCloseClient);
 }
 
 }  // namespace addon
