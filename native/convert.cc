@@ -87,10 +87,7 @@ bool hasDataContext(EventType type) {
 }
 
 napi_value eventData(Napi::Env env, Event& ev, bool& binary) {
-  // Control frames and fragments may carry bytes that are not UTF-8 even when
-  // the engine calls them text: hand those out as a Buffer, flagged binary.
   binary = ev.binary;
-  if (!binary && ev.type != EventType::Message && !isValidUtf8(ev.data)) binary = true;
   if (binary) return binaryData(env, ev.data);
   napi_value s;
   if (napi_create_string_utf8(env, ev.data.data(), ev.data.size(), &s) != napi_ok) {
@@ -324,44 +321,6 @@ void readSendData(const Napi::Value& value, SendData& out) {
   out.isString = false;
   out.bytes = static_cast<const uint8_t*>(data);
   out.length = data == nullptr ? 0 : length;  // a detached buffer has no bytes
-}
-
-bool isValidUtf8(const std::string& s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  size_t n = s.size(), i = 0;
-  while (i < n) {
-    unsigned char c = p[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > n) return false;
-    for (size_t k = 1; k < len; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    // Overlong forms, surrogates and code points past U+10FFFF are invalid.
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
-      return false;
-    }
-    i += len;
-  }
-  return true;
 }
 
 }  // namespace addon

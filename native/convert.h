@@ -21,8 +21,9 @@ Key eventTypeKey(EventType type);
 Napi::Object eventContext(Keys& keys, Event& ev);
 
 // Whether the event's context is { wireSize, binary, data } (message,
-// fragment, ping, pong), and that data: a Buffer or a string. Control frames
-// and fragments whose "text" is not UTF-8 are handed out as binary.
+// fragment, ping, pong), and that data: a Buffer when ev.binary, else a
+// string. The engine flags binary every ping or pong whose payload is not
+// UTF-8; its text (messages, fragments cut at code points) is valid UTF-8.
 bool hasDataContext(EventType type);
 napi_value eventData(Napi::Env env, Event& ev, bool& binary);
 
@@ -56,8 +57,6 @@ const char* const kSendDataError =
     "data must be a string, Buffer, TypedArray, DataView or ArrayBuffer";
 // Throws TypeError kSendDataError for anything else.
 void readSendData(const Napi::Value& value, SendData& out);
-
-bool isValidUtf8(const std::string& s);
 
 }  // namespace addon
 }  // namespace wsengine

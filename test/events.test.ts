@@ -124,6 +124,30 @@ describe('ping and pong', () => {
     expectDataContext(pong.ctx, 'unsolicited', 11);
   });
 
+  test('a ping or pong whose payload is not UTF-8 comes as a Buffer flagged binary; text fragments hold whole code points', async () => {
+    const srv = startServer();
+    const raw = await RawPeer.connect(srv.port);
+    await raw.upgrade('/raw');
+    const open = await srv.events.waitType('open');
+    const notUtf8 = Buffer.from([0xff, 0x00, 0xc3]);
+    raw.send({ opcode: 0x9, payload: notUtf8 });
+    raw.send({ opcode: 0xa, payload: notUtf8 });
+    const ping = await srv.events.waitType('ping', open.client);
+    const pong = await srv.events.waitType('pong', open.client);
+    for (const ev of [ping, pong]) {
+      expect(ev.ctx.binary).toBe(true);
+      expect(Buffer.isBuffer(ev.ctx.data) && notUtf8.equals(ev.ctx.data)).toBe(true);
+    }
+    // "€" (e2 82 ac) cut after its first two bytes: the first fragment holds
+    // "a" only, the next frame completes the character.
+    raw.send({ opcode: 0x1, fin: false, payload: Buffer.from([0x61, 0xe2, 0x82]) });
+    raw.send({ opcode: 0x0, fin: false, payload: Buffer.from([0xac, 0x62]) });
+    raw.send({ opcode: 0x0, fin: true, payload: 'c' });
+    await srv.events.waitType('message', open.client);
+    expect(srv.events.of('fragment', open.client).map((f) => f.ctx.data)).toEqual(['a', '€b']);
+    expect(srv.events.of('fragment', open.client).every((f) => f.ctx.binary === false)).toBe(true);
+  });
+
   test('enablePong: false suppresses the automatic pong', async () => {
     const srv = startServer({ pingInterval: 1 });
     const conn = await connectClient(srv, { enablePong: false });

@@ -134,7 +134,7 @@ struct Event {
 
   // message, ping, pong, fragment
   std::string data;   // payload bytes (inflated); text is valid UTF-8
-  bool binary = false;
+  bool binary = false;  // a ping or pong whose payload is not UTF-8 is binary
   uint64_t wireSize = 0;  // payload bytes as they were on the wire
 
   // open: the request target (server) or the url (client); the peer's headers
