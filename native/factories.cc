@@ -5,8 +5,8 @@ namespace addon {
 
 namespace {
 
-// Plain ES5 in sloppy mode: the method is called with an undefined
-// receiver, exactly as napi_call_function did before.
+// Plain ES5 in sloppy mode. The method is called as a plain function, with
+// no receiver (`this` is undefined in a strict-mode method).
 const char* const kSources[Factories::kCount] = {
     // kDeliverData
     "(function (h, s, c, t, w, b, d, p, o) {"

@@ -2,8 +2,7 @@
 // per-message objects (event contexts, send statuses) and call the user's
 // method. Created in JS, each object literal gets one shared map and its
 // fields are stored by optimized code; creating the same object from C++
-// costs one Node-API runtime call per property (the hottest JS-thread cost
-// under load before this).
+// would cost one Node-API runtime call per property, per message.
 #pragma once
 
 #include "napi_config.h"
