@@ -11,7 +11,7 @@ const NO_REF = 0;
 export abstract class Endpoint<Events extends Record<keyof Events, unknown[]>> extends EventEmitter<
   Events & Record<keyof Events, any[]>
 > {
-  /** The seed's `ref` of this object. Freed, and reusable by others, after clear(). */
+  /** The 4D plugin's `ref` of this object. Freed, and reusable by others, after clear(). */
   readonly handle: number;
   protected userMethod: EventMethod | undefined;
   private cleared = false;

@@ -1,99 +1,284 @@
-// The public types, re-exported from binding.d.ts (the single source of truth
-// shared with the native layer) with the documentation users see.
-import type * as B from '../binding';
+// The public types and their documentation, in one place: the facade and
+// binding.d.ts (the native module's exports) both use these. Option defaults
+// are the engine's (vendor/wsengine/include/wsengine/wsengine.h); the
+// comments say them, test/options.test.ts checks the values.
 
 /** One of `open`, `close`, `error`, `fragment`, `ping`, `pong`, `message`. */
-export type EventType = B.EventType;
+export type EventType = 'open' | 'close' | 'error' | 'fragment' | 'ping' | 'pong' | 'message';
 
-/**
- * Context of `message`, `ping`, `pong` and `fragment` events: `wireSize` (payload
- * bytes as they were on the wire, i.e. compressed when permessage-deflate was
- * used), `binary`, and `data` (a string for text, a Buffer for binary).
- */
-export type DataContext = B.DataContext;
+/** Context of `message`, `ping`, `pong` and `fragment` events. */
+export interface DataContext {
+  /** payload bytes as they were on the wire (compressed when permessage-deflate was used) */
+  wireSize: number;
+  binary: boolean;
+  /** a string for text, a Buffer for binary (a ping or pong whose payload is not UTF-8 is binary) */
+  data: string | Buffer;
+}
 
-/**
- * Context of `open`: `uri` (server side: the request target; client side: the
- * url) and the peer's `headers`, which are also added as key/value pairs.
- */
-export type OpenContext = B.OpenContext;
+/** Context of `open`. The peer's headers are also added as key/value pairs, as the 4D plugin does. */
+export interface OpenContext {
+  /** server side: the request target; client side: the url */
+  uri: string;
+  /** the peer's headers (a repeated header folded into one value) */
+  headers: Record<string, string>;
+  [header: string]: unknown;
+}
 
-/**
- * Context of `error`: `decompressionError`, `reason`, `http_status` (the
- * handshake's status when there was one, else 0), `wait_time` (ms before the
- * next reconnection attempt) and `retries`.
- */
-export type ErrorContext = B.ErrorContext;
+/** Context of `error`. */
+export interface ErrorContext {
+  decompressionError: boolean;
+  reason: string;
+  /** the handshake's HTTP status when there was one, else 0 */
+  http_status: number;
+  /** ms before the next reconnection attempt (client) */
+  wait_time: number;
+  retries: number;
+}
 
-/** Context of `close`: `code`, `reason`, and `remote` (true when the peer closed). */
-export type CloseContext = B.CloseContext;
+/** Context of `close`. */
+export interface CloseContext {
+  code: number;
+  reason: string;
+  /** true when the peer closed */
+  remote: boolean;
+}
 
 /** Any event context. */
-export type EventContext = B.EventContext;
+export type EventContext = DataContext | OpenContext | ErrorContext | CloseContext;
 
 /**
  * The event callback of the command API, called on the JavaScript thread as
  * `(server, client, type, context, worker, window, process)`; `server` is 0 for
  * client-side events, `client` is the connection's ref on the server side.
+ * `worker`, `window` and `process` are the values given in the options, untouched.
  */
-export type EventMethod = B.EventMethod;
+export type EventMethod = (
+  server: number,
+  client: number,
+  type: EventType,
+  context: any,
+  worker: unknown,
+  window: unknown,
+  process: unknown,
+) => void;
 
 /** permessage-deflate (RFC 7692): what a client offers, what a server accepts. */
-export type PerMessageDeflateOptions = B.PerMessageDeflateOptions;
+export interface PerMessageDeflateOptions {
+  /** default true */
+  enabled?: boolean;
+  /** default false */
+  clientNoContextTakeover?: boolean;
+  /** default false */
+  serverNoContextTakeover?: boolean;
+  /** 8..15, default 15 */
+  serverMaxWindowBits?: number;
+  /** 8..15, default 15 */
+  clientMaxWindowBits?: number;
+  /** bytes; smaller messages are sent uncompressed (default 1024) */
+  threshold?: number;
+}
 
-/** TLS settings (`wss://` clients; servers serving TLS when a cert is given). */
-export type TlsOptions = B.TlsOptions;
+/** TLS settings (`wss://` clients; servers serving TLS when `tls` is given). */
+export interface TlsOptions {
+  /** PEM text */
+  cert?: string;
+  /** PEM text */
+  key?: string;
+  /**
+   * PEM CA certificates. Client: the CAs trusted for the server; given, they
+   * replace the system store (as Node's tls does). Server: the CAs client
+   * certificates must chain to (required with verifyPeer).
+   */
+  ca?: string;
+  /** path of a PEM certificate */
+  certFile?: string;
+  /** path of a PEM key */
+  keyFile?: string;
+  /** a file of PEM CA certificates, as `ca` */
+  caFile?: string;
+  /** OpenSSL cipher list */
+  ciphers?: string;
+  /**
+   * client: verify the server (default true); server: require a client certificate
+   * verified against `ca`/`caFile`, which are then required (default false)
+   */
+  verifyPeer?: boolean;
+  /** client: skip the host name check (default false) */
+  disableHostnameValidation?: boolean;
+  /** client: SNI / name to verify (default: the url's host) */
+  servername?: string;
+}
+
+/** The options servers and clients both have. */
+export interface CommonOptions {
+  /** the event callback */
+  method?: EventMethod;
+  /** handed back to `method` untouched */
+  worker?: unknown;
+  /** handed back to `method` untouched */
+  window?: unknown;
+  /** handed back to `method` untouched */
+  process?: unknown;
+  /** seconds between pings; -1 off (default) */
+  pingInterval?: number;
+  /** seconds without traffic before closing; -1 off (default) */
+  pingTimeout?: number;
+  /** answer pings automatically (default true) */
+  enablePong?: boolean;
+  /** default: enabled, window bits 15, threshold 1024 */
+  perMessageDeflate?: PerMessageDeflateOptions;
+  /** neither offer nor accept compression (default false) */
+  disablePerMessageDeflate?: boolean;
+  /** a server serves TLS when given; null turns it off again */
+  tls?: TlsOptions;
+  /** bytes of a message (after inflate); a larger one fails the connection with 1009 (default 100 MiB) */
+  maxPayload?: number;
+  /** bytes of the HTTP upgrade head (default 16384) */
+  maxHeaderSize?: number;
+  /** headers of the HTTP upgrade head (default 100) */
+  maxHeaders?: number;
+  /**
+   * bytes queued per connection beyond which send fails (default 128 MiB); while
+   * the queue (pongs and close frames included) is over it, the connection is not
+   * read until it drains
+   */
+  sendHighWaterMark?: number;
+}
 
 /**
- * Options of `websocketServer` (defaults: port 8080, host "127.0.0.1", backlog 5,
- * maxConnections 128). Limits for untrusted peers (README, "Limits for untrusted
- * peers"): `maxConnections` (open connections, else HTTP 503), `maxHandshakes`
- * (sockets not yet upgraded, default 512, else 503 or a close on TLS),
- * `firstByteTimeout` (seconds a new socket may stay silent, default 5),
- * `maxConnectionsPerAddress` (default 0: off, else 429 or a close on TLS),
- * `maxUnfinishedBytes` (bytes in unfinished messages across connections, default
- * 256 MiB, else close 1009), `handshakeTimeout`, `maxPayload`, `maxHeaderSize`,
- * `maxHeaders`, `sendHighWaterMark`.
+ * Options of `websocketServer`. Limits for untrusted peers: README, "Limits for
+ * untrusted peers".
  */
-export type ServerOptions = B.ServerOptions;
+export interface ServerOptions extends CommonOptions {
+  /** default 8080; 0 picks a free port (reported as `port` by the start) */
+  port?: number;
+  /** default "127.0.0.1" */
+  host?: string;
+  /** listen backlog (default 5) */
+  backlog?: number;
+  /** open WebSocket connections; an upgrade beyond it gets HTTP 503 (default 128) */
+  maxConnections?: number;
+  /** seconds allowed for a client's opening handshake (default 10) */
+  handshakeTimeout?: number;
+  /**
+   * sockets in their opening handshake (accepted, not yet upgraded), counted apart
+   * from maxConnections; a socket beyond it gets HTTP 503 at once, or is closed on a
+   * TLS server (default 512)
+   */
+  maxHandshakes?: number;
+  /** seconds a new socket may stay silent before it is closed; 0 off (default 5) */
+  firstByteTimeout?: number;
+  /**
+   * sockets (handshaking and open) from one IP address; beyond it HTTP 429 at once,
+   * or a close on a TLS server; 0 off (default 0: behind NAT or a proxy many clients
+   * share an address)
+   */
+  maxConnectionsPerAddress?: number;
+  /**
+   * bytes held in unfinished messages across all connections (after inflate,
+   * fragment events not yet consumed included); the connection that would go
+   * beyond it is closed with 1009; 0 off (default 256 MiB)
+   */
+  maxUnfinishedBytes?: number;
+}
 
-/** Options of `websocketClient` (defaults: pingInterval -1, enablePong true, reconnection on, 1 ms..10 s). */
-export type ClientOptions = B.ClientOptions;
+/** Options of `websocketClient`. */
+export interface ClientOptions extends CommonOptions {
+  /** `ws://` or `wss://`, read as WHATWG `URL` reads it */
+  url?: string;
+  /** extra request headers */
+  headers?: Record<string, string>;
+  /** retry with exponential backoff (default true) */
+  enableAutomaticReconnection?: boolean;
+  /** ms, default 1 */
+  minWaitBetweenReconnectionRetries?: number;
+  /** ms, default 10000 */
+  maxWaitBetweenReconnectionRetries?: number;
+  /** seconds for websocketClientStart: DNS, TCP, TLS and handshake (default 20) */
+  timeout?: number;
+}
 
 /** A server object: its configuration plus `ref` (negative integer). */
-export type ServerObject = B.ServerObject;
+export interface ServerObject extends ServerOptions {
+  ref: number;
+  /** set on send: target connection refs */
+  clients?: number[];
+  /** send: false sends bytes as a text frame */
+  binary?: boolean;
+}
 
 /** A client object: its configuration plus `ref` (positive integer). */
-export type ClientObject = B.ClientObject;
+export interface ClientObject extends ClientOptions {
+  ref: number;
+  /** send: false sends bytes as a text frame */
+  binary?: boolean;
+}
 
-/** `{ success, message }` plus `port` (the port listened on) on success. */
-export type ServerStartStatus = B.ServerStartStatus;
+/** What `websocketServerStart` returns. */
+export interface ServerStartStatus {
+  success: boolean;
+  message: string;
+  /** the port listened on (present on success) */
+  port?: number;
+}
 
-/** `{ success, http_status, errorStr, uri, headers }`. */
-export type ClientStartStatus = B.ClientStartStatus;
+/** What `websocketClientStart` resolves with: the first attempt's outcome. */
+export interface ClientStartStatus {
+  success: boolean;
+  http_status: number;
+  errorStr: string;
+  uri: string;
+  headers: Record<string, string>;
+}
 
-/** One send's outcome: `success`, `compressionError`, `payloadSize`, `wireSize`, `bufferedAmount`. */
-export type SendStatus = B.SendStatus;
+/** One send's outcome. */
+export interface SendStatus {
+  success: boolean;
+  compressionError: boolean;
+  payloadSize: number;
+  /** payload bytes after compression */
+  wireSize: number;
+  /** bytes queued on the connection after this send */
+  bufferedAmount: number;
+  /** why it failed */
+  message?: string;
+}
 
 /** A server send's outcome for one target connection (`client`). */
-export type ServerSendStatus = B.ServerSendStatus;
+export interface ServerSendStatus extends SendStatus {
+  client: number;
+}
 
 /** What a command returns for an unknown or cleared ref. */
-export type RefStatus = B.RefStatus;
+export interface RefStatus {
+  success: false;
+  message: string;
+}
 
 /** A string (text frame) or bytes (binary frame). */
-export type SendData = B.SendData;
+export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
 
 /**
  * What the server commands take: a server object as `websocketServer` returned
  * it, or any object with `ref` and the properties to update (`clients` and
  * `binary` apply to one send only).
  */
-export type ServerArg = B.ServerArg;
+export type ServerArg = Partial<ServerObject> & { ref: number };
 
 /** What the client commands take: a client object, or `ref` plus properties to update. */
-export type ClientArg = B.ClientArg;
+export type ClientArg = Partial<ClientObject> & { ref: number };
+
+/** The engine's pool of recycled large message buffers (process-wide). */
+export interface BufferPoolStats {
+  /** buffers held for reuse now */
+  pooled: number;
+  /** their total capacity in bytes */
+  pooledBytes: number;
+  /** large buffers served from the pool since the process started */
+  hits: number;
+  /** large buffers that had to be allocated */
+  misses: number;
+}
 
 /** The native module's exports. */
-export type Binding = B.Binding;
-export type BufferPoolStats = B.BufferPoolStats;
+export type { Binding } from '../binding';

@@ -142,7 +142,7 @@ Napi::Object eventContext(Keys& k, Event& ev) {
       k.set(ctx, Key::uri, ev.uri);
       Napi::Object headers = headersObject(env, ev.headers);
       k.set(ctx, Key::headers, headers);
-      // The seed also adds each header as a key/value on the context.
+      // The 4D plugin also adds each header as a key/value on the context.
       Napi::Array names = headers.GetPropertyNames();
       for (uint32_t i = 0; i < names.Length(); ++i) {
         std::string name = names.Get(i).As<Napi::String>().Utf8Value();
