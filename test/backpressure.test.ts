@@ -16,7 +16,7 @@ import {
   websocketServerSend,
 } from '../lib/index';
 import type { SendStatus } from '../lib/index';
-import { Collector, defer, newClient, runCleanup, startServer, until, upgradeRequest } from './helpers';
+import { Collector, decodeFrames, defer, newClient, rawServer, runCleanup, startServer, until, upgradeRequest } from './support';
 
 afterEach(runCleanup);
 
@@ -150,23 +150,9 @@ async function stalledPeer(port: number): Promise<{ sock: net.Socket; resume: ()
   };
   const frames: Buffer[] = [];
   sock.on('data', () => {
-    for (;;) {
-      if (buf.length < 2) return;
-      let len = buf[1] & 0x7f;
-      let off = 2;
-      if (len === 126) {
-        if (buf.length < 4) return;
-        len = buf.readUInt16BE(2);
-        off = 4;
-      } else if (len === 127) {
-        if (buf.length < 10) return;
-        len = Number(buf.readBigUInt64BE(2));
-        off = 10;
-      }
-      if (buf.length < off + len) return;
-      frames.push(Buffer.from(buf.subarray(off, off + len)));
-      buf = buf.subarray(off + len);
-    }
+    const { frames: got, rest } = decodeFrames(buf);
+    buf = rest;
+    for (const f of got) frames.push(f.payload);
   });
   return { sock, resume };
 }
@@ -258,33 +244,18 @@ describe('send backpressure', () => {
   });
 
   it('client: sends beyond its sendHighWaterMark to a server that does not read fail; accepted ones arrive in order', async () => {
-    // A plain TCP server that answers the upgrade and then stops reading.
+    // A server that answers the upgrade and then stops reading.
     let sock: net.Socket | undefined;
     let rx = Buffer.alloc(0);
-    const fake = net.createServer((s) => {
+    const fake = await rawServer((s) => {
       sock = s;
-      defer(() => s.destroy());
-      s.on('error', () => {});
-      let head = '';
-      const onHead = (d: Buffer) => {
-        head += d.toString('latin1');
-        const end = head.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        s.off('data', onHead);
-        const key = /sec-websocket-key:\s*(\S+)/i.exec(head)![1];
-        const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-        s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
-        s.pause();
-        s.on('data', (x: Buffer) => (rx = Buffer.concat([rx, x])));
-      };
-      s.on('data', onHead);
+      s.pause();
+      s.on('data', (x: Buffer) => (rx = Buffer.concat([rx, x])));
     });
-    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
-    defer(() => new Promise((r) => fake.close(r)));
     const events = new Collector();
     const hwm = MiB;
     const c = newClient({
-      url: `ws://127.0.0.1:${(fake.address() as net.AddressInfo).port}/`,
+      url: `ws://127.0.0.1:${fake.port}/`,
       enableAutomaticReconnection: false,
       disablePerMessageDeflate: true,
       sendHighWaterMark: hwm,
@@ -301,30 +272,13 @@ describe('send backpressure', () => {
     expect(binding.bufferedAmount(c.ref)).toBeGreaterThan(hwm - size);
 
     sock!.resume();
-    // Parse masked client frames.
+    // The client's frames, each carrying its sequence number first.
     const seqs: number[] = [];
     await until(
       () => {
-        for (;;) {
-          if (rx.length < 2) break;
-          let len = rx[1] & 0x7f;
-          let off = 2;
-          if (len === 126) {
-            if (rx.length < 4) break;
-            len = rx.readUInt16BE(2);
-            off = 4;
-          } else if (len === 127) {
-            if (rx.length < 10) break;
-            len = Number(rx.readBigUInt64BE(2));
-            off = 10;
-          }
-          if (rx.length < off + 4 + len) break;
-          const key = rx.subarray(off, off + 4);
-          const p = Buffer.from(rx.subarray(off + 4, off + 4 + len));
-          for (let i = 0; i < 4; i++) p[i] ^= key[i & 3];
-          seqs.push(p.readUInt32BE(0));
-          rx = rx.subarray(off + 4 + len);
-        }
+        const { frames, rest } = decodeFrames(rx);
+        rx = rest;
+        for (const f of frames) seqs.push(f.payload.readUInt32BE(0));
         return seqs.length >= accepted.length ? true : undefined;
       },
       20_000,

@@ -1,10 +1,9 @@
 // WebSocketServer / WebSocketClient: events, send, clients, close, stop and
 // start, clear and dispose, on top of the same commands.
-import * as net from 'net';
 import { afterEach, describe, expect, test } from 'vitest';
 import { WebSocketClient, WebSocketServer, websocketServer, websocketServerClear, websocketServerClients } from '../lib/index';
 import type { CloseContext, DataContext, OpenContext } from '../lib/index';
-import { Collector, defer, delay, runCleanup, until } from './helpers';
+import { Collector, canConnect, closedPort, defer, delay, runCleanup, until } from './support';
 
 afterEach(runCleanup);
 
@@ -174,25 +173,3 @@ describe('WebSocketServer + WebSocketClient', () => {
     expect(c.unref().ref()).toBe(c);
   });
 });
-
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const l = net.createServer();
-    l.once('error', reject);
-    l.listen(0, '127.0.0.1', () => {
-      const port = (l.address() as net.AddressInfo).port;
-      l.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ port, host: '127.0.0.1' });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}

@@ -15,7 +15,16 @@ import {
   websocketServerStart,
   websocketServerStop,
 } from '../lib/index';
-import { Collector, connectClient, newClient, newServer, runCleanup, startServer } from './helpers';
+import {
+  Collector,
+  canListen,
+  closedPort,
+  connectClient,
+  newClient,
+  newServer,
+  runCleanup,
+  startServer,
+} from './support';
 
 afterEach(runCleanup);
 
@@ -220,7 +229,7 @@ describe('websocketClientStart / Stop', () => {
   });
 
   test('start resolves with success false against a closed port', async () => {
-    const port = await freePort();
+    const port = await closedPort();
     const c = newClient({ url: `ws://127.0.0.1:${port}/`, enableAutomaticReconnection: false });
     const st = await websocketClientStart({ ref: c.ref, timeout: 5 });
     expect(st.success).toBe(false);
@@ -416,24 +425,7 @@ describe('maxConnections', () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const l = net.createServer();
-    l.once('error', reject);
-    l.listen(0, '127.0.0.1', () => {
-      const port = (l.address() as net.AddressInfo).port;
-      l.close(() => resolve(port));
-    });
-  });
-}
 
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const l = net.createServer();
-    l.once('error', () => resolve(false));
-    l.listen(port, '127.0.0.1', () => l.close(() => resolve(true)));
-  });
-}
 
 function ipv6Loopback(): Promise<boolean> {
   return new Promise((resolve) => {

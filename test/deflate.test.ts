@@ -4,9 +4,8 @@
 // decompression bomb (1009, other connections unharmed) and corrupt data
 // (error event with decompressionError, close 1007).
 import { afterEach, describe, expect, test } from 'vitest';
-import * as crypto from 'crypto';
 import * as fs from 'fs';
-import * as net from 'net';
+import type * as net from 'net';
 import * as zlib from 'zlib';
 import WebSocket, { WebSocketServer as WsServer } from 'ws';
 import type { IncomingMessage } from 'http';
@@ -17,16 +16,20 @@ import {
   Collector,
   RawPeer,
   bytes,
+  collect,
   connectClient,
+  decodeFrames,
   defer,
   encodeFrame,
   header,
   newClient,
+  rawServer,
   runCleanup,
   startServer,
   text,
   until,
-} from './helpers';
+} from './support';
+import type { WsMsg } from './support';
 
 afterEach(runCleanup);
 
@@ -120,16 +123,7 @@ function probe(n: number, seed: number): string {
 const BIG = text(20000, 7); // repetitive: compresses well
 const PROBE = probe(1500, 9);
 
-interface WsMsg {
-  data: Buffer;
-  isBinary: boolean;
-}
 
-function collect(ws: WebSocket): WsMsg[] {
-  const got: WsMsg[] = [];
-  ws.on('message', (data, isBinary) => got.push({ data: Buffer.from(data as Buffer), isBinary }));
-  return got;
-}
 
 function opened(ws: WebSocket): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -474,65 +468,29 @@ function peakRss(): number | undefined {
   }
 }
 
-/** A loopback TCP server that answers one upgrade with permessage-deflate
- * and hands over the socket, to send what ws would never send. */
+/** A loopback server that answers the upgrade with permessage-deflate and
+ * hands over the socket, to send what ws would never send; readClose gives
+ * the code of the first close frame the client sends. */
 async function rawDeflateServer(onReady: (s: net.Socket, readClose: () => Promise<number>) => void): Promise<number> {
-  const server = net.createServer((sock) => {
-    let buf = Buffer.alloc(0);
-    let upgraded = false;
-    sock.on('error', () => undefined);
-    sock.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      if (upgraded) return;
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const headText = buf.subarray(0, end).toString('latin1');
-      buf = buf.subarray(end + 4);
-      upgraded = true;
-      const key = /sec-websocket-key:\s*(\S+)/i.exec(headText)![1];
-      const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-      sock.write(
-        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-          `Sec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n`,
-      );
-      // The close code of the first close frame the client sends (masked).
+  const { port } = await rawServer(
+    (sock, rest) => {
+      let buf = rest;
+      sock.on('data', (d: Buffer) => (buf = Buffer.concat([buf, d])));
       const readClose = () =>
         until(
           () => {
-            for (let off = 0; off + 2 <= buf.length; ) {
-              const op = buf[off] & 0x0f;
-              let len = buf[off + 1] & 0x7f;
-              let at = off + 2;
-              if (len === 126) {
-                len = buf.readUInt16BE(at);
-                at += 2;
-              } else if (len === 127) {
-                len = Number(buf.readBigUInt64BE(at));
-                at += 8;
-              }
-              const masked = (buf[off + 1] & 0x80) !== 0;
-              const mask = masked ? buf.subarray(at, at + 4) : undefined;
-              if (masked) at += 4;
-              if (buf.length < at + len) return undefined;
-              if (op === 8) {
-                const p = Buffer.from(buf.subarray(at, at + len));
-                if (mask) for (let i = 0; i < p.length; i++) p[i] ^= mask[i & 3];
-                return p.length >= 2 ? p.readUInt16BE(0) : 1005;
-              }
-              off = at + len;
-            }
-            return undefined;
+            const close = decodeFrames(buf).frames.find((f) => f.opcode === 8);
+            if (!close) return undefined;
+            return close.payload.length >= 2 ? close.payload.readUInt16BE(0) : 1005;
           },
           5000,
           'a close frame from the client',
         );
       onReady(sock, readClose);
-    });
-    defer(() => sock.destroy());
-  });
-  defer(() => new Promise((r) => server.close(() => r(undefined))));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return (server.address() as AddressInfo).port;
+    },
+    { 'Sec-WebSocket-Extensions': 'permessage-deflate' },
+  );
+  return port;
 }
 
 describe('decompression bomb', () => {

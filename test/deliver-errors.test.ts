@@ -15,7 +15,7 @@ import { constants } from 'buffer';
 import { Worker } from 'worker_threads';
 import { afterEach, describe, expect, test } from 'vitest';
 import { websocketServerClients } from '../lib/index';
-import { RawPeer, runCleanup, startServer, until } from './helpers';
+import { RawPeer, runCleanup, startServer, until } from './support';
 
 afterEach(runCleanup);
 

@@ -8,7 +8,19 @@ import {
   websocketServerSend,
 } from '../lib/index';
 import { binding } from '../lib/binding';
-import { Collector, RawPeer, closePayload, connectClient, defer, delay, header, newClient, runCleanup, startServer } from './helpers';
+import {
+  Collector,
+  RawPeer,
+  closedPort,
+  closePayload,
+  connectClient,
+  defer,
+  delay,
+  header,
+  newClient,
+  runCleanup,
+  startServer,
+} from './support';
 
 afterEach(runCleanup);
 
@@ -281,15 +293,3 @@ describe('error', () => {
     expect(events.of('error').length).toBe(n);
   });
 });
-
-/** A port with nothing listening (bound then released). */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const l = net.createServer();
-    l.once('error', reject);
-    l.listen(0, '127.0.0.1', () => {
-      const port = (l.address() as net.AddressInfo).port;
-      l.close(() => resolve(port));
-    });
-  });
-}

@@ -3,9 +3,10 @@
 // fire on time (delivery goes in slices with the loop's other phases in
 // between, instead of one slice after another inside one callback).
 import { spawn } from 'child_process';
+import * as path from 'path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { websocketClientStart } from '../lib/index';
-import { defer, newClient, runCleanup, until } from './helpers';
+import { defer, newClient, runCleanup, until } from './support';
 
 afterEach(runCleanup);
 
@@ -15,7 +16,7 @@ afterEach(runCleanup);
 // carrying its sequence number in its first 4 bytes.
 const floodServer = `
 const net = require('net');
-const crypto = require('crypto');
+const { requestKey, switchingProtocols } = require(${JSON.stringify(path.join(__dirname, 'support', 'handshake.cjs'))});
 const [count, size] = process.argv.slice(1).map(Number);
 const srv = net.createServer((s) => {
   s.on('error', () => {});
@@ -24,10 +25,7 @@ const srv = net.createServer((s) => {
     head += d.toString('latin1');
     if (!head.includes('\\r\\n\\r\\n')) return;
     s.off('data', onData);
-    const key = /sec-websocket-key:\\s*(\\S+)/i.exec(head)[1];
-    const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-    s.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n' +
-      'Sec-WebSocket-Accept: ' + accept + '\\r\\n\\r\\n');
+    s.write(switchingProtocols(requestKey(head)));
     flood(s);
   });
 });

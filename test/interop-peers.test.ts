@@ -20,7 +20,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { websocketClientSend, websocketClientStart, websocketClientStop, websocketServerSend } from '../lib/index';
 import type { EventMethod, ServerOptions } from '../lib/index';
 import { binding } from '../lib/binding';
-import { Collector, Started, bytes, defer, header, newClient, runCleanup, startServer, text, until } from './helpers';
+import { Collector, Started, bytes, defer, header, newClient, runCleanup, startServer, text, until } from './support';
 import { describeWithPeers, peerEnv, peers } from './support/peers';
 
 afterEach(runCleanup);

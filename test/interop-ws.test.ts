@@ -5,21 +5,22 @@ import { afterEach, describe, expect, test } from 'vitest';
 import WebSocket, { WebSocketServer as WsServer } from 'ws';
 import type { AddressInfo } from 'net';
 import { websocketClientSend, websocketServerSend } from '../lib/index';
-import { Collector, bytes, defer, newClient, runCleanup, startServer, text, until } from './helpers';
+import {
+  Collector,
+  bytes,
+  collect,
+  defer,
+  newClient,
+  runCleanup,
+  startServer,
+  text,
+  until,
+} from './support';
 import { websocketClientStart } from '../lib/index';
 
 afterEach(runCleanup);
 
-interface WsMsg {
-  data: Buffer;
-  isBinary: boolean;
-}
 
-function collect(ws: WebSocket): WsMsg[] {
-  const got: WsMsg[] = [];
-  ws.on('message', (data, isBinary) => got.push({ data: Buffer.from(data as Buffer), isBinary }));
-  return got;
-}
 
 for (const deflate of [true, false]) {
   describe(`permessage-deflate ${deflate ? 'on' : 'off'}`, () => {

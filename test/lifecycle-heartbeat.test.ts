@@ -1,7 +1,6 @@
 // Heartbeat seen from JavaScript: pingInterval sends pings, pingTimeout closes a
 // connection whose peer stops answering (1011 "Ping timeout"), a live peer is
 // kept, and enablePong: false is visible from a `ws` peer. Client and server.
-import * as crypto from 'crypto';
 import * as net from 'net';
 import { afterEach, describe, expect, test } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -9,47 +8,18 @@ import { websocketClientSend, websocketClientStart } from '../lib/index';
 import {
   Collector,
   RawPeer,
+  decodeFrames,
   defer,
   delay,
   encodeFrame,
   newClient,
+  rawServer,
   runCleanup,
   startServer,
   until,
-} from './helpers';
+} from './support';
 
 afterEach(runCleanup);
-
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-
-/** Frames as a server receives them (masked by the client). */
-function parseFrames(buf: Buffer): { frames: { opcode: number; payload: Buffer }[]; rest: Buffer } {
-  const frames: { opcode: number; payload: Buffer }[] = [];
-  let b = buf;
-  for (;;) {
-    if (b.length < 2) break;
-    let len = b[1] & 0x7f;
-    let off = 2;
-    if (len === 126) {
-      if (b.length < 4) break;
-      len = b.readUInt16BE(2);
-      off = 4;
-    } else if (len === 127) {
-      if (b.length < 10) break;
-      len = Number(b.readBigUInt64BE(2));
-      off = 10;
-    }
-    const masked = (b[1] & 0x80) !== 0;
-    const key = masked ? b.subarray(off, off + 4) : undefined;
-    if (masked) off += 4;
-    if (b.length < off + len) break;
-    const payload = Buffer.from(b.subarray(off, off + len));
-    if (key) for (let i = 0; i < payload.length; i++) payload[i] ^= key[i & 3];
-    frames.push({ opcode: b[0] & 0x0f, payload });
-    b = b.subarray(off + len);
-  }
-  return { frames, rest: b };
-}
 
 /**
  * A raw server that completes the opening handshake and then never writes
@@ -59,33 +29,24 @@ async function silentServer(): Promise<{ port: number; pings: () => number; conn
   let pings = 0;
   let conns = 0;
   let ended = 0;
-  const srv = net.createServer((s) => {
-    conns++;
-    let buf = Buffer.alloc(0);
-    let upgraded = false;
+  const { port, server } = await rawServer((s, rest) => {
+    let buf = rest;
+    const count = () => {
+      const { frames, rest: left } = decodeFrames(buf);
+      buf = left;
+      for (const f of frames) if (f.opcode === 0x9 && f.payload.toString() === 'ixwebsocket::heartbeat') pings++;
+    };
     s.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
-      if (!upgraded) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const head = buf.subarray(0, end).toString('latin1');
-        buf = buf.subarray(end + 4);
-        const key = /sec-websocket-key:\s*(\S+)/i.exec(head)?.[1] ?? '';
-        const accept = crypto.createHash('sha1').update(key + GUID).digest('base64');
-        s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
-        upgraded = true;
-      }
-      const { frames, rest } = parseFrames(buf);
-      buf = rest;
-      for (const f of frames) if (f.opcode === 0x9 && f.payload.toString() === 'ixwebsocket::heartbeat') pings++;
+      count();
     });
-    s.on('close', () => ended++);
-    s.on('error', () => {});
-    defer(() => s.destroy());
+    count();
   });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  defer(() => new Promise((r) => srv.close(r)));
-  return { port: (srv.address() as net.AddressInfo).port, pings: () => pings, conns: () => conns, ended: () => ended };
+  server.on('connection', (s: net.Socket) => {
+    conns++;
+    s.on('close', () => ended++);
+  });
+  return { port, pings: () => pings, conns: () => conns, ended: () => ended };
 }
 
 async function wsServer(opts: ConstructorParameters<typeof WebSocketServer>[0] = {}): Promise<{ wss: WebSocketServer; port: number }> {

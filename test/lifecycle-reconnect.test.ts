@@ -11,7 +11,7 @@ import {
   websocketServerStart,
   websocketServerStop,
 } from '../lib/index';
-import { Collector, defer, delay, newClient, runCleanup, startServer, until } from './helpers';
+import { Collector, defer, delay, newClient, runCleanup, startServer, until } from './support';
 
 afterEach(runCleanup);
 

@@ -17,7 +17,7 @@ import {
   websocketServerStop,
 } from '../lib/index';
 import type { ServerObject } from '../lib/index';
-import { Collector, RawPeer, connectClient, defer, delay, newClient, runCleanup, startServer, until } from './helpers';
+import { Collector, RawPeer, connectClient, defer, delay, newClient, rawServer, runCleanup, startServer, until } from './support';
 
 afterEach(runCleanup);
 
@@ -163,23 +163,7 @@ describe('server stop / start cycles', () => {
 describe('client stop / start', () => {
   test('client stop against a peer that never answers the close: close event within the close wait', async () => {
     // A raw server that completes the handshake and then ignores everything.
-    const crypto = await import('crypto');
-    const srv = net.createServer((s) => {
-      let buf = '';
-      s.on('data', (d) => {
-        if (buf.includes('\r\n\r\n')) return;
-        buf += d.toString('latin1');
-        const key = /sec-websocket-key:\s*(\S+)/i.exec(buf)?.[1];
-        if (!buf.includes('\r\n\r\n') || !key) return;
-        const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-        s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
-      });
-      s.on('error', () => {});
-      defer(() => s.destroy());
-    });
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    defer(() => new Promise((r) => srv.close(r)));
-    const port = (srv.address() as net.AddressInfo).port;
+    const { port } = await rawServer((s) => s.resume());
     const ev = new Collector();
     const client = newClient({ url: `ws://127.0.0.1:${port}/`, method: ev.method });
     expect((await websocketClientStart(client)).success).toBe(true);

@@ -4,7 +4,7 @@
 import * as net from 'net';
 import { afterEach, describe, expect, test } from 'vitest';
 import { websocketClientSend, websocketClientStart, websocketServerSend } from '../lib/index';
-import { Collector, RawPeer, connectClient, defer, delay, newClient, runCleanup, startServer, until } from './helpers';
+import { Collector, RawPeer, connectClient, defer, delay, newClient, runCleanup, startServer, until } from './support';
 
 afterEach(runCleanup);
 

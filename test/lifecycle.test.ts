@@ -4,7 +4,7 @@ import { spawn } from 'child_process';
 import { Worker } from 'worker_threads';
 import { afterEach, describe, expect, test } from 'vitest';
 import { root } from '../lib/binding';
-import { runCleanup, startServer } from './helpers';
+import { runCleanup, startServer } from './support';
 
 afterEach(runCleanup);
 

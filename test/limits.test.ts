@@ -10,17 +10,19 @@ import {
   Collector,
   RawPeer,
   connectClient,
+  decodeFrame,
   defer,
   delay,
   encodeFrame,
   newClient,
+  rawServer,
   runCleanup,
   startServer,
   roundTrip,
   until,
   upgradeRequest,
   whileGoodExchanges,
-} from './helpers';
+} from './support';
 
 afterEach(runCleanup);
 
@@ -247,47 +249,22 @@ describe('connection limits', () => {
 });
 
 describe('message size limit (client side)', () => {
-  /** A fake server: answers the upgrade, then runs `then` with the socket. */
-  function fakeServer(then: (s: net.Socket) => void): Promise<{ port: number; got: () => Buffer }> {
-    return new Promise((resolve) => {
-      let got = Buffer.alloc(0);
-      const srv = net.createServer((sock) => {
-        defer(() => sock.destroy());
-        let head = '';
-        let upgraded = false;
-        sock.on('error', () => {});
-        sock.on('data', (d) => {
-          if (upgraded) {
-            got = Buffer.concat([got, d]);
-            return;
-          }
-          head += d.toString('latin1');
-          const end = head.indexOf('\r\n\r\n');
-          if (end < 0) return;
-          upgraded = true;
-          const key = /sec-websocket-key:\s*(\S+)/i.exec(head)![1];
-          const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-          sock.write(
-            'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-              `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
-          );
-          then(sock);
-        });
-      });
-      srv.listen(0, '127.0.0.1', () => {
-        defer(() => new Promise((r) => srv.close(r)));
-        resolve({ port: (srv.address() as net.AddressInfo).port, got: () => got });
-      });
+  /** A fake server: answers the upgrade, then runs `then` with the socket; got() is what the client sent since. */
+  async function fakeServer(then: (s: net.Socket) => void): Promise<{ port: number; got: () => Buffer }> {
+    let got = Buffer.alloc(0);
+    const { port } = await rawServer((sock, rest) => {
+      got = rest;
+      sock.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));
+      then(sock);
     });
+    return { port, got: () => got };
   }
 
-  /** Close code in the first frame the client sent (masked). */
+  /** The code of the client's first frame once it is a whole close frame. */
   function closeCodeOf(b: Buffer): number | undefined {
-    if (b.length < 8 || (b[0] & 0x0f) !== 0x8) return undefined;
-    const len = b[1] & 0x7f;
-    if (len < 2) return undefined;
-    const key = b.subarray(2, 6);
-    return ((b[6] ^ key[0]) << 8) | (b[7] ^ key[1]);
+    const d = decodeFrame(b);
+    if (!d || d.frame.opcode !== 0x8 || d.frame.payload.length < 2) return undefined;
+    return d.frame.payload.readUInt16BE(0);
   }
 
   it("a frame over the client's maxPayload closes it with 1009", async () => {

@@ -20,7 +20,7 @@ import {
   WebSocketServer,
 } from '../lib/index';
 import type { EventMethod } from '../lib/index';
-import { Collector, RawPeer, connectClient, defer, delay, newClient, newServer, runCleanup, startServer, until } from './helpers';
+import { Collector, RawPeer, connectClient, defer, delay, newClient, newServer, runCleanup, startServer, until } from './support';
 
 afterEach(runCleanup);
 

@@ -15,7 +15,7 @@ import {
   websocketServerStop,
 } from '../lib/index';
 import type { ClientObject, ServerObject } from '../lib/index';
-import { defer, newClient, newServer, runCleanup } from './helpers';
+import { defer, newClient, newServer, runCleanup } from './support';
 
 afterEach(runCleanup);
 

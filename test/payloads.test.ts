@@ -3,7 +3,7 @@
 // without permessage-deflate; contents compared byte for byte.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { websocketClientSend, websocketServerSend } from '../lib/index';
-import { Connected, Started, bytes, connectClient, runCleanup, startServer, text } from './helpers';
+import { Connected, Started, bytes, connectClient, runCleanup, startServer, text } from './support';
 
 const SIZES = [0, 125, 126, 127, 65535, 65536, 16 * 1024 * 1024];
 

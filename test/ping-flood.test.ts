@@ -9,7 +9,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { binding } from '../lib/binding';
 import { websocketServerSend } from '../lib/index';
 import type { EventMethod } from '../lib/index';
-import { RawPeer, delay, runCleanup, startServer, until } from './helpers';
+import { RawPeer, delay, runCleanup, startServer, until } from './support';
 
 afterEach(runCleanup);
 

@@ -4,7 +4,7 @@
 import * as crypto from 'crypto';
 import { afterEach, describe, expect, test } from 'vitest';
 import { websocketClientSend, websocketServerClients } from '../lib/index';
-import { RawPeer, Started, connectClient, runCleanup, startServer, upgradeRequest } from './helpers';
+import { RawPeer, Started, connectClient, runCleanup, startServer, upgradeRequest } from './support';
 
 afterEach(runCleanup);
 

@@ -17,7 +17,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { websocketClientSend, websocketClientStart, websocketServerSend } from '../lib/index';
 import type { EventMethod, EventType } from '../lib/index';
 import { binding } from '../lib/binding';
-import { defer, newClient, runCleanup, startServer, until } from './helpers';
+import { defer, newClient, runCleanup, startServer, until } from './support';
 
 afterEach(runCleanup);
 

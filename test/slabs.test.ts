@@ -17,7 +17,7 @@ import WebSocket, { WebSocketServer as WsServer } from 'ws';
 import { afterEach, describe, expect, test } from 'vitest';
 import { websocketClientStart } from '../lib/index';
 import type { EventMethod } from '../lib/index';
-import { Collector, RawPeer, defer, newClient, runCleanup, startServer, until } from './helpers';
+import { Collector, RawPeer, defer, newClient, runCleanup, startServer, until } from './support';
 
 afterEach(runCleanup);
 

@@ -11,7 +11,7 @@ import {
   websocketServerClients,
   websocketServerSend,
 } from '../lib/index';
-import { RawPeer, connectClient, defer, delay, newClient, runCleanup, startServer, until } from './helpers';
+import { RawPeer, connectClient, defer, delay, newClient, runCleanup, startServer, until } from './support';
 
 afterEach(runCleanup);
 

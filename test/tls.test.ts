@@ -24,7 +24,18 @@ import {
   websocketServerStop,
 } from '../lib/index';
 import type { ClientOptions, TlsOptions } from '../lib/index';
-import { Collector, bytes, defer, newClient, runCleanup, startServer, text, until, upgradeRequest } from './helpers';
+import {
+  Collector,
+  bytes,
+  collect,
+  defer,
+  newClient,
+  runCleanup,
+  startServer,
+  text,
+  until,
+  upgradeRequest,
+} from './support';
 
 afterEach(runCleanup);
 
@@ -154,16 +165,7 @@ async function tlsClient(url: string, tls?: TlsOptions, extra: ClientOptions = {
   return { client, events, status };
 }
 
-interface WsMsg {
-  data: Buffer;
-  isBinary: boolean;
-}
 
-function collect(ws: WebSocket): WsMsg[] {
-  const got: WsMsg[] = [];
-  ws.on('message', (data, isBinary) => got.push({ data: Buffer.from(data as Buffer), isBinary }));
-  return got;
-}
 
 /** A failed start: success false, errorStr matching `re`, said once (no
  * "TLS ...: TLS ...:" stacking of prefixes). */

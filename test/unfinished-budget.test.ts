@@ -10,7 +10,7 @@ import * as zlib from 'zlib';
 import { afterEach, describe, expect, test } from 'vitest';
 import { websocketClientSend } from '../lib/index';
 import type { EventMethod } from '../lib/index';
-import { Collector, RawPeer, Started, connectClient, encodeFrame, keepExchanging, runCleanup, startServer, until } from './helpers';
+import { Collector, RawPeer, Started, connectClient, encodeFrame, keepExchanging, runCleanup, startServer, until } from './support';
 
 afterEach(runCleanup);
 

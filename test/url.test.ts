@@ -17,7 +17,7 @@ import {
   websocketClientStop,
 } from '../lib/index';
 import { whatwgHref } from '../lib/url';
-import { defer, newClient, runCleanup, startServer, until } from './helpers';
+import { defer, newClient, runCleanup, startServer, until } from './support';
 
 afterEach(runCleanup);
 

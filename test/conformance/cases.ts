@@ -2,10 +2,10 @@
 // ping/pong, 3 reserved bits, 4 opcodes, 5 fragmentation, 6 UTF-8, 7 close,
 // 9 large messages, 12/13 permessage-deflate. Every case is written once for
 // both sides; the Link masks or not and checks the direction's mask bit.
-import { bytes, text } from '../helpers';
+import { bytes, text } from '../support';
 import { closeClean, expectCloseEcho, expectEchoes, expectFailure, expectSilence, binMsg, Msg, textMsg } from './expect';
 import { Case, Fail, Link } from './runner';
-import { FrameSpec, OP, RSV1, RSV2, RSV3, closeBody, toBuf } from './wire';
+import { FrameSpec, OP, RSV1, RSV2, RSV3, closePayload, toBuf } from '../support/wire';
 
 const cases: Case[] = [];
 const add = (c: Case) => cases.push(c);
@@ -191,7 +191,7 @@ add({
   add(failCase('3.5', 'binary with RSV1|RSV2|RSV3 fails with 1002', [frame(OP.binary, bytes(8, 4), true, RSV1 | RSV2 | RSV3)], 1002));
   add(failCase('3.6', 'ping with RSV1 fails with 1002', [frame(OP.ping, 'p', true, RSV1)], 1002));
   add(failCase('3.7', 'ping with RSV2 fails with 1002', [frame(OP.ping, 'p', true, RSV2)], 1002));
-  add(failCase('3.8', 'close with RSV3 fails with 1002', [frame(OP.close, closeBody(1000), true, RSV3)], 1002));
+  add(failCase('3.8', 'close with RSV3 fails with 1002', [frame(OP.close, closePayload(1000), true, RSV3)], 1002));
   add(failCase('3.9', 'continuation with RSV2 fails with 1002', [frame(OP.text, 'frag', false), frame(OP.cont, 'ment', true, RSV2)], 1002));
   add(failCase('3.10', 'continuation with RSV1 fails with 1002', [frame(OP.text, 'frag', false), frame(OP.cont, 'ment', true, RSV1)], 1002));
 }
@@ -212,7 +212,7 @@ add({
   const whole = parts.join('');
   add(failCase('5.1', 'fragmented ping fails with 1002', [frame(OP.ping, 'frag', false), frame(OP.cont, 'ment')], 1002));
   add(failCase('5.2', 'fragmented pong fails with 1002', [frame(OP.pong, 'frag', false), frame(OP.cont, 'ment')], 1002));
-  add(failCase('5.3', 'fragmented close fails with 1002', [frame(OP.close, closeBody(1000), false), frame(OP.cont, '')], 1002));
+  add(failCase('5.3', 'fragmented close fails with 1002', [frame(OP.close, closePayload(1000), false), frame(OP.cont, '')], 1002));
   add(echoCase('5.4', 'text in 2 fragments', [frame(OP.text, 'fragment1', false), frame(OP.cont, 'fragment2')], [textMsg('fragment1fragment2')]));
   add(echoCase('5.5', 'text in 2 fragments, 1 byte at a time', [frame(OP.text, 'fragment1', false), frame(OP.cont, 'fragment2')], [textMsg('fragment1fragment2')], { chop: 1 }));
   add(echoCase('5.6', 'text in 3 fragments with a ping between each',
@@ -253,7 +253,7 @@ add({
     id: '5.19',
     title: 'close in the middle of a fragmented message: close echo, no message',
     async run(l) {
-      await l.send([frame(OP.text, 'fragment1', false), frame(OP.close, closeBody(1000, 'mid')), frame(OP.cont, 'fragment2')]);
+      await l.send([frame(OP.text, 'fragment1', false), frame(OP.close, closePayload(1000, 'mid')), frame(OP.cont, 'fragment2')]);
       await expectCloseEcho(l, 1000);
       if (l.side === 'client') l.sock.end();
       const f = await l.next(3000);
@@ -428,7 +428,7 @@ add({
   id: '7.1.3',
   title: 'close, then text: the text is ignored',
   async run(l) {
-    await l.send([frame(OP.close, closeBody(1000)), frame(OP.text, 'after close')]);
+    await l.send([frame(OP.close, closePayload(1000)), frame(OP.text, 'after close')]);
     await expectCloseEcho(l, 1000);
     if (l.side === 'client') {
       await expectSilence(l, 150);
@@ -443,7 +443,7 @@ add({
   id: '7.1.4',
   title: 'close, then ping: no pong',
   async run(l) {
-    await l.send([frame(OP.close, closeBody(1000)), frame(OP.ping, 'after close')]);
+    await l.send([frame(OP.close, closePayload(1000)), frame(OP.ping, 'after close')]);
     await expectCloseEcho(l, 1000);
     if (l.side === 'client') {
       await expectSilence(l, 150);
@@ -457,7 +457,7 @@ add({
   id: '7.1.5',
   title: 'close twice: the second is ignored',
   async run(l) {
-    await l.send([frame(OP.close, closeBody(1000)), frame(OP.close, closeBody(1001))]);
+    await l.send([frame(OP.close, closePayload(1000)), frame(OP.close, closePayload(1001))]);
     await expectCloseEcho(l, 1000);
     if (l.side === 'client') {
       await expectSilence(l, 150);
@@ -474,7 +474,7 @@ add({
   title: '256 KiB message, close, ping in one write: clean close (the echo may or may not precede it)',
   async run(l) {
     const big = bytes(256 * 1024, 76);
-    await l.send([frame(OP.binary, big), frame(OP.close, closeBody(1000)), frame(OP.ping, 'late')]);
+    await l.send([frame(OP.binary, big), frame(OP.close, closePayload(1000)), frame(OP.ping, 'late')]);
     await expectCloseEcho(l, 1000, true);
     if (l.side === 'client') l.sock.end();
     const f = await l.next(3000);
@@ -486,7 +486,7 @@ add({
   title: 'the server closes the TCP connection after the closing handshake without the client closing',
   side: 'server',
   async run(l) {
-    await l.send(frame(OP.close, closeBody(1000)));
+    await l.send(frame(OP.close, closePayload(1000)));
     await expectCloseEcho(l, 1000);
     // The suite keeps its side open: the server must not wait for our FIN.
     const f = await l.next(3000);
@@ -498,7 +498,7 @@ add({
   title: 'our client closes its side once the server closed the TCP connection',
   side: 'client',
   async run(l) {
-    await l.send(frame(OP.close, closeBody(1000)));
+    await l.send(frame(OP.close, closePayload(1000)));
     await expectCloseEcho(l, 1000);
     l.sock.end();
     const f = await l.next(3000);
@@ -515,8 +515,8 @@ add({
     await closeClean(l, 1000, 'r'.repeat(123));
   },
 });
-add(failCase('7.3.3', 'close with a 124-byte reason (126 bytes in all) fails with 1002', [frame(OP.close, closeBody(1000, 'r'.repeat(124)))], 1002));
-add(failCase('7.5.1', 'close reason that is not UTF-8 fails with 1007', [frame(OP.close, closeBody(1000, hex('cebae1bdb9cf83cebcceb5eda080656469746564')))], 1007));
+add(failCase('7.3.3', 'close with a 124-byte reason (126 bytes in all) fails with 1002', [frame(OP.close, closePayload(1000, 'r'.repeat(124)))], 1002));
+add(failCase('7.5.1', 'close reason that is not UTF-8 fails with 1007', [frame(OP.close, closePayload(1000, hex('cebae1bdb9cf83cebcceb5eda080656469746564')))], 1007));
 add({
   id: '7.5.2',
   title: 'close reason with multi-byte UTF-8 is echoed and reported',
@@ -534,7 +534,7 @@ add({
   });
 });
 [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535].forEach((code, i) => {
-  add(failCase(`7.9.${i + 1}`, `invalid close code ${code} fails with 1002`, [frame(OP.close, closeBody(code, 'bad'))], 1002));
+  add(failCase(`7.9.${i + 1}`, `invalid close code ${code} fails with 1002`, [frame(OP.close, closePayload(code, 'bad'))], 1002));
 });
 
 // ------------------------------------------------------------ 9 large messages

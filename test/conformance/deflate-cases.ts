@@ -4,11 +4,12 @@
 // takeover rule, so an endpoint that overreaches its window or keeps context
 // it promised to drop fails the inflate.
 import * as zlib from 'zlib';
-import { bytes } from '../helpers';
+import { bytes } from '../support';
 import { addCase as add, frame, txt } from './cases';
 import { Msg, closeClean, expectEchoes, expectFailure } from './expect';
 import { Case, Fail, Link } from './runner';
-import { FrameSpec, OP, RSV1, Pmd } from './wire';
+import { FrameSpec, OP, RSV1 } from '../support/wire';
+import { Pmd } from './wire';
 
 /** Our endpoint's sending window under the agreement. */
 const ourBits = (l: Link, p: Pmd) => (l.side === 'server' ? p.serverMaxWindowBits : p.clientMaxWindowBits);

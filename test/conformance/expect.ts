@@ -2,7 +2,7 @@
 // compressed), pongs, a clean closing handshake, or a failed connection with
 // a given close code. FAILED is a thrown Fail; NON-STRICT is a note.
 import { Fail, Link } from './runner';
-import { OP, RSV1, RSV2, RSV3, closeBody, toBuf } from './wire';
+import { OP, RSV1, RSV2, RSV3, closePayload, toBuf } from '../support/wire';
 
 export interface Msg {
   opcode: number;
@@ -115,7 +115,7 @@ async function expectEnd(l: Link, after: string): Promise<void> {
  * and expects the echo, the TCP close and our endpoint's close event.
  */
 export async function closeClean(l: Link, code?: number, reason = ''): Promise<void> {
-  await l.send({ opcode: OP.close, payload: code === undefined ? Buffer.alloc(0) : closeBody(code, reason) });
+  await l.send({ opcode: OP.close, payload: code === undefined ? Buffer.alloc(0) : closePayload(code, reason) });
   await expectCloseEcho(l, code);
   await expectEnd(l, 'the closing handshake');
   const ev = await l.closeEvent();

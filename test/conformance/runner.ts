@@ -15,19 +15,9 @@ import {
   websocketServerStart,
 } from '../../lib/index';
 import type { ClientStartStatus, EventMethod } from '../../lib/index';
-import { Collector, Ev } from '../helpers';
-import {
-  FrameSpec,
-  MessageDeflater,
-  MessageInflater,
-  Pmd,
-  ReadResult,
-  Reader,
-  acceptKey,
-  encode,
-  parseHead,
-  parsePmdResponse,
-} from './wire';
+import { Collector, Ev } from '../support';
+import { FrameSpec, acceptKey, encodeFrame, parseHead } from '../support/wire';
+import { MessageDeflater, MessageInflater, Pmd, ReadResult, Reader, parsePmdResponse } from './wire';
 
 export type Side = 'server' | 'client';
 export type VerdictKind = 'OK' | 'NON-STRICT' | 'FAILED';
@@ -159,10 +149,10 @@ function makeLink(
     reader,
     note: (why) => notes.push(why),
     write,
-    encode: (f) => encode(f, mask),
+    encode: (f) => encodeFrame(f, mask),
     send: (frames, chop) => {
       const list = Array.isArray(frames) ? frames : [frames];
-      return write(Buffer.concat(list.map((f) => encode(f, mask))), chop);
+      return write(Buffer.concat(list.map((f) => encodeFrame(f, mask))), chop);
     },
     next: async (timeoutMs = 3000) => {
       const f = await reader.frame(timeoutMs);

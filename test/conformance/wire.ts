@@ -1,75 +1,11 @@
-// Byte-level tools of the conformance suite: frame encoding with or without
-// a mask, a socket reader that parses frames without re-copying its buffer
-// (16 MiB messages pass through it), and raw-deflate streams that follow
-// RFC 7692 framing (sync flush, trailing 00 00 ff ff removed / re-added).
-import * as crypto from 'crypto';
+// Byte-level tools of the conformance suite beyond test/support/wire.ts: a
+// socket reader that parses frames without re-copying its buffer (16 MiB
+// messages pass through it), and raw-deflate streams that follow RFC 7692
+// framing (sync flush, trailing 00 00 ff ff removed / re-added).
 import type * as net from 'net';
 import * as zlib from 'zlib';
-
-export const OP = { cont: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const;
-export const RSV1 = 0x40;
-export const RSV2 = 0x20;
-export const RSV3 = 0x10;
-
-export interface Frame {
-  fin: boolean;
-  /** the RSV bits as they sit in byte 0 (0x70 mask) */
-  rsv: number;
-  opcode: number;
-  masked: boolean;
-  payload: Buffer;
-}
-
-export interface FrameSpec {
-  opcode: number;
-  payload?: Buffer | string;
-  fin?: boolean;
-  rsv?: number;
-}
-
-export function toBuf(p: Buffer | string | undefined): Buffer {
-  if (p === undefined) return Buffer.alloc(0);
-  return typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
-}
-
-/** One frame; `mask` is set when the suite plays the client (RFC 6455 §5.3). */
-export function encode(spec: FrameSpec, mask: boolean): Buffer {
-  const payload = toBuf(spec.payload);
-  const len = payload.length;
-  const hl = (len < 126 ? 2 : len < 65536 ? 4 : 10) + (mask ? 4 : 0);
-  const out = Buffer.allocUnsafe(hl + len);
-  out[0] = ((spec.fin ?? true) ? 0x80 : 0) | (spec.rsv ?? 0) | (spec.opcode & 0x0f);
-  const m = mask ? 0x80 : 0;
-  let at = 2;
-  if (len < 126) {
-    out[1] = m | len;
-  } else if (len < 65536) {
-    out[1] = m | 126;
-    out.writeUInt16BE(len, 2);
-    at = 4;
-  } else {
-    out[1] = m | 127;
-    out.writeBigUInt64BE(BigInt(len), 2);
-    at = 10;
-  }
-  if (!mask) {
-    payload.copy(out, at);
-    return out;
-  }
-  const key = crypto.randomBytes(4);
-  key.copy(out, at);
-  at += 4;
-  for (let i = 0; i < len; i++) out[at + i] = payload[i] ^ key[i & 3];
-  return out;
-}
-
-export function closeBody(code: number, reason: Buffer | string = ''): Buffer {
-  const r = toBuf(reason);
-  const b = Buffer.allocUnsafe(2 + r.length);
-  b.writeUInt16BE(code, 0);
-  r.copy(b, 2);
-  return b;
-}
+import { decodeFrame, frameHead } from '../support/wire';
+import type { Frame } from '../support/wire';
 
 export type ReadResult = Frame | 'end' | 'timeout';
 
@@ -160,27 +96,9 @@ export class Reader {
 
   private tryFrame(): Frame | undefined {
     if (this.have < 2) return undefined;
-    const h = this.front(2);
-    const masked = (h[1] & 0x80) !== 0;
-    const len7 = h[1] & 0x7f;
-    const ext = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
-    const hl = 2 + ext + (masked ? 4 : 0);
-    if (this.have < hl) return undefined;
-    const hb = this.front(hl);
-    let len = len7;
-    if (len7 === 126) len = hb.readUInt16BE(2);
-    else if (len7 === 127) {
-      const big = hb.readBigUInt64BE(2);
-      if (big > BigInt(1) << BigInt(40)) throw new Error(`absurd frame length ${big}`);
-      len = Number(big);
-    }
-    if (this.have < hl + len) return undefined;
-    const b0 = hb[0];
-    const key = masked ? Buffer.from(hb.subarray(2 + ext, hl)) : undefined;
-    this.take(hl);
-    const payload = len ? Buffer.from(this.take(len)) : Buffer.alloc(0);
-    if (key) for (let i = 0; i < payload.length; i++) payload[i] ^= key[i & 3];
-    return { fin: (b0 & 0x80) !== 0, rsv: b0 & 0x70, opcode: b0 & 0x0f, masked, payload };
+    const h = frameHead(this.front(Math.min(this.have, 14)));
+    if (!h || this.have < h.headLen + h.payloadLen) return undefined;
+    return decodeFrame(this.take(h.headLen + h.payloadLen))!.frame;
   }
 
   /** The next frame, or 'end' once the peer closed and nothing is left, or 'timeout'. */
@@ -323,21 +241,4 @@ export function parsePmdResponse(value: string | undefined): Pmd | undefined {
     else throw new Error(`unknown or malformed parameter ${raw}`);
   }
   return p;
-}
-
-export function acceptKey(key: string): string {
-  return crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-}
-
-export function parseHead(raw: string): { line: string; headers: Record<string, string> } {
-  const [line, ...rest] = raw.replace(/\r\n\r\n$/, '').split('\r\n');
-  const headers: Record<string, string> = {};
-  for (const l of rest) {
-    const i = l.indexOf(':');
-    if (i <= 0) continue;
-    const k = l.slice(0, i).trim().toLowerCase();
-    const v = l.slice(i + 1).trim();
-    headers[k] = k in headers ? `${headers[k]}, ${v}` : v;
-  }
-  return { line, headers };
 }
