@@ -7,6 +7,7 @@
 const fs = require('fs');
 const path = require('path');
 const zlib = require('zlib');
+const { encodeFrame, closePayload } = require('../support/frames.cjs');
 
 const root = path.join(__dirname, 'corpus');
 const KEY = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
@@ -17,26 +18,10 @@ function write(target, name, ...parts) {
   fs.writeFileSync(path.join(dir, name), Buffer.concat(parts.map((p) => Buffer.from(p))));
 }
 
-// One frame, RFC 6455 §5.2 layout.
+// One frame (test/support's encoder), masked with the fixed KEY so that the
+// corpus comes out the same each time.
 function frame(opcode, payload, { fin = true, rsv1 = false, masked = false } = {}) {
-  payload = Buffer.from(payload);
-  const len = payload.length;
-  const head = [(fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode];
-  const maskBit = masked ? 0x80 : 0;
-  if (len < 126) {
-    head.push(maskBit | len);
-  } else if (len <= 0xffff) {
-    head.push(maskBit | 126, len >> 8, len & 0xff);
-  } else {
-    head.push(maskBit | 127);
-    for (let shift = 56; shift >= 0; shift -= 8) head.push(Number((BigInt(len) >> BigInt(shift)) & 0xffn));
-  }
-  const body = Buffer.from(payload);
-  if (masked) {
-    head.push(...KEY);
-    for (let i = 0; i < body.length; i++) body[i] ^= KEY[i & 3];
-  }
-  return Buffer.concat([Buffer.from(head), body]);
+  return encodeFrame({ opcode, payload, fin, rsv: rsv1 ? 0x40 : 0 }, masked, KEY);
 }
 
 // Raw deflate of one message as permessage-deflate sends it (§7.2.1).
@@ -49,7 +34,6 @@ function deflateMessage(data, windowBits = 15) {
 }
 
 const text = (n) => Buffer.from('é€😀abc'.repeat(Math.ceil(n / 12))).subarray(0, n);
-const closePayload = (code, reason) => Buffer.concat([Buffer.from([code >> 8, code & 0xff]), Buffer.from(reason)]);
 
 // ---- fuzz_frame: [cfg, seed, wire]. cfg bit 0: server role (masked input),
 // bit 1: RSV1 allowed, bits 2-3: limit index, bits 4-5: pause, bit 6: tiny chunks.

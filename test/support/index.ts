@@ -5,7 +5,8 @@
 //                connection kept busy beside hostile peers
 //   payloads.ts  checkable bytes and text
 //   wire.ts      handshake keys and heads, frame encode/decode, close payloads
-//                (handshake.cjs: the server's handshake, for child processes)
+//                (handshake.cjs, frames.cjs: the same in plain CommonJS, for
+//                child processes and node scripts such as fuzz/make-corpus.js)
 //   raw.ts       RawPeer (a hand-made client), rawServer (a hand-made server)
 //   ports.ts     a loopback port with nothing listening, port probes
 //   ws.ts        what a `ws` peer receives

@@ -2,7 +2,7 @@
 // opening handshake's keys and heads, frames encoded with or without a mask,
 // frames decoded from the front of a buffer, close payloads. Pure functions:
 // nothing here opens a socket.
-import * as crypto from 'crypto';
+import * as frames from './frames.cjs';
 import { GUID, acceptKey, requestKey, switchingProtocols } from './handshake.cjs';
 
 export { GUID, acceptKey, requestKey, switchingProtocols };
@@ -34,48 +34,17 @@ export interface FrameSpec {
 }
 
 export function toBuf(p: Buffer | string | undefined): Buffer {
-  if (p === undefined) return Buffer.alloc(0);
-  return typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
+  return frames.toBuf(p);
 }
 
-/** One frame; `mask` (default spec.mask, else true) with a random key. */
-export function encodeFrame(spec: FrameSpec, mask = spec.mask ?? true): Buffer {
-  const payload = toBuf(spec.payload);
-  const len = payload.length;
-  const hl = (len < 126 ? 2 : len < 65536 ? 4 : 10) + (mask ? 4 : 0);
-  const out = Buffer.allocUnsafe(hl + len);
-  out[0] = ((spec.fin ?? true) ? 0x80 : 0) | (spec.rsv ?? 0) | (spec.opcode & 0x0f);
-  const m = mask ? 0x80 : 0;
-  let at = 2;
-  if (len < 126) {
-    out[1] = m | len;
-  } else if (len < 65536) {
-    out[1] = m | 126;
-    out.writeUInt16BE(len, 2);
-    at = 4;
-  } else {
-    out[1] = m | 127;
-    out.writeBigUInt64BE(BigInt(len), 2);
-    at = 10;
-  }
-  if (!mask) {
-    payload.copy(out, at);
-    return out;
-  }
-  const key = crypto.randomBytes(4);
-  key.copy(out, at);
-  at += 4;
-  for (let i = 0; i < len; i++) out[at + i] = payload[i] ^ key[i & 3];
-  return out;
+/** One frame; `mask` (default spec.mask, else true) with a random key, or `key` when given. */
+export function encodeFrame(spec: FrameSpec, mask: boolean = spec.mask ?? true, key?: Buffer): Buffer {
+  return frames.encodeFrame(spec, mask, key);
 }
 
 /** A close frame's payload: the code, then the reason's UTF-8. */
 export function closePayload(code: number, reason: Buffer | string = ''): Buffer {
-  const r = toBuf(reason);
-  const b = Buffer.allocUnsafe(2 + r.length);
-  b.writeUInt16BE(code, 0);
-  r.copy(b, 2);
-  return b;
+  return frames.closePayload(code, reason);
 }
 
 /**
