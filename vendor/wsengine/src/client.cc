@@ -184,17 +184,27 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
       failAttempt(0, err, /*final=*/true);
       return;
     }
+    // One set of settings per start, shared by its attempts.
+    auto settings = std::make_shared<ConnSettings>();
+    settings->server = false;
+    settings->heartbeat = opts_.heartbeat;
+    settings->deflate = opts_.deflate;
+    settings->limits = opts_.limits;
+    settings->closeTimeout = opts_.closeTimeout;
     if (url_.secure || opts_.tls.enabled) {
       TlsOptions t = opts_.tls;
       t.enabled = true;
-      tlsCtx_ = TlsContext::createClient(t, err);
-      if (!tlsCtx_) {
+      settings->tls = TlsContext::createClient(t, err);
+      if (!settings->tls) {
         failAttempt(0, err, true);
         return;
       }
-    } else {
-      tlsCtx_.reset();
     }
+    settings->tlsHost = opts_.tls.servername.empty() ? url_.host : opts_.tls.servername;
+    settings->hostHeader = url_.hostHeader();
+    settings->target = url_.target;
+    settings->extraHeaders = opts_.extraHeaders;
+    settings_ = std::move(settings);
     attempt();
   }
 
@@ -297,19 +307,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
   }
 
   void connectCurrentAddress() {
-    ConnConfig cfg;
-    cfg.server = false;
-    cfg.heartbeat = opts_.heartbeat;
-    cfg.deflate = opts_.deflate;
-    cfg.limits = opts_.limits;
-    cfg.closeTimeout = opts_.closeTimeout;
-    cfg.tls = tlsCtx_;
-    cfg.tlsHost = opts_.tls.servername.empty() ? url_.host : opts_.tls.servername;
-    cfg.hostHeader = url_.hostHeader();
-    cfg.target = url_.target;
-    cfg.uri = opts_.url;
-    cfg.extraHeaders = opts_.extraHeaders;
-    auto c = std::make_shared<Connection>(loop_, shared_from_this(), sink_, tag_, 0, cfg);
+    auto c = std::make_shared<Connection>(loop_, shared_from_this(), sink_, tag_, 0, settings_);
     setConn(c);
     c->connect(reinterpret_cast<const sockaddr*>(&addrs_[addrIndex_]));
   }
@@ -392,7 +390,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
   uint64_t tag_;
   ClientOptions opts_;
   WsUrl url_;
-  std::shared_ptr<TlsContext> tlsCtx_;
+  ConnSettingsPtr settings_;  // of the current start
   std::function<void(ConnectResult)> startDone_;
   std::unique_ptr<LoopTimer> timeoutTimer_;
   std::unique_ptr<LoopTimer> retryTimer_;

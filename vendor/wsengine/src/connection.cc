@@ -118,14 +118,15 @@ void uncork() {
 
 Connection::Connection(IoLoop& loop, std::shared_ptr<ConnectionOwner> owner,
                        std::shared_ptr<EventSink> sink, uint64_t ownerTag, uint64_t id,
-                       const ConnConfig& cfg)
+                       ConnSettingsPtr settings)
     : loop_(loop),
       owner_(std::move(owner)),
       sink_(std::move(sink)),
       ownerTag_(ownerTag),
       id_(id),
-      cfg_(cfg),
-      parser_(cfg.server) {
+      settings_(std::move(settings)),
+      cfg_(*settings_),
+      parser_(cfg_.server) {
   parser_.setMaxMessageSize(cfg_.limits.maxPayload);
 }
 

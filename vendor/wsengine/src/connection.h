@@ -17,6 +17,7 @@
 #include "frame.h"
 #include "http.h"
 #include "io_loop.h"
+#include "settings.h"
 #include "tls.h"
 #include "utf8.h"
 #include "wsengine/wsengine.h"
@@ -54,35 +55,6 @@ void appendWriteBufs(std::vector<uv_buf_t>& bufs, const char* data, size_t len,
 // make every other connection fail on its next small message.
 constexpr uint64_t kUnbudgetedBytes = 64 * 1024;
 
-// A byte budget shared by the connections of one server (any thread): the
-// bytes they hold in unfinished messages (maxUnfinishedBytes).
-class ByteBudget {
- public:
-  explicit ByteBudget(uint64_t limit) : limit_(limit) {}
-  // Takes n bytes when the total stays within the limit; else takes nothing.
-  bool take(uint64_t n) {
-    uint64_t cur = used_.load(std::memory_order_relaxed);
-    do {
-      if (cur > limit_ || n > limit_ - cur) return false;
-    } while (!used_.compare_exchange_weak(cur, cur + n, std::memory_order_relaxed));
-    return true;
-  }
-  // Takes n bytes even beyond the limit (see kUnbudgetedBytes).
-  void force(uint64_t n) { used_.fetch_add(n, std::memory_order_relaxed); }
-  void give(uint64_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
-  // What take() could still grant now.
-  uint64_t room() const {
-    uint64_t cur = used_.load(std::memory_order_relaxed);
-    return cur >= limit_ ? 0 : limit_ - cur;
-  }
-  uint64_t used() const { return used_.load(std::memory_order_relaxed); }
-  uint64_t limit() const { return limit_; }
-
- private:
-  const uint64_t limit_;
-  std::atomic<uint64_t> used_{0};
-};
-
 // The IP address of a TCP handle's peer as a map key (4 bytes for IPv4, an
 // IPv4-mapped IPv6 address included; 16 for IPv6); empty when unknown.
 std::string peerAddressKey(const uv_tcp_t* h);
@@ -106,30 +78,13 @@ class ConnectionOwner {
                             bool remote) = 0;
 };
 
-struct ConnConfig {
-  bool server = true;
-  Heartbeat heartbeat;
-  DeflateOptions deflate;
-  Limits limits;
-  double closeTimeout = 2.0;
-  std::shared_ptr<TlsContext> tls;  // null: plain TCP
-  // Server role: the server-wide budget of bytes in unfinished messages
-  // (maxUnfinishedBytes); null: none.
-  std::shared_ptr<ByteBudget> unfinished;
-  // client role
-  std::string tlsHost;
-  std::string hostHeader;
-  std::string target;
-  std::string uri;
-  Headers extraHeaders;
-};
-
 class Connection : public FrameHandler, public std::enable_shared_from_this<Connection> {
  public:
   enum State { kConnecting, kHandshake, kOpen, kClosing, kClosed };
 
+  // settings: shared by every connection of one server start or client start.
   Connection(IoLoop& loop, std::shared_ptr<ConnectionOwner> owner, std::shared_ptr<EventSink> sink,
-             uint64_t ownerTag, uint64_t id, const ConnConfig& cfg);
+             uint64_t ownerTag, uint64_t id, ConnSettingsPtr settings);
   ~Connection() override;
 
   // --- loop thread ---
@@ -253,7 +208,8 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   void flushHeld();
   uint64_t ownerTag_;
   uint64_t id_;
-  ConnConfig cfg_;
+  const ConnSettingsPtr settings_;
+  const ConnSettings& cfg_;
   std::shared_ptr<Connection> self_;  // keeps us alive while handles are open
 
   uv_tcp_t tcp_;

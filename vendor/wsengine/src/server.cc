@@ -250,27 +250,31 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       res.port = port_;
       return res;
     }
-    opts_ = opts;
     {
       std::lock_guard<std::mutex> lock(mu_);
       maxConnections_ = opts.maxConnections;
       maxHandshakes_ = opts.maxHandshakes > 0 ? opts.maxHandshakes : 1;
       maxPerAddress_ = opts.maxConnectionsPerAddress;
     }
-    // A fresh budget per start: connections of an earlier start keep theirs.
-    unfinished_ = opts.maxUnfinishedBytes > 0 ? std::make_shared<ByteBudget>(opts.maxUnfinishedBytes)
-                                              : nullptr;
     silent_.store(false);
+    // One set of settings per start, shared by its connections (those of an
+    // earlier start keep theirs, their budget included).
+    auto settings = std::make_shared<ConnSettings>();
+    settings->server = true;
+    settings->heartbeat = opts.heartbeat;
+    settings->deflate = opts.deflate;
+    settings->limits = opts.limits;
+    if (opts.maxUnfinishedBytes > 0)
+      settings->unfinished = std::make_shared<ByteBudget>(opts.maxUnfinishedBytes);
     if (opts.tls.enabled) {
       std::string err;
-      tlsCtx_ = TlsContext::createServer(opts.tls, err);
-      if (!tlsCtx_) {
+      settings->tls = TlsContext::createServer(opts.tls, err);
+      if (!settings->tls) {
         res.message = err;
         return res;
       }
-    } else {
-      tlsCtx_.reset();
     }
+    settings_ = std::move(settings);
     struct sockaddr_storage addr;
     std::memset(&addr, 0, sizeof addr);
     const char* host = opts.host.empty() ? "0.0.0.0" : opts.host.c_str();
@@ -364,13 +368,6 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   static void onConnection(uv_stream_t* l, int status) {
     auto* self = static_cast<Listener*>(l->data)->server.get();
     if (status < 0) return;
-    ConnConfig cfg;
-    cfg.server = true;
-    cfg.heartbeat = self->opts_.heartbeat;
-    cfg.deflate = self->opts_.deflate;
-    cfg.limits = self->opts_.limits;
-    cfg.tls = self->tlsCtx_;
-    cfg.unfinished = self->unfinished_;
     uint64_t id;
     {
       std::lock_guard<std::mutex> lock(self->mu_);
@@ -378,7 +375,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     }
     IoLoop& target = nextLoop();
     auto c = std::make_shared<Connection>(target, self->shared_from_this(), self->sink_,
-                                          self->tag_, id, cfg);
+                                          self->tag_, id, self->settings_);
     {
       std::lock_guard<std::mutex> lock(self->mu_);
       self->all_[id] = c;
@@ -426,8 +423,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   IoLoop& loop_;
   std::shared_ptr<EventSink> sink_;
   uint64_t tag_;
-  ServerOptions opts_;
-  std::shared_ptr<TlsContext> tlsCtx_;
+  ConnSettingsPtr settings_;  // of the current start; listener loop only
   Listener* listener_ = nullptr;  // the current one; closed ones free themselves
   std::atomic<bool> running_{false};
   std::atomic<int> port_{0};
@@ -444,7 +440,6 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   int maxConnections_ = 128;
   int maxHandshakes_ = 512;
   int maxPerAddress_ = 0;
-  std::shared_ptr<ByteBudget> unfinished_;  // listener loop only
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> open_;
 };
 

@@ -1,0 +1,67 @@
+// What the connections of one server start, or of one client start, share:
+// one immutable ConnSettings behind a shared_ptr (the connections keep the
+// start they were made for even after a restart), and the server's budget of
+// bytes in unfinished messages. Threading: ConnSettings is never written
+// after it is shared, so any thread may read it; ByteBudget is atomic.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "wsengine/wsengine.h"
+
+namespace wsengine {
+
+class TlsContext;
+
+// A byte budget shared by the connections of one server (any thread): the
+// bytes they hold in unfinished messages (maxUnfinishedBytes).
+class ByteBudget {
+ public:
+  explicit ByteBudget(uint64_t limit) : limit_(limit) {}
+  // Takes n bytes when the total stays within the limit; else takes nothing.
+  bool take(uint64_t n) {
+    uint64_t cur = used_.load(std::memory_order_relaxed);
+    do {
+      if (cur > limit_ || n > limit_ - cur) return false;
+    } while (!used_.compare_exchange_weak(cur, cur + n, std::memory_order_relaxed));
+    return true;
+  }
+  // Takes n bytes even beyond the limit (see kUnbudgetedBytes).
+  void force(uint64_t n) { used_.fetch_add(n, std::memory_order_relaxed); }
+  void give(uint64_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
+  // What take() could still grant now.
+  uint64_t room() const {
+    uint64_t cur = used_.load(std::memory_order_relaxed);
+    return cur >= limit_ ? 0 : limit_ - cur;
+  }
+  uint64_t used() const { return used_.load(std::memory_order_relaxed); }
+  uint64_t limit() const { return limit_; }
+
+ private:
+  const uint64_t limit_;
+  std::atomic<uint64_t> used_{0};
+};
+
+struct ConnSettings {
+  bool server = true;
+  Heartbeat heartbeat;
+  DeflateOptions deflate;
+  Limits limits;
+  double closeTimeout = 2.0;         // seconds to wait for the peer's close reply / FIN
+  std::shared_ptr<TlsContext> tls;   // null: plain TCP
+  // Server role: the server-wide budget of bytes in unfinished messages
+  // (maxUnfinishedBytes); null: none.
+  std::shared_ptr<ByteBudget> unfinished;
+  // Client role: what the opening handshake sends.
+  std::string tlsHost;     // SNI and the name the certificate must carry
+  std::string hostHeader;  // Host
+  std::string target;      // request target (path and query)
+  Headers extraHeaders;
+};
+
+using ConnSettingsPtr = std::shared_ptr<const ConnSettings>;
+
+}  // namespace wsengine
