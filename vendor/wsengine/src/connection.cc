@@ -16,12 +16,6 @@ namespace {
 
 constexpr size_t kMaxControlPayload = 125;
 constexpr size_t kDirectWriteMax = 16 * 1024;
-// Frames this large are read straight into the message (see onAlloc), in a
-// recycled buffer: each read then stops at the frame's end, an extra system
-// call that small frames would feel, large ones not. Regions grow by at most
-// kPlaceChunk so that a slow peer announcing a huge frame pins little memory.
-constexpr uint64_t kPlaceMin = kPooledMin;
-constexpr uint64_t kPlaceChunk = 1024 * 1024;
 
 // An empty string with room for n bytes; large ones come recycled.
 void frameStorage(std::string& s, size_t n) {
@@ -39,18 +33,6 @@ struct WriteReq {
   std::string raw;
   uint64_t accounted = 0;  // bytes of buffered_ this write releases
 };
-
-// RFC 6455 §7.4: codes a peer may put in a close frame.
-bool validCloseCode(int code) {
-  if (code >= 3000 && code <= 4999) return true;
-  switch (code) {
-    case 1000: case 1001: case 1002: case 1003: case 1007: case 1008:
-    case 1009: case 1010: case 1011: case 1012: case 1013: case 1014:
-      return true;
-    default:
-      return false;
-  }
-}
 
 // Cuts a close reason to the 123 bytes a close frame can carry, on a UTF-8
 // code point boundary.
@@ -71,16 +53,6 @@ std::string& tlsScratch() {
   thread_local std::string s;
   return s;
 }
-
-// Fragment bytes handed to the sink stay charged to the server's budget of
-// unfinished-message bytes until the event that carries them is destroyed
-// (the addon destroys it once JavaScript has the data).
-struct BudgetCharge {
-  std::shared_ptr<ByteBudget> budget;
-  uint64_t bytes;
-  BudgetCharge(std::shared_ptr<ByteBudget> b, uint64_t n) : budget(std::move(b)), bytes(n) {}
-  ~BudgetCharge() { budget->give(bytes); }
-};
 
 }  // namespace
 
@@ -126,11 +98,9 @@ Connection::Connection(IoLoop& loop, std::shared_ptr<ConnectionOwner> owner,
       id_(id),
       settings_(std::move(settings)),
       cfg_(*settings_),
-      parser_(cfg_.server) {
-  parser_.setMaxMessageSize(cfg_.limits.maxPayload);
-}
+      receiver_(cfg_, *this) {}
 
-Connection::~Connection() { releaseUnfinished(); }
+Connection::~Connection() = default;
 
 // ---------------------------------------------------------------- sockets
 
@@ -291,32 +261,14 @@ void Connection::updateReading() {
 
 void Connection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* self = static_cast<Connection*>(h->data);
-  // Inside a large uncompressed data payload, the kernel copies the rest of
-  // it into msg_ itself: the read cannot go past the frame, and the parser
-  // unmasks it there (onFramePayload sees it already in place).
+  // Plain TCP only: under TLS the socket's bytes are ciphertext.
+  char* base;
+  size_t len;
   if (!self->tlsSession_ && !self->failed_ && !self->closeReceived_ && !self->shutdownStarted_ &&
-      !self->msgCompressed_ && !isControl(self->frame_.opcode) && self->state() >= kOpen &&
-      self->frame_.payloadLen >= kPlaceMin) {
-    uint64_t left = self->parser_.payloadLeft();
-    size_t region = self->msg_.size() - self->msgFill_;
-    if (left > 0 && region == 0) {
-      // No recycled bytes to overwrite: make room (resize zero-fills, one
-      // pass of stores, still cheaper than a copy from the scratch buffer).
-      // New memory: charged first; without room the bytes go through the
-      // scratch buffer and onFramePayload fails the connection.
-      region = static_cast<size_t>(std::min(left, kPlaceChunk));
-      if (self->chargeUnfinished(self->msgFill_ + region)) {
-        self->msg_.resize(self->msgFill_ + region);
-        self->madeEnd_ = self->msg_.size();
-      } else {
-        region = 0;
-      }
-    }
-    if (left > 0 && region > 0) {
-      buf->base = &self->msg_[self->msgFill_];
-      buf->len = static_cast<size_t>(std::min<uint64_t>(region, left));
-      return;
-    }
+      self->state() >= kOpen && self->receiver_.readTarget(&base, &len)) {
+    buf->base = base;
+    buf->len = len;
+    return;
   }
   buf->base = self->loop_.readBuffer();
   buf->len = self->loop_.readBufferSize();
@@ -411,7 +363,7 @@ void Connection::onPlainData(uint8_t* data, size_t len) {
   if (st == kHandshake) {
     handleHandshakeBytes(data, len);
   } else if (st == kOpen || (st == kClosing && !failed_)) {
-    feedFrames(data, len);
+    receiver_.feed(data, len);
   }
 }
 
@@ -449,7 +401,7 @@ void Connection::handleHandshakeBytes(uint8_t* data, size_t len) {
   if (state() != kOpen) return;
   std::string rest = handshakeBuf_.substr(consumed);
   std::string().swap(handshakeBuf_);
-  if (!rest.empty()) feedFrames(reinterpret_cast<uint8_t*>(&rest[0]), rest.size());
+  if (!rest.empty()) receiver_.feed(reinterpret_cast<uint8_t*>(&rest[0]), rest.size());
 }
 
 void Connection::serverHandshake(const HttpRequest& req) {
@@ -511,13 +463,12 @@ void Connection::clientHandshake(const HttpResponse& res) {
 
 void Connection::becomeOpen() {
   uv_timer_stop(&deadline_);
-  parser_.setAllowRsv1(deflateOn_);
   if (deflateOn_) {
     // We inflate what the peer compressed: its window and takeover setting.
     int bits = cfg_.server ? deflateParams_.clientMaxWindowBits : deflateParams_.serverMaxWindowBits;
     bool noCtx = cfg_.server ? deflateParams_.clientNoContextTakeover
                              : deflateParams_.serverNoContextTakeover;
-    inflaterReady_ = inflater_.init(bits, noCtx);
+    receiver_.enableInflate(bits, noCtx);
   }
   wasOpen_ = true;
   if (!tlsSession_) {
@@ -542,294 +493,72 @@ void Connection::failHandshake(int httpStatus, const std::string& error) {
   closeSocket();
 }
 
-// ------------------------------------------------------------------ frames
+// ---------------------------------------------------------------- receiver
 
-void Connection::feedFrames(uint8_t* data, size_t len) {
-  if (closeReceived_ || failed_ || parser_.failed()) return;
-  parser_.feed(data, len, *this);
-}
-
-// The outcome of inflating: over maxPayload fails with 1009 (so does the
-// server's budget for unfinished messages when it capped the output),
-// corrupt data raises an error event (decompressionError) and fails with 1007.
-bool Connection::inflated(Inflater::Result r, bool budgetCapped) {
-  if (r == Inflater::kOk) return true;
-  if (r == Inflater::kTooBig) {
-    if (budgetCapped)
-      failOverBudget();
-    else
-      failConnection(1009, "Message too big");
-    return false;
-  }
+void Connection::onMessage(std::string&& data, bool binary, uint64_t wireSize) {
   Event ev;
-  ev.type = EventType::Error;
-  ev.decompressionError = true;
-  ev.reason = "Invalid compressed data";
+  ev.type = EventType::Message;
+  ev.binary = binary;
+  ev.wireSize = wireSize;
+  ev.data = std::move(data);
   emit(std::move(ev));
-  failConnection(1007, "Invalid compressed data");
-  return false;
 }
 
-bool Connection::onFrameHeader(const FrameHeader& h) {
-  frame_ = h;
-  frameWire_ = h.payloadLen;
-  if (isControl(h.opcode)) {
-    ctrl_.clear();
-    return true;
-  }
-  if (h.opcode != kContinuation) {
-    msgCompressed_ = h.rsv1;
-    msgBinary_ = h.opcode == kBinary;
-    msgWire_ = 0;
-    msgFill_ = 0;
-    madeEnd_ = 0;
-    fragDelivered_ = 0;
-    utf8_.reset();
-    // The parser already refused lengths over maxPayload; cap the up-front
-    // reservation anyway so a slow sender cannot pin large buffers.
-    size_t want = msgCompressed_ ? 0 : static_cast<size_t>(std::min<uint64_t>(h.payloadLen, 64u << 20));
-    if (msg_.capacity() < want && want >= kPooledMin) {
-      recycleBuffer(std::move(msg_));
-      msg_ = takeBuffer(want);  // keeps its size: see msgFill_
-    } else if (msgCompressed_ || msg_.capacity() < want) {
-      msg_.clear();
-      msg_.reserve(want);
-    }
-  }
-  msgWire_ += h.payloadLen;
-  return true;
-}
-
-// Payload bytes read into the shared scratch buffer go straight to their
-// place in msg_, unmasked on the way, when a recycled buffer has room there.
-uint8_t* Connection::payloadTarget(const uint8_t* src, size_t len) {
-  if (isControl(frame_.opcode) || msgCompressed_ || msg_.size() - msgFill_ < len) return nullptr;
-  auto* to = reinterpret_cast<uint8_t*>(&msg_[msgFill_]);
-  return to == src ? nullptr : to;
-}
-
-bool Connection::onFramePayload(uint8_t* data, size_t len) {
-  if (isControl(frame_.opcode)) {
-    ctrl_.append(reinterpret_cast<const char*>(data), len);
-    return true;
-  }
-  size_t before = msgCompressed_ ? msg_.size() : msgFill_;
-  size_t end;
-  if (msgCompressed_) {
-    if (!inflaterReady_) {
-      failConnection(1011, "Inflater unavailable");
-      return false;
-    }
-    // The inflater stops at the budget's room instead of allocating past it.
-    uint64_t limit = cfg_.limits.maxPayload;
-    bool capped = false;
-    if (cfg_.unfinished) {
-      uint64_t reach = std::max(kUnbudgetedBytes, unfinishedCharged_ + cfg_.unfinished->room());
-      if (reach < limit) {
-        limit = reach;
-        capped = true;
-      }
-    }
-    Inflater::Result r = inflater_.feed(data, len, msg_, limit);
-    if (!inflated(r, capped)) return false;
-    end = msg_.size();
-  } else {
-    if (msgFill_ < msg_.size() && reinterpret_cast<char*>(data) == &msg_[msgFill_] &&
-        len <= msg_.size() - msgFill_) {
-      // already in place: read there (onAlloc) or put there (payloadTarget)
-    } else {
-      msg_.resize(msgFill_);  // never drops received bytes
-      msg_.append(reinterpret_cast<const char*>(data), len);
-    }
-    msgFill_ += len;
-    end = msgFill_;
-  }
-  if (!chargeUnfinished(heldBytes())) {
-    failOverBudget();
-    return false;
-  }
-  if (!msgBinary_ &&
-      !utf8_.feed(reinterpret_cast<const uint8_t*>(msg_.data()) + before, end - before)) {
-    failConnection(1007, "Invalid UTF-8 in text message");
-    return false;
-  }
-  return true;
-}
-
-bool Connection::onFrameEnd() {
-  if (isControl(frame_.opcode)) {
-    handleControl();
-    // Stop at a close frame: what follows it in the same read is ignored (§5.5.1).
-    return !failed_ && !socketClosing_ && !closeReceived_;
-  }
-  if (!frame_.fin) return emitDataChunk(false);
-  // The whole message is in: cut what is left of a region.
-  if (!msgCompressed_ && msg_.size() != msgFill_) msg_.resize(msgFill_);
-  if (msgCompressed_) {
-    size_t before = msg_.size();
-    uint64_t limit = cfg_.limits.maxPayload;
-    bool capped = false;
-    if (cfg_.unfinished) {
-      uint64_t reach = std::max(kUnbudgetedBytes, unfinishedCharged_ + cfg_.unfinished->room());
-      if (reach < limit) {
-        limit = reach;
-        capped = true;
-      }
-    }
-    Inflater::Result r = inflater_.finish(msg_, limit);
-    if (!inflated(r, capped)) return false;
-    if (!msgBinary_ &&
-        !utf8_.feed(reinterpret_cast<const uint8_t*>(msg_.data()) + before, msg_.size() - before)) {
-      failConnection(1007, "Invalid UTF-8 in text message");
-      return false;
-    }
-  }
-  if (!msgBinary_ && !utf8_.complete()) {
-    failConnection(1007, "Invalid UTF-8 in text message");
-    return false;
-  }
-  return emitDataChunk(true);
-}
-
-// A fragment event carries the bytes this frame added (for text: whole code
-// points only, the tail waits for the next frame); the final frame raises the
-// message event with the whole message.
-bool Connection::emitDataChunk(bool final) {
+void Connection::onFragment(std::string&& data, bool binary, uint64_t wireSize,
+                            std::shared_ptr<void> hold) {
   Event ev;
-  ev.binary = msgBinary_;
-  if (final) {
-    ev.type = EventType::Message;
-    ev.wireSize = msgWire_;
-    ev.data = std::move(msg_);
-    msg_ = std::string();
-    msgFill_ = 0;
-    releaseUnfinished();
-  } else {
-    ev.type = EventType::Fragment;
-    ev.wireSize = frameWire_;
-    size_t have = msgCompressed_ ? msg_.size() : msgFill_;
-    size_t end = have - (msgBinary_ ? 0 : utf8_.pendingBytes());
-    size_t n = end - fragDelivered_;
-    // The copy is charged apart from msg_ while it waits for the sink to
-    // consume it: a fragment then costs its bytes twice only for as long as
-    // both copies really exist, and a reader too slow to take fragments
-    // cannot let a peer double what the budget allows.
-    if (cfg_.unfinished && n > 0) {
-      if (n <= kUnbudgetedBytes) {
-        cfg_.unfinished->force(n);
-      } else if (!cfg_.unfinished->take(n)) {
-        failOverBudget();
-        return false;
-      }
-      ev.hold = std::make_shared<BudgetCharge>(cfg_.unfinished, n);
-    }
-    ev.data.assign(msg_, fragDelivered_, n);
-    fragDelivered_ = end;
-  }
+  ev.type = EventType::Fragment;
+  ev.binary = binary;
+  ev.wireSize = wireSize;
+  ev.data = std::move(data);
+  ev.hold = std::move(hold);
   emit(std::move(ev));
-  return true;
 }
 
-void Connection::handleControl() {
-  const auto* p = reinterpret_cast<const uint8_t*>(ctrl_.data());
-  switch (frame_.opcode) {
-    case kPing: {
-      if (cfg_.heartbeat.enablePong && !closeSent_) sendPong(p, ctrl_.size());
-      Event ev;
-      ev.type = EventType::Ping;
-      ev.wireSize = ctrl_.size();
-      ev.binary = !isValidUtf8(p, ctrl_.size());
-      ev.data = ctrl_;
-      emit(std::move(ev));
-      break;
-    }
-    case kPong: {
-      Event ev;
-      ev.type = EventType::Pong;
-      ev.wireSize = ctrl_.size();
-      ev.binary = !isValidUtf8(p, ctrl_.size());
-      ev.data = ctrl_;
-      emit(std::move(ev));
-      break;
-    }
-    case kClose: {
-      int code = 1005;
-      std::string reason;
-      if (ctrl_.size() == 1) return failConnection(1002, "Invalid close frame payload");
-      if (ctrl_.size() >= 2) {
-        code = (p[0] << 8) | p[1];
-        if (!validCloseCode(code)) return failConnection(1002, "Invalid close code");
-        if (!isValidUtf8(p + 2, ctrl_.size() - 2))
-          return failConnection(1007, "Invalid UTF-8 in close reason");
-        reason.assign(ctrl_, 2, std::string::npos);
-      }
-      closeReceived_ = true;
-      uv_timer_stop(&pingTimer_);
-      if (!closeSent_) {
-        // The peer started the close handshake: echo its code.
-        closeCode_ = code;
-        closeReason_ = reason;
-        closeRemote_ = true;
-        closeSent_ = true;
-        state_.store(kClosing, std::memory_order_release);
-        uint8_t payload[2] = {static_cast<uint8_t>(code >> 8), static_cast<uint8_t>(code & 0xFF)};
-        sendControl(kClose, payload, code == 1005 ? 0 : 2);
-      }
-      if (cfg_.server) {
-        // §7.1.1: the server closes the TCP connection first.
-        closeAfterWrite_ = true;
-        armDeadline(cfg_.closeTimeout);
-        flush();
-        maybeShutdown();
-      } else {
-        armDeadline(cfg_.closeTimeout);  // wait for the server's FIN
-      }
-      break;
-    }
-    default:
-      break;
+bool Connection::onControl(uint8_t opcode, std::string&& payload, bool binary) {
+  if (opcode == kPing && cfg_.heartbeat.enablePong && !closeSent_)
+    sendPong(reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+  Event ev;
+  ev.type = opcode == kPing ? EventType::Ping : EventType::Pong;
+  ev.wireSize = payload.size();
+  ev.binary = binary;
+  ev.data = std::move(payload);
+  emit(std::move(ev));
+  return !failed_ && !socketClosing_ && !closeReceived_;
+}
+
+void Connection::onClose(int code, std::string&& reason) {
+  closeReceived_ = true;
+  uv_timer_stop(&pingTimer_);
+  if (!closeSent_) {
+    // The peer started the close handshake: echo its code.
+    closeCode_ = code;
+    closeReason_ = std::move(reason);
+    closeRemote_ = true;
+    closeSent_ = true;
+    state_.store(kClosing, std::memory_order_release);
+    uint8_t payload[2] = {static_cast<uint8_t>(code >> 8), static_cast<uint8_t>(code & 0xFF)};
+    sendControl(kClose, payload, code == 1005 ? 0 : 2);
   }
-}
-
-void Connection::onFrameError(int closeCode, const char* reason) { failConnection(closeCode, reason); }
-
-// maxUnfinishedBytes: what the connections of a server hold for messages not
-// yet complete, counted as msg_'s size (bytes received, inflated bytes, or a
-// region made ready for bytes to come, all of them memory in use), plus the
-// copies in fragment events until the sink lets go of them (see
-// emitDataChunk). A finished message leaves the budget: its event is bounded
-// by the sink (the addon's queue pauses reading when full). Up to
-// kUnbudgetedBytes per message (or fragment) are counted but never refused.
-bool Connection::chargeUnfinished(uint64_t n) {
-  const auto& b = cfg_.unfinished;
-  if (!b || n == unfinishedCharged_) return true;
-  if (n > unfinishedCharged_) {
-    if (n <= kUnbudgetedBytes)
-      b->force(n - unfinishedCharged_);
-    else if (!b->take(n - unfinishedCharged_))
-      return false;
-  } else {
-    b->give(unfinishedCharged_ - n);
+  armDeadline(cfg_.closeTimeout);
+  if (cfg_.server) {
+    // §7.1.1: the server closes the TCP connection first.
+    closeAfterWrite_ = true;
+    flush();
+    maybeShutdown();
   }
-  unfinishedCharged_ = n;
-  return true;
+  // The client waits for the server's FIN (or the deadline).
 }
 
-uint64_t Connection::heldBytes() const {
-  if (msgCompressed_) return msg_.size();
-  // Stale bytes of a recycled buffer past msgFill_ are not new memory (the
-  // pool held them); a region onAlloc made is.
-  return std::max<uint64_t>(msgFill_, std::min<uint64_t>(madeEnd_, msg_.size()));
-}
-
-void Connection::failOverBudget() {
-  // The message can never be delivered: its bytes go now, not at close.
-  std::string().swap(msg_);
-  msgFill_ = 0;
-  madeEnd_ = 0;
-  fragDelivered_ = 0;
-  releaseUnfinished();
-  failConnection(1009, "Unfinished messages exceed the server's maxUnfinishedBytes");
+void Connection::onFail(int code, const std::string& reason, bool decompressionError) {
+  if (decompressionError) {
+    Event ev;
+    ev.type = EventType::Error;
+    ev.decompressionError = true;
+    ev.reason = reason;
+    emit(std::move(ev));
+  }
+  failConnection(code, reason);
 }
 
 void Connection::failConnection(int code, const std::string& reason) {
@@ -1460,8 +1189,7 @@ void Connection::onHandleClosed(uv_handle_t* h) {
 void Connection::finish() {
   std::shared_ptr<Connection> hold = self_;
   self_.reset();
-  std::string().swap(msg_);
-  releaseUnfinished();
+  receiver_.discard();
   {
     std::lock_guard<std::mutex> lock(sendMu_);
     outbox_.clear();

@@ -14,12 +14,11 @@
 
 #include "buffer_pool.h"
 #include "deflate.h"
-#include "frame.h"
 #include "http.h"
 #include "io_loop.h"
+#include "receiver.h"
 #include "settings.h"
 #include "tls.h"
-#include "utf8.h"
 #include "wsengine/wsengine.h"
 
 namespace wsengine {
@@ -50,11 +49,6 @@ constexpr size_t kMaxWritePiece = size_t(1) << 30;
 void appendWriteBufs(std::vector<uv_buf_t>& bufs, const char* data, size_t len,
                      size_t maxPiece = kMaxWritePiece);
 
-// An unfinished message (or fragment copy) this small is never refused by
-// the budget (it is still counted): a peer that fills the budget must not
-// make every other connection fail on its next small message.
-constexpr uint64_t kUnbudgetedBytes = 64 * 1024;
-
 // The IP address of a TCP handle's peer as a map key (4 bytes for IPv4, an
 // IPv4-mapped IPv6 address included; 16 for IPv6); empty when unknown.
 std::string peerAddressKey(const uv_tcp_t* h);
@@ -78,7 +72,7 @@ class ConnectionOwner {
                             bool remote) = 0;
 };
 
-class Connection : public FrameHandler, public std::enable_shared_from_this<Connection> {
+class Connection : public std::enable_shared_from_this<Connection>, private ReceiverListener {
  public:
   enum State { kConnecting, kHandshake, kOpen, kClosing, kClosed };
 
@@ -136,12 +130,13 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   static OutFramePtr buildServerFrame(const uint8_t* data, size_t len, uint8_t opcode);
 
  private:
-  // FrameHandler
-  bool onFrameHeader(const FrameHeader& h) override;
-  bool onFramePayload(uint8_t* data, size_t len) override;
-  uint8_t* payloadTarget(const uint8_t* src, size_t len) override;
-  bool onFrameEnd() override;
-  void onFrameError(int closeCode, const char* reason) override;
+  // ReceiverListener
+  void onMessage(std::string&& data, bool binary, uint64_t wireSize) override;
+  void onFragment(std::string&& data, bool binary, uint64_t wireSize,
+                  std::shared_ptr<void> hold) override;
+  bool onControl(uint8_t opcode, std::string&& payload, bool binary) override;
+  void onClose(int code, std::string&& reason) override;
+  void onFail(int code, const std::string& reason, bool decompressionError) override;
 
   static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
@@ -162,8 +157,6 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   void serverHandshake(const HttpRequest& req);
   void clientHandshake(const HttpResponse& res);
   void becomeOpen();
-  void feedFrames(uint8_t* data, size_t len);
-  void handleControl();
   void failConnection(int code, const std::string& reason);
   void failHandshake(int httpStatus, const std::string& error);
   void emit(Event&& ev);
@@ -184,14 +177,6 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   void startHeartbeat();
   OutFramePtr buildFrame(const uint8_t* data, size_t len, uint8_t opcode, bool compress,
                          SendResult* res);
-  bool emitDataChunk(bool final);
-  bool inflated(Inflater::Result r, bool budgetCapped);
-  // maxUnfinishedBytes: sets this connection's charge against the server's
-  // budget to n bytes; false (nothing changed) when the budget cannot cover it.
-  bool chargeUnfinished(uint64_t n);
-  void releaseUnfinished() { chargeUnfinished(0); }
-  uint64_t heldBytes() const;
-  void failOverBudget();
   void sendPong(const uint8_t* data, size_t len);
   bool sendQueueOver() const { return bufferedAmount() > cfg_.limits.sendHighWaterMark; }
   // Reading stops while the sink is over its budget or the send queue over its
@@ -208,9 +193,10 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   void flushHeld();
   uint64_t ownerTag_;
   uint64_t id_;
-  const ConnSettingsPtr settings_;
+  const ConnSettingsPtr settings_;  // before receiver_: it uses them
   const ConnSettings& cfg_;
   std::shared_ptr<Connection> self_;  // keeps us alive while handles are open
+  Receiver receiver_;
 
   uv_tcp_t tcp_;
   uv_timer_t deadline_;
@@ -236,26 +222,6 @@ class Connection : public FrameHandler, public std::enable_shared_from_this<Conn
   Headers peerHeaders_;
   int responseStatus_ = 0;
 
-  // receive side (loop thread)
-  FrameParser parser_;
-  FrameHeader frame_;
-  bool msgCompressed_ = false;
-  bool msgBinary_ = false;
-  uint64_t msgWire_ = 0;      // wire payload bytes of the current message
-  uint64_t frameWire_ = 0;
-  std::string msg_;           // the message being assembled (inflated)
-  // Uncompressed messages: bytes of msg_ received so far. Past it, msg_ may
-  // hold a region (stale bytes of a recycled buffer, or room made for payload
-  // still to come) that onAlloc hands to the socket, so large payloads are
-  // read straight into place (no copy); msg_ is cut to msgFill_ at the end.
-  size_t msgFill_ = 0;
-  size_t fragDelivered_ = 0;  // bytes of msg_ already given as fragment events
-  size_t madeEnd_ = 0;        // end of a region onAlloc made in msg_ (new memory)
-  uint64_t unfinishedCharged_ = 0;  // of cfg_.unfinished, for msg_ (heldBytes())
-  std::string ctrl_;          // control frame payload
-  Utf8Validator utf8_;
-  Inflater inflater_;
-  bool inflaterReady_ = false;
   // heartbeat: a ping sent and nothing received since (sent at pingSentMs_)
   bool awaitingPong_ = false;
   uint64_t pingSentMs_ = 0;

@@ -29,7 +29,7 @@ class ByteBudget {
     } while (!used_.compare_exchange_weak(cur, cur + n, std::memory_order_relaxed));
     return true;
   }
-  // Takes n bytes even beyond the limit (see kUnbudgetedBytes).
+  // Takes n bytes even beyond the limit (see kUnbudgetedBytes in receiver.h).
   void force(uint64_t n) { used_.fetch_add(n, std::memory_order_relaxed); }
   void give(uint64_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
   // What take() could still grant now.

@@ -1,6 +1,7 @@
 // A raw TCP peer for engine tests: a blocking loopback socket that does the
 // client side of the opening handshake by hand and reads exact byte counts
-// with a deadline, so a test can see precisely what the engine wrote.
+// with a deadline, so a test can see precisely what the engine wrote; and
+// frames encoded by hand, for it or for a Receiver fed without a socket.
 #pragma once
 
 #include <arpa/inet.h>
@@ -122,27 +123,36 @@ class Peer {
   int fd_ = -1;
 };
 
-// A masked client frame (mask key 0x01020304).
-inline std::string clientFrame(uint8_t opcode, const std::string& payload, bool fin = true,
-                               bool rsv1 = false) {
+// One frame as it goes on the wire (RFC 6455 §5.2): masked with `key` when
+// it is not null (client to server), else unmasked (server to client).
+inline std::string encodeFrame(uint8_t opcode, const std::string& payload, const uint8_t* key,
+                               bool fin = true, bool rsv1 = false) {
   std::string f;
   f.push_back(static_cast<char>((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode));
+  const uint8_t maskBit = key ? 0x80 : 0;
   uint64_t n = payload.size();
   if (n < 126) {
-    f.push_back(static_cast<char>(0x80 | n));
+    f.push_back(static_cast<char>(maskBit | n));
   } else if (n < 65536) {
-    f.push_back(static_cast<char>(0x80 | 126));
+    f.push_back(static_cast<char>(maskBit | 126));
     f.push_back(static_cast<char>(n >> 8));
     f.push_back(static_cast<char>(n & 0xFF));
   } else {
-    f.push_back(static_cast<char>(0x80 | 127));
+    f.push_back(static_cast<char>(maskBit | 127));
     for (int i = 7; i >= 0; --i) f.push_back(static_cast<char>((n >> (8 * i)) & 0xFF));
   }
-  const uint8_t key[4] = {1, 2, 3, 4};
+  if (!key) return f + payload;
   f.append(reinterpret_cast<const char*>(key), 4);
   for (size_t i = 0; i < payload.size(); ++i)
     f.push_back(static_cast<char>(payload[i] ^ key[i % 4]));
   return f;
+}
+
+// A masked client frame (mask key 0x01020304).
+inline std::string clientFrame(uint8_t opcode, const std::string& payload, bool fin = true,
+                               bool rsv1 = false) {
+  static const uint8_t kKey[4] = {1, 2, 3, 4};
+  return encodeFrame(opcode, payload, kKey, fin, rsv1);
 }
 
 }  // namespace rawpeer

@@ -1,0 +1,304 @@
+// The receive path (see receiver.h). One thread only.
+#include "receiver.h"
+
+#include <algorithm>
+
+#include "buffer_pool.h"
+
+namespace wsengine {
+
+namespace {
+
+// Frames this large are read straight into the message (see readTarget), in
+// a recycled buffer: each read then stops at the frame's end, an extra system
+// call that small frames would feel, large ones not. Regions grow by at most
+// kPlaceChunk so that a slow peer announcing a huge frame pins little memory.
+constexpr uint64_t kPlaceMin = kPooledMin;
+constexpr uint64_t kPlaceChunk = 1024 * 1024;
+
+// RFC 6455 §7.4: codes a peer may put in a close frame.
+bool validCloseCode(int code) {
+  if (code >= 3000 && code <= 4999) return true;
+  switch (code) {
+    case 1000: case 1001: case 1002: case 1003: case 1007: case 1008:
+    case 1009: case 1010: case 1011: case 1012: case 1013: case 1014:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Fragment bytes handed out stay charged to the server's budget of
+// unfinished-message bytes until the event that carries them is destroyed
+// (the addon destroys it once JavaScript has the data).
+struct BudgetCharge {
+  std::shared_ptr<ByteBudget> budget;
+  uint64_t bytes;
+  BudgetCharge(std::shared_ptr<ByteBudget> b, uint64_t n) : budget(std::move(b)), bytes(n) {}
+  ~BudgetCharge() { budget->give(bytes); }
+};
+
+}  // namespace
+
+Receiver::Receiver(const ConnSettings& settings, ReceiverListener& listener)
+    : s_(settings), l_(listener), parser_(settings.server) {
+  parser_.setMaxMessageSize(s_.limits.maxPayload);
+}
+
+Receiver::~Receiver() { releaseUnfinished(); }
+
+void Receiver::enableInflate(int windowBits, bool noContextTakeover) {
+  parser_.setAllowRsv1(true);
+  inflateBits_ = static_cast<uint8_t>(windowBits);
+  inflateNoCtx_ = noContextTakeover;
+}
+
+void Receiver::feed(uint8_t* data, size_t len) {
+  if (done_ || parser_.failed()) return;
+  parser_.feed(data, len, *this);
+}
+
+void Receiver::discard() {
+  std::string().swap(msg_);
+  msgFill_ = 0;
+  madeEnd_ = 0;
+  fragDelivered_ = 0;
+  releaseUnfinished();
+}
+
+bool Receiver::fail(int code, const char* reason, bool decompressionError) {
+  done_ = true;
+  l_.onFail(code, reason, decompressionError);
+  return false;
+}
+
+void Receiver::onFrameError(int closeCode, const char* reason) { fail(closeCode, reason); }
+
+bool Receiver::readTarget(char** base, size_t* len) {
+  // Inside a large uncompressed data payload the kernel copies the rest of
+  // it into msg_ itself: the read cannot go past the frame, and the parser
+  // unmasks it there (onFramePayload sees it already in place).
+  if (done_ || msgCompressed_ || isControl(frame_.opcode) || frame_.payloadLen < kPlaceMin)
+    return false;
+  uint64_t left = parser_.payloadLeft();
+  if (left == 0) return false;
+  size_t region = msg_.size() - msgFill_;
+  if (region == 0) {
+    // No recycled bytes to overwrite: make room (resize zero-fills, one pass
+    // of stores, still cheaper than a copy from the scratch buffer). New
+    // memory: charged first; without room the bytes go through the caller's
+    // buffer and onFramePayload fails the connection.
+    region = static_cast<size_t>(std::min(left, kPlaceChunk));
+    if (!chargeUnfinished(msgFill_ + region)) return false;
+    msg_.resize(msgFill_ + region);
+    madeEnd_ = msg_.size();
+  }
+  *base = &msg_[msgFill_];
+  *len = static_cast<size_t>(std::min<uint64_t>(region, left));
+  return true;
+}
+
+bool Receiver::onFrameHeader(const FrameHeader& h) {
+  frame_ = h;
+  frameWire_ = h.payloadLen;
+  if (isControl(h.opcode)) {
+    ctrl_.clear();
+    return true;
+  }
+  if (h.opcode != kContinuation) {
+    msgCompressed_ = h.rsv1;
+    msgBinary_ = h.opcode == kBinary;
+    msgWire_ = 0;
+    msgFill_ = 0;
+    madeEnd_ = 0;
+    fragDelivered_ = 0;
+    utf8_.reset();
+    if (msgCompressed_ && !inflaterReady_) {
+      // The parser allows RSV1 only after enableInflate().
+      inflaterReady_ = inflater_.init(inflateBits_, inflateNoCtx_);
+      if (!inflaterReady_) return fail(1011, "Inflater unavailable");
+    }
+    // The parser already refused lengths over maxPayload; cap the up-front
+    // reservation anyway so a slow sender cannot pin large buffers.
+    size_t want = msgCompressed_ ? 0 : static_cast<size_t>(std::min<uint64_t>(h.payloadLen, 64u << 20));
+    if (msg_.capacity() < want && want >= kPooledMin) {
+      recycleBuffer(std::move(msg_));
+      msg_ = takeBuffer(want);  // keeps its size: see msgFill_
+    } else if (msgCompressed_ || msg_.capacity() < want) {
+      msg_.clear();
+      msg_.reserve(want);
+    }
+  }
+  msgWire_ += h.payloadLen;
+  return true;
+}
+
+// Payload bytes read into the caller's buffer go straight to their place in
+// msg_, unmasked on the way, when a recycled buffer has room there.
+uint8_t* Receiver::payloadTarget(const uint8_t* src, size_t len) {
+  if (isControl(frame_.opcode) || msgCompressed_ || msg_.size() - msgFill_ < len) return nullptr;
+  auto* to = reinterpret_cast<uint8_t*>(&msg_[msgFill_]);
+  return to == src ? nullptr : to;
+}
+
+uint64_t Receiver::inflateLimit(bool* capped) const {
+  uint64_t limit = s_.limits.maxPayload;
+  *capped = false;
+  if (s_.unfinished) {
+    uint64_t reach = std::max(kUnbudgetedBytes, unfinishedCharged_ + s_.unfinished->room());
+    if (reach < limit) {
+      limit = reach;
+      *capped = true;
+    }
+  }
+  return limit;
+}
+
+// The outcome of inflating: over maxPayload fails with 1009 (so does the
+// server's budget for unfinished messages when it capped the output),
+// corrupt data fails with 1007 and says it was the compression.
+bool Receiver::inflated(Inflater::Result r, bool budgetCapped) {
+  if (r == Inflater::kOk) return true;
+  if (r == Inflater::kTooBig) return budgetCapped ? failOverBudget() : fail(1009, "Message too big");
+  return fail(1007, "Invalid compressed data", true);
+}
+
+bool Receiver::onFramePayload(uint8_t* data, size_t len) {
+  if (isControl(frame_.opcode)) {
+    ctrl_.append(reinterpret_cast<const char*>(data), len);
+    return true;
+  }
+  size_t before = msgCompressed_ ? msg_.size() : msgFill_;
+  size_t end;
+  if (msgCompressed_) {
+    // The inflater stops at the budget's room instead of allocating past it.
+    bool capped;
+    uint64_t limit = inflateLimit(&capped);
+    if (!inflated(inflater_.feed(data, len, msg_, limit), capped)) return false;
+    end = msg_.size();
+  } else {
+    if (msgFill_ < msg_.size() && reinterpret_cast<char*>(data) == &msg_[msgFill_] &&
+        len <= msg_.size() - msgFill_) {
+      // already in place: read there (readTarget) or put there (payloadTarget)
+    } else {
+      msg_.resize(msgFill_);  // never drops received bytes
+      msg_.append(reinterpret_cast<const char*>(data), len);
+    }
+    msgFill_ += len;
+    end = msgFill_;
+  }
+  if (!chargeUnfinished(heldBytes())) return failOverBudget();
+  if (!msgBinary_ &&
+      !utf8_.feed(reinterpret_cast<const uint8_t*>(msg_.data()) + before, end - before))
+    return fail(1007, "Invalid UTF-8 in text message");
+  return true;
+}
+
+bool Receiver::onFrameEnd() {
+  if (isControl(frame_.opcode)) return control();
+  if (!frame_.fin) return deliver(false);
+  // The whole message is in: cut what is left of a region.
+  if (!msgCompressed_ && msg_.size() != msgFill_) msg_.resize(msgFill_);
+  if (msgCompressed_) {
+    size_t before = msg_.size();
+    bool capped;
+    uint64_t limit = inflateLimit(&capped);
+    if (!inflated(inflater_.finish(msg_, limit), capped)) return false;
+    if (!msgBinary_ &&
+        !utf8_.feed(reinterpret_cast<const uint8_t*>(msg_.data()) + before, msg_.size() - before))
+      return fail(1007, "Invalid UTF-8 in text message");
+  }
+  if (!msgBinary_ && !utf8_.complete()) return fail(1007, "Invalid UTF-8 in text message");
+  return deliver(true);
+}
+
+// A fragment carries the bytes this frame added (for text: whole code points
+// only, the tail waits for the next frame); the final frame delivers the
+// whole message.
+bool Receiver::deliver(bool final) {
+  if (final) {
+    std::string data = std::move(msg_);
+    msg_ = std::string();
+    msgFill_ = 0;
+    releaseUnfinished();
+    l_.onMessage(std::move(data), msgBinary_, msgWire_);
+    return true;
+  }
+  size_t have = msgCompressed_ ? msg_.size() : msgFill_;
+  size_t end = have - (msgBinary_ ? 0 : utf8_.pendingBytes());
+  size_t n = end - fragDelivered_;
+  // The copy is charged apart from msg_ while it waits for its consumer: a
+  // fragment then costs its bytes twice only for as long as both copies
+  // really exist, and a reader too slow to take fragments cannot let a peer
+  // double what the budget allows.
+  std::shared_ptr<void> hold;
+  if (s_.unfinished && n > 0) {
+    if (n <= kUnbudgetedBytes)
+      s_.unfinished->force(n);
+    else if (!s_.unfinished->take(n))
+      return failOverBudget();
+    hold = std::make_shared<BudgetCharge>(s_.unfinished, n);
+  }
+  std::string data(msg_, fragDelivered_, n);
+  fragDelivered_ = end;
+  l_.onFragment(std::move(data), msgBinary_, frameWire_, std::move(hold));
+  return true;
+}
+
+bool Receiver::control() {
+  const auto* p = reinterpret_cast<const uint8_t*>(ctrl_.data());
+  if (frame_.opcode != kClose) {
+    bool binary = !isValidUtf8(p, ctrl_.size());
+    return l_.onControl(frame_.opcode, std::move(ctrl_), binary);
+  }
+  int code = 1005;
+  std::string reason;
+  if (ctrl_.size() == 1) return fail(1002, "Invalid close frame payload");
+  if (ctrl_.size() >= 2) {
+    code = (p[0] << 8) | p[1];
+    if (!validCloseCode(code)) return fail(1002, "Invalid close code");
+    if (!isValidUtf8(p + 2, ctrl_.size() - 2)) return fail(1007, "Invalid UTF-8 in close reason");
+    reason.assign(ctrl_, 2, std::string::npos);
+  }
+  // Stop at a close frame: what follows it is ignored (§5.5.1).
+  done_ = true;
+  l_.onClose(code, std::move(reason));
+  return false;
+}
+
+// maxUnfinishedBytes: what the connections of a server hold for messages not
+// yet complete, counted as msg_'s size (bytes received, inflated bytes, or a
+// region made ready for bytes to come, all of them memory in use), plus the
+// copies in fragments until their consumer lets go of them (see deliver). A
+// finished message leaves the budget: its event is bounded by the sink (the
+// addon's queue pauses reading when full). Up to kUnbudgetedBytes per message
+// (or fragment) are counted but never refused.
+bool Receiver::chargeUnfinished(uint64_t n) {
+  const auto& b = s_.unfinished;
+  if (!b || n == unfinishedCharged_) return true;
+  if (n > unfinishedCharged_) {
+    if (n <= kUnbudgetedBytes)
+      b->force(n - unfinishedCharged_);
+    else if (!b->take(n - unfinishedCharged_))
+      return false;
+  } else {
+    b->give(unfinishedCharged_ - n);
+  }
+  unfinishedCharged_ = n;
+  return true;
+}
+
+uint64_t Receiver::heldBytes() const {
+  if (msgCompressed_) return msg_.size();
+  // Stale bytes of a recycled buffer past msgFill_ are not new memory (the
+  // pool held them); a region readTarget() made is.
+  return std::max<uint64_t>(msgFill_, std::min<uint64_t>(madeEnd_, msg_.size()));
+}
+
+bool Receiver::failOverBudget() {
+  // The message can never be delivered: its bytes go now, not at close.
+  discard();
+  return fail(1009, "Unfinished messages exceed the server's maxUnfinishedBytes");
+}
+
+}  // namespace wsengine
