@@ -162,7 +162,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     ++attemptId_;
     if (auto c = current()) {
       setConn(nullptr);
-      c->abort(false);
+      c->abort();
     }
     if (startDone_) {
       ConnectResult r;
@@ -226,7 +226,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
         c->close(code, reason);  // its close event arrives when done (terminal)
       } else {
         setConn(nullptr);
-        c->abort(false);
+        c->abort();
       }
     }
     if (hard) {
@@ -247,7 +247,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
       if (!self || id != self->attemptId_) return;
       if (auto c = self->current()) {
         self->setConn(nullptr);
-        c->abort(false);
+        c->abort();
       }
       char buf[96];
       std::snprintf(buf, sizeof buf, "Connection timed out after %g s", timeout);
@@ -316,7 +316,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     timeoutTimer_->stop();
     if (auto c = current()) {
       setConn(nullptr);
-      c->abort(false);
+      c->abort();
     }
     failAttempt(httpStatus, error, false);
   }

@@ -580,7 +580,6 @@ void Connection::failConnection(int code, const std::string& reason) {
     payload += r;
     sendControl(kClose, reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
   }
-  state_.store(kClosing, std::memory_order_release);
   closeAfterWrite_ = true;
   armDeadline(cfg_.closeTimeout);
   flush();
@@ -618,9 +617,8 @@ void Connection::close(int code, const std::string& reason) {
   }
 }
 
-void Connection::abort(bool raiseEvent) {
+void Connection::abort() {
   if (socketClosing_) return;
-  if (!raiseEvent) closeEventDone_ = true;
   if (!closeSent_ && !closeReceived_) {
     closeCode_ = 1006;
     closeReason_ = "Connection aborted";

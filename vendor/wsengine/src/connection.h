@@ -67,7 +67,8 @@ class ConnectionOwner {
   virtual void onConnOpen(Connection* c) = 0;
   // Client role: TCP/TLS/handshake failed before open.
   virtual void onConnFailed(Connection* c, int httpStatus, const std::string& error) = 0;
-  // The connection is closed for good (after open: code/reason/remote say how).
+  // The connection is closed for good (after open: code/reason/remote say
+  // how). Whether a close event follows is the owner's choice.
   virtual void onConnClosed(Connection* c, bool wasOpen, int code, const std::string& reason,
                             bool remote) = 0;
 };
@@ -94,8 +95,10 @@ class Connection : public std::enable_shared_from_this<Connection>, private Rece
   void connect(const struct sockaddr* addr);
   // Starts the close handshake (code 0: no status code in the frame).
   void close(int code, const std::string& reason);
-  // Drops the socket now; no close event is raised unless raiseEvent.
-  void abort(bool raiseEvent);
+  // Drops the socket now, without a close handshake (1006 "Connection
+  // aborted" unless a close frame went either way). The owner's
+  // onConnClosed still follows, as after any close.
+  void abort();
   void resumeReading();
 
   // --- any thread ---
@@ -229,7 +232,6 @@ class Connection : public std::enable_shared_from_this<Connection>, private Rece
   // close handshake
   bool closeSent_ = false;
   bool closeReceived_ = false;
-  bool closeEventDone_ = false;
   int closeCode_ = 1006;
   std::string closeReason_;
   bool closeRemote_ = true;

@@ -240,7 +240,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     else if (why == kTooManyFromAddress)
       c->reject(429, "Too many connections from this address");
     else if (why == kDrop)
-      c->abort(false);
+      c->abort();
   }
 
   StartResult startOnLoop(const ServerOptions& opts) {
@@ -335,7 +335,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     for (auto& c : snapshot()) {
       c->loop().post([c, code, reason, hard] {
         if (hard || c->state() != Connection::kOpen)
-          c->abort(!hard);
+          c->abort();
         else
           c->close(code, reason);
       });

@@ -133,8 +133,13 @@ struct Event {
   uint64_t conn = 0;   // server side: engine connection id (never reused); client: 0
 
   // message, ping, pong, fragment
-  std::string data;   // payload bytes (inflated); text is valid UTF-8
-  bool binary = false;  // a ping or pong whose payload is not UTF-8 is binary
+  std::string data;  // payload bytes (inflated)
+  // Message and fragment: the message was sent as binary (else it was text,
+  // and data is valid UTF-8: a fragment carries whole code points only).
+  // Ping and pong: control frames have no text/binary type; binary says that
+  // the payload is not valid UTF-8. Either way, binary == false promises
+  // valid UTF-8 in data.
+  bool binary = false;
   uint64_t wireSize = 0;  // payload bytes as they were on the wire
 
   // open: the request target (server) or the url (client); the peer's headers
@@ -209,8 +214,9 @@ struct SendResult {
 // once when the connection has nothing queued (no hop to the IO thread).
 // Between cork() and uncork() they only queue; uncork() then writes what each
 // connection queued with one system call (or hands it to its IO thread). A
-// large uncompressed server frame (over 16 KiB) to an idle socket is written
-// at once even while corked, straight from the caller's bytes.
+// large uncompressed frame (over 16 KiB) that a server sends to one
+// connection whose socket is idle is written at once even while corked,
+// straight from the caller's bytes (a broadcast frame queues like others).
 // passThrough: the first that many small frames to idle sockets are still
 // written at once (the outermost cork decides): a short burst of replies
 // leaves without waiting for the rest of the batch, a long one is coalesced.
@@ -253,7 +259,8 @@ class Server {
   // Closes every connection with 1001 and releases the port; never blocks.
   // Each connection still raises its close event.
   void stop(int code = 1001, const std::string& reason = "Server stopped");
-  // Like stop, without waiting for close replies (sockets are dropped).
+  // Like stop, but the sockets are dropped at once, without a close
+  // handshake, and no close event is raised.
   void clear();
   bool running() const;
   int port() const;
@@ -283,6 +290,8 @@ class Client {
   void start(const ClientOptions& options, std::function<void(ConnectResult)> done);
   // Close handshake with a bounded wait; cancels reconnection. Never blocks.
   void stop(int code = 1000, const std::string& reason = "Normal closure");
+  // Like stop, but the socket is dropped at once, without a close handshake,
+  // and no close or error event is raised.
   void clear();
   bool open() const;
   bool active() const;  // started and not stopped/given up
