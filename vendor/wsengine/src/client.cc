@@ -102,7 +102,8 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     r.success = true;
     r.httpStatus = c->responseStatus();
     r.uri = opts_.url;
-    r.headers = c->peerHeaders();
+    Headers headers = c->takePeerHeaders();
+    r.headers = headers;
     // The open event is queued before the start's result: the two can reach
     // JavaScript in different deliveries, and code after `await start()`
     // may rely on the open event having been handled (its state set up, or
@@ -110,7 +111,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     Event ev;
     ev.type = EventType::Open;
     ev.uri = opts_.url;
-    ev.headers = c->peerHeaders();
+    ev.headers = std::move(headers);
     emit(std::move(ev));
     reportStart(r);
   }

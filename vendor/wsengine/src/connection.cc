@@ -1,53 +1,26 @@
+// The connection's transport (TCP and TLS plumbing, reading with
+// backpressure), its close handshake, timers and events; the opening
+// handshakes are in handshake.cc. Loop thread only, but for outboxRef()
+// (any thread: the Outbox's senders call it; it only takes a reference).
 #include "connection.h"
 
-#include <algorithm>
-#include <cerrno>
 #include <cstring>
 
-#include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
-
-#include "random.h"
 
 namespace wsengine {
 
 namespace {
 
-constexpr size_t kMaxControlPayload = 125;
-constexpr size_t kDirectWriteMax = 16 * 1024;
-
-// An empty string with room for n bytes; large ones come recycled.
-void frameStorage(std::string& s, size_t n) {
-  if (n >= kPooledMin) {
-    s = takeBuffer(n);
-    s.clear();
-  } else {
-    s.reserve(n);
-  }
-}
-
-struct WriteReq {
-  uv_write_t req;
-  std::vector<OutFramePtr> frames;
-  std::string raw;
-  uint64_t accounted = 0;  // bytes of buffered_ this write releases
-};
-
 // Cuts a close reason to the 123 bytes a close frame can carry, on a UTF-8
 // code point boundary.
 std::string clampReason(const std::string& reason) {
-  if (reason.size() <= kMaxControlPayload - 2) return reason;
-  size_t n = kMaxControlPayload - 2;
+  constexpr size_t kMax = 125 - 2;
+  if (reason.size() <= kMax) return reason;
+  size_t n = kMax;
   while (n > 0 && (static_cast<uint8_t>(reason[n]) & 0xC0) == 0x80) --n;
   return reason.substr(0, n);
 }
-
-// cork()/uncork() (wsengine.h): while corked, this thread's sends only queue;
-// the connections they touched are written once at uncork.
-thread_local int tCorkDepth = 0;
-thread_local unsigned tCorkPass = 0;  // direct writes still allowed while corked
-thread_local std::vector<std::shared_ptr<Connection>>* tCorked = nullptr;
 
 std::string& tlsScratch() {
   thread_local std::string s;
@@ -75,30 +48,18 @@ std::string peerAddressKey(const uv_tcp_t* h) {
   return std::string();
 }
 
-void cork(unsigned passThrough) {
-  if (tCorkDepth++ == 0) tCorkPass = passThrough;
-}
-
-void uncork() {
-  if (tCorkDepth == 0 || --tCorkDepth > 0) return;
-  tCorkPass = 0;
-  if (!tCorked) return;
-  std::vector<std::shared_ptr<Connection>> conns;
-  conns.swap(*tCorked);
-  for (auto& c : conns) c->flushFromOwner();
-}
-
 Connection::Connection(IoLoop& loop, std::shared_ptr<ConnectionOwner> owner,
                        std::shared_ptr<EventSink> sink, uint64_t ownerTag, uint64_t id,
                        ConnSettingsPtr settings)
     : loop_(loop),
       owner_(std::move(owner)),
       sink_(std::move(sink)),
-      ownerTag_(ownerTag),
-      id_(id),
       settings_(std::move(settings)),
       cfg_(*settings_),
-      receiver_(cfg_, *this) {}
+      ownerTag_(ownerTag),
+      id_(id),
+      receiver_(cfg_, *this),
+      outbox_(cfg_, loop, *this) {}
 
 Connection::~Connection() = default;
 
@@ -114,6 +75,8 @@ void Connection::initHandles() {
   pingTimer_.data = this;
   openHandles_ = 3;
   tcpInit_ = true;
+  hs_.reset(new Handshake);
+  outbox_.attach(reinterpret_cast<uv_stream_t*>(&tcp_));
 }
 
 bool Connection::accept(uv_stream_t* listener) {
@@ -135,45 +98,6 @@ bool Connection::adopt(int fd) {
   }
   beginServerHandshake();
   return true;
-}
-
-void Connection::beginServerHandshake() {
-  uv_tcp_nodelay(&tcp_, 1);
-  state_.store(kHandshake, std::memory_order_release);
-  if (cfg_.tls) tlsSession_.reset(new TlsSession(cfg_.tls, true, std::string()));
-  // A socket that sends nothing is given only firstByteTimeout: idle sockets
-  // would otherwise each hold a handshake slot for the whole handshakeTimeout.
-  double first = cfg_.limits.firstByteTimeout;
-  acceptedMs_ = uv_now(loop_.loop());
-  if (first > 0 && first < cfg_.limits.handshakeTimeout) {
-    awaitingFirstByte_ = true;
-    armDeadline(first);
-  } else {
-    armDeadline(cfg_.limits.handshakeTimeout);
-  }
-  startReading();
-}
-
-void Connection::reject(int status, const std::string& reason) {
-  if (socketClosing_) return;
-  state_.store(kClosing, std::memory_order_release);
-  failed_ = true;
-  std::string answer = buildErrorResponse(status, reason);
-  if (tlsSession_) {
-    // On a TLS server the answer goes through TLS like any other byte; before
-    // the TLS handshake is done there is no channel to answer on: close.
-    if (!tlsSession_->handshakeDone() ||
-        !tlsSession_->write(reinterpret_cast<const uint8_t*>(answer.data()), answer.size())) {
-      closeSocket();
-      return;
-    }
-    answer.clear();
-    tlsSession_->takeOutput(answer);
-  }
-  writeRaw(std::move(answer));
-  closeAfterWrite_ = true;
-  armDeadline(cfg_.closeTimeout);
-  maybeShutdown();
 }
 
 void Connection::connect(const struct sockaddr* addr) {
@@ -200,33 +124,30 @@ void Connection::onConnect(uv_connect_t* req, int status) {
   self->startReading();
   if (self->cfg_.tls) {
     self->tlsSession_.reset(new TlsSession(self->cfg_.tls, false, self->cfg_.tlsHost));
+    self->outbox_.setTls(self->tlsSession_.get());
     if (!self->tlsSession_->startHandshake()) {
       self->failHandshake(0, self->tlsSession_->error());
       return;
     }
-    std::string out;
-    self->tlsSession_->takeOutput(out);
-    self->writeRaw(std::move(out));
+    self->writeTlsOutput();
   } else {
     self->onTransportReady();
   }
 }
 
-void Connection::onTransportReady() {
-  if (cfg_.server) return;  // the server waits for the request
-  state_.store(kHandshake, std::memory_order_release);
-  clientKey_ = makeClientKey();
-  std::string offer = cfg_.deflate.enabled ? buildDeflateOffer(cfg_.deflate) : std::string();
-  std::string req = buildUpgradeRequest(cfg_.hostHeader, cfg_.target, clientKey_, offer,
-                                        cfg_.extraHeaders);
+void Connection::writeHead(std::string bytes) {
   if (tlsSession_) {
-    tlsSession_->write(reinterpret_cast<const uint8_t*>(req.data()), req.size());
-    std::string out;
-    tlsSession_->takeOutput(out);
-    writeRaw(std::move(out));
+    tlsSession_->write(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    writeTlsOutput();
   } else {
-    writeRaw(std::move(req));
+    outbox_.writeRaw(std::move(bytes));
   }
+}
+
+void Connection::writeTlsOutput() {
+  std::string out;
+  tlsSession_->takeOutput(out);
+  outbox_.writeRaw(std::move(out));
 }
 
 void Connection::startReading() {
@@ -247,9 +168,9 @@ void Connection::updateReading() {
   // replies the application makes): while the queue is over its high-water
   // mark the connection is not read, so TCP pushes back on the peer. Only
   // while open: the close handshake still reads.
-  if (pausedBySendQueue_ && (!sendQueueOver() || state() != kOpen)) pausedBySendQueue_ = false;
-  if (!pausedBySendQueue_ && state() == kOpen && !shutdownStarted_ && sendQueueOver())
-    pausedBySendQueue_ = true;
+  bool over = outbox_.overHighWaterMark();
+  if (pausedBySendQueue_ && (!over || state() != kOpen)) pausedBySendQueue_ = false;
+  if (!pausedBySendQueue_ && state() == kOpen && !shutdownStarted_ && over) pausedBySendQueue_ = true;
   bool want = !pausedByBudget_ && !pausedBySendQueue_;
   if (want) {
     startReading();
@@ -298,7 +219,7 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     // The rest of handshakeTimeout, counted from the accept.
     self->awaitingFirstByte_ = false;
     if (self->state() == kHandshake && !self->failed_) {
-      double spent = static_cast<double>(uv_now(self->loop_.loop()) - self->acceptedMs_) / 1000.0;
+      double spent = static_cast<double>(uv_now(self->loop_.loop()) - self->hs_->acceptedMs) / 1000.0;
       double left = self->cfg_.limits.handshakeTimeout - spent;
       self->armDeadline(left > 0.001 ? left : 0.001);
     }
@@ -308,53 +229,48 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   // reading stops if the sink is over its budget.
   struct HoldEvents {
     Connection* c;
-    uv_stream_t* s;
-    HoldEvents(Connection* conn, uv_stream_t* stream) : c(conn), s(stream) { c->holdEvents_ = true; }
+    explicit HoldEvents(Connection* conn) : c(conn) { c->holdEvents_ = true; }
     ~HoldEvents() {
       c->holdEvents_ = false;
       c->flushHeld();
       if (c->socketClosing_) return;
-      if (c->pausedByBudget_ || c->sendQueueOver()) c->updateReading();
+      if (c->pausedByBudget_ || c->outbox_.overHighWaterMark()) c->updateReading();
     }
-  } held(self, s);
+  } held(self);
   auto* data = reinterpret_cast<uint8_t*>(buf->base);
   if (self->shutdownStarted_) return;  // draining until the peer's FIN
-  if (self->tlsSession_) {
-    std::string& plain = tlsScratch();
-    plain.clear();
-    bool wasDone = self->tlsSession_->handshakeDone();
-    bool ok = self->tlsSession_->feed(data, static_cast<size_t>(n), plain);
-    if (self->tlsSession_->hasOutput()) {
-      std::string out;
-      self->tlsSession_->takeOutput(out);
-      self->writeRaw(std::move(out));
-    }
-    if (!ok) {
-      if (self->state() < kOpen && !self->cfg_.server) {
-        // The session's error already says "TLS ...": no second prefix.
-        self->failHandshake(0, self->tlsSession_->error());
-      } else {
-        if (!self->closeReceived_) {
-          self->closeCode_ = 1006;
-          self->closeReason_ = "TLS error: " + self->tlsSession_->error();
-        }
-        self->closeSocket();
-      }
-      return;
-    }
-    if (!wasDone && self->tlsSession_->handshakeDone()) self->onTransportReady();
-    if (!plain.empty()) {
-      // Move out of the scratch: handlers below may re-enter TLS on this thread.
-      std::string local;
-      local.swap(plain);
-      self->onPlainData(reinterpret_cast<uint8_t*>(&local[0]), local.size());
-      if (plain.empty()) {
-        local.clear();
-        plain.swap(local);  // keep the capacity for the next read
-      }
-    }
-  } else {
+  if (!self->tlsSession_) {
     self->onPlainData(data, static_cast<size_t>(n));
+    return;
+  }
+  std::string& plain = tlsScratch();
+  plain.clear();
+  bool wasDone = self->tlsSession_->handshakeDone();
+  bool ok = self->tlsSession_->feed(data, static_cast<size_t>(n), plain);
+  if (self->tlsSession_->hasOutput()) self->writeTlsOutput();
+  if (!ok) {
+    if (self->state() < kOpen && !self->cfg_.server) {
+      // The session's error already says "TLS ...": no second prefix.
+      self->failHandshake(0, self->tlsSession_->error());
+    } else {
+      if (!self->closeReceived_) {
+        self->closeCode_ = 1006;
+        self->closeReason_ = "TLS error: " + self->tlsSession_->error();
+      }
+      self->closeSocket();
+    }
+    return;
+  }
+  if (!wasDone && self->tlsSession_->handshakeDone()) self->onTransportReady();
+  if (!plain.empty()) {
+    // Move out of the scratch: handlers below may re-enter TLS on this thread.
+    std::string local;
+    local.swap(plain);
+    self->onPlainData(reinterpret_cast<uint8_t*>(&local[0]), local.size());
+    if (plain.empty()) {
+      local.clear();
+      plain.swap(local);  // keep the capacity for the next read
+    }
   }
 }
 
@@ -365,132 +281,6 @@ void Connection::onPlainData(uint8_t* data, size_t len) {
   } else if (st == kOpen || (st == kClosing && !failed_)) {
     receiver_.feed(data, len);
   }
-}
-
-// --------------------------------------------------------------- handshake
-
-void Connection::handleHandshakeBytes(uint8_t* data, size_t len) {
-  handshakeBuf_.append(reinterpret_cast<const char*>(data), len);
-  // The head can only end in a chunk holding '\n': skip re-parsing the whole
-  // buffer for bytes that cannot complete it (a trickling peer would make the
-  // parse quadratic), unless it is already over the size limit.
-  if (!std::memchr(data, '\n', len) && handshakeBuf_.size() <= cfg_.limits.maxHeaderSize) return;
-  size_t consumed = 0;
-  std::string error;
-  HttpParse r;
-  if (cfg_.server) {
-    HttpRequest req;
-    r = parseHttpRequest(handshakeBuf_.data(), handshakeBuf_.size(), cfg_.limits.maxHeaderSize,
-                         cfg_.limits.maxHeaders, req, consumed, error);
-    if (r == HttpParse::Incomplete) return;
-    if (r == HttpParse::TooLarge) return reject(431, "Request header fields too large");
-    if (r == HttpParse::Bad) return reject(400, error.empty() ? "Bad request" : error);
-    serverHandshake(req);
-  } else {
-    HttpResponse res;
-    r = parseHttpResponse(handshakeBuf_.data(), handshakeBuf_.size(), cfg_.limits.maxHeaderSize,
-                          cfg_.limits.maxHeaders, res, consumed, error);
-    if (r == HttpParse::Incomplete) return;
-    if (r != HttpParse::Done) {
-      failHandshake(0, r == HttpParse::TooLarge ? "Response header too large"
-                                                : "Bad HTTP response: " + error);
-      return;
-    }
-    clientHandshake(res);
-  }
-  if (state() != kOpen) return;
-  std::string rest = handshakeBuf_.substr(consumed);
-  std::string().swap(handshakeBuf_);
-  if (!rest.empty()) receiver_.feed(reinterpret_cast<uint8_t*>(&rest[0]), rest.size());
-}
-
-void Connection::serverHandshake(const HttpRequest& req) {
-  UpgradeVerdict v = validateUpgradeRequest(req);
-  if (v.status != 0) return reject(v.status, v.reason);
-  std::string extResponse;
-  std::string offers;
-  if (cfg_.deflate.enabled && req.get("Sec-WebSocket-Extensions", offers)) {
-    std::string error;
-    DeflateParams params;
-    if (negotiateDeflateServer(offers, cfg_.deflate, params, extResponse, error)) {
-      deflateParams_ = params;
-      deflateOn_ = true;
-    } else if (!error.empty()) {
-      return reject(400, "Bad Sec-WebSocket-Extensions: " + error);
-    }
-  }
-  std::string key;
-  req.get("Sec-WebSocket-Key", key);
-  requestTarget_ = req.target;
-  peerHeaders_ = req.headers;
-  if (!owner_->onConnUpgrading(this)) return reject(503, "Too many connections");
-  std::string response = buildUpgradeResponse(computeAcceptKey(key), extResponse);
-  if (tlsSession_) {
-    tlsSession_->write(reinterpret_cast<const uint8_t*>(response.data()), response.size());
-    std::string out;
-    tlsSession_->takeOutput(out);
-    writeRaw(std::move(out));
-  } else {
-    writeRaw(std::move(response));
-  }
-  becomeOpen();
-}
-
-void Connection::clientHandshake(const HttpResponse& res) {
-  responseStatus_ = res.status;
-  peerHeaders_ = res.headers;
-  std::string error;
-  if (!validateUpgradeResponse(res, computeAcceptKey(clientKey_), error)) {
-    failHandshake(res.status, error);
-    return;
-  }
-  std::string ext;
-  if (res.get("Sec-WebSocket-Extensions", ext) && !ext.empty()) {
-    if (!cfg_.deflate.enabled) {
-      failHandshake(res.status, "Server accepted an extension that was not offered: " + ext);
-      return;
-    }
-    DeflateParams params;
-    if (!acceptDeflateResponse(ext, cfg_.deflate, params, error)) {
-      failHandshake(res.status, "Invalid Sec-WebSocket-Extensions response: " + error);
-      return;
-    }
-    deflateParams_ = params;
-    deflateOn_ = true;
-  }
-  becomeOpen();
-}
-
-void Connection::becomeOpen() {
-  uv_timer_stop(&deadline_);
-  if (deflateOn_) {
-    // We inflate what the peer compressed: its window and takeover setting.
-    int bits = cfg_.server ? deflateParams_.clientMaxWindowBits : deflateParams_.serverMaxWindowBits;
-    bool noCtx = cfg_.server ? deflateParams_.clientNoContextTakeover
-                             : deflateParams_.serverNoContextTakeover;
-    receiver_.enableInflate(bits, noCtx);
-  }
-  wasOpen_ = true;
-  if (!tlsSession_) {
-    uv_os_fd_t fd;
-    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0) {
-      std::lock_guard<std::mutex> lock(sendMu_);
-      fd_ = fd;
-    }
-  }
-  state_.store(kOpen, std::memory_order_release);
-  startHeartbeat();
-  flushHeld();  // the owner's events come after this connection's so far
-  owner_->onConnOpen(this);
-}
-
-void Connection::failHandshake(int httpStatus, const std::string& error) {
-  if (failed_) return;
-  failed_ = true;
-  state_.store(kClosing, std::memory_order_release);
-  flushHeld();
-  owner_->onConnFailed(this, httpStatus, error);
-  closeSocket();
 }
 
 // ---------------------------------------------------------------- receiver
@@ -517,7 +307,7 @@ void Connection::onFragment(std::string&& data, bool binary, uint64_t wireSize,
 
 bool Connection::onControl(uint8_t opcode, std::string&& payload, bool binary) {
   if (opcode == kPing && cfg_.heartbeat.enablePong && !closeSent_)
-    sendPong(reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+    outbox_.sendPong(reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
   Event ev;
   ev.type = opcode == kPing ? EventType::Ping : EventType::Pong;
   ev.wireSize = payload.size();
@@ -537,14 +327,13 @@ void Connection::onClose(int code, std::string&& reason) {
     closeRemote_ = true;
     closeSent_ = true;
     state_.store(kClosing, std::memory_order_release);
-    uint8_t payload[2] = {static_cast<uint8_t>(code >> 8), static_cast<uint8_t>(code & 0xFF)};
-    sendControl(kClose, payload, code == 1005 ? 0 : 2);
+    sendCloseFrame(code == 1005 ? 0 : code, std::string());
   }
   armDeadline(cfg_.closeTimeout);
   if (cfg_.server) {
     // §7.1.1: the server closes the TCP connection first.
     closeAfterWrite_ = true;
-    flush();
+    outbox_.flush();
     maybeShutdown();
   }
   // The client waits for the server's FIN (or the deadline).
@@ -561,35 +350,88 @@ void Connection::onFail(int code, const std::string& reason, bool decompressionE
   failConnection(code, reason);
 }
 
+// ----------------------------------------------------------------- outbox
+
+std::shared_ptr<Outbox> Connection::outboxRef() {
+  return std::shared_ptr<Outbox>(shared_from_this(), &outbox_);
+}
+
+void Connection::onWritten() {
+  if (socketClosing_) return;
+  if (pausedBySendQueue_) updateReading();
+  maybeShutdown();
+}
+
+void Connection::onWriteFailed(int status) {
+  if (socketClosing_) return;
+  if (!closeSent_ && !closeReceived_) {
+    closeCode_ = 1006;
+    closeReason_ = std::string("Write failed: ") + uv_strerror(status);
+    closeRemote_ = true;
+  }
+  closeSocket();
+}
+
+void Connection::maybeShutdown() {
+  if (!closeAfterWrite_ || shutdownStarted_ || socketClosing_ || !outbox_.idle()) return;
+  if (tlsSession_ && tlsSession_->handshakeDone()) {
+    tlsSession_->shutdown();
+    writeTlsOutput();
+  }
+  shutdownStarted_ = true;
+  outbox_.stopWriting();
+  // FIN after our last bytes; keep reading (and discarding) until the peer's
+  // FIN, so unread input never turns our close into a reset.
+  auto* req = new uv_shutdown_t;
+  req->data = this;
+  if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_), &Connection::onShutdown) != 0) {
+    delete req;
+    closeSocket();
+    return;
+  }
+  if (!reading_) startReading();
+}
+
+void Connection::onShutdown(uv_shutdown_t* req, int status) {
+  auto* self = static_cast<Connection*>(req->data);
+  delete req;
+  if (status != 0 && status != UV_ECANCELED && !self->socketClosing_) self->closeSocket();
+}
+
+// ----------------------------------------------------------------- closing
+
+void Connection::sendCloseFrame(int code, const std::string& reason) {
+  std::string payload;
+  if (code) {
+    payload.push_back(static_cast<char>(code >> 8));
+    payload.push_back(static_cast<char>(code & 0xFF));
+    payload += clampReason(reason);
+  }
+  outbox_.sendClose(reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+}
+
 void Connection::failConnection(int code, const std::string& reason) {
   if (failed_ || socketClosing_) return;
   flushHeld();  // what preceded the violation reaches the application first
   failed_ = true;
   uv_timer_stop(&pingTimer_);
-  // Before the close frame is queued: no data frame may follow it.
   state_.store(kClosing, std::memory_order_release);
   if (!closeSent_) {
     closeSent_ = true;
     closeCode_ = code;
     closeReason_ = reason;
     closeRemote_ = false;
-    std::string r = clampReason(reason);
-    std::string payload;
-    payload.push_back(static_cast<char>(code >> 8));
-    payload.push_back(static_cast<char>(code & 0xFF));
-    payload += r;
-    sendControl(kClose, reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+    sendCloseFrame(code, reason);
   }
   closeAfterWrite_ = true;
   armDeadline(cfg_.closeTimeout);
-  flush();
+  outbox_.flush();
   maybeShutdown();
 }
 
 void Connection::close(int code, const std::string& reason) {
   if (socketClosing_) return;
-  int st = state();
-  if (st < kOpen) {
+  if (state() < kOpen) {
     closeCode_ = code;
     closeReason_ = reason;
     closeRemote_ = false;
@@ -603,13 +445,7 @@ void Connection::close(int code, const std::string& reason) {
   closeRemote_ = false;
   state_.store(kClosing, std::memory_order_release);
   uv_timer_stop(&pingTimer_);
-  std::string payload;
-  if (code) {
-    payload.push_back(static_cast<char>(code >> 8));
-    payload.push_back(static_cast<char>(code & 0xFF));
-    payload += clampReason(reason);
-  }
-  sendControl(kClose, reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+  sendCloseFrame(code, reason);
   armDeadline(cfg_.closeTimeout);
   if (closeReceived_ && cfg_.server) {
     closeAfterWrite_ = true;
@@ -627,7 +463,45 @@ void Connection::abort() {
   closeSocket();
 }
 
-// ---------------------------------------------------------------- timers
+void Connection::closeSocket() {
+  if (socketClosing_) return;
+  flushHeld();
+  socketClosing_ = true;
+  if (state() == kOpen && !closeSent_ && !closeReceived_ && closeCode_ == 1006 &&
+      closeReason_.empty()) {
+    closeReason_ = "Abnormal closure";
+  }
+  outbox_.close();
+  state_.store(kClosed, std::memory_order_release);
+  if (!tcpInit_) {
+    finish();
+    return;
+  }
+  uv_timer_stop(&deadline_);
+  uv_timer_stop(&pingTimer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&deadline_), &Connection::onHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&pingTimer_), &Connection::onHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Connection::onHandleClosed);
+}
+
+void Connection::onHandleClosed(uv_handle_t* h) {
+  auto* self = static_cast<Connection*>(h->data);
+  if (--self->openHandles_ == 0) self->finish();
+}
+
+void Connection::finish() {
+  std::shared_ptr<Connection> hold = self_;
+  self_.reset();
+  receiver_.discard();
+  outbox_.clear();
+  flushHeld();
+  if (owner_) {
+    auto owner = std::move(owner_);
+    owner->onConnClosed(this, wasOpen_, closeCode_, closeReason_, closeRemote_);
+  }
+}
+
+// ------------------------------------------------------------------ timers
 
 void Connection::armDeadline(double seconds) {
   if (!tcpInit_ || socketClosing_) return;
@@ -671,16 +545,15 @@ void Connection::onPingTimer(uv_timer_t* t) {
   if (self->state() != kOpen) return;
   static const char kPayload[] = "ixwebsocket::heartbeat";
   uint64_t sentAt = uv_now(self->loop_.loop());
-  int pongTimeout = self->cfg_.heartbeat.pingTimeout;
-  if (pongTimeout > 0 && self->awaitingPong_ &&
-      sentAt - self->pingSentMs_ >= static_cast<uint64_t>(pongTimeout) * 1000) {
+  int timeout = self->cfg_.heartbeat.pingTimeout;
+  if (timeout > 0 && self->awaitingPong_ &&
+      sentAt - self->pingSentMs_ >= static_cast<uint64_t>(timeout) * 1000) {
     // The pong deadline falls due with this tick (equal timeouts): time out
     // now rather than send another ping to a peer already given up on.
     onDeadline(&self->deadline_);
     return;
   }
-  self->sendControl(kPing, reinterpret_cast<const uint8_t*>(kPayload), sizeof(kPayload) - 1);
-  int timeout = self->cfg_.heartbeat.pingTimeout;
+  self->outbox_.sendControl(kPing, reinterpret_cast<const uint8_t*>(kPayload), sizeof(kPayload) - 1);
   // Only the oldest unanswered ping is timed: a later one cannot extend it.
   if (timeout > 0 && !self->awaitingPong_) {
     self->awaitingPong_ = true;
@@ -709,495 +582,7 @@ void Connection::onPongDeadline(uv_timer_t* d) {
   onDeadline(d);
 }
 
-// ------------------------------------------------------------------ output
-
-void appendWriteBufs(std::vector<uv_buf_t>& bufs, const char* data, size_t len, size_t maxPiece) {
-  if (maxPiece == 0 || maxPiece > kMaxWritePiece) maxPiece = kMaxWritePiece;
-  do {
-    size_t n = std::min(len, maxPiece);
-    bufs.push_back(uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(n)));
-    data += n;
-    len -= n;
-  } while (len > 0);
-}
-
-OutFramePtr Connection::buildFrame(const uint8_t* data, size_t len, uint8_t opcode, bool compress,
-                                   SendResult* res) {
-  auto f = std::make_shared<OutFrame>();
-  bool rsv1 = false;
-  frameStorage(f->data, kMaxFrameHeader + (compress ? len / 2 + 64 : len));
-  f->data.resize(kMaxFrameHeader);
-  if (compress) {
-    if (deflater_.compress(data, len, f->data)) {
-      rsv1 = true;
-    } else {
-      if (res) res->compressionError = true;
-      f->data.resize(kMaxFrameHeader);
-      f->data.append(reinterpret_cast<const char*>(data), len);
-    }
-  } else if (len) {
-    f->data.append(reinterpret_cast<const char*>(data), len);
-  }
-  uint64_t plen = f->data.size() - kMaxFrameHeader;
-  uint8_t hdr[kMaxFrameHeader];
-  uint8_t key[4];
-  bool masked = !cfg_.server;
-  if (masked) randomBytes(key, 4);
-  size_t hl = writeFrameHeader(hdr, true, rsv1, opcode, plen, masked ? key : nullptr);
-  f->start = kMaxFrameHeader - hl;
-  std::memcpy(&f->data[f->start], hdr, hl);
-  if (masked && plen) applyMask(reinterpret_cast<uint8_t*>(&f->data[kMaxFrameHeader]), plen, key, 0);
-  if (res) res->wireSize = plen;
-  return f;
-}
-
-OutFramePtr Connection::buildServerFrame(const uint8_t* data, size_t len, uint8_t opcode) {
-  auto f = std::make_shared<OutFrame>();
-  uint8_t hdr[kMaxFrameHeader];
-  size_t hl = writeFrameHeader(hdr, true, false, opcode, len, nullptr);
-  frameStorage(f->data, hl + len);
-  f->data.append(reinterpret_cast<const char*>(hdr), hl);
-  if (len) f->data.append(reinterpret_cast<const char*>(data), len);
-  return f;
-}
-
-SendResult Connection::send(const uint8_t* data, size_t len, bool binary) {
-  SendResult res;
-  res.conn = id_;
-  res.payloadSize = len;
-  if (state() != kOpen) {
-    res.message = "Not connected";
-    res.bufferedAmount = bufferedAmount();
-    return res;
-  }
-  if (!binary && !isValidUtf8(data, len)) {
-    res.message = "Invalid UTF-8: a text message must be valid UTF-8";
-    res.bufferedAmount = bufferedAmount();
-    return res;
-  }
-  if (bufferedAmount() + len > cfg_.limits.sendHighWaterMark) {
-    res.message = "Send buffer is over its high-water mark";
-    res.bufferedAmount = bufferedAmount();
-    return res;
-  }
-  uint8_t opcode = binary ? kBinary : kText;
-  Next next;
-  {
-    std::lock_guard<std::mutex> lock(sendMu_);
-    bool compress = deflateOn_ && len >= cfg_.deflate.threshold;
-    if (compress && !deflaterReady_) {
-      int bits = cfg_.server ? deflateParams_.serverMaxWindowBits : deflateParams_.clientMaxWindowBits;
-      bool noCtx = cfg_.server ? deflateParams_.serverNoContextTakeover
-                               : deflateParams_.clientNoContextTakeover;
-      deflaterReady_ = deflater_.init(bits, noCtx, cfg_.deflate.level, cfg_.deflate.memLevel);
-      if (!deflaterReady_) res.compressionError = true;
-    }
-    OutFramePtr f = buildFrame(data, len, opcode, compress && deflaterReady_, &res);
-    next = enqueueLocked(std::move(f));
-  }
-  afterEnqueue(next);
-  res.success = true;
-  res.bufferedAmount = bufferedAmount();
-  return res;
-}
-
-SendResult Connection::sendShared(const OutFramePtr& frame, uint64_t payloadLen) {
-  SendResult res;
-  res.conn = id_;
-  res.payloadSize = payloadLen;
-  res.wireSize = payloadLen;
-  if (state() != kOpen) {
-    res.message = "Not connected";
-  } else if (bufferedAmount() + frame->size() > cfg_.limits.sendHighWaterMark) {
-    res.message = "Send buffer is over its high-water mark";
-  } else {
-    enqueue(frame);
-    res.success = true;
-  }
-  res.bufferedAmount = bufferedAmount();
-  return res;
-}
-
-bool Connection::trySendZeroCopy(const uint8_t* data, size_t len, uint8_t opcode,
-                                 SendResult* res) {
-  // Small frames are cheaper to copy and batch (cork); large ones are a
-  // syscall of their own anyway, so they skip the copy into a frame and the
-  // hop to the IO thread, even while corked.
-  if (len <= kDirectWriteMax || !cfg_.server) return false;
-  uint8_t hdr[kMaxFrameHeader];
-  size_t hl = writeFrameHeader(hdr, true, false, opcode, len, nullptr);
-  Next next;
-  {
-    std::lock_guard<std::mutex> lock(sendMu_);
-    // Idle socket only: nothing queued or being written may go after us.
-    if (fd_ < 0 || !outbox_.empty() || writesInFlight_ != 0 || state() != kOpen) return false;
-    res->conn = id_;
-    res->payloadSize = len;
-    res->wireSize = len;
-    if (bufferedAmount() + hl + len > cfg_.limits.sendHighWaterMark) {
-      res->message = "Send buffer is over its high-water mark";
-      res->bufferedAmount = bufferedAmount();
-      return true;
-    }
-    struct iovec iov[2];
-    iov[0].iov_base = hdr;
-    iov[0].iov_len = hl;
-    iov[1].iov_base = const_cast<uint8_t*>(data);
-    iov[1].iov_len = len;
-    struct msghdr msg;
-    std::memset(&msg, 0, sizeof msg);
-    msg.msg_iov = iov;
-    msg.msg_iovlen = 2;
-    ssize_t w;
-    do {
-      w = ::sendmsg(fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    } while (w < 0 && errno == EINTR);
-    size_t done = w > 0 ? static_cast<size_t>(w) : 0;
-    if (done == hl + len) {
-      next = kNothing;
-    } else {
-      // The socket is full (or failed: the IO thread's write reports it):
-      // copy only what it did not take.
-      auto rest = std::make_shared<OutFrame>();
-      frameStorage(rest->data, hl + len - done);
-      if (done < hl) rest->data.append(reinterpret_cast<const char*>(hdr) + done, hl - done);
-      size_t from = done > hl ? done - hl : 0;
-      rest->data.append(reinterpret_cast<const char*>(data) + from, len - from);
-      next = queueLocked(std::move(rest));
-    }
-  }
-  afterEnqueue(next);
-  res->success = true;
-  res->bufferedAmount = bufferedAmount();
-  return true;
-}
-
-void Connection::sendControl(uint8_t opcode, const uint8_t* data, size_t len) {
-  if (len > kMaxControlPayload) len = kMaxControlPayload;
-  enqueue(buildFrame(data, len, opcode, false, nullptr));
-}
-
-// RFC 6455 §5.5.3: a pong may answer only the latest of several pings. A pong
-// still waiting in the outbox takes the new payload in its place; pongs
-// already handed to the socket are left alone.
-void Connection::sendPong(const uint8_t* data, size_t len) {
-  if (len > kMaxControlPayload) len = kMaxControlPayload;
-  OutFramePtr f = buildFrame(data, len, kPong, false, nullptr);
-  Next next;
-  {
-    std::lock_guard<std::mutex> lock(sendMu_);
-    if (pendingPong_ && pendingPongAt_ < outbox_.size() && outbox_[pendingPongAt_] == pendingPong_) {
-      buffered_.fetch_add(f->size(), std::memory_order_relaxed);
-      buffered_.fetch_sub(pendingPong_->size(), std::memory_order_relaxed);
-      outbox_[pendingPongAt_] = f;
-      pendingPong_ = std::move(f);
-      return;
-    }
-    next = enqueueLocked(f);
-    if (!outbox_.empty() && outbox_.back() == f) {
-      pendingPongAt_ = outbox_.size() - 1;
-      pendingPong_ = std::move(f);
-    } else {
-      pendingPong_.reset();  // written at once (or only its tail queued)
-    }
-  }
-  afterEnqueue(next);
-}
-
-void Connection::enqueue(OutFramePtr f) {
-  Next next;
-  {
-    std::lock_guard<std::mutex> lock(sendMu_);
-    next = enqueueLocked(std::move(f));
-  }
-  afterEnqueue(next);
-}
-
-// With sendMu_ held. Corked: queue, and have uncork() write it. Otherwise,
-// when nothing is queued or being written, the calling thread writes a small
-// frame itself (no hop to the IO thread: lower latency, fewer wake-ups); what
-// the socket does not take at once is queued for the IO thread.
-Connection::Next Connection::enqueueLocked(OutFramePtr f) {
-  if ((tCorkDepth == 0 || tCorkPass > 0) && f->size() <= kDirectWriteMax && fd_ >= 0 &&
-      outbox_.empty() && writesInFlight_ == 0 && state() == kOpen) {
-    if (tCorkDepth > 0) --tCorkPass;
-    const char* p = f->data.data() + f->start;
-    size_t n = f->size();
-    ssize_t w;
-    do {
-      w = ::send(fd_, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-    } while (w < 0 && errno == EINTR);
-    if (w == static_cast<ssize_t>(n)) return kNothing;
-    if (w > 0) {
-      auto rest = std::make_shared<OutFrame>();
-      rest->data.assign(p + w, n - static_cast<size_t>(w));
-      f = std::move(rest);
-    }
-    // EAGAIN or an error: the IO thread writes it and reports any failure.
-  }
-  return queueLocked(std::move(f));
-}
-
-// With sendMu_ held: the frame waits for the IO thread (or uncork).
-Connection::Next Connection::queueLocked(OutFramePtr f) {
-  buffered_.fetch_add(f->size(), std::memory_order_relaxed);
-  outbox_.push_back(std::move(f));
-  if (flushPosted_) return kNothing;  // a flush is already due
-  flushPosted_ = true;
-  return tCorkDepth > 0 ? kCork : kPost;
-}
-
-void Connection::afterEnqueue(Next next) {
-  if (next == kPost) {
-    std::shared_ptr<Connection> self = shared_from_this();
-    loop_.post([self] { self->flush(); });
-  } else if (next == kCork) {
-    if (!tCorked) tCorked = new std::vector<std::shared_ptr<Connection>>();  // per thread, kept
-    tCorked->push_back(shared_from_this());
-  }
-}
-
-// At uncork, on the owner thread: one sendmsg for everything this connection
-// queued when its socket is idle; the rest (or all, under TLS or while the IO
-// thread is writing) goes to the IO thread.
-void Connection::flushFromOwner() {
-  {
-    std::lock_guard<std::mutex> lock(sendMu_);
-    if (outbox_.empty()) {
-      flushPosted_ = false;
-      return;
-    }
-    // Large amounts go to the IO thread: what the socket does not take at
-    // once would be copied again here, on the owner's thread.
-    if (fd_ >= 0 && writesInFlight_ == 0 && state() == kOpen &&
-        buffered_.load(std::memory_order_relaxed) <= kDirectWriteMax * 4) {
-      struct iovec iov[64];
-      size_t n = std::min<size_t>(outbox_.size(), 64);
-      for (size_t i = 0; i < n; ++i) {
-        iov[i].iov_base = const_cast<char*>(outbox_[i]->data.data() + outbox_[i]->start);
-        iov[i].iov_len = outbox_[i]->size();
-      }
-      struct msghdr msg;
-      std::memset(&msg, 0, sizeof msg);
-      msg.msg_iov = iov;
-      msg.msg_iovlen = n;
-      ssize_t w;
-      do {
-        w = ::sendmsg(fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-      } while (w < 0 && errno == EINTR);
-      if (w > 0) {
-        size_t left = static_cast<size_t>(w), done = 0;
-        while (done < n && left >= outbox_[done]->size()) left -= outbox_[done++]->size();
-        uint64_t freed = static_cast<uint64_t>(w);
-        if (done < n && left > 0) {
-          // The socket took part of a frame: keep the rest in its place.
-          const OutFrame& part = *outbox_[done];
-          auto rest = std::make_shared<OutFrame>();
-          rest->data.assign(part.data.data() + part.start + left, part.size() - left);
-          outbox_[done] = std::move(rest);
-        }
-        outbox_.erase(outbox_.begin(), outbox_.begin() + static_cast<long>(done));
-        buffered_.fetch_sub(freed, std::memory_order_relaxed);
-        pendingPong_.reset();  // sent, or moved: no longer replaceable
-      }
-      if (outbox_.empty()) {
-        flushPosted_ = false;
-        return;
-      }
-    }
-  }
-  std::shared_ptr<Connection> self = shared_from_this();
-  loop_.post([self] { self->flush(); });
-}
-
-void Connection::flush() {
-  std::vector<OutFramePtr> frames;
-  bool drop = socketClosing_ || shutdownStarted_ || !tcpInit_;
-  // While libuv still holds bytes it could not write (the socket is full: a
-  // peer not reading keeps them there), frames wait in the outbox, where
-  // bufferedAmount sees them and a newer pong replaces an unsent one; the
-  // onWrite that empties libuv's queue flushes them. (Handing every flush to
-  // libuv queued pongs without bound.) A socket that takes everything at once
-  // leaves libuv's queue empty: the next write goes at once.
-  bool stalled = !drop && uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&tcp_)) > 0;
-  {
-    std::lock_guard<std::mutex> lock(sendMu_);
-    if (stalled && writesInFlight_ > 0) {
-      flushPosted_ = !outbox_.empty();
-      return;
-    }
-    frames.swap(outbox_);
-    pendingPong_.reset();
-    flushPosted_ = false;
-    // Counted before the lock is released so that no direct write can slip
-    // in ahead of these frames.
-    if (!frames.empty() && !drop) ++writesInFlight_;
-  }
-  if (frames.empty()) return;
-  if (drop) {
-    uint64_t n = 0;
-    for (auto& f : frames) n += f->size();
-    buffered_.fetch_sub(n, std::memory_order_relaxed);
-    return;
-  }
-  writeBuffers(std::move(frames));
-}
-
-void Connection::writeBuffers(std::vector<OutFramePtr>&& frames) {
-  auto* w = new WriteReq;
-  w->req.data = this;
-  for (auto& f : frames) w->accounted += f->size();
-  if (tlsSession_) {
-    for (auto& f : frames)
-      tlsSession_->write(reinterpret_cast<const uint8_t*>(f->data.data() + f->start), f->size());
-    tlsSession_->takeOutput(w->raw);
-    std::vector<uv_buf_t> iov;
-    appendWriteBufs(iov, &w->raw[0], w->raw.size());
-    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), iov.data(),
-                      static_cast<unsigned>(iov.size()), &Connection::onWrite);
-    if (rc != 0) writeFailed(w);
-    return;
-  }
-  w->frames = std::move(frames);
-  std::vector<uv_buf_t> iov;
-  iov.reserve(w->frames.size());
-  for (auto& f : w->frames) appendWriteBufs(iov, f->data.data() + f->start, f->size());
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), iov.data(),
-                    static_cast<unsigned>(iov.size()), &Connection::onWrite);
-  if (rc != 0) writeFailed(w);
-}
-
-void Connection::writeFailed(void* req) {
-  auto* w = static_cast<WriteReq*>(req);
-  buffered_.fetch_sub(w->accounted, std::memory_order_relaxed);
-  delete w;
-  {
-    std::lock_guard<std::mutex> lock(sendMu_);
-    --writesInFlight_;
-  }
-  closeSocket();
-}
-
-void Connection::writeRaw(std::string bytes) {
-  if (bytes.empty() || socketClosing_ || !tcpInit_) return;
-  auto* w = new WriteReq;
-  w->req.data = this;
-  w->raw = std::move(bytes);
-  std::vector<uv_buf_t> iov;
-  appendWriteBufs(iov, &w->raw[0], w->raw.size());
-  {
-    std::lock_guard<std::mutex> lock(sendMu_);
-    ++writesInFlight_;
-  }
-  if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), iov.data(),
-               static_cast<unsigned>(iov.size()), &Connection::onWrite) != 0)
-    writeFailed(w);
-}
-
-void Connection::onWrite(uv_write_t* req, int status) {
-  auto* w = reinterpret_cast<WriteReq*>(req);
-  auto* self = static_cast<Connection*>(req->data);
-  self->buffered_.fetch_sub(w->accounted, std::memory_order_relaxed);
-  bool more;
-  bool drained = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&self->tcp_)) == 0;
-  {
-    std::lock_guard<std::mutex> lock(self->sendMu_);
-    --self->writesInFlight_;
-    more = drained && self->flushPosted_ && !self->outbox_.empty();
-  }
-  delete w;
-  if (status == UV_ECANCELED || self->socketClosing_) return;
-  if (status < 0) {
-    if (!self->closeSent_ && !self->closeReceived_) {
-      self->closeCode_ = 1006;
-      self->closeReason_ = std::string("Write failed: ") + uv_strerror(status);
-      self->closeRemote_ = true;
-    }
-    self->closeSocket();
-    return;
-  }
-  if (more) self->flush();
-  if (self->pausedBySendQueue_) self->updateReading();
-  self->maybeShutdown();
-}
-
-void Connection::maybeShutdown() {
-  if (!closeAfterWrite_ || shutdownStarted_ || socketClosing_ || writesInFlight_ > 0) return;
-  {
-    std::lock_guard<std::mutex> lock(sendMu_);
-    if (!outbox_.empty()) return;
-  }
-  if (tlsSession_ && tlsSession_->handshakeDone()) {
-    tlsSession_->shutdown();
-    std::string out;
-    tlsSession_->takeOutput(out);
-    writeRaw(std::move(out));
-  }
-  shutdownStarted_ = true;
-  // FIN after our last bytes; keep reading (and discarding) until the peer's
-  // FIN, so unread input never turns our close into a reset.
-  auto* req = new uv_shutdown_t;
-  req->data = this;
-  if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_), &Connection::onShutdown) != 0) {
-    delete req;
-    closeSocket();
-    return;
-  }
-  if (!reading_) startReading();
-}
-
-void Connection::onShutdown(uv_shutdown_t* req, int status) {
-  auto* self = static_cast<Connection*>(req->data);
-  delete req;
-  if (status != 0 && status != UV_ECANCELED && !self->socketClosing_) self->closeSocket();
-}
-
-// ----------------------------------------------------------------- closing
-
-void Connection::closeSocket() {
-  if (socketClosing_) return;
-  flushHeld();
-  socketClosing_ = true;
-  if (state() == kOpen && !closeSent_ && !closeReceived_ && closeCode_ == 1006 &&
-      closeReason_.empty()) {
-    closeReason_ = "Abnormal closure";
-  }
-  {
-    // Under the lock: a direct write in progress finishes before the fd goes.
-    std::lock_guard<std::mutex> lock(sendMu_);
-    state_.store(kClosed, std::memory_order_release);
-    fd_ = -1;
-  }
-  if (!tcpInit_) {
-    finish();
-    return;
-  }
-  uv_timer_stop(&deadline_);
-  uv_timer_stop(&pingTimer_);
-  uv_close(reinterpret_cast<uv_handle_t*>(&deadline_), &Connection::onHandleClosed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&pingTimer_), &Connection::onHandleClosed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Connection::onHandleClosed);
-}
-
-void Connection::onHandleClosed(uv_handle_t* h) {
-  auto* self = static_cast<Connection*>(h->data);
-  if (--self->openHandles_ == 0) self->finish();
-}
-
-void Connection::finish() {
-  std::shared_ptr<Connection> hold = self_;
-  self_.reset();
-  receiver_.discard();
-  {
-    std::lock_guard<std::mutex> lock(sendMu_);
-    outbox_.clear();
-  }
-  flushHeld();
-  if (owner_) {
-    auto owner = std::move(owner_);
-    owner->onConnClosed(this, wasOpen_, closeCode_, closeReason_, closeRemote_);
-  }
-}
+// ------------------------------------------------------------------ events
 
 void Connection::emit(Event&& ev) {
   ev.owner = ownerTag_;

@@ -1,21 +1,22 @@
 // One WebSocket connection, client or server role, on one IO loop: the TCP
-// socket (optionally under TLS), the opening handshake, framing, message
-// assembly with UTF-8 checks and permessage-deflate, heartbeat and the close
-// handshake. Sends may come from any thread; everything else runs on the loop.
+// socket (optionally under TLS), the opening handshakes (handshake.cc), the
+// close handshake, the heartbeat and the deadlines, and the events it raises.
+// It wires a Receiver (what the peer sends) and an Outbox (what we send) to
+// the socket.
+//
+// Threading: the loop thread, except the send-side methods marked "any
+// thread" below, which go to the Outbox (see outbox.h), and state().
 #pragma once
 
 #include <uv.h>
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
-#include "buffer_pool.h"
-#include "deflate.h"
-#include "http.h"
 #include "io_loop.h"
+#include "outbox.h"
 #include "receiver.h"
 #include "settings.h"
 #include "tls.h"
@@ -24,30 +25,8 @@
 namespace wsengine {
 
 class Connection;
-
-// An outgoing frame: bytes from data[start]; shared so that a broadcast frame
-// is built once for every target.
-// Large frames return their storage to the buffer pool.
-struct OutFrame {
-  std::string data;
-  size_t start = 0;
-  size_t size() const { return data.size() - start; }
-  OutFrame() = default;
-  OutFrame(const OutFrame&) = delete;
-  OutFrame& operator=(const OutFrame&) = delete;
-  ~OutFrame() {
-    if (data.capacity() >= kPooledMin) recycleBuffer(std::move(data));
-  }
-};
-using OutFramePtr = std::shared_ptr<const OutFrame>;
-
-// uv_buf_init() takes an unsigned (32-bit) length: a frame of 4 GiB or more
-// cast into one buffer would be written short and desynchronise the stream.
-// Spans are appended as pieces of at most maxPiece (<= kMaxWritePiece) bytes;
-// an empty span still gets one (empty) buffer.
-constexpr size_t kMaxWritePiece = size_t(1) << 30;
-void appendWriteBufs(std::vector<uv_buf_t>& bufs, const char* data, size_t len,
-                     size_t maxPiece = kMaxWritePiece);
+struct HttpRequest;
+struct HttpResponse;
 
 // The IP address of a TCP handle's peer as a map key (4 bytes for IPv4, an
 // IPv4-mapped IPv6 address included; 16 for IPv6); empty when unknown.
@@ -63,7 +42,8 @@ class ConnectionOwner {
     (void)c;
     return true;
   }
-  // The opening handshake succeeded (the Open event is the owner's to emit).
+  // The opening handshake succeeded (the Open event is the owner's to emit;
+  // takePeerHeaders() hands it the peer's headers).
   virtual void onConnOpen(Connection* c) = 0;
   // Client role: TCP/TLS/handshake failed before open.
   virtual void onConnFailed(Connection* c, int httpStatus, const std::string& error) = 0;
@@ -73,7 +53,9 @@ class ConnectionOwner {
                             bool remote) = 0;
 };
 
-class Connection : public std::enable_shared_from_this<Connection>, private ReceiverListener {
+class Connection : public std::enable_shared_from_this<Connection>,
+                   private ReceiverListener,
+                   private OutboxHost {
  public:
   enum State { kConnecting, kHandshake, kOpen, kClosing, kClosed };
 
@@ -100,37 +82,42 @@ class Connection : public std::enable_shared_from_this<Connection>, private Rece
   // onConnClosed still follows, as after any close.
   void abort();
   void resumeReading();
-
-  // --- any thread ---
-  // Frames (and compresses) one message and queues it.
-  SendResult send(const uint8_t* data, size_t len, bool binary);
-  // Queues a frame built once for several connections (no deflate).
-  SendResult sendShared(const OutFramePtr& frame, uint64_t payloadLen);
-  // Server role, no deflate, large payload: when the socket is idle, writes
-  // the frame straight from `data` (no copy of what the socket takes) and
-  // returns true with *res filled; false when the frame must be queued
-  // (then nothing was done: the caller uses sendShared).
-  bool trySendZeroCopy(const uint8_t* data, size_t len, uint8_t opcode, SendResult* res);
-  // Queues a control frame (ping/pong/close), payload <= 125.
-  void sendControl(uint8_t opcode, const uint8_t* data, size_t len);
-  uint64_t bufferedAmount() const { return buffered_.load(std::memory_order_relaxed); }
-  // Writes what a corked thread queued (see cork() in wsengine.h).
-  void flushFromOwner();
-  State state() const { return static_cast<State>(state_.load(std::memory_order_acquire)); }
-  bool deflateActive() const { return deflateOn_; }
-  uint64_t id() const { return id_; }
-  IoLoop& loop() const { return loop_; }
-  const std::string& requestTarget() const { return requestTarget_; }
-  const Headers& peerHeaders() const { return peerHeaders_; }
-  // The peer's address as peerAddressKey() gives it (loop thread).
+  // For the owner's onConnOpen: the request target (server role), the
+  // peer's headers (they are handed over: an open connection keeps nothing
+  // of its handshake) and the response status (client role).
+  std::string takeRequestTarget() { return std::move(hs_->target); }
+  Headers takePeerHeaders() { return std::move(hs_->headers); }
+  int responseStatus() const { return hs_->responseStatus; }
+  // The peer's address as peerAddressKey() gives it.
   std::string peerAddress() const { return tcpInit_ ? peerAddressKey(&tcp_) : std::string(); }
-  int responseStatus() const { return responseStatus_; }
   // Client role: the TCP connection was established (a failure after this is
   // not one that another address of the host could avoid).
   bool tcpConnected() const { return tcpConnected_; }
 
-  // Builds an unmasked frame (server role) for a broadcast.
-  static OutFramePtr buildServerFrame(const uint8_t* data, size_t len, uint8_t opcode);
+  // --- any thread (the Outbox) ---
+  // Frames (and compresses) one message and queues it.
+  SendResult send(const uint8_t* data, size_t len, bool binary) {
+    SendResult r = outbox_.send(data, len, binary);
+    r.conn = id_;
+    return r;
+  }
+  // Queues a frame built once for several connections (Outbox::buildServerFrame).
+  SendResult sendShared(const OutFramePtr& frame, uint64_t payloadLen) {
+    SendResult r = outbox_.sendShared(frame, payloadLen);
+    r.conn = id_;
+    return r;
+  }
+  // See Outbox::trySendZeroCopy.
+  bool trySendZeroCopy(const uint8_t* data, size_t len, uint8_t opcode, SendResult* res) {
+    if (!outbox_.trySendZeroCopy(data, len, opcode, res)) return false;
+    res->conn = id_;
+    return true;
+  }
+  uint64_t bufferedAmount() const { return outbox_.bufferedAmount(); }
+  bool deflateActive() const { return outbox_.deflateActive(); }
+  State state() const { return static_cast<State>(state_.load(std::memory_order_acquire)); }
+  uint64_t id() const { return id_; }
+  IoLoop& loop() const { return loop_; }
 
  private:
   // ReceiverListener
@@ -140,122 +127,109 @@ class Connection : public std::enable_shared_from_this<Connection>, private Rece
   bool onControl(uint8_t opcode, std::string&& payload, bool binary) override;
   void onClose(int code, std::string&& reason) override;
   void onFail(int code, const std::string& reason, bool decompressionError) override;
+  // OutboxHost
+  std::shared_ptr<Outbox> outboxRef() override;
+  void onWritten() override;
+  void onWriteFailed(int status) override;
 
   static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
-  static void onWrite(uv_write_t* req, int status);
   static void onConnect(uv_connect_t* req, int status);
   static void onHandleClosed(uv_handle_t* h);
+  static void onShutdown(uv_shutdown_t* req, int status);
   static void onDeadline(uv_timer_t* t);
   static void onPingTimer(uv_timer_t* t);
   static void onPongDeadline(uv_timer_t* t);
 
-  void startReading();
+  // transport (connection.cc)
   void initHandles();
+  void startReading();
+  // Reading stops while the sink is over its budget or the send queue over
+  // its high-water mark, and starts again once neither holds.
+  void updateReading();
+  void onPlainData(uint8_t* data, size_t len);  // bytes after TLS
+  // HTTP heads and the like: through TLS when it is on.
+  void writeHead(std::string bytes);
+  void writeTlsOutput();  // what the TLS session has for the socket
+  void closeSocket();    // closes every handle; the connection ends in onHandleClosed
+  void maybeShutdown();  // closeAfterWrite_ and nothing left to write: FIN, then wait for EOF
+  void finish();         // all handles closed
+
+  // opening handshakes (handshake.cc)
   void beginServerHandshake();
-  void onTransportData(uint8_t* data, size_t len);  // bytes after TLS
-  void onPlainData(uint8_t* data, size_t len);
   void onTransportReady();  // TCP (and TLS) up
   void handleHandshakeBytes(uint8_t* data, size_t len);
-  void serverHandshake(const HttpRequest& req);
-  void clientHandshake(const HttpResponse& res);
+  void serverHandshake(HttpRequest& req);
+  void clientHandshake(HttpResponse& res);
   void becomeOpen();
-  void failConnection(int code, const std::string& reason);
   void failHandshake(int httpStatus, const std::string& error);
-  void emit(Event&& ev);
-  enum Next { kNothing, kPost, kCork };
-  void enqueue(OutFramePtr f);
-  Next enqueueLocked(OutFramePtr f);
-  Next queueLocked(OutFramePtr f);
-  void afterEnqueue(Next next);
-  void writeFailed(void* req);
-  void flush();
-  void writeRaw(std::string bytes);
-  void writeBuffers(std::vector<OutFramePtr>&& frames);
-  void closeSocket();  // closes every handle; the connection ends in onHandleClosed
-  void maybeShutdown();  // closeAfterWrite_ and nothing left to write: FIN, then wait for EOF
-  static void onShutdown(uv_shutdown_t* req, int status);
-  void finish();       // all handles closed
+
+  // close handshake, timers, events (connection.cc)
+  void failConnection(int code, const std::string& reason);
+  void sendCloseFrame(int code, const std::string& reason);
   void armDeadline(double seconds);
   void startHeartbeat();
-  OutFramePtr buildFrame(const uint8_t* data, size_t len, uint8_t opcode, bool compress,
-                         SendResult* res);
-  void sendPong(const uint8_t* data, size_t len);
-  bool sendQueueOver() const { return bufferedAmount() > cfg_.limits.sendHighWaterMark; }
-  // Reading stops while the sink is over its budget or the send queue over its
-  // high-water mark, and starts again once neither holds.
-  void updateReading();
+  void emit(Event&& ev);
+  void flushHeld();
 
   IoLoop& loop_;
   std::shared_ptr<ConnectionOwner> owner_;
   std::shared_ptr<EventSink> sink_;
-  // While a socket read is parsed, its events are held here and pushed
-  // together at its end (see onRead); otherwise emit() pushes at once.
-  bool holdEvents_ = false;
-  std::vector<Event> held_;
-  void flushHeld();
+  const ConnSettingsPtr settings_;  // before receiver_ and outbox_: they use it
+  const ConnSettings& cfg_;
   uint64_t ownerTag_;
   uint64_t id_;
-  const ConnSettingsPtr settings_;  // before receiver_: it uses them
-  const ConnSettings& cfg_;
   std::shared_ptr<Connection> self_;  // keeps us alive while handles are open
   Receiver receiver_;
+  Outbox outbox_;
+  std::unique_ptr<TlsSession> tlsSession_;
 
+  // While a socket read is parsed, its events are held here and pushed
+  // together at its end (see onRead); otherwise emit() pushes at once.
+  std::vector<Event> held_;
+  bool holdEvents_ = false;
+
+  std::atomic<int> state_{kConnecting};
   uv_tcp_t tcp_;
   uv_timer_t deadline_;
   uv_timer_t pingTimer_;
   int openHandles_ = 0;
   bool tcpInit_ = false;
+  bool tcpConnected_ = false;
   bool reading_ = false;
   bool pausedByBudget_ = false;
   bool pausedBySendQueue_ = false;
-  // Server role: armed with firstByteTimeout until the peer's first byte.
-  bool awaitingFirstByte_ = false;
-  uint64_t acceptedMs_ = 0;
   bool socketClosing_ = false;
   bool closeAfterWrite_ = false;  // shut down once queued writes are out
   bool shutdownStarted_ = false;
-  int writesInFlight_ = 0;  // uv_write requests; changed under sendMu_
-
-  std::atomic<int> state_{kConnecting};
-  std::unique_ptr<TlsSession> tlsSession_;
-  std::string handshakeBuf_;
-  std::string clientKey_;
-  std::string requestTarget_;
-  Headers peerHeaders_;
-  int responseStatus_ = 0;
-
+  // Server role: armed with firstByteTimeout until the peer's first byte.
+  bool awaitingFirstByte_ = false;
   // heartbeat: a ping sent and nothing received since (sent at pingSentMs_)
   bool awaitingPong_ = false;
   uint64_t pingSentMs_ = 0;
 
+  // What only the opening handshake needs (handshake.cc): made with the
+  // socket, freed once the connection is open.
+  struct Handshake {
+    std::string buf;        // the peer's head, as far as it has come
+    std::string clientKey;  // client role: our Sec-WebSocket-Key
+    std::string target;     // server role: the request target
+    Headers headers;        // the peer's
+    int responseStatus = 0;  // client role
+    bool deflateOn = false;
+    DeflateParams deflate;
+    uint64_t acceptedMs = 0;  // server role: loop time of the accept
+  };
+  std::unique_ptr<Handshake> hs_;
+
   // close handshake
   bool closeSent_ = false;
   bool closeReceived_ = false;
-  int closeCode_ = 1006;
-  std::string closeReason_;
-  bool closeRemote_ = true;
   bool failed_ = false;
   bool wasOpen_ = false;
-  bool tcpConnected_ = false;
-
-  // send side (any thread, under sendMu_)
-  std::mutex sendMu_;
-  std::vector<OutFramePtr> outbox_;
-  // The pong in outbox_ not yet handed to the socket (at pendingPongAt_): a
-  // newer ping replaces its payload instead of queueing another (RFC 6455
-  // §5.5.3), so a ping flood holds at most one pong. Null when none.
-  OutFramePtr pendingPong_;
-  size_t pendingPongAt_ = 0;
-  // A flush is due: posted to the loop, left to uncork(), or left to the
-  // onWrite that drains libuv's write queue (see flush()).
-  bool flushPosted_ = false;
-  Deflater deflater_;
-  bool deflaterReady_ = false;
-  DeflateParams deflateParams_;
-  bool deflateOn_ = false;  // written before state_ becomes kOpen
-  std::atomic<uint64_t> buffered_{0};
-  int fd_ = -1;  // plain TCP once open, for direct writes; under sendMu_
+  bool closeRemote_ = true;
+  int closeCode_ = 1006;
+  std::string closeReason_;
 };
 
 }  // namespace wsengine

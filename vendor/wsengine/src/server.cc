@@ -88,7 +88,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
           out.push_back(std::move(r));
           continue;
         }
-        if (!shared) shared = Connection::buildServerFrame(data, len, binary ? kBinary : kText);
+        if (!shared) shared = Outbox::buildServerFrame(data, len, binary ? kBinary : kText);
         out.push_back(c->sendShared(shared, len));
       }
     }
@@ -131,8 +131,8 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     ev.type = EventType::Open;
     ev.owner = tag_;
     ev.conn = c->id();
-    ev.uri = c->requestTarget();
-    ev.headers = c->peerHeaders();
+    ev.uri = c->takeRequestTarget();
+    ev.headers = c->takePeerHeaders();
     sink_->push(std::move(ev));
   }
 

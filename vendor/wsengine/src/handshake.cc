@@ -1,0 +1,187 @@
+// The connection's opening handshakes (RFC 6455 §4): the server reads the
+// request, validates it, negotiates permessage-deflate, asks its owner
+// (maxConnections) and answers 101 or an HTTP error; the client sends the
+// request and checks the answer. Both end in becomeOpen(), which hands the
+// agreed parameters to the Receiver and the Outbox. Loop thread only.
+#include <cstring>
+
+#include "connection.h"
+#include "http.h"
+
+namespace wsengine {
+
+void Connection::beginServerHandshake() {
+  uv_tcp_nodelay(&tcp_, 1);
+  state_.store(kHandshake, std::memory_order_release);
+  if (cfg_.tls) {
+    tlsSession_.reset(new TlsSession(cfg_.tls, true, std::string()));
+    outbox_.setTls(tlsSession_.get());
+  }
+  // A socket that sends nothing is given only firstByteTimeout: idle sockets
+  // would otherwise each hold a handshake slot for the whole handshakeTimeout.
+  double first = cfg_.limits.firstByteTimeout;
+  hs_->acceptedMs = uv_now(loop_.loop());
+  if (first > 0 && first < cfg_.limits.handshakeTimeout) {
+    awaitingFirstByte_ = true;
+    armDeadline(first);
+  } else {
+    armDeadline(cfg_.limits.handshakeTimeout);
+  }
+  startReading();
+}
+
+void Connection::reject(int status, const std::string& reason) {
+  if (socketClosing_) return;
+  state_.store(kClosing, std::memory_order_release);
+  failed_ = true;
+  std::string answer = buildErrorResponse(status, reason);
+  if (tlsSession_) {
+    // On a TLS server the answer goes through TLS like any other byte; before
+    // the TLS handshake is done there is no channel to answer on: close.
+    if (!tlsSession_->handshakeDone() ||
+        !tlsSession_->write(reinterpret_cast<const uint8_t*>(answer.data()), answer.size())) {
+      closeSocket();
+      return;
+    }
+    writeTlsOutput();
+  } else {
+    outbox_.writeRaw(std::move(answer));
+  }
+  closeAfterWrite_ = true;
+  armDeadline(cfg_.closeTimeout);
+  maybeShutdown();
+}
+
+void Connection::onTransportReady() {
+  if (cfg_.server) return;  // the server waits for the request
+  state_.store(kHandshake, std::memory_order_release);
+  hs_->clientKey = makeClientKey();
+  std::string offer = cfg_.deflate.enabled ? buildDeflateOffer(cfg_.deflate) : std::string();
+  writeHead(buildUpgradeRequest(cfg_.hostHeader, cfg_.target, hs_->clientKey, offer,
+                                cfg_.extraHeaders));
+}
+
+void Connection::handleHandshakeBytes(uint8_t* data, size_t len) {
+  std::string& buf = hs_->buf;
+  buf.append(reinterpret_cast<const char*>(data), len);
+  // The head can only end in a chunk holding '\n': skip re-parsing the whole
+  // buffer for bytes that cannot complete it (a trickling peer would make the
+  // parse quadratic), unless it is already over the size limit.
+  if (!std::memchr(data, '\n', len) && buf.size() <= cfg_.limits.maxHeaderSize) return;
+  size_t consumed = 0;
+  std::string error;
+  HttpParse r;
+  if (cfg_.server) {
+    HttpRequest req;
+    r = parseHttpRequest(buf.data(), buf.size(), cfg_.limits.maxHeaderSize,
+                         cfg_.limits.maxHeaders, req, consumed, error);
+    if (r == HttpParse::Incomplete) return;
+    if (r == HttpParse::TooLarge) return reject(431, "Request header fields too large");
+    if (r == HttpParse::Bad) return reject(400, error.empty() ? "Bad request" : error);
+    serverHandshake(req);
+  } else {
+    HttpResponse res;
+    r = parseHttpResponse(buf.data(), buf.size(), cfg_.limits.maxHeaderSize,
+                          cfg_.limits.maxHeaders, res, consumed, error);
+    if (r == HttpParse::Incomplete) return;
+    if (r != HttpParse::Done) {
+      failHandshake(0, r == HttpParse::TooLarge ? "Response header too large"
+                                                : "Bad HTTP response: " + error);
+      return;
+    }
+    clientHandshake(res);
+  }
+  if (state() != kOpen) return;
+  // Open (the owner has taken what it wanted): frames the peer sent right
+  // behind its head go to the receiver, the rest of the handshake goes.
+  std::string rest = buf.substr(consumed);
+  hs_.reset();
+  if (!rest.empty()) receiver_.feed(reinterpret_cast<uint8_t*>(&rest[0]), rest.size());
+}
+
+void Connection::serverHandshake(HttpRequest& req) {
+  UpgradeVerdict v = validateUpgradeRequest(req);
+  if (v.status != 0) return reject(v.status, v.reason);
+  std::string extResponse;
+  std::string offers;
+  if (cfg_.deflate.enabled && req.get("Sec-WebSocket-Extensions", offers)) {
+    std::string error;
+    DeflateParams params;
+    if (negotiateDeflateServer(offers, cfg_.deflate, params, extResponse, error)) {
+      hs_->deflate = params;
+      hs_->deflateOn = true;
+    } else if (!error.empty()) {
+      return reject(400, "Bad Sec-WebSocket-Extensions: " + error);
+    }
+  }
+  std::string key;
+  req.get("Sec-WebSocket-Key", key);
+  hs_->target = std::move(req.target);
+  hs_->headers = std::move(req.headers);
+  if (!owner_->onConnUpgrading(this)) return reject(503, "Too many connections");
+  writeHead(buildUpgradeResponse(computeAcceptKey(key), extResponse));
+  becomeOpen();
+}
+
+void Connection::clientHandshake(HttpResponse& res) {
+  hs_->responseStatus = res.status;
+  std::string error;
+  if (!validateUpgradeResponse(res, computeAcceptKey(hs_->clientKey), error)) {
+    failHandshake(res.status, error);
+    return;
+  }
+  std::string ext;
+  if (res.get("Sec-WebSocket-Extensions", ext) && !ext.empty()) {
+    if (!cfg_.deflate.enabled) {
+      failHandshake(res.status, "Server accepted an extension that was not offered: " + ext);
+      return;
+    }
+    DeflateParams params;
+    if (!acceptDeflateResponse(ext, cfg_.deflate, params, error)) {
+      failHandshake(res.status, "Invalid Sec-WebSocket-Extensions response: " + error);
+      return;
+    }
+    hs_->deflate = params;
+    hs_->deflateOn = true;
+  }
+  hs_->headers = std::move(res.headers);
+  becomeOpen();
+}
+
+void Connection::becomeOpen() {
+  uv_timer_stop(&deadline_);
+  const DeflateParams& p = hs_->deflate;
+  int sendBits = 0;
+  bool sendNoCtx = false;
+  if (hs_->deflateOn) {
+    // Each side compresses with its own window and takeover setting: we
+    // inflate with the peer's, and deflate with ours.
+    bool server = cfg_.server;
+    receiver_.enableInflate(server ? p.clientMaxWindowBits : p.serverMaxWindowBits,
+                            server ? p.clientNoContextTakeover : p.serverNoContextTakeover);
+    sendBits = server ? p.serverMaxWindowBits : p.clientMaxWindowBits;
+    sendNoCtx = server ? p.serverNoContextTakeover : p.clientNoContextTakeover;
+  }
+  wasOpen_ = true;
+  int fd = -1;
+  if (!tlsSession_) {
+    uv_os_fd_t osfd;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &osfd) == 0) fd = osfd;
+  }
+  outbox_.open(fd, sendBits, sendNoCtx);
+  state_.store(kOpen, std::memory_order_release);
+  startHeartbeat();
+  flushHeld();  // the owner's events come after this connection's so far
+  owner_->onConnOpen(this);
+}
+
+void Connection::failHandshake(int httpStatus, const std::string& error) {
+  if (failed_) return;
+  failed_ = true;
+  state_.store(kClosing, std::memory_order_release);
+  flushHeld();
+  owner_->onConnFailed(this, httpStatus, error);
+  closeSocket();
+}
+
+}  // namespace wsengine

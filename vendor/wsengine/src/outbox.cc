@@ -1,0 +1,539 @@
+// The send path (see outbox.h for the threading rule).
+#include "outbox.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "frame.h"
+#include "io_loop.h"
+#include "random.h"
+#include "tls.h"
+#include "utf8.h"
+
+namespace wsengine {
+
+namespace {
+
+constexpr size_t kMaxControlPayload = 125;
+// Frames up to this size are written by the sending thread when the socket
+// is idle; larger ones are a system call of their own anyway (see
+// trySendZeroCopy for the large ones that skip the copy).
+constexpr size_t kDirectWriteMax = 16 * 1024;
+
+// An empty string with room for n bytes; large ones come recycled.
+void frameStorage(std::string& s, size_t n) {
+  if (n >= kPooledMin) {
+    s = takeBuffer(n);
+    s.clear();
+  } else {
+    s.reserve(n);
+  }
+}
+
+struct WriteReq {
+  uv_write_t req;
+  std::vector<OutFramePtr> frames;
+  std::string raw;
+  uint64_t accounted = 0;  // bytes of buffered_ this write releases
+};
+
+// The one write this file makes outside libuv: as much of the spans as the
+// socket takes now, from the calling thread, never waiting (EINTR is
+// retried). Returns the bytes written; 0 when the socket is full or failed
+// (the loop thread's next write reports a failure).
+size_t writeNow(int fd, const struct iovec* iov, size_t count) {
+  ssize_t w;
+  do {
+    if (count == 1) {
+      w = ::send(fd, iov[0].iov_base, iov[0].iov_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } else {
+      struct msghdr msg;
+      std::memset(&msg, 0, sizeof msg);
+      msg.msg_iov = const_cast<struct iovec*>(iov);
+      msg.msg_iovlen = count;
+      w = ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
+  } while (w < 0 && errno == EINTR);
+  return w > 0 ? static_cast<size_t>(w) : 0;
+}
+
+// The bytes of the spans past the first `skip`, copied into one new frame.
+OutFramePtr restOf(const struct iovec* iov, size_t count, size_t skip) {
+  size_t total = 0;
+  for (size_t i = 0; i < count; ++i) total += iov[i].iov_len;
+  auto rest = std::make_shared<OutFrame>();
+  frameStorage(rest->data, total - skip);
+  for (size_t i = 0; i < count; ++i) {
+    if (skip >= iov[i].iov_len) {
+      skip -= iov[i].iov_len;
+      continue;
+    }
+    rest->data.append(static_cast<const char*>(iov[i].iov_base) + skip, iov[i].iov_len - skip);
+    skip = 0;
+  }
+  return rest;
+}
+
+struct iovec span(const OutFrame& f) {
+  struct iovec v;
+  v.iov_base = const_cast<char*>(f.data.data() + f.start);
+  v.iov_len = f.size();
+  return v;
+}
+
+// cork()/uncork() (wsengine.h): while corked, this thread's sends only queue;
+// the outboxes they touched are written once at uncork.
+thread_local int tCorkDepth = 0;
+thread_local unsigned tCorkPass = 0;  // direct writes still allowed while corked
+thread_local std::vector<std::shared_ptr<Outbox>>* tCorked = nullptr;
+
+}  // namespace
+
+void cork(unsigned passThrough) {
+  if (tCorkDepth++ == 0) tCorkPass = passThrough;
+}
+
+void uncork() {
+  if (tCorkDepth == 0 || --tCorkDepth > 0) return;
+  tCorkPass = 0;
+  if (!tCorked) return;
+  std::vector<std::shared_ptr<Outbox>> outboxes;
+  outboxes.swap(*tCorked);
+  for (auto& o : outboxes) o->flushFromOwner();
+}
+
+void appendWriteBufs(std::vector<uv_buf_t>& bufs, const char* data, size_t len, size_t maxPiece) {
+  if (maxPiece == 0 || maxPiece > kMaxWritePiece) maxPiece = kMaxWritePiece;
+  do {
+    size_t n = std::min(len, maxPiece);
+    bufs.push_back(uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(n)));
+    data += n;
+    len -= n;
+  } while (len > 0);
+}
+
+Outbox::Outbox(const ConnSettings& settings, IoLoop& loop, OutboxHost& host)
+    : s_(settings), loop_(loop), host_(host) {}
+
+void Outbox::open(int fd, int deflateBits, bool deflateNoContextTakeover) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fd_ = fd;
+  deflateBits_ = static_cast<uint8_t>(deflateBits);
+  deflateNoCtx_ = deflateNoContextTakeover;
+  open_.store(true, std::memory_order_release);
+}
+
+void Outbox::close() {
+  {
+    // Under the lock: a direct write in progress finishes before the fd goes.
+    std::lock_guard<std::mutex> lock(mu_);
+    fd_ = -1;
+    open_.store(false, std::memory_order_release);
+  }
+  closed_ = true;
+  dropping_ = true;
+}
+
+void Outbox::clear() {
+  std::lock_guard<std::mutex> lock(mu_);
+  queue_.clear();
+  pendingPong_.reset();
+}
+
+bool Outbox::idle() {
+  if (writesInFlight_ > 0) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.empty();
+}
+
+// ---------------------------------------------------------------- frames
+
+OutFramePtr Outbox::buildFrame(const uint8_t* data, size_t len, uint8_t opcode, bool compress,
+                               SendResult* res) {
+  auto f = std::make_shared<OutFrame>();
+  bool rsv1 = false;
+  frameStorage(f->data, kMaxFrameHeader + (compress ? len / 2 + 64 : len));
+  f->data.resize(kMaxFrameHeader);
+  if (compress) {
+    if (deflater_.compress(data, len, f->data)) {
+      rsv1 = true;
+    } else {
+      if (res) res->compressionError = true;
+      f->data.resize(kMaxFrameHeader);
+      f->data.append(reinterpret_cast<const char*>(data), len);
+    }
+  } else if (len) {
+    f->data.append(reinterpret_cast<const char*>(data), len);
+  }
+  uint64_t plen = f->data.size() - kMaxFrameHeader;
+  uint8_t hdr[kMaxFrameHeader];
+  uint8_t key[4];
+  bool masked = !s_.server;
+  if (masked) randomBytes(key, 4);
+  size_t hl = writeFrameHeader(hdr, true, rsv1, opcode, plen, masked ? key : nullptr);
+  f->start = kMaxFrameHeader - hl;
+  std::memcpy(&f->data[f->start], hdr, hl);
+  if (masked && plen) applyMask(reinterpret_cast<uint8_t*>(&f->data[kMaxFrameHeader]), plen, key, 0);
+  if (res) res->wireSize = plen;
+  return f;
+}
+
+OutFramePtr Outbox::buildServerFrame(const uint8_t* data, size_t len, uint8_t opcode) {
+  auto f = std::make_shared<OutFrame>();
+  uint8_t hdr[kMaxFrameHeader];
+  size_t hl = writeFrameHeader(hdr, true, false, opcode, len, nullptr);
+  frameStorage(f->data, hl + len);
+  f->data.append(reinterpret_cast<const char*>(hdr), hl);
+  if (len) f->data.append(reinterpret_cast<const char*>(data), len);
+  return f;
+}
+
+// ------------------------------------------------------------ any thread
+
+SendResult Outbox::send(const uint8_t* data, size_t len, bool binary) {
+  SendResult res;
+  res.payloadSize = len;
+  if (!open_.load(std::memory_order_acquire)) {
+    res.message = "Not connected";
+  } else if (!binary && !isValidUtf8(data, len)) {
+    res.message = "Invalid UTF-8: a text message must be valid UTF-8";
+  } else if (bufferedAmount() + len > s_.limits.sendHighWaterMark) {
+    res.message = "Send buffer is over its high-water mark";
+  } else {
+    Next next;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // Checked again under the lock: a close frame queued since must stay last.
+      if (!open_.load(std::memory_order_relaxed)) {
+        res.message = "Not connected";
+        res.bufferedAmount = bufferedAmount();
+        return res;
+      }
+      // Compressed under the lock: with context takeover, frames must go
+      // out in the order the deflater saw them.
+      bool compress = deflateBits_ != 0 && len >= s_.deflate.threshold;
+      if (compress && !deflaterReady_) {
+        deflaterReady_ = deflater_.init(deflateBits_, deflateNoCtx_, s_.deflate.level, s_.deflate.memLevel);
+        if (!deflaterReady_) res.compressionError = true;
+      }
+      OutFramePtr f = buildFrame(data, len, binary ? kBinary : kText, compress && deflaterReady_, &res);
+      next = enqueueLocked(std::move(f));
+    }
+    afterEnqueue(next);
+    res.success = true;
+  }
+  res.bufferedAmount = bufferedAmount();
+  return res;
+}
+
+SendResult Outbox::sendShared(const OutFramePtr& frame, uint64_t payloadLen) {
+  SendResult res;
+  res.payloadSize = payloadLen;
+  res.wireSize = payloadLen;
+  if (!open_.load(std::memory_order_acquire)) {
+    res.message = "Not connected";
+  } else if (bufferedAmount() + frame->size() > s_.limits.sendHighWaterMark) {
+    res.message = "Send buffer is over its high-water mark";
+  } else {
+    Next next;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (open_.load(std::memory_order_relaxed)) {
+        next = enqueueLocked(frame);
+        res.success = true;
+      } else {
+        res.message = "Not connected";
+        next = kNothing;
+      }
+    }
+    afterEnqueue(next);
+  }
+  res.bufferedAmount = bufferedAmount();
+  return res;
+}
+
+bool Outbox::trySendZeroCopy(const uint8_t* data, size_t len, uint8_t opcode, SendResult* res) {
+  // Small frames are cheaper to copy and batch (cork); large ones are a
+  // syscall of their own anyway, so they skip the copy into a frame and the
+  // hop to the IO thread, even while corked.
+  if (len <= kDirectWriteMax || !s_.server) return false;
+  uint8_t hdr[kMaxFrameHeader];
+  size_t hl = writeFrameHeader(hdr, true, false, opcode, len, nullptr);
+  Next next;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Idle socket only: nothing queued or being written may go after us.
+    if (!directLocked() || !queue_.empty()) return false;
+    res->payloadSize = len;
+    res->wireSize = len;
+    if (bufferedAmount() + hl + len > s_.limits.sendHighWaterMark) {
+      res->message = "Send buffer is over its high-water mark";
+      res->bufferedAmount = bufferedAmount();
+      return true;
+    }
+    struct iovec iov[2];
+    iov[0].iov_base = hdr;
+    iov[0].iov_len = hl;
+    iov[1].iov_base = const_cast<uint8_t*>(data);
+    iov[1].iov_len = len;
+    next = writeOrQueueLocked(iov, 2, nullptr);
+  }
+  afterEnqueue(next);
+  res->success = true;
+  res->bufferedAmount = bufferedAmount();
+  return true;
+}
+
+void Outbox::sendControl(uint8_t opcode, const uint8_t* data, size_t len) {
+  if (len > kMaxControlPayload) len = kMaxControlPayload;
+  enqueue(buildFrame(data, len, opcode, false, nullptr), false);
+}
+
+void Outbox::sendClose(const uint8_t* payload, size_t len) {
+  if (len > kMaxControlPayload) len = kMaxControlPayload;
+  OutFramePtr f = buildFrame(payload, len, kClose, false, nullptr);
+  Next next;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_.store(false, std::memory_order_release);  // before the frame: nothing may follow it
+    next = enqueueLocked(std::move(f));
+  }
+  afterEnqueue(next);
+}
+
+// RFC 6455 §5.5.3: a pong may answer only the latest of several pings. A pong
+// still waiting in the queue takes the new payload in its place; pongs
+// already handed to the socket are left alone.
+void Outbox::sendPong(const uint8_t* data, size_t len) {
+  if (len > kMaxControlPayload) len = kMaxControlPayload;
+  OutFramePtr f = buildFrame(data, len, kPong, false, nullptr);
+  Next next;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pendingPong_ && pendingPongAt_ < queue_.size() && queue_[pendingPongAt_] == pendingPong_) {
+      buffered_.fetch_add(f->size(), std::memory_order_relaxed);
+      buffered_.fetch_sub(pendingPong_->size(), std::memory_order_relaxed);
+      queue_[pendingPongAt_] = f;
+      pendingPong_ = std::move(f);
+      return;
+    }
+    next = enqueueLocked(f);
+    if (!queue_.empty() && queue_.back() == f) {
+      pendingPongAt_ = queue_.size() - 1;
+      pendingPong_ = std::move(f);
+    } else {
+      pendingPong_.reset();  // written at once (or only its tail queued)
+    }
+  }
+  afterEnqueue(next);
+}
+
+void Outbox::enqueue(OutFramePtr f, bool data) {
+  Next next;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (data && !open_.load(std::memory_order_relaxed)) return;
+    next = enqueueLocked(std::move(f));
+  }
+  afterEnqueue(next);
+}
+
+// With mu_ held: the socket is open for direct writes and none is in flight.
+bool Outbox::directLocked() const {
+  return fd_ >= 0 && writesInFlight_ == 0 && open_.load(std::memory_order_relaxed);
+}
+
+// With mu_ held. Corked: queue, and have uncork() write it. Otherwise, when
+// nothing is queued or being written, the calling thread writes a small frame
+// itself (no hop to the IO thread: lower latency, fewer wake-ups); what the
+// socket does not take at once is queued for the IO thread.
+Outbox::Next Outbox::enqueueLocked(OutFramePtr f) {
+  if ((tCorkDepth == 0 || tCorkPass > 0) && f->size() <= kDirectWriteMax && queue_.empty() &&
+      directLocked()) {
+    if (tCorkDepth > 0) --tCorkPass;
+    struct iovec iov = span(*f);
+    return writeOrQueueLocked(&iov, 1, std::move(f));
+  }
+  return queueLocked(std::move(f));
+}
+
+// With mu_ held, on an idle socket: writes the spans from this thread; what
+// the socket does not take (full, or failed: the IO thread's write reports
+// it) is queued: `whole` itself when the socket took nothing, else a copy of
+// the rest.
+Outbox::Next Outbox::writeOrQueueLocked(const struct iovec* iov, size_t count, OutFramePtr whole) {
+  size_t total = 0;
+  for (size_t i = 0; i < count; ++i) total += iov[i].iov_len;
+  size_t written = writeNow(fd_, iov, count);
+  if (written == total) return kNothing;
+  return queueLocked(written == 0 && whole ? std::move(whole) : restOf(iov, count, written));
+}
+
+// With mu_ held: the frame waits for the IO thread (or uncork).
+Outbox::Next Outbox::queueLocked(OutFramePtr f) {
+  buffered_.fetch_add(f->size(), std::memory_order_relaxed);
+  queue_.push_back(std::move(f));
+  if (flushPosted_) return kNothing;  // a flush is already due
+  flushPosted_ = true;
+  return tCorkDepth > 0 ? kCork : kPost;
+}
+
+// With mu_ held: the socket took `written` bytes from the front of queue_.
+void Outbox::consumeLocked(size_t written) {
+  if (written == 0) return;
+  size_t left = written, done = 0;
+  while (done < queue_.size() && left >= queue_[done]->size()) left -= queue_[done++]->size();
+  if (left > 0) {
+    // The socket took part of a frame: keep the rest in its place.
+    struct iovec part = span(*queue_[done]);
+    queue_[done] = restOf(&part, 1, left);
+  }
+  queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(done));
+  buffered_.fetch_sub(written, std::memory_order_relaxed);
+  pendingPong_.reset();  // sent, or moved: no longer replaceable
+}
+
+void Outbox::afterEnqueue(Next next) {
+  if (next == kPost) {
+    std::shared_ptr<Outbox> self = host_.outboxRef();
+    loop_.post([self] { self->flush(); });
+  } else if (next == kCork) {
+    if (!tCorked) tCorked = new std::vector<std::shared_ptr<Outbox>>();  // per thread, kept
+    tCorked->push_back(host_.outboxRef());
+  }
+}
+
+// At uncork, on the owner thread: one system call for everything this
+// connection queued when its socket is idle; the rest (or all, under TLS or
+// while the IO thread is writing) goes to the IO thread.
+void Outbox::flushFromOwner() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (queue_.empty()) {
+      flushPosted_ = false;
+      return;
+    }
+    // Large amounts go to the IO thread: what the socket does not take at
+    // once would be copied again here, on the owner's thread.
+    if (directLocked() && buffered_.load(std::memory_order_relaxed) <= kDirectWriteMax * 4) {
+      struct iovec iov[64];
+      size_t n = std::min<size_t>(queue_.size(), 64);
+      for (size_t i = 0; i < n; ++i) iov[i] = span(*queue_[i]);
+      consumeLocked(writeNow(fd_, iov, n));
+      if (queue_.empty()) {
+        flushPosted_ = false;
+        return;
+      }
+    }
+  }
+  std::shared_ptr<Outbox> self = host_.outboxRef();
+  loop_.post([self] { self->flush(); });
+}
+
+// ------------------------------------------------------------ loop thread
+
+void Outbox::flush() {
+  std::vector<OutFramePtr> frames;
+  bool drop = dropping_ || !stream_;
+  // While libuv still holds bytes it could not write (the socket is full: a
+  // peer not reading keeps them there), frames wait in the queue, where
+  // bufferedAmount sees them and a newer pong replaces an unsent one; the
+  // onWrite that empties libuv's queue flushes them. (Handing every flush to
+  // libuv queued pongs without bound.) A socket that takes everything at once
+  // leaves libuv's queue empty: the next write goes at once.
+  bool stalled = !drop && uv_stream_get_write_queue_size(stream_) > 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stalled && writesInFlight_ > 0) {
+      flushPosted_ = !queue_.empty();
+      return;
+    }
+    frames.swap(queue_);
+    pendingPong_.reset();
+    flushPosted_ = false;
+    // Counted before the lock is released so that no direct write can slip
+    // in ahead of these frames.
+    if (!frames.empty() && !drop) ++writesInFlight_;
+  }
+  if (frames.empty()) return;
+  if (drop) {
+    uint64_t n = 0;
+    for (auto& f : frames) n += f->size();
+    buffered_.fetch_sub(n, std::memory_order_relaxed);
+    return;
+  }
+  writeFrames(std::move(frames));
+}
+
+void Outbox::writeFrames(std::vector<OutFramePtr>&& frames) {
+  auto* w = new WriteReq;
+  w->req.data = this;
+  for (auto& f : frames) w->accounted += f->size();
+  std::vector<uv_buf_t> bufs;
+  if (tls_) {
+    for (auto& f : frames)
+      tls_->write(reinterpret_cast<const uint8_t*>(f->data.data() + f->start), f->size());
+    tls_->takeOutput(w->raw);
+    appendWriteBufs(bufs, &w->raw[0], w->raw.size());
+  } else {
+    w->frames = std::move(frames);
+    bufs.reserve(w->frames.size());
+    for (auto& f : w->frames) appendWriteBufs(bufs, f->data.data() + f->start, f->size());
+  }
+  submit(w, bufs);
+}
+
+void Outbox::writeRaw(std::string bytes) {
+  if (bytes.empty() || closed_ || !stream_) return;
+  auto* w = new WriteReq;
+  w->req.data = this;
+  w->raw = std::move(bytes);
+  std::vector<uv_buf_t> bufs;
+  appendWriteBufs(bufs, &w->raw[0], w->raw.size());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++writesInFlight_;
+  }
+  submit(w, bufs);
+}
+
+// Hands a write (counted in writesInFlight_) to libuv.
+void Outbox::submit(void* req, std::vector<uv_buf_t>& bufs) {
+  auto* w = static_cast<WriteReq*>(req);
+  int rc = uv_write(&w->req, stream_, bufs.data(), static_cast<unsigned>(bufs.size()), &Outbox::onWrite);
+  if (rc == 0) return;
+  buffered_.fetch_sub(w->accounted, std::memory_order_relaxed);
+  delete w;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --writesInFlight_;
+  }
+  host_.onWriteFailed(rc);
+}
+
+void Outbox::onWrite(uv_write_t* req, int status) {
+  auto* w = reinterpret_cast<WriteReq*>(req);
+  auto* self = static_cast<Outbox*>(req->data);
+  self->buffered_.fetch_sub(w->accounted, std::memory_order_relaxed);
+  bool more;
+  bool drained = uv_stream_get_write_queue_size(self->stream_) == 0;
+  {
+    std::lock_guard<std::mutex> lock(self->mu_);
+    --self->writesInFlight_;
+    more = drained && self->flushPosted_ && !self->queue_.empty();
+  }
+  delete w;
+  if (status == UV_ECANCELED || self->closed_) return;
+  if (status < 0) {
+    self->host_.onWriteFailed(status);
+    return;
+  }
+  if (more) self->flush();
+  self->host_.onWritten();
+}
+
+}  // namespace wsengine

@@ -1,0 +1,177 @@
+// The send path of one connection: frames built (masked on the client side,
+// compressed when permessage-deflate is on), the queue of frames waiting for
+// the socket, corking (wsengine.h's cork/uncork), writes from the sending
+// thread while the socket is idle (small frames, large zero-copy frames, a
+// corked batch), the pending pong, bufferedAmount and the writes libuv makes
+// on the loop thread (in pieces of at most 1 GiB).
+//
+// Threading: send(), sendShared(), trySendZeroCopy(), sendControl(),
+// sendPong(), sendClose(), bufferedAmount(), deflateActive() and
+// flushFromOwner() may run on any thread: what they share is under mu_ or
+// atomic. Everything else (set-up, flush, writeRaw, write callbacks) runs on
+// the connection's loop thread. Bytes reach the socket in the order they were
+// queued whichever thread writes them: a thread writes directly only while
+// nothing is queued and no write is in flight (both checked under mu_).
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "buffer_pool.h"
+#include "deflate.h"
+#include "settings.h"
+
+namespace wsengine {
+
+class IoLoop;
+class TlsSession;
+
+// An outgoing frame: bytes from data[start]; shared so that a broadcast frame
+// is built once for every target. Large frames return their storage to the
+// buffer pool.
+struct OutFrame {
+  std::string data;
+  size_t start = 0;
+  size_t size() const { return data.size() - start; }
+  OutFrame() = default;
+  OutFrame(const OutFrame&) = delete;
+  OutFrame& operator=(const OutFrame&) = delete;
+  ~OutFrame() {
+    if (data.capacity() >= kPooledMin) recycleBuffer(std::move(data));
+  }
+};
+using OutFramePtr = std::shared_ptr<const OutFrame>;
+
+// uv_buf_init() takes an unsigned (32-bit) length: a frame of 4 GiB or more
+// cast into one buffer would be written short and desynchronise the stream.
+// Spans are appended as pieces of at most maxPiece (<= kMaxWritePiece) bytes;
+// an empty span still gets one (empty) buffer.
+constexpr size_t kMaxWritePiece = size_t(1) << 30;
+void appendWriteBufs(std::vector<uv_buf_t>& bufs, const char* data, size_t len,
+                     size_t maxPiece = kMaxWritePiece);
+
+class Outbox;
+
+// The connection the outbox belongs to.
+class OutboxHost {
+ public:
+  virtual ~OutboxHost() = default;
+  // Any thread: a reference to the outbox that keeps its connection alive
+  // (a flush posted to the loop and a corked thread's list hold one).
+  virtual std::shared_ptr<Outbox> outboxRef() = 0;
+  // Loop thread: a write completed (and what it freed let a waiting flush go).
+  virtual void onWritten() = 0;
+  // Loop thread: a write failed (libuv status); the socket must be closed.
+  virtual void onWriteFailed(int status) = 0;
+};
+
+class Outbox {
+ public:
+  // settings (role, deflate level, sendHighWaterMark) must outlive the outbox.
+  Outbox(const ConnSettings& settings, IoLoop& loop, OutboxHost& host);
+  Outbox(const Outbox&) = delete;
+  Outbox& operator=(const Outbox&) = delete;
+
+  // --- loop thread ---
+  // The socket (its handle lives as long as the connection). Until open(),
+  // only writeRaw() and control frames go out.
+  void attach(uv_stream_t* stream) { stream_ = stream; }
+  // Frames are encrypted by this session when they are written (TLS).
+  void setTls(TlsSession* tls) { tls_ = tls; }
+  // The opening handshake is done: data frames are accepted. fd >= 0 (plain
+  // TCP): sending threads may write to it while the socket is idle.
+  // deflateBits 8..15: compress messages (our side's window and takeover as
+  // agreed); 0: permessage-deflate is off.
+  void open(int fd, int deflateBits, bool deflateNoContextTakeover);
+  // Hands what is queued to libuv (unless libuv still holds bytes the socket
+  // did not take: then the write that drains them flushes).
+  void flush();
+  // Bytes that are not frames (HTTP heads, TLS records), after what is
+  // already being written.
+  void writeRaw(std::string bytes);
+  // Nothing queued and no write in flight.
+  bool idle();
+  // The FIN is about to go: what is flushed from now on is dropped.
+  void stopWriting() { dropping_ = true; }
+  // The socket is closing: no more direct writes, data or write callbacks.
+  void close();
+  // Drops every queued frame (the connection is finished).
+  void clear();
+
+  // --- any thread ---
+  // Frames (and compresses) one message and queues it (or writes it).
+  SendResult send(const uint8_t* data, size_t len, bool binary);
+  // Queues a frame built once for several connections (no deflate).
+  SendResult sendShared(const OutFramePtr& frame, uint64_t payloadLen);
+  // Server role, no deflate, large payload: when the socket is idle, writes
+  // the frame straight from `data` (no copy of what the socket takes) and
+  // returns true with *res filled; false when the frame must be queued
+  // (then nothing was done: the caller uses sendShared).
+  bool trySendZeroCopy(const uint8_t* data, size_t len, uint8_t opcode, SendResult* res);
+  // Queues a control frame (ping, pong), payload cut to 125 bytes.
+  void sendControl(uint8_t opcode, const uint8_t* data, size_t len);
+  // Queues a pong; a newer one replaces a pong not yet handed to the socket.
+  void sendPong(const uint8_t* data, size_t len);
+  // Queues the close frame (payload <= 125 bytes); from here on no data
+  // frame is accepted (RFC 6455 §5.5.1: none may follow it).
+  void sendClose(const uint8_t* payload, size_t len);
+  uint64_t bufferedAmount() const { return buffered_.load(std::memory_order_relaxed); }
+  bool overHighWaterMark() const { return bufferedAmount() > s_.limits.sendHighWaterMark; }
+  bool deflateActive() const { return deflateBits_ != 0; }
+  // Writes what a corked thread queued (see cork() in wsengine.h).
+  void flushFromOwner();
+
+  // Builds an unmasked frame (server role) for a broadcast.
+  static OutFramePtr buildServerFrame(const uint8_t* data, size_t len, uint8_t opcode);
+
+ private:
+  enum Next { kNothing, kPost, kCork };
+  static void onWrite(uv_write_t* req, int status);
+  OutFramePtr buildFrame(const uint8_t* data, size_t len, uint8_t opcode, bool compress,
+                         SendResult* res);
+  void enqueue(OutFramePtr f, bool data);
+  Next enqueueLocked(OutFramePtr f);
+  Next queueLocked(OutFramePtr f);
+  Next writeOrQueueLocked(const struct iovec* iov, size_t count, OutFramePtr whole);
+  void consumeLocked(size_t written);
+  void afterEnqueue(Next next);
+  bool directLocked() const;
+  void writeFrames(std::vector<OutFramePtr>&& frames);
+  void submit(void* req, std::vector<uv_buf_t>& bufs);
+
+  const ConnSettings& s_;
+  IoLoop& loop_;
+  OutboxHost& host_;
+  // loop thread
+  uv_stream_t* stream_ = nullptr;
+  TlsSession* tls_ = nullptr;
+  bool dropping_ = false;  // FIN sent or socket closing: flushed frames are dropped
+  bool closed_ = false;    // socket closing: write callbacks end here
+  int writesInFlight_ = 0;  // uv_write requests; changed under mu_ (loop thread)
+
+  std::mutex mu_;
+  // Data frames accepted (from open() to the close frame or close()); under mu_.
+  std::atomic<bool> open_{false};
+  int fd_ = -1;  // plain TCP while open, for direct writes; under mu_
+  std::vector<OutFramePtr> queue_;
+  // The pong in queue_ not yet handed to the socket (at pendingPongAt_): a
+  // newer ping replaces its payload instead of queueing another (RFC 6455
+  // §5.5.3), so a ping flood holds at most one pong. Null when none.
+  OutFramePtr pendingPong_;
+  size_t pendingPongAt_ = 0;
+  // A flush is due: posted to the loop, left to uncork(), or left to the
+  // onWrite that drains libuv's write queue (see flush()).
+  bool flushPosted_ = false;
+  Deflater deflater_;        // under mu_, made at the first compressed send
+  bool deflaterReady_ = false;
+  bool deflateNoCtx_ = false;
+  uint8_t deflateBits_ = 0;  // written in open(), before data is accepted
+  std::atomic<uint64_t> buffered_{0};
+};
+
+}  // namespace wsengine
