@@ -71,9 +71,13 @@ void Connection::initHandles() {
   tcp_.data = this;
   uv_timer_init(loop_.loop(), &deadline_);
   deadline_.data = this;
-  uv_timer_init(loop_.loop(), &pingTimer_);
-  pingTimer_.data = this;
-  openHandles_ = 3;
+  openHandles_ = 2;
+  if (cfg_.heartbeat.pingInterval > 0) {
+    pingTimer_ = new uv_timer_t;
+    uv_timer_init(loop_.loop(), pingTimer_);
+    pingTimer_->data = this;
+    ++openHandles_;
+  }
   tcpInit_ = true;
   hs_.reset(new Handshake);
   outbox_.attach(reinterpret_cast<uv_stream_t*>(&tcp_));
@@ -319,7 +323,7 @@ bool Connection::onControl(uint8_t opcode, std::string&& payload, bool binary) {
 
 void Connection::onClose(int code, std::string&& reason) {
   closeReceived_ = true;
-  uv_timer_stop(&pingTimer_);
+  stopHeartbeat();
   if (!closeSent_) {
     // The peer started the close handshake: echo its code.
     closeCode_ = code;
@@ -414,7 +418,7 @@ void Connection::failConnection(int code, const std::string& reason) {
   if (failed_ || socketClosing_) return;
   flushHeld();  // what preceded the violation reaches the application first
   failed_ = true;
-  uv_timer_stop(&pingTimer_);
+  stopHeartbeat();
   state_.store(kClosing, std::memory_order_release);
   if (!closeSent_) {
     closeSent_ = true;
@@ -444,7 +448,7 @@ void Connection::close(int code, const std::string& reason) {
   closeReason_ = reason;
   closeRemote_ = false;
   state_.store(kClosing, std::memory_order_release);
-  uv_timer_stop(&pingTimer_);
+  stopHeartbeat();
   sendCloseFrame(code, reason);
   armDeadline(cfg_.closeTimeout);
   if (closeReceived_ && cfg_.server) {
@@ -478,14 +482,20 @@ void Connection::closeSocket() {
     return;
   }
   uv_timer_stop(&deadline_);
-  uv_timer_stop(&pingTimer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&deadline_), &Connection::onHandleClosed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&pingTimer_), &Connection::onHandleClosed);
+  if (pingTimer_) {
+    uv_timer_stop(pingTimer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(pingTimer_), &Connection::onHandleClosed);
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Connection::onHandleClosed);
 }
 
 void Connection::onHandleClosed(uv_handle_t* h) {
   auto* self = static_cast<Connection*>(h->data);
+  if (h == reinterpret_cast<uv_handle_t*>(self->pingTimer_)) {
+    delete self->pingTimer_;
+    self->pingTimer_ = nullptr;
+  }
   if (--self->openHandles_ == 0) self->finish();
 }
 
@@ -535,9 +545,9 @@ void Connection::onDeadline(uv_timer_t* t) {
 
 void Connection::startHeartbeat() {
   int interval = cfg_.heartbeat.pingInterval;
-  if (interval <= 0) return;
+  if (interval <= 0 || !pingTimer_) return;
   uint64_t ms = static_cast<uint64_t>(interval) * 1000;
-  uv_timer_start(&pingTimer_, &Connection::onPingTimer, ms, ms);
+  uv_timer_start(pingTimer_, &Connection::onPingTimer, ms, ms);
 }
 
 void Connection::onPingTimer(uv_timer_t* t) {

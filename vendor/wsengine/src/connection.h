@@ -169,6 +169,9 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void sendCloseFrame(int code, const std::string& reason);
   void armDeadline(double seconds);
   void startHeartbeat();
+  void stopHeartbeat() {
+    if (pingTimer_) uv_timer_stop(pingTimer_);
+  }
   void emit(Event&& ev);
   void flushHeld();
 
@@ -192,7 +195,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
   std::atomic<int> state_{kConnecting};
   uv_tcp_t tcp_;
   uv_timer_t deadline_;
-  uv_timer_t pingTimer_;
+  // Only with a heartbeat (pingInterval > 0): most connections have none.
+  uv_timer_t* pingTimer_ = nullptr;
   int openHandles_ = 0;
   bool tcpInit_ = false;
   bool tcpConnected_ = false;
