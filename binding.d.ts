@@ -16,6 +16,9 @@ import type {
   ServerOptions,
   ServerSendStatus,
   ServerStartStatus,
+  VerifyClient,
+  VerifyClientAnswer,
+  VerifyClientInfo,
 } from './lib/types';
 
 export interface Binding {
@@ -43,6 +46,22 @@ export interface Binding {
   bufferedAmount(ref: number, client?: number): number;
   /** close one server-side connection with a code (1000-1003, 1007-1014, 3000-4999) and reason */
   websocketServerCloseClient(server: ServerArg, client: number, code?: number, reason?: string): boolean;
+  /** a ping (payload at most 125 bytes) to one connection; false when it is not open */
+  websocketServerPing(server: ServerArg, client: number, data?: SendData): boolean;
+  /** a ping (payload at most 125 bytes); false when not open */
+  websocketClientPing(client: ClientArg, data?: SendData): boolean;
+  /**
+   * the verdict on a connection waiting in verifyClient (`token` as the verify
+   * handler got it); false for an unknown server
+   */
+  websocketServerAnswerVerify(server: ServerArg, token: number, answer: VerifyClientAnswer): boolean;
+  /**
+   * sets the function native delivery calls for each connection awaiting
+   * verifyClient: (hook, info, server ref, token). lib/verify.ts sets it when the
+   * facade loads; without it, connections to a server with verifyClient are
+   * refused with 500.
+   */
+  setVerifyHandler(handler: (hook: VerifyClient, info: VerifyClientInfo, server: number, token: number) => void): void;
   /** number of IO threads (set IXWS_IO_THREADS before loading to change) */
   ioThreads(): number;
   /** the engine's pool of recycled large message buffers (process-wide) */

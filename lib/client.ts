@@ -6,6 +6,7 @@ import { whatwgHref } from './url';
 import {
   websocketClient,
   websocketClientClear,
+  websocketClientPing,
   websocketClientSend,
   websocketClientStart,
   websocketClientStop,
@@ -84,6 +85,14 @@ export class WebSocketClient extends Endpoint<ClientEvents> {
     const arg: ClientArg = this.arg();
     if (options?.binary !== undefined) arg.binary = options.binary;
     return websocketClientSend(arg, data);
+  }
+
+  /**
+   * Sends a ping (`data`: at most 125 bytes, else TypeError); the server's pong
+   * arrives as a `pong` event. False when not open.
+   */
+  ping(data?: SendData): boolean {
+    return websocketClientPing(this.arg(), data);
   }
 
   /** Bytes queued for sending. */

@@ -3,6 +3,7 @@
 // native code, so these and the classes share one code path.
 import { binding } from './binding';
 import { withWhatwgUrl } from './url';
+import './verify'; // runs verifyClient hooks for the native side
 import type {
   ClientObject,
   ClientOptions,
@@ -68,6 +69,23 @@ export function websocketServerClear(server: ServerArg): {} | RefStatus {
 /** Disposes a client at once and frees its ref. */
 export function websocketClientClear(client: ClientArg): {} | RefStatus {
   return binding.websocketClientClear(withWhatwgUrl(client));
+}
+
+/**
+ * Sends a ping to one connection (`data`: at most 125 bytes, else TypeError);
+ * its pong arrives as a `pong` event. False when the connection is not open.
+ */
+export function websocketServerPing(server: ServerArg, client: number, data?: SendData): boolean {
+  return data === undefined ? binding.websocketServerPing(server, client) : binding.websocketServerPing(server, client, data);
+}
+
+/**
+ * Sends a ping to the server (`data`: at most 125 bytes, else TypeError); its
+ * pong arrives as a `pong` event. False when not open.
+ */
+export function websocketClientPing(client: ClientArg, data?: SendData): boolean {
+  const arg = withWhatwgUrl(client);
+  return data === undefined ? binding.websocketClientPing(arg) : binding.websocketClientPing(arg, data);
 }
 
 /** Refs of the server's open connections. */

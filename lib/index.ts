@@ -13,6 +13,8 @@ export {
   websocketServerClear,
   websocketClientClear,
   websocketServerClients,
+  websocketServerPing,
+  websocketClientPing,
 } from './commands';
 export { WebSocketServer } from './server';
 export type { ServerEvents, ServerSendOptions } from './server';

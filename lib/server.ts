@@ -7,6 +7,7 @@ import {
   websocketServer,
   websocketServerClear,
   websocketServerClients,
+  websocketServerPing,
   websocketServerSend,
   websocketServerStart,
   websocketServerStop,
@@ -105,6 +106,14 @@ export class WebSocketServer extends Endpoint<ServerEvents> {
     if (code === undefined) return binding.websocketServerCloseClient(this.arg(), client);
     if (reason === undefined) return binding.websocketServerCloseClient(this.arg(), client, code);
     return binding.websocketServerCloseClient(this.arg(), client, code, reason);
+  }
+
+  /**
+   * Sends a ping to one connection (`data`: at most 125 bytes, else TypeError);
+   * the peer's pong arrives as a `pong` event. False when it is not open.
+   */
+  ping(client: number, data?: SendData): boolean {
+    return websocketServerPing(this.arg(), client, data);
   }
 
   /** Bytes queued for sending on one connection. */

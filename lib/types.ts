@@ -21,6 +21,14 @@ export interface OpenContext {
   uri: string;
   /** the peer's headers (a repeated header folded into one value) */
   headers: Record<string, string>;
+  /** the negotiated subprotocol ("" when none) */
+  protocol: string;
+  /** the agreed Sec-WebSocket-Extensions, e.g. "permessage-deflate; client_max_window_bits=15" ("" when none) */
+  extensions: string;
+  /** the peer's IP address ("::ffff:…" for IPv4 peers of a dual-stack socket) */
+  remoteAddress: string;
+  /** the peer's TCP port */
+  remotePort: number;
   [header: string]: unknown;
 }
 
@@ -61,6 +69,51 @@ export type EventMethod = (
   window: unknown,
   process: unknown,
 ) => void;
+
+/** What `verifyClient` is told about a connection asking to upgrade. */
+export interface VerifyClientInfo {
+  /** the request target (path and query) */
+  uri: string;
+  /** the request's headers (a repeated header folded into one value) */
+  headers: Record<string, string>;
+  /** the Origin header ("" when the request has none: not a browser) */
+  origin: string;
+  remoteAddress: string;
+  remotePort: number;
+  /** the connection is TLS (wss://) */
+  secure: boolean;
+  /** the subprotocols the client offered, in its order of preference */
+  protocols: string[];
+}
+
+/**
+ * What `verifyClient` returns or resolves to: `true` (accept), `false` (refuse
+ * with 401), or an object.
+ */
+export interface VerifyClientAnswer {
+  accept: boolean;
+  /** refused: the HTTP status, 400..599 (default 401) */
+  status?: number;
+  /** refused: the response body (default: the status's reason phrase) */
+  message?: string;
+  /** extra response headers, on the 101 or on the refusal (e.g. `Set-Cookie`, `WWW-Authenticate`) */
+  headers?: Record<string, string>;
+  /**
+   * accepted: the subprotocol to answer, one of `info.protocols` ("" for none);
+   * default: the first of the client's offer in the server's `protocols`
+   */
+  protocol?: string;
+}
+
+/**
+ * Decides whether a connection may upgrade, before the 101 is written (the
+ * handshake waits on the IO thread meanwhile, at most `handshakeTimeout`).
+ * Throwing or rejecting refuses with 500 and emits an `IxWebSocketWarning`
+ * (code `IXWS_VERIFY_CLIENT_FAILED`).
+ */
+export type VerifyClient = (
+  info: VerifyClientInfo,
+) => boolean | VerifyClientAnswer | PromiseLike<boolean | VerifyClientAnswer>;
 
 /** permessage-deflate (RFC 7692): what a client offers, what a server accepts. */
 export interface PerMessageDeflateOptions {
@@ -158,8 +211,21 @@ export interface ServerOptions extends CommonOptions {
   backlog?: number;
   /** open WebSocket connections; an upgrade beyond it gets HTTP 503 (default 128) */
   maxConnections?: number;
-  /** seconds allowed for a client's opening handshake (default 10) */
+  /** seconds allowed for a client's opening handshake, `verifyClient` included (default 10) */
   handshakeTimeout?: number;
+  /**
+   * subprotocols this server speaks (RFC 7230 tokens): the first of a client's
+   * offer found here is answered, none when nothing matches (default [])
+   */
+  protocols?: string[];
+  /**
+   * origins allowed to connect, e.g. `["https://app.example.com"]`: a request
+   * whose Origin header is another gets HTTP 403, decided on the IO thread;
+   * a request without Origin (not a browser) is not refused; [] off (default)
+   */
+  allowedOrigins?: string[];
+  /** decides each upgrade before the 101 (see VerifyClient); null removes it */
+  verifyClient?: VerifyClient | null;
   /**
    * sockets in their opening handshake (accepted, not yet upgraded), counted apart
    * from maxConnections; a socket beyond it gets HTTP 503 at once, or is closed on a
@@ -188,6 +254,11 @@ export interface ClientOptions extends CommonOptions {
   url?: string;
   /** extra request headers */
   headers?: Record<string, string>;
+  /**
+   * subprotocols to offer (RFC 7230 tokens), in order of preference; a server
+   * answering one not offered fails the start (default [])
+   */
+  protocols?: string[];
   /** retry with exponential backoff (default true) */
   enableAutomaticReconnection?: boolean;
   /** ms, default 1 */
@@ -229,6 +300,8 @@ export interface ClientStartStatus {
   errorStr: string;
   uri: string;
   headers: Record<string, string>;
+  /** the subprotocol the server chose ("" when none) */
+  protocol: string;
 }
 
 /** One send's outcome. */

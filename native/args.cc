@@ -1,5 +1,7 @@
 #include "args.h"
 
+#include "convert.h"
+
 #include <cmath>
 
 namespace wsengine {
@@ -76,6 +78,17 @@ std::string closeReasonArg(const Napi::Value& v) {
   // A close frame's payload is at most 125 bytes, 2 of them the code.
   if (reason.size() > 123) throwType(v.Env(), "reason must be at most 123 bytes of UTF-8");
   return reason;
+}
+
+std::string pingDataArg(const Napi::Value& v) {
+  if (v.IsUndefined()) return std::string();
+  if (!isSendData(v)) throwType(v.Env(), kSendDataError);
+  SendData data;
+  readSendData(v, data);
+  if (data.length > 125)
+    throwType(v.Env(), "data must be at most 125 bytes (a ping's payload), got " +
+                           std::to_string(data.length));
+  return std::string(reinterpret_cast<const char*>(data.bytes), data.length);
 }
 
 }  // namespace addon

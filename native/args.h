@@ -54,5 +54,9 @@ inline bool sendsBinary(BinaryFlag flag, bool isString) {
 int closeCodeArg(const Napi::Value& v);
 std::string closeReasonArg(const Napi::Value& v);
 
+// A ping's payload (RFC 6455 §5.5: at most 125 bytes): undefined for none,
+// else send data. Throws "data must be at most 125 bytes ..." beyond it.
+std::string pingDataArg(const Napi::Value& v);
+
 }  // namespace addon
 }  // namespace wsengine

@@ -91,6 +91,19 @@ Napi::Value WebsocketClientSend(const Napi::CallbackInfo& info) {
   return sendStatus(keys, c->engine->send(data.bytes, data.length, binary));
 }
 
+// (client, data?) -> whether a ping was queued (false when not open).
+Napi::Value WebsocketClientPing(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Keys keys(env);
+  int ref = 0;
+  refObjectArg(keys, info[0], S::kName, ref);
+  std::string payload = pingDataArg(info[1]);
+  ClientEntry* c = Instance::get(env)->client(ref);
+  if (c == nullptr || !c->started) return Napi::Boolean::New(env, false);
+  return Napi::Boolean::New(
+      env, c->engine->ping(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+}
+
 Napi::Value WebsocketClientClear(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
@@ -108,6 +121,7 @@ void registerClientCommands(Napi::Env env, Napi::Object exports) {
   exportFunction(env, exports, "websocketClientStop", WebsocketClientStop);
   exportFunction(env, exports, "websocketClientSend", WebsocketClientSend);
   exportFunction(env, exports, "websocketClientClear", WebsocketClientClear);
+  exportFunction(env, exports, "websocketClientPing", WebsocketClientPing);
 }
 
 }  // namespace addon

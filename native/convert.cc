@@ -112,6 +112,8 @@ Key eventTypeKey(EventType type) {
     case EventType::Ping: return Key::ping;
     case EventType::Pong: return Key::pong;
     case EventType::Message: return Key::message;
+    case EventType::Verify:   // handled by Delivery, never a JS event type
+    case EventType::Closing: break;
   }
   return Key::error;
 }
@@ -142,15 +144,28 @@ Napi::Object eventContext(Keys& k, Event& ev) {
       k.set(ctx, Key::uri, ev.uri);
       Napi::Object headers = headersObject(env, ev.headers);
       k.set(ctx, Key::headers, headers);
-      // The 4D plugin also adds each header as a key/value on the context.
+      // Who the peer is and what the handshake agreed.
+      static const PeerInfo kNone;
+      const PeerInfo& peer = ev.peer ? *ev.peer : kNone;
+      k.set(ctx, Key::protocol, peer.protocol);
+      k.set(ctx, Key::extensions, peer.extensions);
+      k.set(ctx, Key::remoteAddress, peer.remoteAddress);
+      k.set(ctx, Key::remotePort, peer.remotePort);
+      // The 4D plugin also adds each header as a key/value on the context
+      // (never over the context's own keys).
       Napi::Array names = headers.GetPropertyNames();
       for (uint32_t i = 0; i < names.Length(); ++i) {
         std::string name = names.Get(i).As<Napi::String>().Utf8Value();
-        if (name == "uri" || name == "headers") continue;
+        if (name == "uri" || name == "headers" || name == "protocol" || name == "extensions" ||
+            name == "remoteAddress" || name == "remotePort")
+          continue;
         defineValue(ctx, name, headers.Get(name));
       }
       break;
     }
+    case EventType::Verify:
+    case EventType::Closing:
+      break;
     case EventType::Error:
       k.set(ctx, Key::decompressionError, ev.decompressionError);
       k.set(ctx, Key::reason, ev.reason);
@@ -174,6 +189,7 @@ Napi::Object connectStatus(Keys& k, const ConnectResult& r) {
   k.set(o, Key::errorStr, r.errorStr);
   k.set(o, Key::uri, r.uri);
   k.set(o, Key::headers, headersObject(k.env(), r.headers));
+  k.set(o, Key::protocol, r.protocol);
   return o;
 }
 

@@ -155,6 +155,20 @@ void Delivery::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deli
   Napi::Env env = keys.env();
   const int ref = inst_.refOfTag(ev.owner);
   if (ref == 0) return;  // cleared: dropped
+  if (ev.type == EventType::Closing) {
+    // Every event before the peer's close has run (replies the handlers
+    // sent are queued): the close reply may follow them now.
+    if (ref < 0) {
+      if (ServerEntry* s = inst_.server(ref)) s->engine->ackClose(ev.conn);
+    } else if (ClientEntry* c = inst_.client(ref)) {
+      c->engine->ackClose();
+    }
+    return;
+  }
+  if (ev.type == EventType::Verify) {
+    if (ref < 0) deliverVerify(keys, ev, ref);
+    return;
+  }
   const uint64_t tag = ev.owner;
   const uint64_t conn = ev.conn;
   const EventType type = ev.type;
@@ -257,6 +271,51 @@ void Delivery::deliverConnect(Keys& keys, QueueItem& item) {
     try {
       p.deferred.Reject(e.Value());
     } catch (const Napi::Error&) {
+    }
+  }
+}
+
+void Delivery::deliverVerify(Keys& keys, Event& ev, int ref) {
+  Napi::Env env = keys.env();
+  ServerEntry* s = inst_.server(ref);
+  if (s == nullptr) return;
+  std::shared_ptr<Napi::FunctionReference> hook = s->config.verifyClient;
+  napi_value handler = inst_.verifyHandler();
+  if (!hook || hook->IsEmpty() || handler == nullptr) {
+    // Started with a hook that is gone now (or loaded without the facade):
+    // refuse rather than let an unverified client in.
+    VerifyAnswer a;
+    a.status = 500;
+    a.message = "verifyClient is not available";
+    s->engine->answerVerify(ev.conn, std::move(a));
+    return;
+  }
+  static const PeerInfo kNone;
+  const PeerInfo& peer = ev.peer ? *ev.peer : kNone;
+  bool answered = false;
+  try {
+    Napi::Object info = Napi::Object::New(env);
+    keys.set(info, Key::uri, ev.uri);
+    keys.set(info, Key::headers, headersObject(env, ev.headers));
+    keys.set(info, Key::origin, peer.origin);
+    keys.set(info, Key::remoteAddress, peer.remoteAddress);
+    keys.set(info, Key::remotePort, peer.remotePort);
+    keys.set(info, Key::secure, peer.secure);
+    Napi::Array offered = Napi::Array::New(env, peer.offered.size());
+    for (uint32_t i = 0; i < peer.offered.size(); ++i) offered.Set(i, peer.offered[i]);
+    keys.set(info, Key::protocols, offered);
+    napi_value argv[4] = {hook->Value(), info, Napi::Number::New(env, ref),
+                          Napi::Number::New(env, static_cast<double>(ev.conn))};
+    answered = callMethod(env, handler, 4, argv);
+  } catch (const Napi::Error&) {
+  } catch (const std::exception&) {
+  }
+  if (!answered) {
+    // The handler could not even be called: refuse (no one else will answer).
+    if (ServerEntry* again = inst_.server(ref)) {
+      VerifyAnswer a;
+      a.status = 500;
+      again->engine->answerVerify(ev.conn, std::move(a));
     }
   }
 }

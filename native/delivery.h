@@ -44,6 +44,9 @@ class Delivery {
   void deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deliverData,
                     napi_value deliverAny, napi_value slab, size_t offset);
   void deliverConnect(Keys& keys, QueueItem& item);
+  // A server's Verify event: verifyClient runs through the facade's handler
+  // (Instance::verifyHandler), which answers with websocketServerAnswerVerify.
+  void deliverVerify(Keys& keys, Event& ev, int ref);
   bool callMethod(Napi::Env env, napi_value fn, size_t argc, napi_value* argv);
   // process.emitWarning (type IxWebSocketWarning, code IXWS_EVENT_DROPPED)
   // for an event that could not be converted.

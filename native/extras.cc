@@ -54,6 +54,14 @@ Napi::Value BufferedAmount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(total));
 }
 
+// The facade's verifyClient runner (lib/verify.ts): (hook, info, server ref,
+// token), answering through websocketServerAnswerVerify.
+Napi::Value SetVerifyHandler(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) throwType(info.Env(), "handler must be a function");
+  Instance::get(info.Env())->setVerifyHandler(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
 Napi::Value IoThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), ioThreadCount());
 }
@@ -92,6 +100,7 @@ Napi::Value ParseClientUrl(const Napi::CallbackInfo& info) {
 
 void registerExtras(Napi::Env env, Napi::Object exports) {
   exportFunction(env, exports, "setKeepAlive", SetKeepAlive);
+  exportFunction(env, exports, "setVerifyHandler", SetVerifyHandler);
   exportFunction(env, exports, "bufferedAmount", BufferedAmount);
   exportFunction(env, exports, "ioThreads", IoThreads);
   exportFunction(env, exports, "bufferPoolStats", BufferPool);

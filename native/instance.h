@@ -117,6 +117,14 @@ class Instance : public QueueTarget {
   }
   void resumeAll() override;
 
+  // The facade's verifyClient runner (lib/verify.ts), set once per
+  // environment by setVerifyHandler; null until then.
+  void setVerifyHandler(Napi::Function fn) { verifyHandler_ = Napi::Persistent(fn); }
+  napi_value verifyHandler() const {
+    if (verifyHandler_.IsEmpty()) return nullptr;
+    return verifyHandler_.Value();
+  }
+
   // Environment teardown: clear everything at once, drop further events.
   void shutdown();
   bool shutDown() const { return shut_; }
@@ -132,6 +140,7 @@ class Instance : public QueueTarget {
   Factories factories_;
   std::shared_ptr<EventQueue> queue_;
   Delivery delivery_;
+  Napi::FunctionReference verifyHandler_;
   RefTable<ServerEntry> servers_{-1};
   RefTable<ClientEntry> clients_{1};
   std::unordered_map<uint64_t, int> owners_;  // engine tag -> ref

@@ -17,6 +17,10 @@
 //          Seconds()       a finite number of seconds above 0
 //          SecondsOrOff()  the same, or 0 (off)
 //          Headers()       an object of header names to string values
+//          Tokens()        an array of distinct RFC 7230 tokens (subprotocols)
+//          Origins()       an array of origins (no CR, LF, NUL or comma)
+//          Function()      a function, or null for none; written back only
+//                          when set (it lives in the Config, not the engine)
 //          Deflate()       a nested object read and written per
 //                          IXWS_DEFLATE_OPTIONS (fields not given keep theirs)
 //          Tls()           a nested object per IXWS_TLS_OPTIONS, written back
@@ -36,6 +40,8 @@
   X(maxConnectionsPerAddress, Server, Int(0, kMaxInt32), opts.maxConnectionsPerAddress)        \
   X(maxUnfinishedBytes, Server, Int(0, kMaxSafeInteger), opts.maxUnfinishedBytes)              \
   X(firstByteTimeout, Server, SecondsOrOff(), opts.limits.firstByteTimeout)                    \
+  X(allowedOrigins, Server, Origins(), opts.allowedOrigins)                                    \
+  X(verifyClient, Server, Function(), verifyClient)                                            \
   X(url, Client, String(), opts.url)                                                           \
   X(pingInterval, Both, Int(-1, kMaxInt32), opts.heartbeat.pingInterval)                       \
   X(pingTimeout, Both, Int(-1, kMaxInt32), opts.heartbeat.pingTimeout)                         \
@@ -47,6 +53,7 @@
     opts.maxWaitBetweenReconnectionRetries)                                                    \
   X(timeout, Client, Seconds(), opts.timeout)                                                  \
   X(headers, Client, Headers(), opts.extraHeaders)                                             \
+  X(protocols, Both, Tokens(), opts.protocols)                                                 \
   X(perMessageDeflate, Both, Deflate(), opts.deflate)                                          \
   X(disablePerMessageDeflate, Both, Bool(), disablePerMessageDeflate)                          \
   X(maxPayload, Both, Int(1, kMaxSafeInteger), opts.limits.maxPayload)                         \

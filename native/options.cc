@@ -1,7 +1,9 @@
 #include "options.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <type_traits>
 #include <utility>
 
@@ -25,6 +27,9 @@ struct SecondsSpec {
   bool zeroOff;
 };
 struct HeadersSpec {};
+struct TokensSpec {};
+struct OriginsSpec {};
+struct FunctionSpec {};
 struct DeflateSpec {};
 struct TlsSpec {};
 constexpr IntSpec Int(double lo, double hi) { return {lo, hi}; }
@@ -33,6 +38,9 @@ constexpr StringSpec String() { return {}; }
 constexpr SecondsSpec Seconds() { return {false}; }
 constexpr SecondsSpec SecondsOrOff() { return {true}; }
 constexpr HeadersSpec Headers() { return {}; }
+constexpr TokensSpec Tokens() { return {}; }
+constexpr OriginsSpec Origins() { return {}; }
+constexpr FunctionSpec Function() { return {}; }
 constexpr DeflateSpec Deflate() { return {}; }
 constexpr TlsSpec Tls() { return {}; }
 }  // namespace kind
@@ -202,6 +210,67 @@ bool readValue(Reader& r, Key k, kind::HeadersSpec, Headers& dst) {
   return true;
 }
 
+// An array of strings, each checked by `ok` (which says what it must be).
+template <class Ok>
+bool readStrings(Reader& r, Key k, std::vector<std::string>& dst, const char* what, Ok ok) {
+  Napi::Value v;
+  if (!r.has(k, v)) return false;
+  std::string p = r.name(k);
+  if (!v.IsArray()) throwType(r.env(), p + " must be an array of " + what);
+  Napi::Array arr = v.As<Napi::Array>();
+  std::vector<std::string> next;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value item = arr.Get(i);
+    std::string at = p + "[" + std::to_string(i) + "]";
+    if (!item.IsString()) throwType(r.env(), at + " must be a string");
+    std::string text = item.As<Napi::String>().Utf8Value();
+    if (!ok(text)) throwType(r.env(), at + " must be " + what + " (got \"" + text + "\")");
+    next.push_back(std::move(text));
+  }
+  dst = std::move(next);
+  return true;
+}
+
+// Subprotocol names: RFC 7230 tokens (RFC 6455 §4.1), each named once.
+bool readValue(Reader& r, Key k, kind::TokensSpec, std::vector<std::string>& dst) {
+  std::vector<std::string> next;
+  if (!readStrings(r, k, next, "subprotocol tokens", [&next](const std::string& s) {
+        if (s.empty()) return false;
+        for (char c : s) {
+          unsigned char u = static_cast<unsigned char>(c);
+          bool tchar = std::isalnum(u) || (u != 0 && std::strchr("!#$%&'*+-.^_`|~", u) != nullptr);
+          if (!tchar || u >= 0x80) return false;
+        }
+        for (const std::string& o : next)
+          if (o == s) return false;  // twice
+        return true;
+      }))
+    return false;
+  dst = std::move(next);
+  return true;
+}
+
+// Origins as browsers send them ("https://example.com"): anything that
+// cannot sit in one header value, or a list separator, is refused.
+bool readValue(Reader& r, Key k, kind::OriginsSpec, std::vector<std::string>& dst) {
+  return readStrings(r, k, dst, "origins like \"https://example.com\"", [](const std::string& s) {
+    return !s.empty() && s.find_first_of(std::string("\r\n,\0 ", 5)) == std::string::npos;
+  });
+}
+
+// A function, or null for none.
+bool readValue(Reader& r, Key k, kind::FunctionSpec, std::shared_ptr<Napi::FunctionReference>& dst) {
+  Napi::Value v;
+  if (!r.has(k, v)) return false;
+  if (v.IsNull()) {
+    dst.reset();
+    return true;
+  }
+  if (!v.IsFunction()) throwType(r.env(), r.name(k) + " must be a function or null");
+  dst = std::make_shared<Napi::FunctionReference>(Napi::Persistent(v.As<Napi::Function>()));
+  return true;
+}
+
 // The fields given change, the others stay.
 bool readValue(Reader& r, Key k, kind::DeflateSpec, DeflateOptions& dst) {
   Napi::Object o;
@@ -273,6 +342,25 @@ void writeValue(Keys& k, napi_value out, Key key, kind::HeadersSpec, const Heade
   k.set(out, key, o);
 }
 
+void writeStrings(Keys& k, napi_value out, Key key, const std::vector<std::string>& list) {
+  Napi::Array a = Napi::Array::New(k.env(), list.size());
+  for (uint32_t i = 0; i < list.size(); ++i) a.Set(i, list[i]);
+  k.set(out, key, a);
+}
+
+void writeValue(Keys& k, napi_value out, Key key, kind::TokensSpec, const std::vector<std::string>& v) {
+  writeStrings(k, out, key, v);
+}
+
+void writeValue(Keys& k, napi_value out, Key key, kind::OriginsSpec, const std::vector<std::string>& v) {
+  writeStrings(k, out, key, v);
+}
+
+void writeValue(Keys& k, napi_value out, Key key, kind::FunctionSpec,
+                const std::shared_ptr<Napi::FunctionReference>& fn) {
+  if (fn && !fn->IsEmpty()) k.set(out, key, fn->Value());
+}
+
 void writeValue(Keys& k, napi_value out, Key key, kind::DeflateSpec, const DeflateOptions& d) {
   Napi::Object o = Napi::Object::New(k.env());
   forEachDeflateField(d, [&k, &o](Key field, auto spec, const auto& v) { writeValue(k, o, field, spec, v); });
@@ -306,6 +394,10 @@ EngineOptions Config<EngineOptions>::effective() const {
   });
   // A server serves TLS when tls is given; a client turns it on for wss://.
   o.tls.enabled = std::is_same<EngineOptions, ServerOptions>::value && tls.given;
+  if constexpr (std::is_same<EngineOptions, ServerOptions>::value) o.verifyClient = verifyClient != nullptr;
+  // Delivery acknowledges each peer's close once the events before it ran
+  // (Delivery::deliverEvent), so replies to them precede our close frame.
+  o.closeReplyOnAck = true;
   return o;
 }
 template struct Config<ServerOptions>;

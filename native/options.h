@@ -8,6 +8,7 @@
 #include "napi_config.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "keys.h"
@@ -33,7 +34,12 @@ struct Config {
   EngineOptions opts;  // opts.tls stays the engine's default (see tls)
   bool disablePerMessageDeflate = false;
   TlsConfig tls;
-  // What the engine gets: disablePerMessageDeflate and tls folded in.
+  // Server: verifyClient (null: none). Shared by copies of the Config; JS
+  // thread only, like the Config itself.
+  std::shared_ptr<Napi::FunctionReference> verifyClient;
+  // What the engine gets: disablePerMessageDeflate, tls and verifyClient
+  // folded in, and the close reply held for the delivery of the events
+  // before a peer's close (delivery.cc acknowledges it).
   EngineOptions effective() const;
 };
 using ServerConfig = Config<ServerOptions>;

@@ -170,6 +170,82 @@ Napi::Value WebsocketServerCloseClient(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, s->engine->closeConnection(conn, code, reason));
 }
 
+// (server, client, data?) -> whether a ping was queued (false when the
+// connection is not open).
+Napi::Value WebsocketServerPing(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Keys keys(env);
+  int ref = 0;
+  refObjectArg(keys, info[0], S::kName, ref);
+  int client = connRefArg(info[1]);
+  std::string payload = pingDataArg(info[2]);
+  ServerEntry* s = Instance::get(env)->server(ref);
+  if (s == nullptr || !s->started) return Napi::Boolean::New(env, false);
+  uint64_t conn = s->conns.connOf(client);
+  if (conn == 0) return Napi::Boolean::New(env, false);
+  return Napi::Boolean::New(
+      env, s->engine->ping(conn, reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+}
+
+// (server, token, { accept, status?, message?, headers?, protocol? }): the
+// verdict on a connection waiting in verifyClient (token: what the handler
+// was given). False for an unknown server; a connection gone meanwhile
+// (handshakeTimeout) ignores it.
+Napi::Value WebsocketServerAnswerVerify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Keys keys(env);
+  int ref = 0;
+  refObjectArg(keys, info[0], S::kName, ref);
+  if (!isInteger(info[1]) || info[1].As<Napi::Number>().DoubleValue() < 1)
+    throwType(env, "token must be a positive integer");
+  uint64_t conn = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
+  if (!info[2].IsObject()) throwType(env, "answer must be an object");
+  Napi::Object o = info[2].As<Napi::Object>();
+  VerifyAnswer a;
+  Napi::Value v = keys.get(o, Key::accept);
+  if (!v.IsBoolean()) throwType(env, "answer.accept must be a boolean");
+  a.accept = v.As<Napi::Boolean>().Value();
+  v = keys.get(o, Key::status);
+  if (!v.IsUndefined()) {
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : 0;
+    if (!isInteger(v) || d < 400 || d > 599)
+      throwType(env, "answer.status must be an integer between 400 and 599");
+    a.status = static_cast<int>(d);
+  }
+  v = keys.get(o, Key::message);
+  if (!v.IsUndefined()) {
+    if (!v.IsString()) throwType(env, "answer.message must be a string");
+    a.message = v.As<Napi::String>().Utf8Value();
+  }
+  v = keys.get(o, Key::headers);
+  if (!v.IsUndefined()) {
+    if (!v.IsObject() || v.IsArray()) throwType(env, "answer.headers must be an object");
+    Napi::Object h = v.As<Napi::Object>();
+    Napi::Array names = h.GetPropertyNames();
+    for (uint32_t i = 0; i < names.Length(); ++i) {
+      std::string name = names.Get(i).ToString().Utf8Value();
+      Napi::Value value = h.Get(name);
+      if (!value.IsString()) throwType(env, "answer.headers." + name + " must be a string");
+      std::string text = value.As<Napi::String>().Utf8Value();
+      bool bad = name.empty();
+      for (char c : name) bad = bad || c == '\r' || c == '\n' || c == ':' || c == ' ' || c == '\0';
+      for (char c : text) bad = bad || c == '\r' || c == '\n' || c == '\0';
+      if (bad) throwType(env, "answer.headers." + name + " must be a header name and value without CR or LF");
+      a.headers.emplace_back(std::move(name), std::move(text));
+    }
+  }
+  v = keys.get(o, Key::protocol);
+  if (!v.IsUndefined() && !v.IsNull()) {
+    if (!v.IsString()) throwType(env, "answer.protocol must be a string");
+    a.chooseProtocol = true;
+    a.protocol = v.As<Napi::String>().Utf8Value();
+  }
+  ServerEntry* s = Instance::get(env)->server(ref);
+  if (s == nullptr) return Napi::Boolean::New(env, false);
+  s->engine->answerVerify(conn, std::move(a));
+  return Napi::Boolean::New(env, true);
+}
+
 }  // namespace
 
 void registerServerCommands(Napi::Env env, Napi::Object exports) {
@@ -180,6 +256,8 @@ void registerServerCommands(Napi::Env env, Napi::Object exports) {
   exportFunction(env, exports, "websocketServerClear", WebsocketServerClear);
   exportFunction(env, exports, "websocketServerClients", WebsocketServerClients);
   exportFunction(env, exports, "websocketServerCloseClient", WebsocketServerCloseClient);
+  exportFunction(env, exports, "websocketServerPing", WebsocketServerPing);
+  exportFunction(env, exports, "websocketServerAnswerVerify", WebsocketServerAnswerVerify);
 }
 
 }  // namespace addon

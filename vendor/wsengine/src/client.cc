@@ -102,6 +102,8 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     r.success = true;
     r.httpStatus = c->responseStatus();
     r.uri = opts_.url;
+    std::shared_ptr<const PeerInfo> peer = c->peerInfo();
+    r.protocol = peer->protocol;
     Headers headers = c->takePeerHeaders();
     r.headers = headers;
     // The open event is queued before the start's result: the two can reach
@@ -110,6 +112,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     // the client cleared from inside it).
     Event ev;
     ev.type = EventType::Open;
+    ev.peer = std::move(peer);
     ev.uri = opts_.url;
     ev.headers = std::move(headers);
     emit(std::move(ev));
@@ -205,6 +208,8 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     settings->hostHeader = url_.hostHeader();
     settings->target = url_.target;
     settings->extraHeaders = opts_.extraHeaders;
+    settings->protocols = opts_.protocols;
+    settings->closeReplyOnAck = opts_.closeReplyOnAck;
     settings_ = std::move(settings);
     attempt();
   }
@@ -426,5 +431,14 @@ uint64_t Client::bufferedAmount() const {
   return c ? c->bufferedAmount() : 0;
 }
 void Client::resumeReading() { impl_->resumeReading(); }
+bool Client::ping(const uint8_t* data, size_t len) {
+  auto c = impl_->active() ? impl_->current() : nullptr;
+  return c && c->ping(data, len);
+}
+void Client::ackClose() {
+  auto c = impl_->current();
+  if (!c) return;
+  c->loop().post([c] { c->ackClose(); });
+}
 
 }  // namespace wsengine

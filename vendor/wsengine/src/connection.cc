@@ -175,7 +175,8 @@ void Connection::updateReading() {
   bool over = outbox_.overHighWaterMark();
   if (pausedBySendQueue_ && (!over || state() != kOpen)) pausedBySendQueue_ = false;
   if (!pausedBySendQueue_ && state() == kOpen && !shutdownStarted_ && over) pausedBySendQueue_ = true;
-  bool want = !pausedByBudget_ && !pausedBySendQueue_;
+  // A handshake waiting for the owner's verdict is not read either.
+  bool want = !pausedByBudget_ && !pausedBySendQueue_ && !(hs_ && hs_->verifying);
   if (want) {
     startReading();
   } else if (reading_ && !socketClosing_ && !shutdownStarted_) {
@@ -329,8 +330,20 @@ void Connection::onClose(int code, std::string&& reason) {
     closeCode_ = code;
     closeReason_ = std::move(reason);
     closeRemote_ = true;
-    closeSent_ = true;
     state_.store(kClosing, std::memory_order_release);
+    if (cfg_.closeReplyOnAck) {
+      // The owner has yet to handle the messages before this close (they
+      // are in its queue): what it sends in reply must go out ahead of our
+      // close frame, after which nothing may be sent (§5.5.1). The reply
+      // waits for ackClose, at most closeTimeout.
+      closeReplyPending_ = true;
+      Event ev;
+      ev.type = EventType::Closing;
+      emit(std::move(ev));
+      armDeadline(cfg_.closeTimeout);
+      return;
+    }
+    closeSent_ = true;
     sendCloseFrame(code == 1005 ? 0 : code, std::string());
   }
   armDeadline(cfg_.closeTimeout);
@@ -341,6 +354,20 @@ void Connection::onClose(int code, std::string&& reason) {
     maybeShutdown();
   }
   // The client waits for the server's FIN (or the deadline).
+}
+
+void Connection::ackClose() {
+  if (!closeReplyPending_ || socketClosing_) return;
+  closeReplyPending_ = false;
+  closeSent_ = true;
+  sendCloseFrame(closeCode_ == 1005 ? 0 : closeCode_, std::string());
+  armDeadline(cfg_.closeTimeout);
+  if (cfg_.server) {
+    // §7.1.1: the server closes the TCP connection first.
+    closeAfterWrite_ = true;
+    outbox_.flush();
+    maybeShutdown();
+  }
 }
 
 void Connection::onFail(int code, const std::string& reason, bool decompressionError) {
@@ -442,6 +469,7 @@ void Connection::close(int code, const std::string& reason) {
     closeSocket();
     return;
   }
+  if (closeReplyPending_) return ackClose();  // the peer closed first: echo its code
   if (closeSent_) return;
   closeSent_ = true;
   closeCode_ = code ? code : 1005;
@@ -525,6 +553,11 @@ void Connection::armDeadline(double seconds) {
 void Connection::onDeadline(uv_timer_t* t) {
   auto* self = static_cast<Connection*>(t->data);
   std::shared_ptr<Connection> hold = self->self_;
+  if (self->closeReplyPending_) {
+    // The owner did not acknowledge the peer's close in time: reply anyway.
+    self->ackClose();
+    return;
+  }
   int st = self->state();
   if (st == kOpen) {
     // Armed after a ping: nothing has arrived since.

@@ -72,7 +72,13 @@ class Connection : public std::enable_shared_from_this<Connection>,
   bool adopt(int fd);
   // Server role: answer an HTTP error (e.g. 503 over maxConnections) and
   // close; on TLS through TLS, or a plain close before the TLS handshake.
-  void reject(int status, const std::string& reason);
+  void reject(int status, const std::string& reason, const Headers& extra = Headers());
+  // Server role with verifyClient: the owner's verdict on the Verify event
+  // (ignored unless the connection still waits for it).
+  void answerVerify(const VerifyAnswer& answer);
+  // closeReplyOnAck: the owner has handled the events before the peer's
+  // close frame; the close reply goes out now (once).
+  void ackClose();
   // Client role: connect to addr and run TLS + the opening handshake.
   void connect(const struct sockaddr* addr);
   // Starts the close handshake (code 0: no status code in the frame).
@@ -88,6 +94,10 @@ class Connection : public std::enable_shared_from_this<Connection>,
   std::string takeRequestTarget() { return std::move(hs_->target); }
   Headers takePeerHeaders() { return std::move(hs_->headers); }
   int responseStatus() const { return hs_->responseStatus; }
+  // For Open (and Verify) events: the peer's address and port, TLS, and what
+  // the handshake agreed (subprotocol, extensions). Loop thread, before the
+  // handshake state goes (in onConnOpen).
+  std::shared_ptr<const PeerInfo> peerInfo() const;
   // The peer's address as peerAddressKey() gives it.
   std::string peerAddress() const { return tcpInit_ ? peerAddressKey(&tcp_) : std::string(); }
   // Client role: the TCP connection was established (a failure after this is
@@ -114,6 +124,9 @@ class Connection : public std::enable_shared_from_this<Connection>,
     return true;
   }
   uint64_t bufferedAmount() const { return outbox_.bufferedAmount(); }
+  // A ping with this payload (<= 125 bytes); false once the close frame
+  // went (or before open).
+  bool ping(const uint8_t* data, size_t len) { return outbox_.sendPing(data, len); }
   bool deflateActive() const { return outbox_.deflateActive(); }
   State state() const { return static_cast<State>(state_.load(std::memory_order_acquire)); }
   uint64_t id() const { return id_; }
@@ -160,6 +173,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void onTransportReady();  // TCP (and TLS) up
   void handleHandshakeBytes(uint8_t* data, size_t len);
   void serverHandshake(HttpRequest& req);
+  void finishUpgrade(const Headers& extra);  // the 101 (or 503 over maxConnections)
+  void feedRestOfHandshake();                // open: bytes behind the head, hs_ freed
   void clientHandshake(HttpResponse& res);
   void becomeOpen();
   void failHandshake(int httpStatus, const std::string& error);
@@ -223,12 +238,21 @@ class Connection : public std::enable_shared_from_this<Connection>,
     bool deflateOn = false;
     DeflateParams deflate;
     uint64_t acceptedMs = 0;  // server role: loop time of the accept
+    size_t consumed = 0;      // length of the peer's head in buf
+    bool verifying = false;   // server role: waiting for answerVerify
+    std::string protocol;     // the agreed subprotocol
+    std::string extensions;   // the agreed Sec-WebSocket-Extensions
+    std::vector<std::string> offered;  // server role: the client's subprotocols
+    std::string origin;       // server role: the Origin header
   };
   std::unique_ptr<Handshake> hs_;
 
   // close handshake
   bool closeSent_ = false;
   bool closeReceived_ = false;
+  // closeReplyOnAck: the peer's close arrived, our reply waits for ackClose
+  // (or the deadline); its code is closeCode_.
+  bool closeReplyPending_ = false;
   bool failed_ = false;
   bool wasOpen_ = false;
   bool closeRemote_ = true;

@@ -30,11 +30,11 @@ void Connection::beginServerHandshake() {
   startReading();
 }
 
-void Connection::reject(int status, const std::string& reason) {
+void Connection::reject(int status, const std::string& reason, const Headers& extra) {
   if (socketClosing_) return;
   state_.store(kClosing, std::memory_order_release);
   failed_ = true;
-  std::string answer = buildErrorResponse(status, reason);
+  std::string answer = buildErrorResponse(status, reason, extra);
   if (tlsSession_) {
     // On a TLS server the answer goes through TLS like any other byte; before
     // the TLS handshake is done there is no channel to answer on: close.
@@ -58,12 +58,15 @@ void Connection::onTransportReady() {
   hs_->clientKey = makeClientKey();
   std::string offer = cfg_.deflate.enabled ? buildDeflateOffer(cfg_.deflate) : std::string();
   writeHead(buildUpgradeRequest(cfg_.hostHeader, cfg_.target, hs_->clientKey, offer,
-                                cfg_.extraHeaders));
+                                cfg_.protocols, cfg_.extraHeaders));
 }
 
 void Connection::handleHandshakeBytes(uint8_t* data, size_t len) {
   std::string& buf = hs_->buf;
   buf.append(reinterpret_cast<const char*>(data), len);
+  // Waiting for the owner's verdict (reading is stopped; these came with
+  // the head): kept for after the 101.
+  if (hs_->verifying) return;
   // The head can only end in a chunk holding '\n': skip re-parsing the whole
   // buffer for bytes that cannot complete it (a trickling peer would make the
   // parse quadratic), unless it is already over the size limit.
@@ -91,17 +94,72 @@ void Connection::handleHandshakeBytes(uint8_t* data, size_t len) {
     }
     clientHandshake(res);
   }
-  if (state() != kOpen) return;
+  hs_->consumed = consumed;
+  if (state() == kOpen) feedRestOfHandshake();
+}
+
+void Connection::feedRestOfHandshake() {
   // Open (the owner has taken what it wanted): frames the peer sent right
   // behind its head go to the receiver, the rest of the handshake goes.
-  std::string rest = buf.substr(consumed);
+  std::string rest = hs_->buf.substr(hs_->consumed);
   hs_.reset();
   if (!rest.empty()) receiver_.feed(reinterpret_cast<uint8_t*>(&rest[0]), rest.size());
+}
+
+std::shared_ptr<const PeerInfo> Connection::peerInfo() const {
+  auto info = std::make_shared<PeerInfo>();
+  struct sockaddr_storage sa;
+  int len = sizeof sa;
+  if (tcpInit_ && uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&sa), &len) == 0) {
+    char name[64] = {0};
+    if (sa.ss_family == AF_INET6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&sa);
+      uv_ip6_name(a, name, sizeof name);
+      info->remotePort = ntohs(a->sin6_port);
+    } else if (sa.ss_family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&sa);
+      uv_ip4_name(a, name, sizeof name);
+      info->remotePort = ntohs(a->sin_port);
+    }
+    info->remoteAddress = name;
+  }
+  info->secure = tlsSession_ != nullptr;
+  if (hs_) {
+    info->protocol = hs_->protocol;
+    info->extensions = hs_->extensions;
+    info->offered = hs_->offered;
+    info->origin = hs_->origin;
+  }
+  return info;
 }
 
 void Connection::serverHandshake(HttpRequest& req) {
   UpgradeVerdict v = validateUpgradeRequest(req);
   if (v.status != 0) return reject(v.status, v.reason);
+  // Cross-site WebSocket hijacking: a browser always sends the page's
+  // Origin (RFC 6455 §10.2); a server that names its origins refuses others
+  // before any byte of the connection reaches the application.
+  bool hasOrigin = req.get("Origin", hs_->origin);
+  if (!cfg_.allowedOrigins.empty() && hasOrigin) {
+    bool allowed = false;
+    for (const std::string& o : cfg_.allowedOrigins) allowed = allowed || sameOrigin(o, hs_->origin);
+    if (!allowed) return reject(403, "Forbidden: origin not allowed");
+  }
+  // §4.2.2: the first subprotocol of the client's offer this server speaks,
+  // none when there is no match (the client decides whether that will do).
+  std::string offer;
+  if (req.get("Sec-WebSocket-Protocol", offer)) {
+    if (!parseTokenList(offer, hs_->offered))
+      return reject(400, "Bad Request: invalid Sec-WebSocket-Protocol");
+    for (const std::string& p : hs_->offered) {
+      bool ours = false;
+      for (const std::string& q : cfg_.protocols) ours = ours || p == q;
+      if (ours) {
+        hs_->protocol = p;
+        break;
+      }
+    }
+  }
   std::string extResponse;
   std::string offers;
   if (cfg_.deflate.enabled && req.get("Sec-WebSocket-Extensions", offers)) {
@@ -114,12 +172,50 @@ void Connection::serverHandshake(HttpRequest& req) {
       return reject(400, "Bad Sec-WebSocket-Extensions: " + error);
     }
   }
-  std::string key;
-  req.get("Sec-WebSocket-Key", key);
+  req.get("Sec-WebSocket-Key", hs_->clientKey);
+  hs_->extensions = std::move(extResponse);
   hs_->target = std::move(req.target);
   hs_->headers = std::move(req.headers);
+  if (cfg_.verifyClient) {
+    // The owner decides before the 101 (the deadline armed at the accept,
+    // handshakeTimeout, still runs). Nothing is read meanwhile.
+    hs_->verifying = true;
+    updateReading();
+    Event ev;
+    ev.type = EventType::Verify;
+    ev.uri = hs_->target;
+    ev.headers = hs_->headers;
+    ev.peer = peerInfo();
+    emit(std::move(ev));
+    return;
+  }
+  finishUpgrade(Headers());
+}
+
+void Connection::answerVerify(const VerifyAnswer& a) {
+  if (!hs_ || !hs_->verifying || socketClosing_ || failed_ || state() != kHandshake) return;
+  hs_->verifying = false;
+  if (!a.accept) {
+    int status = a.status >= 400 && a.status <= 599 ? a.status : 401;
+    return reject(status, a.message, a.headers);
+  }
+  if (a.chooseProtocol) {
+    bool offered = a.protocol.empty();
+    for (const std::string& p : hs_->offered) offered = offered || p == a.protocol;
+    // The owner's facade checks this; a 101 naming it would fail the client.
+    if (!offered) return reject(500, "Internal Server Error: subprotocol not offered");
+    hs_->protocol = a.protocol;
+  }
+  finishUpgrade(a.headers);
+  if (state() != kOpen) return;
+  feedRestOfHandshake();
+  updateReading();
+}
+
+void Connection::finishUpgrade(const Headers& extra) {
   if (!owner_->onConnUpgrading(this)) return reject(503, "Too many connections");
-  writeHead(buildUpgradeResponse(computeAcceptKey(key), extResponse));
+  writeHead(buildUpgradeResponse(computeAcceptKey(hs_->clientKey), hs_->extensions, hs_->protocol,
+                                 extra));
   becomeOpen();
 }
 
@@ -129,6 +225,19 @@ void Connection::clientHandshake(HttpResponse& res) {
   if (!validateUpgradeResponse(res, computeAcceptKey(hs_->clientKey), error)) {
     failHandshake(res.status, error);
     return;
+  }
+  // §4.1: a subprotocol the client did not offer fails the connection.
+  std::string proto;
+  if (res.get("Sec-WebSocket-Protocol", proto)) {
+    bool offered = false;
+    for (const std::string& p : cfg_.protocols) offered = offered || p == proto;
+    if (!offered) {
+      failHandshake(res.status, cfg_.protocols.empty()
+                                    ? "Server selected a subprotocol although none was offered: " + proto
+                                    : "Server selected a subprotocol that was not offered: " + proto);
+      return;
+    }
+    hs_->protocol = proto;
   }
   std::string ext;
   if (res.get("Sec-WebSocket-Extensions", ext) && !ext.empty()) {
@@ -143,6 +252,7 @@ void Connection::clientHandshake(HttpResponse& res) {
     }
     hs_->deflate = params;
     hs_->deflateOn = true;
+    hs_->extensions = ext;
   }
   hs_->headers = std::move(res.headers);
   becomeOpen();

@@ -205,7 +205,47 @@ bool safeHeaderText(const std::string& s) {
   return s.find_first_of("\r\n", 0) == std::string::npos && s.find('\0') == std::string::npos;
 }
 
+// Extra headers the caller gives (client request, server answers): a name
+// that is not a token or a value able to end the line would let it inject
+// headers or a body, so such entries are left out.
+void appendHeaders(std::string& r, const Headers& extra) {
+  for (const auto& h : extra) {
+    bool nameOk = !h.first.empty();
+    for (char c : h.first) nameOk = nameOk && isTokenChar(c);
+    if (!nameOk || !safeHeaderText(h.second)) continue;
+    r += h.first + ": " + h.second + "\r\n";
+  }
+}
+
 }  // namespace
+
+bool isToken(const std::string& s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!isTokenChar(c)) return false;
+  return true;
+}
+
+bool sameOrigin(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (lowerChar(a[i]) != lowerChar(b[i])) return false;
+  return true;
+}
+
+bool parseTokenList(const std::string& value, std::vector<std::string>& out) {
+  out.clear();
+  size_t start = 0;
+  while (start <= value.size()) {
+    size_t comma = value.find(',', start);
+    if (comma == std::string::npos) comma = value.size();
+    std::string item = trim(value.substr(start, comma - start));
+    if (!isToken(item)) return false;
+    out.push_back(std::move(item));
+    start = comma + 1;
+  }
+  return true;
+}
 
 bool HttpRequest::get(const char* name, std::string& value) const {
   return getHeader(headers, name, value);
@@ -313,7 +353,8 @@ UpgradeVerdict validateUpgradeRequest(const HttpRequest& req) {
   return v;
 }
 
-std::string buildUpgradeResponse(const std::string& acceptKey, const std::string& extensions) {
+std::string buildUpgradeResponse(const std::string& acceptKey, const std::string& extensions,
+                                 const std::string& protocol, const Headers& extra) {
   std::string r =
       "HTTP/1.1 101 Switching Protocols\r\n"
       "Upgrade: websocket\r\n"
@@ -321,11 +362,13 @@ std::string buildUpgradeResponse(const std::string& acceptKey, const std::string
       "Sec-WebSocket-Accept: " +
       acceptKey + "\r\n";
   if (!extensions.empty()) r += "Sec-WebSocket-Extensions: " + extensions + "\r\n";
+  if (!protocol.empty()) r += "Sec-WebSocket-Protocol: " + protocol + "\r\n";
+  appendHeaders(r, extra);
   r += "\r\n";
   return r;
 }
 
-std::string buildErrorResponse(int status, const std::string& reason) {
+std::string buildErrorResponse(int status, const std::string& reason, const Headers& extra) {
   const std::string body = reason.empty() ? reasonPhrase(status) : reason;
   std::string r = "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) + "\r\n";
   r += "Content-Type: text/plain\r\n";
@@ -333,6 +376,7 @@ std::string buildErrorResponse(int status, const std::string& reason) {
   r += "Connection: close\r\n";
   if (status == 405) r += "Allow: GET\r\n";  // required with 405 (RFC 7231 §6.5.5)
   if (status == 426) r += "Sec-WebSocket-Version: 13\r\n";
+  appendHeaders(r, extra);
   r += "\r\n";
   r += body;
   return r;
@@ -340,7 +384,7 @@ std::string buildErrorResponse(int status, const std::string& reason) {
 
 std::string buildUpgradeRequest(const std::string& hostHeader, const std::string& target,
                                 const std::string& key, const std::string& extensions,
-                                const Headers& extra) {
+                                const std::vector<std::string>& protocols, const Headers& extra) {
   std::string r = "GET " + target + " HTTP/1.1\r\n";
   r += "Host: " + hostHeader + "\r\n";
   r += "Upgrade: websocket\r\n";
@@ -348,15 +392,13 @@ std::string buildUpgradeRequest(const std::string& hostHeader, const std::string
   r += "Sec-WebSocket-Key: " + key + "\r\n";
   r += "Sec-WebSocket-Version: 13\r\n";
   if (!extensions.empty()) r += "Sec-WebSocket-Extensions: " + extensions + "\r\n";
-  r += "User-Agent: ix-websocket\r\n";
-  for (const auto& h : extra) {
-    // A name or value able to end the line would let a caller inject
-    // headers or a body: such entries are left out.
-    bool nameOk = !h.first.empty();
-    for (char c : h.first) nameOk = nameOk && isTokenChar(c);
-    if (!nameOk || !safeHeaderText(h.second)) continue;
-    r += h.first + ": " + h.second + "\r\n";
+  if (!protocols.empty()) {
+    r += "Sec-WebSocket-Protocol: ";
+    for (size_t i = 0; i < protocols.size(); ++i) r += (i ? ", " : "") + protocols[i];
+    r += "\r\n";
   }
+  r += "User-Agent: ix-websocket\r\n";
+  appendHeaders(r, extra);
   r += "\r\n";
   return r;
 }

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "wsengine/wsengine.h"
 
@@ -51,16 +52,29 @@ struct UpgradeVerdict {
 UpgradeVerdict validateUpgradeRequest(const HttpRequest& req);
 
 // "HTTP/1.1 101 Switching Protocols" with Upgrade, Connection,
-// Sec-WebSocket-Accept, and Sec-WebSocket-Extensions when not empty.
-std::string buildUpgradeResponse(const std::string& acceptKey, const std::string& extensions);
+// Sec-WebSocket-Accept, Sec-WebSocket-Extensions and Sec-WebSocket-Protocol
+// when not empty, and the extra headers (entries unfit for a head dropped).
+std::string buildUpgradeResponse(const std::string& acceptKey, const std::string& extensions,
+                                 const std::string& protocol = std::string(),
+                                 const Headers& extra = Headers());
 // A complete error response with a short text body and Connection: close;
-// 426 adds Sec-WebSocket-Version: 13.
-std::string buildErrorResponse(int status, const std::string& reason);
+// 426 adds Sec-WebSocket-Version: 13; then the extra headers.
+std::string buildErrorResponse(int status, const std::string& reason,
+                               const Headers& extra = Headers());
+
+// RFC 7230 token (the syntax of a subprotocol name, RFC 6455 §4.1).
+bool isToken(const std::string& s);
+// A comma-separated list of tokens (Sec-WebSocket-Protocol); false when an
+// element is empty or not a token.
+bool parseTokenList(const std::string& value, std::vector<std::string>& out);
+// Origins compare ASCII case-insensitively (RFC 6454 §6.2 serializes them
+// lower case; a client may not).
+bool sameOrigin(const std::string& a, const std::string& b);
 
 // GET request for the client. hostHeader includes ":port" when not default.
 std::string buildUpgradeRequest(const std::string& hostHeader, const std::string& target,
                                 const std::string& key, const std::string& extensions,
-                                const Headers& extra);
+                                const std::vector<std::string>& protocols, const Headers& extra);
 // Checks a server's answer per §4.1 (101, Upgrade, Connection, Accept).
 // On failure returns false with a readable error.
 bool validateUpgradeResponse(const HttpResponse& res, const std::string& expectedAccept,

@@ -293,6 +293,19 @@ void Outbox::sendControl(uint8_t opcode, const uint8_t* data, size_t len) {
   enqueue(buildFrame(data, len, opcode, false, nullptr), false);
 }
 
+bool Outbox::sendPing(const uint8_t* data, size_t len) {
+  if (len > kMaxControlPayload) len = kMaxControlPayload;
+  OutFramePtr f = buildFrame(data, len, kPing, false, nullptr);
+  Next next;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!open_.load(std::memory_order_relaxed)) return false;  // closed (or not open yet)
+    next = enqueueLocked(std::move(f));
+  }
+  afterEnqueue(next);
+  return true;
+}
+
 void Outbox::sendClose(const uint8_t* payload, size_t len) {
   if (len > kMaxControlPayload) len = kMaxControlPayload;
   OutFramePtr f = buildFrame(payload, len, kClose, false, nullptr);

@@ -115,6 +115,8 @@ class Outbox {
   bool trySendZeroCopy(const uint8_t* data, size_t len, uint8_t opcode, SendResult* res);
   // Queues a control frame (ping, pong), payload cut to 125 bytes.
   void sendControl(uint8_t opcode, const uint8_t* data, size_t len);
+  // Queues a ping unless the close frame went (false then).
+  bool sendPing(const uint8_t* data, size_t len);
   // Queues a pong; a newer one replaces a pong not yet handed to the socket.
   void sendPong(const uint8_t* data, size_t len);
   // Queues the close frame (payload <= 125 bytes); from here on no data

@@ -103,6 +103,13 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     return ids;
   }
 
+  // Any connection of the server, handshaking ones included.
+  std::shared_ptr<Connection> findAny(uint64_t id) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = all_.find(id);
+    return it == all_.end() ? nullptr : it->second;
+  }
+
   std::shared_ptr<Connection> find(uint64_t id) const {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = open_.find(id);
@@ -131,6 +138,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     ev.type = EventType::Open;
     ev.owner = tag_;
     ev.conn = c->id();
+    ev.peer = c->peerInfo();
     ev.uri = c->takeRequestTarget();
     ev.headers = c->takePeerHeaders();
     sink_->push(std::move(ev));
@@ -264,6 +272,10 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     settings->heartbeat = opts.heartbeat;
     settings->deflate = opts.deflate;
     settings->limits = opts.limits;
+    settings->protocols = opts.protocols;
+    settings->allowedOrigins = opts.allowedOrigins;
+    settings->verifyClient = opts.verifyClient;
+    settings->closeReplyOnAck = opts.closeReplyOnAck;
     if (opts.maxUnfinishedBytes > 0)
       settings->unfinished = std::make_shared<ByteBudget>(opts.maxUnfinishedBytes);
     if (opts.tls.enabled) {
@@ -468,5 +480,19 @@ bool Server::closeConnection(uint64_t conn, int code, const std::string& reason)
   return true;
 }
 void Server::resumeReading() { impl_->resumeReading(); }
+bool Server::ping(uint64_t conn, const uint8_t* data, size_t len) {
+  auto c = impl_->find(conn);
+  return c && running() && c->ping(data, len);
+}
+void Server::answerVerify(uint64_t conn, VerifyAnswer answer) {
+  auto c = impl_->findAny(conn);
+  if (!c) return;  // gone: timed out or the peer left
+  c->loop().post([c, a = std::move(answer)] { c->answerVerify(a); });
+}
+void Server::ackClose(uint64_t conn) {
+  auto c = impl_->findAny(conn);
+  if (!c) return;
+  c->loop().post([c] { c->ackClose(); });
+}
 
 }  // namespace wsengine

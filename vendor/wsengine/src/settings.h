@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "wsengine/wsengine.h"
 
@@ -55,6 +56,11 @@ struct ConnSettings {
   // Server role: the server-wide budget of bytes in unfinished messages
   // (maxUnfinishedBytes); null: none.
   std::shared_ptr<ByteBudget> unfinished;
+  // Server role (ServerOptions): subprotocols, origins, the owner's verdict.
+  std::vector<std::string> protocols;  // client role: the offer
+  std::vector<std::string> allowedOrigins;
+  bool verifyClient = false;
+  bool closeReplyOnAck = false;  // both roles
   // Client role: what the opening handshake sends.
   std::string tlsHost;     // SNI and the name the certificate must carry
   std::string hostHeader;  // Host

@@ -262,7 +262,7 @@ void testBuilders() {
 
   Headers extra = {{"Origin", "http://x"}, {"X-Evil", "a\r\nInjected: 1"}, {"Bad Name", "v"},
                    {"Authorization", "Bearer t"}};
-  std::string req = buildUpgradeRequest("h:8080", "/p?q", kKey, "permessage-deflate", extra);
+  std::string req = buildUpgradeRequest("h:8080", "/p?q", kKey, "permessage-deflate", {}, extra);
   CHECK_EQ(req,
            "GET /p?q HTTP/1.1\r\nHost: h:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
@@ -270,7 +270,7 @@ void testBuilders() {
            "Origin: http://x\r\nAuthorization: Bearer t\r\n\r\n");
   // And our own request passes our own validation.
   CHECK_EQ(verdictFor(req), 0);
-  req = buildUpgradeRequest("h", "/", kKey, "", {});
+  req = buildUpgradeRequest("h", "/", kKey, "", {}, {});
   CHECK(req.find("Sec-WebSocket-Extensions") == std::string::npos);
   CHECK_EQ(verdictFor(req), 0);
 }
@@ -306,9 +306,46 @@ void testValidateResponse() {
   CHECK(err.find("Sec-WebSocket-Accept") != std::string::npos);
 }
 
+// Subprotocol and header additions of the handshake (RFC 6455 §4.1, §4.2.2).
+void testProtocols() {
+  std::vector<std::string> list;
+  CHECK(parseTokenList("chat, superchat ,graphql-transport-ws", list));
+  CHECK_EQ(list.size(), size_t(3));
+  CHECK_EQ(list[0], "chat");
+  CHECK_EQ(list[1], "superchat");
+  CHECK_EQ(list[2], "graphql-transport-ws");
+  CHECK(!parseTokenList("a,,b", list));       // an empty element
+  CHECK(!parseTokenList("", list));
+  CHECK(!parseTokenList("a b", list));        // space inside a token
+  CHECK(!parseTokenList("a, \"b\"", list));   // quotes are not token characters
+  CHECK(isToken("v1.mqtt"));
+  CHECK(!isToken("a/b"));
+  CHECK(!isToken(""));
+  CHECK(sameOrigin("https://Example.COM", "https://example.com"));
+  CHECK(!sameOrigin("https://example.com", "https://example.com:444"));
+
+  std::string req = buildUpgradeRequest("h", "/", kKey, "", {"a", "b"}, {});
+  CHECK(req.find("\r\nSec-WebSocket-Protocol: a, b\r\n") != std::string::npos);
+  CHECK_EQ(verdictFor(req), 0);
+  std::string r = buildUpgradeResponse("abc", "", "b", {{"Set-Cookie", "s=1"}, {"X-Bad", "a\r\nB: c"}});
+  CHECK(r.find("\r\nSec-WebSocket-Protocol: b\r\n") != std::string::npos);
+  CHECK(r.find("\r\nSet-Cookie: s=1\r\n") != std::string::npos);
+  CHECK(r.find("X-Bad") == std::string::npos);
+  std::string e = buildErrorResponse(401, "no", {{"WWW-Authenticate", "Basic"}});
+  HttpResponse res;
+  size_t c = 0;
+  std::string err, v;
+  CHECK(parseRes(e, res, c, err) == HttpParse::Done);
+  CHECK_EQ(res.status, 401);
+  CHECK(res.get("WWW-Authenticate", v));
+  CHECK_EQ(v, "Basic");
+  CHECK_EQ(e.substr(c), "no");
+}
+
 }  // namespace
 
 int main() {
+  testProtocols();
   testParseRequest();
   testLimits();
   testParseResponse();

@@ -92,6 +92,24 @@ struct ServerOptions {
   // whose frame would take the total beyond it fails with 1009; the others
   // keep going. 0: no server-wide bound (maxPayload still bounds each).
   uint64_t maxUnfinishedBytes = 256ull * 1024 * 1024;
+  // Subprotocols this server speaks (RFC 6455 §1.9, §4.2.2): the first of the
+  // client's offer (in its order) found here is answered; none when nothing
+  // matches. Tokens (RFC 7230), checked by the caller.
+  std::vector<std::string> protocols;
+  // Non-empty: a request whose Origin header (RFC 6454) is not one of these
+  // (ASCII case-insensitive) is answered 403. A request without Origin (not
+  // a browser: such a client could send any Origin anyway) is not refused.
+  std::vector<std::string> allowedOrigins;
+  // The owner decides each upgrade: a valid request raises a Verify event
+  // and waits (bounded by handshakeTimeout, not reading) for
+  // Server::answerVerify before the 101 or a refusal is written.
+  bool verifyClient = false;
+  // The close reply waits for the owner: a close frame from the peer raises
+  // a Closing event (after the events before it) and the reply goes out at
+  // Server::ackClose (or after closeTimeout), so that replies the owner sends
+  // to the messages before the close still go out ahead of it.
+  // (bounded by the connections' close timeout, 2 s).
+  bool closeReplyOnAck = false;
   Heartbeat heartbeat;
   DeflateOptions deflate;
   TlsOptions tls;
@@ -101,6 +119,11 @@ struct ServerOptions {
 struct ClientOptions {
   std::string url;
   Headers extraHeaders;
+  // Subprotocols offered (Sec-WebSocket-Protocol), in order of preference.
+  // A 101 naming one not offered (or any, when none was) fails the attempt.
+  std::vector<std::string> protocols;
+  // See ServerOptions::closeReplyOnAck (Client::ackClose).
+  bool closeReplyOnAck = false;
   Heartbeat heartbeat;
   bool enableAutomaticReconnection = true;
   uint32_t minWaitBetweenReconnectionRetries = 1;      // ms
@@ -124,7 +147,25 @@ struct ClientUrl {
 };
 bool parseClientUrl(const std::string& url, ClientUrl& out, std::string& error);
 
-enum class EventType : uint8_t { Open, Close, Error, Fragment, Ping, Pong, Message };
+// Verify (server, only with ServerOptions::verifyClient): a valid upgrade
+// request waits for Server::answerVerify; Event::peer says who asks.
+// Closing (only with closeReplyOnAck): the peer's close frame arrived after
+// the events before it; the owner answers with ackClose. Neither is an
+// application event of the 4D plugin's.
+enum class EventType : uint8_t { Open, Close, Error, Fragment, Ping, Pong, Message, Verify, Closing };
+
+// Who the peer is and what the opening handshake agreed, on Open and Verify.
+struct PeerInfo {
+  std::string remoteAddress;  // the peer's IP address as text ("" unknown)
+  int remotePort = 0;
+  bool secure = false;         // TLS
+  std::string protocol;        // the negotiated subprotocol ("" none)
+  std::string extensions;      // the agreed Sec-WebSocket-Extensions ("" none)
+  // Verify: the subprotocols the client offered, in its order, and the
+  // one the server's own list would choose (protocol).
+  std::vector<std::string> offered;
+  std::string origin;          // Verify: the Origin header ("" none)
+};
 
 // One event, produced on an IO thread. Plain data: the sink takes ownership.
 struct Event {
@@ -142,9 +183,10 @@ struct Event {
   bool binary = false;
   uint64_t wireSize = 0;  // payload bytes as they were on the wire
 
-  // open: the request target (server) or the url (client); the peer's headers
+  // open, verify: the request target (server) or the url (client); the peer's headers
   std::string uri;
   Headers headers;
+  std::shared_ptr<const PeerInfo> peer;  // open, verify
 
   // close
   int code = 0;
@@ -198,6 +240,17 @@ struct ConnectResult {
   std::string errorStr;
   std::string uri;
   Headers headers;
+  std::string protocol;  // the subprotocol the server chose ("" none)
+};
+
+// The owner's answer to a Verify event.
+struct VerifyAnswer {
+  bool accept = false;
+  int status = 401;             // refused: the HTTP status (400..599)
+  std::string message;          // refused: the body (default: the reason phrase)
+  Headers headers;              // extra response headers (101 or refusal)
+  bool chooseProtocol = false;  // accepted: protocol replaces the server's choice
+  std::string protocol;         // one of the client's offer, or "" for none
 };
 
 struct SendResult {
@@ -272,6 +325,13 @@ class Server {
   uint64_t bufferedAmount(uint64_t conn) const;
   bool closeConnection(uint64_t conn, int code, const std::string& reason);
   void resumeReading();
+  // A ping (payload <= 125 bytes) to an open connection; false when it is
+  // not open (or its close frame went). Any owner thread.
+  bool ping(uint64_t conn, const uint8_t* data, size_t len);
+  // Answers a Verify event; ignored when the connection is gone (timed out).
+  void answerVerify(uint64_t conn, VerifyAnswer answer);
+  // Answers a Closing event: the close reply may go out now.
+  void ackClose(uint64_t conn);
 
  private:
   std::shared_ptr<ServerImpl> impl_;
@@ -299,6 +359,10 @@ class Client {
   SendResult send(const uint8_t* data, size_t len, bool binary);
   uint64_t bufferedAmount() const;
   void resumeReading();
+  // A ping (payload <= 125 bytes); false when not open.
+  bool ping(const uint8_t* data, size_t len);
+  // Answers a Closing event (see ServerOptions::closeReplyOnAck).
+  void ackClose();
 
  private:
   std::shared_ptr<ClientImpl> impl_;
