@@ -211,6 +211,7 @@ bool readValue(Reader& r, Key k, kind::HeadersSpec, Headers& dst) {
 }
 
 // An array of strings, each checked by `ok` (which says what it must be).
+// ok(text, the strings before it).
 template <class Ok>
 bool readStrings(Reader& r, Key k, std::vector<std::string>& dst, const char* what, Ok ok) {
   Napi::Value v;
@@ -224,7 +225,7 @@ bool readStrings(Reader& r, Key k, std::vector<std::string>& dst, const char* wh
     std::string at = p + "[" + std::to_string(i) + "]";
     if (!item.IsString()) throwType(r.env(), at + " must be a string");
     std::string text = item.As<Napi::String>().Utf8Value();
-    if (!ok(text)) throwType(r.env(), at + " must be " + what + " (got \"" + text + "\")");
+    if (!ok(text, next)) throwType(r.env(), at + " must be " + what + " (got \"" + text + "\")");
     next.push_back(std::move(text));
   }
   dst = std::move(next);
@@ -233,27 +234,25 @@ bool readStrings(Reader& r, Key k, std::vector<std::string>& dst, const char* wh
 
 // Subprotocol names: RFC 7230 tokens (RFC 6455 §4.1), each named once.
 bool readValue(Reader& r, Key k, kind::TokensSpec, std::vector<std::string>& dst) {
-  std::vector<std::string> next;
-  if (!readStrings(r, k, next, "subprotocol tokens", [&next](const std::string& s) {
+  return readStrings(r, k, dst, "subprotocol tokens",
+                     [](const std::string& s, const std::vector<std::string>& before) {
         if (s.empty()) return false;
         for (char c : s) {
           unsigned char u = static_cast<unsigned char>(c);
           bool tchar = std::isalnum(u) || (u != 0 && std::strchr("!#$%&'*+-.^_`|~", u) != nullptr);
           if (!tchar || u >= 0x80) return false;
         }
-        for (const std::string& o : next)
+        for (const std::string& o : before)
           if (o == s) return false;  // twice
         return true;
-      }))
-    return false;
-  dst = std::move(next);
-  return true;
+      });
 }
 
 // Origins as browsers send them ("https://example.com"): anything that
 // cannot sit in one header value, or a list separator, is refused.
 bool readValue(Reader& r, Key k, kind::OriginsSpec, std::vector<std::string>& dst) {
-  return readStrings(r, k, dst, "origins like \"https://example.com\"", [](const std::string& s) {
+  return readStrings(r, k, dst, "origins like \"https://example.com\"",
+                     [](const std::string& s, const std::vector<std::string>&) {
     return !s.empty() && s.find_first_of(std::string("\r\n,\0 ", 5)) == std::string::npos;
   });
 }

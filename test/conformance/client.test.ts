@@ -4,6 +4,7 @@
 import { expect, test } from 'vitest';
 import { baseCases } from './cases';
 import './deflate-cases';
+import './handshake-cases';
 import { clientTarget, report, runCases } from './runner';
 
 for (const deflate of [true, false]) {

@@ -14,7 +14,7 @@ import {
   websocketServerSend,
   websocketServerStart,
 } from '../../lib/index';
-import type { ClientStartStatus, EventMethod } from '../../lib/index';
+import type { ClientOptions, ClientStartStatus, EventMethod } from '../../lib/index';
 import { Collector, Ev } from '../support';
 import { FrameSpec, acceptKey, encodeFrame, parseHead } from '../support/wire';
 import { MessageDeflater, MessageInflater, Pmd, ReadResult, Reader, parsePmdResponse } from './wire';
@@ -73,6 +73,10 @@ export interface Case {
   respond?: (offer: string | undefined) => string | null;
   /** the case checks the handshake itself (a refused one is not a failure by itself) */
   handshake?: boolean;
+  /** client side: options of our client for this case (e.g. the subprotocols it offers) */
+  clientOptions?: ClientOptions;
+  /** client side: header lines added to the 101 ("Name: value", each without CRLF) */
+  responseHeaders?: string[];
   timeoutMs?: number;
   run(l: Link): Promise<void>;
 }
@@ -330,6 +334,7 @@ export function clientTarget(deflate: boolean): Target {
         enableAutomaticReconnection: false,
         method,
         ...(deflate ? { perMessageDeflate: { enabled: true, threshold: 0 } } : { disablePerMessageDeflate: true }),
+        ...c.clientOptions,
       });
       ref = cl.ref;
       const startStatus = websocketClientStart({ ref, timeout: 5 });
@@ -363,6 +368,7 @@ export function clientTarget(deflate: boolean): Target {
       const answer = c.respond ? c.respond(offer) : offer ? 'permessage-deflate' : null;
       let res = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n`;
       if (answer !== null) res += `Sec-WebSocket-Extensions: ${answer}\r\n`;
+      for (const line of c.responseHeaders ?? []) res += `${line}\r\n`;
       sock.write(res + '\r\n');
       let pmd: Pmd | undefined;
       try {
