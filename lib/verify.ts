@@ -34,7 +34,12 @@ function toAnswer(result: unknown, info: VerifyClientInfo): VerifyClientAnswer {
   const r = result as Partial<VerifyClientAnswer>;
   if (typeof r.accept !== 'boolean') throw new TypeError('verifyClient result: accept must be a boolean');
   const answer: VerifyClientAnswer = { accept: r.accept };
-  if (r.status !== undefined) answer.status = r.status;
+  if (r.status !== undefined) {
+    if (!Number.isInteger(r.status) || r.status < 400 || r.status > 599) {
+      throw new TypeError('verifyClient result: status must be an integer between 400 and 599');
+    }
+    answer.status = r.status;
+  }
   if (r.message !== undefined) answer.message = r.message;
   if (r.headers !== undefined) answer.headers = r.headers;
   if (r.protocol !== undefined && r.protocol !== null) {

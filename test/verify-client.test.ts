@@ -1,0 +1,323 @@
+// verifyClient and allowedOrigins: the server decides about a connection
+// before its 101 is written. The handshake waits on its IO thread while
+// JavaScript answers (bounded by handshakeTimeout); a refused connection
+// gets its status and nothing of it reaches the application (no event, not
+// even the frames it sent behind its request); an accepted one carries the
+// hook's headers and subprotocol. allowedOrigins refuses other origins with
+// 403 on the IO thread, without asking JavaScript.
+import * as crypto from 'crypto';
+import * as net from 'net';
+import * as path from 'path';
+import { afterEach, describe, expect, test } from 'vitest';
+import {
+  WebSocketServer,
+  websocketClientSend,
+  websocketClientStart,
+  websocketServer,
+  websocketServerSend,
+  websocketServerStart,
+} from '../lib/index';
+import type { ServerOptions, VerifyClient, VerifyClientInfo } from '../lib/index';
+import { Collector, RawPeer, connectClient, defer, delay, encodeFrame, newClient, newServer, roundTrip, runCleanup, startServer, until, upgradeRequest } from './support';
+import { runPage, servePage } from './support/browser';
+import { describeWithPeers, peers } from './support/peers';
+
+afterEach(runCleanup);
+
+/** Sends a raw upgrade request (and optional bytes right behind it); resolves with all the server wrote until it closed. */
+function rawRequest(port: number, extra: Record<string, string> = {}, behind?: Buffer, path = '/'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1' });
+    defer(() => s.destroy());
+    const chunks: Buffer[] = [];
+    const t = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no end from the server; got ${Buffer.concat(chunks).toString('latin1')}`));
+    }, 8000);
+    s.on('data', (d) => chunks.push(d));
+    s.on('close', () => {
+      clearTimeout(t);
+      resolve(Buffer.concat(chunks).toString('latin1'));
+    });
+    s.on('error', () => undefined);
+    s.once('connect', () => {
+      const key = crypto.randomBytes(16).toString('base64');
+      s.write(upgradeRequest(path, key, extra));
+      if (behind) s.write(behind);
+    });
+  });
+}
+
+/** Collects process warnings of code `code` for the test. */
+function warnings(code: string): Error[] {
+  const got: Error[] = [];
+  const on = (w: Error) => {
+    if ((w as Error & { code?: string }).code === code) got.push(w);
+  };
+  process.on('warning', on);
+  defer(() => process.off('warning', on));
+  return got;
+}
+
+function verifyingServer(verifyClient: VerifyClient | undefined, options: ServerOptions = {}) {
+  let ref = 0;
+  const s = startServer({
+    verifyClient,
+    ...options,
+    method: (server, client, type, ctx, ...rest) => {
+      s.events.method(server, client, type, ctx, ...rest);
+      if (type === 'message') websocketServerSend({ ref, clients: [client] }, ctx.data);
+    },
+  });
+  ref = s.server.ref;
+  return s;
+}
+
+describe('verifyClient', () => {
+  test('info says who asks: uri, headers, origin, address and port, secure, offered protocols', async () => {
+    const infos: VerifyClientInfo[] = [];
+    const srv = verifyingServer((info) => {
+      infos.push(info);
+      return true;
+    });
+    const p = await RawPeer.connect(srv.port);
+    await p.upgrade('/chat?room=1', { Origin: 'https://app.example', 'Sec-WebSocket-Protocol': 'b, a', 'X-Token': 't0k' });
+    expect(infos).toHaveLength(1);
+    const info = infos[0];
+    expect(info).toMatchObject({
+      uri: '/chat?room=1',
+      origin: 'https://app.example',
+      remoteAddress: '127.0.0.1',
+      remotePort: p.socket.localPort,
+      secure: false,
+      protocols: ['b', 'a'],
+    });
+    expect(info.headers['X-Token']).toBe('t0k');
+    expect(Object.keys(info).sort()).toEqual(['headers', 'origin', 'protocols', 'remoteAddress', 'remotePort', 'secure', 'uri']);
+    const open = await srv.events.waitType('open');
+    expect(open.ctx.remotePort).toBe(p.socket.localPort);
+    // without an Origin header: ""
+    const q = await RawPeer.connect(srv.port);
+    await q.upgrade('/');
+    expect(infos[1].origin).toBe('');
+    expect(infos[1].protocols).toEqual([]);
+  });
+
+  test('false refuses with 401; nothing of the connection reaches the application, not even frames sent behind the request', async () => {
+    let calls = 0;
+    const srv = verifyingServer(() => {
+      calls++;
+      return false;
+    });
+    const behind = encodeFrame({ opcode: 0x1, payload: 'sneaked in' });
+    const res = await rawRequest(srv.port, {}, behind);
+    expect(res).toMatch(/^HTTP\/1\.1 401 Unauthorized\r\n/);
+    expect(res).not.toMatch(/101/);
+    expect(calls).toBe(1);
+    // our client: the start status carries the status
+    const c = newClient({ url: `ws://127.0.0.1:${srv.port}/`, enableAutomaticReconnection: false });
+    const st = await websocketClientStart({ ref: c.ref, timeout: 5 });
+    expect(st).toMatchObject({ success: false, http_status: 401 });
+    await delay(100);
+    expect(srv.events.events).toEqual([]);
+  });
+
+  test('{ accept: false, status, message, headers } is the refusal sent', async () => {
+    const srv = verifyingServer((info) => ({
+      accept: false,
+      status: 403,
+      message: `not you, ${info.uri}`,
+      headers: { 'WWW-Authenticate': 'Bearer realm="ix"', 'X-Reason': 'test' },
+    }));
+    const res = await rawRequest(srv.port, {}, undefined, '/who');
+    const [head, body] = res.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+    expect(head).toMatch(/\r\nWWW-Authenticate: Bearer realm="ix"(\r\n|$)/);
+    expect(head).toMatch(/\r\nX-Reason: test(\r\n|$)/);
+    expect(head).toMatch(/\r\nConnection: close(\r\n|$)/);
+    expect(body).toBe('not you, /who');
+    expect(srv.events.events).toEqual([]);
+  });
+
+  test('accepted with extra headers (Set-Cookie) and a chosen subprotocol; both sides see it', async () => {
+    const srv = verifyingServer(
+      (info) => ({ accept: true, headers: { 'Set-Cookie': 'sid=42; HttpOnly' }, protocol: info.protocols[1] }),
+      { protocols: ['a', 'b'] },
+    );
+    const events = new Collector();
+    const c = newClient({ url: `ws://127.0.0.1:${srv.port}/`, enableAutomaticReconnection: false, protocols: ['a', 'b'], method: events.method });
+    const st = await websocketClientStart({ ref: c.ref, timeout: 5 });
+    expect(st).toMatchObject({ success: true, http_status: 101, protocol: 'b' });
+    expect(st.headers['Set-Cookie']).toBe('sid=42; HttpOnly');
+    const open = await srv.events.waitType('open');
+    expect(open.ctx.protocol).toBe('b');
+    // frames right behind the request wait with it and are delivered after the open
+    const p = await RawPeer.connect(srv.port);
+    const key = crypto.randomBytes(16).toString('base64');
+    p.write(Buffer.concat([Buffer.from(upgradeRequest('/', key)), encodeFrame({ opcode: 0x1, payload: 'behind the head' })]));
+    const head = await p.readHead();
+    expect(head.status).toBe(101);
+    expect(head.headers['set-cookie']).toBe('sid=42; HttpOnly');
+    expect(head.headers['sec-websocket-protocol']).toBeUndefined(); // offered none
+    const echo = await p.readFrame();
+    expect(echo.payload.toString()).toBe('behind the head');
+    expect(websocketClientSend(c, 'after').success).toBe(true);
+    expect((await events.waitType('message')).ctx.data).toBe('after');
+  });
+
+  test('an async hook taking 200 ms holds only its own connection: others keep exchanging meanwhile', async () => {
+    let pending = 0;
+    const srv = verifyingServer(async (info) => {
+      if (info.uri !== '/slow') return true;
+      pending++;
+      await delay(200);
+      pending--;
+      return true;
+    });
+    const good = await connectClient(srv);
+    const started = Date.now();
+    const slow = newClient({ url: `ws://127.0.0.1:${srv.port}/slow`, enableAutomaticReconnection: false });
+    const slowStart = websocketClientStart({ ref: slow.ref, timeout: 5 });
+    await until(() => (pending === 1 ? true : undefined), 2000, 'the slow hook to be running');
+    // while it waits, round trips on the open connection go through
+    let trips = 0;
+    while (pending === 1 && trips < 1000) {
+      await roundTrip(srv, good, `during-${trips}`, 2000);
+      trips++;
+    }
+    const st = await slowStart;
+    expect(st.success).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    expect(trips).toBeGreaterThan(3);
+  });
+
+  test('a hook that never settles ends at handshakeTimeout; its late answer is ignored; the server keeps serving', async () => {
+    let release: (v: boolean) => void = () => undefined;
+    const srv = verifyingServer(
+      (info) => (info.uri === '/hang' ? new Promise<boolean>((r) => (release = r)) : true),
+      { handshakeTimeout: 0.6 },
+    );
+    const started = Date.now();
+    const c = newClient({ url: `ws://127.0.0.1:${srv.port}/hang`, enableAutomaticReconnection: false });
+    const st = await websocketClientStart({ ref: c.ref, timeout: 5 });
+    const took = Date.now() - started;
+    expect(st.success).toBe(false);
+    expect(st.http_status).toBe(0);
+    expect(took).toBeGreaterThanOrEqual(550);
+    expect(took).toBeLessThan(3000);
+    release(true); // too late: nothing happens
+    await delay(100);
+    expect(srv.events.of('open')).toEqual([]);
+    const ok = await connectClient(srv);
+    expect(ok.conn).toBe(1);
+  });
+
+  test('a throwing, rejecting or malformed hook refuses with 500 and raises an IxWebSocketWarning', async () => {
+    const seen = warnings('IXWS_VERIFY_CLIENT_FAILED');
+    const hooks: Record<string, VerifyClient> = {
+      '/throw': () => {
+        throw new Error('boom');
+      },
+      '/reject': () => Promise.reject(new Error('async boom')),
+      '/garbage': () => 'yes' as never,
+      '/protocol': () => ({ accept: true, protocol: 'never-offered' }),
+      '/status': () => ({ accept: false, status: 200 }),
+    };
+    const srv = verifyingServer((info) => hooks[info.uri](info));
+    for (const p of Object.keys(hooks)) {
+      const res = await rawRequest(srv.port, {}, undefined, p);
+      expect(res, p).toMatch(/^HTTP\/1\.1 500 Internal Server Error\r\n/);
+    }
+    await until(() => (seen.length >= 5 ? true : undefined), 2000, 'five warnings');
+    const text = seen.map((w) => w.message).join('\n');
+    expect(text).toMatch(/verifyClient of server -\d+ failed \(boom\)/);
+    expect(text).toMatch(/\(async boom\)/);
+    expect(text).toMatch(/must return \(or resolve to\) true, false or/);
+    expect(text).toMatch(/protocol "never-offered" was not offered by the client/);
+    expect(text).toMatch(/verifyClient result: status must be an integer between 400 and 599/);
+    expect(seen.every((w) => w.name === 'IxWebSocketWarning')).toBe(true);
+    expect(srv.events.events).toEqual([]);
+    expect((await connectClient(verifyingServer(() => true))).conn).toBe(1);
+  });
+
+  test('class API: verifyClient on WebSocketServer, set to null again', async () => {
+    const server = new WebSocketServer({ port: 0, verifyClient: (info) => info.uri === '/in' });
+    defer(() => server.clear());
+    const opens: number[] = [];
+    server.on('open', (c) => opens.push(c));
+    expect(server.start().success).toBe(true);
+    expect(typeof server.object.verifyClient).toBe('function');
+    expect(await rawRequest(server.port, {}, undefined, '/out')).toMatch(/^HTTP\/1\.1 401 /);
+    const p = await RawPeer.connect(server.port);
+    expect((await p.upgrade('/in')).status).toBe(101);
+    await until(() => (opens.length === 1 ? true : undefined), 2000, 'open');
+    // without the hook after a restart: everyone may connect
+    server.stop({ verifyClient: null });
+    expect(server.object.verifyClient).toBeUndefined();
+    expect(server.start().success).toBe(true);
+    const q = await RawPeer.connect(server.port);
+    expect((await q.upgrade('/out')).status).toBe(101);
+    expect(() => new WebSocketServer({ verifyClient: 'yes' as never })).toThrow(/options\.verifyClient must be a function or null/);
+  });
+});
+
+describe('allowedOrigins', () => {
+  test('other origins get 403 on the IO thread (verifyClient is not asked); listed ones (any case) and requests without Origin pass', async () => {
+    let asked = 0;
+    const srv = verifyingServer(
+      () => {
+        asked++;
+        return true;
+      },
+      { allowedOrigins: ['https://app.example', 'http://localhost:3000'] },
+    );
+    const res = await rawRequest(srv.port, { Origin: 'https://evil.example' }, encodeFrame({ opcode: 0x1, payload: 'x' }));
+    expect(res).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+    expect(await rawRequest(srv.port, { Origin: 'null' })).toMatch(/^HTTP\/1\.1 403 /);
+    expect(await rawRequest(srv.port, { Origin: 'https://app.example:443' })).toMatch(/^HTTP\/1\.1 403 /);
+    expect(asked).toBe(0);
+    expect(srv.events.events).toEqual([]);
+    for (const origin of ['https://app.example', 'HTTP://LOCALHOST:3000', undefined]) {
+      const p = await RawPeer.connect(srv.port);
+      expect((await p.upgrade('/', origin ? { Origin: origin } : {})).status).toBe(101);
+    }
+    expect(asked).toBe(3);
+  });
+
+  test('values are checked: an array of non-empty origins without separators', () => {
+    expect(() => websocketServer({ allowedOrigins: 'https://a.example' as never })).toThrow(/options\.allowedOrigins must be an array/);
+    expect(() => websocketServer({ allowedOrigins: ['https://a.example, https://b.example'] })).toThrow(/options\.allowedOrigins\[0\]/);
+    expect(() => websocketServer({ allowedOrigins: [''] })).toThrow(/options\.allowedOrigins\[0\]/);
+    const s = newServer({ allowedOrigins: ['https://a.example'] });
+    expect(s.allowedOrigins).toEqual(['https://a.example']);
+    expect(websocketServerStart({ ref: s.ref, port: 0 }).success).toBe(true);
+  });
+});
+
+describeWithPeers([peers.chromium()], 'headless Chromium', (found) => {
+  test('a page from an allowed origin connects; other origins and refused hooks fail in the browser with no server event', async () => {
+    const web = await servePage(path.join(__dirname, 'peers', 'browser_handshake.html'));
+    const allowed = verifyingServer(undefined, { allowedOrigins: [web.origin] });
+    const other = verifyingServer(undefined, { allowedOrigins: ['https://elsewhere.example'] });
+    const seenOrigins: string[] = [];
+    const hooked = verifyingServer((info) => {
+      seenOrigins.push(info.origin);
+      return info.uri === '/yes' ? { accept: true, protocol: 'p2' } : { accept: false, status: 403 };
+    });
+    const attempts = [
+      { url: `ws://127.0.0.1:${allowed.port}/`, protocols: [] },
+      { url: `ws://127.0.0.1:${other.port}/`, protocols: [] },
+      { url: `ws://127.0.0.1:${hooked.port}/no`, protocols: [] },
+      { url: `ws://127.0.0.1:${hooked.port}/yes`, protocols: ['p1', 'p2'] },
+    ];
+    const r = await runPage(found.chromium!.exe, web, `attempts=${encodeURIComponent(JSON.stringify(attempts))}`);
+    expect(r.error).toBeUndefined();
+    expect(r.outcomes.map((o: { opened: boolean }) => o.opened)).toEqual([true, false, false, true]);
+    expect(r.outcomes[3]).toMatchObject({ protocol: 'p2', echo: 'hi' });
+    expect(allowed.events.of('open')).toHaveLength(1);
+    expect(other.events.events).toEqual([]);
+    expect(seenOrigins).toEqual([web.origin, web.origin]);
+    expect(hooked.events.of('open')).toHaveLength(1);
+    expect(hooked.events.of('open')[0].ctx.protocol).toBe('p2');
+  }, 60000);
+});
