@@ -61,9 +61,11 @@ describe('the objects as created', () => {
         maxConnectionsPerAddress: 0,
         maxUnfinishedBytes: 256 * 1024 * 1024,
         firstByteTimeout: 5,
+        allowedOrigins: [],
         pingInterval: -1,
         pingTimeout: -1,
         enablePong: true,
+        protocols: [],
         perMessageDeflate: DEFLATE_DEFAULT,
         disablePerMessageDeflate: false,
         maxPayload: 100 * 1024 * 1024,
@@ -89,6 +91,7 @@ describe('the objects as created', () => {
         maxWaitBetweenReconnectionRetries: 10000,
         timeout: 20,
         headers: {},
+        protocols: [],
         perMessageDeflate: DEFLATE_DEFAULT,
         disablePerMessageDeflate: false,
         maxPayload: 100 * 1024 * 1024,
@@ -288,9 +291,9 @@ describe('objects and the event values', () => {
     }
     const c = made('client', {
       port: 'x', host: 5, backlog: -1, maxConnections: 0, maxHandshakes: 0, maxConnectionsPerAddress: -1,
-      maxUnfinishedBytes: -1, handshakeTimeout: 0, firstByteTimeout: -1,
+      maxUnfinishedBytes: -1, handshakeTimeout: 0, firstByteTimeout: -1, allowedOrigins: 5, verifyClient: 5,
     });
-    for (const k of ['port', 'host', 'backlog', 'maxConnections', 'maxHandshakes', 'maxConnectionsPerAddress', 'maxUnfinishedBytes', 'handshakeTimeout', 'firstByteTimeout']) {
+    for (const k of ['port', 'host', 'backlog', 'maxConnections', 'maxHandshakes', 'maxConnectionsPerAddress', 'maxUnfinishedBytes', 'handshakeTimeout', 'firstByteTimeout', 'allowedOrigins', 'verifyClient']) {
       expect(k in c).toBe(false);
     }
   });
