@@ -5,8 +5,11 @@
 // even the frames it sent behind its request); an accepted one carries the
 // hook's headers and subprotocol. allowedOrigins refuses other origins with
 // 403 on the IO thread, without asking JavaScript.
+import { execFileSync } from 'child_process';
 import * as crypto from 'crypto';
+import * as fs from 'fs';
 import * as net from 'net';
+import * as os from 'os';
 import * as path from 'path';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
@@ -238,6 +241,34 @@ describe('verifyClient', () => {
     expect(seen.every((w) => w.name === 'IxWebSocketWarning')).toBe(true);
     expect(srv.events.events).toEqual([]);
     expect((await connectClient(verifyingServer(() => true))).conn).toBe(1);
+  });
+
+  test('on a TLS server: info.secure, and the refusal and the 101 with its headers go through TLS', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-verify-tls-'));
+    defer(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const [key, cert] = [path.join(dir, 'k.pem'), path.join(dir, 'c.pem')];
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+    const infos: VerifyClientInfo[] = [];
+    const srv = verifyingServer(
+      (info) => {
+        infos.push(info);
+        return info.uri === '/in' ? { accept: true, headers: { 'X-Verified': 'yes' } } : { accept: false, status: 451 };
+      },
+      { tls: { certFile: cert, keyFile: key } },
+    );
+    const ca = fs.readFileSync(cert, 'utf8');
+    const start = async (p: string) => {
+      const c = newClient({ url: `wss://127.0.0.1:${srv.port}${p}`, enableAutomaticReconnection: false, tls: { ca } });
+      return websocketClientStart({ ref: c.ref, timeout: 5 });
+    };
+    const ok = await start('/in');
+    expect(ok).toMatchObject({ success: true, http_status: 101 });
+    expect(ok.headers['X-Verified']).toBe('yes');
+    expect(infos[0].secure).toBe(true);
+    const no = await start('/out');
+    expect(no).toMatchObject({ success: false, http_status: 451 });
+    expect(srv.events.of('open')).toHaveLength(1);
   });
 
   test('class API: verifyClient on WebSocketServer, set to null again', async () => {
