@@ -191,22 +191,7 @@ bool readValue(Reader& r, Key k, kind::SecondsSpec spec, double& dst) {
 bool readValue(Reader& r, Key k, kind::HeadersSpec, Headers& dst) {
   Napi::Object o;
   if (!r.object(k, o)) return false;
-  std::string p = r.name(k);
-  Napi::Array names = o.GetPropertyNames();
-  Headers next;
-  for (uint32_t i = 0; i < names.Length(); ++i) {
-    std::string name = names.Get(i).ToString().Utf8Value();
-    Napi::Value value = o.Get(name);
-    if (!value.IsString()) throwType(r.env(), p + "." + name + " must be a string");
-    std::string text = value.As<Napi::String>().Utf8Value();
-    // A CR or LF would let a header value inject more of the request.
-    bool bad = name.empty();
-    for (char c : name) bad = bad || c == '\r' || c == '\n' || c == ':' || c == ' ' || c == '\0';
-    for (char c : text) bad = bad || c == '\r' || c == '\n' || c == '\0';
-    if (bad) throwType(r.env(), p + "." + name + " must be a header name and value without CR or LF");
-    next.emplace_back(std::move(name), std::move(text));
-  }
-  dst = std::move(next);
+  dst = headersArg(o, r.name(k));
   return true;
 }
 
@@ -381,6 +366,24 @@ void writeAll(Keys& k, const Napi::Object& out, const Cfg& cfg) {
 }
 
 }  // namespace
+
+Headers headersArg(const Napi::Object& o, const std::string& p) {
+  Napi::Array names = o.GetPropertyNames();
+  Headers next;
+  for (uint32_t i = 0; i < names.Length(); ++i) {
+    std::string name = names.Get(i).ToString().Utf8Value();
+    Napi::Value value = o.Get(name);
+    if (!value.IsString()) throwType(o.Env(), p + "." + name + " must be a string");
+    std::string text = value.As<Napi::String>().Utf8Value();
+    // A CR or LF would let a header value inject more of the message.
+    bool bad = name.empty();
+    for (char c : name) bad = bad || c == '\r' || c == '\n' || c == ':' || c == ' ' || c == '\0';
+    for (char c : text) bad = bad || c == '\r' || c == '\n' || c == '\0';
+    if (bad) throwType(o.Env(), p + "." + name + " must be a header name and value without CR or LF");
+    next.emplace_back(std::move(name), std::move(text));
+  }
+  return next;
+}
 
 template <class EngineOptions>
 EngineOptions Config<EngineOptions>::effective() const {

@@ -53,6 +53,10 @@ void readOptions(Keys& keys, const Napi::Object& obj, PresenceMask present, Serv
 void readOptions(Keys& keys, const Napi::Object& obj, PresenceMask present, ClientConfig& cfg,
                  const std::string& name);
 
+// An object of header names to string values (the `headers` option, a
+// verifyClient answer's headers); `path` names it in the TypeError.
+Headers headersArg(const Napi::Object& o, const std::string& path);
+
 // Writes every option of the side with its current value (tls only when
 // given, with the fields given).
 void writeOptions(Keys& keys, const Napi::Object& out, const ServerConfig& cfg);

@@ -219,20 +219,8 @@ Napi::Value WebsocketServerAnswerVerify(const Napi::CallbackInfo& info) {
   }
   v = keys.get(o, Key::headers);
   if (!v.IsUndefined()) {
-    if (!v.IsObject() || v.IsArray()) throwType(env, "answer.headers must be an object");
-    Napi::Object h = v.As<Napi::Object>();
-    Napi::Array names = h.GetPropertyNames();
-    for (uint32_t i = 0; i < names.Length(); ++i) {
-      std::string name = names.Get(i).ToString().Utf8Value();
-      Napi::Value value = h.Get(name);
-      if (!value.IsString()) throwType(env, "answer.headers." + name + " must be a string");
-      std::string text = value.As<Napi::String>().Utf8Value();
-      bool bad = name.empty();
-      for (char c : name) bad = bad || c == '\r' || c == '\n' || c == ':' || c == ' ' || c == '\0';
-      for (char c : text) bad = bad || c == '\r' || c == '\n' || c == '\0';
-      if (bad) throwType(env, "answer.headers." + name + " must be a header name and value without CR or LF");
-      a.headers.emplace_back(std::move(name), std::move(text));
-    }
+    if (!v.IsObject() || v.IsArray() || v.IsFunction()) throwType(env, "answer.headers must be an object");
+    a.headers = headersArg(v.As<Napi::Object>(), "answer.headers");
   }
   v = keys.get(o, Key::protocol);
   if (!v.IsUndefined() && !v.IsNull()) {

@@ -16,23 +16,12 @@ import {
   websocketClientSend,
   websocketClientStart,
   websocketServerPing,
-  websocketServerSend,
 } from '../lib/index';
-import { Collector, OP, RawPeer, closePayload, connectClient, defer, encodeFrame, newClient, rawServer, runCleanup, startServer, until } from './support';
+import { Collector, OP, RawPeer, closePayload, connectClient, defer, encodeFrame, newClient, rawServer, runCleanup, startEchoServer, until } from './support';
 
 afterEach(runCleanup);
 
-function echoServer() {
-  let ref = 0;
-  const s = startServer({
-    method: (server, client, type, ctx, ...rest) => {
-      s.events.method(server, client, type, ctx, ...rest);
-      if (type === 'message') websocketServerSend({ ref, clients: [client] }, ctx.data);
-    },
-  });
-  ref = s.server.ref;
-  return s;
-}
+const echoServer = () => startEchoServer();
 
 describe('close reply after the replies to the messages before the close', () => {
   test('40 messages and a close in one write: all 40 echoes precede our close reply (raw client)', async () => {

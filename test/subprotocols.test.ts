@@ -10,9 +10,9 @@ import type { AddressInfo } from 'net';
 import * as path from 'path';
 import WebSocket, { WebSocketServer as WsServer } from 'ws';
 import { afterEach, describe, expect, test } from 'vitest';
-import { WebSocketClient, WebSocketServer, websocketClient, websocketClientStart, websocketServer, websocketServerSend } from '../lib/index';
+import { WebSocketClient, WebSocketServer, websocketClient, websocketClientStart, websocketServer } from '../lib/index';
 import type { ServerOptions } from '../lib/index';
-import { Collector, defer, newClient, runCleanup, startServer, until } from './support';
+import { Collector, defer, newClient, runCleanup, startEchoServer, until } from './support';
 import { runPage, servePage } from './support/browser';
 import { describeWithPeers, peerEnv, peers } from './support/peers';
 
@@ -20,19 +20,7 @@ afterEach(runCleanup);
 
 const PEERS = path.join(__dirname, 'peers');
 
-/** Our server echoing messages, with protocols. */
-function echoServer(options: ServerOptions) {
-  let ref = 0;
-  const s = startServer({
-    ...options,
-    method: (server, client, type, ctx, ...rest) => {
-      s.events.method(server, client, type, ctx, ...rest);
-      if (type === 'message') websocketServerSend({ ref, clients: [client] }, ctx.data);
-    },
-  });
-  ref = s.server.ref;
-  return s;
-}
+const echoServer = (options: ServerOptions) => startEchoServer(options);
 
 async function ourClient(url: string, protocols?: string[]) {
   const events = new Collector();

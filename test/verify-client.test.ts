@@ -17,11 +17,10 @@ import {
   websocketClientSend,
   websocketClientStart,
   websocketServer,
-  websocketServerSend,
   websocketServerStart,
 } from '../lib/index';
 import type { ServerOptions, VerifyClient, VerifyClientInfo } from '../lib/index';
-import { Collector, RawPeer, connectClient, defer, delay, encodeFrame, newClient, newServer, roundTrip, runCleanup, startServer, until, upgradeRequest } from './support';
+import { Collector, RawPeer, connectClient, defer, delay, encodeFrame, newClient, newServer, roundTrip, runCleanup, startEchoServer, until, upgradeRequest } from './support';
 import { runPage, servePage } from './support/browser';
 import { describeWithPeers, peers } from './support/peers';
 
@@ -62,19 +61,9 @@ function warnings(code: string): Error[] {
   return got;
 }
 
-function verifyingServer(verifyClient: VerifyClient | undefined, options: ServerOptions = {}) {
-  let ref = 0;
-  const s = startServer({
-    verifyClient,
-    ...options,
-    method: (server, client, type, ctx, ...rest) => {
-      s.events.method(server, client, type, ctx, ...rest);
-      if (type === 'message') websocketServerSend({ ref, clients: [client] }, ctx.data);
-    },
-  });
-  ref = s.server.ref;
-  return s;
-}
+/** An echo server with this hook (undefined: none). */
+const verifyingServer = (verifyClient: VerifyClient | undefined, options: ServerOptions = {}) =>
+  startEchoServer({ verifyClient, ...options });
 
 describe('verifyClient', () => {
   test('info says who asks: uri, headers, origin, address and port, secure, offered protocols', async () => {
@@ -275,7 +264,9 @@ describe('verifyClient', () => {
     const server = new WebSocketServer({ port: 0, verifyClient: (info) => info.uri === '/in' });
     defer(() => server.clear());
     const opens: number[] = [];
-    server.on('open', (c) => opens.push(c));
+    server.on('open', (c) => {
+      opens.push(c);
+    });
     expect(server.start().success).toBe(true);
     expect(typeof server.object.verifyClient).toBe('function');
     expect(await rawRequest(server.port, {}, undefined, '/out')).toMatch(/^HTTP\/1\.1 401 /);

@@ -47,6 +47,21 @@ export function startServer(options: ServerOptions = {}): Started {
   return { server, port: st.port, events };
 }
 
+/** startServer whose connections get each message they send back (events still recorded). */
+export function startEchoServer(options: ServerOptions = {}): Started {
+  let ref = 0;
+  const events = new Collector();
+  const s = startServer({
+    ...options,
+    method: (server, client, type, ctx, worker, window, process) => {
+      events.method(server, client, type, ctx, worker, window, process);
+      if (type === 'message') websocketServerSend({ ref, clients: [client] }, ctx.data);
+    },
+  });
+  ref = s.server.ref;
+  return { ...s, events };
+}
+
 export interface Connected {
   client: ClientObject;
   events: Collector;
