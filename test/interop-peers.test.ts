@@ -10,10 +10,8 @@
 // install command; with IXWS_REQUIRE_PEERS=1 (CI) it fails instead
 // (test/support/peers.ts).
 import { spawn } from 'child_process';
-import * as fs from 'fs';
-import * as http from 'http';
+import type * as http from 'http';
 import type { AddressInfo } from 'net';
-import * as os from 'os';
 import * as path from 'path';
 import WebSocket, { WebSocketServer as WsServer } from 'ws';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -21,6 +19,7 @@ import { websocketClientSend, websocketClientStart, websocketClientStop, websock
 import type { EventMethod, ServerOptions } from '../lib/index';
 import { binding } from '../lib/binding';
 import { Collector, Started, bytes, defer, header, newClient, runCleanup, startServer, text, until } from './support';
+import { servePage, runPage } from './support/browser';
 import { describeWithPeers, peerEnv, peers } from './support/peers';
 
 afterEach(runCleanup);
@@ -374,39 +373,6 @@ interface PageResult {
   close?: { code: number; reason: string; wasClean: boolean };
 }
 
-/** Serves the page on 127.0.0.1 and resolves with what it POSTs to /result. */
-async function pageServer(): Promise<{ port: number; result: Promise<PageResult> }> {
-  const page = fs.readFileSync(path.join(PEERS, 'browser_page.html'));
-  let deliver: (r: PageResult) => void = () => undefined;
-  const result = new Promise<PageResult>((r) => (deliver = r));
-  const server = http.createServer((req, res) => {
-    if (req.method === 'POST' && req.url === '/result') {
-      const chunks: Buffer[] = [];
-      req.on('data', (d: Buffer) => chunks.push(d));
-      req.on('end', () => {
-        res.end('ok');
-        try {
-          deliver(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-        } catch (e) {
-          deliver({ ok: false, error: `unreadable result: ${e}` });
-        }
-      });
-      return;
-    }
-    if (req.method === 'GET' && req.url?.startsWith('/?')) {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(page);
-      return;
-    }
-    res.writeHead(404);
-    res.end();
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  defer(() => new Promise((r) => server.close(() => r(undefined))));
-  defer(() => server.closeAllConnections());
-  return { port: (server.address() as AddressInfo).port, result };
-}
-
 describeWithPeers([peers.chromium()], 'headless Chromium', (found) => {
   const chromium = () => found.chromium!.exe;
 
@@ -414,30 +380,10 @@ describeWithPeers([peers.chromium()], 'headless Chromium', (found) => {
     test(`browser WebSocket ↔ our server (permessage-deflate ${deflate ? 'enabled' : 'disabled'} on our server)`, async () => {
       const bin = Buffer.from([0, 1, 2, 253, 254, 255]);
       const srv = echoServer(deflate ? { perMessageDeflate: { enabled: true, threshold: 0 } } : { disablePerMessageDeflate: true }, ['welcome, browser ✓', bin]);
-      const web = await pageServer();
-      const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-chromium-'));
-      defer(() => fs.rmSync(profile, { recursive: true, force: true }));
+      const web = await servePage(path.join(PEERS, 'browser_page.html'));
       const started = Date.now();
-      const browser = child(chromium(), [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-dev-shm-usage',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-quic',
-        `--user-data-dir=${profile}`,
-        `http://127.0.0.1:${web.port}/?port=${srv.port}`,
-      ], { detached: true });
-      const r = await Promise.race([
-        web.result,
-        browser.exited.then((code) => ({ ok: false, error: `chromium exited (${code}) first: ${browser.stderr()}` }) as PageResult),
-        new Promise<PageResult>((res) => setTimeout(() => res({ ok: false, error: `no result within 45 s: ${browser.stderr()}` }), 45000)),
-      ]);
+      const r: PageResult = await runPage(chromium(), web, `port=${srv.port}`);
       console.log(`[interop] chromium round trip (deflate ${deflate ? 'on' : 'off'}): ${Date.now() - started} ms`);
-      browser.kill();
       expect(r.error).toBeUndefined();
       expect(r.ok).toBe(true);
       expect(r.checks?.map((c) => c.type)).toEqual(['text', 'text', 'binary', 'binary']);
