@@ -32,12 +32,19 @@ export async function connect(args: string[]): Promise<number> {
     return 0;
   }
   const url = wsUrl(positionals[0], 'connect');
-  if (values.protocol && values.protocol.length > 0) {
-    // Subprotocols (Sec-WebSocket-Protocol) are not in this version's client options (issue 13).
-    throw new UsageError('--protocol: subprotocols are not supported by this version of ix-websocket');
+  // Each --protocol is one subprotocol offered in Sec-WebSocket-Protocol, in
+  // order of preference; an HTTP token (RFC 6455 4.1, RFC 7230 3.2.6), so a
+  // typo is a usage error here rather than a TypeError from the client.
+  const protocols = values.protocol ?? [];
+  for (const p of protocols) {
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(p)) {
+      throw new UsageError(`--protocol: expected a token (letters, digits, !#$%&'*+-.^_\`|~), got '${p}'`);
+    }
   }
+  if (new Set(protocols).size !== protocols.length) throw new UsageError('--protocol: the same subprotocol offered twice');
   if (values.hex && values.base64) throw new UsageError('connect: --hex and --base64 exclude each other');
   const opts = clientOptions('connect', url, values);
+  if (protocols.length > 0) opts.protocols = protocols;
   if (values['no-deflate']) opts.disablePerMessageDeflate = true;
   const waitMs = seconds(values.wait, 1, '--wait', true) * 1000;
   return session(url.href, new WebSocketClient(opts), values.base64 ? 'base64' : 'hex', values.binary === true, waitMs);
@@ -135,7 +142,8 @@ async function session(
     throw new RunError(`cannot connect to ${url}: ${oneLine(failure(status))}`);
   }
   opened = true;
-  note(`connected to ${url}${interactive ? ' (Ctrl-D or Ctrl-C closes)' : ''}`);
+  const chosen = status.protocol ? ` (subprotocol ${status.protocol})` : '';
+  note(`connected to ${url}${chosen}${interactive ? ' (Ctrl-D or Ctrl-C closes)' : ''}`);
 
   // Input ended, or the user asked to quit: send what is queued (the close
   // frame goes after the queued messages, and the engine's close timer starts

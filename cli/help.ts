@@ -51,7 +51,7 @@ terminal, Ctrl-C, SIGINT and SIGTERM close without that wait.
 
 Options:
   -H, --header NAME:VALUE  an extra request header (repeatable)
-      --protocol P         a subprotocol to offer (repeatable; needs subprotocol support in ix-websocket)
+      --protocol P         a subprotocol to offer (repeatable, in order of preference)
       --ca FILE            trust the CA certificate(s) in FILE (PEM), besides the system's
       --no-check           do not verify the server's TLS certificate or host name
       --binary             send each line as a binary message

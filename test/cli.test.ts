@@ -20,6 +20,7 @@ import { FileMessageError, decodeFileMessage, encodeFileMessage } from '../cli/f
 import { renderBar } from '../cli/progress';
 import { compilePackage } from './support/compile';
 import { describeWithPeers, peers } from './support/peers';
+import { switchingProtocols } from './support/wire';
 
 // build-* is ignored by git; the package root (package.json, build/Release) is found above it.
 const outDir = path.join(root, 'build-cli-test');
@@ -235,7 +236,9 @@ describe('help and usage', () => {
     [['connect', 'ws://127.0.0.1:9', '--binary=yes'], /'--binary' does not take an argument/],
     [['connect', 'ws://127.0.0.1:9', '--no-check'], /--no-check needs a wss:\/\/ URL/],
     [['connect', 'wss://127.0.0.1:9', '--ca', 'no-such-ca.pem'], /--ca: cannot read 'no-such-ca.pem' \(ENOENT\)/],
-    [['connect', 'ws://127.0.0.1:9', '--protocol', 'chat'], /--protocol: subprotocols are not supported by this version/],
+    [['connect', 'ws://127.0.0.1:9', '--protocol', 'two words'], /--protocol: expected a token .*got 'two words'/],
+    [['connect', 'ws://127.0.0.1:9', '--protocol', 'a,b'], /--protocol: expected a token .*got 'a,b'/],
+    [['connect', 'ws://127.0.0.1:9', '--protocol', 'chat', '--protocol', 'chat'], /--protocol: the same subprotocol offered twice/],
     [['echo-server', '--port', '65536'], /--port: expected a port number 0\.\.65535, got '65536'/],
     [['echo-server', '--port', 'eighty'], /--port: expected a port number/],
     [['echo-server', '--port', '-1'], /--port/],
@@ -342,6 +345,39 @@ describe('connect in a pipe', () => {
     expect(h0['sec-websocket-extensions']).toMatch(/permessage-deflate/);
     const h1 = Object.fromEntries(Object.entries(opens[1].headers).map(([k, v]) => [k.toLowerCase(), v]));
     expect(h1['sec-websocket-extensions']).toBeUndefined();
+  });
+
+  test('--protocol offers subprotocols in order; the one the server chose is reported; a server that names one not offered fails', async () => {
+    const opens: OpenContext[] = [];
+    const s = libServer({ protocols: ['superchat', 'chat'] });
+    s.on('open', (_c, ctx) => opens.push(ctx));
+    s.on('message', (c, ctx) => s.send(ctx.data, { clients: [c] }));
+    const url = `ws://127.0.0.1:${s.port}/`;
+    const r = await run(['connect', url, '--protocol', 'v2.chat', '--protocol', 'chat', '--protocol', 'superchat'], 'hi\n');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('hi\n');
+    // The server answers the first of the client's offer that it speaks.
+    expect(r.stderr).toContain(`connected to ${url} (subprotocol chat)`);
+    expect(opens).toHaveLength(1);
+    expect(opens[0].protocol).toBe('chat');
+    const h = Object.fromEntries(Object.entries(opens[0].headers).map(([k, v]) => [k.toLowerCase(), v]));
+    expect(h['sec-websocket-protocol']).toBe('v2.chat, chat, superchat');
+    // No match: the connection opens without a subprotocol, and none is reported.
+    const none = await run(['connect', url, '--protocol', 'mqtt'], 'x\n');
+    expect(none.code).toBe(0);
+    expect(none.stderr).toContain(`connected to ${url}`);
+    expect(none.stderr).not.toContain('subprotocol');
+    expect(opens[1].protocol).toBe('');
+    // A server that selects a subprotocol the client never offered: the start fails (RFC 6455 4.1).
+    const rogue = http.createServer();
+    rogue.on('upgrade', (req, sock) => {
+      sock.end(switchingProtocols(String(req.headers['sec-websocket-key']), { 'Sec-WebSocket-Protocol': 'other' }));
+    });
+    await new Promise<void>((res) => rogue.listen(0, '127.0.0.1', res));
+    cleanups.push(() => rogue.close());
+    const bad = await run(['connect', `ws://127.0.0.1:${(rogue.address() as AddressInfo).port}/`, '--protocol', 'chat'], 'x\n');
+    expect(bad.code).toBe(1);
+    expect(lines(bad.stderr)).toEqual([expect.stringMatching(/^ixws: cannot connect to .*subprotocol that was not offered: other/)]);
   });
 
   test('connection refused: the reason on one line, exit 1', async () => {
