@@ -128,6 +128,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
   // went (or before open).
   bool ping(const uint8_t* data, size_t len) { return outbox_.sendPing(data, len); }
   bool deflateActive() const { return outbox_.deflateActive(); }
+  int sharedDeflateBits() const { return outbox_.sharedDeflateBits(); }
+  const ConnSettings& settings() const { return *settings_; }
   State state() const { return static_cast<State>(state_.load(std::memory_order_acquire)); }
   uint64_t id() const { return id_; }
   IoLoop& loop() const { return loop_; }

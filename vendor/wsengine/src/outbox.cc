@@ -192,6 +192,21 @@ OutFramePtr Outbox::buildServerFrame(const uint8_t* data, size_t len, uint8_t op
   return f;
 }
 
+OutFramePtr Outbox::buildDeflatedServerFrame(const uint8_t* data, size_t len, uint8_t opcode,
+                                             Deflater& deflater, uint64_t* wireSize) {
+  auto f = std::make_shared<OutFrame>();
+  frameStorage(f->data, kMaxFrameHeader + len / 2 + 64);
+  f->data.resize(kMaxFrameHeader);
+  if (!deflater.compress(data, len, f->data)) return nullptr;
+  uint64_t plen = f->data.size() - kMaxFrameHeader;
+  uint8_t hdr[kMaxFrameHeader];
+  size_t hl = writeFrameHeader(hdr, true, true, opcode, plen, nullptr);
+  f->start = kMaxFrameHeader - hl;
+  std::memcpy(&f->data[f->start], hdr, hl);
+  *wireSize = plen;
+  return f;
+}
+
 // ------------------------------------------------------------ any thread
 
 SendResult Outbox::send(const uint8_t* data, size_t len, bool binary) {

@@ -125,11 +125,21 @@ class Outbox {
   uint64_t bufferedAmount() const { return buffered_.load(std::memory_order_relaxed); }
   bool overHighWaterMark() const { return bufferedAmount() > s_.limits.sendHighWaterMark; }
   bool deflateActive() const { return deflateBits_ != 0; }
+  // Server role, permessage-deflate with server_no_context_takeover agreed:
+  // each message is compressed on its own, so one frame compressed once fits
+  // every such connection with the same window bits and settings (a topic's
+  // publish shares it). 0 when the connection compresses with context.
+  int sharedDeflateBits() const { return deflateNoCtx_ ? deflateBits_ : 0; }
+  const ConnSettings& settings() const { return s_; }
   // Writes what a corked thread queued (see cork() in wsengine.h).
   void flushFromOwner();
 
   // Builds an unmasked frame (server role) for a broadcast.
   static OutFramePtr buildServerFrame(const uint8_t* data, size_t len, uint8_t opcode);
+  // The same, compressed by `deflater` (no context takeover); null when zlib
+  // fails. *wireSize: the compressed payload's length.
+  static OutFramePtr buildDeflatedServerFrame(const uint8_t* data, size_t len, uint8_t opcode,
+                                              Deflater& deflater, uint64_t* wireSize);
 
  private:
   enum Next { kNothing, kPost, kCork };

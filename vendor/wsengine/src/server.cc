@@ -12,7 +12,10 @@
 #include <unordered_map>
 
 #include "connection.h"
+#include "deflate.h"
 #include "io_loop.h"
+#include "reuse_port.h"
+#include "topics.h"
 #include "utf8.h"
 #include "wsengine/wsengine.h"
 
@@ -110,6 +113,63 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     return it == all_.end() ? nullptr : it->second;
   }
 
+  // Topics. A subscription needs an open connection and ends with it.
+  TopicResult subscribe(uint64_t id, const std::string& topic, bool on) {
+    TopicResult r;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!running_.load()) {
+      r.message = "Server is not running";
+      r.count = topics_.count(topic);
+      return r;
+    }
+    if (open_.find(id) == open_.end()) {
+      r.message = "Unknown or closed client";
+      r.count = topics_.count(topic);
+      return r;
+    }
+    r.success = true;
+    r.count = on ? topics_.subscribe(id, topic, &r.changed) : topics_.unsubscribe(id, topic, &r.changed);
+    return r;
+  }
+
+  // The frame is built once for every subscriber without permessage-deflate
+  // and queued on each (written at once to idle sockets, else flushed by the
+  // connection's IO thread), exactly as a broadcast send.
+  PublishResult publish(const std::string& topic, const uint8_t* data, size_t len, bool binary) {
+    PublishResult res;
+    res.payloadSize = len;
+    std::vector<std::shared_ptr<Connection>> targets;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (uint64_t id : topics_.subscribers(topic)) {
+        auto it = open_.find(id);
+        if (it != open_.end()) targets.push_back(it->second);
+      }
+    }
+    if (!running_.load()) {
+      res.message = "Server is not running";
+      return res;
+    }
+    if (!binary && !isValidUtf8(data, len)) {
+      res.message = "Invalid UTF-8: a text message must be valid UTF-8";
+      return res;
+    }
+    res.success = true;
+    res.subscribers = targets.size();
+    sendToAll(targets, data, len, binary, res);
+    return res;
+  }
+
+  std::vector<std::pair<std::string, size_t>> topics() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return topics_.topics();
+  }
+
+  std::vector<std::string> topicsOf(uint64_t id) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return topics_.topicsOf(id);
+  }
+
   std::shared_ptr<Connection> find(uint64_t id) const {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = open_.find(id);
@@ -165,6 +225,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       std::lock_guard<std::mutex> lock(mu_);
       open_.erase(id);
       all_.erase(id);
+      topics_.removeConnection(id);
       auto it = slots_.find(id);
       if (it != slots_.end()) {
         release(it->second);
@@ -197,6 +258,64 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     bool perAddr = false;   // counted in perAddr_
   };
   enum Refusal { kAdmitted, kTooManyHandshakes, kTooManyFromAddress, kDrop };
+
+  // A publish's fan-out: the frame is built once per way of sending it.
+  // Targets without permessage-deflate (and deflate targets below its
+  // threshold) share one plain frame; deflate targets that agreed to
+  // server_no_context_takeover share one compressed frame per compression
+  // setting (window bits, level, memLevel: with no context takeover each
+  // message is compressed from an empty window, RFC 7692 §7.1.1.1, so these
+  // alone decide its bytes); a target that compresses with context takeover
+  // needs its own deflate run, in its own stream.
+  static void sendToAll(const std::vector<std::shared_ptr<Connection>>& targets,
+                        const uint8_t* data, size_t len, bool binary, PublishResult& res) {
+    const uint8_t opcode = binary ? kBinary : kText;
+    OutFramePtr plain;
+    struct Deflated {
+      int bits, level, memLevel;
+      OutFramePtr frame;  // null: zlib failed (each falls back to its own send)
+      uint64_t wireSize;
+    };
+    std::vector<Deflated> deflated;
+    for (const auto& c : targets) {
+      SendResult r;
+      const DeflateOptions& ds = c->settings().deflate;
+      bool compress = c->deflateActive() && len >= ds.threshold;
+      int bits = compress ? c->sharedDeflateBits() : 0;
+      if (!compress) {
+        if (!plain) plain = Outbox::buildServerFrame(data, len, opcode);
+        r = c->sendShared(plain, len);
+      } else if (bits != 0) {
+        Deflated* d = nullptr;
+        for (auto& x : deflated)
+          if (x.bits == bits && x.level == ds.level && x.memLevel == ds.memLevel) d = &x;
+        if (!d) {
+          deflated.push_back(Deflated{bits, ds.level, ds.memLevel, nullptr, 0});
+          d = &deflated.back();
+          Deflater z;
+          if (z.init(bits, true, ds.level, ds.memLevel))
+            d->frame = Outbox::buildDeflatedServerFrame(data, len, opcode, z, &d->wireSize);
+          ++res.compressions;
+        }
+        if (d->frame) {
+          r = c->sendShared(d->frame, len);
+          r.wireSize = d->wireSize;
+        } else {
+          r = c->send(data, len, binary);
+          ++res.compressions;
+        }
+      } else {
+        r = c->send(data, len, binary);
+        ++res.compressions;
+      }
+      if (r.success) {
+        ++res.sent;
+        res.wireSize += r.wireSize;
+      } else {
+        ++res.failed;
+      }
+    }
+  }
 
   // Under mu_: undoes what the slot counted.
   void release(Slot& s) {
@@ -312,6 +431,14 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     uv_tcp_init(loop_.loop(), &l->tcp);
     l->tcp.data = l;
     l->server = shared_from_this();
+    if (opts.reusePort) {
+      std::string err;
+      if (!openReusePortSocket(&l->tcp, addr.ss_family, err)) {
+        closeListener(l);
+        res.message = err;
+        return res;
+      }
+    }
     int rc = uv_tcp_bind(&l->tcp, reinterpret_cast<const sockaddr*>(&addr), 0);
     if (rc == 0)
       rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), opts.backlog > 0 ? opts.backlog : 5,
@@ -453,6 +580,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   int maxHandshakes_ = 512;
   int maxPerAddress_ = 0;
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> open_;
+  TopicRegistry topics_;  // under mu_: subscriptions of open connections
 };
 
 Server::Server(std::shared_ptr<EventSink> sink, uint64_t tag)
@@ -494,5 +622,17 @@ void Server::ackClose(uint64_t conn) {
   if (!c) return;
   c->loop().post([c] { c->ackClose(); });
 }
+TopicResult Server::subscribe(uint64_t conn, const std::string& topic) {
+  return impl_->subscribe(conn, topic, true);
+}
+TopicResult Server::unsubscribe(uint64_t conn, const std::string& topic) {
+  return impl_->subscribe(conn, topic, false);
+}
+PublishResult Server::publish(const std::string& topic, const uint8_t* data, size_t len,
+                              bool binary) {
+  return impl_->publish(topic, data, len, binary);
+}
+std::vector<std::pair<std::string, size_t>> Server::topics() const { return impl_->topics(); }
+std::vector<std::string> Server::topicsOf(uint64_t conn) const { return impl_->topicsOf(conn); }
 
 }  // namespace wsengine

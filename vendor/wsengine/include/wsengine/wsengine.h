@@ -78,6 +78,11 @@ struct ServerOptions {
   int backlog = 5;
   // Open WebSocket connections; an upgrade beyond it is answered 503.
   int maxConnections = 128;
+  // Linux SO_REUSEPORT: several servers (processes, threads) listen on the
+  // same host and port and the kernel spreads new connections over them.
+  // Off: the port is exclusive (a second server fails with EADDRINUSE). On a
+  // platform without it start() fails and says so.
+  bool reusePort = false;
   // Sockets accepted and not yet upgraded (TCP/TLS/HTTP handshake in
   // progress), counted apart from maxConnections so that idle or slow sockets
   // cannot keep real clients out. Beyond it a new socket is answered 503
@@ -263,6 +268,29 @@ struct SendResult {
   std::string message;          // why it failed
 };
 
+// A subscribe/unsubscribe: success false (with message) for a connection
+// that is not open or a server that is not running.
+struct TopicResult {
+  bool success = false;
+  bool changed = false;  // subscribed (unsubscribed) now, not already (not at all)
+  size_t count = 0;      // the topic's subscribers afterwards
+  std::string message;
+};
+
+// A publish to a topic's subscribers on this server.
+struct PublishResult {
+  bool success = false;      // false: not running or invalid UTF-8 text (message)
+  uint64_t subscribers = 0;  // open connections subscribed at the time
+  uint64_t sent = 0;         // of them, those the frame was queued for
+  uint64_t failed = 0;       // those refused it (closing, over sendHighWaterMark)
+  uint64_t payloadSize = 0;
+  uint64_t wireSize = 0;     // payload bytes summed over the targets (after compression)
+  // Deflate runs this publish made: one per compression setting shared by
+  // subscribers without context takeover, one per subscriber with it.
+  uint64_t compressions = 0;
+  std::string message;
+};
+
 // Sends on the calling thread normally write a small frame to the socket at
 // once when the connection has nothing queued (no hop to the IO thread).
 // Between cork() and uncork() they only queue; uncork() then writes what each
@@ -332,6 +360,16 @@ class Server {
   void answerVerify(uint64_t conn, VerifyAnswer answer);
   // Answers a Closing event: the close reply may go out now.
   void ackClose(uint64_t conn);
+
+  // Topics: a connection subscribes to any number of topic names; its
+  // subscriptions end when it closes. publish() builds the frame once and
+  // queues it on every subscriber, like a send to several connections.
+  TopicResult subscribe(uint64_t conn, const std::string& topic);
+  TopicResult unsubscribe(uint64_t conn, const std::string& topic);
+  PublishResult publish(const std::string& topic, const uint8_t* data, size_t len, bool binary);
+  // Topics with subscribers (name, count), sorted; the topics of one connection.
+  std::vector<std::pair<std::string, size_t>> topics() const;
+  std::vector<std::string> topicsOf(uint64_t conn) const;
 
  private:
   std::shared_ptr<ServerImpl> impl_;
