@@ -5,6 +5,9 @@
 import type {
   BufferPoolStats,
   ClientArg,
+  PublishStatus,
+  TopicInfo,
+  TopicStatus,
   ClientObject,
   ClientOptions,
   ClientStartStatus,
@@ -37,6 +40,10 @@ export interface Binding {
   websocketClientClear(client: ClientArg): {} | RefStatus;
   /** [] for an unknown ref */
   websocketServerClients(server: ServerArg): number[];
+  websocketServerSubscribe(server: ServerArg, client: number, topic: string): TopicStatus;
+  websocketServerUnsubscribe(server: ServerArg, client: number, topic: string): TopicStatus;
+  websocketServerPublish(server: ServerArg & { topic?: string }, data: SendData): PublishStatus;
+  websocketServerTopics(server: ServerArg): TopicInfo[];
 
   // Beyond the 4D plugin's commands: used by the facade classes, and what the
   // engine reports about itself.

@@ -2,9 +2,13 @@
 // over the native module: argument checking, refs and statuses all happen in
 // native code, so these and the classes share one code path.
 import { binding } from './binding';
+import * as bus from './bus';
 import { withWhatwgUrl } from './url';
 import './verify'; // runs verifyClient hooks for the native side
 import type {
+  PublishStatus,
+  TopicInfo,
+  TopicStatus,
   ClientObject,
   ClientOptions,
   ClientStartStatus,
@@ -22,7 +26,17 @@ import type {
 /** Creates a server object: the configuration plus `ref` (-1, -2, … lowest free). */
 export function websocketServer(options?: ServerOptions): ServerObject {
   // Forward "no argument" as such so the native side sees the real arity.
-  return options === undefined ? binding.websocketServer() : binding.websocketServer(options);
+  if (options === undefined) return binding.websocketServer();
+  if (options === null || typeof options !== 'object' || options.bus === undefined) return binding.websocketServer(options);
+  // With a bus: the native side gets everything else, and a method that
+  // also tells the bus about closed connections (see bus.ts).
+  const { bus: given, ...rest } = options;
+  const b = bus.checkBus(given, 'options.bus');
+  const created = binding.websocketServer({ ...rest, method: bus.observingMethod(options.method) });
+  bus.attach(created.ref, b, options.method, options as Record<string, unknown>);
+  // `method` stays the wrapper, so that the object given back to a command
+  // keeps it.
+  return { ...created, bus: b } as ServerObject;
 }
 
 /** Creates a client object: the configuration plus `ref` (1, 2, … lowest free).
@@ -33,7 +47,14 @@ export function websocketClient(options?: ClientOptions): ClientObject {
 
 /** Binds and listens; `port` in the status is the port listened on. */
 export function websocketServerStart(server: ServerArg): ServerStartStatus {
-  return binding.websocketServerStart(server);
+  if (server === null || typeof server !== 'object' || !bus.hasBus(server.ref)) return binding.websocketServerStart(server);
+  // A server with a bus: the bus opens first; one that cannot open stops the start.
+  const arg = bus.nativeArg(server);
+  const { error, openedNow } = bus.beforeStart(server.ref);
+  if (error !== undefined) return { success: false, message: error };
+  const status = binding.websocketServerStart(arg);
+  if (!status.success && openedNow) bus.stopped(server.ref, false);
+  return status;
 }
 
 /** Connects (never blocking the thread); resolves with the first attempt's outcome. */
@@ -43,7 +64,13 @@ export function websocketClientStart(client: ClientArg): Promise<ClientStartStat
 
 /** Closes every connection (1001) and releases the port; returns the updated object. */
 export function websocketServerStop(server: ServerArg): ServerObject | RefStatus {
-  return binding.websocketServerStop(server);
+  const result = binding.websocketServerStop(bus.nativeArg(server));
+  if ('ref' in result) {
+    bus.stopped(result.ref, false);
+    const b = bus.busOf(result.ref);
+    if (b) return { ...result, bus: b };
+  }
+  return result;
 }
 
 /** Closes the connection (1000) and stops reconnecting; returns the updated object. */
@@ -53,7 +80,7 @@ export function websocketClientStop(client: ClientArg): ClientObject | RefStatus
 
 /** Sends to every connection, or to `server.clients`; one status per target. */
 export function websocketServerSend(server: ServerArg, data: SendData): ServerSendStatus[] {
-  return binding.websocketServerSend(server, data);
+  return binding.websocketServerSend(bus.nativeArg(server), data);
 }
 
 /** Sends to the server: strings as text, bytes as binary (unless `binary: false`). */
@@ -63,7 +90,9 @@ export function websocketClientSend(client: ClientArg, data: SendData): SendStat
 
 /** Disposes a server at once (connections dropped) and frees its ref. */
 export function websocketServerClear(server: ServerArg): {} | RefStatus {
-  return binding.websocketServerClear(server);
+  const result = binding.websocketServerClear(server);
+  if (!('success' in result)) bus.stopped(server.ref, true);
+  return result;
 }
 
 /** Disposes a client at once and frees its ref. */
@@ -90,5 +119,40 @@ export function websocketClientPing(client: ClientArg, data?: SendData): boolean
 
 /** Refs of the server's open connections. */
 export function websocketServerClients(server: ServerArg): number[] {
-  return binding.websocketServerClients(server);
+  return binding.websocketServerClients(bus.nativeArg(server));
+}
+
+/**
+ * Subscribes one open connection to a topic (a non-empty string); its
+ * subscriptions end when it closes. With a bus, the first local subscriber of
+ * a topic subscribes the bus to it.
+ */
+export function websocketServerSubscribe(server: ServerArg, client: number, topic: string): TopicStatus {
+  const status = binding.websocketServerSubscribe(bus.nativeArg(server), client, topic);
+  if (status.success) bus.afterSubscribe(server.ref, status);
+  return status;
+}
+
+/** Ends one connection's subscription to a topic (the bus's too when it was the last one here). */
+export function websocketServerUnsubscribe(server: ServerArg, client: number, topic: string): TopicStatus {
+  const status = binding.websocketServerUnsubscribe(bus.nativeArg(server), client, topic);
+  if (status.success) bus.afterUnsubscribe(server.ref, status);
+  return status;
+}
+
+/**
+ * Publishes to the subscribers of `server.topic`: on this server at once (the
+ * frame built once, like a send to several connections), and through the bus,
+ * if the server has one, to the subscribers of every other process. A string
+ * goes as text and bytes as binary, unless `server.binary` says otherwise.
+ */
+export function websocketServerPublish(server: ServerArg & { topic?: string }, data: SendData): PublishStatus {
+  const status = binding.websocketServerPublish(bus.nativeArg(server), data);
+  if (status.success) bus.afterPublish(server.ref, status.topic, data, server.binary, status);
+  return status;
+}
+
+/** The topics with subscribers on this server, with their counts. */
+export function websocketServerTopics(server: ServerArg): TopicInfo[] {
+  return binding.websocketServerTopics(bus.nativeArg(server));
 }

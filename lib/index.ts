@@ -15,9 +15,13 @@ export {
   websocketServerClients,
   websocketServerPing,
   websocketClientPing,
+  websocketServerSubscribe,
+  websocketServerUnsubscribe,
+  websocketServerPublish,
+  websocketServerTopics,
 } from './commands';
 export { WebSocketServer } from './server';
-export type { ServerEvents, ServerSendOptions } from './server';
+export type { ServerEvents, ServerSendOptions, PublishOptions } from './server';
 export { WebSocketClient } from './client';
 export type { ClientEvents, ClientSendOptions } from './client';
 export type * from './types';

@@ -2,17 +2,25 @@
 // server ref and routes the native event callback to events; every operation
 // goes through the same commands as the functional API.
 import { binding } from './binding';
+import * as bus from './bus';
 import { Endpoint } from './endpoint';
 import {
   websocketServer,
   websocketServerClear,
   websocketServerClients,
   websocketServerPing,
+  websocketServerPublish,
   websocketServerSend,
+  websocketServerSubscribe,
+  websocketServerTopics,
+  websocketServerUnsubscribe,
   websocketServerStart,
   websocketServerStop,
 } from './commands';
 import type {
+  PublishStatus,
+  TopicInfo,
+  TopicStatus,
   CloseContext,
   DataContext,
   ErrorContext,
@@ -37,12 +45,19 @@ export interface ServerEvents {
   ping: [client: number, context: DataContext];
   pong: [client: number, context: DataContext];
   fragment: [client: number, context: DataContext];
+  /** With a bus: its connection to the broker was lost (false) or is back (true). */
+  bus: [connected: boolean];
 }
 
 export interface ServerSendOptions {
   /** target connection refs (default: every open connection) */
   clients?: number[];
   /** false sends bytes as a text frame (they must be valid UTF-8) */
+  binary?: boolean;
+}
+
+export interface PublishOptions {
+  /** true sends a string as a binary frame; false sends bytes as text (valid UTF-8) */
   binary?: boolean;
 }
 
@@ -59,6 +74,7 @@ export class WebSocketServer extends Endpoint<ServerEvents> {
     });
     this.config = created;
     this.port = typeof this.config.port === 'number' ? this.config.port : 8080;
+    bus.onBusState(this.handle, (connected) => this.emit('bus', connected));
   }
 
   /** The configuration object as last returned by the native side (create or stop). */
@@ -119,6 +135,39 @@ export class WebSocketServer extends Endpoint<ServerEvents> {
   /** Bytes queued for sending on one connection. */
   bufferedAmount(client: number): number {
     return binding.bufferedAmount(this.ref_(), client);
+  }
+
+  /** Subscribes an open connection to a topic; the subscription ends with the connection. */
+  subscribe(client: number, topic: string): TopicStatus {
+    return websocketServerSubscribe(this.arg(), client, topic);
+  }
+
+  /** Ends a connection's subscription to a topic. */
+  unsubscribe(client: number, topic: string): TopicStatus {
+    return websocketServerUnsubscribe(this.arg(), client, topic);
+  }
+
+  /** Sends to the topic's subscribers here and, with a bus, in every other process. */
+  publish(topic: string, data: SendData, options?: PublishOptions): PublishStatus {
+    const arg: ServerArg & { topic?: string } = this.arg();
+    arg.topic = topic;
+    if (options?.binary !== undefined) arg.binary = options.binary;
+    return websocketServerPublish(arg, data);
+  }
+
+  /** The topics with subscribers on this server, with their counts. */
+  topics(): TopicInfo[] {
+    return websocketServerTopics(this.arg());
+  }
+
+  /**
+   * With a bus: resolves once the broker is reachable and has confirmed every
+   * subscription asked so far (a publish from another process reaches this
+   * server's subscribers from then on). Without one: resolves at once.
+   */
+  async busReady(): Promise<void> {
+    const b = bus.busOf(this.handle);
+    if (b) await b.flush();
   }
 
   protected clearNative(arg: ServerArg): {} | RefStatus {

@@ -246,6 +246,18 @@ export interface ServerOptions extends CommonOptions {
    * beyond it is closed with 1009; 0 off (default 256 MiB)
    */
   maxUnfinishedBytes?: number;
+  /**
+   * Linux SO_REUSEPORT: several servers (processes, worker threads) listen on the
+   * same host and port and the kernel spreads connections over them (default
+   * false: the port is exclusive); start fails where the platform lacks it
+   */
+  reusePort?: boolean;
+  /**
+   * Carries publishes to the servers of other processes or machines
+   * (`redisBus` from 'ix-websocket/redis', or any {@link Bus}); kept by the
+   * JavaScript facade, never read by the native side
+   */
+  bus?: Bus;
 }
 
 /** Options of `websocketClient`. */
@@ -355,3 +367,84 @@ export interface BufferPoolStats {
 
 /** The native module's exports. */
 export type { Binding } from '../binding';
+
+// ---- Topics and buses (publish/subscribe across processes) ----
+
+/** What `websocketServerSubscribe` / `websocketServerUnsubscribe` return. */
+export interface TopicStatus {
+  /** false (with `message`) for an unknown ref, a connection that is not open or a stopped server */
+  success: boolean;
+  message: string;
+  /** the connection's ref, as given */
+  client: number;
+  topic: string;
+  /** the topic's subscribers on this server afterwards */
+  subscribers: number;
+}
+
+/** What a publish did on this server, and whether the bus took the message. */
+export interface PublishStatus {
+  /** false (with `message`) for an unknown ref, a stopped server or text that is not UTF-8 */
+  success: boolean;
+  message: string;
+  topic: string;
+  /** connections of this server subscribed to the topic when it was published */
+  subscribers: number;
+  /** of them, those the frame was queued for */
+  sent: number;
+  /** those that refused it (closing, over `sendHighWaterMark`) */
+  failed: number;
+  payloadSize: number;
+  /** payload bytes summed over the local targets, after compression */
+  wireSize: number;
+  /**
+   * With a bus: whether it accepted the message for the other processes
+   * (`success: false` with a `message` while the broker is unreachable: that
+   * message does not reach them). Absent without a bus.
+   */
+  bus?: { success: boolean; message: string };
+}
+
+/** A topic with subscribers on this server. */
+export interface TopicInfo {
+  topic: string;
+  subscribers: number;
+}
+
+/** Where a bus hands what it receives and what goes wrong. */
+export interface BusHandler {
+  /** A message another process published to a topic this bus subscribed to. */
+  message(topic: string, data: Buffer, binary: boolean): void;
+  /** Something failed (a publish the broker did not take, a lost connection). */
+  error(error: Error, topic?: string): void;
+  /** The connection to the broker was lost (false) or is back (true). */
+  state(connected: boolean): void;
+}
+
+/**
+ * Carries publishes between the servers of several processes or machines
+ * (`redisBus` from `ix-websocket/redis` is one; any broker with
+ * publish/subscribe can be another). One bus serves one server: the server
+ * calls `open` when it starts, subscribes to each topic that gets its first
+ * local subscriber and unsubscribes when the last one goes, publishes what
+ * its application publishes, and calls `close` when it stops.
+ *
+ * Contract: `publish` never waits on the broker (it returns at once and
+ * reports later failures to `handler.error`); messages of one publisher reach
+ * every subscriber in publish order; a bus never hands a server the messages
+ * that server published itself (it delivered them locally already).
+ */
+export interface Bus {
+  open(handler: BusHandler): void;
+  /** Resolves when the broker confirmed the subscription. */
+  subscribe(topic: string): Promise<void>;
+  unsubscribe(topic: string): Promise<void>;
+  /** success false (with message) when the message cannot go now (broker unreachable). */
+  publish(topic: string, data: Buffer, binary: boolean): { success: boolean; message: string };
+  /** Resolves once the broker is reachable and every (un)subscribe asked so far is confirmed. */
+  flush(): Promise<void>;
+  /** Disconnects and forgets the subscriptions (the server stopped or was cleared). */
+  close(): Promise<void>;
+  /** Whether the broker is reachable now. */
+  readonly connected: boolean;
+}

@@ -69,6 +69,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerServerCommands(env, exports);
   registerClientCommands(env, exports);
   registerExtras(env, exports);
+  registerTopicCommands(env, exports);
   return exports;
 }
 

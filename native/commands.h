@@ -25,6 +25,8 @@ void registerClientCommands(Napi::Env env, Napi::Object exports);
 // extras.cc: setKeepAlive, bufferedAmount, ioThreads, bufferPoolStats,
 // parseClientUrl
 void registerExtras(Napi::Env env, Napi::Object exports);
+// topic_commands.cc: websocketServerSubscribe/Unsubscribe/Publish/Topics
+void registerTopicCommands(Napi::Env env, Napi::Object exports);
 
 // exports[name] = a function of that name calling fn.
 inline void exportFunction(Napi::Env env, Napi::Object& exports, const char* name,

@@ -42,6 +42,7 @@
   X(firstByteTimeout, Server, SecondsOrOff(), opts.limits.firstByteTimeout)                    \
   X(allowedOrigins, Server, Origins(), opts.allowedOrigins)                                    \
   X(verifyClient, Server, Function(), verifyClient)                                            \
+  X(reusePort, Server, Bool(), opts.reusePort)                                                 \
   X(url, Client, String(), opts.url)                                                           \
   X(pingInterval, Both, Int(-1, kMaxInt32), opts.heartbeat.pingInterval)                       \
   X(pingTimeout, Both, Int(-1, kMaxInt32), opts.heartbeat.pingTimeout)                         \

@@ -44,6 +44,7 @@ tar -tvzf "$TGZ" | awk '/prebuilds\/.*\.node$/ {print "  " $3 "  " $6}'
 if [ "$size" -lt "$BUDGET" ]; then ok "packed size $size < $BUDGET bytes (3 MiB)"; else bad "packed size $size >= $BUDGET bytes (3 MiB)"; fi
 for f in package/prebuilds/linux-x64/ix-websocket.glibc.node package/prebuilds/linux-arm64/ix-websocket.glibc.node \
   package/dist/lib/index.js package/dist/lib/index.d.ts package/dist/esm/index.mjs package/dist/esm/index.d.mts \
+  package/dist/lib/redis.js package/dist/lib/redis.d.ts package/dist/esm/redis.mjs package/dist/esm/redis.d.mts \
   package/dist/binding.d.ts package/scripts/build-native.js package/CMakeLists.txt; do
   if grep -qx "$f" <<<"$files"; then ok "tarball has ${f#package/}"; else bad "tarball lacks ${f#package/}"; fi
 done

@@ -23,3 +23,13 @@ export async function connect(url: string): Promise<boolean> {
 websocketServer({ port: 'eighty' });
 // @ts-expect-error the class has no such method
 server.listen();
+
+// The ./redis entry point and the bus types.
+import { redisBus } from 'ix-websocket/redis';
+import type { Bus, PublishStatus } from 'ix-websocket';
+const bus: Bus = redisBus({ url: 'redis://127.0.0.1:6379' });
+const busServer = new WebSocketServer({ port: 0, reusePort: true, bus });
+const published: PublishStatus = busServer.publish('news', 'hello');
+export const busOk: boolean | undefined = published.bus?.success;
+// @ts-expect-error a bus is an object with open/subscribe/publish/…, not a url
+new WebSocketServer({ bus: 'redis://127.0.0.1:6379' });

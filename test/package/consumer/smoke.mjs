@@ -24,4 +24,9 @@ const data = await Promise.race([echo, new Promise((_, reject) => setTimeout(() 
 assert.strictEqual(data, 'hello from esm ✓');
 websocketClientClear(client);
 server.clear();
+// ix-websocket/redis resolves; without the optional ioredis installed, a bus
+// says what to install when it opens (and nothing loads before).
+const { redisBus } = await import('ix-websocket/redis');
+const bus = redisBus({ url: 'redis://127.0.0.1:1' });
+assert.throws(() => bus.open({ message() {}, error() {}, state() {} }), /npm install ioredis/);
 console.log(`smoke ok: esm, node ${process.version} ${process.arch}`);

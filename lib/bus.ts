@@ -1,0 +1,221 @@
+// A server's bus (types.ts, Bus): what ties the topics of the native server
+// (one process) to a broker that reaches the servers of other processes.
+//
+// The engine knows the local subscriptions and ends them with their
+// connections; this file follows it: the bus subscribes to a topic when it
+// gets its first local subscriber and unsubscribes when the topic has none
+// left (after an unsubscribe, after close events, or when a message comes
+// in for a topic nobody here listens to any more). Local delivery happens
+// first, in the native publish; the bus is told afterwards and never waited
+// on. What arrives from the bus is published locally only.
+import { binding } from './binding';
+import type { Bus, BusHandler, EventMethod, PublishStatus, SendData, TopicStatus } from './types';
+
+interface Link {
+  ref: number;
+  bus: Bus;
+  /** Topics this server asked the bus for. */
+  topics: Set<string>;
+  /** Between start and stop: the bus is open. */
+  open: boolean;
+  /** The method given at creation (the class's dispatcher or the user's), for bus errors. */
+  method: EventMethod | undefined;
+  worker: unknown;
+  window: unknown;
+  process: unknown;
+  reconcileQueued: boolean;
+  /** The class listens to the bus's state here. */
+  onState?: (connected: boolean) => void;
+}
+
+const links = new Map<number, Link>();
+const BUS_METHODS = ['open', 'subscribe', 'unsubscribe', 'publish', 'flush', 'close'] as const;
+
+/** A bus option as given; throws a TypeError naming `name` when it is not a Bus. */
+export function checkBus(value: unknown, name: string): Bus {
+  const missing =
+    value === null || typeof value !== 'object'
+      ? BUS_METHODS
+      : BUS_METHODS.filter((m) => typeof (value as Record<string, unknown>)[m] !== 'function');
+  if (missing.length > 0)
+    throw new TypeError(`${name} must be a bus (an object with ${BUS_METHODS.join(', ')}); missing: ${missing.join(', ')}`);
+  return value as Bus;
+}
+
+/**
+ * The method a server with a bus is created with: it reports each close to
+ * the bus link (a closed connection's topics may have lost their last local
+ * subscriber), then calls the given method.
+ */
+export function observingMethod(method: EventMethod | undefined): EventMethod {
+  const m: EventMethod = (server, client, type, context, worker, window, process) => {
+    if (type === 'close') queueReconcile(server);
+    if (method) method(server, client, type, context, worker, window, process);
+  };
+  observing.add(m);
+  return m;
+}
+
+/** Ties `bus` to the server `ref` (once: a bus serves one server). */
+export function attach(ref: number, bus: Bus, method: EventMethod | undefined, given: Record<string, unknown>): void {
+  const current = links.get(ref);
+  if (current?.bus === bus) return;
+  if (current) throw new TypeError('server.bus cannot be replaced: clear the server and create another');
+  for (const l of links.values()) {
+    if (l.bus === bus) throw new TypeError('server.bus is already used by another server (one bus serves one server)');
+  }
+  links.set(ref, {
+    ref,
+    bus,
+    topics: new Set(),
+    open: false,
+    method,
+    worker: given.worker,
+    window: given.window,
+    process: given.process,
+    reconcileQueued: false,
+  });
+}
+
+export function hasBus(ref: number): boolean {
+  return links.has(ref);
+}
+
+export function busOf(ref: number): Bus | undefined {
+  return links.get(ref)?.bus;
+}
+
+export function onBusState(ref: number, fn: (connected: boolean) => void): void {
+  const l = links.get(ref);
+  if (l) l.onState = fn;
+}
+
+function report(l: Link, error: unknown, topic?: string): void {
+  const reason = `bus: ${error instanceof Error ? error.message : String(error)}`;
+  const context = {
+    decompressionError: false,
+    reason,
+    http_status: 0,
+    wait_time: 0,
+    retries: 0,
+    ...(topic !== undefined ? { topic } : {}),
+  };
+  if (l.method) l.method(l.ref, 0, 'error', context, l.worker, l.window, l.process);
+}
+
+/**
+ * A command's server argument as the native side must get it: a `method` it
+ * carries for a server with a bus is wrapped like the first one (the bus
+ * keeps hearing about closes) and becomes the method bus errors go to.
+ */
+export function nativeArg<T extends { ref: number; method?: EventMethod }>(server: T): T {
+  if (links.size === 0 || server === null || typeof server !== 'object' || typeof server.method !== 'function') return server;
+  const l = links.get(server.ref);
+  if (!l || isObserving(server.method)) return server;
+  l.method = server.method;
+  return { ...server, method: observingMethod(server.method) };
+}
+
+const observing = new WeakSet<EventMethod>();
+function isObserving(m: EventMethod): boolean {
+  return observing.has(m);
+}
+
+/**
+ * Before the server starts: opens its bus. Returns an error message when the
+ * bus cannot open (then the server must not start), and whether it opened
+ * now (a failed native start closes it again).
+ */
+export function beforeStart(ref: number): { error?: string; openedNow: boolean } {
+  const l = links.get(ref);
+  if (!l || l.open) return { openedNow: false };
+  try {
+    open(l);
+  } catch (e) {
+    l.open = false;
+    return { error: `bus: ${e instanceof Error ? e.message : String(e)}`, openedNow: false };
+  }
+  return { openedNow: true };
+}
+
+function open(l: Link): void {
+  const ref = l.ref;
+  l.open = true;
+  const handler: BusHandler = {
+    message: (topic, data, binary) => {
+      if (!l.open || links.get(ref) !== l) return;
+      const status = binding.websocketServerPublish({ ref, topic, binary }, data);
+      if (status.success && status.subscribers === 0) queueReconcile(ref);
+    },
+    error: (error, topic) => {
+      if (l.open) report(l, error, topic);
+    },
+    state: (connected) => {
+      if (l.open && l.onState) l.onState(connected);
+    },
+  };
+  l.bus.open(handler);
+}
+
+/** The server stopped or was cleared: the bus disconnects. */
+export function stopped(ref: number, forget: boolean): void {
+  const l = links.get(ref);
+  if (!l) return;
+  if (forget) links.delete(ref);
+  if (!l.open) return;
+  l.open = false;
+  l.topics.clear();
+  l.bus.close().catch(() => {});
+}
+
+export function afterSubscribe(ref: number, status: TopicStatus): void {
+  const l = links.get(ref);
+  if (!l || !l.open || !status.success || l.topics.has(status.topic)) return;
+  l.topics.add(status.topic);
+  l.bus.subscribe(status.topic).catch((e) => report(l, e, status.topic));
+}
+
+export function afterUnsubscribe(ref: number, status: TopicStatus): void {
+  const l = links.get(ref);
+  if (!l || !l.open || !status.success || status.subscribers > 0 || !l.topics.has(status.topic)) return;
+  l.topics.delete(status.topic);
+  l.bus.unsubscribe(status.topic).catch((e) => report(l, e, status.topic));
+}
+
+/** Hands a locally published message to the bus (never waiting on it); adds its answer to the status. */
+export function afterPublish(ref: number, topic: string, data: SendData, binaryOption: unknown, status: PublishStatus): void {
+  const l = links.get(ref);
+  if (!l || !status.success) return;
+  if (!l.open) {
+    status.bus = { success: false, message: 'The bus is not open' };
+    return;
+  }
+  // The frame type the native publish chose (args.h, sendsBinary).
+  const binary = typeof data === 'string' ? binaryOption === true : binaryOption !== false;
+  let bytes: Buffer;
+  if (typeof data === 'string') bytes = Buffer.from(data, 'utf8');
+  else if (data instanceof ArrayBuffer) bytes = Buffer.from(data);
+  else bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  try {
+    status.bus = l.bus.publish(topic, bytes, binary);
+  } catch (e) {
+    status.bus = { success: false, message: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/** Unsubscribes the bus from the topics that no longer have a local subscriber (once per turn). */
+function queueReconcile(ref: number): void {
+  const l = links.get(ref);
+  if (!l || !l.open || l.reconcileQueued) return;
+  l.reconcileQueued = true;
+  setImmediate(() => {
+    l.reconcileQueued = false;
+    if (!l.open || links.get(ref) !== l || l.topics.size === 0) return;
+    const local = new Set(binding.websocketServerTopics({ ref }).map((t) => t.topic));
+    for (const topic of [...l.topics]) {
+      if (local.has(topic)) continue;
+      l.topics.delete(topic);
+      l.bus.unsubscribe(topic).catch((e) => report(l, e, topic));
+    }
+  });
+}
