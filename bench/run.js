@@ -21,6 +21,9 @@ const RESULTS = path.join(__dirname, 'results');
 // ---- command line ---------------------------------------------------------------
 const SCENARIO_IDS = ['echo-32', 'echo-1k', 'echo-64k', 'echo-1m', 'echo-64k-few', 'echo-1m-few', 'echo-1k-deflate',
   'broadcast-1k', 'idle-10k', 'flood-client', 'latency-p99', 'loadgen-check'];
+// The scale-out scenarios (ix-websocket alone, 1 process vs 2): bench/scale.js.
+const scale = require('./scale');
+SCENARIO_IDS.push(...scale.SCALE_IDS);
 const USAGE = `usage: npm run bench [-- options]    (node bench/run.js [options])
   --quick          one round, short windows, 2,000 idle connections, no loadgen-check: a first look in under a minute
   --only A,B,...   run only these scenarios
@@ -442,6 +445,10 @@ async function main() {
     log(`  ${parts.join('  ')}  (${((Date.now() - s0) / 1000).toFixed(1)} s)`);
     for (const e of row.errors) log(`  run problem: ${e}`);
   }
+  const scaleIds = scale.SCALE_IDS.filter((id) => !cli.only || cli.only.includes(id));
+  const scaleRows = scaleIds.length
+    ? await scale.runScale({ ids: scaleIds, rounds: cli.rounds, quick: cli.quick, loadgen, ixEntry: IX.entry, log, duration: DURATION, warmup: WARMUP })
+    : [];
   let check = null;
   if (cli.only ? cli.only.includes('loadgen-check') : !cli.quick) {
     log('loadgen-check: echo 1 KiB, 1 generator x 100 conns vs 2 x 50 ...');
@@ -454,7 +461,7 @@ async function main() {
     date: new Date().toISOString(), seconds, rounds: cli.rounds, quick: cli.quick, only: cli.only, partial, servers: SERVERS,
     machine: info, loadAverage: { before: load0, after: os.loadavg() },
     targets: { met: summary.met, total: summary.total, checks: rows.flatMap((r) => r.checks) },
-    scenarios: rows, loadgenCheck: check, raw,
+    scenarios: rows, loadgenCheck: check, raw, scale: scaleRows,
   };
   const base = partial ? 'partial' : 'latest';
   fs.mkdirSync(RESULTS, { recursive: true });
@@ -470,6 +477,7 @@ async function main() {
     console.log(cpuTable(rows));
   }
   console.log('\n' + summary.text);
+  if (scaleRows.length) console.log(`\nscale-out, ix-websocket only (no target yet): median [min-max] over ${cli.rounds} round(s)\n\n${scale.scaleTable(scaleRows)}`);
   if (check) {
     console.log('\nload generator check (echo 1 KiB): 1 process x 100 conns vs 2 processes x 50 conns');
     for (const impl of SERVERS) {
