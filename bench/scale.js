@@ -142,7 +142,6 @@ async function runScale(ctx) {
   if (ctx.ids.includes('reuseport-echo-1k')) {
     log('reuseport-echo-1k: echo 1 KiB, 100 conns x 8 in flight: 1 process vs 2 processes on one port ...');
     const samples = { 1: [], 2: [] };
-    const spread = [];
     for (let round = 0; round < rounds; round++) {
       for (const n of order(round)) {
         const g = await startGroup(ctx.ixEntry, 'echo', n, []);
@@ -150,7 +149,6 @@ async function runScale(ctx) {
           const { result } = await ctx.loadgen(['--mode', 'echo', '--url', `ws://127.0.0.1:${g.port}/`, '--conns', '100', '--size', '1024',
             '--inflight', '8', '--duration', String(ctx.duration), '--warmup', String(ctx.warmup)], { timeoutMs: 90000 });
           samples[n].push(result.msgs_per_s);
-          if (n === 2) spread.push((await Promise.all(g.servers.map((s) => s.request('stats', 'stats')))).map((s) => s.clients));
         } finally {
           await Promise.all(g.servers.map((s) => s.stop()));
         }
@@ -158,7 +156,7 @@ async function runScale(ctx) {
       }
     }
     rows.push({ id: 'reuseport-echo-1k', title: 'echo 1 KiB, 100 conns x 8 in flight', unit: 'msg/s', one: stats(samples[1]),
-      two: stats(samples[2]), raw: samples, connsPerProcess: spread });
+      two: stats(samples[2]), raw: samples });
   }
 
   if (ctx.ids.includes('publish-2proc')) {
@@ -171,8 +169,7 @@ async function runScale(ctx) {
       log(`publish-2proc: ${title}: 1 process vs 2 processes + Redis (${redisExe.version.split(' ').slice(0, 3).join(' ')}) ...`);
       const redis = await startRedis(redisExe.exe);
       const samples = { 1: [], 2: [] };
-      const spread = [];
-      const completion = { 1: [], 2: [] };
+        const completion = { 1: [], 2: [] };
       try {
         for (let round = 0; round < rounds; round++) {
           for (const n of order(round)) {
@@ -183,8 +180,7 @@ async function runScale(ctx) {
               if (result.receivers !== 1000 || result.len_errors) throw new Error(`publish-2proc: ${JSON.stringify(result)}`);
               samples[n].push(result.deliveries_per_s);
               completion[n].push(result.completion_ms);
-              if (n === 2) spread.push((await Promise.all(g.servers.map((s) => s.request('stats', 'stats')))).map((s) => s.clients));
-            } finally {
+                } finally {
               await Promise.all(g.servers.map((s) => s.stop()));
             }
             await sleep(200);
@@ -194,7 +190,7 @@ async function runScale(ctx) {
         await redis.stop();
       }
       rows.push({ id: 'publish-2proc', title, unit: 'deliveries/s', one: stats(samples[1]), two: stats(samples[2]), raw: samples,
-        completionMs: { one: stats(completion[1]), two: stats(completion[2]) }, connsPerProcess: spread, redis: redisExe.version });
+        completionMs: { one: stats(completion[1]), two: stats(completion[2]) }, redis: redisExe.version });
     }
   }
   return rows;
@@ -218,8 +214,7 @@ function scaleTable(rows) {
     const ratio = r.one && r.two ? (r.two.median / r.one.median).toFixed(2) : '-';
     lines.push(`${r.id.padEnd(19)} | ${cellOf(r.one).padEnd(23)} | ${cellOf(r.two).padEnd(23)} | ${ratio.padEnd(5)} | ${r.unit}`);
   }
-  const notes = rows.filter((r) => r.connsPerProcess && r.connsPerProcess.length).map((r) => `${r.id}: connections per process ${r.connsPerProcess.map((c) => c.join('/')).join(', ')}`);
-  return [...lines, ...notes].join('\n');
+  return lines.join('\n');
 }
 
 module.exports = { SCALE_IDS, runScale, scaleTable };
