@@ -104,6 +104,21 @@ bool Connection::adopt(int fd) {
   return true;
 }
 
+void Connection::feedReceived(std::string received) {
+  if (received.empty() || socketClosing_ || state() != kHandshake) return;
+  std::shared_ptr<Connection> hold = self_;
+  // As onRead does for a first read: the rest of handshakeTimeout applies.
+  if (awaitingFirstByte_) {
+    awaitingFirstByte_ = false;
+    armDeadline(cfg_.limits.handshakeTimeout);
+  }
+  holdEvents_ = true;
+  onPlainData(reinterpret_cast<uint8_t*>(&received[0]), received.size());
+  holdEvents_ = false;
+  flushHeld();
+  if (!socketClosing_ && (pausedByBudget_ || outbox_.overHighWaterMark())) updateReading();
+}
+
 void Connection::connect(const struct sockaddr* addr) {
   initHandles();
   auto* req = new uv_connect_t;

@@ -70,6 +70,9 @@ class Connection : public std::enable_shared_from_this<Connection>,
   bool accept(uv_stream_t* listener);
   // Server role: adopt a socket accepted on another loop (fd already ours).
   bool adopt(int fd);
+  // Server role, right after adopt(): the bytes the socket's previous owner
+  // had already read from it (Server::adopt), handled as the first read.
+  void feedReceived(std::string received);
   // Server role: answer an HTTP error (e.g. 503 over maxConnections) and
   // close; on TLS through TLS, or a plain close before the TLS handshake.
   void reject(int status, const std::string& reason, const Headers& extra = Headers());

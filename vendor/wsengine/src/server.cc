@@ -5,6 +5,7 @@
 // owner thread (a broadcast frame is built once and shared by every target
 // that does not compress).
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -41,6 +42,18 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
 
   bool running() const { return running_.load(); }
   int port() const { return port_.load(); }
+
+  bool adopt(int fd, std::string&& received) {
+    if (!running_.load()) {
+      ::close(fd);
+      return false;
+    }
+    std::shared_ptr<ServerImpl> self = shared_from_this();
+    loop_.post([self, fd, received = std::move(received)]() mutable {
+      self->adoptOnLoop(fd, std::move(received));
+    });
+    return true;
+  }
 
   std::vector<SendResult> send(const std::vector<uint64_t>* ids, const uint8_t* data, size_t len,
                                bool binary) {
@@ -372,9 +385,15 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
 
   StartResult startOnLoop(const ServerOptions& opts) {
     StartResult res;
-    if (listener_) {
+    if (listener_ || running_.load()) {
       res.message = "Server is already running";
       res.port = port_;
+      return res;
+    }
+    if (opts.noServer && opts.tls.enabled) {
+      res.message =
+          "noServer takes plain TCP connections from another server: tls does not apply (terminate "
+          "TLS in front of that server, or serve TLS from a server that listens itself)";
       return res;
     }
     {
@@ -406,6 +425,13 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       }
     }
     settings_ = std::move(settings);
+    if (opts.noServer) {
+      port_ = 0;
+      running_ = true;
+      res.success = true;
+      res.message = "Ready to adopt connections (noServer)";
+      return res;
+    }
     struct sockaddr_storage addr;
     std::memset(&addr, 0, sizeof addr);
     const char* host = opts.host.empty() ? "0.0.0.0" : opts.host.c_str();
@@ -559,6 +585,43 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     });
   }
 
+  // A socket given to adopt(): registered here (the settings of the current
+  // start are this loop's), then adopted on the loop an accept would pick,
+  // admitted as a handshake like an accepted socket, and only then given the
+  // bytes its previous owner read. A stop() posted after adopt() runs after
+  // this and finds the connection registered.
+  void adoptOnLoop(int fd, std::string received) {
+    if (!running_.load() || !settings_) {
+      ::close(fd);
+      return;
+    }
+    uint64_t id;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      id = nextId_++;
+    }
+    IoLoop& target = nextLoop();
+    std::shared_ptr<ServerImpl> self = shared_from_this();
+    auto c = std::make_shared<Connection>(target, self, sink_, tag_, id, settings_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      all_[id] = c;
+      slots_[id] = Slot();
+    }
+    target.post([self, c, id, fd, received = std::move(received)]() mutable {
+      if (!c->adopt(fd)) return;  // closes itself; onConnClosed cleans up
+      Refusal why;
+      {
+        std::lock_guard<std::mutex> lock(self->mu_);
+        why = self->admit(id, c->peerAddress());
+      }
+      if (why == kAdmitted)
+        c->feedReceived(std::move(received));
+      else
+        refuse(c, why);
+    });
+  }
+
   IoLoop& loop_;
   std::shared_ptr<EventSink> sink_;
   uint64_t tag_;
@@ -591,6 +654,7 @@ Server::~Server() {
 StartResult Server::start(const ServerOptions& options) { return impl_->start(options); }
 void Server::stop(int code, const std::string& reason) { impl_->stop(code, reason, false); }
 void Server::clear() { impl_->stop(1001, "Server cleared", true); }
+bool Server::adopt(int fd, std::string received) { return impl_->adopt(fd, std::move(received)); }
 bool Server::running() const { return impl_->running(); }
 int Server::port() const { return impl_->port(); }
 std::vector<SendResult> Server::send(const std::vector<uint64_t>* conns, const uint8_t* data,

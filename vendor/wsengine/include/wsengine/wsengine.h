@@ -76,6 +76,11 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: the system picks one
   int backlog = 5;
+  // No listener: start() binds nothing and the connections come from
+  // Server::adopt() (sockets another part of the program accepted, such as
+  // Node's HTTP server). host, port and backlog are ignored; TLS is refused
+  // (an adopted socket is plain TCP).
+  bool noServer = false;
   // Open WebSocket connections; an upgrade beyond it is answered 503.
   int maxConnections = 128;
   // Linux SO_REUSEPORT: several servers (processes, threads) listen on the
@@ -335,8 +340,19 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and listens on an IO thread; waits only for that.
+  // Binds and listens on an IO thread; waits only for that. With noServer
+  // it binds nothing: the server is ready for adopt().
   StartResult start(const ServerOptions& options);
+  // Takes over a connected TCP socket that something else accepted (fd: from
+  // now on the engine's, closed on failure) together with the bytes already
+  // read from it (`received`: the opening handshake request, whole or in
+  // part, and whatever followed it). The socket goes to an IO loop as an
+  // accepted one does and is served exactly like one: maxHandshakes and
+  // maxConnectionsPerAddress at adoption, then the handshake reads
+  // `received` before anything from the socket. Owner thread; never blocks
+  // (the IO thread does the adoption). False (fd closed) when the server is
+  // not running.
+  bool adopt(int fd, std::string received);
   // Closes every connection with 1001 and releases the port; never blocks.
   // Each connection still raises its close event.
   void stop(int code = 1001, const std::string& reason = "Server stopped");
