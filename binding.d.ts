@@ -22,6 +22,7 @@ import type {
   VerifyClient,
   VerifyClientAnswer,
   VerifyClientInfo,
+  UpgradeStatus,
 } from './lib/types';
 
 export interface Binding {
@@ -79,6 +80,13 @@ export interface Binding {
    * start would refuse (including every url WHATWG URL would read another way).
    */
   parseClientUrl(url: string): ParsedClientUrl;
+  /**
+   * Hands a connected TCP socket's descriptor (duplicated here; the caller
+   * keeps and closes its own) and the bytes already read from it (the
+   * upgrade request, whole, and what followed) to a started noServer server.
+   * lib/attach.ts is the one caller (handleUpgrade).
+   */
+  websocketServerAdopt(server: ServerArg, fd: number, received: Buffer): UpgradeStatus | RefStatus;
 }
 
 /** How the engine reads a client url: its parts, or why a start would refuse it. */

@@ -1,6 +1,9 @@
 // The eleven commands of the 4D "WebSocket" plugin, as thin typed wrappers
 // over the native module: argument checking, refs and statuses all happen in
 // native code, so these and the classes share one code path.
+import type { IncomingMessage } from 'http';
+import type { Socket } from 'net';
+import { handleUpgrade } from './attach';
 import { binding } from './binding';
 import * as bus from './bus';
 import { withWhatwgUrl } from './url';
@@ -21,6 +24,7 @@ import type {
   ServerOptions,
   ServerSendStatus,
   ServerStartStatus,
+  UpgradeStatus,
 } from './types';
 
 /** Creates a server object: the configuration plus `ref` (-1, -2, … lowest free). */
@@ -155,4 +159,14 @@ export function websocketServerPublish(server: ServerArg & { topic?: string }, d
 /** The topics with subscribers on this server, with their counts. */
 export function websocketServerTopics(server: ServerArg): TopicInfo[] {
   return binding.websocketServerTopics(bus.nativeArg(server));
+}
+
+/**
+ * Hands the connection of an `http.Server` 'upgrade' event (`req`, `socket`,
+ * `head`) to a started server created with `noServer: true`; served from then
+ * on like a connection it accepted itself. See lib/attach.ts and the README
+ * ("Attach to an existing server").
+ */
+export function websocketServerHandleUpgrade(server: ServerArg, req: IncomingMessage, socket: Socket, head: Buffer): UpgradeStatus {
+  return handleUpgrade(server, req, socket, head);
 }

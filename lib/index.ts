@@ -19,6 +19,7 @@ export {
   websocketServerUnsubscribe,
   websocketServerPublish,
   websocketServerTopics,
+  websocketServerHandleUpgrade,
 } from './commands';
 export { WebSocketServer } from './server';
 export type { ServerEvents, ServerSendOptions, PublishOptions } from './server';

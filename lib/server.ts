@@ -1,6 +1,8 @@
 // WebSocketServer: an EventEmitter over the server commands. It owns one
 // server ref and routes the native event callback to events; every operation
 // goes through the same commands as the functional API.
+import type { IncomingMessage } from 'http';
+import type { Socket } from 'net';
 import { binding } from './binding';
 import * as bus from './bus';
 import { Endpoint } from './endpoint';
@@ -10,6 +12,7 @@ import {
   websocketServerClients,
   websocketServerPing,
   websocketServerPublish,
+  websocketServerHandleUpgrade,
   websocketServerSend,
   websocketServerSubscribe,
   websocketServerTopics,
@@ -33,6 +36,7 @@ import type {
   ServerOptions,
   ServerSendStatus,
   ServerStartStatus,
+  UpgradeStatus,
 } from './types';
 
 /** Server events: each listener gets the connection's ref and the context. */
@@ -105,6 +109,20 @@ export class WebSocketServer extends Endpoint<ServerEvents> {
     if (options?.clients !== undefined) arg.clients = options.clients;
     if (options?.binary !== undefined) arg.binary = options.binary;
     return websocketServerSend(arg, data);
+  }
+
+  /**
+   * `noServer` servers: takes over the connection of an `http.Server`
+   * 'upgrade' event (`server.on('upgrade', (req, socket, head) =>
+   * wss.handleUpgrade(req, socket, head))`). The server must be started. The
+   * connection then raises the same events as one the server accepted itself.
+   * On `success: false` (an `https` server's socket, which cannot be adopted,
+   * or a server not started) the peer got an HTTP error and the socket is
+   * closed. TypeError for a server without `noServer` or arguments that are
+   * not those of an 'upgrade' event.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): UpgradeStatus {
+    return websocketServerHandleUpgrade(this.arg(), req, socket, head);
   }
 
   /** Refs of the open connections. */

@@ -209,6 +209,13 @@ export interface ServerOptions extends CommonOptions {
   host?: string;
   /** listen backlog (default 5) */
   backlog?: number;
+  /**
+   * no listener of its own (default false): start() binds nothing, and the
+   * connections come from `handleUpgrade(req, socket, head)` in the 'upgrade'
+   * event of a Node `http.Server` (README, "Attach to an existing server");
+   * `host`, `port` and `backlog` are ignored and `tls` is refused
+   */
+  noServer?: boolean;
   /** open WebSocket connections; an upgrade beyond it gets HTTP 503 (default 128) */
   maxConnections?: number;
   /** seconds allowed for a client's opening handshake, `verifyClient` included (default 10) */
@@ -332,6 +339,16 @@ export interface SendStatus {
 /** A server send's outcome for one target connection (`client`). */
 export interface ServerSendStatus extends SendStatus {
   client: number;
+}
+
+/**
+ * What `handleUpgrade` returns. On `success: false` the peer has been answered
+ * with an HTTP error (501 for a socket that cannot be adopted, such as an
+ * `https` server's, 503 when the server is not started) and the socket closed.
+ */
+export interface UpgradeStatus {
+  success: boolean;
+  message: string;
 }
 
 /** What a command returns for an unknown or cleared ref. */

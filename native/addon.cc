@@ -70,6 +70,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerClientCommands(env, exports);
   registerExtras(env, exports);
   registerTopicCommands(env, exports);
+  registerAttach(env, exports);
   return exports;
 }
 

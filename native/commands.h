@@ -27,6 +27,8 @@ void registerClientCommands(Napi::Env env, Napi::Object exports);
 void registerExtras(Napi::Env env, Napi::Object exports);
 // topic_commands.cc: websocketServerSubscribe/Unsubscribe/Publish/Topics
 void registerTopicCommands(Napi::Env env, Napi::Object exports);
+// attach.cc: websocketServerAdopt (noServer servers, lib/attach.ts)
+void registerAttach(Napi::Env env, Napi::Object exports);
 
 // exports[name] = a function of that name calling fn.
 inline void exportFunction(Napi::Env env, Napi::Object& exports, const char* name,

@@ -35,6 +35,7 @@
   X(port, Server, Int(0, 65535), opts.port)                                                    \
   X(host, Server, String(), opts.host)                                                         \
   X(backlog, Server, Int(0, kMaxInt32), opts.backlog)                                          \
+  X(noServer, Server, Bool(), opts.noServer)                                                  \
   X(maxConnections, Server, Int(1, kMaxInt32), opts.maxConnections)                            \
   X(maxHandshakes, Server, Int(1, kMaxInt32), opts.maxHandshakes)                              \
   X(maxConnectionsPerAddress, Server, Int(0, kMaxInt32), opts.maxConnectionsPerAddress)        \
