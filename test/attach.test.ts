@@ -406,6 +406,39 @@ describe("the engine's own handshake rules apply", () => {
     big.write(upgradeRequest('/feed', crypto.randomBytes(16).toString('base64'), many));
     expect((await big.readHead()).status).toBe(431);
   });
+  test('verifyClient and subprotocols decide adopted connections as they do accepted ones', async () => {
+    const seen: Array<{ uri: string; origin: string; remoteAddress: string; secure: boolean; protocols: string[] }> = [];
+    const s = await sharedPort({
+      chat: {
+        protocols: ['chat.v2', 'chat.v1'],
+        verifyClient: async (info: { uri: string; origin: string; remoteAddress: string; secure: boolean; protocols: string[]; headers: Record<string, string> }) => {
+          seen.push({ uri: info.uri, origin: info.origin, remoteAddress: info.remoteAddress, secure: info.secure, protocols: info.protocols });
+          await delay(20);  // an answer that takes a while: the adopted handshake waits for it
+          if (header(info.headers, 'x-token') !== 'let-me-in') return { accept: false, status: 403, message: 'no token' };
+          return { accept: true, headers: { 'X-Verified': 'yes' } };
+        },
+      },
+    });
+    const refused = await refusal(`ws://127.0.0.1:${s.port}/chat?who=nobody`);
+    expect(refused).toEqual({ status: 403, body: 'no token' });
+    const ws = new WebSocket(`ws://127.0.0.1:${s.port}/chat?who=me`, ['chat.v1', 'chat.v2'], { headers: { 'X-Token': 'let-me-in' } });
+    defer(() => ws.terminate());
+    const upgraded = new Promise<string>((r) => ws.once('upgrade', (res) => r(String(res.headers['x-verified']))));
+    const got = new Promise<string>((r) => ws.once('message', (d) => r(String(d))));
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    expect(ws.protocol).toBe('chat.v1');  // the first of the client's offer that the server speaks
+    expect(await upgraded).toBe('yes');
+    expect(await got).toBe('welcome to chat');
+    expect(seen).toEqual([
+      { uri: '/chat?who=nobody', origin: '', remoteAddress: '127.0.0.1', secure: false, protocols: [] },
+      { uri: '/chat?who=me', origin: '', remoteAddress: '127.0.0.1', secure: false, protocols: ['chat.v1', 'chat.v2'] },
+    ]);
+    expect(s.chatLog.of('open')).toHaveLength(1);
+    expect(s.chatLog.of('open')[0].ctx.protocol).toBe('chat.v1');
+  });
 });
 
 // ------------------------------------------------------------------ descriptors
