@@ -31,6 +31,49 @@ function runErrors(r) {
   return e;
 }
 
+// What the rest of the machine did during a run's window (bench/clean.js).
+function machineOf(s) {
+  const o = {};
+  for (const k of ['other_cpu', 'machine_busy', 'machine_steal', 'attempts', 'disturbances', 'disturbed']) if (s[k] !== undefined) o[k] = s[k];
+  return o;
+}
+
+// What else than the server may have set a window's rate, from the load
+// generator's readings (null when none, or when they are missing):
+// - 'generator': the one generator process used >= 0.9 of a core: it could
+//   not offer more load.
+// - 'machine': the machine had < 0.25 of a core idle (busy + steal of all
+//   `cores`): the server and the generator shared what the rest left them.
+//   Then the rate is about 1 / (server + generator CPU per message) times the
+//   CPU they got, so the generator's own cost (~2.4 us per 1 KiB echo) hides
+//   most of a cheap server's lead and little of a dear one's: uWS at ~3 us
+//   per echo is understated far more than ix-websocket at ~8 us. Compare CPU
+//   per message there, not the rate.
+const GENERATOR_BOUND = 0.9;
+const MACHINE_IDLE_MIN = 0.25;
+function windowLimit(r, cores) {
+  if (!r || typeof r.loadgen_cpu !== 'number') return null;
+  if (r.loadgen_cpu >= GENERATOR_BOUND) return 'generator';
+  if (cores > 0 && typeof r.machine_busy === 'number' && cores - r.machine_busy - (r.machine_steal || 0) < MACHINE_IDLE_MIN) return 'machine';
+  return null;
+}
+
+// One line per scenario and server with limited windows, or [].
+function limitNotes(rows) {
+  const lines = [];
+  for (const r of rows) {
+    for (const impl of r.impls) {
+      const l = r[impl] && r[impl].limited;
+      if (!l || (!l.generator && !l.machine)) continue;
+      const parts = [];
+      if (l.generator) parts.push(`${l.generator} load-generator-bound (the generator used a whole core)`);
+      if (l.machine) parts.push(`${l.machine} machine-bound (under ${MACHINE_IDLE_MIN} of a core idle: server and generator shared what other processes left)`);
+      lines.push(`  ${r.id} ${NAMES[impl]}: ${parts.join(', ')} of ${l.of} windows: its rate is a floor; its CPU per message still holds`);
+    }
+  }
+  return lines;
+}
+
 function passes(ratio, op, target) {
   if (ratio === null || target === null || target === undefined) return null;
   return op === '>=' ? ratio >= target : ratio <= target;
@@ -38,7 +81,8 @@ function passes(ratio, op, target) {
 
 // sc: the scenario; samples: { impl: [loadgen or client results] } for the
 // implementations that ran it.
-function summarize(sc, samples) {
+// cores: the machine's CPUs (for windowLimit; 0 = unknown).
+function summarize(sc, samples, cores = 0) {
   const out = {
     id: sc.id, title: sc.title, metric: sc.metric, unit: sc.unit, better: sc.better, also: sc.also, cpuOf: sc.cpuOf,
     impls: Object.keys(samples),
@@ -56,8 +100,10 @@ function summarize(sc, samples) {
       stats: stats(good[impl].map((s) => s[sc.metric] * sc.scale)),
       also: sc.also ? stats(good[impl].map((s) => s[sc.also])) : undefined,
       cpu: stats(good[impl].map((s) => s.us_per_msg)),
-      runs: samples[impl].map((s) => ({ value: s[sc.metric] * sc.scale, us_per_msg: s.us_per_msg, ...sc.extra(s), errors: runErrors(s) })),
+      runs: samples[impl].map((s) => ({ value: s[sc.metric] * sc.scale, us_per_msg: s.us_per_msg, ...sc.extra(s), ...machineOf(s), limit: windowLimit(s, cores), errors: runErrors(s) })),
     };
+    const lim = out[impl].runs.map((x) => x.limit);
+    out[impl].limited = { generator: lim.filter((x) => x === 'generator').length, machine: lim.filter((x) => x === 'machine').length, of: lim.length };
   }
   const ratio = (a, b) => (a && b && b.median ? a.median / b.median : null);
   out.ratios = {};
@@ -174,4 +220,4 @@ function targetSummary(rows) {
   return { text: lines.join('\n'), met: met.length, total: checks.length };
 }
 
-module.exports = { IMPLS, NAMES, OTHERS, stats, runErrors, summarize, mainTable, cpuTable, targetSummary, fmt, cell };
+module.exports = { IMPLS, NAMES, OTHERS, stats, runErrors, windowLimit, limitNotes, summarize, mainTable, cpuTable, targetSummary, fmt, cell };

@@ -12,8 +12,9 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const preflight = require('./preflight');
-const { IMPLS, NAMES, summarize, mainTable, cpuTable, targetSummary, fmt, cell } = require('./report');
+const { IMPLS, NAMES, summarize, mainTable, cpuTable, targetSummary, fmt, cell, windowLimit, limitNotes } = require('./report');
 const { writeChart } = require('./chart');
+const { measureUndisturbed, LIMIT: DISTURB_LIMIT } = require('./clean');
 
 const ROOT = preflight.ROOT;
 const RESULTS = path.join(__dirname, 'results');
@@ -287,7 +288,10 @@ async function runServed(sc) {
     for (let round = 0; round < cli.rounds; round++) {
       for (const impl of orderFor(sc.impls, round)) {
         const srv = servers[impl];
-        const { result } = await loadgen([...sc.loadgenArgs(srv.port), '--server-pid', String(srv.pid)], { timeoutMs: 90000 });
+        // Measured again when other processes used the machine meanwhile (clean.js).
+        const result = await measureUndisturbed(
+          async () => (await loadgen([...sc.loadgenArgs(srv.port), '--server-pid', String(srv.pid)], { timeoutMs: 90000 })).result,
+          { onRetry: (d) => log(`  ${impl}: other processes used ${(d * 100).toFixed(0)}% of a core during the window: measuring it again`) });
         samples[impl].push(withCpu(result));
         await sleep(PAUSE_MS);
       }
@@ -347,23 +351,32 @@ async function runFlood(sc) {
   const samples = Object.fromEntries(sc.impls.map((i) => [i, []]));
   for (let round = 0; round < cli.rounds; round++) {
     for (const impl of orderFor(sc.impls, round)) {
-      let client = null;
-      let got = null;
-      const server = loadgen(['--mode', 'flood-server', '--port', '0', '--size', '1024', '--timeout', '30'], {
-        timeoutMs: 40000,
-        onLine: (obj) => {
-          if (obj.event !== 'listening') return;
-          client = startProc(impl, 'flood-client', ['--url', url(obj.port), '--warmup', String(WARMUP), '--duration', String(DURATION)]);
-          got = client.wait((m) => m.type === 'flood', 30000, 'flood result');
-        },
-      });
-      const { result } = await server;
-      if (!got) throw new Error('flood server never listened');
-      const r = await got;
-      await client.exited;
-      // The client's own CPU over its measured window, per message received.
-      const us = r.msgs > 0 ? (r.cpu * r.seconds * 1e6) / r.msgs : undefined;
-      samples[impl].push({ ...r, us_per_msg: us, loadgen_cpu: result.loadgen_cpu, server_end: result.end });
+      const once = async () => {
+        let client = null;
+        let got = null;
+        const server = loadgen(['--mode', 'flood-server', '--port', '0', '--size', '1024', '--timeout', '30'], {
+          timeoutMs: 40000,
+          onLine: (obj) => {
+            if (obj.event !== 'listening') return;
+            client = startProc(impl, 'flood-client', ['--url', url(obj.port), '--warmup', String(WARMUP), '--duration', String(DURATION)]);
+            got = client.wait((m) => m.type === 'flood', 30000, 'flood result');
+          },
+        });
+        const { result } = await server;
+        if (!got) throw new Error('flood server never listened');
+        const r = await got;
+        await client.exited;
+        // The client's own CPU over its measured window, per message received.
+        const us = r.msgs > 0 ? (r.cpu * r.seconds * 1e6) / r.msgs : undefined;
+        // The generator's CPU is its average over its whole run: close enough
+        // to tell a busy machine (clean.js) from a quiet one.
+        const other = typeof r.machine_busy === 'number' && typeof result.loadgen_cpu === 'number'
+          ? r.machine_busy - r.cpu - result.loadgen_cpu : undefined;
+        return { ...r, us_per_msg: us, loadgen_cpu: result.loadgen_cpu, server_end: result.end, other_cpu: other };
+      };
+      samples[impl].push(await measureUndisturbed(once, {
+        onRetry: (d) => log(`  ${impl}: other processes used ${(d * 100).toFixed(0)}% of a core during the window: measuring it again`),
+      }));
     }
   }
   return samples;
@@ -378,14 +391,32 @@ async function loadgenCheck() {
     try {
       const args = (conns) => ['--mode', 'echo', '--url', url(srv.port), '--conns', String(conns), '--size', '1024',
         '--inflight', '8', '--duration', String(DURATION), '--warmup', String(WARMUP)];
-      const one = (await loadgen(args(100))).result;
-      const two = await Promise.all([loadgen(args(50)), loadgen(args(50))]);
-      const twoRate = two.reduce((s, x) => s + x.result.msgs_per_s, 0);
+      const pid = ['--server-pid', String(srv.pid)];
+      const one = await measureUndisturbed(async () => (await loadgen([...args(100), ...pid])).result);
+      // Two generators: each one's other_cpu counts the other generator, so
+      // the window's disturbance is what neither generator nor the server used.
+      const two = await measureUndisturbed(async () => {
+        const rs = (await Promise.all([loadgen([...args(50), ...pid]), loadgen([...args(50), ...pid])])).map((x) => x.result);
+        const lg = rs.reduce((s, x) => s + x.loadgen_cpu, 0);
+        const other = rs.every((x) => typeof x.other_cpu === 'number') ? Math.min(...rs.map((x) => x.other_cpu + x.loadgen_cpu)) - lg : undefined;
+        return { msgs_per_s: rs.reduce((s, x) => s + x.msgs_per_s, 0), loadgen_cpu: lg, server_cpu: rs[0].server_cpu,
+          other_cpu: other, machine_busy: rs[0].machine_busy, machine_steal: rs[0].machine_steal };
+      });
       out[impl] = {
         one_process_msgs_per_s: one.msgs_per_s,
         one_process_loadgen_cpu: one.loadgen_cpu,
-        two_processes_msgs_per_s: twoRate,
-        gain: twoRate / one.msgs_per_s,
+        one_process_server_cpu: one.server_cpu,
+        one_process_other_cpu: one.other_cpu,
+        one_process_disturbed: Boolean(one.disturbed),
+        one_process_machine_busy: one.machine_busy,
+        one_process_limit: windowLimit(one, os.cpus().length),
+        two_processes_msgs_per_s: two.msgs_per_s,
+        two_processes_loadgen_cpu: two.loadgen_cpu,
+        two_processes_server_cpu: two.server_cpu,
+        two_processes_other_cpu: two.other_cpu,
+        two_processes_disturbed: Boolean(two.disturbed),
+        two_processes_machine_busy: two.machine_busy,
+        gain: two.msgs_per_s / one.msgs_per_s,
       };
     } finally {
       await srv.stop();
@@ -439,7 +470,9 @@ async function main() {
     log(`${sc.id}: ${sc.title} ...`);
     const samples = sc.kind === 'idle' ? await runIdle(sc) : sc.kind === 'flood' ? await runFlood(sc) : await runServed(sc);
     raw[sc.id] = samples;
-    const row = summarize(sc, samples);
+    // Machine-wide readings (/proc/stat) cover every CPU: os.cpus(), not the
+    // process's affinity.
+    const row = summarize(sc, samples, info.cores);
     rows.push(row);
     const parts = sc.impls.map((i) => `${i} ${cell(row[i].stats)}`);
     log(`  ${parts.join('  ')}  (${((Date.now() - s0) / 1000).toFixed(1)} s)`);
@@ -482,11 +515,24 @@ async function main() {
     console.log('\nload generator check (echo 1 KiB): 1 process x 100 conns vs 2 processes x 50 conns');
     for (const impl of SERVERS) {
       const c = check[impl];
-      console.log(`  ${NAMES[impl]}: ${fmt(c.one_process_msgs_per_s)} msg/s (loadgen CPU ${(c.one_process_loadgen_cpu * 100).toFixed(0)}% of one core) vs ${fmt(c.two_processes_msgs_per_s)} msg/s with two: x${c.gain.toFixed(2)}`);
+      const pct = (x) => (typeof x === 'number' ? `${(x * 100).toFixed(0)}%` : '?');
+      console.log(`  ${NAMES[impl]}: ${fmt(c.one_process_msgs_per_s)} msg/s (server CPU ${pct(c.one_process_server_cpu)}, loadgen ${pct(c.one_process_loadgen_cpu)}, other processes ${pct(c.one_process_other_cpu)}${c.one_process_disturbed ? ', DISTURBED' : ''}${c.one_process_limit ? `, ${c.one_process_limit}-bound` : ''})` +
+        ` vs ${fmt(c.two_processes_msgs_per_s)} msg/s with two (server ${pct(c.two_processes_server_cpu)}, loadgens ${pct(c.two_processes_loadgen_cpu)}, other ${pct(c.two_processes_other_cpu)}${c.two_processes_disturbed ? ', DISTURBED' : ''}): x${c.gain.toFixed(2)}`);
     }
   }
+  const limits = limitNotes(rows);
+  if (limits.length) console.log(`\nwindows where something besides the server set the rate:\n${limits.join('\n')}`);
   const lg = rows.flatMap((r) => r.impls.flatMap((i) => r[i].runs.map((x) => x.loadgen_cpu))).filter((x) => typeof x === 'number');
   if (lg.length) console.log(`load generator CPU over the measured windows: max ${(Math.max(...lg) * 100).toFixed(0)}% of one core`);
+  // Windows measured again because other processes used the machine (clean.js).
+  const allRuns = rows.flatMap((r) => r.impls.flatMap((i) => r[i].runs.map((x) => ({ id: r.id, impl: i, ...x }))));
+  const retried = allRuns.filter((x) => x.attempts > 1);
+  const disturbed = allRuns.filter((x) => x.disturbed);
+  const known = allRuns.filter((x) => typeof x.other_cpu === 'number');
+  if (known.length) {
+    console.log(`windows disturbed by other processes or steal (> ${(DISTURB_LIMIT * 100).toFixed(0)}% of a core): ${retried.length} of ${allRuns.length} measured again` +
+      (disturbed.length ? `; still disturbed after ${disturbed[0].attempts} tries, kept and marked: ${disturbed.map((x) => `${x.id} ${NAMES[x.impl]} (${(Math.max(x.other_cpu || 0, x.machine_steal || 0) * 100).toFixed(0)}%)`).join(', ')}` : ''));
+  }
   const problemsSeen = rows.flatMap((r) => r.errors.map((e) => `${r.id}: ${e}`));
   if (problemsSeen.length) console.log(`\nruns dropped for errors:\n  ${problemsSeen.join('\n  ')}`);
   console.log(`\nwrote bench/results/${base}.json and bench/results/${base}.svg in ${seconds.toFixed(0)} s`);

@@ -114,6 +114,23 @@ double cpuSeconds() {
          ru.ru_stime.tv_usec / 1e6;
 }
 
+MachineCpu machineCpu() {
+  MachineCpu m;
+  FILE* f = std::fopen("/proc/stat", "r");
+  if (!f) return m;
+  unsigned long long v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  // cpu  user nice system idle iowait irq softirq steal ...
+  int n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                      &v[4], &v[5], &v[6], &v[7]);
+  std::fclose(f);
+  long hz = sysconf(_SC_CLK_TCK);
+  if (n < 8 || hz <= 0) return m;
+  m.ok = true;
+  m.busy = static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6]) / hz;
+  m.steal = static_cast<double>(v[7]) / hz;
+  return m;
+}
+
 uint64_t rssBytes() {
   size_t rss = 0;
   uv_resident_set_memory(&rss);

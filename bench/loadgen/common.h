@@ -56,6 +56,18 @@ uint64_t rssBytes();
 // Negative when unreadable or pid is 0.
 double processCpuSeconds(int pid);
 
+// The whole machine's CPU time so far, from the first line of /proc/stat, in
+// CPU seconds: `busy` is user + nice + system + irq + softirq of every CPU,
+// `steal` the time the hypervisor ran something else while a virtual CPU
+// wanted to run. ok is false where /proc/stat is unreadable. Tick-based
+// (USER_HZ): over a 2 s window of 2 CPUs, resolution ~0.005 of a core.
+struct MachineCpu {
+  bool ok = false;
+  double busy = 0;
+  double steal = 0;
+};
+MachineCpu machineCpu();
+
 // The payload every mode sends: binary bytes in a fixed pattern, or ASCII
 // JSON-like lines that compress about 4-6x (for the deflate scenario).
 std::vector<uint8_t> makePayload(size_t size, bool text);

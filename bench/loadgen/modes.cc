@@ -102,6 +102,35 @@ class ClientMode : public ConnEvents {
     jsonNum(j, "server_us_per_msg", cpuSeconds * 1e6 / messages);
   }
 
+  // What the rest of the machine did over the measured window(s): its busy
+  // and steal time as fractions of one core, and other_cpu, the busy time of
+  // every process but the server and this generator. On a machine shared with
+  // other work (a build, a test suite), the server and the generator may have
+  // had less than the machine: the runner re-measures such a window.
+  struct MachineWindow {
+    bool ok = true;
+    double busy = 0, steal = 0;
+    MachineCpu start;
+    void begin() { start = machineCpu(); }
+    void end() {
+      MachineCpu m = machineCpu();
+      if (!start.ok || !m.ok) {
+        ok = false;
+        return;
+      }
+      busy += m.busy - start.busy;
+      steal += m.steal - start.steal;
+    }
+  };
+  void machineResults(std::string& j, const MachineWindow& m, double wallSeconds, double ownCpuSeconds,
+                      double serverCpuSeconds) {
+    if (!m.ok || wallSeconds <= 0) return;
+    jsonNum(j, "machine_busy", m.busy / wallSeconds);
+    jsonNum(j, "machine_steal", m.steal / wallSeconds);
+    if (o_.serverPid > 0 && serverCpuSeconds >= 0)
+      jsonNum(j, "other_cpu", (m.busy - ownCpuSeconds - serverCpuSeconds) / wallSeconds);
+  }
+
   // A one-shot timer owned by the mode.
   void after(uv_timer_t* t, double seconds, void (*cb)(uv_timer_t*)) {
     uv_timer_init(loop_, t);
@@ -180,6 +209,7 @@ class EchoMode : public ClientMode {
   void measureStart() {
     msgs0_ = msgs_;
     bytes0_ = bytes_;
+    machine_.begin();
     srv0_ = serverCpu();
     cpu0_ = cpuSeconds();
     t0_ = nowNs();
@@ -191,6 +221,7 @@ class EchoMode : public ClientMode {
     seconds_ = (nowNs() - t0_) / 1e9;
     cpu_ = cpuSeconds() - cpu0_;
     double srv1 = serverCpu();
+    machine_.end();
     srvCpu_ = srv0_ >= 0 && srv1 >= 0 ? srv1 - srv0_ : -1;
     msgs1_ = msgs_;
     bytes1_ = bytes_;
@@ -220,6 +251,7 @@ class EchoMode : public ClientMode {
       jsonNum(j, "bytes_per_s", (bytes1_ - bytes0_) / seconds_);
       jsonNum(j, "loadgen_cpu", cpu_ / seconds_);
       serverResults(j, srvCpu_, seconds_, static_cast<double>(msgs1_ - msgs0_));
+      machineResults(j, machine_, seconds_, cpu_, srvCpu_);
     }
     jsonNum(j, "len_errors", static_cast<double>(lenErrors_));
     if (!compressed_.empty()) jsonNum(j, "wire_size", static_cast<double>(compressed_[0].size()));
@@ -235,6 +267,7 @@ class EchoMode : public ClientMode {
 
   std::vector<uint8_t> payload_;
   std::vector<std::vector<uint8_t>> plain_, compressed_;
+  MachineWindow machine_;
   uv_timer_t phase_;
   uint64_t next_ = 0;
   uint64_t msgs_ = 0, bytes_ = 0, lenErrors_ = 0;
@@ -283,6 +316,7 @@ class BroadcastMode : public ClientMode {
     if (!first) return finish(5);
     done_ = 0;
     target_ += static_cast<uint64_t>(o_.count);
+    machine_.begin();
     srv0_ = serverCpu();
     cpu0_ = cpuSeconds();
     t0_ = nowNs();
@@ -296,6 +330,7 @@ class BroadcastMode : public ClientMode {
       times_.push_back(s);
       cpu_ += cpuSeconds() - cpu0_;
       double srv1 = serverCpu();
+      machine_.end();
       if (srv0_ < 0 || srv1 < 0) srvOk_ = false;
       else srvCpu_ += srv1 - srv0_;
     }
@@ -325,12 +360,14 @@ class BroadcastMode : public ClientMode {
       jsonNum(j, "loadgen_cpu", cpu_ / total);
       serverResults(j, srvOk_ ? srvCpu_ : -1, total,
                     double(pool_->opened() - pool_->lost()) * o_.count * times_.size());
+      machineResults(j, machine_, total, cpu_, srvOk_ ? srvCpu_ : -1);
     }
     jsonNum(j, "delivered", static_cast<double>(delivered_));
     jsonNum(j, "len_errors", static_cast<double>(lenErrors_));
   }
 
   uv_timer_t pause_;
+  MachineWindow machine_;
   uint64_t target_ = 0, delivered_ = 0, lenErrors_ = 0, t0_ = 0;
   int done_ = 0, burst_ = 0;
   double cpu0_ = 0, cpu_ = 0, srv0_ = -1, srvCpu_ = 0;
@@ -386,12 +423,16 @@ class LatencyMode : public ClientMode {
     double elapsed = (now - tStart_) / 1e9;
     if (elapsed >= o_.warmup && firstMeasured_ == UINT64_MAX) {
       firstMeasured_ = sent_;
+      machine_.begin();
+      cpuM0_ = cpuSeconds();
       srv0_ = serverCpu();
       tMeasure_ = now;
     }
     if (elapsed >= o_.warmup + o_.duration) {
       lastMeasured_ = sent_;
       double srv1 = serverCpu();
+      machine_.end();
+      cpuM_ = cpuSeconds() - cpuM0_;
       if (srv0_ >= 0 && srv1 >= 0) srvCpu_ = srv1 - srv0_;
       srvSeconds_ = (now - tMeasure_) / 1e9;
       measuredSeconds_ = elapsed - o_.warmup;
@@ -447,6 +488,7 @@ class LatencyMode : public ClientMode {
     double wall = (nowNs() - tStart_) / 1e9;
     jsonNum(j, "loadgen_cpu", cpuSeconds_ / wall);
     serverResults(j, srvCpu_, srvSeconds_, static_cast<double>(expected));
+    machineResults(j, machine_, srvSeconds_, cpuM_, srvCpu_);
     jsonNum(j, "len_errors", static_cast<double>(lenErrors_));
   }
 
@@ -458,6 +500,8 @@ class LatencyMode : public ClientMode {
   uint64_t tStart_ = 0, sent_ = 0, received_ = 0, measuredReceived_ = 0, lenErrors_ = 0;
   uint64_t firstMeasured_ = UINT64_MAX, lastMeasured_ = UINT64_MAX;
   double cpu0_ = 0, cpuSeconds_ = 0, measuredSeconds_ = 0;
+  double cpuM0_ = 0, cpuM_ = 0;  // this generator's CPU over the measured window
+  MachineWindow machine_;
   double srv0_ = -1, srvCpu_ = -1, srvSeconds_ = 0;
   uint64_t tMeasure_ = 0;
   bool sendingDone_ = false;

@@ -49,6 +49,19 @@ function serveIpc(stop, extra = {}) {
   process.on('disconnect', () => process.exit(0));
 }
 
+// The machine's busy and steal CPU seconds so far (first line of /proc/stat,
+// USER_HZ = 100 on Linux), or null.
+function machineCpu() {
+  try {
+    const f = require('fs').readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+    if (f[0] !== 'cpu' || f.length < 9) return null;
+    const v = f.slice(1, 9).map(Number);
+    return { busy: (v[0] + v[1] + v[2] + v[5] + v[6]) / 100, steal: v[7] / 100 };
+  } catch (_) {
+    return null;
+  }
+}
+
 // A flood receiver's measurement: counts from the first message, skips
 // `warmup` seconds, then measures `duration` seconds and reports.
 function floodMeter(args, done) {
@@ -64,13 +77,15 @@ function floodMeter(args, done) {
       if (started) return;
       started = true;
       setTimeout(() => {
-        const m0 = msgs, b0 = bytes, c0 = process.cpuUsage(), t0 = process.hrtime.bigint();
+        const m0 = msgs, b0 = bytes, c0 = process.cpuUsage(), t0 = process.hrtime.bigint(), k0 = machineCpu();
         setTimeout(() => {
           const secs = Number(process.hrtime.bigint() - t0) / 1e9;
           const c = process.cpuUsage(c0);
+          const k1 = machineCpu();
           done({
             type: 'flood', seconds: secs, msgs: msgs - m0, msgs_per_s: (msgs - m0) / secs,
             bytes_per_s: (bytes - b0) / secs, cpu: (c.user + c.system) / 1e6 / secs,
+            ...(k0 && k1 ? { machine_busy: (k1.busy - k0.busy) / secs, machine_steal: (k1.steal - k0.steal) / secs } : {}),
           });
         }, duration * 1000);
       }, warmup * 1000);
@@ -78,4 +93,4 @@ function floodMeter(args, done) {
   };
 }
 
-module.exports = { parseArgs, send, memory, serveIpc, floodMeter };
+module.exports = { parseArgs, send, memory, serveIpc, floodMeter, machineCpu };
