@@ -520,8 +520,8 @@ async function main() {
         ` vs ${fmt(c.two_processes_msgs_per_s)} msg/s with two (server ${pct(c.two_processes_server_cpu)}, loadgens ${pct(c.two_processes_loadgen_cpu)}, other ${pct(c.two_processes_other_cpu)}${c.two_processes_disturbed ? ', DISTURBED' : ''}): x${c.gain.toFixed(2)}`);
     }
   }
-  const limits = limitNotes(rows);
-  if (limits.length) console.log(`\nwindows where something besides the server set the rate:\n${limits.join('\n')}`);
+  const bound = limitNotes(rows);
+  if (bound.length) console.log(`\nwindows where something besides the server set the rate:\n${bound.join('\n')}`);
   const lg = rows.flatMap((r) => r.impls.flatMap((i) => r[i].runs.map((x) => x.loadgen_cpu))).filter((x) => typeof x === 'number');
   if (lg.length) console.log(`load generator CPU over the measured windows: max ${(Math.max(...lg) * 100).toFixed(0)}% of one core`);
   // Windows measured again because other processes used the machine (clean.js).
