@@ -321,10 +321,12 @@ bool parseWsUrl(const std::string& url, WsUrl& out, std::string& error) {
   size_t authEnd = url.find_first_of("/?#", authStart);
   if (authEnd == std::string::npos) authEnd = url.size();
   std::string auth = url.substr(authStart, authEnd - authStart);
-  // Userinfo (up to the last '@', as WHATWG reads it) has no meaning for a
-  // WebSocket connection: dropped.
+  // Userinfo: up to the last '@', as WHATWG reads it.
   size_t at = auth.rfind('@');
-  if (at != std::string::npos) auth = auth.substr(at + 1);
+  if (at != std::string::npos) {
+    out.userinfo = auth.substr(0, at);
+    auth = auth.substr(at + 1);
+  }
   if (auth.empty()) return bad("missing host");
 
   std::string portText;

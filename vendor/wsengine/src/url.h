@@ -12,6 +12,9 @@ struct WsUrl {
   int port = 0;        // explicit or the scheme's default (80 / 443)
   std::string target;  // "/" at least; path plus "?query"; no fragment
   bool ipv6 = false;
+  // "user:password" as the url gives it (percent-encoded); empty when none.
+  // The client sends it as Basic Authorization (redirect.h: hopHeaders).
+  std::string userinfo;
   // Host header value: host (bracketed if IPv6) plus ":port" if not default.
   std::string hostHeader() const;
 };
