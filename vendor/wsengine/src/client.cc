@@ -1,12 +1,16 @@
 // The client: URL, DNS off the owner thread, connect with an overall timeout,
 // and automatic reconnection with exponential backoff (IXWebSocket's
-// behaviour). One Connection at a time; everything runs on one IO loop.
+// behaviour); optionally through an HTTP proxy (proxy.h, tunnel.cc) and
+// following redirects (redirect.h). One Connection at a time; everything
+// runs on one IO loop.
 #include <cmath>
 #include <cstring>
 #include <mutex>
 
 #include "connection.h"
 #include "io_loop.h"
+#include "proxy.h"
+#include "redirect.h"
 #include "url.h"
 #include "wsengine/wsengine.h"
 
@@ -42,6 +46,17 @@ class LoopTimer {
   };
   Handle* h_;
 };
+
+// ASCII case-insensitive equality of a header name with a lower-case one.
+bool sameName(const std::string& name, const char* lower) {
+  size_t i = 0;
+  for (; i < name.size() && lower[i]; ++i) {
+    char c = name[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[i]) return false;
+  }
+  return i == name.size() && !lower[i];
+}
 
 }  // namespace
 
@@ -101,7 +116,8 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     ConnectResult r;
     r.success = true;
     r.httpStatus = c->responseStatus();
-    r.uri = opts_.url;
+    r.uri = hopUrl_;
+    r.redirects = redirects_;
     std::shared_ptr<const PeerInfo> peer = c->peerInfo();
     r.protocol = peer->protocol;
     Headers headers = c->takePeerHeaders();
@@ -113,7 +129,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     Event ev;
     ev.type = EventType::Open;
     ev.peer = std::move(peer);
-    ev.uri = opts_.url;
+    ev.uri = hopUrl_;
     ev.headers = std::move(headers);
     emit(std::move(ev));
     reportStart(r);
@@ -127,6 +143,44 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
       ++addrIndex_;
       setConn(nullptr);
       connectCurrentAddress();
+      return;
+    }
+    if (useProxy_ && !c->tcpConnected()) {
+      attemptFailed(0, "Cannot connect to proxy " + proxy_.authority() + ": " + error);
+      return;
+    }
+    // A redirect answer to the upgrade (not the proxy's answer to CONNECT:
+    // the upgrade response status is 0 then).
+    int upgradeStatus = c->responseStatus();
+    if (isRedirectStatus(upgradeStatus) && !c->tunneling()) {
+      std::string location;
+      bool hasLocation = false;
+      for (const auto& h : c->takePeerHeaders()) {
+        if (sameName(h.first, "location")) {
+          location = h.second;
+          hasLocation = true;
+          break;
+        }
+      }
+      if (!opts_.followRedirects) {
+        attemptFailed(httpStatus, error + (hasLocation ? " (a redirect to '" + location + "'" : " (a redirect") +
+                                      "; followRedirects is off)");
+        return;
+      }
+      std::string next, why;
+      WsUrl nextUrl;
+      if (!nextRedirect(hopUrl_, url_, hasLocation, location, redirects_, opts_.maxRedirects, next,
+                        nextUrl, why)) {
+        attemptFailed(httpStatus, why);
+        return;
+      }
+      // The failed connection closes itself; the attempt (and its timeout)
+      // goes on with the next hop.
+      setConn(nullptr);
+      ++redirects_;
+      hopUrl_ = next;
+      url_ = nextUrl;
+      connectHop();
       return;
     }
     attemptFailed(httpStatus, error);
@@ -171,7 +225,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     if (startDone_) {
       ConnectResult r;
       r.errorStr = "Superseded by a new start";
-      r.uri = opts_.url;
+      r.uri = hopUrl_;
       auto d = std::move(startDone_);
       startDone_ = nullptr;
       d(r);
@@ -182,35 +236,36 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     silent_ = false;
     retries_ = 0;
     active_.store(true);
+    hopUrl_ = opts_.url;
+    redirects_ = 0;
     std::string err;
-    if (!parseWsUrl(opts_.url, url_, err)) {
+    if (!parseWsUrl(opts_.url, origUrl_, err)) {
       // Retrying cannot fix a bad URL: fail once, for good.
       failAttempt(0, err, /*final=*/true);
       return;
     }
-    // One set of settings per start, shared by its attempts.
-    auto settings = std::make_shared<ConnSettings>();
-    settings->server = false;
-    settings->heartbeat = opts_.heartbeat;
-    settings->deflate = opts_.deflate;
-    settings->limits = opts_.limits;
-    settings->closeTimeout = opts_.closeTimeout;
-    if (url_.secure || opts_.tls.enabled) {
-      TlsOptions t = opts_.tls;
-      t.enabled = true;
-      settings->tls = TlsContext::createClient(t, err);
-      if (!settings->tls) {
+    if (!checkProxyOption(opts_.proxy, err)) {
+      failAttempt(0, err, true);
+      return;
+    }
+    // What every hop of this start shares; connectHop() adds the rest.
+    auto base = std::make_shared<ConnSettings>();
+    base->server = false;
+    base->heartbeat = opts_.heartbeat;
+    base->deflate = opts_.deflate;
+    base->limits = opts_.limits;
+    base->closeTimeout = opts_.closeTimeout;
+    base->protocols = opts_.protocols;
+    base->closeReplyOnAck = opts_.closeReplyOnAck;
+    baseSettings_ = std::move(base);
+    tlsCtx_.reset();
+    if (origUrl_.secure || opts_.tls.enabled) {
+      tlsCtx_ = makeTls(err);
+      if (!tlsCtx_) {
         failAttempt(0, err, true);
         return;
       }
     }
-    settings->tlsHost = opts_.tls.servername.empty() ? url_.host : opts_.tls.servername;
-    settings->hostHeader = url_.hostHeader();
-    settings->target = url_.target;
-    settings->extraHeaders = opts_.extraHeaders;
-    settings->protocols = opts_.protocols;
-    settings->closeReplyOnAck = opts_.closeReplyOnAck;
-    settings_ = std::move(settings);
     attempt();
   }
 
@@ -223,7 +278,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     if (startDone_) {
       ConnectResult r;
       r.errorStr = "Stopped";
-      r.uri = opts_.url;
+      r.uri = hopUrl_;
       reportStart(r);
     }
     std::shared_ptr<Connection> c = current();
@@ -259,10 +314,66 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
       std::snprintf(buf, sizeof buf, "Connection timed out after %g s", timeout);
       self->attemptFailed(0, buf);
     });
+    // Every attempt (reconnections included) starts from the url given.
+    url_ = origUrl_;
+    hopUrl_ = opts_.url;
+    redirects_ = 0;
+    connectHop();
+  }
+
+  std::shared_ptr<TlsContext> makeTls(std::string& err) {
+    TlsOptions t = opts_.tls;
+    t.enabled = true;
+    return TlsContext::createClient(t, err);
+  }
+
+  // Connects to url_ (directly or through its proxy) within the current
+  // attempt: the settings of this hop, then DNS and connect.
+  void connectHop() {
+    uint64_t id = attemptId_;
+    std::string err;
+    useProxy_ = false;
+    std::string proxyText = opts_.proxy, variable;
+    if (proxyText == "env") {
+      proxyText = proxyFromEnv(opts_.proxyEnv, url_.secure, url_.host, url_.port, variable);
+    }
+    if (!proxyText.empty()) {
+      if (!parseProxyUrl(proxyText, proxy_, err)) {
+        attemptFailed(0, variable.empty() ? err : err + " (from " + variable + ")");
+        return;
+      }
+      useProxy_ = true;
+    }
+    bool tls = url_.secure || opts_.tls.enabled;
+    if (tls && !tlsCtx_) {
+      // A redirect from ws:// to wss://.
+      tlsCtx_ = makeTls(err);
+      if (!tlsCtx_) {
+        attemptFailed(0, err);
+        return;
+      }
+    }
+    auto s = std::make_shared<ConnSettings>(*baseSettings_);
+    if (tls) s->tls = tlsCtx_;
+    s->tlsHost = opts_.tls.servername.empty() ? url_.host : opts_.tls.servername;
+    s->hostHeader = url_.hostHeader();
+    s->target = url_.target;
+    s->extraHeaders = hopHeaders(opts_.extraHeaders, origUrl_, url_);
+    if (useProxy_) {
+      s->proxyConnect = buildConnectRequest(url_.host, url_.port, url_.ipv6, proxy_.authorization);
+    }
+    settings_ = std::move(s);
+
+    addrs_.clear();
+    addrIndex_ = 0;
+    const std::string& host = useProxy_ ? proxy_.host : url_.host;
+    const int hostPort = useProxy_ ? proxy_.port : url_.port;
+    const std::string what = useProxy_ ? "proxy host" : "host";
+    std::weak_ptr<ClientImpl> weak = shared_from_this();
     struct sockaddr_storage ss;
     std::memset(&ss, 0, sizeof ss);
-    if (uv_ip4_addr(url_.host.c_str(), url_.port, reinterpret_cast<sockaddr_in*>(&ss)) == 0 ||
-        uv_ip6_addr(url_.host.c_str(), url_.port, reinterpret_cast<sockaddr_in6*>(&ss)) == 0) {
+    if (uv_ip4_addr(host.c_str(), hostPort, reinterpret_cast<sockaddr_in*>(&ss)) == 0 ||
+        uv_ip6_addr(host.c_str(), hostPort, reinterpret_cast<sockaddr_in6*>(&ss)) == 0) {
       addrs_.push_back(ss);
       connectCurrentAddress();
       return;
@@ -271,20 +382,22 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
       uv_getaddrinfo_t req;
       std::weak_ptr<ClientImpl> client;
       uint64_t attempt;
+      std::string what, host;
     };
-    auto* lk = new Lookup{{}, weak, id};
+    auto* lk = new Lookup{{}, weak, id, what, host};
     lk->req.data = lk;
     struct addrinfo hints;
     std::memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    std::string port = std::to_string(url_.port);
+    std::string port = std::to_string(hostPort);
     int rc = uv_getaddrinfo(
         loop_.loop(), &lk->req,
         [](uv_getaddrinfo_t* req, int status, struct addrinfo* res) {
           auto* lk = static_cast<Lookup*>(req->data);
           auto self = lk->client.lock();
           uint64_t attempt = lk->attempt;
+          std::string what = std::move(lk->what), host = std::move(lk->host);
           delete lk;
           if (!self || attempt != self->attemptId_) {
             if (res) uv_freeaddrinfo(res);
@@ -292,8 +405,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
           }
           if (status != 0 || !res) {
             if (res) uv_freeaddrinfo(res);
-            self->attemptFailed(0, "Cannot resolve host '" + self->url_.host +
-                                       "': " + uv_strerror(status));
+            self->attemptFailed(0, "Cannot resolve " + what + " '" + host + "': " + uv_strerror(status));
             return;
           }
           for (auto* ai = res; ai; ai = ai->ai_next) {
@@ -305,13 +417,12 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
           uv_freeaddrinfo(res);
           self->connectCurrentAddress();
         },
-        url_.host.c_str(), port.c_str(), &hints);
+        host.c_str(), port.c_str(), &hints);
     if (rc != 0) {
       delete lk;
-      attemptFailed(0, "Cannot resolve host '" + url_.host + "': " + uv_strerror(rc));
+      attemptFailed(0, "Cannot resolve " + what + " '" + host + "': " + uv_strerror(rc));
     }
   }
-
   void connectCurrentAddress() {
     auto c = std::make_shared<Connection>(loop_, shared_from_this(), sink_, tag_, 0, settings_);
     setConn(c);
@@ -332,7 +443,8 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     ConnectResult r;
     r.httpStatus = httpStatus;
     r.errorStr = error;
-    r.uri = opts_.url;
+    r.uri = hopUrl_;
+    r.redirects = redirects_;
     reportStart(r);
     bool again = !final && opts_.enableAutomaticReconnection && !stopped_;
     double wait = again ? waitFor(retries_) : 0;
@@ -395,8 +507,15 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
   std::shared_ptr<EventSink> sink_;
   uint64_t tag_;
   ClientOptions opts_;
-  WsUrl url_;
-  ConnSettingsPtr settings_;  // of the current start
+  WsUrl origUrl_;       // opts_.url, parsed: where every attempt starts
+  WsUrl url_;           // the current hop's (after redirects)
+  std::string hopUrl_;  // its text, for the status and the open event
+  int redirects_ = 0;   // followed in the current attempt
+  bool useProxy_ = false;  // the current hop goes through proxy_
+  ProxyUrl proxy_;
+  std::shared_ptr<TlsContext> tlsCtx_;          // of the current start; made when first needed
+  std::shared_ptr<const ConnSettings> baseSettings_;  // of the current start
+  ConnSettingsPtr settings_;  // of the current hop
   std::function<void(ConnectResult)> startDone_;
   std::unique_ptr<LoopTimer> timeoutTimer_;
   std::unique_ptr<LoopTimer> retryTimer_;

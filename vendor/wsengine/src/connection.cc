@@ -141,16 +141,24 @@ void Connection::onConnect(uv_connect_t* req, int status) {
   self->tcpConnected_ = true;
   uv_tcp_nodelay(&self->tcp_, 1);
   self->startReading();
-  if (self->cfg_.tls) {
-    self->tlsSession_.reset(new TlsSession(self->cfg_.tls, false, self->cfg_.tlsHost));
-    self->outbox_.setTls(self->tlsSession_.get());
-    if (!self->tlsSession_->startHandshake()) {
-      self->failHandshake(0, self->tlsSession_->error());
+  if (!self->cfg_.proxyConnect.empty()) {
+    self->beginTunnel();  // then beginTransport() once the proxy agrees
+  } else {
+    self->beginTransport();
+  }
+}
+
+void Connection::beginTransport() {
+  if (cfg_.tls) {
+    tlsSession_.reset(new TlsSession(cfg_.tls, false, cfg_.tlsHost));
+    outbox_.setTls(tlsSession_.get());
+    if (!tlsSession_->startHandshake()) {
+      failHandshake(0, tlsSession_->error());
       return;
     }
-    self->writeTlsOutput();
+    writeTlsOutput();
   } else {
-    self->onTransportReady();
+    onTransportReady();
   }
 }
 
@@ -295,6 +303,7 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 }
 
 void Connection::onPlainData(uint8_t* data, size_t len) {
+  if (tunneling_) return handleTunnelBytes(data, len);
   int st = state();
   if (st == kHandshake) {
     handleHandshakeBytes(data, len);

@@ -93,7 +93,9 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void resumeReading();
   // For the owner's onConnOpen: the request target (server role), the
   // peer's headers (they are handed over: an open connection keeps nothing
-  // of its handshake) and the response status (client role).
+  // of its handshake) and the response status (client role). Also for its
+  // onConnFailed after a refused upgrade (client role: a redirect's
+  // Location); the status is 0 when no upgrade response came.
   std::string takeRequestTarget() { return std::move(hs_->target); }
   Headers takePeerHeaders() { return std::move(hs_->headers); }
   int responseStatus() const { return hs_->responseStatus; }
@@ -106,6 +108,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
   // Client role: the TCP connection was established (a failure after this is
   // not one that another address of the host could avoid).
   bool tcpConnected() const { return tcpConnected_; }
+  // Client role, through a proxy: its CONNECT reply has not come yet.
+  bool tunneling() const { return tunneling_; }
 
   // --- any thread (the Outbox) ---
   // Frames (and compresses) one message and queues it.
@@ -175,6 +179,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
 
   // opening handshakes (handshake.cc)
   void beginServerHandshake();
+  void beginTransport();    // client role: TLS (if on), then onTransportReady
   void onTransportReady();  // TCP (and TLS) up
   void handleHandshakeBytes(uint8_t* data, size_t len);
   void serverHandshake(HttpRequest& req);
@@ -183,6 +188,11 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void clientHandshake(HttpResponse& res);
   void becomeOpen();
   void failHandshake(int httpStatus, const std::string& error);
+
+  // HTTP proxy tunnel (tunnel.cc): the CONNECT request and its reply, before
+  // TLS and the opening handshake.
+  void beginTunnel();
+  void handleTunnelBytes(uint8_t* data, size_t len);
 
   // close handshake, timers, events (connection.cc)
   void failConnection(int code, const std::string& reason);
@@ -220,6 +230,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   int openHandles_ = 0;
   bool tcpInit_ = false;
   bool tcpConnected_ = false;
+  bool tunneling_ = false;  // waiting for the proxy's reply to CONNECT
   bool reading_ = false;
   bool pausedByBudget_ = false;
   bool pausedBySendQueue_ = false;

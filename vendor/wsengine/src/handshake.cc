@@ -223,6 +223,7 @@ void Connection::clientHandshake(HttpResponse& res) {
   hs_->responseStatus = res.status;
   std::string error;
   if (!validateUpgradeResponse(res, computeAcceptKey(hs_->clientKey), error)) {
+    hs_->headers = std::move(res.headers);  // the owner may follow a Location
     failHandshake(res.status, error);
     return;
   }

@@ -185,6 +185,15 @@ bool parseProxyUrl(const std::string& url, ProxyUrl& out, std::string& error) {
   return true;
 }
 
+bool checkProxyOption(const std::string& proxy, std::string& error) {
+  if (proxy.empty() || proxy == "env") {
+    error.clear();
+    return true;
+  }
+  ProxyUrl p;
+  return parseProxyUrl(proxy, p, error);
+}
+
 bool noProxyMatches(const std::string& noProxy, const std::string& host, int port) {
   std::string h = lower(host);
   if (!h.empty() && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);

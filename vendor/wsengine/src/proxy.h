@@ -8,6 +8,7 @@
 #include <string>
 
 #include "http.h"
+#include "wsengine/wsengine.h"
 
 namespace wsengine {
 
@@ -29,14 +30,6 @@ struct ProxyUrl {
 // "http://[user[:password]@]host[:port][/]": nothing else (no other scheme,
 // no path, query or fragment beyond a lone "/"). False with a readable error.
 bool parseProxyUrl(const std::string& url, ProxyUrl& out, std::string& error);
-
-// The proxy-related environment, read by the caller on its own thread (the
-// engine never calls getenv): each variable's value and whether it was set.
-struct ProxyEnv {
-  std::string httpsProxy, httpsProxyUpper;  // https_proxy, HTTPS_PROXY
-  std::string httpProxy, httpProxyUpper;    // http_proxy, HTTP_PROXY
-  std::string noProxy, noProxyUpper;        // no_proxy, NO_PROXY
-};
 
 // What the environment says for a connection to host:port (host as the
 // client url gives it: lower case, IPv6 without brackets). wss uses

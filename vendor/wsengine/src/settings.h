@@ -66,6 +66,10 @@ struct ConnSettings {
   std::string hostHeader;  // Host
   std::string target;      // request target (path and query)
   Headers extraHeaders;
+  // Through an HTTP proxy: the CONNECT request sent first (tunnel.cc); its
+  // 2xx reply opens the tunnel in which TLS and the handshake run. Empty:
+  // direct.
+  std::string proxyConnect;
 };
 
 using ConnSettingsPtr = std::shared_ptr<const ConnSettings>;

@@ -126,6 +126,15 @@ struct ServerOptions {
   Limits limits;
 };
 
+// The proxy-related environment variables, read by the owner (the engine
+// never calls getenv): each value, empty when unset. See proxyFromEnv in
+// src/proxy.h for how they are read (as curl does).
+struct ProxyEnv {
+  std::string httpsProxy, httpsProxyUpper;  // https_proxy, HTTPS_PROXY
+  std::string httpProxy, httpProxyUpper;    // http_proxy, HTTP_PROXY
+  std::string noProxy, noProxyUpper;        // no_proxy, NO_PROXY
+};
+
 struct ClientOptions {
   std::string url;
   Headers extraHeaders;
@@ -143,7 +152,25 @@ struct ClientOptions {
   TlsOptions tls;
   Limits limits;
   double closeTimeout = 2.0;  // seconds to wait for the peer's close reply
+  // A 301/302/303/307/308 answer to the upgrade is followed (its Location
+  // resolved against the url that got it), at most maxRedirects times per
+  // attempt; never from wss:// to ws://; Authorization, Cookie and the url's
+  // userinfo go to the original host and port only. Off: a redirect fails the
+  // attempt with its status. Reconnection starts again from `url`.
+  bool followRedirects = false;
+  int maxRedirects = 10;
+  // "": direct. "http://[user:password@]host[:port]": every connection goes
+  // through that HTTP proxy (CONNECT, Basic credentials from the userinfo;
+  // TLS for wss:// runs inside the tunnel, verified against the target).
+  // "env": the proxy proxyEnv names for the url (curl's rules, NO_PROXY
+  // included), chosen again for each redirect hop.
+  std::string proxy;
+  ProxyEnv proxyEnv;
 };
+
+// Checks a client's proxy option ("", "env" or an http:// proxy url) as a
+// start reads it; false with a readable error. Any thread; no I/O.
+bool checkProxyOption(const std::string& proxy, std::string& error);
 
 // How a client reads its url (ws/wss; http/https as aliases): the parts a
 // WHATWG URL (browsers, Node's URL) gives for it, or false with a readable
@@ -248,9 +275,10 @@ struct ConnectResult {
   bool success = false;
   int httpStatus = 0;
   std::string errorStr;
-  std::string uri;
+  std::string uri;  // client: where the attempt ended (the last redirect's url)
   Headers headers;
   std::string protocol;  // the subprotocol the server chose ("" none)
+  int redirects = 0;  // redirects followed on the way (followRedirects)
 };
 
 // The owner's answer to a Verify event.

@@ -1,0 +1,45 @@
+// The client's tunnel through an HTTP proxy (RFC 9110 §9.3.6): once TCP to
+// the proxy is up, CONNECT host:port; a 2xx reply makes the socket a byte
+// pipe to the target, in which TLS (wss://) and the opening handshake run as
+// on a direct connection. Any other reply fails the attempt with its status.
+// Loop thread only.
+#include <cstring>
+
+#include "connection.h"
+#include "proxy.h"
+
+namespace wsengine {
+
+void Connection::beginTunnel() {
+  tunneling_ = true;
+  outbox_.writeRaw(cfg_.proxyConnect);
+}
+
+void Connection::handleTunnelBytes(uint8_t* data, size_t len) {
+  std::string& buf = hs_->buf;
+  buf.append(reinterpret_cast<const char*>(data), len);
+  // As for the handshake: only a chunk with '\n' can end the head.
+  if (!std::memchr(data, '\n', len) && buf.size() <= cfg_.limits.maxHeaderSize) return;
+  size_t consumed = 0;
+  int status = 0;
+  std::string error;
+  switch (readConnectReply(buf.data(), buf.size(), cfg_.limits.maxHeaderSize,
+                           cfg_.limits.maxHeaders, consumed, status, error)) {
+    case ConnectReply::Incomplete:
+      return;
+    case ConnectReply::Refused:
+      return failHandshake(status, error);
+    case ConnectReply::Bad:
+      return failHandshake(0, error);
+    case ConnectReply::Established:
+      break;
+  }
+  // The target speaks only after we do (TLS ClientHello or the upgrade
+  // request): bytes behind the reply are the proxy's, not the target's.
+  if (consumed != buf.size()) return failHandshake(0, "proxy sent data after its reply to CONNECT");
+  buf.clear();
+  tunneling_ = false;
+  beginTransport();
+}
+
+}  // namespace wsengine
