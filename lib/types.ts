@@ -286,6 +286,35 @@ export interface ClientOptions extends CommonOptions {
   maxWaitBetweenReconnectionRetries?: number;
   /** seconds for websocketClientStart: DNS, TCP, TLS and handshake (default 20) */
   timeout?: number;
+  /**
+   * Follow a 301, 302, 303, 307 or 308 answer to the upgrade (default false,
+   * as in `ws`): its `Location` (ws, wss, http or https; relative ones are
+   * resolved against the url that got it) is connected to instead, within the
+   * same `timeout`. Never from `wss://` to `ws://` (the start fails). On a
+   * change of host or port, `Authorization`, `Cookie` and the credentials of
+   * the url's userinfo are not sent. The start status says where it ended
+   * (`uri`) and after how many `redirects`; a reconnection starts again from
+   * `url`. Off: a redirect fails the start with its `http_status`.
+   */
+  followRedirects?: boolean;
+  /** with `followRedirects`: the most redirects one attempt follows (default 10); one more fails the start */
+  maxRedirects?: number;
+  /**
+   * An HTTP proxy for every connection (default `""`: none).
+   * `"http://[user:password@]host:port"`: `CONNECT` through it, with Basic
+   * `Proxy-Authorization` from the userinfo (percent-decoded); for `wss://`
+   * TLS runs inside the tunnel and the certificate is checked against the
+   * target host, not the proxy. `"env"`: the proxy the environment names at
+   * each start, as curl reads it: `https_proxy`/`HTTPS_PROXY` for `wss://`,
+   * `http_proxy`/`HTTP_PROXY` for `ws://` (lower case first), none for a host
+   * `no_proxy`/`NO_PROXY` lists (comma-separated; `*`; a name also covers its
+   * subdomains, with or without a leading dot; `host:port`; IP addresses and
+   * CIDR ranges). A proxy that refuses (407, 403, 502, …) fails the start with
+   * its status in `http_status` and `errorStr` such as
+   * `"proxy refused CONNECT: 407 Proxy Authentication Required"`.
+   * Anything else than `""`, `"env"` or an `http://` url throws a TypeError.
+   */
+  proxy?: string;
 }
 
 /** A server object: its configuration plus `ref` (negative integer). */
@@ -315,12 +344,16 @@ export interface ServerStartStatus {
 /** What `websocketClientStart` resolves with: the first attempt's outcome. */
 export interface ClientStartStatus {
   success: boolean;
+  /** the upgrade's answer (101 on success), or the proxy's refusal of CONNECT; 0 when none came */
   http_status: number;
   errorStr: string;
+  /** the url connected to last: `url`, or where `followRedirects` led */
   uri: string;
   headers: Record<string, string>;
   /** the subprotocol the server chose ("" when none) */
   protocol: string;
+  /** redirects followed on the way (0 without `followRedirects`) */
+  redirects: number;
 }
 
 /** One send's outcome. */

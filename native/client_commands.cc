@@ -15,6 +15,26 @@ namespace {
 
 using S = Side<ClientEntry>;
 
+// proxy: "env" reads the variables at each start, from process.env (a
+// worker thread's own copy included: getenv would not see it).
+void readProxyEnv(Napi::Env env, ProxyEnv& out) {
+  Napi::Value process = env.Global().Get("process");
+  if (!process.IsObject()) return;
+  Napi::Value vars = process.As<Napi::Object>().Get("env");
+  if (!vars.IsObject()) return;
+  Napi::Object o = vars.As<Napi::Object>();
+  auto get = [&o](const char* name, std::string& dst) {
+    Napi::Value v = o.Get(name);
+    dst = v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+  };
+  get("https_proxy", out.httpsProxy);
+  get("HTTPS_PROXY", out.httpsProxyUpper);
+  get("http_proxy", out.httpProxy);
+  get("HTTP_PROXY", out.httpProxyUpper);
+  get("no_proxy", out.noProxy);
+  get("NO_PROXY", out.noProxyUpper);
+}
+
 Napi::Value WebsocketClient(const Napi::CallbackInfo& info) {
   Keys keys(info.Env());
   return entryObject(keys, *createEntry<ClientEntry>(info, keys));
@@ -42,9 +62,11 @@ Napi::Value WebsocketClientStart(const Napi::CallbackInfo& info) {
   c->startSeq = queue->lastSeq();
   c->startId = id;
   c->startRetries = c->config.opts.enableAutomaticReconnection;
+  ClientOptions opts = c->config.effective();
+  if (opts.proxy == "env") readProxyEnv(env, opts.proxyEnv);
   // `done` runs on an IO thread (or inline for an immediate failure); the
   // result travels through the event queue to resolve on the JS thread.
-  c->engine->start(c->config.effective(), [queue, id](ConnectResult r) {
+  c->engine->start(opts, [queue, id](ConnectResult r) {
     queue->pushConnect(id, std::move(r));
   });
   return deferred.Promise();

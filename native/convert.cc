@@ -190,6 +190,7 @@ Napi::Object connectStatus(Keys& k, const ConnectResult& r) {
   k.set(o, Key::uri, r.uri);
   k.set(o, Key::headers, headersObject(k.env(), r.headers));
   k.set(o, Key::protocol, r.protocol);
+  k.set(o, Key::redirects, r.redirects);
   return o;
 }
 

@@ -14,6 +14,7 @@
 //          Int(lo, hi)     an integer in lo..hi, stored in the field's type
 //          Bool()          a boolean
 //          String()        a string (UTF-8)
+//          Proxy()         a string: "", "env" or an http:// proxy url
 //          Seconds()       a finite number of seconds above 0
 //          SecondsOrOff()  the same, or 0 (off)
 //          Headers()       an object of header names to string values
@@ -56,6 +57,9 @@
   X(timeout, Client, Seconds(), opts.timeout)                                                  \
   X(headers, Client, Headers(), opts.extraHeaders)                                             \
   X(protocols, Both, Tokens(), opts.protocols)                                                 \
+  X(followRedirects, Client, Bool(), opts.followRedirects)                                     \
+  X(maxRedirects, Client, Int(0, kMaxInt32), opts.maxRedirects)                                \
+  X(proxy, Client, Proxy(), opts.proxy)                                                        \
   X(perMessageDeflate, Both, Deflate(), opts.deflate)                                          \
   X(disablePerMessageDeflate, Both, Bool(), disablePerMessageDeflate)                          \
   X(maxPayload, Both, Int(1, kMaxSafeInteger), opts.limits.maxPayload)                         \

@@ -23,6 +23,7 @@ struct IntSpec {
 };
 struct BoolSpec {};
 struct StringSpec {};
+struct ProxySpec {};
 struct SecondsSpec {
   bool zeroOff;
 };
@@ -35,6 +36,7 @@ struct TlsSpec {};
 constexpr IntSpec Int(double lo, double hi) { return {lo, hi}; }
 constexpr BoolSpec Bool() { return {}; }
 constexpr StringSpec String() { return {}; }
+constexpr ProxySpec Proxy() { return {}; }
 constexpr SecondsSpec Seconds() { return {false}; }
 constexpr SecondsSpec SecondsOrOff() { return {true}; }
 constexpr HeadersSpec Headers() { return {}; }
@@ -184,6 +186,20 @@ bool readValue(Reader& r, Key k, kind::BoolSpec, bool& dst) { return r.boolean(k
 
 bool readValue(Reader& r, Key k, kind::StringSpec, std::string& dst) { return r.string(k, dst); }
 
+// Checked here (the engine's own check) so that a bad proxy throws at once
+// instead of failing every start.
+bool readValue(Reader& r, Key k, kind::ProxySpec, std::string& dst) {
+  std::string v;
+  if (!r.string(k, v)) return false;
+  std::string error;
+  if (!checkProxyOption(v, error)) {
+    throwType(r.env(), r.name(k) + " must be \"\", \"env\" or \"http://[user:password@]host:port\" (" +
+                           error + ")");
+  }
+  dst = std::move(v);
+  return true;
+}
+
 bool readValue(Reader& r, Key k, kind::SecondsSpec spec, double& dst) {
   return r.seconds(k, dst, spec.zeroOff);
 }
@@ -313,6 +329,10 @@ void writeValue(Keys& k, napi_value out, Key key, kind::IntSpec, const T& v) {
 void writeValue(Keys& k, napi_value out, Key key, kind::BoolSpec, const bool& v) { k.set(out, key, v); }
 
 void writeValue(Keys& k, napi_value out, Key key, kind::StringSpec, const std::string& v) {
+  k.set(out, key, v);
+}
+
+void writeValue(Keys& k, napi_value out, Key key, kind::ProxySpec, const std::string& v) {
   k.set(out, key, v);
 }
 

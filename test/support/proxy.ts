@@ -26,6 +26,8 @@ export interface RunningProxy {
   url: string;
   /** The "host:port" targets of the CONNECT requests it received, in order. */
   connects(): string[];
+  /** Its log so far (for failure messages). */
+  log(): string;
   stop(): Promise<void>;
 }
 
@@ -69,6 +71,13 @@ export async function startTinyproxy(exe: string, options: ProxyOptions = {}): P
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-tinyproxy-'));
   const logFile = path.join(dir, 'tinyproxy.log');
   let lastError = '';
+  const readLog = (): string => {
+    try {
+      return fs.readFileSync(logFile, 'utf8');
+    } catch {
+      return ''; // nothing logged yet
+    }
+  };
   // A port picked free can be taken before tinyproxy binds it: a few tries.
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
@@ -105,15 +114,8 @@ export async function startTinyproxy(exe: string, options: ProxyOptions = {}): P
       return {
         port,
         url: `http://${auth}127.0.0.1:${port}`,
-        connects: () => {
-          let log = '';
-          try {
-            log = fs.readFileSync(logFile, 'utf8');
-          } catch {
-            // nothing logged yet
-          }
-          return [...log.matchAll(/: CONNECT (\S+) HTTP\/1\.[01]/g)].map((m) => m[1]!);
-        },
+        connects: () => [...readLog().matchAll(/: CONNECT (\S+) HTTP\/1\.[01]/g)].map((m) => m[1]!),
+        log: readLog,
         stop: async () => {
           await stopChild(child);
           fs.rmSync(dir, { recursive: true, force: true });
@@ -121,13 +123,7 @@ export async function startTinyproxy(exe: string, options: ProxyOptions = {}): P
       };
     }
     await stopChild(child);
-    let log = '';
-    try {
-      log = fs.readFileSync(logFile, 'utf8');
-    } catch {
-      // no log
-    }
-    lastError = `${stderr}${log}`.trim().split('\n').slice(-3).join(' | ');
+    lastError = `${stderr}${readLog()}`.trim().split('\n').slice(-3).join(' | ');
   }
   fs.rmSync(dir, { recursive: true, force: true });
   throw new Error(`tinyproxy did not start: ${lastError}`);
