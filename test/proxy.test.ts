@@ -1,9 +1,10 @@
-// The client through a real HTTP CONNECT proxy (tinyproxy, started by the
-// suite on a free loopback port; skipped with the reason and the install
-// command when absent, failing under IXWS_REQUIRE_PEERS=1): ws:// and
-// wss:// with and without Basic credentials, the proxy's refusals (407, 403)
-// as start statuses, an unreachable proxy, proxy: "env" with NO_PROXY, and
-// the option's validation (which needs no proxy).
+// The client through real HTTP CONNECT proxies (tinyproxy and squid, each
+// started by its suite on a free loopback port; skipped with the reason and
+// the install command when absent, failing under IXWS_REQUIRE_PEERS=1):
+// ws:// and wss:// with and without Basic credentials, the proxies' refusals
+// (407, 403, 503) as start statuses, an unreachable proxy, proxy: "env" with
+// NO_PROXY, a redirect through a proxy, and the option's validation (which
+// needs no proxy).
 import * as net from 'net';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import {
@@ -18,7 +19,7 @@ import type { ClientOptions, ServerOptions } from '../lib/index';
 import { Collector, newClient, runCleanup, type Started } from './helpers';
 import { makeTestCa, type TestCa } from './support/certs';
 import { describeWithPeers, peers } from './support/peers';
-import { startTinyproxy, type RunningProxy } from './support/proxy';
+import { startSquid, startTinyproxy, type RunningProxy } from './support/proxy';
 
 afterEach(runCleanup);
 
@@ -245,5 +246,50 @@ describeWithPeers([peers.tinyproxy()], 'through tinyproxy (HTTP CONNECT)', (foun
       await any.stop();
       await new Promise<void>((r) => srv.close(() => r()));
     }
+  });
+});
+
+describeWithPeers([peers.squid()], 'through squid (HTTP CONNECT with Basic credentials)', (found) => {
+  let certs: TestCa;
+  let secure: Started;
+  let squid: RunningProxy;
+  let deadPort = 0;
+
+  beforeAll(async () => {
+    certs = makeTestCa();
+    secure = suiteServer({ tls: certs.leaf('target', ['DNS:localhost']) });
+    deadPort = await closedPort();
+    squid = await startSquid(found.squid!.exe, { connectPorts: [secure.port, deadPort], auth: { user: 'alice', pass: 's3cret_pw' } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await squid?.stop();
+    if (secure) websocketServerClear(secure.server);
+    certs?.remove();
+  });
+
+  test('wss:// with the right credentials', async () => {
+    const c = await start(`wss://localhost:${secure.port}/sq`, { proxy: squid.url, tls: { ca: certs.ca } });
+    expect(c.status).toMatchObject({ success: true, http_status: 101, errorStr: '' });
+    await exchange(c, secure, 'squid');
+  });
+
+  test('wrong and missing credentials: 407', async () => {
+    for (const proxy of [`http://alice:wrong@127.0.0.1:${squid.port}`, `http://127.0.0.1:${squid.port}`]) {
+      const c = await start(`wss://localhost:${secure.port}/`, { proxy, tls: { ca: certs.ca } });
+      expect(c.status).toMatchObject({
+        success: false,
+        http_status: 407,
+        errorStr: 'proxy refused CONNECT: 407 Proxy Authentication Required',
+      });
+    }
+  });
+
+  test('a port it does not allow: 403; a target it cannot reach: 503', async () => {
+    const other = await closedPort();
+    const forbidden = await start(`ws://127.0.0.1:${other}/`, { proxy: squid.url });
+    expect(forbidden.status).toMatchObject({ success: false, http_status: 403, errorStr: 'proxy refused CONNECT: 403 Forbidden' });
+    const dead = await start(`ws://127.0.0.1:${deadPort}/`, { proxy: squid.url });
+    expect(dead.status).toMatchObject({ success: false, http_status: 503, errorStr: 'proxy refused CONNECT: 503 Service Unavailable' });
   });
 });

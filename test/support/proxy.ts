@@ -1,13 +1,14 @@
-// A real HTTP CONNECT proxy for the client's proxy tests: Debian's tinyproxy
-// (peers.tinyproxy()), started on a free loopback port with a config of its
-// own in a temp folder, stopped (and the folder removed) by stop().
+// Real HTTP CONNECT proxies for the client's proxy tests: Debian's tinyproxy
+// (peers.tinyproxy()) and squid (peers.squid()), each started on a free
+// loopback port with a config of its own in a temp folder, stopped (and the
+// folder removed) by stop().
 //
 // tinyproxy answers CONNECT with 407 when BasicAuth is set and the request
 // carries no or wrong Proxy-Authorization, with 403 for a port not listed in
 // ConnectPort (when any is listed), and with 500 when it cannot reach the
 // target; its log (LogLevel Info) names every CONNECT it served, which the
 // tests read to prove a connection went through it.
-import { spawn, type ChildProcess } from 'child_process';
+import { execFileSync, spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
@@ -127,4 +128,100 @@ export async function startTinyproxy(exe: string, options: ProxyOptions = {}): P
   }
   fs.rmSync(dir, { recursive: true, force: true });
   throw new Error(`tinyproxy did not start: ${lastError}`);
+}
+
+/**
+ * Starts squid (`exe`) in the foreground (-N) and waits until it accepts
+ * connections (bounded). With `auth`, Basic credentials are checked by
+ * squid's basic_ncsa_auth helper against a password file made with
+ * `openssl passwd -apr1`; a missing or wrong password gets 407. CONNECT to a
+ * port not in `connectPorts` (when given) gets 403; an unreachable target 503.
+ */
+export async function startSquid(exe: string, options: ProxyOptions = {}): Promise<RunningProxy> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-squid-'));
+  // squid started as root runs as its own user ('proxy' on Debian): it must
+  // be able to write its logs here.
+  fs.chmodSync(dir, 0o777);
+  const accessLog = path.join(dir, 'access.log');
+  const readLog = (): string => {
+    try {
+      return fs.readFileSync(accessLog, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const helper = ['/usr/lib/squid/basic_ncsa_auth', '/usr/lib64/squid/basic_ncsa_auth', '/usr/libexec/squid/basic_ncsa_auth'].find((p) =>
+    fs.existsSync(p),
+  );
+  if (options.auth) {
+    if (!helper) throw new Error("squid's basic_ncsa_auth helper not found");
+    const hash = execFileSync('openssl', ['passwd', '-apr1', options.auth.pass], { encoding: 'utf8' }).trim();
+    fs.writeFileSync(path.join(dir, 'passwd'), `${options.auth.user}:${hash}\n`, { mode: 0o644 });
+  }
+  let lastError = '';
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const conf = [
+      `http_port 127.0.0.1:${port}`,
+      `pid_filename ${path.join(dir, 'squid.pid')}`,
+      `cache_log ${path.join(dir, 'cache.log')}`,
+      `access_log stdio:${accessLog}`,
+      'cache deny all',
+      'cache_mem 8 MB',
+      `coredump_dir ${dir}`,
+      'pinger_enable off',
+      'shutdown_lifetime 0 seconds',
+      'acl CONNECT method CONNECT',
+      ...(options.connectPorts?.length ? [`acl allowed_ports port ${options.connectPorts.join(' ')}`, 'http_access deny CONNECT !allowed_ports'] : []),
+      ...(options.auth
+        ? [
+            `auth_param basic program ${helper} ${path.join(dir, 'passwd')}`,
+            'auth_param basic children 1 startup=1 idle=1',
+            'acl authed proxy_auth REQUIRED',
+            'http_access allow authed',
+          ]
+        : ['acl local src 127.0.0.1', 'http_access allow local']),
+      'http_access deny all',
+    ];
+    const confFile = path.join(dir, 'squid.conf');
+    fs.writeFileSync(confFile, `${conf.join('\n')}\n`, { mode: 0o644 });
+    const child = spawn(exe, ['-N', '-f', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const deadline = Date.now() + 15000;
+    let up = false;
+    while (Date.now() < deadline && child.exitCode === null) {
+      if (await canConnect(port)) {
+        up = true;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (up) {
+      const auth = options.auth ? `${encodeURIComponent(options.auth.user)}:${encodeURIComponent(options.auth.pass)}@` : '';
+      return {
+        port,
+        url: `http://${auth}127.0.0.1:${port}`,
+        // access.log: "... TCP_TUNNEL/200 ... CONNECT host:port user ..."
+        connects: () => [...readLog().matchAll(/ CONNECT (\S+) /g)].map((m) => m[1]!),
+        log: readLog,
+        stop: async () => {
+          await stopChild(child);
+          fs.rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    }
+    await stopChild(child);
+    let cacheLog = '';
+    try {
+      cacheLog = fs.readFileSync(path.join(dir, 'cache.log'), 'utf8');
+    } catch {
+      // none
+    }
+    lastError = `${stderr}${cacheLog}`.trim().split('\n').slice(-3).join(' | ');
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  throw new Error(`squid did not start: ${lastError}`);
 }
