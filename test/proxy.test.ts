@@ -16,7 +16,7 @@ import {
   websocketServerStart,
 } from '../lib/index';
 import type { ClientOptions, ServerOptions } from '../lib/index';
-import { Collector, newClient, runCleanup, type Started } from './helpers';
+import { Collector, closedPort, newClient, runCleanup, type Started } from './support';
 import { makeTestCa, type TestCa } from './support/certs';
 import { describeWithPeers, peers } from './support/peers';
 import { startSquid, startTinyproxy, type RunningProxy } from './support/proxy';
@@ -47,16 +47,6 @@ function suiteServer(options: ServerOptions = {}): Started {
   const st = websocketServerStart(server);
   if (!st.success || typeof st.port !== 'number') throw new Error(`server start failed: ${JSON.stringify(st)}`);
   return { server, port: st.port, events };
-}
-
-function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 describe('the proxy option is checked', () => {

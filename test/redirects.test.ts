@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { WebSocketServer as WsServer } from 'ws';
 import { websocketClientStart, websocketClientStop } from '../lib/index';
 import type { ClientOptions } from '../lib/index';
-import { Collector, defer, newClient, runCleanup, startServer, until } from './helpers';
+import { Collector, defer, newClient, runCleanup, startServer, until } from './support';
 import { makeTestCa, type TestCa } from './support/certs';
 
 afterEach(runCleanup);

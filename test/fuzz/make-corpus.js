@@ -110,3 +110,19 @@ write('fuzz_inflate', 'no-takeover', [0x0f, 0x0e, 0x41], deflateMessage(text(500
 write('fuzz_inflate', 'final-block', [0x07, 0x0e, 0x51], zlib.deflateRawSync(Buffer.from('final')));
 write('fuzz_inflate', 'stored', [0x07, 0x0e, 0x61], deflateMessage(Buffer.alloc(100, 0x41).fill(0x42, 50)), Buffer.from([0x01, 0x00]));
 write('fuzz_inflate', 'binary', [0x05, 0x1e, 0x71], deflateMessage(Buffer.from([...Array(256).keys()])));
+
+// ---- fuzz_proxy: [mode, param], then fields split at '\n' (fuzz_proxy.cc).
+write('fuzz_proxy', 'url', [0x00, 0x00], 'http://user:p%40ss@proxy.example:3128/');
+write('fuzz_proxy', 'url-ipv6', [0x00, 0x00], 'http://[::1]:8080');
+write('fuzz_proxy', 'no-proxy', [0x01, 0x4f], '.example.com, 10.0.0.0/8,[::1]:80,host:81 *.x\na.example.com');
+write('fuzz_proxy', 'no-proxy-ip', [0x01, 0x00], 'fe80::/10,127.0.0.1:1\nfe80::1');
+write('fuzz_proxy', 'env', [0x02, 0x01], 'http://a:1\n\nb:2\n\nexample.com\n*\nexample.com');
+write('fuzz_proxy', 'reply-ok', [0x03, 0x02], 'HTTP/1.1 200 Connection established\r\n\r\n');
+write('fuzz_proxy', 'reply-407', [0x03, 0x0b], 'HTTP/1.0 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="x"\r\n\r\n');
+
+// ---- fuzz_redirect: [followed (low nibble) | 0x10: no Location], "base\nlocation".
+write('fuzz_redirect', 'relative', [0x00], 'ws://h.example:8080/a/b/c?x=1\n../d/./e?y=2#f');
+write('fuzz_redirect', 'absolute', [0x01], 'wss://h.example/\nhttps://o.example:444/p');
+write('fuzz_redirect', 'downgrade', [0x00], 'wss://h.example/\nws://h.example/');
+write('fuzz_redirect', 'scheme-relative', [0x02], 'ws://u:p@h/\n//o.example/%2e%2e/x');
+write('fuzz_redirect', 'no-location', [0x10], 'ws://h/\n');

@@ -10,9 +10,9 @@
 // tests read to prove a connection went through it.
 import { execFileSync, spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import { canConnect, closedPort } from './ports';
 
 export interface ProxyOptions {
   /** Ports CONNECT may reach (others get 403); none listed: any port. */
@@ -32,28 +32,8 @@ export interface RunningProxy {
   stop(): Promise<void>;
 }
 
-/** A port that was free a moment ago (tinyproxy binds it itself). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
+/** A port that was free a moment ago (the proxy binds it itself). */
+const freePort = closedPort;
 
 function stopChild(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
