@@ -423,6 +423,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
       attemptFailed(0, "Cannot resolve " + what + " '" + host + "': " + uv_strerror(rc));
     }
   }
+
   void connectCurrentAddress() {
     auto c = std::make_shared<Connection>(loop_, shared_from_this(), sink_, tag_, 0, settings_);
     setConn(c);
