@@ -13,6 +13,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { canConnect, closedPort } from './ports';
+import { peerEnv } from './peers';
 
 export interface ProxyOptions {
   /** Ports CONNECT may reach (others get 403); none listed: any port. */
@@ -76,7 +77,7 @@ export async function startTinyproxy(exe: string, options: ProxyOptions = {}): P
     ];
     const confFile = path.join(dir, 'tinyproxy.conf');
     fs.writeFileSync(confFile, `${conf.join('\n')}\n`);
-    const child = spawn(exe, ['-d', '-c', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(exe, ['-d', '-c', confFile], { stdio: ['ignore', 'ignore', 'pipe'], env: peerEnv() });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => {
       stderr += d.toString();
@@ -165,7 +166,7 @@ export async function startSquid(exe: string, options: ProxyOptions = {}): Promi
     ];
     const confFile = path.join(dir, 'squid.conf');
     fs.writeFileSync(confFile, `${conf.join('\n')}\n`, { mode: 0o644 });
-    const child = spawn(exe, ['-N', '-f', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(exe, ['-N', '-f', confFile], { stdio: ['ignore', 'ignore', 'pipe'], env: peerEnv() });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => {
       stderr += d.toString();
