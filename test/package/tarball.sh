@@ -22,6 +22,16 @@ ok() { pass=$((pass + 1)); echo "  ok      $*"; }
 bad() { fail=$((fail + 1)); echo "  FAILED  $*"; }
 finish() { echo "tarball: $pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit; }
 
+# A consumer inside the repository would resolve what the package lacks (the
+# optional ioredis, anything forgotten in "dependencies") from the
+# repository's own node_modules, the way no user's install can.
+case "$WORK/" in
+  "$ROOT"/*)
+    bad "WORKDIR $WORK is inside the repository: give a folder outside it (e.g. mktemp -d)"
+    finish
+    ;;
+esac
+
 rm -rf "$WORK/pack" "$WORK/consumer" "$WORK/bin"
 mkdir -p "$WORK/pack" "$WORK/consumer" "$WORK/bin"
 
