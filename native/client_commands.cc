@@ -78,6 +78,7 @@ Napi::Value WebsocketClientStop(const Napi::CallbackInfo& info) {
   int ref = 0;
   ClientEntry* c = commandTarget<ClientEntry>(info, keys, ref);
   if (c == nullptr) return refStatus(keys, S::unknown(ref));
+  SendScope::flushNow();  // frames this task sent go before the close frame
   c->engine->stop();
   c->started = false;
   Instance::get(env)->updateKeepAlive();
@@ -99,6 +100,7 @@ Napi::Value WebsocketClientSend(const Napi::CallbackInfo& info) {
     r.message = S::unknown(ref);
     return sendStatus(keys, r);
   }
+  if (c->started) Instance::get(env)->sendScope().enter(env);  // runs JS: before readSendData
   SendData data;
   readSendData(dataArg, data);  // no JS runs from here to the engine call
   bool binary = sendsBinary(binaryFlag, data.isString);

@@ -68,6 +68,9 @@ void Instance::shutdown() {
   if (shut_) return;
   shut_ = true;
   queue_->close();
+  // What was sent in the last task goes out (its microtask may never run).
+  sendScope_.shutdown();
+  SendScope::flushNow();
   // Hard-close everything at once: no waiting on peers at exit.
   for (int ref : servers_.refs()) {
     if (ServerEntry* s = servers_.find(ref)) s->engine->clear();
@@ -99,6 +102,7 @@ bool Instance::clearServer(int ref) {
   std::unique_ptr<ServerEntry> s = servers_.take(ref);
   if (!s) return false;
   owners_.erase(s->tag);  // its queued events are dropped from now on
+  SendScope::flushNow();  // what this task sent goes out before the hard close
   s->engine->clear();
   updateKeepAlive();
   return true;
@@ -108,6 +112,7 @@ bool Instance::clearClient(int ref) {
   std::unique_ptr<ClientEntry> c = clients_.take(ref);
   if (!c) return false;
   owners_.erase(c->tag);
+  SendScope::flushNow();
   c->engine->clear();
   updateKeepAlive();
   // A start still waiting would otherwise never settle.

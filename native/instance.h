@@ -18,6 +18,7 @@
 #include "keys.h"
 #include "options.h"
 #include "registry.h"
+#include "send_scope.h"
 #include "wsengine/wsengine.h"
 
 namespace wsengine {
@@ -113,8 +114,12 @@ class Instance : public QueueTarget {
   void updateKeepAlive();
 
   void deliver(napi_env env, std::vector<QueueItem>& batch) override {
+    sendScope_.beginDelivery();  // Delivery corks its batch itself
     delivery_.deliver(env, batch);
+    sendScope_.endDelivery();
   }
+  // Sends made outside event delivery are corked until the end of the task.
+  SendScope& sendScope() { return sendScope_; }
   void resumeAll() override;
 
   // The facade's verifyClient runner (lib/verify.ts), set once per
@@ -140,6 +145,7 @@ class Instance : public QueueTarget {
   Factories factories_;
   std::shared_ptr<EventQueue> queue_;
   Delivery delivery_;
+  SendScope sendScope_;
   Napi::FunctionReference verifyHandler_;
   RefTable<ServerEntry> servers_{-1};
   RefTable<ClientEntry> clients_{1};

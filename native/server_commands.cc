@@ -50,6 +50,7 @@ Napi::Value WebsocketServerStop(const Napi::CallbackInfo& info) {
   int ref = 0;
   ServerEntry* s = commandTarget<ServerEntry>(info, keys, ref);
   if (s == nullptr) return refStatus(keys, S::unknown(ref));
+  SendScope::flushNow();  // frames this task sent go before the close frames
   s->engine->stop();
   s->started = false;
   Instance::get(info.Env())->updateKeepAlive();
@@ -87,6 +88,7 @@ Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
   }
   ServerEntry* s = updateEntry<ServerEntry>(keys, *Instance::get(env), obj, present, ref);
   if (s == nullptr) return Napi::Array::New(env);
+  Instance::get(env)->sendScope().enter(env);  // runs JS (queueMicrotask): before readSendData
 
   SendData data;
   readSendData(dataArg, data);  // no JS runs from here to the engine call
@@ -167,6 +169,7 @@ Napi::Value WebsocketServerCloseClient(const Napi::CallbackInfo& info) {
   if (s == nullptr) return Napi::Boolean::New(env, false);
   uint64_t conn = s->conns.connOf(client);
   if (conn == 0) return Napi::Boolean::New(env, false);
+  SendScope::flushNow();
   return Napi::Boolean::New(env, s->engine->closeConnection(conn, code, reason));
 }
 

@@ -78,6 +78,7 @@ Napi::Value WebsocketServerPublish(const Napi::CallbackInfo& info) {
   if (s == nullptr) {
     r.message = S::unknown(ref);
   } else {
+    if (s->started) Instance::get(env)->sendScope().enter(env);  // runs JS: before readSendData
     SendData data;
     readSendData(dataArg, data);  // no JS runs from here to the engine call
     r.payloadSize = data.length;

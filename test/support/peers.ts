@@ -19,7 +19,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { describe, test } from 'vitest';
 
-export type PeerId = 'python' | 'chromium' | 'tinyproxy' | 'squid' | 'redis' | 'netns' | 'pty';
+export type PeerId = 'python' | 'chromium' | 'tinyproxy' | 'squid' | 'redis' | 'netns' | 'pty' | 'strace';
 
 export interface Peer {
   /** Short name used by IXWS_SKIP_PEERS. */
@@ -157,6 +157,14 @@ export const peers = {
   squid: (): Peer => program('squid', 'squid (HTTP proxy)', 'apt-get install squid', 'squid', ['-v'], 'IXWS_SQUID'),
   /** redis-server. */
   redis: (): Peer => program('redis', 'redis-server', 'apt-get install redis-server', 'redis-server', ['--version'], 'IXWS_REDIS_SERVER'),
+  /** strace, allowed to trace a child (ptrace): probed by tracing `true`. */
+  strace: (): Peer =>
+    find('strace', 'strace (counts system calls; needs ptrace)', 'apt-get install strace', () => {
+      const r = firstWorking(programCandidates('strace', 'IXWS_STRACE'), ['-V']);
+      if ('why' in r) return { why: `no working strace (${r.why})` };
+      const traced = probe(r.exe, ['-f', '-qq', '-o', '/dev/null', '--', 'true']);
+      return traced.ok ? { exe: r.exe, version: r.line } : { why: `strace cannot trace here (${traced.why})` };
+    }),
   /**
    * Network namespaces with `ip` and `nft` inside them: needs iproute2,
    * nftables, util-linux's unshare and the right to create namespaces (root

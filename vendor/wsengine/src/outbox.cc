@@ -23,6 +23,10 @@ constexpr size_t kMaxControlPayload = 125;
 // is idle; larger ones are a system call of their own anyway (see
 // trySendZeroCopy for the large ones that skip the copy).
 constexpr size_t kDirectWriteMax = 16 * 1024;
+// A corked connection's queue is written by the owner thread up to this
+// many bytes (at uncork, or as soon as a long burst crosses it); more goes
+// to the IO thread, which copies nothing again when the socket is full.
+constexpr uint64_t kCorkedMax = kDirectWriteMax * 4;
 
 // An empty string with room for n bytes; large ones come recycled.
 void frameStorage(std::string& s, size_t n) {
@@ -100,7 +104,11 @@ void cork(unsigned passThrough) {
 void uncork() {
   if (tCorkDepth == 0 || --tCorkDepth > 0) return;
   tCorkPass = 0;
-  if (!tCorked) return;
+  flushCorked();
+}
+
+void flushCorked() {
+  if (!tCorked || tCorked->empty()) return;
   std::vector<std::shared_ptr<Outbox>> outboxes;
   outboxes.swap(*tCorked);
   for (auto& o : outboxes) o->flushFromOwner();
@@ -386,7 +394,40 @@ Outbox::Next Outbox::enqueueLocked(OutFramePtr f) {
     struct iovec iov = span(*f);
     return writeOrQueueLocked(&iov, 1, std::move(f));
   }
-  return queueLocked(std::move(f));
+  uint64_t before = bufferedAmount();
+  Next next = queueLocked(std::move(f));
+  // A corked connection holds at most kCorkedMax bytes, or half its
+  // sendHighWaterMark when that is smaller: the send that crosses it writes
+  // the queue now, as uncorked sends would have. So corking bounds the memory
+  // a long burst holds, and never refuses a send over the high-water mark
+  // that an uncorked one to an idle socket would have accepted. What the
+  // socket does not take goes to the IO thread (and sends queue behind it
+  // without another attempt until its writes drain the queue below the
+  // bound).
+  uint64_t bound = std::min<uint64_t>(kCorkedMax, s_.limits.sendHighWaterMark / 2);
+  if (tCorkDepth > 0 && before <= bound && bufferedAmount() > bound && directLocked() &&
+      !writeQueuedLocked())
+    return kPost;
+  return next;
+}
+
+// With mu_ held, on an idle socket: writes queued frames from this thread
+// (up to 256 per system call: a task's burst of small frames to one
+// connection is one call) until the queue is empty or the socket takes less
+// than it was given. True when the queue is empty.
+bool Outbox::writeQueuedLocked() {
+  while (!queue_.empty() && directLocked()) {
+    struct iovec iov[256];
+    size_t n = std::min<size_t>(queue_.size(), 256), total = 0;
+    for (size_t i = 0; i < n; ++i) {
+      iov[i] = span(*queue_[i]);
+      total += iov[i].iov_len;
+    }
+    size_t written = writeNow(fd_, iov, n);
+    consumeLocked(written);
+    if (written < total) break;
+  }
+  return queue_.empty();
 }
 
 // With mu_ held, on an idle socket: writes the spans from this thread; what
@@ -447,15 +488,10 @@ void Outbox::flushFromOwner() {
     }
     // Large amounts go to the IO thread: what the socket does not take at
     // once would be copied again here, on the owner's thread.
-    if (directLocked() && buffered_.load(std::memory_order_relaxed) <= kDirectWriteMax * 4) {
-      struct iovec iov[64];
-      size_t n = std::min<size_t>(queue_.size(), 64);
-      for (size_t i = 0; i < n; ++i) iov[i] = span(*queue_[i]);
-      consumeLocked(writeNow(fd_, iov, n));
-      if (queue_.empty()) {
-        flushPosted_ = false;
-        return;
-      }
+    if (directLocked() && buffered_.load(std::memory_order_relaxed) <= kCorkedMax &&
+        writeQueuedLocked()) {
+      flushPosted_ = false;
+      return;
     }
   }
   std::shared_ptr<Outbox> self = host_.outboxRef();

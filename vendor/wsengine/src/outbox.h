@@ -150,6 +150,7 @@ class Outbox {
   Next enqueueLocked(OutFramePtr f);
   Next queueLocked(OutFramePtr f);
   Next writeOrQueueLocked(const struct iovec* iov, size_t count, OutFramePtr whole);
+  bool writeQueuedLocked();
   void consumeLocked(size_t written);
   void afterEnqueue(Next next);
   bool directLocked() const;

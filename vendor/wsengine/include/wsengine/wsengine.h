@@ -335,8 +335,16 @@ struct PublishResult {
 // written at once (the outermost cork decides): a short burst of replies
 // leaves without waiting for the rest of the batch, a long one is coalesced.
 // Per thread, nestable. The addon corks around each batch of events.
+// A connection corked for a long burst is written as soon as it holds 64 KiB
+// (or half its sendHighWaterMark), so corking never holds more than that nor
+// refuses a send an uncorked one would have accepted.
 void cork(unsigned passThrough = 0);
 void uncork();
+// Writes (or hands to the IO threads) what this thread's sends queued while
+// corked, now, and stays corked. The addon calls it before stopping or
+// clearing anything, so that frames accepted earlier in the same corked
+// scope go out before the close instead of being dropped with the socket.
+void flushCorked();
 
 // Gives a large event payload (Event::data) back to the engine once the
 // application is done with it: the next large message reuses its memory
