@@ -147,7 +147,8 @@ describeWithPeers([peers.strace()], 'sends outside event delivery are corked per
   }
 
   for (const mode of ['send', 'broadcast', 'publish'] as const) {
-    test(`a timer that ${mode}s ${ROUNDS} messages to each of ${N} clients writes each socket about once`, async () => {
+    const verb = { send: 'sends', broadcast: 'broadcasts', publish: 'publishes' }[mode];
+    test(`a timer that ${verb} ${ROUNDS} messages to each of ${N} clients writes each socket about once`, async () => {
       const t = await startTraced(found.strace!.exe);
       try {
         const clients = await connect(t, 'main', t.port, N, '?topics=a');
