@@ -1,7 +1,9 @@
 'use strict';
 // The benchmark scenarios served by ix-websocket, through its seed commands
 // (websocketServer / websocketServerSend / ...), the facade's primary API.
-//   node ix-server.js echo [--deflate] | broadcast | idle | flood-client --url ws://...
+//   node ix-server.js echo [--deflate] | broadcast [--timer] | idle | flood-client --url ws://...
+// broadcast --timer: the trigger message schedules the sends on a timer
+// (setTimeout 0) instead of making them inside its message event.
 const path = require('path');
 const { parseArgs, send, serveIpc, floodMeter } = require('./common');
 // The runner passes a private copy of the package (the checkout's build can
@@ -49,7 +51,11 @@ if (args.role === 'echo') {
     const [, count, size] = ctx.data.split(' ');
     const payload = Buffer.alloc(Number(size), 0x62);
     const all = { ref };
-    for (let i = 0; i < Number(count); i++) ix.websocketServerSend(all, payload);
+    const burst = () => {
+      for (let i = 0; i < Number(count); i++) ix.websocketServerSend(all, payload);
+    };
+    if (args.timer) setTimeout(burst, 0);
+    else burst();
   });
   ref = server.ref;
 } else if (args.role === 'idle') {

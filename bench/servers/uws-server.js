@@ -3,7 +3,8 @@
 // examples do. It comes from npm as @trufflesuite/uws-js-unofficial (Ganache's
 // repackaging of uWebSockets.js v20.30 with Node 16/18/20 binaries; upstream
 // installs only from GitHub), a devDependency.
-//   node uws-server.js echo [--deflate] | broadcast | idle
+//   node uws-server.js echo [--deflate] | broadcast [--timer] | idle
+// broadcast --timer: the publishes run on a timer (setTimeout 0) instead of setImmediate.
 // uWebSockets.js has no client, so there is no flood-client role.
 const path = require('path');
 const { parseArgs, send, serveIpc } = require('./common');
@@ -93,9 +94,11 @@ if (args.role === 'echo') {
       if (!text.startsWith('bcast ')) return;
       const [, count, size] = text.split(' ');
       const payload = Buffer.alloc(Number(size), 0x62);
-      setImmediate(() => {
+      const burst = () => {
         for (let i = 0; i < Number(count); i++) app.publish('all', payload, true);
-      });
+      };
+      if (args.timer) setTimeout(burst, 0);
+      else setImmediate(burst);
     },
   });
 } else if (args.role === 'idle') {

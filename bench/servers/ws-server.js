@@ -1,7 +1,8 @@
 'use strict';
 // The benchmark scenarios served by `ws`, with bufferutil and utf-8-validate
 // installed (ws picks them up by itself), written the way ws documents.
-//   node ws-server.js echo [--deflate] | broadcast | idle | flood-client --url ws://...
+//   node ws-server.js echo [--deflate] | broadcast [--timer] | idle | flood-client --url ws://...
+// broadcast --timer: the sends run on a timer (setTimeout 0), not in the message event.
 const { parseArgs, send, serveIpc, floodMeter } = require('./common');
 const WebSocket = require('ws');
 
@@ -44,9 +45,13 @@ if (args.role === 'echo') {
       if (!text.startsWith('bcast ')) return;
       const [, count, size] = text.split(' ');
       const payload = Buffer.alloc(Number(size), 0x62);
-      for (let i = 0; i < Number(count); i++) {
-        for (const c of wss.clients) if (c.readyState === WebSocket.OPEN) c.send(payload);
-      }
+      const burst = () => {
+        for (let i = 0; i < Number(count); i++) {
+          for (const c of wss.clients) if (c.readyState === WebSocket.OPEN) c.send(payload);
+        }
+      };
+      if (args.timer) setTimeout(burst, 0);
+      else burst();
     });
   });
 } else if (args.role === 'idle') {
