@@ -474,6 +474,59 @@ void testLargeWhileCorked(Fixture& fx) {
   CHECK(p.nothingArrives(0));
 }
 
+// 7. flushCorked(): what was queued while corked is written now (by the
+// caller: the IO thread is held), and the thread stays corked: a send after
+// it queues until uncork().
+void testFlushCorked(Fixture& fx) {
+  fx.settle();
+  Peer& p = *fx.peers[0];
+  CHECK(fx.hold());
+  cork(0);
+  Strings first{"f-0", "f-1", "f-2"};
+  for (auto& m : first) CHECK(fx.send(0, m).success);
+  CHECK(p.nothingArrives(kQuietMs));
+  flushCorked();
+  CHECK(p.waitFrames(first.size(), kArriveMs));
+  CHECK_FRAMES(payloads(p), first);
+  CHECK(fx.send(0, "f-after").success);
+  CHECK(fx.release());
+  CHECK(p.nothingArrives(kQuietMs));
+  uncork();
+  CHECK(p.waitFrames(1, kArriveMs));
+  CHECK_FRAMES(payloads(p), Strings{"f-after"});
+  CHECK(p.nothingArrives(0));
+}
+
+// 8. A corked connection holds at most 64 KiB: the send that crosses it has
+// the caller write the queue (IO thread held), the rest waits for uncork();
+// all in order.
+void testCorkedBound(Fixture& fx) {
+  fx.settle();
+  Peer& p = *fx.peers[0];
+  const int kN = 100;
+  Strings sent;
+  CHECK(fx.hold());
+  cork(0);
+  for (int k = 0; k < kN; ++k) {
+    std::string m = "b-" + std::to_string(k);
+    m.resize(1024, '.');
+    sent.push_back(m);
+    CHECK(fx.send(0, m).success);
+  }
+  // 1 KiB payloads: 1,028 bytes a frame; the 64th passes 65,536 bytes.
+  CHECK(p.waitFrames(64, kArriveMs));
+  Strings before = payloads(p);
+  CHECK(fx.release());
+  CHECK(p.nothingArrives(kQuietMs));
+  uncork();
+  CHECK(p.waitFrames(size_t(kN) - before.size(), kArriveMs));
+  Strings after = payloads(p);
+  CHECK_EQ(before.size(), size_t(64));
+  before.insert(before.end(), after.begin(), after.end());
+  CHECK(before == sent);
+  CHECK(p.nothingArrives(0));
+}
+
 }  // namespace
 
 int main() {
@@ -490,6 +543,8 @@ int main() {
       testNoOvertake(fx);
       testNested(fx);
       testLargeWhileCorked(fx);
+      testFlushCorked(fx);
+      testCorkedBound(fx);
     }
   }
   // Let the IO thread finish closing before exit.
