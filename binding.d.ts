@@ -35,6 +35,15 @@ export interface Binding {
   websocketClientStop(client: ClientArg): ClientObject | RefStatus;
   /** one status per target; [] for an unknown ref */
   websocketServerSend(server: ServerArg, data: SendData): ServerSendStatus[];
+  /**
+   * The facade's fast path of websocketServerSend for `{ ref, clients: [client], binary? }`
+   * (nothing else set): out receives success, compressionError, payloadSize, wireSize,
+   * bufferedAmount (1/0 for the booleans); returns undefined, the status's message, or null
+   * when nothing was sent and websocketServerSend must answer.
+   */
+  websocketServerSendTo(ref: number, client: number, binary: boolean | undefined, data: SendData, out: Float64Array): string | undefined | null;
+  /** Whether an object carries a top-level key other than ref, clients and binary. */
+  hasConfigKeys(o: object): boolean;
   websocketClientSend(client: ClientArg, data: SendData): SendStatus;
   /** {} on success; a RefStatus for an unknown ref */
   websocketServerClear(server: ServerArg): {} | RefStatus;

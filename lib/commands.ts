@@ -82,8 +82,42 @@ export function websocketClientStop(client: ClientArg): ClientObject | RefStatus
   return binding.websocketClientStop(withWhatwgUrl(client));
 }
 
+// The send fast path's result numbers (see websocketServerSendTo in binding.d.ts).
+const sendOut = new Float64Array(5);
+const hasConfigKeys = binding.hasConfigKeys;
+
 /** Sends to every connection, or to `server.clients`; one status per target. */
 export function websocketServerSend(server: ServerArg, data: SendData): ServerSendStatus[] {
+  // A reply to one connection, `{ ref, clients: [client] }` (binary
+  // allowed): read here, where the loads are inline-cached, sent with
+  // positional arguments, and the status built here. Everything else (and
+  // whatever the native side declines: unknown refs, a stopped server) takes
+  // the general path, which also makes every TypeError.
+  if (typeof server === 'object' && server !== null) {
+    const clients = server.clients;
+    const ref = server.ref;
+    const binary = server.binary;
+    if (
+      Array.isArray(clients) &&
+      clients.length === 1 &&
+      typeof ref === 'number' &&
+      (binary === undefined || typeof binary === 'boolean') &&
+      !hasConfigKeys(server)
+    ) {
+      const client = clients[0];
+      if (typeof client === 'number' && Number.isInteger(client)) {
+        const m = binding.websocketServerSendTo(ref, client, binary, data, sendOut);
+        if (m !== null) {
+          const o = sendOut;
+          return [
+            m === undefined
+              ? { success: o[0] === 1, compressionError: o[1] === 1, payloadSize: o[2], wireSize: o[3], bufferedAmount: o[4], client }
+              : { success: o[0] === 1, compressionError: o[1] === 1, payloadSize: o[2], wireSize: o[3], bufferedAmount: o[4], message: m, client },
+          ];
+        }
+      }
+    }
+  }
   return binding.websocketServerSend(bus.nativeArg(server), data);
 }
 

@@ -63,6 +63,24 @@ void KeyStore::init(Napi::Env env) {
   napi_value fn;
   check(env, napi_run_script(env, Napi::String::New(env, src), &fn));
   presence_ = Napi::Persistent(Napi::Function(env, fn));
+
+  // Whether o carries a configuration key (anything presence() knows but
+  // ref, clients and binary): the facade's send fast path asks it in
+  // JavaScript, where the call is inlined and its loads inline-cached.
+  src = "(function (o) { return false";
+  for (Key k : kTop) {
+    if (k == Key::ref || k == Key::clients || k == Key::binary) continue;
+    src += " || o." + std::string(keyName(k)) + " !== undefined";
+  }
+  src += "; })";
+  check(env, napi_run_script(env, Napi::String::New(env, src), &fn));
+  hasConfig_ = Napi::Persistent(Napi::Function(env, fn));
+}
+
+napi_value KeyStore::hasConfigKeys(napi_env env) const {
+  napi_value v;
+  check(env, napi_get_reference_value(env, hasConfig_.operator napi_ref(), &v));
+  return v;
 }
 
 napi_value KeyStore::presence(napi_env env) const {

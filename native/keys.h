@@ -53,10 +53,13 @@ class KeyStore {
   void init(Napi::Env env);
   napi_value array(napi_env env) const;
   napi_value presence(napi_env env) const;
+  // (o) => whether o has a top-level key other than ref, clients, binary.
+  napi_value hasConfigKeys(napi_env env) const;
 
  private:
   Napi::ObjectReference array_;
   Napi::FunctionReference presence_;
+  Napi::FunctionReference hasConfig_;
 };
 
 // Per native call (or per event): fetches keys from the store on first use.

@@ -135,6 +135,53 @@ Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
   return sendStatusList(keys, rows, given);
 }
 
+// The facade's fast path for a send to one connection (lib/commands.ts):
+// (ref, client, binary, data, out) with ref a number, client an integer,
+// binary undefined or a boolean, taken only when the object carried nothing
+// but ref, clients: [client] and binary. The same send as
+// WebsocketServerSend with that object, minus reading it through Node-API
+// and building the status here: out (a Float64Array of 5) receives success,
+// compressionError, payloadSize, wireSize, bufferedAmount and the result is
+// undefined, or the status's message. null: nothing was sent, the general
+// path must answer (unknown ref or client, stopped server: its statuses).
+Napi::Value WebsocketServerSendTo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!isSendData(info[3])) throwType(env, kSendDataError);
+  Napi::Value binaryV = info[2];
+  BinaryFlag binaryFlag = BinaryFlag::Unset;
+  if (binaryV.IsBoolean()) {
+    binaryFlag = binaryV.As<Napi::Boolean>().Value() ? BinaryFlag::True : BinaryFlag::False;
+  } else if (!binaryV.IsUndefined()) {
+    return env.Null();
+  }
+  if (!info[0].IsNumber() || !info[1].IsNumber() || !info[4].IsTypedArray()) return env.Null();
+  int ref = asRef(info[0].As<Napi::Number>().DoubleValue());
+  int client = asConnRef(info[1].As<Napi::Number>().DoubleValue());
+  napi_typedarray_type outType;
+  size_t outLength = 0;
+  void* outData = nullptr;
+  if (napi_get_typedarray_info(env, info[4], &outType, &outLength, &outData, nullptr, nullptr) !=
+          napi_ok ||
+      outType != napi_float64_array || outLength < 5)
+    return env.Null();
+  ServerEntry* s = Instance::get(env)->server(ref);
+  if (s == nullptr || !s->started || client == 0) return env.Null();
+  uint64_t conn = s->conns.connOf(client);
+  if (conn == 0) return env.Null();
+
+  SendData data;
+  readSendData(info[3], data);  // no JS runs from here to the engine call
+  SendResult r = s->engine->sendOne(conn, data.bytes, data.length, sendsBinary(binaryFlag, data.isString));
+  double* out = static_cast<double*>(outData);
+  out[0] = r.success ? 1 : 0;
+  out[1] = r.compressionError ? 1 : 0;
+  out[2] = static_cast<double>(r.payloadSize);
+  out[3] = static_cast<double>(r.wireSize);
+  out[4] = static_cast<double>(r.bufferedAmount);
+  if (r.success && r.message.empty()) return env.Undefined();
+  return Napi::String::New(env, r.message);
+}
+
 Napi::Value WebsocketServerClear(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
@@ -244,6 +291,9 @@ void registerServerCommands(Napi::Env env, Napi::Object exports) {
   exportFunction(env, exports, "websocketServerStart", WebsocketServerStart);
   exportFunction(env, exports, "websocketServerStop", WebsocketServerStop);
   exportFunction(env, exports, "websocketServerSend", WebsocketServerSend);
+  exportFunction(env, exports, "websocketServerSendTo", WebsocketServerSendTo);
+  exports.Set("hasConfigKeys",
+              Napi::Value(env, Instance::get(env)->keyStore().hasConfigKeys(env)));
   exportFunction(env, exports, "websocketServerClear", WebsocketServerClear);
   exportFunction(env, exports, "websocketServerClients", WebsocketServerClients);
   exportFunction(env, exports, "websocketServerCloseClient", WebsocketServerCloseClient);

@@ -80,35 +80,45 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     bool textOk = binary || isValidUtf8(data, len);
     OutFramePtr shared;  // built on first use by a target without deflate
     for (size_t i = 0; i < order.size(); ++i) {
-      const auto& c = targets[i];
-      if (!c) {
-        SendResult r;
-        r.conn = order[i];
-        r.payloadSize = len;
-        r.message = "Unknown or closed client";
-        out.push_back(std::move(r));
-      } else if (!textOk) {
-        SendResult r;
-        r.conn = order[i];
-        r.payloadSize = len;
-        r.bufferedAmount = c->bufferedAmount();
-        r.message = "Invalid UTF-8: a text message must be valid UTF-8";
-        out.push_back(std::move(r));
-      } else if (c->deflateActive()) {
-        out.push_back(c->send(data, len, binary));
-      } else {
-        // One target: send straight from the caller's bytes. Several: one
-        // shared frame, so a full socket never holds a copy per target.
-        SendResult r;
-        if (order.size() == 1 && c->trySendZeroCopy(data, len, binary ? kBinary : kText, &r)) {
-          out.push_back(std::move(r));
-          continue;
-        }
-        if (!shared) shared = Outbox::buildServerFrame(data, len, binary ? kBinary : kText);
-        out.push_back(c->sendShared(shared, len));
-      }
+      out.push_back(sendTarget(targets[i].get(), order[i], data, len, binary, textOk,
+                               order.size() == 1, shared));
     }
     return out;
+  }
+
+  // One target (an echo's reply): the same as send() with a list of one,
+  // without copying the list or building vectors for it.
+  SendResult sendOne(uint64_t id, const uint8_t* data, size_t len, bool binary) {
+    std::shared_ptr<Connection> c = find(id);
+    if (!running_.load()) c = nullptr;  // stopped: no more sends
+    OutFramePtr shared;
+    return sendTarget(c.get(), id, data, len, binary, binary || isValidUtf8(data, len), true, shared);
+  }
+
+  SendResult sendTarget(Connection* c, uint64_t id, const uint8_t* data, size_t len, bool binary,
+                        bool textOk, bool only, OutFramePtr& shared) {
+    if (!c) {
+      SendResult r;
+      r.conn = id;
+      r.payloadSize = len;
+      r.message = "Unknown or closed client";
+      return r;
+    }
+    if (!textOk) {
+      SendResult r;
+      r.conn = id;
+      r.payloadSize = len;
+      r.bufferedAmount = c->bufferedAmount();
+      r.message = "Invalid UTF-8: a text message must be valid UTF-8";
+      return r;
+    }
+    if (c->deflateActive()) return c->send(data, len, binary);
+    // One target: send straight from the caller's bytes. Several: one
+    // shared frame, so a full socket never holds a copy per target.
+    SendResult r;
+    if (only && c->trySendZeroCopy(data, len, binary ? kBinary : kText, &r)) return r;
+    if (!shared) shared = Outbox::buildServerFrame(data, len, binary ? kBinary : kText);
+    return c->sendShared(shared, len);
   }
 
   std::vector<uint64_t> connections() const {
@@ -660,6 +670,9 @@ int Server::port() const { return impl_->port(); }
 std::vector<SendResult> Server::send(const std::vector<uint64_t>* conns, const uint8_t* data,
                                      size_t len, bool binary) {
   return impl_->send(conns, data, len, binary);
+}
+SendResult Server::sendOne(uint64_t conn, const uint8_t* data, size_t len, bool binary) {
+  return impl_->sendOne(conn, data, len, binary);
 }
 std::vector<uint64_t> Server::connections() const { return impl_->connections(); }
 uint64_t Server::bufferedAmount(uint64_t conn) const {

@@ -401,6 +401,9 @@ class Server {
   // conns == nullptr: every open connection. One result per target.
   std::vector<SendResult> send(const std::vector<uint64_t>* conns, const uint8_t* data,
                                size_t len, bool binary);
+  // send() to one connection, without the lists: the same result as the
+  // one element send(&{conn}, ...) returns.
+  SendResult sendOne(uint64_t conn, const uint8_t* data, size_t len, bool binary);
   std::vector<uint64_t> connections() const;
   uint64_t bufferedAmount(uint64_t conn) const;
   bool closeConnection(uint64_t conn, int code, const std::string& reason);
