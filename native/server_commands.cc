@@ -169,6 +169,8 @@ Napi::Value WebsocketServerSendTo(const Napi::CallbackInfo& info) {
   uint64_t conn = s->conns.connOf(client);
   if (conn == 0) return env.Null();
 
+  // From here on this is WebsocketServerSend for one target: whatever that
+  // does before reading the data (a send scope, a cork) belongs here too.
   SendData data;
   readSendData(info[3], data);  // no JS runs from here to the engine call
   SendResult r = s->engine->sendOne(conn, data.bytes, data.length, sendsBinary(binaryFlag, data.isString));
