@@ -170,7 +170,8 @@ Napi::Value WebsocketServerSendTo(const Napi::CallbackInfo& info) {
   if (conn == 0) return env.Null();
 
   // From here on this is WebsocketServerSend for one target: whatever that
-  // does before reading the data (a send scope, a cork) belongs here too.
+  // does before reading the data belongs here too.
+  Instance::get(env)->sendScope().enter(env);  // runs JS (queueMicrotask): before readSendData
   SendData data;
   readSendData(info[3], data);  // no JS runs from here to the engine call
   SendResult r = s->engine->sendOne(conn, data.bytes, data.length, sendsBinary(binaryFlag, data.isString));
