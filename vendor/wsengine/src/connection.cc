@@ -69,9 +69,7 @@ void Connection::initHandles() {
   self_ = shared_from_this();
   uv_tcp_init(loop_.loop(), &tcp_);
   tcp_.data = this;
-  uv_timer_init(loop_.loop(), &deadline_);
-  deadline_.data = this;
-  openHandles_ = 2;
+  openHandles_ = 1;
   if (cfg_.heartbeat.pingInterval > 0) {
     pingTimer_ = new uv_timer_t;
     uv_timer_init(loop_.loop(), pingTimer_);
@@ -533,8 +531,7 @@ void Connection::closeSocket() {
     finish();
     return;
   }
-  uv_timer_stop(&deadline_);
-  uv_close(reinterpret_cast<uv_handle_t*>(&deadline_), &Connection::onHandleClosed);
+  disarmDeadline();
   if (pingTimer_) {
     uv_timer_stop(pingTimer_);
     uv_close(reinterpret_cast<uv_handle_t*>(pingTimer_), &Connection::onHandleClosed);
@@ -566,38 +563,59 @@ void Connection::finish() {
 // ------------------------------------------------------------------ timers
 
 void Connection::armDeadline(double seconds) {
-  if (!tcpInit_ || socketClosing_) return;
   if (seconds <= 0) {
-    uv_timer_stop(&deadline_);
+    disarmDeadline();
     return;
   }
-  uv_timer_start(&deadline_, &Connection::onDeadline, static_cast<uint64_t>(seconds * 1000), 0);
+  armDeadlineMs(static_cast<uint64_t>(seconds * 1000), false);
 }
 
-void Connection::onDeadline(uv_timer_t* t) {
-  auto* self = static_cast<Connection*>(t->data);
-  std::shared_ptr<Connection> hold = self->self_;
-  if (self->closeReplyPending_) {
+void Connection::armDeadlineMs(uint64_t ms, bool pong) {
+  if (!tcpInit_ || socketClosing_) return;
+  Deadlines& d = loop_.deadlines();
+  d.cancel(deadlineDue_, this);
+  pongDeadline_ = pong;
+  deadlineDue_ = d.arm(ms, this, &Connection::onDeadlineDue);
+}
+
+void Connection::disarmDeadline() {
+  if (deadlineDue_ == 0) return;
+  loop_.deadlines().cancel(deadlineDue_, this);
+  deadlineDue_ = 0;
+}
+
+void Connection::onDeadlineDue(void* ctx) {
+  auto* self = static_cast<Connection*>(ctx);
+  self->deadlineDue_ = 0;
+  if (self->pongDeadline_)
+    self->onPongDeadline();
+  else
+    self->onDeadline();
+}
+
+void Connection::onDeadline() {
+  std::shared_ptr<Connection> hold = self_;
+  if (closeReplyPending_) {
     // The owner did not acknowledge the peer's close in time: reply anyway.
-    self->ackClose();
+    ackClose();
     return;
   }
-  int st = self->state();
+  int st = state();
   if (st == kOpen) {
     // Armed after a ping: nothing has arrived since.
-    if (!self->closeSent_) {
-      self->closeCode_ = 1011;
-      self->closeReason_ = "Ping timeout";
-      self->closeRemote_ = false;
+    if (!closeSent_) {
+      closeCode_ = 1011;
+      closeReason_ = "Ping timeout";
+      closeRemote_ = false;
     }
-    self->closeSocket();
+    closeSocket();
     return;
   }
-  if (st == kHandshake && self->cfg_.server && !self->failed_) {
-    self->closeCode_ = 1006;
-    self->closeReason_ = self->awaitingFirstByte_ ? "No data within firstByteTimeout" : "Handshake timeout";
+  if (st == kHandshake && cfg_.server && !failed_) {
+    closeCode_ = 1006;
+    closeReason_ = awaitingFirstByte_ ? "No data within firstByteTimeout" : "Handshake timeout";
   }
-  self->closeSocket();
+  closeSocket();
 }
 
 void Connection::startHeartbeat() {
@@ -617,7 +635,7 @@ void Connection::onPingTimer(uv_timer_t* t) {
       sentAt - self->pingSentMs_ >= static_cast<uint64_t>(timeout) * 1000) {
     // The pong deadline falls due with this tick (equal timeouts): time out
     // now rather than send another ping to a peer already given up on.
-    onDeadline(&self->deadline_);
+    self->onDeadline();
     return;
   }
   self->outbox_.sendControl(kPing, reinterpret_cast<const uint8_t*>(kPayload), sizeof(kPayload) - 1);
@@ -625,28 +643,24 @@ void Connection::onPingTimer(uv_timer_t* t) {
   if (timeout > 0 && !self->awaitingPong_) {
     self->awaitingPong_ = true;
     self->pingSentMs_ = sentAt;
-    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&self->deadline_))) {
-      uv_timer_start(&self->deadline_, &Connection::onPongDeadline,
-                     static_cast<uint64_t>(timeout) * 1000, 0);
-    }
+    if (self->deadlineDue_ == 0) self->armDeadlineMs(static_cast<uint64_t>(timeout) * 1000, true);
   }
 }
 
 // A flag rather than comparing millisecond clocks: a pong read in the same
 // loop millisecond as its ping, or a late timer, must not count as silence.
-void Connection::onPongDeadline(uv_timer_t* d) {
-  auto* c = static_cast<Connection*>(d->data);
-  if (c->state() == kOpen) {
-    if (!c->awaitingPong_) return;  // heard from the peer; the next ping re-arms
-    uint64_t limit = static_cast<uint64_t>(c->cfg_.heartbeat.pingTimeout) * 1000;
-    uint64_t waited = uv_now(c->loop_.loop()) - c->pingSentMs_;
+void Connection::onPongDeadline() {
+  if (state() == kOpen) {
+    if (!awaitingPong_) return;  // heard from the peer; the next ping re-arms
+    uint64_t limit = static_cast<uint64_t>(cfg_.heartbeat.pingTimeout) * 1000;
+    uint64_t waited = uv_now(loop_.loop()) - pingSentMs_;
     if (waited < limit) {
       // Armed for an earlier, answered ping: wait out the current one.
-      uv_timer_start(d, &Connection::onPongDeadline, limit - waited, 0);
+      armDeadlineMs(limit - waited, true);
       return;
     }
   }
-  onDeadline(d);
+  onDeadline();
 }
 
 // ------------------------------------------------------------------ events

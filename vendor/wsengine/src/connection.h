@@ -159,9 +159,10 @@ class Connection : public std::enable_shared_from_this<Connection>,
   static void onConnect(uv_connect_t* req, int status);
   static void onHandleClosed(uv_handle_t* h);
   static void onShutdown(uv_shutdown_t* req, int status);
-  static void onDeadline(uv_timer_t* t);
   static void onPingTimer(uv_timer_t* t);
-  static void onPongDeadline(uv_timer_t* t);
+  static void onDeadlineDue(void* self);  // Deadlines' callback
+  void onDeadline();
+  void onPongDeadline();
 
   // transport (connection.cc)
   void initHandles();
@@ -197,7 +198,10 @@ class Connection : public std::enable_shared_from_this<Connection>,
   // close handshake, timers, events (connection.cc)
   void failConnection(int code, const std::string& reason);
   void sendCloseFrame(int code, const std::string& reason);
+  // One deadline at a time (a new one replaces the armed one); <= 0 disarms.
   void armDeadline(double seconds);
+  void armDeadlineMs(uint64_t ms, bool pong);
+  void disarmDeadline();
   void startHeartbeat();
   void stopHeartbeat() {
     if (pingTimer_) uv_timer_stop(pingTimer_);
@@ -224,7 +228,10 @@ class Connection : public std::enable_shared_from_this<Connection>,
 
   std::atomic<int> state_{kConnecting};
   uv_tcp_t tcp_;
-  uv_timer_t deadline_;
+  // The armed deadline on the loop's Deadlines (handshake, close or pong
+  // timeout): its due time, 0 when none; pongDeadline_ picks the callback.
+  uint64_t deadlineDue_ = 0;
+  bool pongDeadline_ = false;
   // Only with a heartbeat (pingInterval > 0): most connections have none.
   uv_timer_t* pingTimer_ = nullptr;
   int openHandles_ = 0;

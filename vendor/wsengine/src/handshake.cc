@@ -260,7 +260,7 @@ void Connection::clientHandshake(HttpResponse& res) {
 }
 
 void Connection::becomeOpen() {
-  uv_timer_stop(&deadline_);
+  disarmDeadline();
   const DeflateParams& p = hs_->deflate;
   int sendBits = 0;
   bool sendNoCtx = false;

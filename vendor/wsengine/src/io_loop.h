@@ -5,9 +5,12 @@
 #include <uv.h>
 
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "deadlines.h"
 
 namespace wsengine {
 
@@ -30,6 +33,13 @@ class IoLoop {
   char* readBuffer() { return readBuf_.data(); }
   size_t readBufferSize() const { return readBuf_.size(); }
 
+  // The deadlines of this loop's connections on one timer (loop thread
+  // only; made at first use). A loop that is torn down closes it first.
+  Deadlines& deadlines() {
+    if (!deadlines_) deadlines_.reset(new Deadlines(loop()));
+    return *deadlines_;
+  }
+
  private:
   static void onAsync(uv_async_t* h);
   void run();
@@ -42,6 +52,7 @@ class IoLoop {
   std::thread thread_;
   std::thread::id threadId_;
   std::vector<char> readBuf_;
+  std::unique_ptr<Deadlines> deadlines_;
 };
 
 // The pool, created on first use. Objects are spread over loops round-robin.

@@ -1,0 +1,166 @@
+// Deadlines on a private libuv loop run by the test: callbacks fire once, in
+// due order, not before their time; cancel() drops exactly the deadline it
+// names; a callback may arm and cancel others (and its own object again);
+// two deadlines of one object in the same millisecond both fire; the timer
+// handle does not keep the loop alive; close() drops what is armed.
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "deadlines.h"
+
+using namespace wsengine;
+
+namespace {
+
+struct Probe {
+  std::vector<std::string>* log;
+  std::string name;
+  uint64_t firedAt = 0;
+  int fired = 0;
+  uv_loop_t* loop = nullptr;
+  std::function<void()> then;
+};
+
+void onDue(void* ctx) {
+  auto* p = static_cast<Probe*>(ctx);
+  ++p->fired;
+  p->firedAt = uv_now(p->loop);
+  p->log->push_back(p->name);
+  if (p->then) p->then();
+}
+
+// Runs the loop while `keep` is active (a ref'd timer bounds every test).
+void runFor(uv_loop_t* loop, uint64_t ms) {
+  uv_timer_t stop;
+  uv_timer_init(loop, &stop);
+  uv_timer_start(&stop, [](uv_timer_t* t) { uv_stop(t->loop); }, ms, 0);
+  uv_run(loop, UV_RUN_DEFAULT);
+  uv_close(reinterpret_cast<uv_handle_t*>(&stop), nullptr);
+  uv_run(loop, UV_RUN_NOWAIT);
+}
+
+void testOrderAndCancel() {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  std::vector<std::string> log;
+  Probe a{&log, "a"}, b{&log, "b"}, c{&log, "c"}, d{&log, "d"};
+  for (Probe* p : {&a, &b, &c, &d}) p->loop = &loop;
+  Deadlines dl(&loop);
+  uv_update_time(&loop);
+  uint64_t start = uv_now(&loop);
+  uint64_t dueC = dl.arm(60, &c, onDue);
+  uint64_t dueA = dl.arm(20, &a, onDue);
+  dl.arm(40, &b, onDue);
+  uint64_t dueD = dl.arm(30, &d, onDue);
+  CHECK(dueA != 0 && dueC != 0 && dueD != 0);
+  CHECK_EQ(dl.armed(), size_t(4));
+  dl.cancel(dueD, &d);
+  dl.cancel(dueD, &a);  // another object's key: a stays armed
+  CHECK_EQ(dl.armed(), size_t(3));
+  runFor(&loop, 200);
+  CHECK_EQ(log.size(), size_t(3));
+  if (log.size() == 3) {
+    CHECK_EQ(log[0], std::string("a"));
+    CHECK_EQ(log[1], std::string("b"));
+    CHECK_EQ(log[2], std::string("c"));
+  }
+  CHECK_EQ(d.fired, 0);
+  CHECK(a.firedAt >= start + 20);
+  CHECK(b.firedAt >= start + 40);
+  CHECK(c.firedAt >= start + 60);
+  CHECK_EQ(dl.armed(), size_t(0));
+  dl.cancel(dueC, &c);  // already ran: nothing happens
+  dl.close();
+  runFor(&loop, 1);
+  CHECK_EQ(uv_loop_close(&loop), 0);
+}
+
+void testReentrant() {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  std::vector<std::string> log;
+  Deadlines dl(&loop);
+  Probe a{&log, "a"}, b{&log, "b"}, c{&log, "c"};
+  for (Probe* p : {&a, &b, &c}) p->loop = &loop;
+  uint64_t dueB = 0;
+  // a (10 ms) cancels b (due at the same time or later), re-arms itself once
+  // for 30 ms, and arms c for 0 ms (due in the same run).
+  a.then = [&] {
+    dl.cancel(dueB, &b);
+    if (a.fired == 1) {
+      dl.arm(30, &a, onDue);
+      dl.arm(0, &c, onDue);
+    }
+  };
+  uv_update_time(&loop);
+  dl.arm(10, &a, onDue);
+  dueB = dl.arm(15, &b, onDue);
+  runFor(&loop, 200);
+  CHECK_EQ(a.fired, 2);
+  CHECK_EQ(b.fired, 0);
+  CHECK_EQ(c.fired, 1);
+  CHECK_EQ(log.size(), size_t(3));
+  if (log.size() == 3) {
+    CHECK_EQ(log[0], std::string("a"));
+    CHECK_EQ(log[1], std::string("c"));
+    CHECK_EQ(log[2], std::string("a"));
+  }
+  dl.close();
+  runFor(&loop, 1);
+  CHECK_EQ(uv_loop_close(&loop), 0);
+}
+
+void testSameMillisecond() {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  std::vector<std::string> log;
+  Deadlines dl(&loop);
+  Probe a{&log, "a"};
+  a.loop = &loop;
+  uv_update_time(&loop);
+  uint64_t d1 = dl.arm(5, &a, onDue);
+  uint64_t d2 = dl.arm(5, &a, onDue);
+  CHECK(d1 != d2);
+  CHECK_EQ(dl.armed(), size_t(2));
+  runFor(&loop, 100);
+  CHECK_EQ(a.fired, 2);
+  dl.close();
+  runFor(&loop, 1);
+  CHECK_EQ(uv_loop_close(&loop), 0);
+}
+
+void testUnrefAndClose() {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  std::vector<std::string> log;
+  Deadlines dl(&loop);
+  Probe a{&log, "a"};
+  a.loop = &loop;
+  dl.arm(10000, &a, onDue);
+  // Nothing else is active: the armed deadline alone must not hold the loop.
+  uint64_t t0 = uv_hrtime();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK((uv_hrtime() - t0) / 1000000 < 1000);
+  CHECK_EQ(a.fired, 0);
+  dl.close();
+  CHECK_EQ(dl.armed(), size_t(0));
+  CHECK_EQ(dl.arm(1, &a, onDue), uint64_t(0));  // closed: nothing armed
+  runFor(&loop, 20);
+  CHECK_EQ(a.fired, 0);
+  CHECK_EQ(uv_loop_close(&loop), 0);
+}
+
+}  // namespace
+
+int main() {
+  testOrderAndCancel();
+  testReentrant();
+  testSameMillisecond();
+  testUnrefAndClose();
+  return check::finish();
+}
