@@ -64,15 +64,13 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       if (ids) {
         order = *ids;
       } else {
-        order.reserve(open_.size());
-        for (auto& kv : open_) order.push_back(kv.first);
+        order.reserve(openCount_);
+        for (auto& kv : conns_)
+          if (kv.second.open) order.push_back(kv.first);
         std::sort(order.begin(), order.end());
       }
       targets.reserve(order.size());
-      for (uint64_t id : order) {
-        auto it = open_.find(id);
-        targets.push_back(it == open_.end() ? nullptr : it->second);
-      }
+      for (uint64_t id : order) targets.push_back(openLocked(id));
     }
     if (!running_.load()) targets.assign(targets.size(), nullptr);  // stopped: no more sends
     std::vector<SendResult> out;
@@ -124,7 +122,8 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   std::vector<uint64_t> connections() const {
     std::vector<uint64_t> ids;
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& kv : open_) ids.push_back(kv.first);
+    for (auto& kv : conns_)
+      if (kv.second.open) ids.push_back(kv.first);
     std::sort(ids.begin(), ids.end());
     return ids;
   }
@@ -132,8 +131,8 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   // Any connection of the server, handshaking ones included.
   std::shared_ptr<Connection> findAny(uint64_t id) const {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = all_.find(id);
-    return it == all_.end() ? nullptr : it->second;
+    auto it = conns_.find(id);
+    return it == conns_.end() ? nullptr : it->second.conn;
   }
 
   // Topics. A subscription needs an open connection and ends with it.
@@ -145,7 +144,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       r.count = topics_.count(topic);
       return r;
     }
-    if (open_.find(id) == open_.end()) {
+    if (!openLocked(id)) {
       r.message = "Unknown or closed client";
       r.count = topics_.count(topic);
       return r;
@@ -165,8 +164,8 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (uint64_t id : topics_.subscribers(topic)) {
-        auto it = open_.find(id);
-        if (it != open_.end()) targets.push_back(it->second);
+        std::shared_ptr<Connection> c = openLocked(id);
+        if (c) targets.push_back(std::move(c));
       }
     }
     if (!running_.load()) {
@@ -195,8 +194,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
 
   std::shared_ptr<Connection> find(uint64_t id) const {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = open_.find(id);
-    return it == open_.end() ? nullptr : it->second;
+    return openLocked(id);
   }
 
   void closeConnection(uint64_t id, int code, const std::string& reason) {
@@ -213,9 +211,9 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   void onConnOpen(Connection* c) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto it = all_.find(c->id());
-      if (it == all_.end()) return;
-      open_[c->id()] = it->second;
+      auto it = conns_.find(c->id());
+      if (it == conns_.end()) return;
+      it->second.open = true;
     }
     Event ev;
     ev.type = EventType::Open;
@@ -233,8 +231,8 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   // limit): checked when a valid request is in, before the 101.
   bool onConnUpgrading(Connection* c) override {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = slots_.find(c->id());
-    if (it == slots_.end() || openCount_ >= maxConnections_) return false;
+    auto it = conns_.find(c->id());
+    if (it == conns_.end() || openCount_ >= maxConnections_) return false;
     if (it->second.kind == Slot::kHandshaking) --handshaking_;
     it->second.kind = Slot::kOpen;
     ++openCount_;
@@ -246,13 +244,11 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     uint64_t id = c->id();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      open_.erase(id);
-      all_.erase(id);
       topics_.removeConnection(id);
-      auto it = slots_.find(id);
-      if (it != slots_.end()) {
+      auto it = conns_.find(id);
+      if (it != conns_.end()) {
         release(it->second);
-        slots_.erase(it);
+        conns_.erase(it);
       }
     }
     if (!wasOpen || silent_) return;
@@ -274,11 +270,18 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     std::shared_ptr<ServerImpl> server;
   };
 
-  // What a socket counts against (under mu_), from accept to close.
+  // A socket of this server (under mu_), from accept to close: the
+  // connection and what it counts against. One map entry per socket (this
+  // is per-connection memory: keep it small).
   struct Slot {
-    enum Kind { kNone, kHandshaking, kOpen, kRefused } kind = kNone;
-    std::string addr;       // peerAddressKey
-    bool perAddr = false;   // counted in perAddr_
+    explicit Slot(std::shared_ptr<Connection> c) : conn(std::move(c)) {}
+    std::shared_ptr<Connection> conn;
+    enum Kind : uint8_t { kNone, kHandshaking, kOpen, kRefused } kind = kNone;
+    bool perAddr = false;  // counted in perAddr_ under the key addr()
+    bool open = false;     // the open event is out: sends, topics, clients()
+    uint8_t addrLen = 0;
+    char addrBytes[16];    // peerAddressKey: 4 (IPv4) or 16 (IPv6) bytes
+    std::string addr() const { return std::string(addrBytes, addrLen); }
   };
   enum Refusal { kAdmitted, kTooManyHandshakes, kTooManyFromAddress, kDrop };
 
@@ -340,6 +343,12 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     }
   }
 
+  // Under mu_: the connection if its open event is out, else null.
+  std::shared_ptr<Connection> openLocked(uint64_t id) const {
+    auto it = conns_.find(id);
+    return it != conns_.end() && it->second.open ? it->second.conn : nullptr;
+  }
+
   // Under mu_: undoes what the slot counted.
   void release(Slot& s) {
     if (s.kind == Slot::kHandshaking) --handshaking_;
@@ -347,7 +356,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     else if (s.kind == Slot::kRefused) --refused_;
     s.kind = Slot::kNone;
     if (s.perAddr) {
-      auto a = perAddr_.find(s.addr);
+      auto a = perAddr_.find(s.addr());
       if (a != perAddr_.end() && --a->second <= 0) perAddr_.erase(a);
       s.perAddr = false;
     }
@@ -358,10 +367,11 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   // only while fewer than maxHandshakes of them are closing; beyond that a
   // flood is dropped without a word.
   Refusal admit(uint64_t id, const std::string& addr) {
-    auto it = slots_.find(id);
-    if (it == slots_.end()) return kDrop;  // already gone
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return kDrop;  // already gone
     Slot& s = it->second;
-    s.addr = addr;
+    s.addrLen = static_cast<uint8_t>(std::min(addr.size(), sizeof s.addrBytes));
+    std::memcpy(s.addrBytes, addr.data(), s.addrLen);
     Refusal why = kAdmitted;
     if (handshaking_ >= maxHandshakes_) {
       why = kTooManyHandshakes;
@@ -530,8 +540,8 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   std::vector<std::shared_ptr<Connection>> snapshot() const {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<std::shared_ptr<Connection>> conns;
-    conns.reserve(all_.size());
-    for (auto& kv : all_) conns.push_back(kv.second);
+    conns.reserve(conns_.size());
+    for (auto& kv : conns_) conns.push_back(kv.second.conn);
     return conns;
   }
 
@@ -553,8 +563,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
                                           self->tag_, id, self->settings_);
     {
       std::lock_guard<std::mutex> lock(self->mu_);
-      self->all_[id] = c;
-      self->slots_[id] = Slot();
+      self->conns_.emplace(id, Slot(c));
     }
     std::string addr;
     int fd = -1;
@@ -576,8 +585,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
                [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
       if (fd < 0) {
         std::lock_guard<std::mutex> lock(self->mu_);
-        self->all_.erase(id);
-        self->slots_.erase(id);
+        self->conns_.erase(id);
         return;
       }
     }
@@ -615,8 +623,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     auto c = std::make_shared<Connection>(target, self, sink_, tag_, id, settings_);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      all_[id] = c;
-      slots_[id] = Slot();
+      conns_.emplace(id, Slot(c));
     }
     target.post([self, c, id, fd, received = std::move(received)]() mutable {
       if (!c->adopt(fd)) return;  // closes itself; onConnClosed cleans up
@@ -643,8 +650,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   // Under mu_: connections live on several loops, senders on the owner thread.
   mutable std::mutex mu_;
   uint64_t nextId_ = 1;
-  std::unordered_map<uint64_t, std::shared_ptr<Connection>> all_;  // handshaking, open, closing
-  std::unordered_map<uint64_t, Slot> slots_;                       // the same ids
+  std::unordered_map<uint64_t, Slot> conns_;  // handshaking, open, closing
   std::unordered_map<std::string, int> perAddr_;  // handshaking + open sockets per address
   int handshaking_ = 0;
   int openCount_ = 0;
@@ -652,7 +658,6 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   int maxConnections_ = 128;
   int maxHandshakes_ = 512;
   int maxPerAddress_ = 0;
-  std::unordered_map<uint64_t, std::shared_ptr<Connection>> open_;
   TopicRegistry topics_;  // under mu_: subscriptions of open connections
 };
 
