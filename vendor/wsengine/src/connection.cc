@@ -27,6 +27,20 @@ std::string& tlsScratch() {
   return s;
 }
 
+// The events of the socket read being parsed on this thread (see onRead),
+// pushed to the sink together at its end. One per thread rather than one per
+// connection: reads do not nest, and a connection kept no vector (nor the
+// capacity a flood of small messages left in it) between reads. `by` is the
+// connection holding it; any other emits at once.
+struct HeldEvents {
+  std::vector<Event> events;
+  const void* by = nullptr;
+};
+HeldEvents& heldEvents() {
+  thread_local HeldEvents h;
+  return h;
+}
+
 }  // namespace
 
 std::string peerAddressKey(const uv_tcp_t* h) {
@@ -55,11 +69,10 @@ Connection::Connection(IoLoop& loop, std::shared_ptr<ConnectionOwner> owner,
       owner_(std::move(owner)),
       sink_(std::move(sink)),
       settings_(std::move(settings)),
-      cfg_(*settings_),
       ownerTag_(ownerTag),
       id_(id),
-      receiver_(cfg_, *this),
-      outbox_(cfg_, loop, *this) {}
+      receiver_(*settings_, *this),
+      outbox_(*settings_, loop, *this) {}
 
 Connection::~Connection() = default;
 
@@ -70,7 +83,7 @@ void Connection::initHandles() {
   uv_tcp_init(loop_.loop(), &tcp_);
   tcp_.data = this;
   openHandles_ = 1;
-  if (cfg_.heartbeat.pingInterval > 0) {
+  if (cfg().heartbeat.pingInterval > 0) {
     pingTimer_ = new uv_timer_t;
     uv_timer_init(loop_.loop(), pingTimer_);
     pingTimer_->data = this;
@@ -108,12 +121,11 @@ void Connection::feedReceived(std::string received) {
   // As onRead does for a first read: the rest of handshakeTimeout applies.
   if (awaitingFirstByte_) {
     awaitingFirstByte_ = false;
-    armDeadline(cfg_.limits.handshakeTimeout);
+    armDeadline(cfg().limits.handshakeTimeout);
   }
-  holdEvents_ = true;
+  beginHold();
   onPlainData(reinterpret_cast<uint8_t*>(&received[0]), received.size());
-  holdEvents_ = false;
-  flushHeld();
+  endHold();
   if (!socketClosing_ && (pausedByBudget_ || outbox_.overHighWaterMark())) updateReading();
 }
 
@@ -139,7 +151,7 @@ void Connection::onConnect(uv_connect_t* req, int status) {
   self->tcpConnected_ = true;
   uv_tcp_nodelay(&self->tcp_, 1);
   self->startReading();
-  if (!self->cfg_.proxyConnect.empty()) {
+  if (!self->cfg().proxyConnect.empty()) {
     self->beginTunnel();  // then beginTransport() once the proxy agrees
   } else {
     self->beginTransport();
@@ -147,8 +159,8 @@ void Connection::onConnect(uv_connect_t* req, int status) {
 }
 
 void Connection::beginTransport() {
-  if (cfg_.tls) {
-    tlsSession_.reset(new TlsSession(cfg_.tls, false, cfg_.tlsHost));
+  if (cfg().tls) {
+    tlsSession_.reset(new TlsSession(cfg().tls, false, cfg().tlsHost));
     outbox_.setTls(tlsSession_.get());
     if (!tlsSession_->startHandshake()) {
       failHandshake(0, tlsSession_->error());
@@ -227,7 +239,7 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   // Keep ourselves alive through callbacks that may drop the owner's reference.
   std::shared_ptr<Connection> hold = self->self_;
   if (n < 0) {
-    if (self->state() < kOpen && !self->cfg_.server && !self->failed_) {
+    if (self->state() < kOpen && !self->cfg().server && !self->failed_) {
       self->failHandshake(0, n == UV_EOF ? "Connection closed by peer during handshake"
                                          : std::string("Read failed: ") + uv_strerror(n));
       return;
@@ -246,7 +258,7 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     self->awaitingFirstByte_ = false;
     if (self->state() == kHandshake && !self->failed_) {
       double spent = static_cast<double>(uv_now(self->loop_.loop()) - self->hs_->acceptedMs) / 1000.0;
-      double left = self->cfg_.limits.handshakeTimeout - spent;
+      double left = self->cfg().limits.handshakeTimeout - spent;
       self->armDeadline(left > 0.001 ? left : 0.001);
     }
   }
@@ -255,10 +267,9 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   // reading stops if the sink is over its budget.
   struct HoldEvents {
     Connection* c;
-    explicit HoldEvents(Connection* conn) : c(conn) { c->holdEvents_ = true; }
+    explicit HoldEvents(Connection* conn) : c(conn) { c->beginHold(); }
     ~HoldEvents() {
-      c->holdEvents_ = false;
-      c->flushHeld();
+      c->endHold();
       if (c->socketClosing_) return;
       if (c->pausedByBudget_ || c->outbox_.overHighWaterMark()) c->updateReading();
     }
@@ -275,7 +286,7 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   bool ok = self->tlsSession_->feed(data, static_cast<size_t>(n), plain);
   if (self->tlsSession_->hasOutput()) self->writeTlsOutput();
   if (!ok) {
-    if (self->state() < kOpen && !self->cfg_.server) {
+    if (self->state() < kOpen && !self->cfg().server) {
       // The session's error already says "TLS ...": no second prefix.
       self->failHandshake(0, self->tlsSession_->error());
     } else {
@@ -333,7 +344,7 @@ void Connection::onFragment(std::string&& data, bool binary, uint64_t wireSize,
 }
 
 bool Connection::onControl(uint8_t opcode, std::string&& payload, bool binary) {
-  if (opcode == kPing && cfg_.heartbeat.enablePong && !closeSent_)
+  if (opcode == kPing && cfg().heartbeat.enablePong && !closeSent_)
     outbox_.sendPong(reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
   Event ev;
   ev.type = opcode == kPing ? EventType::Ping : EventType::Pong;
@@ -353,7 +364,7 @@ void Connection::onClose(int code, std::string&& reason) {
     closeReason_ = std::move(reason);
     closeRemote_ = true;
     state_.store(kClosing, std::memory_order_release);
-    if (cfg_.closeReplyOnAck) {
+    if (cfg().closeReplyOnAck) {
       // The owner has yet to handle the messages before this close (they
       // are in its queue): what it sends in reply must go out ahead of our
       // close frame, after which nothing may be sent (§5.5.1). The reply
@@ -362,14 +373,14 @@ void Connection::onClose(int code, std::string&& reason) {
       Event ev;
       ev.type = EventType::Closing;
       emit(std::move(ev));
-      armDeadline(cfg_.closeTimeout);
+      armDeadline(cfg().closeTimeout);
       return;
     }
     closeSent_ = true;
     sendCloseFrame(code == 1005 ? 0 : code, std::string());
   }
-  armDeadline(cfg_.closeTimeout);
-  if (cfg_.server) {
+  armDeadline(cfg().closeTimeout);
+  if (cfg().server) {
     // §7.1.1: the server closes the TCP connection first.
     closeAfterWrite_ = true;
     outbox_.flush();
@@ -383,8 +394,8 @@ void Connection::ackClose() {
   closeReplyPending_ = false;
   closeSent_ = true;
   sendCloseFrame(closeCode_ == 1005 ? 0 : closeCode_, std::string());
-  armDeadline(cfg_.closeTimeout);
-  if (cfg_.server) {
+  armDeadline(cfg().closeTimeout);
+  if (cfg().server) {
     // §7.1.1: the server closes the TCP connection first.
     closeAfterWrite_ = true;
     outbox_.flush();
@@ -477,7 +488,7 @@ void Connection::failConnection(int code, const std::string& reason) {
     sendCloseFrame(code, reason);
   }
   closeAfterWrite_ = true;
-  armDeadline(cfg_.closeTimeout);
+  armDeadline(cfg().closeTimeout);
   outbox_.flush();
   maybeShutdown();
 }
@@ -500,8 +511,8 @@ void Connection::close(int code, const std::string& reason) {
   state_.store(kClosing, std::memory_order_release);
   stopHeartbeat();
   sendCloseFrame(code, reason);
-  armDeadline(cfg_.closeTimeout);
-  if (closeReceived_ && cfg_.server) {
+  armDeadline(cfg().closeTimeout);
+  if (closeReceived_ && cfg().server) {
     closeAfterWrite_ = true;
     maybeShutdown();
   }
@@ -611,7 +622,7 @@ void Connection::onDeadline() {
     closeSocket();
     return;
   }
-  if (st == kHandshake && cfg_.server && !failed_) {
+  if (st == kHandshake && cfg().server && !failed_) {
     closeCode_ = 1006;
     closeReason_ = awaitingFirstByte_ ? "No data within firstByteTimeout" : "Handshake timeout";
   }
@@ -619,7 +630,7 @@ void Connection::onDeadline() {
 }
 
 void Connection::startHeartbeat() {
-  int interval = cfg_.heartbeat.pingInterval;
+  int interval = cfg().heartbeat.pingInterval;
   if (interval <= 0 || !pingTimer_) return;
   uint64_t ms = static_cast<uint64_t>(interval) * 1000;
   uv_timer_start(pingTimer_, &Connection::onPingTimer, ms, ms);
@@ -630,7 +641,7 @@ void Connection::onPingTimer(uv_timer_t* t) {
   if (self->state() != kOpen) return;
   static const char kPayload[] = "ixwebsocket::heartbeat";
   uint64_t sentAt = uv_now(self->loop_.loop());
-  int timeout = self->cfg_.heartbeat.pingTimeout;
+  int timeout = self->cfg().heartbeat.pingTimeout;
   if (timeout > 0 && self->awaitingPong_ &&
       sentAt - self->pingSentMs_ >= static_cast<uint64_t>(timeout) * 1000) {
     // The pong deadline falls due with this tick (equal timeouts): time out
@@ -652,7 +663,7 @@ void Connection::onPingTimer(uv_timer_t* t) {
 void Connection::onPongDeadline() {
   if (state() == kOpen) {
     if (!awaitingPong_) return;  // heard from the peer; the next ping re-arms
-    uint64_t limit = static_cast<uint64_t>(cfg_.heartbeat.pingTimeout) * 1000;
+    uint64_t limit = static_cast<uint64_t>(cfg().heartbeat.pingTimeout) * 1000;
     uint64_t waited = uv_now(loop_.loop()) - pingSentMs_;
     if (waited < limit) {
       // Armed for an earlier, answered ping: wait out the current one.
@@ -669,17 +680,34 @@ void Connection::emit(Event&& ev) {
   ev.owner = ownerTag_;
   ev.conn = id_;
   if (holdEvents_) {
-    held_.push_back(std::move(ev));
+    heldEvents().events.push_back(std::move(ev));
     return;
   }
   if (!sink_->push(std::move(ev))) pausedByBudget_ = true;
 }
 
+void Connection::beginHold() {
+  HeldEvents& h = heldEvents();
+  if (h.by) return;  // another connection's read is being parsed: emit at once
+  h.by = this;
+  holdEvents_ = true;
+}
+
+void Connection::endHold() {
+  if (!holdEvents_) return;
+  flushHeld();
+  holdEvents_ = false;
+  heldEvents().by = nullptr;
+}
+
 void Connection::flushHeld() {
-  if (held_.empty()) return;
-  if (!sink_->pushAll(held_)) pausedByBudget_ = true;
+  if (!holdEvents_) return;
+  std::vector<Event>& held = heldEvents().events;
+  if (held.empty()) return;
+  if (!sink_->pushAll(held)) pausedByBudget_ = true;
+  held.clear();
   // A flood of small messages leaves a large vector behind: keep a modest one.
-  if (held_.capacity() > 4096) std::vector<Event>().swap(held_);
+  if (held.capacity() > 4096) std::vector<Event>().swap(held);
 }
 
 }  // namespace wsengine

@@ -207,13 +207,15 @@ class Connection : public std::enable_shared_from_this<Connection>,
     if (pingTimer_) uv_timer_stop(pingTimer_);
   }
   void emit(Event&& ev);
+  void beginHold();
+  void endHold();
   void flushHeld();
 
   IoLoop& loop_;
   std::shared_ptr<ConnectionOwner> owner_;
   std::shared_ptr<EventSink> sink_;
   const ConnSettingsPtr settings_;  // before receiver_ and outbox_: they use it
-  const ConnSettings& cfg_;
+  const ConnSettings& cfg() const { return *settings_; }
   uint64_t ownerTag_;
   uint64_t id_;
   std::shared_ptr<Connection> self_;  // keeps us alive while handles are open
@@ -221,33 +223,14 @@ class Connection : public std::enable_shared_from_this<Connection>,
   Outbox outbox_;
   std::unique_ptr<TlsSession> tlsSession_;
 
-  // While a socket read is parsed, its events are held here and pushed
-  // together at its end (see onRead); otherwise emit() pushes at once.
-  std::vector<Event> held_;
-  bool holdEvents_ = false;
-
   std::atomic<int> state_{kConnecting};
+  int closeCode_ = 1006;
   uv_tcp_t tcp_;
   // The armed deadline on the loop's Deadlines (handshake, close or pong
   // timeout): its due time, 0 when none; pongDeadline_ picks the callback.
   uint64_t deadlineDue_ = 0;
-  bool pongDeadline_ = false;
   // Only with a heartbeat (pingInterval > 0): most connections have none.
   uv_timer_t* pingTimer_ = nullptr;
-  int openHandles_ = 0;
-  bool tcpInit_ = false;
-  bool tcpConnected_ = false;
-  bool tunneling_ = false;  // waiting for the proxy's reply to CONNECT
-  bool reading_ = false;
-  bool pausedByBudget_ = false;
-  bool pausedBySendQueue_ = false;
-  bool socketClosing_ = false;
-  bool closeAfterWrite_ = false;  // shut down once queued writes are out
-  bool shutdownStarted_ = false;
-  // Server role: armed with firstByteTimeout until the peer's first byte.
-  bool awaitingFirstByte_ = false;
-  // heartbeat: a ping sent and nothing received since (sent at pingSentMs_)
-  bool awaitingPong_ = false;
   uint64_t pingSentMs_ = 0;
 
   // What only the opening handshake needs (handshake.cc): made with the
@@ -270,7 +253,30 @@ class Connection : public std::enable_shared_from_this<Connection>,
   };
   std::unique_ptr<Handshake> hs_;
 
-  // close handshake
+  // close handshake (closeCode_ is beside state_: no padding)
+  std::string closeReason_;
+
+  // The flags, together (this is per-connection memory: no padding between
+  // scattered bools). Loop thread only, like everything above but state_.
+  uint8_t openHandles_ = 0;
+  bool pongDeadline_ = false;  // the armed deadline is the pong timeout
+  // While a socket read is parsed, its events are held (in the thread's
+  // HeldEvents, see connection.cc) and pushed together at its end (see
+  // onRead); otherwise emit() pushes at once.
+  bool holdEvents_ = false;
+  bool tcpInit_ = false;
+  bool tcpConnected_ = false;
+  bool tunneling_ = false;  // waiting for the proxy's reply to CONNECT
+  bool reading_ = false;
+  bool pausedByBudget_ = false;
+  bool pausedBySendQueue_ = false;
+  bool socketClosing_ = false;
+  bool closeAfterWrite_ = false;  // shut down once queued writes are out
+  bool shutdownStarted_ = false;
+  // Server role: armed with firstByteTimeout until the peer's first byte.
+  bool awaitingFirstByte_ = false;
+  // heartbeat: a ping sent and nothing received since (sent at pingSentMs_)
+  bool awaitingPong_ = false;
   bool closeSent_ = false;
   bool closeReceived_ = false;
   // closeReplyOnAck: the peer's close arrived, our reply waits for ackClose
@@ -279,8 +285,6 @@ class Connection : public std::enable_shared_from_this<Connection>,
   bool failed_ = false;
   bool wasOpen_ = false;
   bool closeRemote_ = true;
-  int closeCode_ = 1006;
-  std::string closeReason_;
 };
 
 }  // namespace wsengine

@@ -13,19 +13,19 @@ namespace wsengine {
 void Connection::beginServerHandshake() {
   uv_tcp_nodelay(&tcp_, 1);
   state_.store(kHandshake, std::memory_order_release);
-  if (cfg_.tls) {
-    tlsSession_.reset(new TlsSession(cfg_.tls, true, std::string()));
+  if (cfg().tls) {
+    tlsSession_.reset(new TlsSession(cfg().tls, true, std::string()));
     outbox_.setTls(tlsSession_.get());
   }
   // A socket that sends nothing is given only firstByteTimeout: idle sockets
   // would otherwise each hold a handshake slot for the whole handshakeTimeout.
-  double first = cfg_.limits.firstByteTimeout;
+  double first = cfg().limits.firstByteTimeout;
   hs_->acceptedMs = uv_now(loop_.loop());
-  if (first > 0 && first < cfg_.limits.handshakeTimeout) {
+  if (first > 0 && first < cfg().limits.handshakeTimeout) {
     awaitingFirstByte_ = true;
     armDeadline(first);
   } else {
-    armDeadline(cfg_.limits.handshakeTimeout);
+    armDeadline(cfg().limits.handshakeTimeout);
   }
   startReading();
 }
@@ -48,17 +48,17 @@ void Connection::reject(int status, const std::string& reason, const Headers& ex
     outbox_.writeRaw(std::move(answer));
   }
   closeAfterWrite_ = true;
-  armDeadline(cfg_.closeTimeout);
+  armDeadline(cfg().closeTimeout);
   maybeShutdown();
 }
 
 void Connection::onTransportReady() {
-  if (cfg_.server) return;  // the server waits for the request
+  if (cfg().server) return;  // the server waits for the request
   state_.store(kHandshake, std::memory_order_release);
   hs_->clientKey = makeClientKey();
-  std::string offer = cfg_.deflate.enabled ? buildDeflateOffer(cfg_.deflate) : std::string();
-  writeHead(buildUpgradeRequest(cfg_.hostHeader, cfg_.target, hs_->clientKey, offer,
-                                cfg_.protocols, cfg_.extraHeaders));
+  std::string offer = cfg().deflate.enabled ? buildDeflateOffer(cfg().deflate) : std::string();
+  writeHead(buildUpgradeRequest(cfg().hostHeader, cfg().target, hs_->clientKey, offer,
+                                cfg().protocols, cfg().extraHeaders));
 }
 
 void Connection::handleHandshakeBytes(uint8_t* data, size_t len) {
@@ -70,22 +70,22 @@ void Connection::handleHandshakeBytes(uint8_t* data, size_t len) {
   // The head can only end in a chunk holding '\n': skip re-parsing the whole
   // buffer for bytes that cannot complete it (a trickling peer would make the
   // parse quadratic), unless it is already over the size limit.
-  if (!std::memchr(data, '\n', len) && buf.size() <= cfg_.limits.maxHeaderSize) return;
+  if (!std::memchr(data, '\n', len) && buf.size() <= cfg().limits.maxHeaderSize) return;
   size_t consumed = 0;
   std::string error;
   HttpParse r;
-  if (cfg_.server) {
+  if (cfg().server) {
     HttpRequest req;
-    r = parseHttpRequest(buf.data(), buf.size(), cfg_.limits.maxHeaderSize,
-                         cfg_.limits.maxHeaders, req, consumed, error);
+    r = parseHttpRequest(buf.data(), buf.size(), cfg().limits.maxHeaderSize,
+                         cfg().limits.maxHeaders, req, consumed, error);
     if (r == HttpParse::Incomplete) return;
     if (r == HttpParse::TooLarge) return reject(431, "Request header fields too large");
     if (r == HttpParse::Bad) return reject(400, error.empty() ? "Bad request" : error);
     serverHandshake(req);
   } else {
     HttpResponse res;
-    r = parseHttpResponse(buf.data(), buf.size(), cfg_.limits.maxHeaderSize,
-                          cfg_.limits.maxHeaders, res, consumed, error);
+    r = parseHttpResponse(buf.data(), buf.size(), cfg().limits.maxHeaderSize,
+                          cfg().limits.maxHeaders, res, consumed, error);
     if (r == HttpParse::Incomplete) return;
     if (r != HttpParse::Done) {
       failHandshake(0, r == HttpParse::TooLarge ? "Response header too large"
@@ -140,9 +140,9 @@ void Connection::serverHandshake(HttpRequest& req) {
   // Origin (RFC 6455 §10.2); a server that names its origins refuses others
   // before any byte of the connection reaches the application.
   bool hasOrigin = req.get("Origin", hs_->origin);
-  if (!cfg_.allowedOrigins.empty() && hasOrigin) {
+  if (!cfg().allowedOrigins.empty() && hasOrigin) {
     bool allowed = false;
-    for (const std::string& o : cfg_.allowedOrigins) allowed = allowed || sameOrigin(o, hs_->origin);
+    for (const std::string& o : cfg().allowedOrigins) allowed = allowed || sameOrigin(o, hs_->origin);
     if (!allowed) return reject(403, "Forbidden: origin not allowed");
   }
   // §4.2.2: the first subprotocol of the client's offer this server speaks,
@@ -153,7 +153,7 @@ void Connection::serverHandshake(HttpRequest& req) {
       return reject(400, "Bad Request: invalid Sec-WebSocket-Protocol");
     for (const std::string& p : hs_->offered) {
       bool ours = false;
-      for (const std::string& q : cfg_.protocols) ours = ours || p == q;
+      for (const std::string& q : cfg().protocols) ours = ours || p == q;
       if (ours) {
         hs_->protocol = p;
         break;
@@ -162,10 +162,10 @@ void Connection::serverHandshake(HttpRequest& req) {
   }
   std::string extResponse;
   std::string offers;
-  if (cfg_.deflate.enabled && req.get("Sec-WebSocket-Extensions", offers)) {
+  if (cfg().deflate.enabled && req.get("Sec-WebSocket-Extensions", offers)) {
     std::string error;
     DeflateParams params;
-    if (negotiateDeflateServer(offers, cfg_.deflate, params, extResponse, error)) {
+    if (negotiateDeflateServer(offers, cfg().deflate, params, extResponse, error)) {
       hs_->deflate = params;
       hs_->deflateOn = true;
     } else if (!error.empty()) {
@@ -176,7 +176,7 @@ void Connection::serverHandshake(HttpRequest& req) {
   hs_->extensions = std::move(extResponse);
   hs_->target = std::move(req.target);
   hs_->headers = std::move(req.headers);
-  if (cfg_.verifyClient) {
+  if (cfg().verifyClient) {
     // The owner decides before the 101 (the deadline armed at the accept,
     // handshakeTimeout, still runs). Nothing is read meanwhile.
     hs_->verifying = true;
@@ -231,9 +231,9 @@ void Connection::clientHandshake(HttpResponse& res) {
   std::string proto;
   if (res.get("Sec-WebSocket-Protocol", proto)) {
     bool offered = false;
-    for (const std::string& p : cfg_.protocols) offered = offered || p == proto;
+    for (const std::string& p : cfg().protocols) offered = offered || p == proto;
     if (!offered) {
-      failHandshake(res.status, cfg_.protocols.empty()
+      failHandshake(res.status, cfg().protocols.empty()
                                     ? "Server selected a subprotocol although none was offered: " + proto
                                     : "Server selected a subprotocol that was not offered: " + proto);
       return;
@@ -242,12 +242,12 @@ void Connection::clientHandshake(HttpResponse& res) {
   }
   std::string ext;
   if (res.get("Sec-WebSocket-Extensions", ext) && !ext.empty()) {
-    if (!cfg_.deflate.enabled) {
+    if (!cfg().deflate.enabled) {
       failHandshake(res.status, "Server accepted an extension that was not offered: " + ext);
       return;
     }
     DeflateParams params;
-    if (!acceptDeflateResponse(ext, cfg_.deflate, params, error)) {
+    if (!acceptDeflateResponse(ext, cfg().deflate, params, error)) {
       failHandshake(res.status, "Invalid Sec-WebSocket-Extensions response: " + error);
       return;
     }
@@ -267,7 +267,7 @@ void Connection::becomeOpen() {
   if (hs_->deflateOn) {
     // Each side compresses with its own window and takeover setting: we
     // inflate with the peer's, and deflate with ours.
-    bool server = cfg_.server;
+    bool server = cfg().server;
     receiver_.enableInflate(server ? p.clientMaxWindowBits : p.serverMaxWindowBits,
                             server ? p.clientNoContextTakeover : p.serverNoContextTakeover);
     sendBits = server ? p.serverMaxWindowBits : p.clientMaxWindowBits;

@@ -12,19 +12,19 @@ namespace wsengine {
 
 void Connection::beginTunnel() {
   tunneling_ = true;
-  outbox_.writeRaw(cfg_.proxyConnect);
+  outbox_.writeRaw(cfg().proxyConnect);
 }
 
 void Connection::handleTunnelBytes(uint8_t* data, size_t len) {
   std::string& buf = hs_->buf;
   buf.append(reinterpret_cast<const char*>(data), len);
   // As for the handshake: only a chunk with '\n' can end the head.
-  if (!std::memchr(data, '\n', len) && buf.size() <= cfg_.limits.maxHeaderSize) return;
+  if (!std::memchr(data, '\n', len) && buf.size() <= cfg().limits.maxHeaderSize) return;
   size_t consumed = 0;
   int status = 0;
   std::string error;
-  switch (readConnectReply(buf.data(), buf.size(), cfg_.limits.maxHeaderSize,
-                           cfg_.limits.maxHeaders, consumed, status, error)) {
+  switch (readConnectReply(buf.data(), buf.size(), cfg().limits.maxHeaderSize,
+                           cfg().limits.maxHeaders, consumed, status, error)) {
     case ConnectReply::Incomplete:
       return;
     case ConnectReply::Refused:
