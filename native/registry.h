@@ -3,7 +3,9 @@
 // always reused first, as the 4D plugin does.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <unordered_map>
@@ -64,17 +66,24 @@ class RefTable {
 };
 
 // One server's connection refs, keyed both ways (engine conn id <-> ref).
+// Per-connection memory: a slot of a vector (the conn id of each ref) and one
+// hash node (the ref of each conn id); the free refs below the highest in use
+// wait in a min-heap so that the lowest is reused first.
 class ConnRefs {
  public:
   int assign(uint64_t conn) {
     auto it = byConn_.find(conn);
     if (it != byConn_.end()) return it->second;
-    int ref = 1;
-    for (const auto& kv : byRef_) {
-      if (kv.first != ref) break;
-      ++ref;
+    int ref;
+    if (!free_.empty()) {
+      std::pop_heap(free_.begin(), free_.end(), std::greater<int>());
+      ref = free_.back();
+      free_.pop_back();
+      byRef_[ref - 1] = conn;
+    } else {
+      byRef_.push_back(conn);
+      ref = static_cast<int>(byRef_.size());
     }
-    byRef_.emplace(ref, conn);
     byConn_.emplace(conn, ref);
     return ref;
   }
@@ -87,43 +96,66 @@ class ConnRefs {
 
   // 0 when the ref is not in use.
   uint64_t connOf(int ref) const {
-    auto it = byRef_.find(ref);
-    return it == byRef_.end() ? 0 : it->second;
+    if (ref <= 0 || static_cast<size_t>(ref) > byRef_.size()) return 0;
+    return byRef_[ref - 1];
   }
 
-  bool has(int ref) const { return byRef_.count(ref) != 0; }
+  bool has(int ref) const { return connOf(ref) != 0; }
 
   void release(uint64_t conn) {
     auto it = byConn_.find(conn);
     if (it == byConn_.end()) return;
-    byRef_.erase(it->second);
+    int ref = it->second;
     byConn_.erase(it);
+    if (byConn_.empty()) {
+      clear();  // gives the vectors' memory back too
+      return;
+    }
+    byRef_[ref - 1] = 0;
+    if (static_cast<size_t>(ref) == byRef_.size()) {
+      // The highest ref: shrink instead of remembering it (and any free refs
+      // now at the end, which leave the heap).
+      while (!byRef_.empty() && byRef_.back() == 0) byRef_.pop_back();
+      if (!free_.empty()) {
+        int size = static_cast<int>(byRef_.size());
+        free_.erase(std::remove_if(free_.begin(), free_.end(), [size](int r) { return r > size; }),
+                    free_.end());
+        std::make_heap(free_.begin(), free_.end(), std::greater<int>());
+      }
+      return;
+    }
+    free_.push_back(ref);
+    std::push_heap(free_.begin(), free_.end(), std::greater<int>());
   }
 
   // Refs ascending.
   std::vector<int> refs() const {
     std::vector<int> out;
-    out.reserve(byRef_.size());
-    for (const auto& kv : byRef_) out.push_back(kv.first);
+    out.reserve(byConn_.size());
+    for (size_t i = 0; i < byRef_.size(); ++i)
+      if (byRef_[i] != 0) out.push_back(static_cast<int>(i + 1));
     return out;
   }
 
   // Engine conn ids in ref order.
   std::vector<uint64_t> conns() const {
     std::vector<uint64_t> out;
-    out.reserve(byRef_.size());
-    for (const auto& kv : byRef_) out.push_back(kv.second);
+    out.reserve(byConn_.size());
+    for (uint64_t c : byRef_)
+      if (c != 0) out.push_back(c);
     return out;
   }
 
-  bool empty() const { return byRef_.empty(); }
+  bool empty() const { return byConn_.empty(); }
   void clear() {
-    byRef_.clear();
+    std::vector<uint64_t>().swap(byRef_);
+    std::vector<int>().swap(free_);
     byConn_.clear();
   }
 
  private:
-  std::map<int, uint64_t> byRef_;
+  std::vector<uint64_t> byRef_;  // [ref - 1]: conn id, 0 when free (engine ids start at 1)
+  std::vector<int> free_;        // min-heap of free refs below byRef_.size()
   std::unordered_map<uint64_t, int> byConn_;
 };
 
