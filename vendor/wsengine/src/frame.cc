@@ -129,7 +129,7 @@ size_t FrameParser::feed(uint8_t* data, size_t len, FrameHandler& handler) {
         if (isControl(hdr_[0] & 0x0F) && len7 > 125)
           return fail(1002, "Control frame payload longer than 125 bytes");
         hdrHave_ = 2;
-        hdrNeed_ = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (masked ? 4 : 0);
+        hdrNeed_ = static_cast<uint8_t>(2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (masked ? 4 : 0));
         state_ = kHeaderRest;
         break;
       }
@@ -137,7 +137,7 @@ size_t FrameParser::feed(uint8_t* data, size_t len, FrameHandler& handler) {
         size_t n = hdrNeed_ - hdrHave_;
         if (n > len - pos) n = len - pos;
         std::memcpy(hdr_ + hdrHave_, data + pos, n);
-        hdrHave_ += n;
+        hdrHave_ = static_cast<uint8_t>(hdrHave_ + n);
         pos += n;
         if (hdrHave_ < hdrNeed_) return pos;
 

@@ -87,20 +87,24 @@ class FrameParser {
   uint64_t payloadLeft() const;
 
   bool failed() const { return failed_; }
+  // The header of the current frame (the last one completed): valid from
+  // onFrameHeader until the next frame's header is complete.
+  const FrameHeader& current() const { return cur_; }
   bool inMessage() const { return inMessage_; }  // a fragmented data message is open
 
  private:
-  // Implementation state (see frame.cc).
+  // Implementation state (see frame.cc). Small types first: one parser per
+  // connection, so padding is per-connection memory.
   bool expectMasked_;
   bool allowRsv1_ = false;
   bool failed_ = false;
   bool inMessage_ = false;
+  uint8_t state_ = 0;
+  uint8_t hdrHave_ = 0;  // <= kMaxFrameHeader
+  uint8_t hdrNeed_ = 2;
+  uint8_t hdr_[kMaxFrameHeader];
   uint64_t maxMessage_ = 0;
   uint64_t messageBytes_ = 0;  // wire payload of the open data message
-  int state_ = 0;
-  uint8_t hdr_[kMaxFrameHeader];
-  size_t hdrHave_ = 0;
-  size_t hdrNeed_ = 2;
   FrameHeader cur_;
   uint64_t payloadLeft_ = 0;
   uint64_t payloadPos_ = 0;

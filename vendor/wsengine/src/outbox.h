@@ -177,13 +177,14 @@ class Outbox {
   // §5.5.3), so a ping flood holds at most one pong. Null when none.
   OutFramePtr pendingPong_;
   size_t pendingPongAt_ = 0;
-  // A flush is due: posted to the loop, left to uncork(), or left to the
-  // onWrite that drains libuv's write queue (see flush()).
-  bool flushPosted_ = false;
   Deflater deflater_;        // under mu_, made at the first compressed send
   bool deflaterReady_ = false;
   bool deflateNoCtx_ = false;
   uint8_t deflateBits_ = 0;  // written in open(), before data is accepted
+  // A flush is due: posted to the loop, left to uncork(), or left to the
+  // onWrite that drains libuv's write queue (see flush()). Beside the flags
+  // above: no padding of its own.
+  bool flushPosted_ = false;
   std::atomic<uint64_t> buffered_{0};
 };
 

@@ -78,7 +78,7 @@ bool Receiver::readTarget(char** base, size_t* len) {
   // Inside a large uncompressed data payload the kernel copies the rest of
   // it into msg_ itself: the read cannot go past the frame, and the parser
   // unmasks it there (onFramePayload sees it already in place).
-  if (done_ || msgCompressed_ || isControl(frame_.opcode) || frame_.payloadLen < kPlaceMin)
+  if (done_ || msgCompressed_ || isControl(parser_.current().opcode) || parser_.current().payloadLen < kPlaceMin)
     return false;
   uint64_t left = parser_.payloadLeft();
   if (left == 0) return false;
@@ -99,8 +99,6 @@ bool Receiver::readTarget(char** base, size_t* len) {
 }
 
 bool Receiver::onFrameHeader(const FrameHeader& h) {
-  frame_ = h;
-  frameWire_ = h.payloadLen;
   if (isControl(h.opcode)) {
     ctrl_.clear();
     return true;
@@ -136,7 +134,7 @@ bool Receiver::onFrameHeader(const FrameHeader& h) {
 // Payload bytes read into the caller's buffer go straight to their place in
 // msg_, unmasked on the way, when a recycled buffer has room there.
 uint8_t* Receiver::payloadTarget(const uint8_t* src, size_t len) {
-  if (isControl(frame_.opcode) || msgCompressed_ || msg_.size() - msgFill_ < len) return nullptr;
+  if (isControl(parser_.current().opcode) || msgCompressed_ || msg_.size() - msgFill_ < len) return nullptr;
   auto* to = reinterpret_cast<uint8_t*>(&msg_[msgFill_]);
   return to == src ? nullptr : to;
 }
@@ -164,7 +162,7 @@ bool Receiver::inflated(Inflater::Result r, bool budgetCapped) {
 }
 
 bool Receiver::onFramePayload(uint8_t* data, size_t len) {
-  if (isControl(frame_.opcode)) {
+  if (isControl(parser_.current().opcode)) {
     ctrl_.append(reinterpret_cast<const char*>(data), len);
     return true;
   }
@@ -195,8 +193,8 @@ bool Receiver::onFramePayload(uint8_t* data, size_t len) {
 }
 
 bool Receiver::onFrameEnd() {
-  if (isControl(frame_.opcode)) return control();
-  if (!frame_.fin) return deliver(false);
+  if (isControl(parser_.current().opcode)) return control();
+  if (!parser_.current().fin) return deliver(false);
   // The whole message is in: cut what is left of a region.
   if (!msgCompressed_ && msg_.size() != msgFill_) msg_.resize(msgFill_);
   if (msgCompressed_) {
@@ -241,15 +239,15 @@ bool Receiver::deliver(bool final) {
   }
   std::string data(msg_, fragDelivered_, n);
   fragDelivered_ = end;
-  l_.onFragment(std::move(data), msgBinary_, frameWire_, std::move(hold));
+  l_.onFragment(std::move(data), msgBinary_, parser_.current().payloadLen, std::move(hold));
   return true;
 }
 
 bool Receiver::control() {
   const auto* p = reinterpret_cast<const uint8_t*>(ctrl_.data());
-  if (frame_.opcode != kClose) {
+  if (parser_.current().opcode != kClose) {
     bool binary = !isValidUtf8(p, ctrl_.size());
-    return l_.onControl(frame_.opcode, std::move(ctrl_), binary);
+    return l_.onControl(parser_.current().opcode, std::move(ctrl_), binary);
   }
   int code = 1005;
   std::string reason;

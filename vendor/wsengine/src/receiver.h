@@ -108,7 +108,6 @@ class Receiver : private FrameHandler {
   const ConnSettings& s_;
   ReceiverListener& l_;
   FrameParser parser_;
-  FrameHeader frame_;         // the current (or last) frame
   bool done_ = false;
   bool msgCompressed_ = false;
   bool msgBinary_ = false;
@@ -116,7 +115,6 @@ class Receiver : private FrameHandler {
   uint8_t inflateBits_ = 0;   // 0: permessage-deflate not agreed
   bool inflaterReady_ = false;
   uint64_t msgWire_ = 0;      // wire payload bytes of the current message
-  uint64_t frameWire_ = 0;
   std::string msg_;           // the message being assembled (inflated)
   // Uncompressed messages: bytes of msg_ received so far. Past it, msg_ may
   // hold a region (stale bytes of a recycled buffer, or room made for payload

@@ -72,7 +72,7 @@ bool Utf8Validator::feed(const uint8_t* data, size_t len) {
     }
   }
   state_ = state;
-  pending_ = state == kFailed ? 0 : pending;
+  pending_ = state == kFailed ? 0 : static_cast<uint32_t>(pending);
   return state != kFailed;
 }
 

@@ -21,7 +21,7 @@ class Utf8Validator {
 
  private:
   uint32_t state_ = 0;
-  size_t pending_ = 0;
+  uint32_t pending_ = 0;  // 0..3
 };
 
 bool isValidUtf8(const uint8_t* data, size_t len);
