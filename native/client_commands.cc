@@ -64,7 +64,9 @@ Napi::Value WebsocketClientStart(const Napi::CallbackInfo& info) {
   c->startRetries = c->config.opts.enableAutomaticReconnection;
   ClientOptions opts = c->config.effective();
   if (opts.proxy == "env") readProxyEnv(env, opts.proxyEnv);
-  // `done` runs on an IO thread (or inline for an immediate failure); the
+  if (c->config.inlineLoop) opts.loop = inst->embeddedLoop();
+  // `done` runs on an IO thread (or in inline mode on this thread, from a
+  // later loop callback or inline for an immediate failure); the
   // result travels through the event queue to resolve on the JS thread.
   c->engine->start(opts, [queue, id](ConnectResult r) {
     queue->pushConnect(id, std::move(r));

@@ -25,6 +25,7 @@ size_t costOf(const ConnectResult& r) {
 void EventQueue::init(napi_env env, QueueTarget* target) {
   env_ = env;
   target_ = target;
+  jsThread_ = std::this_thread::get_id();
   napi_value name;
   napi_create_string_utf8(env, "ix-websocket events", NAPI_AUTO_LENGTH, &name);
   // Unlimited queue, one owning "thread" (this object); data is always null:
@@ -51,6 +52,22 @@ void EventQueue::init(napi_env env, QueueTarget* target) {
     }
     idle_->data = this;
     uv_unref(reinterpret_cast<uv_handle_t*>(idle_));  // like the function
+    inlineCheck_ = new uv_check_t;
+    inlineIdle_ = new uv_idle_t;
+    uv_check_init(loop, inlineCheck_);
+    uv_idle_init(loop, inlineIdle_);
+    inlineCheck_->data = this;
+    inlineIdle_->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(inlineCheck_));
+    uv_unref(reinterpret_cast<uv_handle_t*>(inlineIdle_));
+    napi_value resource, resName;
+    if (napi_create_object(env, &resource) == napi_ok &&
+        napi_create_string_utf8(env, "ix-websocket:inline", NAPI_AUTO_LENGTH, &resName) ==
+            napi_ok &&
+        napi_create_reference(env, resource, 1, &resource_) == napi_ok &&
+        napi_async_init(env, resource, resName, &asyncContext_) != napi_ok) {
+      asyncContext_ = nullptr;
+    }
   }
 }
 
@@ -63,8 +80,15 @@ void EventQueue::enqueue(QueueItem&& item) {
 }
 
 void EventQueue::schedule() {
-  // Called with mu_ held. At most one call is pending: everything that piles
-  // up meanwhile rides on it.
+  // Called with mu_ held. Pushed on the JavaScript thread (inline mode):
+  // delivered from this loop's check phase, no thread-safe call.
+  if (inlineCheck_ != nullptr && asyncContext_ != nullptr &&
+      std::this_thread::get_id() == jsThread_) {
+    armInline();
+    return;
+  }
+  // At most one call is pending: everything that piles up meanwhile rides
+  // on it.
   if (!scheduled_ && tsfn_ != nullptr) {
     scheduled_ = true;
     napi_call_threadsafe_function(tsfn_, nullptr, napi_tsfn_nonblocking);
@@ -120,6 +144,52 @@ void EventQueue::pushConnect(uint64_t startId, ConnectResult&& result) {
   enqueue(std::move(item));
 }
 
+void EventQueue::armInline() {
+  // JS thread only (the handles are this loop's).
+  if (inlineArmed_) return;
+  inlineArmed_ = true;
+  uv_check_start(inlineCheck_, &EventQueue::OnInlineCheck);
+  uv_idle_start(inlineIdle_, &EventQueue::OnInlineIdle);
+}
+
+void EventQueue::OnInlineCheck(uv_check_t* handle) {
+  static_cast<EventQueue*>(handle->data)->drainInline();
+}
+
+void EventQueue::OnInlineIdle(uv_idle_t* handle) {
+  static_cast<EventQueue*>(handle->data)->drainInline();
+}
+
+void EventQueue::drainInline() {
+  if (closed_ || asyncContext_ == nullptr) return;
+  // A shared_ptr for the duration: the delivered JavaScript may end the
+  // environment's use of this queue (nothing may free it under us).
+  std::shared_ptr<EventQueue> hold = shared_from_this();
+  napi_env env = env_;
+  napi_handle_scope hs;
+  if (napi_open_handle_scope(env, &hs) != napi_ok) return;
+  napi_value resource = nullptr;
+  napi_callback_scope cs = nullptr;
+  if (napi_get_reference_value(env, resource_, &resource) == napi_ok && resource != nullptr &&
+      napi_open_callback_scope(env, resource, asyncContext_, &cs) == napi_ok) {
+    drain(env, true);
+    // Closing the scope runs process.nextTick callbacks and microtasks, as
+    // after any I/O callback of Node's.
+    napi_close_callback_scope(env, cs);
+  }
+  napi_close_handle_scope(env, hs);
+  bool more;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    more = !closed_ && !items_.empty();
+  }
+  if (!more && inlineArmed_ && inlineCheck_ != nullptr) {
+    inlineArmed_ = false;
+    uv_check_stop(inlineCheck_);
+    uv_idle_stop(inlineIdle_);
+  }
+}
+
 void EventQueue::CallJs(napi_env env, napi_value, void* context, void*) {
   // env is null when Node empties the queue of a closing function.
   if (env == nullptr || context == nullptr) return;
@@ -138,7 +208,7 @@ void EventQueue::Finalize(napi_env, void* data, void*) {
   delete keep;
 }
 
-void EventQueue::drain(napi_env env) {
+void EventQueue::drain(napi_env env, bool fromInline) {
   std::vector<QueueItem> batch;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -149,7 +219,7 @@ void EventQueue::drain(napi_env env) {
       batch.push_back(std::move(items_.front()));
       items_.pop_front();
     }
-    if (idle_ == nullptr) {
+    if (idle_ == nullptr && !fromInline) {
       // No handle of our own: the rest goes on a fresh call.
       scheduled_ = !items_.empty();
       if (scheduled_) napi_call_threadsafe_function(tsfn_, nullptr, napi_tsfn_nonblocking);
@@ -180,7 +250,9 @@ void EventQueue::drain(napi_env env) {
       if (!more) scheduled_ = false;
     }
   }
-  if (more && !idleActive_) {
+  // A slice left over waits for the next loop turn: the inline handles
+  // take it when armed (they stay so while items remain), else OnIdle.
+  if (more && !idleActive_ && !inlineArmed_ && !fromInline) {
     idleActive_ = true;
     uv_idle_start(idle_, &EventQueue::OnIdle);
   }
@@ -219,6 +291,23 @@ void EventQueue::close() {
              [](uv_handle_t* h) { delete reinterpret_cast<uv_idle_t*>(h); });
     idle_ = nullptr;
     idleActive_ = false;
+  }
+  if (inlineCheck_ != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(inlineCheck_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
+    uv_close(reinterpret_cast<uv_handle_t*>(inlineIdle_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_idle_t*>(h); });
+    inlineCheck_ = nullptr;
+    inlineIdle_ = nullptr;
+    inlineArmed_ = false;
+  }
+  if (asyncContext_ != nullptr) {
+    napi_async_destroy(env_, asyncContext_);
+    asyncContext_ = nullptr;
+  }
+  if (resource_ != nullptr) {
+    napi_delete_reference(env_, resource_);
+    resource_ = nullptr;
   }
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -11,6 +11,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "wsengine/wsengine.h"
@@ -78,11 +79,23 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   static void CallJs(napi_env env, napi_value cb, void* context, void* data);
   static void Finalize(napi_env env, void* data, void* hint);
   static void OnIdle(uv_idle_t* handle);
+  // Inline delivery: events pushed on the JavaScript thread itself (inline
+  // mode: the engine runs on this thread's loop) are delivered from this
+  // loop's check phase (right after the poll phase that read them), inside a
+  // callback scope, without the thread-safe function. The idle handle only
+  // keeps the loop from blocking in poll while some wait (pushed from a
+  // timer or close callback, or a slice left over).
+  static void OnInlineCheck(uv_check_t* handle);
+  static void OnInlineIdle(uv_idle_t* handle);
+  void armInline();
+  void drainInline();
   void enqueue(QueueItem&& item);
   void schedule();
   // With mu_ held: false (and paused_) over the high-water mark.
   bool withinBudget();
-  void drain(napi_env env);
+  // Delivers one slice. fromInline: called by drainInline (its handles
+  // re-arm a leftover slice, not the thread-safe function's idle handle).
+  void drain(napi_env env, bool fromInline = false);
 
   mutable std::mutex mu_;
   std::deque<QueueItem> items_;
@@ -103,6 +116,15 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   // callback while events kept coming (timers starved for seconds).
   uv_idle_t* idle_ = nullptr;
   bool idleActive_ = false;
+  // Inline delivery (see OnInlineCheck): the JavaScript thread, its handles
+  // (unref'd: they never keep the loop alive) and the async context the
+  // callback scope is opened with.
+  std::thread::id jsThread_;
+  uv_check_t* inlineCheck_ = nullptr;
+  uv_idle_t* inlineIdle_ = nullptr;
+  bool inlineArmed_ = false;
+  napi_async_context asyncContext_ = nullptr;
+  napi_ref resource_ = nullptr;
 };
 
 }  // namespace addon

@@ -82,6 +82,18 @@ void Instance::shutdown() {
   servers_.clear();
   clients_.clear();
   owners_.clear();
+  // Inline objects closed their handles on this loop just now (their stop
+  // runs at once on this thread); the loop's own wake-up handle goes last.
+  // The environment's teardown runs the loop once more for the callbacks.
+  closeEmbeddedLoop(loop_);
+}
+
+std::shared_ptr<IoLoop> Instance::embeddedLoop() {
+  if (loop_ || shut_) return loop_;
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env_, &loop) != napi_ok || loop == nullptr) return nullptr;
+  loop_ = embedLoop(loop);
+  return loop_;
 }
 
 template <class E>

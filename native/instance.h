@@ -130,6 +130,10 @@ class Instance : public QueueTarget {
     return verifyHandler_.Value();
   }
 
+  // Inline mode: the engine's wrapper of this environment's own uv loop,
+  // made on first use (JS thread). Closed at shutdown, after every object.
+  std::shared_ptr<IoLoop> embeddedLoop();
+
   // Environment teardown: clear everything at once, drop further events.
   void shutdown();
   bool shutDown() const { return shut_; }
@@ -144,6 +148,7 @@ class Instance : public QueueTarget {
   KeyStore keyStore_;
   Factories factories_;
   std::shared_ptr<EventQueue> queue_;
+  std::shared_ptr<IoLoop> loop_;  // inline mode, see embeddedLoop()
   Delivery delivery_;
   SendScope sendScope_;
   Napi::FunctionReference verifyHandler_;

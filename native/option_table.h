@@ -67,7 +67,8 @@
   X(maxHeaders, Both, Int(1, kMaxInt32), opts.limits.maxHeaders)                               \
   X(handshakeTimeout, Server, Seconds(), opts.limits.handshakeTimeout)                         \
   X(sendHighWaterMark, Both, Int(1, kMaxSafeInteger), opts.limits.sendHighWaterMark)           \
-  X(tls, Both, Tls(), tls)
+  X(tls, Both, Tls(), tls)                                                                     \
+  X(inlineLoop, Both, Bool(), inlineLoop)
 
 // perMessageDeflate's fields. X(name, kind, field): field of DeflateOptions.
 #define IXWS_DEFLATE_OPTIONS(X)                                   \

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 #include <utility>
@@ -403,6 +404,11 @@ Headers headersArg(const Napi::Object& o, const std::string& p) {
     next.emplace_back(std::move(name), std::move(text));
   }
   return next;
+}
+
+bool inlineByDefault() {
+  const char* v = std::getenv("IXWS_INLINE");
+  return v != nullptr && (std::strcmp(v, "1") == 0 || std::strcmp(v, "true") == 0);
 }
 
 template <class EngineOptions>

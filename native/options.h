@@ -29,10 +29,17 @@ struct TlsConfig {
 // defaults are the engine structs' own, plus what only the JavaScript side
 // has (the perMessageDeflate object as given, disablePerMessageDeflate, the
 // tls fields given).
+// Whether inline mode is the default (the IXWS_INLINE environment variable
+// is "1" or "true"), read when an object is created.
+bool inlineByDefault();
+
 template <class EngineOptions>
 struct Config {
   EngineOptions opts;  // opts.tls stays the engine's default (see tls)
   bool disablePerMessageDeflate = false;
+  // Inline mode: the engine runs this object's sockets on the JavaScript
+  // thread's own loop (the start sets opts.loop, see Instance::embeddedLoop).
+  bool inlineLoop = inlineByDefault();
   TlsConfig tls;
   // Server: verifyClient (null: none). Shared by copies of the Config; JS
   // thread only, like the Config itself.

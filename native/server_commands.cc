@@ -33,7 +33,9 @@ Napi::Value WebsocketServerStart(const Napi::CallbackInfo& info) {
     keys.set(status, Key::message, std::string("Server is already running"));
     return status;
   }
-  StartResult r = s->engine->start(s->config.effective());
+  ServerOptions opts = s->config.effective();
+  if (s->config.inlineLoop) opts.loop = Instance::get(env)->embeddedLoop();
+  StartResult r = s->engine->start(opts);
   if (r.success) {
     s->started = true;
     s->boundPort = r.port;

@@ -23,6 +23,7 @@ class LoopTimer {
  public:
   explicit LoopTimer(IoLoop& loop) : h_(new Handle) {
     uv_timer_init(loop.loop(), &h_->t);
+    loop.initHandle(reinterpret_cast<uv_handle_t*>(&h_->t));
     h_->t.data = h_;
   }
   ~LoopTimer() {
@@ -63,18 +64,28 @@ bool sameName(const std::string& name, const char* lower) {
 class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<ClientImpl> {
  public:
   ClientImpl(std::shared_ptr<EventSink> sink, uint64_t tag)
-      : loop_(nextLoop()), sink_(std::move(sink)), tag_(tag) {}
+      : loop_(&nextLoop()), sink_(std::move(sink)), tag_(tag) {}
 
   void start(const ClientOptions& opts, std::function<void(ConnectResult)> done) {
-    active_.store(true);
     std::shared_ptr<ClientImpl> self = shared_from_this();
-    loop_.post([self, opts, done]() mutable { self->startOnLoop(opts, std::move(done)); });
+    // Inline mode or not is decided per start (see ServerImpl::start).
+    IoLoop* want = opts.loop ? opts.loop.get() : (loop_->embedded() ? &nextLoop() : loop_);
+    if (want != loop_) {
+      // Leave the old loop: its timers and connection are closed there
+      // (and what it still had posted for us has run) before we move.
+      loop_->runSync([self] { self->leaveLoop(); });
+      loop_ = want;
+      loopHold_ = opts.loop;
+    }
+    active_.store(true);
+    loop_->post([self, opts, done]() mutable { self->startOnLoop(opts, std::move(done)); });
   }
 
   void stop(int code, const std::string& reason, bool hard) {
     active_.store(false);
     std::shared_ptr<ClientImpl> self = shared_from_this();
-    loop_.post([self, code, reason, hard] { self->stopOnLoop(code, reason, hard); });
+    // Inline mode: at once (see ServerImpl::stop).
+    loop_->dispatch([self, code, reason, hard] { self->stopOnLoop(code, reason, hard); });
   }
 
   SendResult send(const uint8_t* data, size_t len, bool binary) {
@@ -103,7 +114,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
 
   void resumeReading() {
     std::shared_ptr<ClientImpl> self = shared_from_this();
-    loop_.post([self] {
+    loop_->post([self] {
       if (auto c = self->current()) c->resumeReading();
     });
   }
@@ -211,8 +222,8 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
  private:
   void startOnLoop(const ClientOptions& opts, std::function<void(ConnectResult)> done) {
     if (!timeoutTimer_) {
-      timeoutTimer_.reset(new LoopTimer(loop_));
-      retryTimer_.reset(new LoopTimer(loop_));
+      timeoutTimer_.reset(new LoopTimer(*loop_));
+      retryTimer_.reset(new LoopTimer(*loop_));
     }
     // A restart: drop whatever the previous start left.
     retryTimer_->stop();
@@ -257,6 +268,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     base->closeTimeout = opts_.closeTimeout;
     base->protocols = opts_.protocols;
     base->closeReplyOnAck = opts_.closeReplyOnAck;
+    base->embeddedLoop = opts_.loop;
     baseSettings_ = std::move(base);
     tlsCtx_.reset();
     if (origUrl_.secure || opts_.tls.enabled) {
@@ -294,6 +306,17 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
       // Cleared: free the timers now (we are on the loop thread).
       retryTimer_.reset();
       timeoutTimer_.reset();
+    }
+  }
+
+  // On the old loop, when a start moves the client to another one.
+  void leaveLoop() {
+    ++attemptId_;  // late DNS answers are ignored
+    retryTimer_.reset();
+    timeoutTimer_.reset();
+    if (auto c = current()) {
+      setConn(nullptr);
+      c->abort();
     }
   }
 
@@ -392,7 +415,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     hints.ai_socktype = SOCK_STREAM;
     std::string port = std::to_string(hostPort);
     int rc = uv_getaddrinfo(
-        loop_.loop(), &lk->req,
+        loop_->loop(), &lk->req,
         [](uv_getaddrinfo_t* req, int status, struct addrinfo* res) {
           auto* lk = static_cast<Lookup*>(req->data);
           auto self = lk->client.lock();
@@ -425,7 +448,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
   }
 
   void connectCurrentAddress() {
-    auto c = std::make_shared<Connection>(loop_, shared_from_this(), sink_, tag_, 0, settings_);
+    auto c = std::make_shared<Connection>(*loop_, shared_from_this(), sink_, tag_, 0, settings_);
     setConn(c);
     c->connect(reinterpret_cast<const sockaddr*>(&addrs_[addrIndex_]));
   }
@@ -504,7 +527,11 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     conn_ = std::move(c);
   }
 
-  IoLoop& loop_;
+  // An IO thread's loop, or in inline mode the embedder's (held by
+  // loopHold_). Changed only by start(), on the owner thread, after the old
+  // loop let go (leaveLoop).
+  IoLoop* loop_;
+  std::shared_ptr<IoLoop> loopHold_;
   std::shared_ptr<EventSink> sink_;
   uint64_t tag_;
   ClientOptions opts_;

@@ -81,11 +81,13 @@ Connection::~Connection() = default;
 void Connection::initHandles() {
   self_ = shared_from_this();
   uv_tcp_init(loop_.loop(), &tcp_);
+  loop_.initHandle(reinterpret_cast<uv_handle_t*>(&tcp_));
   tcp_.data = this;
   openHandles_ = 1;
   if (cfg().heartbeat.pingInterval > 0) {
     pingTimer_ = new uv_timer_t;
     uv_timer_init(loop_.loop(), pingTimer_);
+    loop_.initHandle(reinterpret_cast<uv_handle_t*>(pingTimer_));
     pingTimer_->data = this;
     ++openHandles_;
   }

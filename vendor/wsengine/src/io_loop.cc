@@ -29,10 +29,11 @@ int ioThreadCount() {
   return n > 0 ? n : defaultThreadCount();
 }
 
-IoLoop::IoLoop() : readBuf_(256 * 1024) {
-  uv_loop_init(&loop_);
-  uv_async_init(&loop_, &async_, &IoLoop::onAsync);
-  async_.data = this;
+IoLoop::IoLoop() : loop_(&ownLoop_), readBuf_(256 * 1024) {
+  uv_loop_init(&ownLoop_);
+  async_ = new uv_async_t;
+  uv_async_init(loop_, async_, &IoLoop::onAsync);
+  async_->data = this;
   std::promise<void> started;
   thread_ = std::thread([this, &started] {
     threadId_ = std::this_thread::get_id();
@@ -45,18 +46,49 @@ IoLoop::IoLoop() : readBuf_(256 * 1024) {
   thread_.detach();
 }
 
+IoLoop::IoLoop(uv_loop_t* external)
+    : loop_(external), embedded_(true), threadId_(std::this_thread::get_id()),
+      readBuf_(256 * 1024) {
+  async_ = new uv_async_t;
+  uv_async_init(loop_, async_, &IoLoop::onAsync);
+  async_->data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+}
+
+// Only embedded loops are destroyed, after close() on their thread (the
+// async handle then belongs to its close callback) or, if never closed,
+// while their loop still exists and on its thread.
+IoLoop::~IoLoop() { close(); }
+
+void IoLoop::close() {
+  std::vector<std::function<void()>> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_ || !embedded_) return;
+    closed_ = true;
+    dropped.swap(queue_);
+    async_->data = nullptr;  // a late wake-up finds nothing to run
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(async_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+  async_ = nullptr;
+  // `dropped` is destroyed here, on the loop's thread, outside the lock.
+}
+
 void IoLoop::run() {
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_run(loop_, UV_RUN_DEFAULT);
 }
 
 void IoLoop::post(std::function<void()> fn) {
   bool wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return;  // fn is destroyed below, outside the lock
     wake = queue_.empty();
     queue_.push_back(std::move(fn));
+    // Sent under the lock: close() cannot free the handle meanwhile.
+    if (wake) uv_async_send(async_);
   }
-  if (wake) uv_async_send(&async_);
 }
 
 void IoLoop::runSync(const std::function<void()>& fn) {
@@ -74,6 +106,7 @@ void IoLoop::runSync(const std::function<void()>& fn) {
 
 void IoLoop::onAsync(uv_async_t* h) {
   auto* self = static_cast<IoLoop*>(h->data);
+  if (self == nullptr) return;
   for (;;) {
     {
       std::lock_guard<std::mutex> lock(self->mu_);
@@ -82,7 +115,18 @@ void IoLoop::onAsync(uv_async_t* h) {
     }
     for (auto& fn : self->running_) fn();
     self->running_.clear();
+    if (self->embedded_) {
+      // A posted function may have closed this loop (environment teardown).
+      std::lock_guard<std::mutex> lock(self->mu_);
+      if (self->closed_) return;
+    }
   }
+}
+
+std::shared_ptr<IoLoop> embedLoop(uv_loop_s* loop) { return std::make_shared<IoLoop>(loop); }
+
+void closeEmbeddedLoop(const std::shared_ptr<IoLoop>& loop) {
+  if (loop) loop->close();
 }
 
 static std::vector<IoLoop*>& loops() {

@@ -1,5 +1,7 @@
 // The IO threads: a fixed pool, each running its own uv_loop_t. Work from
 // other threads is posted to a loop's queue and wakes it with uv_async_send.
+// An IoLoop can also wrap a loop the embedder runs on its own thread (inline
+// mode, see ServerOptions::loop): then it runs no thread of its own.
 #pragma once
 
 #include <uv.h>
@@ -17,16 +19,36 @@ namespace wsengine {
 class IoLoop {
  public:
   IoLoop();
-  ~IoLoop() = delete;  // loops live for the whole process (see io_loop.cc)
+  // The embedder's loop, run by the calling thread (never run or closed
+  // here). Its wake-up handle is unref'ed: it never keeps that loop alive.
+  explicit IoLoop(uv_loop_t* external);
+  ~IoLoop();  // pool loops are never destroyed (see io_loop.cc)
   IoLoop(const IoLoop&) = delete;
   IoLoop& operator=(const IoLoop&) = delete;
 
-  // Runs fn on this loop's thread, in posting order. Thread-safe.
+  // Runs fn on this loop's thread, in posting order. Thread-safe. After
+  // close() (embedded loops) fn is dropped without running.
   void post(std::function<void()> fn);
-  // Runs fn on the loop thread and waits for it (fn must not block).
+  // Runs fn on the loop thread and waits for it (fn must not block). On the
+  // loop's own thread fn runs at once.
   void runSync(const std::function<void()>& fn);
-  uv_loop_t* loop() { return &loop_; }
+  // Runs fn now when called on the loop's thread, else posts it.
+  void dispatch(std::function<void()> fn) {
+    if (inThread()) fn();
+    else post(std::move(fn));
+  }
+  uv_loop_t* loop() { return loop_; }
   bool inThread() const { return std::this_thread::get_id() == threadId_; }
+  // An embedder's loop (inline mode).
+  bool embedded() const { return embedded_; }
+  // Every handle the engine creates on this loop goes through here: on an
+  // embedder's loop it must not keep the embedder's process alive.
+  void initHandle(uv_handle_t* h) {
+    if (embedded_) uv_unref(h);
+  }
+  // Embedded loops, on their thread: closes the wake-up handle and drops
+  // what was posted and not run. Later posts are dropped. Idempotent.
+  void close();
 
   // A scratch read buffer shared by every socket of this loop: reads are
   // consumed before the next read, so sockets need no buffer of their own.
@@ -44,9 +66,12 @@ class IoLoop {
   static void onAsync(uv_async_t* h);
   void run();
 
-  uv_loop_t loop_;
-  uv_async_t async_;
+  uv_loop_t ownLoop_;
+  uv_loop_t* loop_ = nullptr;
+  bool embedded_ = false;
+  uv_async_t* async_ = nullptr;  // freed in its close callback
   std::mutex mu_;
+  bool closed_ = false;  // under mu_
   std::vector<std::function<void()>> queue_;
   std::vector<std::function<void()>> running_;
   std::thread thread_;

@@ -25,19 +25,32 @@ namespace wsengine {
 class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<ServerImpl> {
  public:
   ServerImpl(std::shared_ptr<EventSink> sink, uint64_t tag)
-      : loop_(nextLoop()), sink_(std::move(sink)), tag_(tag) {}
+      : loop_(&nextLoop()), sink_(std::move(sink)), tag_(tag) {}
 
   StartResult start(const ServerOptions& opts) {
     StartResult res;
     std::shared_ptr<ServerImpl> self = shared_from_this();
-    loop_.runSync([&] { res = self->startOnLoop(opts); });
+    // Inline mode or not is decided per start: a stopped server moves to
+    // the loop this start asks for (the embedder's, or back to an IO thread).
+    IoLoop* want = opts.loop ? opts.loop.get() : (loop_->embedded() ? &nextLoop() : loop_);
+    if (want != loop_ && !running_.load()) {
+      // What the old loop still has to do for this server (a posted stop
+      // closing the old listener) runs before the server leaves it.
+      loop_->runSync([] {});
+      loop_ = want;
+      loopHold_ = opts.loop;
+    }
+    loop_->runSync([&] { res = self->startOnLoop(opts); });
     return res;
   }
 
   void stop(int code, const std::string& reason, bool hard) {
     running_.store(false);
     std::shared_ptr<ServerImpl> self = shared_from_this();
-    loop_.post([self, code, reason, hard] { self->stopOnLoop(code, reason, hard); });
+    // Inline mode: at once (a clear at environment teardown closes every
+    // handle before the embedder's loop goes away). Nothing of the engine
+    // is on the stack when the owner calls.
+    loop_->dispatch([self, code, reason, hard] { self->stopOnLoop(code, reason, hard); });
   }
 
   bool running() const { return running_.load(); }
@@ -49,7 +62,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       return false;
     }
     std::shared_ptr<ServerImpl> self = shared_from_this();
-    loop_.post([self, fd, received = std::move(received)]() mutable {
+    loop_->post([self, fd, received = std::move(received)]() mutable {
       self->adoptOnLoop(fd, std::move(received));
     });
     return true;
@@ -434,6 +447,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     settings->allowedOrigins = opts.allowedOrigins;
     settings->verifyClient = opts.verifyClient;
     settings->closeReplyOnAck = opts.closeReplyOnAck;
+    settings->embeddedLoop = opts.loop;
     if (opts.maxUnfinishedBytes > 0)
       settings->unfinished = std::make_shared<ByteBudget>(opts.maxUnfinishedBytes);
     if (opts.tls.enabled) {
@@ -465,7 +479,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       hints.ai_socktype = SOCK_STREAM;
       hints.ai_flags = AI_PASSIVE;
       std::string portStr = std::to_string(opts.port);
-      int rc = uv_getaddrinfo(loop_.loop(), &req, nullptr, host, portStr.c_str(), &hints);
+      int rc = uv_getaddrinfo(loop_->loop(), &req, nullptr, host, portStr.c_str(), &hints);
       if (rc != 0 || !req.addrinfo) {
         res.message = std::string("Cannot resolve host '") + host + "': " + uv_strerror(rc);
         return res;
@@ -474,7 +488,8 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       uv_freeaddrinfo(req.addrinfo);
     }
     auto* l = new Listener;
-    uv_tcp_init(loop_.loop(), &l->tcp);
+    uv_tcp_init(loop_->loop(), &l->tcp);
+    loop_->initHandle(reinterpret_cast<uv_handle_t*>(&l->tcp));
     l->tcp.data = l;
     l->server = shared_from_this();
     if (opts.reusePort) {
@@ -518,7 +533,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     }
     // Each connection is closed on its own loop.
     for (auto& c : snapshot()) {
-      c->loop().post([c, code, reason, hard] {
+      c->loop().dispatch([c, code, reason, hard] {
         if (hard || c->state() != Connection::kOpen)
           c->abort();
         else
@@ -558,7 +573,8 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       std::lock_guard<std::mutex> lock(self->mu_);
       id = self->nextId_++;
     }
-    IoLoop& target = nextLoop();
+    // Inline mode: every connection on the embedder's loop.
+    IoLoop& target = self->loop_->embedded() ? *self->loop_ : nextLoop();
     auto c = std::make_shared<Connection>(target, self->shared_from_this(), self->sink_,
                                           self->tag_, id, self->settings_);
     {
@@ -567,14 +583,14 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     }
     std::string addr;
     int fd = -1;
-    if (&target == &self->loop_) {
+    if (&target == self->loop_) {
       if (!c->accept(l)) return;  // closes itself; onConnClosed cleans up
       addr = c->peerAddress();
     } else {
       // Another loop: take the socket out of this loop (a duplicate of its
       // fd survives closing the handle) and let the target loop adopt it.
       auto* tmp = new uv_tcp_t;
-      uv_tcp_init(self->loop_.loop(), tmp);
+      uv_tcp_init(self->loop_->loop(), tmp);
       uv_os_fd_t osfd;
       if (uv_accept(l, reinterpret_cast<uv_stream_t*>(tmp)) == 0 &&
           uv_fileno(reinterpret_cast<uv_handle_t*>(tmp), &osfd) == 0) {
@@ -594,7 +610,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       std::lock_guard<std::mutex> lock(self->mu_);
       why = self->admit(id, addr);
     }
-    if (&target == &self->loop_) {
+    if (&target == self->loop_) {
       refuse(c, why);
       return;
     }
@@ -618,7 +634,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       std::lock_guard<std::mutex> lock(mu_);
       id = nextId_++;
     }
-    IoLoop& target = nextLoop();
+    IoLoop& target = loop_->embedded() ? *loop_ : nextLoop();
     std::shared_ptr<ServerImpl> self = shared_from_this();
     auto c = std::make_shared<Connection>(target, self, sink_, tag_, id, settings_);
     {
@@ -639,7 +655,11 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     });
   }
 
-  IoLoop& loop_;
+  // The listener's loop: an IO thread's, or in inline mode the embedder's
+  // (held by loopHold_). Changed only by start() while not running, on the
+  // owner thread.
+  IoLoop* loop_;
+  std::shared_ptr<IoLoop> loopHold_;
   std::shared_ptr<EventSink> sink_;
   uint64_t tag_;
   ConnSettingsPtr settings_;  // of the current start; listener loop only

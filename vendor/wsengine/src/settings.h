@@ -70,6 +70,9 @@ struct ConnSettings {
   // 2xx reply opens the tunnel in which TLS and the handshake run. Empty:
   // direct.
   std::string proxyConnect;
+  // Inline mode: the embedder's loop the connections run on, held for as
+  // long as any of them lives (null: an IO thread's, which never goes away).
+  std::shared_ptr<IoLoop> embeddedLoop;
 };
 
 using ConnSettingsPtr = std::shared_ptr<const ConnSettings>;

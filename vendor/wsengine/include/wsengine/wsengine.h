@@ -8,6 +8,17 @@
 //   network; start() of a server waits only for bind/listen on its IO thread.
 // - Events are produced on IO threads and handed to an EventSink, in order per
 //   connection.
+// - Inline mode (opt-in, per start: ServerOptions::loop / ClientOptions::loop
+//   set to embedLoop(...)): the server's or client's sockets, timers and DNS
+//   run on the embedder's own uv loop instead of the IO threads, as
+//   uWebSockets.js runs on Node's. Then every callback and every event
+//   (EventSink::push, the client start's `done`) happens on the embedder's
+//   thread, inside that loop's callbacks; the owner thread must be that same
+//   thread. No handle the engine creates there keeps the loop alive (all are
+//   unref'ed: the embedder decides what keeps it alive). Calls from other
+//   threads still work (they post to the loop, which must be running).
+//   Process-wide housekeeping (the buffer pool's trim timer) stays on the
+//   first IO thread.
 #pragma once
 
 #include <atomic>
@@ -19,7 +30,21 @@
 #include <utility>
 #include <vector>
 
+struct uv_loop_s;
+
 namespace wsengine {
+
+class IoLoop;
+
+// Wraps an embedder's uv loop for inline mode. Call on the thread that runs
+// `loop`; the engine never runs it or closes it. Before the embedder closes
+// its loop: clear every Server/Client started on it (on that thread), then
+// closeEmbeddedLoop(), then let the loop run once more so the handles the
+// engine closed get their callbacks (uv_loop_close refuses open handles).
+std::shared_ptr<IoLoop> embedLoop(uv_loop_s* loop);
+// On the loop's thread: closes the engine's wake-up handle on it; posts from
+// other threads are dropped from then on. Idempotent.
+void closeEmbeddedLoop(const std::shared_ptr<IoLoop>& loop);
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
@@ -124,6 +149,11 @@ struct ServerOptions {
   DeflateOptions deflate;
   TlsOptions tls;
   Limits limits;
+  // Inline mode (see the threading contract above): null, the IO threads;
+  // else the embedder's loop (embedLoop), on which the listener and every
+  // connection of this start run. start() must then be called on that
+  // loop's thread.
+  std::shared_ptr<IoLoop> loop;
 };
 
 // The proxy-related environment variables, read by the owner (the engine
@@ -166,6 +196,9 @@ struct ClientOptions {
   // included), chosen again for each redirect hop.
   std::string proxy;
   ProxyEnv proxyEnv;
+  // Inline mode, as ServerOptions::loop: the connection, its timers and DNS
+  // run on the embedder's loop; start() must be called on its thread.
+  std::shared_ptr<IoLoop> loop;
 };
 
 // Checks a client's proxy option ("", "env" or an http:// proxy url) as a
