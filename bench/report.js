@@ -5,8 +5,11 @@
 // higher is better; memory, latency and CPU per message: lower is better), so
 // a target reads "ix/ws >= 2x" or "ix/uWS <= 1.25x".
 
-const IMPLS = ['ix', 'ws', 'uws'];
-const NAMES = { ix: 'ix-websocket', ws: 'ws', uws: 'uWS' };
+// ix-inline: ix-websocket in inline mode (the engine on the JavaScript
+// thread's loop, IXWS_INLINE=1): its own column and ratios beside ix's; the
+// targets are judged on ix (the default mode).
+const IMPLS = ['ix', 'ix-inline', 'ws', 'uws'];
+const NAMES = { ix: 'ix-websocket', 'ix-inline': 'ix-inline', ws: 'ws', uws: 'uWS' };
 const OTHERS = ['ws', 'uws'];
 
 function stats(values) {
@@ -115,6 +118,17 @@ function summarize(sc, samples, cores = 0) {
     out.cpuRatios[other] = ratio(out.ix.cpu, out[other].cpu);
     if (sc.also) out.alsoRatios[other] = ratio(out.ix.also, out[other].also);
   }
+  // ix-inline / other, the same three ratios (no targets).
+  out.inlineRatios = {};
+  out.inlineCpuRatios = {};
+  out.inlineAlsoRatios = {};
+  const inl = out['ix-inline'];
+  for (const other of OTHERS) {
+    if (!out[other] || !inl) continue;
+    out.inlineRatios[other] = ratio(inl.stats, out[other].stats);
+    out.inlineCpuRatios[other] = ratio(inl.cpu, out[other].cpu);
+    if (sc.also) out.inlineAlsoRatios[other] = ratio(inl.also, out[other].also);
+  }
   // Kept for readers of older results: the ix/ws ratio of the main metric.
   out.ratio = out.ratios.ws === undefined ? null : out.ratios.ws;
   const op = sc.better === 'higher' ? '>=' : '<=';
@@ -178,16 +192,24 @@ function table(head, body) {
 }
 
 // The main table: the scenario's metric per server, ix/ws and ix/uWS with targets.
+// With an ix-inline column (any row has one): its median and inline/ws,
+// inline/uWS after ix's columns.
 function mainTable(rows) {
-  const head = ['scenario', 'metric', 'ix-websocket median [min-max]', 'ws median [min-max]', 'uWS median [min-max]',
-    'ix/ws', 'target', 'ok', 'ix/uWS', 'target', 'ok'];
+  const inl = rows.some((r) => r['ix-inline']);
+  const head = ['scenario', 'metric', 'ix-websocket median [min-max]', ...(inl ? ['ix-inline median [min-max]'] : []),
+    'ws median [min-max]', 'uWS median [min-max]', 'ix/ws', 'target', 'ok', 'ix/uWS', 'target', 'ok', ...(inl ? ['inline/ws', 'inline/uWS'] : [])];
   const body = [];
   for (const r of rows) {
-    body.push([r.id, r.unit + (r.better === 'lower' ? ' (lower)' : ''), cell(r.ix && r.ix.stats), cell(r.ws && r.ws.stats, !!r.ws),
-      cell(r.uws && r.uws.stats, !!r.uws), rx(r.ratios.ws), ...checkCells(r, 'ws', 'main'), rx(r.ratios.uws), ...checkCells(r, 'uws', 'main')]);
+    const i = r['ix-inline'];
+    const ir = r.inlineRatios || {};
+    const ia = r.inlineAlsoRatios || {};
+    body.push([r.id, r.unit + (r.better === 'lower' ? ' (lower)' : ''), cell(r.ix && r.ix.stats), ...(inl ? [cell(i && i.stats, !!i)] : []),
+      cell(r.ws && r.ws.stats, !!r.ws), cell(r.uws && r.uws.stats, !!r.uws), rx(r.ratios.ws), ...checkCells(r, 'ws', 'main'),
+      rx(r.ratios.uws), ...checkCells(r, 'uws', 'main'), ...(inl ? [rx(ir.ws), rx(ir.uws)] : [])]);
     if (r.alsoRatios && Object.keys(r.alsoRatios).length) {
-      body.push([`  (${r.also})`, r.unit + ' (lower)', cell(r.ix.also), cell(r.ws && r.ws.also, !!r.ws), cell(r.uws && r.uws.also, !!r.uws),
-        rx(r.alsoRatios.ws), '', '', rx(r.alsoRatios.uws), '', '']);
+      body.push([`  (${r.also})`, r.unit + ' (lower)', cell(r.ix.also), ...(inl ? [cell(i && i.also, !!i)] : []),
+        cell(r.ws && r.ws.also, !!r.ws), cell(r.uws && r.uws.also, !!r.uws),
+        rx(r.alsoRatios.ws), '', '', rx(r.alsoRatios.uws), '', '', ...(inl ? [rx(ia.ws), rx(ia.uws)] : [])]);
     }
   }
   return table(head, body);
@@ -196,12 +218,17 @@ function mainTable(rows) {
 // CPU per message of the process under test (the server; the Node client in
 // flood-client), over the same measured window as the main metric.
 function cpuTable(rows) {
-  const head = ['scenario', 'CPU us/msg (lower)', 'ix-websocket', 'ws', 'uWS', 'ix/ws', 'ix/uWS', 'target', 'ok'];
+  const inl = rows.some((r) => r['ix-inline']);
+  const head = ['scenario', 'CPU us/msg (lower)', 'ix-websocket', ...(inl ? ['ix-inline'] : []), 'ws', 'uWS', 'ix/ws', 'ix/uWS', 'target', 'ok',
+    ...(inl ? ['inline/ws', 'inline/uWS'] : [])];
   const body = [];
   for (const r of rows) {
     if (!r.ix || !r.ix.cpu) continue;
-    body.push([r.id, r.cpuOf || 'server', cell(r.ix.cpu), cell(r.ws && r.ws.cpu, !!r.ws), cell(r.uws && r.uws.cpu, !!r.uws),
-      rx(r.cpuRatios.ws), rx(r.cpuRatios.uws), ...checkCells(r, 'uws', 'cpu')]);
+    const i = r['ix-inline'];
+    const ic = r.inlineCpuRatios || {};
+    body.push([r.id, r.cpuOf || 'server', cell(r.ix.cpu), ...(inl ? [cell(i && i.cpu, !!i)] : []), cell(r.ws && r.ws.cpu, !!r.ws),
+      cell(r.uws && r.uws.cpu, !!r.uws), rx(r.cpuRatios.ws), rx(r.cpuRatios.uws), ...checkCells(r, 'uws', 'cpu'),
+      ...(inl ? [rx(ic.ws), rx(ic.uws)] : [])]);
   }
   return table(head, body);
 }

@@ -196,6 +196,16 @@ export interface CommonOptions {
    * read until it drains
    */
   sendHighWaterMark?: number;
+  /**
+   * inline mode (default false, or true when the environment variable
+   * IXWS_INLINE is "1" or "true" when the object is created): the engine runs
+   * this server's or client's sockets, timers and DNS on the JavaScript
+   * thread's own event loop, as uWebSockets.js does, and delivers its events
+   * without a hop between threads (lower latency and CPU per message). The
+   * engine then shares this thread: JavaScript work delays socket IO (pongs,
+   * reads, writes) and the reverse. Read at each start.
+   */
+  inlineLoop?: boolean;
 }
 
 /**

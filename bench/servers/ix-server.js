@@ -1,9 +1,10 @@
 'use strict';
 // The benchmark scenarios served by ix-websocket, through its seed commands
 // (websocketServer / websocketServerSend / ...), the facade's primary API.
-//   node ix-server.js echo [--deflate] | broadcast [--timer] | idle | flood-client --url ws://...
+//   node ix-server.js echo [--deflate] | broadcast [--timer] | idle | flood-client --url ws://... [--inline]
 // broadcast --timer: the trigger message schedules the sends on a timer
 // (setTimeout 0) instead of making them inside its message event.
+// --inline: inline mode (the engine on this process's JavaScript thread loop).
 const path = require('path');
 const { parseArgs, send, serveIpc, floodMeter } = require('./common');
 // The runner passes a private copy of the package (the checkout's build can
@@ -19,6 +20,7 @@ function startServer(onEvent) {
     backlog: 511, // ws (net.Server) listens with 511
     maxConnections: 20000,
     method: onEvent,
+    inlineLoop: !!args.inline,
   };
   if (args.deflate) options.perMessageDeflate = { enabled: true, threshold: 1024 };
   else options.disablePerMessageDeflate = true;
@@ -29,7 +31,7 @@ function startServer(onEvent) {
     process.exit(1);
   }
   serveIpc(() => ix.websocketServerClear({ ref: server.ref }));
-  send({ type: 'listening', port: status.port, impl: 'ix', ioThreads: ix.ioThreads() });
+  send({ type: 'listening', port: status.port, impl: args.inline ? 'ix-inline' : 'ix', ioThreads: args.inline ? 0 : ix.ioThreads() });
   return server;
 }
 
@@ -63,7 +65,7 @@ if (args.role === 'echo') {
 } else if (args.role === 'flood-client') {
   let ref = 0;
   const meter = floodMeter(args, (result) => {
-    send({ ...result, impl: 'ix' });
+    send({ ...result, impl: args.inline ? 'ix-inline' : 'ix' });
     ix.websocketClientClear({ ref });
     setTimeout(() => process.exit(0), 50);
   });
@@ -71,6 +73,7 @@ if (args.role === 'echo') {
     url: args.url,
     disablePerMessageDeflate: true,
     enableAutomaticReconnection: false,
+    inlineLoop: !!args.inline,
     method: (s, c, type, ctx) => {
       if (type === 'message') meter.onMessage(ctx.wireSize);
     },
