@@ -60,6 +60,7 @@
   X(followRedirects, Client, Bool(), opts.followRedirects)                                     \
   X(maxRedirects, Client, Int(0, kMaxInt32), opts.maxRedirects)                                \
   X(proxy, Client, Proxy(), opts.proxy)                                                        \
+  X(inlineLoop, Both, Bool(), inlineLoop)                                                      \
   X(perMessageDeflate, Both, Deflate(), opts.deflate)                                          \
   X(disablePerMessageDeflate, Both, Bool(), disablePerMessageDeflate)                          \
   X(maxPayload, Both, Int(1, kMaxSafeInteger), opts.limits.maxPayload)                         \
@@ -67,8 +68,7 @@
   X(maxHeaders, Both, Int(1, kMaxInt32), opts.limits.maxHeaders)                               \
   X(handshakeTimeout, Server, Seconds(), opts.limits.handshakeTimeout)                         \
   X(sendHighWaterMark, Both, Int(1, kMaxSafeInteger), opts.limits.sendHighWaterMark)           \
-  X(tls, Both, Tls(), tls)                                                                     \
-  X(inlineLoop, Both, Bool(), inlineLoop)
+  X(tls, Both, Tls(), tls)
 
 // perMessageDeflate's fields. X(name, kind, field): field of DeflateOptions.
 #define IXWS_DEFLATE_OPTIONS(X)                                   \

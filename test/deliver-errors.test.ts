@@ -109,7 +109,10 @@ describe('an event that cannot be converted', () => {
     process.on('warning', onWarning);
     const flag = new SharedArrayBuffer(4);
     // No budget for unfinished messages (its default, 256 MiB, is below the text message).
-    const srv = startServer({ maxPayload: HUGE + 1024, maxUnfinishedBytes: 0 });
+    // IO threads even under IXWS_INLINE=1: this thread blocks below until the
+    // server has read and queued the peer's traffic, which only an engine on
+    // its own thread can do meanwhile (an inline one would wait for the block).
+    const srv = startServer({ maxPayload: HUGE + 1024, maxUnfinishedBytes: 0, inlineLoop: false });
     const peer = new Worker(PEER, { eval: true, workerData: { port: srv.port, flag, huge: HUGE, filler: FILLER } });
     try {
       const said: unknown[] = [];

@@ -39,6 +39,9 @@ const MAX_INT = 2147483647;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const fmt = (n: number) => (n === MAX_SAFE ? '2^53-1' : String(n));
 
+// inlineLoop defaults to false, or to true when the suite runs with IXWS_INLINE=1.
+const INLINE_DEFAULT = process.env.IXWS_INLINE === '1' || process.env.IXWS_INLINE === 'true';
+
 const DEFLATE_DEFAULT = {
   enabled: true,
   clientNoContextTakeover: false,
@@ -68,6 +71,7 @@ describe('the objects as created', () => {
         pingTimeout: -1,
         enablePong: true,
         protocols: [],
+        inlineLoop: INLINE_DEFAULT,
         perMessageDeflate: DEFLATE_DEFAULT,
         disablePerMessageDeflate: false,
         maxPayload: 100 * 1024 * 1024,
@@ -97,6 +101,7 @@ describe('the objects as created', () => {
         followRedirects: false,
         maxRedirects: 10,
         proxy: '',
+        inlineLoop: INLINE_DEFAULT,
         perMessageDeflate: DEFLATE_DEFAULT,
         disablePerMessageDeflate: false,
         maxPayload: 100 * 1024 * 1024,

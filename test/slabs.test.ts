@@ -16,7 +16,7 @@ import * as vm from 'vm';
 import WebSocket, { WebSocketServer as WsServer } from 'ws';
 import { afterEach, describe, expect, test } from 'vitest';
 import { websocketClientStart } from '../lib/index';
-import type { EventMethod } from '../lib/index';
+import type { EventMethod, ServerOptions } from '../lib/index';
 import { Collector, RawPeer, defer, newClient, runCleanup, startServer, until } from './support';
 
 afterEach(runCleanup);
@@ -485,9 +485,10 @@ async function rawChannel(port: number, ch: number): Promise<Channel> {
 }
 
 /** A started server of ours whose events go to rx and to a collector (for the opens). */
-function serverFor(rx: Interleaved): { port: number; events: Collector } {
+function serverFor(rx: Interleaved, options: ServerOptions = {}): { port: number; events: Collector } {
   const events = new Collector();
   const srv = startServer({
+    ...options,
     method: (...args) => {
       events.method(...args);
       rx.method(...args);
@@ -507,10 +508,18 @@ function expectNoLeak(rx: Interleaved, total: number): void {
   expect(rx.bufferProblems()).toEqual([]);
 }
 
+// These two make connections' messages alternate within one delivery: the
+// peers (on this thread) send while this thread is blocked, and the IO thread
+// reads each socket as its bytes arrive. An inline engine (IXWS_INLINE=1)
+// cannot read while this thread is blocked, and then reads each socket whole
+// in one loop turn (one run per connection, no alternation), so these pin
+// the IO threads: what they check is the delivery's slabs, not the mode.
+const IO_THREADS = { inlineLoop: false };
+
 describe('data.buffer holds the connection\'s own bytes only', () => {
   test('four connections of one server interleaving in one delivery', async () => {
     const rx = new Interleaved(4);
-    const srv = serverFor(rx);
+    const srv = serverFor(rx, IO_THREADS);
     const channels: Channel[] = [];
     for (let ch = 0; ch < 4; ch++) channels.push(await rawChannel(srv.port, ch));
     await srv.events.waitCount((e) => e.type === 'open', 4);
@@ -522,7 +531,7 @@ describe('data.buffer holds the connection\'s own bytes only', () => {
     const rx = new Interleaved(4);
     const channels: Channel[] = [];
     for (let ch = 0; ch < 2; ch++) {
-      const srv = serverFor(rx);
+      const srv = serverFor(rx, IO_THREADS);
       channels.push(await rawChannel(srv.port, ch));
       await srv.events.waitType('open');
     }
@@ -537,7 +546,7 @@ describe('data.buffer holds the connection\'s own bytes only', () => {
     });
     const port = (wss.address() as AddressInfo).port;
     for (const ch of [2, 3]) {
-      const c = newClient({ url: `ws://127.0.0.1:${port}/${ch}`, enableAutomaticReconnection: false, method: rx.method });
+      const c = newClient({ url: `ws://127.0.0.1:${port}/${ch}`, enableAutomaticReconnection: false, method: rx.method, ...IO_THREADS });
       expect((await websocketClientStart({ ref: c.ref, timeout: 5 })).success).toBe(true);
       const ws = await until(() => peers.get(`/${ch}`), 5000, `the ws server's connection /${ch}`);
       channels.push({ send: (i) => ws.send(channelBytes(ch, i), { binary: true }) });
