@@ -401,50 +401,70 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
       connectCurrentAddress();
       return;
     }
-    struct Lookup {
-      uv_getaddrinfo_t req;
-      std::weak_ptr<ClientImpl> client;
-      uint64_t attempt;
-      std::string what, host;
+    // The lookup's outcome, handled on this client's loop.
+    auto resolved = [weak, id, what, host](int status, std::vector<sockaddr_storage> addrs) {
+      auto self = weak.lock();
+      if (!self || id != self->attemptId_) return;
+      if (status != 0 || addrs.empty()) {
+        self->attemptFailed(0, "Cannot resolve " + what + " '" + host + "': " +
+                                   uv_strerror(status != 0 ? status : UV_EAI_NONAME));
+        return;
+      }
+      self->addrs_ = std::move(addrs);
+      self->connectCurrentAddress();
     };
-    auto* lk = new Lookup{{}, weak, id, what, host};
-    lk->req.data = lk;
-    struct addrinfo hints;
-    std::memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    std::string port = std::to_string(hostPort);
-    int rc = uv_getaddrinfo(
-        loop_->loop(), &lk->req,
-        [](uv_getaddrinfo_t* req, int status, struct addrinfo* res) {
-          auto* lk = static_cast<Lookup*>(req->data);
-          auto self = lk->client.lock();
-          uint64_t attempt = lk->attempt;
-          std::string what = std::move(lk->what), host = std::move(lk->host);
-          delete lk;
-          if (!self || attempt != self->attemptId_) {
-            if (res) uv_freeaddrinfo(res);
-            return;
-          }
-          if (status != 0 || !res) {
-            if (res) uv_freeaddrinfo(res);
-            self->attemptFailed(0, "Cannot resolve " + what + " '" + host + "': " + uv_strerror(status));
-            return;
-          }
-          for (auto* ai = res; ai; ai = ai->ai_next) {
-            struct sockaddr_storage s;
-            std::memset(&s, 0, sizeof s);
-            std::memcpy(&s, ai->ai_addr, ai->ai_addrlen);
-            self->addrs_.push_back(s);
-          }
-          uv_freeaddrinfo(res);
-          self->connectCurrentAddress();
-        },
-        host.c_str(), port.c_str(), &hints);
-    if (rc != 0) {
-      delete lk;
-      attemptFailed(0, "Cannot resolve " + what + " '" + host + "': " + uv_strerror(rc));
+    // Inline mode: the request runs on the first IO loop and its answer is
+    // posted back. A request pending on the embedder's loop would keep it
+    // from closing (uv_loop_close refuses active requests: a worker thread
+    // ending during a lookup would abort); a post to a closed embedded loop
+    // is simply dropped.
+    IoLoop* reqLoop = loop_->embedded() ? &firstLoop() : loop_;
+    std::function<void(int, std::vector<sockaddr_storage>)> done;
+    if (reqLoop == loop_) {
+      done = resolved;
+    } else {
+      std::shared_ptr<IoLoop> back = loopHold_;
+      done = [back, resolved](int status, std::vector<sockaddr_storage> addrs) {
+        back->post([resolved, status, addrs = std::move(addrs)]() mutable {
+          resolved(status, std::move(addrs));
+        });
+      };
     }
+    std::string port = std::to_string(hostPort);
+    reqLoop->dispatch([reqLoop, host, port, done]() {
+      struct Lookup {
+        uv_getaddrinfo_t req;
+        std::function<void(int, std::vector<sockaddr_storage>)> done;
+      };
+      auto* lk = new Lookup{{}, done};
+      lk->req.data = lk;
+      struct addrinfo hints;
+      std::memset(&hints, 0, sizeof hints);
+      hints.ai_family = AF_UNSPEC;
+      hints.ai_socktype = SOCK_STREAM;
+      int rc = uv_getaddrinfo(
+          reqLoop->loop(), &lk->req,
+          [](uv_getaddrinfo_t* req, int status, struct addrinfo* res) {
+            auto* lk = static_cast<Lookup*>(req->data);
+            std::vector<sockaddr_storage> addrs;
+            for (auto* ai = status == 0 ? res : nullptr; ai; ai = ai->ai_next) {
+              struct sockaddr_storage s;
+              std::memset(&s, 0, sizeof s);
+              std::memcpy(&s, ai->ai_addr, ai->ai_addrlen);
+              addrs.push_back(s);
+            }
+            if (res) uv_freeaddrinfo(res);
+            auto fn = std::move(lk->done);
+            delete lk;
+            fn(status, std::move(addrs));
+          },
+          host.c_str(), port.c_str(), &hints);
+      if (rc != 0) {
+        auto fn = std::move(lk->done);
+        delete lk;
+        fn(rc, {});
+      }
+    });
   }
 
   void connectCurrentAddress() {

@@ -171,10 +171,54 @@ void testClearWithOpenConnections() {
   CHECK_EQ(uv_loop_close(&loop), 0);
 }
 
+// A client cleared while its host name is being resolved (a worker thread
+// ending right after a start): the lookup runs off the embedder's loop, so
+// nothing is pending there and the loop closes at once.
+void testClearDuringLookup() {
+  for (int i = 0; i < 20; ++i) {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    std::shared_ptr<IoLoop> inl = embedLoop(&loop);
+    auto sink = std::make_shared<Recorder>();
+    sink->loopThread = std::this_thread::get_id();
+    {
+      Client client(sink, 1);
+      ClientOptions co;
+      co.url = "ws://localhost:1";
+      co.loop = inl;
+      client.start(co, [](ConnectResult) {});
+      // One turn (a ref'd timer makes the loop run at all): the start runs
+      // and the lookup begins.
+      uv_timer_t keep;
+      uv_timer_init(&loop, &keep);
+      uv_timer_start(&keep, [](uv_timer_t*) {}, 60000, 0);
+      uv_run(&loop, UV_RUN_NOWAIT);
+      // No request of ours on this loop (a lookup's answer comes in a later
+      // turn at the earliest, so it would still count here).
+      CHECK_EQ(loop.active_reqs.count, 0u);
+      uv_close(reinterpret_cast<uv_handle_t*>(&keep), nullptr);
+      client.clear();
+    }
+    closeEmbeddedLoop(inl);
+    uv_run(&loop, UV_RUN_NOWAIT);  // the closed handles' callbacks
+    int rc = uv_loop_close(&loop);
+    CHECK_EQ(rc, 0);
+    if (rc != 0) {
+      // (A request left on the loop: let it finish before the loop goes.)
+      uv_run(&loop, UV_RUN_DEFAULT);
+      uv_loop_close(&loop);
+    }
+    CHECK_EQ(sink->offThread, 0);
+  }
+  // Answers that come after the loop closed are dropped, not run.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
 }  // namespace
 
 int main() {
   testEchoOnOwnLoop();
   testClearWithOpenConnections();
+  testClearDuringLookup();
   return check::finish();
 }
