@@ -166,22 +166,27 @@ void EventQueue::drainInline() {
   // environment's use of this queue (nothing may free it under us).
   std::shared_ptr<EventQueue> hold = shared_from_this();
   napi_env env = env_;
+  bool ran = false;
   napi_handle_scope hs;
-  if (napi_open_handle_scope(env, &hs) != napi_ok) return;
-  napi_value resource = nullptr;
-  napi_callback_scope cs = nullptr;
-  if (napi_get_reference_value(env, resource_, &resource) == napi_ok && resource != nullptr &&
-      napi_open_callback_scope(env, resource, asyncContext_, &cs) == napi_ok) {
-    drain(env, true);
-    // Closing the scope runs process.nextTick callbacks and microtasks, as
-    // after any I/O callback of Node's.
-    napi_close_callback_scope(env, cs);
+  if (napi_open_handle_scope(env, &hs) == napi_ok) {
+    napi_value resource = nullptr;
+    napi_callback_scope cs = nullptr;
+    if (napi_get_reference_value(env, resource_, &resource) == napi_ok && resource != nullptr &&
+        napi_open_callback_scope(env, resource, asyncContext_, &cs) == napi_ok) {
+      drain(env, true);
+      ran = true;
+      // Closing the scope runs process.nextTick callbacks and microtasks, as
+      // after any I/O callback of Node's.
+      napi_close_callback_scope(env, cs);
+    }
+    napi_close_handle_scope(env, hs);
   }
-  napi_close_handle_scope(env, hs);
   bool more;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    more = !closed_ && !items_.empty();
+    // JavaScript cannot run (a worker being terminated): disarm rather than
+    // spin; what is queued is dropped at the teardown that follows.
+    more = ran && !closed_ && !items_.empty();
   }
   if (!more && inlineArmed_ && inlineCheck_ != nullptr) {
     inlineArmed_ = false;

@@ -317,7 +317,7 @@ describe('lifetime', () => {
     expect(exited.code).toBe(3);
   });
 
-  test('worker threads using inline mode end cleanly: process.exit, terminate, and a natural end after clear', async () => {
+  test('worker threads using inline mode end cleanly: process.exit, terminate, a natural end after clear, and during a host lookup', async () => {
     for (const how of ['exit', 'terminate', 'clear']) {
       const tail =
         how === 'exit' ? 'process.exit(0)' :
@@ -339,6 +339,21 @@ describe('lifetime', () => {
       });
       expect(out, how).toContain('echo hi');
       expect(code, how).toBe(how === 'terminate' ? 1 : 0);
+    }
+    // A worker that ends while its inline client is resolving a host name
+    // (the lookup must not be left pending on the worker's loop: Node aborts
+    // the whole process when a worker's loop cannot close).
+    for (let i = 0; i < 6; i++) {
+      const exitInside = i % 2 === 0;
+      const w = new Worker(`
+        const ix = require(${JSON.stringify(root + '/dist/lib/index.js')});
+        const c = ix.websocketClient({ url: 'ws://localhost:1', inlineLoop: true, minWaitBetweenReconnectionRetries: 1, maxWaitBetweenReconnectionRetries: 1 });
+        ix.websocketClientStart(c);
+        ${exitInside ? `setTimeout(() => process.exit(0), ${i});` : `require('worker_threads').parentPort.postMessage('started');`}
+      `, { eval: true });
+      if (!exitInside) w.once('message', () => void w.terminate());
+      const code = await new Promise<number>((resolve) => w.on('exit', resolve));
+      expect(code).toBe(exitInside ? 0 : 1);
     }
     // This process still serves after the workers' loops are gone.
     const srv = startEchoServer({ inlineLoop: true });
