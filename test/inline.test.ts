@@ -349,7 +349,8 @@ describe('lifetime', () => {
         const ix = require(${JSON.stringify(root + '/dist/lib/index.js')});
         const c = ix.websocketClient({ url: 'ws://localhost:1', inlineLoop: true, minWaitBetweenReconnectionRetries: 1, maxWaitBetweenReconnectionRetries: 1 });
         ix.websocketClientStart(c);
-        ${exitInside ? `setTimeout(() => process.exit(0), ${i});` : `require('worker_threads').parentPort.postMessage('started');`}
+        // setImmediate: right after the loop turn that ran the start (and began the lookup).
+        ${exitInside ? `setImmediate(() => process.exit(0));` : `require('worker_threads').parentPort.postMessage('started');`}
       `, { eval: true });
       if (!exitInside) w.once('message', () => void w.terminate());
       const code = await new Promise<number>((resolve) => w.on('exit', resolve));
