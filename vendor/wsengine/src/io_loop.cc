@@ -72,6 +72,9 @@ void IoLoop::close() {
   uv_close(reinterpret_cast<uv_handle_t*>(async_),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
   async_ = nullptr;
+  // The connections' shared deadline timer is a handle on the embedder's
+  // loop too (its connections were closed before this).
+  if (deadlines_) deadlines_->close();
   // `dropped` is destroyed here, on the loop's thread, outside the lock.
 }
 
