@@ -71,7 +71,6 @@ Connection::Connection(IoLoop& loop, std::shared_ptr<ConnectionOwner> owner,
       settings_(std::move(settings)),
       ownerTag_(ownerTag),
       id_(id),
-      receiver_(*settings_, *this),
       outbox_(*settings_, loop, *this) {}
 
 Connection::~Connection() = default;
@@ -85,10 +84,10 @@ void Connection::initHandles() {
   tcp_.data = this;
   openHandles_ = 1;
   if (cfg().heartbeat.pingInterval > 0) {
-    pingTimer_ = new uv_timer_t;
-    uv_timer_init(loop_.loop(), pingTimer_);
-    loop_.initHandle(reinterpret_cast<uv_handle_t*>(pingTimer_));
-    pingTimer_->data = this;
+    uv_timer_t* t = cold().pingTimer = new uv_timer_t;
+    uv_timer_init(loop_.loop(), t);
+    loop_.initHandle(reinterpret_cast<uv_handle_t*>(t));
+    t->data = this;
     ++openHandles_;
   }
   tcpInit_ = true;
@@ -162,10 +161,10 @@ void Connection::onConnect(uv_connect_t* req, int status) {
 
 void Connection::beginTransport() {
   if (cfg().tls) {
-    tlsSession_.reset(new TlsSession(cfg().tls, false, cfg().tlsHost));
-    outbox_.setTls(tlsSession_.get());
-    if (!tlsSession_->startHandshake()) {
-      failHandshake(0, tlsSession_->error());
+    cold().tls.reset(new TlsSession(cfg().tls, false, cfg().tlsHost));
+    outbox_.setTls(tls());
+    if (!tls()->startHandshake()) {
+      failHandshake(0, tls()->error());
       return;
     }
     writeTlsOutput();
@@ -175,8 +174,8 @@ void Connection::beginTransport() {
 }
 
 void Connection::writeHead(std::string bytes) {
-  if (tlsSession_) {
-    tlsSession_->write(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  if (tls()) {
+    tls()->write(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
     writeTlsOutput();
   } else {
     outbox_.writeRaw(std::move(bytes));
@@ -185,7 +184,7 @@ void Connection::writeHead(std::string bytes) {
 
 void Connection::writeTlsOutput() {
   std::string out;
-  tlsSession_->takeOutput(out);
+  tls()->takeOutput(out);
   outbox_.writeRaw(std::move(out));
 }
 
@@ -225,8 +224,8 @@ void Connection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   // Plain TCP only: under TLS the socket's bytes are ciphertext.
   char* base;
   size_t len;
-  if (!self->tlsSession_ && !self->failed_ && !self->closeReceived_ && !self->shutdownStarted_ &&
-      self->state() >= kOpen && self->receiver_.readTarget(&base, &len)) {
+  if (!self->tls() && !self->failed_ && !self->closeReceived_ && !self->shutdownStarted_ &&
+      self->state() >= kOpen && self->receiver_ && self->receiver_->readTarget(&base, &len)) {
     buf->base = base;
     buf->len = len;
     return;
@@ -248,7 +247,7 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     }
     if (!self->closeReceived_ && !self->closeSent_) {
       self->closeCode_ = 1006;
-      self->closeReason_ = n == UV_EOF ? "Abnormal closure" : uv_strerror(static_cast<int>(n));
+      self->cold().closeReason = n == UV_EOF ? "Abnormal closure" : uv_strerror(static_cast<int>(n));
       self->closeRemote_ = true;
     }
     self->closeSocket();
@@ -278,29 +277,29 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   } held(self);
   auto* data = reinterpret_cast<uint8_t*>(buf->base);
   if (self->shutdownStarted_) return;  // draining until the peer's FIN
-  if (!self->tlsSession_) {
+  if (!self->tls()) {
     self->onPlainData(data, static_cast<size_t>(n));
     return;
   }
   std::string& plain = tlsScratch();
   plain.clear();
-  bool wasDone = self->tlsSession_->handshakeDone();
-  bool ok = self->tlsSession_->feed(data, static_cast<size_t>(n), plain);
-  if (self->tlsSession_->hasOutput()) self->writeTlsOutput();
+  bool wasDone = self->tls()->handshakeDone();
+  bool ok = self->tls()->feed(data, static_cast<size_t>(n), plain);
+  if (self->tls()->hasOutput()) self->writeTlsOutput();
   if (!ok) {
     if (self->state() < kOpen && !self->cfg().server) {
       // The session's error already says "TLS ...": no second prefix.
-      self->failHandshake(0, self->tlsSession_->error());
+      self->failHandshake(0, self->tls()->error());
     } else {
       if (!self->closeReceived_) {
         self->closeCode_ = 1006;
-        self->closeReason_ = "TLS error: " + self->tlsSession_->error();
+        self->cold().closeReason = "TLS error: " + self->tls()->error();
       }
       self->closeSocket();
     }
     return;
   }
-  if (!wasDone && self->tlsSession_->handshakeDone()) self->onTransportReady();
+  if (!wasDone && self->tls()->handshakeDone()) self->onTransportReady();
   if (!plain.empty()) {
     // Move out of the scratch: handlers below may re-enter TLS on this thread.
     std::string local;
@@ -319,8 +318,24 @@ void Connection::onPlainData(uint8_t* data, size_t len) {
   if (st == kHandshake) {
     handleHandshakeBytes(data, len);
   } else if (st == kOpen || (st == kClosing && !failed_)) {
-    receiver_.feed(data, len);
+    feedReceiver(data, len);
   }
+}
+
+void Connection::feedReceiver(uint8_t* data, size_t len) {
+  if (!receiver_) {
+    receiver_.reset(new Receiver(*settings_, *this));
+    if (inflateBits_) receiver_->enableInflate(inflateBits_, inflateNoCtx_);
+  }
+  receiver_->feed(data, len);
+  // Reads do not nest (the receiver's listener only emits, writes and
+  // closes), so nothing else is using it here.
+  if (receiver_->idle()) receiver_.reset();
+}
+
+const std::string& Connection::closeReason() const {
+  static const std::string kNone;
+  return cold_ ? cold_->closeReason : kNone;
 }
 
 // ---------------------------------------------------------------- receiver
@@ -363,7 +378,7 @@ void Connection::onClose(int code, std::string&& reason) {
   if (!closeSent_) {
     // The peer started the close handshake: echo its code.
     closeCode_ = code;
-    closeReason_ = std::move(reason);
+    cold().closeReason = std::move(reason);
     closeRemote_ = true;
     state_.store(kClosing, std::memory_order_release);
     if (cfg().closeReplyOnAck) {
@@ -432,7 +447,7 @@ void Connection::onWriteFailed(int status) {
   if (socketClosing_) return;
   if (!closeSent_ && !closeReceived_) {
     closeCode_ = 1006;
-    closeReason_ = std::string("Write failed: ") + uv_strerror(status);
+    cold().closeReason = std::string("Write failed: ") + uv_strerror(status);
     closeRemote_ = true;
   }
   closeSocket();
@@ -440,8 +455,8 @@ void Connection::onWriteFailed(int status) {
 
 void Connection::maybeShutdown() {
   if (!closeAfterWrite_ || shutdownStarted_ || socketClosing_ || !outbox_.idle()) return;
-  if (tlsSession_ && tlsSession_->handshakeDone()) {
-    tlsSession_->shutdown();
+  if (tls() && tls()->handshakeDone()) {
+    tls()->shutdown();
     writeTlsOutput();
   }
   shutdownStarted_ = true;
@@ -485,7 +500,7 @@ void Connection::failConnection(int code, const std::string& reason) {
   if (!closeSent_) {
     closeSent_ = true;
     closeCode_ = code;
-    closeReason_ = reason;
+    cold().closeReason = reason;
     closeRemote_ = false;
     sendCloseFrame(code, reason);
   }
@@ -499,7 +514,7 @@ void Connection::close(int code, const std::string& reason) {
   if (socketClosing_) return;
   if (state() < kOpen) {
     closeCode_ = code;
-    closeReason_ = reason;
+    cold().closeReason = reason;
     closeRemote_ = false;
     closeSocket();
     return;
@@ -508,7 +523,7 @@ void Connection::close(int code, const std::string& reason) {
   if (closeSent_) return;
   closeSent_ = true;
   closeCode_ = code ? code : 1005;
-  closeReason_ = reason;
+  cold().closeReason = reason;
   closeRemote_ = false;
   state_.store(kClosing, std::memory_order_release);
   stopHeartbeat();
@@ -524,7 +539,7 @@ void Connection::abort() {
   if (socketClosing_) return;
   if (!closeSent_ && !closeReceived_) {
     closeCode_ = 1006;
-    closeReason_ = "Connection aborted";
+    cold().closeReason = "Connection aborted";
     closeRemote_ = false;
   }
   closeSocket();
@@ -535,8 +550,8 @@ void Connection::closeSocket() {
   flushHeld();
   socketClosing_ = true;
   if (state() == kOpen && !closeSent_ && !closeReceived_ && closeCode_ == 1006 &&
-      closeReason_.empty()) {
-    closeReason_ = "Abnormal closure";
+      closeReason().empty()) {
+    cold().closeReason = "Abnormal closure";
   }
   outbox_.close();
   state_.store(kClosed, std::memory_order_release);
@@ -545,18 +560,18 @@ void Connection::closeSocket() {
     return;
   }
   disarmDeadline();
-  if (pingTimer_) {
-    uv_timer_stop(pingTimer_);
-    uv_close(reinterpret_cast<uv_handle_t*>(pingTimer_), &Connection::onHandleClosed);
+  if (uv_timer_t* t = pingTimer()) {
+    uv_timer_stop(t);
+    uv_close(reinterpret_cast<uv_handle_t*>(t), &Connection::onHandleClosed);
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Connection::onHandleClosed);
 }
 
 void Connection::onHandleClosed(uv_handle_t* h) {
   auto* self = static_cast<Connection*>(h->data);
-  if (h == reinterpret_cast<uv_handle_t*>(self->pingTimer_)) {
-    delete self->pingTimer_;
-    self->pingTimer_ = nullptr;
+  if (self->cold_ && h == reinterpret_cast<uv_handle_t*>(self->cold_->pingTimer)) {
+    delete self->cold_->pingTimer;
+    self->cold_->pingTimer = nullptr;
   }
   if (--self->openHandles_ == 0) self->finish();
 }
@@ -564,12 +579,12 @@ void Connection::onHandleClosed(uv_handle_t* h) {
 void Connection::finish() {
   std::shared_ptr<Connection> hold = self_;
   self_.reset();
-  receiver_.discard();
+  receiver_.reset();  // gives back its budget charge (the socket is closed)
   outbox_.clear();
   flushHeld();
   if (owner_) {
     auto owner = std::move(owner_);
-    owner->onConnClosed(this, wasOpen_, closeCode_, closeReason_, closeRemote_);
+    owner->onConnClosed(this, wasOpen_, closeCode_, closeReason(), closeRemote_);
   }
 }
 
@@ -618,7 +633,7 @@ void Connection::onDeadline() {
     // Armed after a ping: nothing has arrived since.
     if (!closeSent_) {
       closeCode_ = 1011;
-      closeReason_ = "Ping timeout";
+      cold().closeReason = "Ping timeout";
       closeRemote_ = false;
     }
     closeSocket();
@@ -626,16 +641,17 @@ void Connection::onDeadline() {
   }
   if (st == kHandshake && cfg().server && !failed_) {
     closeCode_ = 1006;
-    closeReason_ = awaitingFirstByte_ ? "No data within firstByteTimeout" : "Handshake timeout";
+    cold().closeReason = awaitingFirstByte_ ? "No data within firstByteTimeout" : "Handshake timeout";
   }
   closeSocket();
 }
 
 void Connection::startHeartbeat() {
   int interval = cfg().heartbeat.pingInterval;
-  if (interval <= 0 || !pingTimer_) return;
+  uv_timer_t* t = pingTimer();
+  if (interval <= 0 || !t) return;
   uint64_t ms = static_cast<uint64_t>(interval) * 1000;
-  uv_timer_start(pingTimer_, &Connection::onPingTimer, ms, ms);
+  uv_timer_start(t, &Connection::onPingTimer, ms, ms);
 }
 
 void Connection::onPingTimer(uv_timer_t* t) {
@@ -645,7 +661,7 @@ void Connection::onPingTimer(uv_timer_t* t) {
   uint64_t sentAt = uv_now(self->loop_.loop());
   int timeout = self->cfg().heartbeat.pingTimeout;
   if (timeout > 0 && self->awaitingPong_ &&
-      sentAt - self->pingSentMs_ >= static_cast<uint64_t>(timeout) * 1000) {
+      sentAt - self->cold().pingSentMs >= static_cast<uint64_t>(timeout) * 1000) {
     // The pong deadline falls due with this tick (equal timeouts): time out
     // now rather than send another ping to a peer already given up on.
     self->onDeadline();
@@ -655,7 +671,7 @@ void Connection::onPingTimer(uv_timer_t* t) {
   // Only the oldest unanswered ping is timed: a later one cannot extend it.
   if (timeout > 0 && !self->awaitingPong_) {
     self->awaitingPong_ = true;
-    self->pingSentMs_ = sentAt;
+    self->cold().pingSentMs = sentAt;
     if (self->deadlineDue_ == 0) self->armDeadlineMs(static_cast<uint64_t>(timeout) * 1000, true);
   }
 }
@@ -666,7 +682,7 @@ void Connection::onPongDeadline() {
   if (state() == kOpen) {
     if (!awaitingPong_) return;  // heard from the peer; the next ping re-arms
     uint64_t limit = static_cast<uint64_t>(cfg().heartbeat.pingTimeout) * 1000;
-    uint64_t waited = uv_now(loop_.loop()) - pingSentMs_;
+    uint64_t waited = uv_now(loop_.loop()) - cold().pingSentMs;
     if (waited < limit) {
       // Armed for an earlier, answered ping: wait out the current one.
       armDeadlineMs(limit - waited, true);

@@ -204,7 +204,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void disarmDeadline();
   void startHeartbeat();
   void stopHeartbeat() {
-    if (pingTimer_) uv_timer_stop(pingTimer_);
+    if (uv_timer_t* t = pingTimer()) uv_timer_stop(t);
   }
   void emit(Event&& ev);
   void beginHold();
@@ -219,9 +219,31 @@ class Connection : public std::enable_shared_from_this<Connection>,
   uint64_t ownerTag_;
   uint64_t id_;
   std::shared_ptr<Connection> self_;  // keeps us alive while handles are open
-  Receiver receiver_;
+  // The receive state exists only while something received is pending (a
+  // partial frame, a fragmented message, an inflater's window, a close seen):
+  // made by the read that needs it, freed by the read that leaves it idle
+  // (Receiver::idle). An idle connection holds this pointer, not ~230 bytes.
+  std::unique_ptr<Receiver> receiver_;
+  void feedReceiver(uint8_t* data, size_t len);
   Outbox outbox_;
-  std::unique_ptr<TlsSession> tlsSession_;
+  // What few connections use, or only once (per-connection memory: one
+  // pointer while none of it is needed): the close reason (from the first
+  // close step on), the TLS session, the heartbeat's timer. Made on first
+  // use, kept until the connection goes.
+  struct Cold {
+    std::string closeReason;
+    std::unique_ptr<TlsSession> tls;
+    uv_timer_t* pingTimer = nullptr;  // only with a heartbeat (pingInterval > 0)
+    uint64_t pingSentMs = 0;
+  };
+  std::unique_ptr<Cold> cold_;
+  Cold& cold() {
+    if (!cold_) cold_.reset(new Cold);
+    return *cold_;
+  }
+  TlsSession* tls() const { return cold_ ? cold_->tls.get() : nullptr; }
+  uv_timer_t* pingTimer() const { return cold_ ? cold_->pingTimer : nullptr; }
+  const std::string& closeReason() const;
 
   std::atomic<int> state_{kConnecting};
   int closeCode_ = 1006;
@@ -229,9 +251,6 @@ class Connection : public std::enable_shared_from_this<Connection>,
   // The armed deadline on the loop's Deadlines (handshake, close or pong
   // timeout): its due time, 0 when none; pongDeadline_ picks the callback.
   uint64_t deadlineDue_ = 0;
-  // Only with a heartbeat (pingInterval > 0): most connections have none.
-  uv_timer_t* pingTimer_ = nullptr;
-  uint64_t pingSentMs_ = 0;
 
   // What only the opening handshake needs (handshake.cc): made with the
   // socket, freed once the connection is open.
@@ -253,9 +272,6 @@ class Connection : public std::enable_shared_from_this<Connection>,
   };
   std::unique_ptr<Handshake> hs_;
 
-  // close handshake (closeCode_ is beside state_: no padding)
-  std::string closeReason_;
-
   // The flags, together (this is per-connection memory: no padding between
   // scattered bools). Loop thread only, like everything above but state_.
   uint8_t openHandles_ = 0;
@@ -275,7 +291,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   bool shutdownStarted_ = false;
   // Server role: armed with firstByteTimeout until the peer's first byte.
   bool awaitingFirstByte_ = false;
-  // heartbeat: a ping sent and nothing received since (sent at pingSentMs_)
+  // heartbeat: a ping sent and nothing received since (sent at cold_->pingSentMs)
   bool awaitingPong_ = false;
   bool closeSent_ = false;
   bool closeReceived_ = false;
@@ -285,6 +301,10 @@ class Connection : public std::enable_shared_from_this<Connection>,
   bool failed_ = false;
   bool wasOpen_ = false;
   bool closeRemote_ = true;
+  // permessage-deflate agreed: the peer's window bits (0: none) and context
+  // takeover, for each Receiver made (receiver_ comes and goes).
+  uint8_t inflateBits_ = 0;
+  bool inflateNoCtx_ = false;
 };
 
 }  // namespace wsengine

@@ -91,6 +91,10 @@ class FrameParser {
   // onFrameHeader until the next frame's header is complete.
   const FrameHeader& current() const { return cur_; }
   bool inMessage() const { return inMessage_; }  // a fragmented data message is open
+  // Between messages: no byte of a frame header or payload pending (state
+  // kByte0, frame.cc), no fragmented message open, no failure. A new parser
+  // with the same settings would go on exactly as this one.
+  bool betweenMessages() const { return state_ == 0 && !inMessage_ && !failed_; }
 
  private:
   // Implementation state (see frame.cc). Small types first: one parser per

@@ -14,8 +14,8 @@ void Connection::beginServerHandshake() {
   uv_tcp_nodelay(&tcp_, 1);
   state_.store(kHandshake, std::memory_order_release);
   if (cfg().tls) {
-    tlsSession_.reset(new TlsSession(cfg().tls, true, std::string()));
-    outbox_.setTls(tlsSession_.get());
+    cold().tls.reset(new TlsSession(cfg().tls, true, std::string()));
+    outbox_.setTls(tls());
   }
   // A socket that sends nothing is given only firstByteTimeout: idle sockets
   // would otherwise each hold a handshake slot for the whole handshakeTimeout.
@@ -35,11 +35,11 @@ void Connection::reject(int status, const std::string& reason, const Headers& ex
   state_.store(kClosing, std::memory_order_release);
   failed_ = true;
   std::string answer = buildErrorResponse(status, reason, extra);
-  if (tlsSession_) {
+  if (tls()) {
     // On a TLS server the answer goes through TLS like any other byte; before
     // the TLS handshake is done there is no channel to answer on: close.
-    if (!tlsSession_->handshakeDone() ||
-        !tlsSession_->write(reinterpret_cast<const uint8_t*>(answer.data()), answer.size())) {
+    if (!tls()->handshakeDone() ||
+        !tls()->write(reinterpret_cast<const uint8_t*>(answer.data()), answer.size())) {
       closeSocket();
       return;
     }
@@ -103,7 +103,7 @@ void Connection::feedRestOfHandshake() {
   // behind its head go to the receiver, the rest of the handshake goes.
   std::string rest = hs_->buf.substr(hs_->consumed);
   hs_.reset();
-  if (!rest.empty()) receiver_.feed(reinterpret_cast<uint8_t*>(&rest[0]), rest.size());
+  if (!rest.empty()) feedReceiver(reinterpret_cast<uint8_t*>(&rest[0]), rest.size());
 }
 
 std::shared_ptr<const PeerInfo> Connection::peerInfo() const {
@@ -123,7 +123,7 @@ std::shared_ptr<const PeerInfo> Connection::peerInfo() const {
     }
     info->remoteAddress = name;
   }
-  info->secure = tlsSession_ != nullptr;
+  info->secure = tls() != nullptr;
   if (hs_) {
     info->protocol = hs_->protocol;
     info->extensions = hs_->extensions;
@@ -268,14 +268,14 @@ void Connection::becomeOpen() {
     // Each side compresses with its own window and takeover setting: we
     // inflate with the peer's, and deflate with ours.
     bool server = cfg().server;
-    receiver_.enableInflate(server ? p.clientMaxWindowBits : p.serverMaxWindowBits,
-                            server ? p.clientNoContextTakeover : p.serverNoContextTakeover);
+    inflateBits_ = static_cast<uint8_t>(server ? p.clientMaxWindowBits : p.serverMaxWindowBits);
+    inflateNoCtx_ = server ? p.clientNoContextTakeover : p.serverNoContextTakeover;
     sendBits = server ? p.serverMaxWindowBits : p.clientMaxWindowBits;
     sendNoCtx = server ? p.serverNoContextTakeover : p.clientNoContextTakeover;
   }
   wasOpen_ = true;
   int fd = -1;
-  if (!tlsSession_) {
+  if (!tls()) {
     uv_os_fd_t osfd;
     if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &osfd) == 0) fd = osfd;
   }

@@ -80,6 +80,14 @@ class Receiver : private FrameHandler {
 
   // A close frame or a failure was reported.
   bool done() const { return done_; }
+  // Nothing received is pending: no partial frame, no message in progress,
+  // no inflater (its window is history the next message may refer to), no
+  // budget charge, not done. A new Receiver with the same settings (and
+  // enableInflate) would go on exactly as this one, so an idle connection
+  // need not keep one (Connection frees it between reads).
+  bool idle() const {
+    return !done_ && !inflaterReady_ && unfinishedCharged_ == 0 && parser_.betweenMessages();
+  }
   // Drops the message in progress and its budget charge (connection gone).
   void discard();
 

@@ -5,6 +5,7 @@
 // taken at the upgrade, one pending pong under a ping flood from a peer that
 // does not read, and maxUnfinishedBytes with fragment copies released by the
 // sink's consumer on another thread.
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <condition_variable>
@@ -218,6 +219,56 @@ void testUnfinishedBudget() {
   server.clear();
 }
 
+// An open connection frees its receive state whenever a read leaves nothing
+// pending (Connection::feedReceiver): frames split over many reads, the
+// header byte by byte, a fragmented message with a ping between its
+// fragments in reads of their own, and a close frame with a reason sent byte
+// by byte, each after idle pauses, arrive whole.
+void testSplitReads() {
+  auto sink = std::make_shared<QueueSink>();
+  Server server(sink, 1);
+  StartResult sr = startServer(server, ServerOptions());
+  CHECK(sr.success);
+  Peer p;
+  CHECK(p.connectTo(sr.port));
+  int one = 1;
+  ::setsockopt(p.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  CHECK(p.handshake());
+  CHECK(sink->waitFor([](const Event& e) { return e.type == EventType::Open; }));
+  // Byte by byte, with pauses so that each byte is a read of its own.
+  auto trickle = [&](const std::string& bytes) {
+    for (char c : bytes) {
+      if (!p.sendAll(&c, 1)) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
+  };
+  std::string text(200, 't');  // a 16-bit length: a 4-byte header, then the mask
+  CHECK(trickle(rawpeer::clientFrame(0x1, text)));
+  CHECK(sink->waitFor([&](const Event& e) { return e.type == EventType::Message && e.data == text; }));
+  std::string f1 = rawpeer::clientFrame(0x2, "frag-one,", false);
+  std::string ping = rawpeer::clientFrame(0x9, "between");
+  std::string f2 = rawpeer::clientFrame(0x0, "frag-two", true);
+  CHECK(p.sendAll(f1.data(), f1.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(p.sendAll(ping.data(), ping.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(trickle(f2));
+  CHECK(sink->waitFor([](const Event& e) { return e.type == EventType::Ping && e.data == "between"; }));
+  CHECK(sink->waitFor([](const Event& e) {
+    return e.type == EventType::Message && e.binary && e.data == "frag-one,frag-two";
+  }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::string reason = "bye \xC3\xBC";
+  CHECK(trickle(rawpeer::clientFrame(0x8, std::string("\x0F\xA1", 2) + reason)));  // 4001
+  // The close reply echoes the code; the event carries code and reason.
+  CHECK_EQ(readCloseCode(p), 4001);
+  CHECK(sink->waitFor([&](const Event& e) {
+    return e.type == EventType::Close && e.code == 4001 && e.reason == reason && e.remote;
+  }));
+  server.clear();
+}
+
 }  // namespace
 
 int main() {
@@ -226,6 +277,7 @@ int main() {
   testPerAddressAndMaxConnections();
   testPingFlood();
   testUnfinishedBudget();
+  testSplitReads();
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   return check::finish();
 }

@@ -112,21 +112,33 @@ struct Setup {
   explicit Setup(bool server) { settings.server = server; }
 };
 
+// Receivers freed while idle (feedCut), over the whole test.
+size_t idleReleases = 0;
+
 // Feeds `wire` to a fresh receiver in the pieces `cuts` (ascending offsets)
 // make, each piece a copy (feed() unmasks in place); returns the reports.
+// As the Connection does, a receiver idle() after a piece is destroyed and
+// the next piece goes to a new one: the reports must not change.
 Strings feedCut(const Setup& su, const std::string& wire, const std::vector<size_t>& cuts,
                 Recorder* out = nullptr) {
   Recorder local;
   Recorder& rec = out ? *out : local;
-  Receiver r(su.settings, rec);
-  if (su.inflateBits) r.enableInflate(su.inflateBits, su.inflateNoCtx);
+  std::unique_ptr<Receiver> r;
   size_t from = 0;
   std::vector<size_t> ends = cuts;
   ends.push_back(wire.size());
   for (size_t end : ends) {
+    if (!r) {
+      r.reset(new Receiver(su.settings, rec));
+      if (su.inflateBits) r->enableInflate(su.inflateBits, su.inflateNoCtx);
+    }
     std::string piece = wire.substr(from, end - from);
-    r.feed(reinterpret_cast<uint8_t*>(&piece[0]), piece.size());
+    r->feed(reinterpret_cast<uint8_t*>(&piece[0]), piece.size());
     from = end;
+    if (r->idle()) {
+      r.reset();
+      ++idleReleases;
+    }
   }
   return rec.got;
 }
@@ -603,9 +615,78 @@ void testRecycledStaleBytes() {
 
 }  // namespace
 
+// idle(): true exactly when a new Receiver could take over (the Connection
+// frees an idle one between reads): not inside a frame header or payload, a
+// fragmented message, after a compressed message (the inflater's window), a
+// close or a failure.
+void testIdle() {
+  Setup su(true);
+  Recorder rec;
+  Wire w{true};
+  auto feedStr = [](Receiver& r, std::string s) { r.feed(reinterpret_cast<uint8_t*>(&s[0]), s.size()); };
+  {
+    Receiver r(su.settings, rec);
+    CHECK(r.idle());
+    std::string f = w.frame(kText, "hi");
+    for (size_t i = 0; i + 1 < f.size(); ++i) {
+      feedStr(r, f.substr(i, 1));
+      CHECK(!r.idle());  // a header or payload byte pending
+    }
+    feedStr(r, f.substr(f.size() - 1));
+    CHECK(r.idle());
+    std::string big = w.frame(kBinary, std::string(300, 'b'));
+    feedStr(r, big.substr(0, 4));  // header with a 16-bit length done, no payload yet
+    CHECK(!r.idle());
+    feedStr(r, big.substr(4));
+    CHECK(r.idle());
+    feedStr(r, w.frame(kText, "a", false));
+    CHECK(!r.idle());  // a fragmented message is open
+    feedStr(r, w.frame(kPing, "p"));
+    CHECK(!r.idle());
+    feedStr(r, w.frame(kContinuation, "b", true));
+    CHECK(r.idle());
+    feedStr(r, w.frame(kClose, std::string("\x03\xE8", 2)));
+    CHECK(!r.idle());  // done: what follows is ignored, a new receiver would not
+  }
+  {
+    Receiver r(su.settings, rec);
+    feedStr(r, w.frame(kText, "\xFF"));
+    CHECK(!r.idle());  // failed
+  }
+  {
+    Receiver r(su.settings, rec);
+    r.enableInflate(15, false);
+    feedStr(r, w.frame(kText, "plain"));
+    CHECK(r.idle());  // no inflater yet
+    Deflater d;
+    CHECK(d.init(15, false, 6, 8));
+    std::string z;
+    CHECK(d.compress(reinterpret_cast<const uint8_t*>("zzzz"), 4, z));
+    feedStr(r, w.frame(kText, z, true, true));
+    CHECK_EQ(rec.last, std::string("zzzz"));
+    CHECK(!r.idle());  // the next message may refer to this one's window
+  }
+  {
+    Setup budget(true);
+    budget.settings.unfinished = std::make_shared<ByteBudget>(1 << 20);
+    Receiver r(budget.settings, rec);
+    std::string f = w.frame(kBinary, std::string(1000, 'x'));
+    feedStr(r, f.substr(0, 500));
+    CHECK(!r.idle());
+    CHECK(budget.settings.unfinished->used() > 0);
+    feedStr(r, f.substr(500));
+    CHECK(r.idle());
+    CHECK_EQ(budget.settings.unfinished->used(), uint64_t(0));
+  }
+}
+
 int main() {
   testRecycledStaleBytes();
+  testIdle();
   testPlainStreams();
+  // The cuts above freed idle receivers between pieces (and the reports
+  // stayed the same): one byte at a time frees one after every message.
+  CHECK(idleReleases > 100);
   testCompressedStreams();
   testViolations();
   testStopAtControl();
