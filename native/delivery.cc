@@ -20,6 +20,23 @@ constexpr unsigned kCorkPassThrough = 8;
 // kSlabSize (see planSlabs): a kept message pins at most one slab.
 constexpr size_t kSliceMax = 4096;
 constexpr size_t kSlabSize = 64 * 1024;
+
+// A data event small enough to join a run (Delivery::deliverRun): its value
+// is made before the run's call and lives until the run ends.
+bool runnable(const QueueItem& item) {
+  return item.kind == QueueItem::Kind::Event && hasDataContext(item.event.type) &&
+         !item.event.terminal && item.event.data.size() <= kSliceMax;
+}
+
+// Index into kDeliverRun's type names.
+double runTypeIndex(EventType t) {
+  switch (t) {
+    case EventType::Message: return 0;
+    case EventType::Fragment: return 1;
+    case EventType::Ping: return 2;
+    default: return 3;  // Pong
+  }
+}
 }  // namespace
 
 void Delivery::deliver(napi_env env, std::vector<QueueItem>& batch) {
@@ -39,7 +56,7 @@ void Delivery::deliver(napi_env env, std::vector<QueueItem>& batch) {
   // whose handles die with the item's scope: fetching all ~110 of them cost
   // ~110 Node-API calls per batch, per event when events come one at a time.
   Napi::HandleScope outer(e);
-  napi_value deliverData = nullptr, deliverAny = nullptr;
+  napi_value deliverData = nullptr, deliverAny = nullptr, deliverRunFn = nullptr;
   std::unique_ptr<Keys> keys;
   try {
     keys = std::make_unique<Keys>(e);
@@ -48,6 +65,10 @@ void Delivery::deliver(napi_env env, std::vector<QueueItem>& batch) {
       (*keys)[k];
     deliverData = inst_.factories().get(env, Factories::kDeliverData);
     deliverAny = inst_.factories().get(env, Factories::kDeliver);
+    // Runs of small data events go through one call each (deliverRun),
+    // unless this delivery is nested in a run (then runF_ is in use).
+    if (runF_ == nullptr && ensureRunArray(env))
+      deliverRunFn = inst_.factories().get(env, Factories::kDeliverRun);
   } catch (const Napi::Error&) {
     return;  // the environment is going away
   }
@@ -57,8 +78,24 @@ void Delivery::deliver(napi_env env, std::vector<QueueItem>& batch) {
   std::vector<napi_value> slabs;
   planSlabs(env, batch, slices, slabs);
   for (size_t i = 0; i < batch.size(); ++i) {
-    QueueItem& item = batch[i];
     if (inst_.shutDown()) return;
+    // A lone data event (the common case of a lightly loaded server) gains
+    // nothing from a run: it takes the per-item path.
+    if (deliverRunFn != nullptr && runnable(batch[i]) && i + 1 < batch.size() &&
+        runnable(batch[i + 1])) {
+      size_t next;
+      try {
+        next = deliverRun(env, batch, i, slices, slabs, deliverRunFn);
+      } catch (const Napi::Error&) {
+        return;  // no handle scope could be opened: the environment is going away
+      }
+      if (next > i) {
+        i = next - 1;
+        continue;
+      }
+      // batch[i]'s value could not be made: the per-item path reports it.
+    }
+    QueueItem& item = batch[i];
     // Each item is delivered on its own: one that cannot be converted is
     // reported and skipped, never the rest of the batch (whose close events
     // release connection refs).
@@ -83,6 +120,164 @@ void Delivery::deliver(napi_env env, std::vector<QueueItem>& batch) {
       // Out of memory outside an event's own guard: skip that item only.
     }
   }
+}
+
+bool Delivery::ensureRunArray(napi_env env) {
+  if (runData_ != nullptr) return true;
+  const size_t n = Factories::kRunHeader + Factories::kRunStride * EventQueue::kMaxBatch;
+  void* mem = nullptr;
+  napi_value ab, fa;
+  // An ArrayBuffer's own backing store: never moved by V8's collector.
+  if (napi_create_arraybuffer(env, n * sizeof(double), &mem, &ab) != napi_ok ||
+      napi_create_typedarray(env, napi_float64_array, n, ab, 0, &fa) != napi_ok) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env, &ignored);
+    }
+    return false;  // per-item delivery only
+  }
+  runArray_ = Napi::Reference<Napi::Value>::New(Napi::Value(env, fa), 1);
+  runData_ = static_cast<double*>(mem);
+  return true;
+}
+
+bool Delivery::resolveRunEvent(const Event& ev, int& server, int& client, const JsValues*& js) {
+  // What deliverEvent decides for a data event before calling the method.
+  const int ref = inst_.refOfTag(ev.owner);
+  if (ref == 0 || inst_.shutDown()) return false;
+  if (ref < 0) {
+    ServerEntry* s = inst_.server(ref);
+    if (s == nullptr) return false;
+    client = s->conns.refOf(ev.conn);
+    if (client == 0) return false;
+    server = ref;
+    js = &s->js;
+  } else {
+    ClientEntry* c = inst_.client(ref);
+    if (c == nullptr) return false;
+    server = 0;
+    client = ref;
+    js = &c->js;
+  }
+  return true;
+}
+
+size_t Delivery::deliverRun(napi_env env, std::vector<QueueItem>& batch, size_t i,
+                            const std::vector<Slice>& slices, const std::vector<napi_value>& slabs,
+                            napi_value runFn) {
+  Napi::Env e(env);
+  // One scope for the run: it holds at most kMaxBatch values of at most
+  // kSliceMax bytes each (larger payloads go one by one, see runnable).
+  Napi::HandleScope scope(e);
+  napi_value v;
+  if (napi_create_array(env, &v) != napi_ok) throw Napi::Error::New(e);
+  uint32_t nv = 0;
+  auto push = [&](napi_value x) -> uint32_t {
+    if (napi_set_element(env, v, nv, x) != napi_ok) throw Napi::Error::New(e);
+    return nv++;
+  };
+  std::vector<int> slabAt(slabs.size(), -1);  // slab -> index in v
+  uint64_t lastOwner = 0;
+  uint32_t holderAt = 0;
+  double* f = runData_;
+  runItems_.clear();
+  size_t j = i;
+  for (; j < batch.size() && runnable(batch[j]); ++j) {
+    Event& ev = batch[j].event;
+    int server = 0, client = 0;
+    const JsValues* js = nullptr;
+    if (!resolveRunEvent(ev, server, client, js)) continue;  // dropped, as deliverEvent would
+    double* x = f + Factories::kRunHeader + Factories::kRunStride * runItems_.size();
+    if (runItems_.empty() || ev.owner != lastOwner) {
+      holderAt = push(js->holder());
+      lastOwner = ev.owner;
+    }
+    const Slice& sl = slices[j];
+    double dataAt, offset = -1;
+    bool binary = ev.binary;
+    const size_t bytes = ev.data.size();
+    if (sl.slab >= 0) {
+      int& at = slabAt[static_cast<size_t>(sl.slab)];
+      if (at < 0) at = static_cast<int>(push(slabs[static_cast<size_t>(sl.slab)]));
+      dataAt = at;
+      offset = static_cast<double>(sl.offset);
+    } else {
+      napi_value d;
+      try {
+        d = eventData(e, ev, binary);
+      } catch (const Napi::Error&) {
+        break;  // batch[j] takes the per-item path, which reports it
+      } catch (const std::exception&) {
+        break;
+      }
+      dataAt = push(d);
+    }
+    x[0] = holderAt;
+    x[1] = server;
+    x[2] = client;
+    x[3] = runTypeIndex(ev.type);
+    x[4] = static_cast<double>(ev.wireSize);
+    x[5] = binary ? 1 : 0;
+    x[6] = dataAt;
+    x[7] = offset;
+    x[8] = static_cast<double>(bytes);
+    runItems_.push_back(static_cast<uint32_t>(j));
+  }
+  const size_t n = runItems_.size();
+  if (n == 0) return j;  // all dropped, or batch[i] goes the per-item way (j == i)
+  napi_value fa = runArray_.Value();
+  napi_value undefined;
+  napi_get_undefined(env, &undefined);
+  size_t k = 0;
+  runF_ = f;
+  struct Done {
+    double*& p;
+    ~Done() { p = nullptr; }
+  } done{runF_};
+  while (k < n) {
+    f[0] = 0;
+    f[1] = static_cast<double>(k);
+    napi_value argv[4] = {fa, v, Napi::Number::New(e, static_cast<double>(k)),
+                          Napi::Number::New(e, static_cast<double>(n))};
+    napi_value result;
+    napi_status st = napi_call_function(env, undefined, runFn, 4, argv, &result);
+    size_t next;
+    if (st == napi_ok) {
+      double r = n;
+      napi_get_value_double(env, result, &r);
+      next = static_cast<size_t>(r);
+      if (next >= n) break;
+    } else {
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (!pending) {
+        // JS cannot run any more (a worker terminating): the rest of the
+        // run is skipped, as each of its calls would fail alike.
+        jsCallable_ = false;
+        break;
+      }
+      // A method threw at event f[1]: it surfaces as an uncaught exception
+      // ('uncaughtException' on process) before the next event, and the
+      // rest of the run is still delivered, each event once.
+      next = static_cast<size_t>(f[1]) + 1;
+      napi_value error;
+      napi_get_and_clear_last_exception(env, &error);
+      napi_fatal_exception(env, error);
+    }
+    // The tables may have changed (a method or an exception handler cleared
+    // an object): the events not delivered yet are checked again.
+    for (size_t m = next; m < n; ++m) {
+      double* x = f + Factories::kRunHeader + Factories::kRunStride * m;
+      int server = 0, client = 0;
+      const JsValues* js = nullptr;
+      if (!resolveRunEvent(batch[runItems_[m]].event, server, client, js)) x[0] = -1;
+    }
+    k = next;
+    if (inst_.shutDown()) break;
+  }
+  return j;
 }
 
 void Delivery::planSlabs(napi_env env, std::vector<QueueItem>& batch, std::vector<Slice>& slices,

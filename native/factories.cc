@@ -20,6 +20,27 @@ const char* const kSources[Factories::kCount] = {
     "  var m = h.method;"
     "  if (typeof m === 'function') m(s, c, t, x, h.worker, h.window, h.process);"
     "})",
+    // kDeliverRun (layout: factories.h, Delivery::deliverRun). A holder
+    // index below 0 marks an event dropped since the run was written. The
+    // type names are the data events' (EventType order in runTypeIndex).
+    "(function () {"
+    "  var T = ['message', 'fragment', 'ping', 'pong'];"
+    "  return function (f, v, i, n) {"
+    "    for (var j = 2 + i * 9; i < n; i++, j += 9) {"
+    "      var x = f[j];"
+    "      if (x < 0) continue;"
+    "      f[1] = i;"
+    "      var h = v[x], m = h.method;"
+    "      if (typeof m !== 'function') continue;"
+    "      var d = v[f[j + 6]], o = f[j + 7];"
+    "      if (o >= 0) d = d.subarray(o, o + f[j + 8]);"
+    "      m(f[j + 1], f[j + 2], T[f[j + 3]], { wireSize: f[j + 4], binary: f[j + 5] === 1, data: d },"
+    "        h.worker, h.window, h.process);"
+    "      if (f[0] !== 0) return i + 1;"
+    "    }"
+    "    return n;"
+    "  };"
+    "})()",
     // kStatus
     "(function (s, e, p, w, b, m) {"
     "  return m === undefined"

@@ -25,6 +25,14 @@ class Factories {
     kDeliverData,
     // (holder, server, client, type, context): calls holder.method.
     kDeliver,
+    // (f, v, i, n): delivers events i..n-1 of a run (Delivery::deliverRun):
+    // per event, kRunStride numbers of the Float64Array f from kRunHeader on
+    // (holder, server, client, type, wireSize, binary, data, offset, size; v
+    // holds the holders and the data values and slabs they index), each as
+    // kDeliverData would. Writes the event it calls at f[1]; returns the
+    // index after the last event called, early when f[0] became non-zero
+    // (the native side changed the ref tables: the rest must be re-checked).
+    kDeliverRun,
     // (success, compressionError, payloadSize, wireSize, bufferedAmount,
     //  message?) -> a client's send status.
     kStatus,
@@ -36,6 +44,10 @@ class Factories {
     kStatusOne,
     kCount
   };
+
+  // Layout of kDeliverRun's Float64Array.
+  static constexpr size_t kRunHeader = 2;  // f[0]: changed, f[1]: event being called
+  static constexpr size_t kRunStride = 9;
 
   void init(Napi::Env env);
   // The function in the current handle scope.

@@ -67,6 +67,7 @@ void Instance::CleanupHook(void* arg) {
 void Instance::shutdown() {
   if (shut_) return;
   shut_ = true;
+  delivery_.noteChange();
   queue_->close();
   // What was sent in the last task goes out (its microtask may never run).
   sendScope_.shutdown();
@@ -114,6 +115,7 @@ bool Instance::clearServer(int ref) {
   std::unique_ptr<ServerEntry> s = servers_.take(ref);
   if (!s) return false;
   owners_.erase(s->tag);  // its queued events are dropped from now on
+  delivery_.noteChange();
   SendScope::flushNow();  // what this task sent goes out before the hard close
   s->engine->clear();
   updateKeepAlive();
@@ -124,6 +126,7 @@ bool Instance::clearClient(int ref) {
   std::unique_ptr<ClientEntry> c = clients_.take(ref);
   if (!c) return false;
   owners_.erase(c->tag);
+  delivery_.noteChange();
   SendScope::flushNow();
   c->engine->clear();
   updateKeepAlive();
