@@ -7,21 +7,22 @@
 # procstat.txt (first line of /proc/stat before and after), summary.txt.
 #   bench/profile-pass.sh ix 32        bench/profile-pass.sh uws 1024
 # $1 impl (ix|uws|ws)  $2 message size  [$3 in flight per connection, default 8]
+# PROFILE_CONNS: connections (default 100); PROFILE_SERVER_ARGS: extra server arguments
 set -eu
-impl=$1 size=$2 inflight=${3:-8}
+impl=$1 size=$2 inflight=${3:-8} conns=${PROFILE_CONNS:-100}
 root=$(cd "$(dirname "$0")/.." && pwd)
 node "$root/bench/run.js" --build-only > /dev/null
 out=${PROFILE_OUT:-/tmp/ixws-pass-$impl-$size}
 rm -rf "$out"
 mkdir -p "$out"
-node --perf-basic-prof "$root/bench/servers/$impl-server.js" echo > "$out/server.jsonl" &
+node --perf-basic-prof "$root/bench/servers/$impl-server.js" echo ${PROFILE_SERVER_ARGS:-} > "$out/server.jsonl" &
 spid=$!
 sleep 1
 port=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$out/server.jsonl" | head -1)
 # One loadgen run covers both windows; its figures (rate, server CPU per
 # message, machine CPU) are over its whole measured window.
 node "$root/bench/loadgen/loadgen.js" --url "ws://127.0.0.1:$port/" --server-pid "$spid" \
-  --mode echo --conns 100 --size "$size" --inflight "$inflight" --warmup 1 --duration 10 > "$out/loadgen.jsonl" &
+  --mode echo --conns "$conns" --size "$size" --inflight "$inflight" --warmup 1 --duration 10 > "$out/loadgen.jsonl" &
 lgpid=$!
 sleep 1.5
 head -1 /proc/stat > "$out/procstat.txt"
