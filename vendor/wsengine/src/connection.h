@@ -130,6 +130,12 @@ class Connection : public std::enable_shared_from_this<Connection>,
     res->conn = id_;
     return true;
   }
+  // See Outbox::trySendSmall.
+  bool trySendSmall(const uint8_t* data, size_t len, uint8_t opcode, SendResult* res) {
+    if (!outbox_.trySendSmall(data, len, opcode, res)) return false;
+    res->conn = id_;
+    return true;
+  }
   uint64_t bufferedAmount() const { return outbox_.bufferedAmount(); }
   // A ping with this payload (<= 125 bytes); false once the close frame
   // went (or before open).

@@ -27,6 +27,11 @@ constexpr size_t kDirectWriteMax = 16 * 1024;
 // many bytes (at uncork, or as soon as a long burst crosses it); more goes
 // to the IO thread, which copies nothing again when the socket is full.
 constexpr uint64_t kCorkedMax = kDirectWriteMax * 4;
+// Small frames queued one after another are appended to one frame (the
+// tail, see appendLocked) of at most this many bytes: one allocation per
+// burst instead of a frame object and a string per message. Below
+// kPooledMin, so a tail's storage is plain malloc.
+constexpr size_t kTailMax = 16 * 1024;
 
 // An empty string with room for n bytes; large ones come recycled.
 void frameStorage(std::string& s, size_t n) {
@@ -150,6 +155,7 @@ void Outbox::clear() {
   std::lock_guard<std::mutex> lock(mu_);
   queue_.clear();
   pendingPong_.reset();
+  tailOpen_ = false;
 }
 
 bool Outbox::idle() {
@@ -243,8 +249,22 @@ SendResult Outbox::send(const uint8_t* data, size_t len, bool binary) {
         deflaterReady_ = deflater_.init(deflateBits_, deflateNoCtx_, s_.deflate.level, s_.deflate.memLevel);
         if (!deflaterReady_) res.compressionError = true;
       }
-      OutFramePtr f = buildFrame(data, len, binary ? kBinary : kText, compress && deflaterReady_, &res);
-      next = enqueueLocked(std::move(f));
+      const uint8_t opcode = binary ? kBinary : kText;
+      compress = compress && deflaterReady_;
+      // Uncompressed and small: straight into the pending bytes. A client's
+      // frame to an idle socket is built as its own frame and written at
+      // once (its payload must be masked in a copy anyway).
+      if (!compress && len <= kDirectWriteMax && (s_.server || !directNowLocked(len + kMaxFrameHeader))) {
+        uint8_t hdr[kMaxFrameHeader];
+        uint8_t key[4];
+        bool masked = !s_.server;
+        if (masked) randomBytes(key, 4);
+        size_t hl = writeFrameHeader(hdr, true, false, opcode, len, masked ? key : nullptr);
+        res.wireSize = len;
+        next = appendLocked(hdr, hl, data, len, masked ? key : nullptr);
+      } else {
+        next = enqueueLocked(buildFrame(data, len, opcode, compress, &res));
+      }
     }
     afterEnqueue(next);
     res.success = true;
@@ -307,6 +327,35 @@ bool Outbox::trySendZeroCopy(const uint8_t* data, size_t len, uint8_t opcode, Se
   }
   afterEnqueue(next);
   res->success = true;
+  res->bufferedAmount = bufferedAmount();
+  return true;
+}
+
+bool Outbox::trySendSmall(const uint8_t* data, size_t len, uint8_t opcode, SendResult* res) {
+  if (len > kDirectWriteMax || !s_.server || deflateBits_ != 0) return false;
+  // The same checks, in the same order, and the same result as sendShared
+  // with a frame built for this connection alone.
+  uint8_t hdr[kMaxFrameHeader];
+  size_t hl = writeFrameHeader(hdr, true, false, opcode, len, nullptr);
+  res->payloadSize = len;
+  res->wireSize = len;
+  if (!open_.load(std::memory_order_acquire)) {
+    res->message = "Not connected";
+  } else if (bufferedAmount() + hl + len > s_.limits.sendHighWaterMark) {
+    res->message = "Send buffer is over its high-water mark";
+  } else {
+    Next next = kNothing;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (open_.load(std::memory_order_relaxed)) {
+        next = appendLocked(hdr, hl, data, len, nullptr);
+        res->success = true;
+      } else {
+        res->message = "Not connected";
+      }
+    }
+    afterEnqueue(next);
+  }
   res->bufferedAmount = bufferedAmount();
   return true;
 }
@@ -383,19 +432,99 @@ bool Outbox::directLocked() const {
   return fd_ >= 0 && writesInFlight_ == 0 && open_.load(std::memory_order_relaxed);
 }
 
+// With mu_ held: a frame of this size would be written now by the sending
+// thread (uncorked, or within the cork's pass-through; small; nothing queued
+// or being written).
+bool Outbox::directNowLocked(size_t frameSize) const {
+  return (tCorkDepth == 0 || tCorkPass > 0) && frameSize <= kDirectWriteMax && queue_.empty() &&
+         directLocked();
+}
+
+// With mu_ held: one small frame, its header (hl bytes) and payload given
+// apart (the payload masked with maskKey on the way in, client role), queued
+// exactly as enqueueLocked would queue it built as a frame of its own (same
+// order, same bufferedAmount, same direct write, same cork bound), without
+// a frame object: on an idle socket (server role) the sending thread writes
+// header and payload from where they are and copies only what the socket
+// did not take; otherwise both are appended to the tail frame, which holds
+// the small frames queued one after another (a corked batch of replies is
+// one allocation and one span to write instead of one frame each).
+Outbox::Next Outbox::appendLocked(const uint8_t* hdr, size_t hl, const uint8_t* data, size_t len,
+                                  const uint8_t* maskKey) {
+  const size_t n = hl + len;
+  size_t skip = 0;  // bytes of the frame already written
+  bool direct = !maskKey && directNowLocked(n);
+  if (direct) {
+    if (tCorkDepth > 0) --tCorkPass;
+    struct iovec iov[2];
+    iov[0].iov_base = const_cast<uint8_t*>(hdr);
+    iov[0].iov_len = hl;
+    iov[1].iov_base = const_cast<uint8_t*>(data);
+    iov[1].iov_len = len;
+    skip = writeNow(fd_, iov, len ? 2 : 1);
+    if (skip == n) return kNothing;
+  }
+  uint64_t before = bufferedAmount();
+  const size_t m = n - skip;
+  OutFrame* tail = nullptr;
+  if (tailOpen_) {
+    tail = const_cast<OutFrame*>(queue_.back().get());  // built non-const below
+    size_t need = tail->data.size() + m;
+    if (need > kTailMax) {
+      tail = nullptr;
+    } else if (need > tail->data.capacity()) {
+      tail->data.reserve(std::min(kTailMax, std::max(need, 2 * tail->data.capacity())));
+    }
+  }
+  if (!tail) {
+    auto f = std::make_shared<OutFrame>();
+    // Room for a few more like it: a frame queued behind others (or corked)
+    // is seldom the last.
+    f->data.reserve(std::max(m, std::min(kTailMax, std::max<size_t>(4 * m, 512))));
+    tail = f.get();
+    queue_.push_back(std::move(f));
+    tailOpen_ = true;
+  }
+  std::string& out = tail->data;
+  if (skip < hl) out.append(reinterpret_cast<const char*>(hdr) + skip, hl - skip);
+  size_t from = skip > hl ? skip - hl : 0;
+  if (from < len) {
+    if (maskKey) {
+      size_t at = out.size();
+      out.resize(at + (len - from));
+      copyMasked(reinterpret_cast<uint8_t*>(&out[at]), data + from, len - from, maskKey, from);
+    } else {
+      out.append(reinterpret_cast<const char*>(data) + from, len - from);
+    }
+  }
+  buffered_.fetch_add(m, std::memory_order_relaxed);
+  Next next = kNothing;
+  if (!flushPosted_) {
+    flushPosted_ = true;
+    next = tCorkDepth > 0 ? kCork : kPost;
+  }
+  // What the socket did not take of a direct write waits for the IO
+  // thread, as in writeOrQueueLocked; a queued frame counts against the cork
+  // bound, as in enqueueLocked.
+  return direct ? next : boundLocked(before, next);
+}
+
 // With mu_ held. Corked: queue, and have uncork() write it. Otherwise, when
 // nothing is queued or being written, the calling thread writes a small frame
 // itself (no hop to the IO thread: lower latency, fewer wake-ups); what the
 // socket does not take at once is queued for the IO thread.
 Outbox::Next Outbox::enqueueLocked(OutFramePtr f) {
-  if ((tCorkDepth == 0 || tCorkPass > 0) && f->size() <= kDirectWriteMax && queue_.empty() &&
-      directLocked()) {
+  if (directNowLocked(f->size())) {
     if (tCorkDepth > 0) --tCorkPass;
     struct iovec iov = span(*f);
     return writeOrQueueLocked(&iov, 1, std::move(f));
   }
   uint64_t before = bufferedAmount();
-  Next next = queueLocked(std::move(f));
+  return boundLocked(before, queueLocked(std::move(f)));
+}
+
+// With mu_ held, after a frame was queued (bufferedAmount() was `before`).
+Outbox::Next Outbox::boundLocked(uint64_t before, Next next) {
   // A corked connection holds at most kCorkedMax bytes, or half its
   // sendHighWaterMark when that is smaller: the send that crosses it writes
   // the queue now, as uncorked sends would have. So corking bounds the memory
@@ -446,6 +575,7 @@ Outbox::Next Outbox::writeOrQueueLocked(const struct iovec* iov, size_t count, O
 Outbox::Next Outbox::queueLocked(OutFramePtr f) {
   buffered_.fetch_add(f->size(), std::memory_order_relaxed);
   queue_.push_back(std::move(f));
+  tailOpen_ = false;
   if (flushPosted_) return kNothing;  // a flush is already due
   flushPosted_ = true;
   return tCorkDepth > 0 ? kCork : kPost;
@@ -456,6 +586,8 @@ void Outbox::consumeLocked(size_t written) {
   if (written == 0) return;
   size_t left = written, done = 0;
   while (done < queue_.size() && left >= queue_[done]->size()) left -= queue_[done++]->size();
+  // The tail was written (or is about to be replaced by its rest).
+  if (done + (left > 0 ? 1 : 0) >= queue_.size()) tailOpen_ = false;
   if (left > 0) {
     // The socket took part of a frame: keep the rest in its place.
     struct iovec part = span(*queue_[done]);
@@ -518,6 +650,7 @@ void Outbox::flush() {
     }
     frames.swap(queue_);
     pendingPong_.reset();
+    tailOpen_ = false;
     flushPosted_ = false;
     // Counted before the lock is released so that no direct write can slip
     // in ahead of these frames.

@@ -113,6 +113,11 @@ class Outbox {
   // returns true with *res filled; false when the frame must be queued
   // (then nothing was done: the caller uses sendShared).
   bool trySendZeroCopy(const uint8_t* data, size_t len, uint8_t opcode, SendResult* res);
+  // Server role, no deflate, small payload (<= 16 KiB): frames it straight
+  // into the connection's pending bytes (see appendLocked) without a frame
+  // object of its own, and returns true with *res filled exactly as
+  // sendShared would; false (nothing done) for a large payload.
+  bool trySendSmall(const uint8_t* data, size_t len, uint8_t opcode, SendResult* res);
   // Queues a control frame (ping, pong), payload cut to 125 bytes.
   void sendControl(uint8_t opcode, const uint8_t* data, size_t len);
   // Queues a ping unless the close frame went (false then).
@@ -150,6 +155,10 @@ class Outbox {
   Next enqueueLocked(OutFramePtr f);
   Next queueLocked(OutFramePtr f);
   Next writeOrQueueLocked(const struct iovec* iov, size_t count, OutFramePtr whole);
+  bool directNowLocked(size_t frameSize) const;
+  Next appendLocked(const uint8_t* hdr, size_t hl, const uint8_t* data, size_t len,
+                    const uint8_t* maskKey);
+  Next boundLocked(uint64_t before, Next next);
   bool writeQueuedLocked();
   void consumeLocked(size_t written);
   void afterEnqueue(Next next);
@@ -185,6 +194,10 @@ class Outbox {
   // onWrite that drains libuv's write queue (see flush()). Beside the flags
   // above: no padding of its own.
   bool flushPosted_ = false;
+  // queue_.back() is a frame of coalesced small frames this outbox built
+  // (never shared, not yet handed to the socket): the next small frame is
+  // appended to it (appendLocked). Under mu_.
+  bool tailOpen_ = false;
   std::atomic<uint64_t> buffered_{0};
 };
 

@@ -124,10 +124,14 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       return r;
     }
     if (c->deflateActive()) return c->send(data, len, binary);
-    // One target: send straight from the caller's bytes. Several: one
-    // shared frame, so a full socket never holds a copy per target.
+    // One target: a small frame goes straight into the connection's pending
+    // bytes, a large one is written from the caller's bytes when the socket
+    // is idle. Several: one shared frame, so a full socket never holds a
+    // copy per target.
     SendResult r;
-    if (only && c->trySendZeroCopy(data, len, binary ? kBinary : kText, &r)) return r;
+    const uint8_t opcode = binary ? kBinary : kText;
+    if (only && (c->trySendSmall(data, len, opcode, &r) || c->trySendZeroCopy(data, len, opcode, &r)))
+      return r;
     if (!shared) shared = Outbox::buildServerFrame(data, len, binary ? kBinary : kText);
     return c->sendShared(shared, len);
   }
