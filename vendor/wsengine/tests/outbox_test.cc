@@ -58,7 +58,8 @@ bool socketPair(int* out, int* in) {
 // The outbox under test with what it needs of a connection.
 class Harness : public OutboxHost, public std::enable_shared_from_this<Harness> {
  public:
-  Harness(IoLoop& loop, bool server) : loop_(loop), settings_(make(server)), box(*settings_, loop, *this) {}
+  Harness(IoLoop& loop, bool server, uint64_t hwm = uint64_t(1) << 30)
+      : loop_(loop), settings_(make(server, hwm)), box(*settings_, loop, *this) {}
 
   std::shared_ptr<Outbox> outboxRef() override { return std::shared_ptr<Outbox>(shared_from_this(), &box); }
   void onWritten() override { ++written; }
@@ -92,10 +93,10 @@ class Harness : public OutboxHost, public std::enable_shared_from_this<Harness> 
   std::atomic<int> failed{0};
 
  private:
-  static std::shared_ptr<ConnSettings> make(bool server) {
+  static std::shared_ptr<ConnSettings> make(bool server, uint64_t hwm) {
     auto s = std::make_shared<ConnSettings>();
     s->server = server;
-    s->limits.sendHighWaterMark = size_t(1) << 30;
+    s->limits.sendHighWaterMark = hwm;
     return s;
   }
   IoLoop& loop_;
@@ -218,7 +219,7 @@ struct Pair {
   std::shared_ptr<Harness> h;
   std::unique_ptr<Reader> reader;
   bool ok = false;
-  explicit Pair(bool server, int deflateBits = 0, int sndbuf = 0) {
+  explicit Pair(bool server, int deflateBits = 0, int sndbuf = 0, uint64_t hwm = uint64_t(1) << 30) {
     int out, in;
     ok = socketPair(&out, &in);
     CHECK(ok);
@@ -226,7 +227,7 @@ struct Pair {
     // A small send buffer fills up soon (the reader's stays as the system
     // makes it: a small one too would make loopback crawl on delayed ACKs).
     if (sndbuf) ::setsockopt(out, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-    h = std::make_shared<Harness>(loop, server);
+    h = std::make_shared<Harness>(loop, server, hwm);
     h->start(out, deflateBits);
     reader.reset(new Reader(in, server, deflateBits));
   }
@@ -240,6 +241,14 @@ struct Pair {
   SendResult sendShared(const std::string& s) {
     const auto* d = reinterpret_cast<const uint8_t*>(s.data());
     return h->box.sendShared(Outbox::buildServerFrame(d, s.size(), kBinary), s.size());
+  }
+  // A server's send to one connection (Server::sendOne): small frames
+  // appended to the queued bytes, large ones as sendLarge.
+  SendResult sendOne(const std::string& s, bool binary = true) {
+    SendResult r;
+    const auto* d = reinterpret_cast<const uint8_t*>(s.data());
+    if (h->box.trySendSmall(d, s.size(), binary ? kBinary : kText, &r)) return r;
+    return sendLarge(s);
   }
   // Zero-copy when the socket is idle, else shared (as Server::send does).
   SendResult sendLarge(const std::string& s) {
@@ -423,6 +432,164 @@ void testClientDeflate() {
   p.expect(want);
 }
 
+// The wire size of a server frame with this payload length.
+uint64_t frameSize(size_t len) { return len + (len < 126 ? 2 : len <= 0xFFFF ? 4 : 10); }
+
+// Small frames (trySendSmall) queued behind each other share one tail frame;
+// controls, shared and large frames stay frames of their own. While corked
+// (nothing written), every status reports exactly the frame bytes queued so
+// far, across the small/large threshold (16 KiB) and the header sizes (125,
+// 126 bytes); a newer pong replaces the queued one in its place; nothing
+// follows the close frame; at uncork everything leaves in the order sent.
+void testSmallFramesInterleaved() {
+  Pair p(true);
+  if (!p.ok) return;
+  std::vector<std::string> want;
+  uint64_t queued = 0;
+  auto small = [&](const std::string& s) {
+    SendResult r = p.sendOne(s);
+    CHECK(r.success);
+    CHECK_EQ(r.payloadSize, uint64_t(s.size()));
+    CHECK_EQ(r.wireSize, uint64_t(s.size()));
+    queued += frameSize(s.size());
+    CHECK_EQ(r.bufferedAmount, queued);
+    want.push_back("b:" + s);
+  };
+  cork(0);
+  small(payload("a", 1));
+  small(payload("b", 125));
+  small(payload("c", 126));
+  const uint8_t pong1[] = {'p', '1'}, pong2[] = {'p', '2'}, ping[] = {'h', 'i'};
+  p.h->box.sendPong(pong1, 2);
+  queued += 4;
+  want.push_back("pong:p2");  // replaced in its place below
+  small(payload("d", 1000));
+  small(payload("e", 16 * 1024));  // the largest small frame
+  p.h->box.sendPong(pong2, 2);     // replaces p1: same size
+  CHECK_EQ(p.h->box.bufferedAmount(), queued);
+  CHECK(p.h->box.sendPing(ping, 2));
+  queued += 4;
+  want.push_back("ping:hi");
+  small(payload("f", 40));
+  std::string big = payload("g", 16 * 1024 + 1);  // large: queued as a frame of its own
+  SendResult r = p.sendOne(big);
+  CHECK(r.success);
+  queued += frameSize(big.size());
+  CHECK_EQ(r.bufferedAmount, queued);
+  want.push_back("b:" + big);
+  small(payload("h", 2));
+  CHECK(p.sendShared(payload("i", 300)).success);
+  queued += frameSize(300);
+  want.push_back("b:" + payload("i", 300));
+  small(payload("j", 3));
+  SendResult t = p.sendOne("text", false);
+  CHECK(t.success);
+  queued += frameSize(4);
+  want.push_back("t:text");
+  const uint8_t close[] = {0x03, 0xE8};
+  p.h->box.sendClose(close, 2);
+  queued += 4;
+  want.push_back("close:1000 ");
+  SendResult after = p.sendOne("after");
+  CHECK(!after.success);
+  CHECK_EQ(after.message, std::string("Not connected"));
+  CHECK_EQ(after.bufferedAmount, queued);
+  CHECK_EQ(p.h->box.bufferedAmount(), queued);
+  CHECK(p.reader->quiet(50));  // corked: nothing left yet
+  uncork();
+  p.expect(want);
+  CHECK_EQ(p.h->box.bufferedAmount(), uint64_t(0));
+}
+
+// sendHighWaterMark counts the whole frame of a small send, header included,
+// as sendShared does: with 300 bytes allowed, a 296-byte payload (frame 300)
+// goes and a 299-byte one (frame 301) is refused, reporting what is queued.
+void testSmallHighWaterMark() {
+  Pair p(true, 0, 0, 300);
+  if (!p.ok) return;
+  SendResult ok = p.sendOne(payload("fits", 296));
+  CHECK(ok.success);
+  CHECK_EQ(ok.bufferedAmount, uint64_t(0));  // idle socket: written at once
+  SendResult no = p.sendOne(payload("over", 299));
+  CHECK(!no.success);
+  CHECK_EQ(no.message, std::string("Send buffer is over its high-water mark"));
+  CHECK_EQ(no.payloadSize, uint64_t(299));
+  CHECK_EQ(no.wireSize, uint64_t(299));
+  CHECK_EQ(no.bufferedAmount, uint64_t(0));
+  // Corked (bound: half the mark): 100 + 2 queued, then 146 + 2 crosses the
+  // bound and the queue is written at once, as for frames of their own.
+  cork(0);
+  SendResult a = p.sendOne(payload("q1", 100));
+  CHECK_EQ(a.bufferedAmount, uint64_t(102));
+  SendResult b = p.sendOne(payload("q2", 100));
+  CHECK(b.success);
+  CHECK_EQ(b.bufferedAmount, uint64_t(0));
+  uncork();
+  p.expect({"b:" + payload("fits", 296), "b:" + payload("q1", 100), "b:" + payload("q2", 100)});
+}
+
+// Client role, corked: small frames appended to the tail masked (the server-
+// role reader refuses unmasked ones), in order with a ping between them.
+void testClientTail() {
+  Pair p(false);
+  if (!p.ok) return;
+  std::vector<std::string> want;
+  cork(0);
+  uint64_t queued = 0;
+  for (int i = 0; i < 40; ++i) {
+    std::string s = payload("c" + std::to_string(i), 1 + (i * 613) % 1500);  // < 64 KiB in all
+    SendResult r = p.send(s);
+    CHECK(r.success);
+    queued += frameSize(s.size()) + 4;  // + the mask key
+    CHECK_EQ(r.bufferedAmount, queued);
+    want.push_back("b:" + s);
+    if (i == 20) {
+      const uint8_t ping[] = {'p'};
+      p.h->box.sendControl(kPing, ping, 1);
+      queued += 2 + 4 + 1;  // header, mask key, payload
+      want.push_back("ping:p");
+    }
+  }
+  uncork();
+  p.expect(want);
+  CHECK(p.reader->masked);
+}
+
+// Small sends from one thread while the loop thread writes what the full
+// socket did not take (and a second thread sends large frames): every frame
+// arrives whole and in its thread's order, and bufferedAmount returns to 0.
+void testSmallWhileLoopWrites() {
+  Pair p(true, 0, 16 * 1024);
+  if (!p.ok) return;
+  const int kSmall = 3000, kLarge = 40;
+  std::thread large([&] {
+    for (int i = 0; i < kLarge; ++i) p.sendOne(payload("L" + std::to_string(i), 20000 + i * 1000));
+  });
+  for (int i = 0; i < kSmall; ++i) {
+    if (i % 100 == 50) cork(0);
+    p.sendOne(payload("s" + std::to_string(i), 1 + (i * 37) % 3000));
+    if (i % 100 == 99) uncork();
+  }
+  large.join();
+  CHECK(p.reader->waitFor(kSmall + kLarge, 20000));
+  int next[2] = {0, 0};
+  bool inOrder = true;
+  for (auto& g : p.reader->got) {
+    bool isLarge = g.compare(0, 3, "b:L") == 0;
+    int i = next[isLarge ? 1 : 0]++;
+    std::string want = isLarge ? payload("L" + std::to_string(i), 20000 + i * 1000)
+                               : payload("s" + std::to_string(i), 1 + (i * 37) % 3000);
+    if (g != "b:" + want) inOrder = false;
+  }
+  CHECK(inOrder);
+  CHECK_EQ(next[0], kSmall);
+  CHECK_EQ(next[1], kLarge);
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (p.h->box.bufferedAmount() != 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK_EQ(p.h->box.bufferedAmount(), uint64_t(0));
+  CHECK_EQ(p.h->failed.load(), 0);
+}
+
 }  // namespace
 
 int main() {
@@ -433,7 +600,11 @@ int main() {
   } tests[] = {{"direct write", testDirectWrite}, {"full socket", testFullSocketOrder},
                {"two threads", testTwoThreads},   {"one pending pong", testOnePendingPong},
                {"close is last", testCloseIsLast}, {"cork", testCork},
-               {"client deflate", testClientDeflate}};
+               {"client deflate", testClientDeflate},
+               {"small frames interleaved", testSmallFramesInterleaved},
+               {"small high-water mark", testSmallHighWaterMark},
+               {"client tail", testClientTail},
+               {"small while loop writes", testSmallWhileLoopWrites}};
   for (auto& t : tests) {
     auto t0 = Clock::now();
     t.fn();
