@@ -5,7 +5,10 @@
 // corked batch), the pending pong, bufferedAmount and the writes libuv makes
 // on the loop thread (in pieces of at most 1 GiB).
 //
-// Threading: send(), sendShared(), trySendZeroCopy(), sendControl(),
+// Small frames queued one after another share one buffer (the tail frame at
+// the back of the queue) instead of a frame object and string each.
+//
+// Threading: send(), sendShared(), trySendZeroCopy(), trySendSmall(), sendControl(),
 // sendPong(), sendClose(), bufferedAmount(), deflateActive() and
 // flushFromOwner() may run on any thread: what they share is under mu_ or
 // atomic. Everything else (set-up, flush, writeRaw, write callbacks) runs on
