@@ -254,7 +254,8 @@ SendResult Outbox::send(const uint8_t* data, size_t len, bool binary) {
       // Uncompressed and small: straight into the pending bytes. A client's
       // frame to an idle socket is built as its own frame and written at
       // once (its payload must be masked in a copy anyway).
-      if (!compress && len <= kDirectWriteMax && (s_.server || !directNowLocked(len + kMaxFrameHeader))) {
+      const size_t clientFrame = len + (len < 126 ? 2 : 4) + 4;  // len <= 16 KiB, masked
+      if (!compress && len <= kDirectWriteMax && (s_.server || !directNowLocked(clientFrame))) {
         uint8_t hdr[kMaxFrameHeader];
         uint8_t key[4];
         bool masked = !s_.server;
