@@ -93,16 +93,29 @@ export function logConnections(server: WebSocketServer): void {
 }
 
 /**
+ * A signal that arrives this soon after the first is taken as the same one
+ * delivered twice, not as a second Ctrl-C: a terminal's Ctrl-C reaches the whole
+ * foreground process group, and `npm run`/`npx` forward it to their child as well;
+ * GNU `timeout` sends the signal it receives both to its child and to its group.
+ */
+export const REPEAT_WINDOW_MS = 500;
+
+/**
  * Resolves on the first SIGINT or SIGTERM. While the caller then shuts down,
- * a second signal exits at once (130 / 143), as a user pressing Ctrl-C twice expects.
+ * a second signal exits at once (130 / 143), as a user pressing Ctrl-C twice
+ * expects; a repeat within REPEAT_WINDOW_MS of the first is ignored.
  */
 export function nextSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const on = (sig: NodeJS.Signals) => {
       process.off('SIGINT', on);
       process.off('SIGTERM', on);
-      process.once('SIGINT', () => process.exit(130));
-      process.once('SIGTERM', () => process.exit(143));
+      const first = performance.now();
+      const force = (code: number) => () => {
+        if (performance.now() - first >= REPEAT_WINDOW_MS) process.exit(code);
+      };
+      process.on('SIGINT', force(130));
+      process.on('SIGTERM', force(143));
       resolve(sig);
     };
     process.on('SIGINT', on);

@@ -20,6 +20,7 @@ import { FileMessageError, decodeFileMessage, encodeFileMessage } from '../cli/f
 import { renderBar } from '../cli/progress';
 import { compilePackage } from './support/compile';
 import { describeWithPeers, peers } from './support/peers';
+import { RawPeer } from './support/raw';
 import { switchingProtocols } from './support/wire';
 
 // build-* is ignored by git; the package root (package.json, build/Release) is found above it.
@@ -546,6 +547,43 @@ describe('echo-server and broadcast-server', () => {
     expect(r.stdout).toMatch(/SIGINT: stopping\n[^]*stopped\n$/);
     await until(() => a.closes.length === 1 && b.closes.length === 1, 5000, 'the clients to see the close');
     expect(a.closes[0].code).toBe(1001);
+  });
+
+  // A peer that completes the handshake and then never answers the close keeps
+  // the graceful stop waiting (up to the engine's close timeout), which leaves
+  // room for a second signal to arrive while the server is stopping.
+  async function silentPeer(port: number): Promise<RawPeer> {
+    const peer = await RawPeer.connect(port);
+    cleanups.push(() => peer.socket.destroy());
+    expect((await peer.upgrade('/silent')).status).toBe(101);
+    return peer;
+  }
+
+  test('one Ctrl-C delivered twice (process group + npm/timeout forwarding it): a graceful stop, exit 0', async () => {
+    const srv = await serverCli(['echo-server']);
+    const peer = await silentPeer(srv.port);
+    await srv.cli.waitOut(/client 1 connected \(\/silent\)/);
+    srv.cli.child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 30));
+    srv.cli.child.kill('SIGINT');
+    const close = await peer.readFrame(5000);
+    expect(close.opcode).toBe(0x8);
+    peer.socket.destroy(); // the TCP close ends the connection; the server then stops
+    const r = await finished(srv.cli, 8000);
+    expect([r.code, r.signal], r.stdout + r.stderr).toEqual([0, null]);
+    expect(r.stdout).toMatch(/stopped\n$/);
+  });
+
+  test('a second Ctrl-C later than that, while the stop waits for a close reply: exit 130 at once', async () => {
+    const srv = await serverCli(['echo-server']);
+    await silentPeer(srv.port);
+    await srv.cli.waitOut(/client 1 connected \(\/silent\)/);
+    srv.cli.child.kill('SIGINT');
+    await srv.cli.waitOut(/SIGINT: stopping/);
+    await new Promise((r) => setTimeout(r, 800));
+    const r = await signal(srv.cli, 'SIGINT', 3000);
+    expect([r.code, r.signal]).toEqual([130, null]);
+    expect(r.stdout).not.toMatch(/stopped\n$/);
   });
 
   test('broadcast-server: every message reaches every client, its sender included; SIGTERM exits 0 promptly', async () => {
