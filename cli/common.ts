@@ -100,27 +100,51 @@ export function logConnections(server: WebSocketServer): void {
  */
 export const REPEAT_WINDOW_MS = 500;
 
+export interface SignalWatch {
+  /** Resolves with the first SIGINT or SIGTERM. */
+  readonly first: Promise<NodeJS.Signals>;
+  /**
+   * Resolves once a repeat of the first signal can no longer be on its way
+   * (REPEAT_WINDOW_MS after it); at once when no signal came.
+   */
+  settled(): Promise<void>;
+}
+
 /**
- * Resolves on the first SIGINT or SIGTERM. While the caller then shuts down,
- * a second signal exits at once (130 / 143), as a user pressing Ctrl-C twice
- * expects; a repeat within REPEAT_WINDOW_MS of the first is ignored.
+ * Watches SIGINT and SIGTERM for the rest of the command. The first one
+ * resolves `first`; a repeat within REPEAT_WINDOW_MS is ignored; a later one
+ * exits at once (130 / 143), as a user pressing Ctrl-C twice expects.
+ *
+ * The listeners stay for the life of the process. Taking the last listener
+ * off hands the signal back to its default action, so a repeat landing between
+ * an off() and an on() killed the process; and a process that ends while a
+ * repeat is still on its way dies of it in its teardown (a fast stop takes
+ * about 3 ms, and `timeout` sends its second copy up to a few ms after the
+ * first when it is preempted): a command that stopped on a signal waits for
+ * `settled()` before it ends.
  */
-export function nextSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (sig: NodeJS.Signals) => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      const first = performance.now();
-      const force = (code: number) => () => {
-        if (performance.now() - first >= REPEAT_WINDOW_MS) process.exit(code);
-      };
-      process.on('SIGINT', force(130));
-      process.on('SIGTERM', force(143));
-      resolve(sig);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
+export function watchSignals(): SignalWatch {
+  let firstAt = -1;
+  let resolveFirst!: (sig: NodeJS.Signals) => void;
+  const first = new Promise<NodeJS.Signals>((resolve) => (resolveFirst = resolve));
+  const on = (sig: NodeJS.Signals) => {
+    const now = performance.now();
+    if (firstAt < 0) {
+      firstAt = now;
+      resolveFirst(sig);
+    } else if (now - firstAt >= REPEAT_WINDOW_MS) {
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    }
+  };
+  process.on('SIGINT', on);
+  process.on('SIGTERM', on);
+  return {
+    first,
+    settled: () => {
+      const left = firstAt < 0 ? 0 : firstAt + REPEAT_WINDOW_MS - performance.now();
+      return left > 0 ? new Promise((resolve) => setTimeout(resolve, left)) : Promise.resolve();
+    },
+  };
 }
 
 /**

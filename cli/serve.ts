@@ -2,7 +2,7 @@
 import { WebSocketServer } from '../lib/index';
 import type { DataContext } from '../lib/index';
 import { RunError, oneLine, parse } from './args';
-import { SERVER_FLAGS, listenUrl, logConnections, nextSignal, serverOptions, stopServer } from './common';
+import { SERVER_FLAGS, listenUrl, logConnections, watchSignals, serverOptions, stopServer } from './common';
 import { COMMANDS } from './help';
 
 const OPTIONS = {
@@ -32,7 +32,7 @@ export async function serve(kind: ServerKind, args: string[]): Promise<number> {
   }
 
   // Listening for signals before the address is printed: whoever reads it may signal at once.
-  const stopSignal = nextSignal();
+  const signals = watchSignals();
   const status = server.start();
   if (!status.success) {
     server.clear();
@@ -40,9 +40,10 @@ export async function serve(kind: ServerKind, args: string[]): Promise<number> {
   }
   log(`${kind} listening on ${listenUrl(opts, server.port)}`);
 
-  const sig = await stopSignal;
+  const sig = await signals.first;
   log(`${sig}: stopping`);
   await stopServer(server);
   log('stopped');
+  await signals.settled();
   return 0;
 }

@@ -5,7 +5,7 @@ import * as path from 'path';
 import { WebSocketClient, WebSocketServer } from '../lib/index';
 import type { CloseContext, DataContext, ErrorContext } from '../lib/index';
 import { RunError, UsageError, bytes, oneLine, parse, readableFile, seconds, writableDir, wsUrl } from './args';
-import { SERVER_FLAGS, clientOptions, failure, listenUrl, logConnections, nextSignal, serverOptions, stopServer } from './common';
+import { SERVER_FLAGS, clientOptions, failure, listenUrl, logConnections, watchSignals, serverOptions, stopServer } from './common';
 import { FileMessageError, badName, decodeFileMessage, encodeFileMessage, parseVerdict } from './file-message';
 import type { Verdict } from './file-message';
 import { COMMANDS } from './help';
@@ -233,7 +233,7 @@ export async function receive(args: string[]): Promise<number> {
     );
   });
 
-  const stopSignal = nextSignal();
+  const signals = watchSignals();
   const status = server.start();
   if (!status.success) {
     server.clear();
@@ -241,9 +241,10 @@ export async function receive(args: string[]): Promise<number> {
   }
   log(`receive listening on ${listenUrl(opts, server.port)}, saving into ${path.resolve(dir)}`);
 
-  const why = await Promise.race([stopSignal, saved]);
+  const why = await Promise.race([signals.first, saved]);
   if (why !== 'saved') log(`${why}: stopping`);
   await stopServer(server);
   log('stopped');
+  await signals.settled();
   return 0;
 }

@@ -574,6 +574,22 @@ describe('echo-server and broadcast-server', () => {
     expect(r.stdout).toMatch(/stopped\n$/);
   });
 
+  test('a repeat of the Ctrl-C that lands after the stop has finished is absorbed too: exit 0, not death by SIGINT', async () => {
+    // With no client the stop takes a few ms, and a copy of the signal from a
+    // preempted \`timeout\` (or npm) can come later than that: a process already
+    // in its teardown has no listener left and dies of it. The command stays
+    // until REPEAT_WINDOW_MS after the first signal; a repeat in that time is the same Ctrl-C.
+    const srv = await serverCli(['echo-server']);
+    const t0 = Date.now();
+    srv.cli.child.kill('SIGINT');
+    await srv.cli.waitOut(/stopped\n/);
+    await new Promise((r) => setTimeout(r, Math.max(0, t0 + 250 - Date.now())));
+    expect([srv.cli.child.exitCode, srv.cli.child.signalCode], 'the process is still there 250 ms after the first signal').toEqual([null, null]);
+    expect(srv.cli.child.kill('SIGINT')).toBe(true);
+    const r = await finished(srv.cli, 5000);
+    expect([r.code, r.signal], r.stdout + r.stderr).toEqual([0, null]);
+  });
+
   test('a second Ctrl-C later than that, while the stop waits for a close reply: exit 130 at once', async () => {
     const srv = await serverCli(['echo-server']);
     await silentPeer(srv.port);
