@@ -42,6 +42,8 @@ export interface Binding {
    * when nothing was sent and websocketServerSend must answer.
    */
   websocketServerSendTo(ref: number, client: number, binary: boolean | undefined, data: SendData, out: Float64Array): string | undefined | null;
+  /** Large received payloads alias native bytes (true) or are copied (false: built with NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED, the Electron profile). */
+  readonly externalBuffers: boolean;
   /** Whether an object carries a top-level key other than ref, clients and binary. */
   hasConfigKeys(o: object): boolean;
   websocketClientSend(client: ClientArg, data: SendData): SendStatus;

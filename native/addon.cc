@@ -71,6 +71,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerExtras(env, exports);
   registerTopicCommands(env, exports);
   registerAttach(env, exports);
+  // Whether received payloads of 64 KiB or more alias the engine's bytes
+  // (external Buffers) or are copied into V8-owned ones: the Electron profile
+  // copies (its V8 refuses external backing stores), which changes how
+  // often a large-message stream drives full collections.
+#ifdef NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED
+  exports.Set("externalBuffers", Napi::Boolean::New(env, false));
+#else
+  exports.Set("externalBuffers", Napi::Boolean::New(env, true));
+#endif
   return exports;
 }
 

