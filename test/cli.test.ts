@@ -445,6 +445,20 @@ describe('connect in a pipe', () => {
     }
   });
 
+  test('connect: a repeat of the Ctrl-C that lands after the close has finished is absorbed: exit 0', async () => {
+    const s = libServer();
+    const cli = spawnCli(['connect', `ws://127.0.0.1:${s.port}`]);
+    await cli.waitErr(/connected to/);
+    const t0 = Date.now();
+    cli.child.kill('SIGINT');
+    await cli.waitErr(/closed: 1000/);
+    await new Promise((r) => setTimeout(r, Math.max(0, t0 + 250 - Date.now())));
+    expect([cli.child.exitCode, cli.child.signalCode], 'the process is still there 250 ms after the first signal').toEqual([null, null]);
+    expect(cli.child.kill('SIGINT')).toBe(true);
+    const r = await finished(cli, 5000);
+    expect([r.code, r.signal], r.stderr).toEqual([0, null]);
+  });
+
   test('output closed by the reader (| head -1): the session ends, no crash', async () => {
     const s = libServer();
     s.on('open', (client: number, _ctx: OpenContext) => {
