@@ -3,7 +3,7 @@ import * as readline from 'readline';
 import { WebSocketClient } from '../lib/index';
 import type { CloseContext, DataContext, ErrorContext } from '../lib/index';
 import { RunError, UsageError, oneLine, parse, seconds, wsUrl } from './args';
-import { NORMAL_CLOSE, REPEAT_WINDOW_MS, clientOptions, drained, failure } from './common';
+import { NORMAL_CLOSE, clientOptions, drained, failure, watchSignals } from './common';
 import { COMMANDS } from './help';
 
 const OPTIONS = {
@@ -117,33 +117,24 @@ async function session(
     onClosed();
   });
 
-  // Signals are handled from here on: a signal while connecting gives up the
-  // attempt, one after the connection is open closes it (endInput). The
-  // listeners stay for the rest of the process (they keep nothing alive), and
-  // a session ended by a signal returns only REPEAT_WINDOW_MS after it: a copy
-  // of the same Ctrl-C (terminal group + npm, or GNU timeout) that lands in
-  // node's teardown, with no listener left, would kill the process (see
-  // watchSignals in common.ts).
+  // Signals are handled from here on (watchSignals: a copy of the same
+  // Ctrl-C is absorbed, a second one later exits at once): a signal while
+  // connecting gives up the attempt, one after the connection is open closes
+  // it (endInput).
   let interrupted: NodeJS.Signals | undefined;
-  let firstSignalAt = -1;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (firstSignalAt < 0) firstSignalAt = performance.now();
+  const signals = watchSignals();
+  void signals.first.then((sig) => {
     if (opened) void endInput(false);
-    else if (!interrupted) {
+    else {
       interrupted = sig;
       client.stop();
     }
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const settled = async () => {
-    if (firstSignalAt >= 0) await sleep(firstSignalAt + REPEAT_WINDOW_MS - performance.now());
-  };
+  });
 
   const status = await client.start();
   if (!status.success || interrupted) {
     client.clear();
-    await settled();
+    await signals.settled();
     if (interrupted) throw new RunError(`${interrupted} while connecting to ${url}`);
     throw new RunError(`cannot connect to ${url}: ${oneLine(failure(status))}`);
   }
@@ -223,12 +214,12 @@ async function session(
   client.clear();
 
   if (closeTimedOut) {
-    await settled();
+    await signals.settled();
     throw new RunError(`the close handshake did not complete within ${CLOSE_BOUND_MS / 1000} s`);
   }
   const ctx = closeCtx as CloseContext;
   const who = ctx.remote ? 'closed by the peer' : 'closed';
   note(`${who}: ${ctx.code}${ctx.reason ? ` ${oneLine(ctx.reason)}` : ''}`);
-  await settled();
+  await signals.settled();
   return NORMAL_CLOSE.has(ctx.code) ? 0 : 1;
 }

@@ -45,7 +45,10 @@ test('held 1 MiB binary messages count as V8 external memory, by their size (wha
   }
   const grown = process.memoryUsage().external - before;
   // V8 sees the payloads (backing-store bytes, what memoryUsage reports;
-  // the rest of the test allocates a few KiB of external memory).
+  // the rest of the test allocates a few KiB of external memory). A payload
+  // also reported through napi_adjust_external_memory does not show here
+  // (seen: the defect re-introduced passes this test); the next test, on
+  // the collection rate, is the one that catches it.
   expect(grown).toBeGreaterThanOrEqual(count * MiB * 0.95);
   expect(grown).toBeLessThan(count * MiB * 1.5);
 });
