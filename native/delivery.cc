@@ -4,6 +4,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 
@@ -20,6 +21,8 @@ constexpr unsigned kCorkPassThrough = 8;
 // kSlabSize (see planSlabs): a kept message pins at most one slab.
 constexpr size_t kSliceMax = 4096;
 constexpr size_t kSlabSize = 64 * 1024;
+// Slabs of at least this many bytes live in recycled engine buffers (makeSlab).
+constexpr size_t kSlabPooledMin = 32 * 1024;
 
 // A data event small enough to join a run (Delivery::deliverRun): its value
 // is made before the run's call and lives until the run ends.
@@ -280,6 +283,59 @@ size_t Delivery::deliverRun(napi_env env, std::vector<QueueItem>& batch, size_t 
   return j;
 }
 
+namespace {
+
+// A slab of `bytes` (every one of them written by planSlabs). A large one
+// lives in a recycled engine buffer, given back when V8 collects the slab:
+// under a flood of small messages the slabs die young by the hundred, and
+// fresh 64 KiB blocks from malloc came back as fresh pages each time (glibc
+// returns the freed top of its heap to the system, so every slab's first
+// write faulted its pages in again). Those faults were ~40 % of a flooded
+// client's CPU (bench/PROFILE.md, "flood-client: the slab faults"). The
+// Buffer's length is `bytes`: what the buffer holds past them (bytes of an
+// earlier message, maybe of another connection) is never visible, not even
+// through data.buffer. A small slab takes malloc's memory, as before: a
+// pooled block would pin up to 64 KiB for a few payloads. Where external
+// buffers are not allowed (the Electron profile), every slab is V8's.
+bool makeSlab(napi_env env, size_t bytes, void** mem, napi_value* slab) {
+#ifndef NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED
+  if (bytes >= kSlabPooledMin) {
+    auto* owned = new (std::nothrow) std::string();
+    if (owned != nullptr) {
+      try {
+        *owned = takeBuffer(kSlabSize);
+        owned->resize(bytes);
+      } catch (const std::exception&) {
+        delete owned;
+        owned = nullptr;
+      }
+    }
+    if (owned != nullptr) {
+      auto release = [](napi_env, void*, void* hint) {
+        auto* s = static_cast<std::string*>(hint);
+        recycleBuffer(std::move(*s));
+        delete s;
+      };
+      if (napi_create_external_buffer(env, bytes, &(*owned)[0], release, owned, slab) == napi_ok) {
+        *mem = &(*owned)[0];
+        return true;
+      }
+      recycleBuffer(std::move(*owned));  // not taken: V8's memory instead
+      delete owned;
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) {
+        napi_value ignored;
+        napi_get_and_clear_last_exception(env, &ignored);
+      }
+    }
+  }
+#endif
+  return napi_create_buffer(env, bytes, mem, slab) == napi_ok;
+}
+
+}  // namespace
+
 void Delivery::planSlabs(napi_env env, std::vector<QueueItem>& batch, std::vector<Slice>& slices,
                          std::vector<napi_value>& slabs) {
   auto sliceable = [](const QueueItem& item) -> size_t {
@@ -330,7 +386,7 @@ void Delivery::planSlabs(napi_env env, std::vector<QueueItem>& batch, std::vecto
     }
     napi_value slab;
     void* mem = nullptr;
-    if (napi_create_buffer(env, bytes, &mem, &slab) != napi_ok) {
+    if (!makeSlab(env, bytes, &mem, &slab)) {
       // No slab (out of memory, or the environment is going): the rest
       // are created one by one, as without slabs.
       bool pending = false;

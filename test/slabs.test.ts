@@ -15,7 +15,8 @@ import * as v8 from 'v8';
 import * as vm from 'vm';
 import WebSocket, { WebSocketServer as WsServer } from 'ws';
 import { afterEach, describe, expect, test } from 'vitest';
-import { websocketClientStart } from '../lib/index';
+import { bufferPoolStats, websocketClientStart } from '../lib/index';
+import { binding } from '../lib/binding';
 import type { EventMethod, ServerOptions } from '../lib/index';
 import { Collector, RawPeer, defer, newClient, runCleanup, startServer, until } from './support';
 
@@ -574,4 +575,53 @@ describe('data.buffer holds the connection\'s own bytes only', () => {
     expect(rx.bufferProblems()).toEqual([]);
     expect(rx.foreign).toBe(0);
   });
+  // Slabs of 32 KiB or more live in the engine's recycled buffers (external
+  // Buffers): a recycled one still holds the bytes of whatever used it before,
+  // here another connection's messages, past the slab's own. The slab's
+  // Buffer, and data.buffer, must end at its last message.
+  test.skipIf(!binding.externalBuffers)(
+    'a slab in a recycled buffer shows none of the bytes it held before',
+    async () => {
+      // One method for both connections; rx is replaced between the floods.
+      let rx = new Interleaved(1);
+      const events = new Collector();
+      const srv = startServer({
+        method: (...args) => {
+          // The collector keeps what it is given: no message, or it would pin the slabs.
+          if (args[2] !== 'message') events.method(...args);
+          rx.method(...args);
+        },
+      });
+      const flood = async (ch: number): Promise<void> => {
+        const channel = await rawChannel(srv.port, ch);
+        await events.waitCount((e) => e.type === 'open', ch + 1);
+        for (let r = 0; r < 400; r++) channel.send(r);
+        block(200);
+        await until(() => (rx.count() >= 400 ? true : undefined), 10000, `400 messages (got ${rx.count()})`);
+      };
+      await flood(0);
+      expect(rx.problems).toEqual([]);
+      // Channel 0's slabs collected: their buffers go back to the pool (the
+      // release runs on this thread's next turns, after the collection).
+      rx = new Interleaved(1);
+      const before = bufferPoolStats();
+      await until(
+        () => {
+          gc();
+          return bufferPoolStats().pooled >= before.pooled + 3 ? true : undefined;
+        },
+        5000,
+        'the first flood\'s slabs back in the pool',
+      );
+      const warm = bufferPoolStats();
+      await flood(1);
+      // The second flood's large slabs came out of the pool, full of channel 0's bytes.
+      expect(bufferPoolStats().hits - warm.hits).toBeGreaterThanOrEqual(3);
+      expect(rx.problems).toEqual([]);
+      const slabs = new Set(rx.got.map((d) => d.data.buffer));
+      expect([...slabs].filter((ab) => ab.byteLength >= 32 * 1024).length).toBeGreaterThanOrEqual(3);
+      expect(rx.foreign).toBe(0);
+      expect(rx.bufferProblems()).toEqual([]);
+    },
+  );
 });

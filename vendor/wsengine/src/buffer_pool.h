@@ -14,13 +14,7 @@ namespace wsengine {
 // Buffers smaller than this are left to malloc (cheap, no page faults).
 constexpr size_t kPooledMin = 32 * 1024;
 
-// A string with capacity >= `capacity`. Its size is whatever it was when
-// recycled (stale bytes, up to its capacity), so that a caller filling it
-// with a read does not pay for zero-filling: callers truncate to what they
-// wrote. A fresh one (pool empty) has size 0.
-std::string takeBuffer(size_t capacity);
-
-// recycleBuffer (wsengine.h) gives a buffer back.
+// takeBuffer and recycleBuffer (wsengine.h) take and give back buffers.
 
 // bufferPoolStats (wsengine.h) reports on it.
 

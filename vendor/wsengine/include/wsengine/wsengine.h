@@ -384,6 +384,12 @@ void flushCorked();
 // instead of faulting in fresh pages. Optional; any thread; small strings
 // are simply freed.
 void recycleBuffer(std::string&& s);
+// A string of capacity >= `capacity` from the recycled buffers (warm pages),
+// or a fresh reservation when none fits. Its size is whatever it had when it
+// was recycled (stale bytes): a caller resizes it to what it writes. Any
+// thread; give it back with recycleBuffer. Never one more than four times
+// the request (a small message must not pin a large buffer).
+std::string takeBuffer(size_t capacity);
 
 // The recycled-buffer pool, for diagnostics and benchmarks.
 struct BufferPoolStats {
