@@ -86,6 +86,14 @@ export interface Binding {
   /** the engine's pool of recycled large message buffers (process-wide) */
   bufferPoolStats(): BufferPoolStats;
   /**
+   * This environment's spare payload strings (small received payloads given
+   * back to the IO threads for the next messages, at most 256 held): held
+   * now; since the environment loaded, handed to IO threads (given), taken
+   * back after delivery (kept), freed instead because the list was full.
+   * For tests and diagnostics.
+   */
+  payloadSpareStats(): { held: number; given: number; kept: number; freed: number };
+  /**
    * How the engine reads a client url when it is given as is (the facade
    * first normalises it with Node's URL): the parts, or `error` for a url a
    * start would refuse (including every url WHATWG URL would read another way).

@@ -22,7 +22,7 @@ namespace addon {
 void registerServerCommands(Napi::Env env, Napi::Object exports);
 // client_commands.cc: websocketClient*
 void registerClientCommands(Napi::Env env, Napi::Object exports);
-// extras.cc: setKeepAlive, bufferedAmount, ioThreads, bufferPoolStats,
+// extras.cc: setKeepAlive, bufferedAmount, ioThreads, bufferPoolStats, payloadSpareStats,
 // parseClientUrl
 void registerExtras(Napi::Env env, Napi::Object exports);
 // topic_commands.cc: websocketServerSubscribe/Unsubscribe/Publish/Topics

@@ -30,7 +30,9 @@ Napi::Value binaryData(Napi::Env env, std::string& data) {
   // them let native memory grow by the whole flood before any was collected.
   if (data.size() < kExternalBufferMin) {
     Napi::Buffer<char> b = Napi::Buffer<char>::Copy(env, data.data(), data.size());
-    recycleBuffer(std::move(data));
+    // Up to kSpareCapacity the string stays in its event: the queue gives it
+    // back to the IO threads after the batch (EventQueue::collectSpares).
+    if (data.capacity() > kSpareCapacity) recycleBuffer(std::move(data));
     return b;
   }
   // Large ones alias the event's bytes (no copy) and are reported to V8 as
@@ -97,7 +99,7 @@ napi_value eventData(Napi::Env env, Event& ev, bool& binary) {
                                     " bytes of UTF-8 (its longest string is "
                                     "buffer.constants.MAX_STRING_LENGTH characters)");
   }
-  recycleBuffer(std::move(ev.data));
+  if (ev.data.capacity() > kSpareCapacity) recycleBuffer(std::move(ev.data));  // else: as above
   return s;
 }
 

@@ -29,7 +29,7 @@ void EventQueue::init(napi_env env, QueueTarget* target) {
   napi_value name;
   napi_create_string_utf8(env, "ix-websocket events", NAPI_AUTO_LENGTH, &name);
   // Unlimited queue, one owning "thread" (this object); data is always null:
-  // the items live in items_ so one call can carry any number of them. The
+  // the items live in in_/out_ so one call can carry any number of them. The
   // context is the raw pointer: `keep` keeps it valid until Finalize.
   auto* keep = new std::shared_ptr<EventQueue>(shared_from_this());
   napi_status st = napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, keep,
@@ -75,7 +75,7 @@ void EventQueue::enqueue(QueueItem&& item) {
   // Called with mu_ held.
   bytes_ += item.cost;
   item.seq = ++seq_;
-  items_.push_back(std::move(item));
+  in_.push_back(std::move(item));
   schedule();
 }
 
@@ -112,16 +112,35 @@ bool EventQueue::withinBudget() {
   return false;
 }
 
-bool EventQueue::pushAll(std::vector<Event>& evs) {
+bool EventQueue::pushAll(std::vector<Event>& evs) { return pushEvents(evs, nullptr, 0); }
+
+bool EventQueue::pushAllTakeSpares(std::vector<Event>& evs, std::vector<std::string>& spares,
+                                   size_t room) {
+  return pushEvents(evs, &spares, room);
+}
+
+bool EventQueue::pushEvents(std::vector<Event>& evs, std::vector<std::string>* spares,
+                            size_t room) {
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) {
     evs.clear();
     return true;
   }
+  // Spare strings go back to the pushing thread under the lock it takes
+  // anyway (the latest given back first: the warmest memory).
+  if (spares != nullptr) {
+    size_t n = room < spares_.size() ? room : spares_.size();
+    for (size_t i = 0; i < n; ++i) {
+      spares->push_back(std::move(spares_.back()));
+      spares_.pop_back();
+    }
+    spareStats_.given += n;
+  }
+  if (evs.empty()) return withinBudget();
   // One lock for the lot, each item built in place.
   for (auto& ev : evs) {
-    items_.emplace_back();
-    QueueItem& item = items_.back();
+    in_.emplace_back();
+    QueueItem& item = in_.back();
     item.kind = QueueItem::Kind::Event;
     item.cost = costOf(ev);
     item.event = std::move(ev);
@@ -186,7 +205,7 @@ void EventQueue::drainInline() {
     std::lock_guard<std::mutex> lock(mu_);
     // JavaScript cannot run (a worker being terminated): disarm rather than
     // spin; what is queued is dropped at the teardown that follows.
-    more = ran && !closed_ && !items_.empty();
+    more = ran && !closed_ && pendingLocked();
   }
   if (!more && inlineArmed_ && inlineCheck_ != nullptr) {
     inlineArmed_ = false;
@@ -214,34 +233,56 @@ void EventQueue::Finalize(napi_env, void* data, void*) {
 }
 
 void EventQueue::drain(napi_env env, bool fromInline) {
+  // The slice is delivered from a vector of its own (batch), never from out_
+  // in place: the delivered JavaScript may close the queue or nest a drain,
+  // either of which touches out_.
   std::vector<QueueItem> batch;
+  size_t n;
+  bool whole;
+  if (outPos_ == out_.size()) {
+    // out_ used up (its items moved out or delivered): emptied outside the
+    // lock, and freed when a flood grew it (it becomes in_ next).
+    out_.clear();
+    outPos_ = 0;
+    if (out_.capacity() > kKeepItems) std::vector<QueueItem>().swap(out_);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return;
-    size_t n = items_.size() < kMaxBatch ? items_.size() : kMaxBatch;
-    batch.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      batch.push_back(std::move(items_.front()));
-      items_.pop_front();
-    }
+    // Take everything pushed since, at once.
+    if (out_.empty()) out_.swap(in_);
+    n = out_.size() - outPos_;
+    whole = outPos_ == 0 && n <= kMaxBatch;
+    if (n > kMaxBatch) n = kMaxBatch;
     if (idle_ == nullptr && !fromInline) {
       // No handle of our own: the rest goes on a fresh call.
-      scheduled_ = !items_.empty();
+      scheduled_ = out_.size() - outPos_ > n || !in_.empty();
       if (scheduled_) napi_call_threadsafe_function(tsfn_, nullptr, napi_tsfn_nonblocking);
     }
     // Otherwise scheduled_ stays set, so pushes meanwhile do not call the
     // function either: OnIdle decides on the next loop turn.
   }
+  if (whole) {
+    batch.swap(out_);  // the common case: no item moved
+  } else {
+    batch.reserve(n);
+    for (size_t i = 0; i < n; ++i) batch.push_back(std::move(out_[outPos_ + i]));
+    outPos_ += n;
+  }
   size_t cost = 0;
   for (const auto& item : batch) cost += item.cost;
   if (!batch.empty() && target_ != nullptr) target_->deliver(env, batch);
+  collectSpares(batch);
 
   // Charged until delivered, so a slow consumer holds the IO threads back.
   bool resume = false;
   bool more = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return;
+    if (closed_) {
+      returning_.clear();
+      return;
+    }
     bytes_ -= cost;
     if (paused_ && bytes_ < kLowWater) {
       paused_ = false;
@@ -251,9 +292,24 @@ void EventQueue::drain(napi_env env, bool fromInline) {
       // Events that came during the slice wait for the next loop turn (no
       // wake-up needed: scheduled_ is still set); with none, the next push
       // calls the function again, and an idle loop sleeps meanwhile.
-      more = !items_.empty();
+      more = pendingLocked();
       if (!more) scheduled_ = false;
     }
+    // The payloads go back to the IO threads (bounded: the rest are freed
+    // below, outside the lock).
+    size_t k = 0;
+    while (k < returning_.size() && spares_.size() < kMaxSpares)
+      spares_.push_back(std::move(returning_[k++]));
+    spareStats_.kept += k;
+    spareStats_.freed += returning_.size() - k;
+  }
+  returning_.clear();
+  // The slice's vector becomes out_ again when out_ is empty (its capacity
+  // serves the next swap).
+  if (whole && out_.empty() && out_.capacity() < batch.capacity() &&
+      batch.capacity() <= kKeepItems) {
+    batch.clear();
+    out_.swap(batch);
   }
   // A slice left over waits for the next loop turn: the inline handles
   // take it when armed (they stay so while items remain), else OnIdle.
@@ -264,13 +320,30 @@ void EventQueue::drain(napi_env env, bool fromInline) {
   if (resume && target_ != nullptr) target_->resumeAll();
 }
 
+void EventQueue::collectSpares(std::vector<QueueItem>& batch) {
+  // Delivery has copied every payload it kept (into a slab, a JavaScript
+  // string or a Buffer of V8's); a payload handed to JavaScript as an
+  // external Buffer was moved out of its event (convert.cc, 64 KiB and
+  // more), so what is left here is owned by the event alone. Strings that
+  // live inside the std::string object (no heap memory) are not worth it.
+  static const size_t kInline = std::string().capacity();
+  for (QueueItem& item : batch) {
+    if (item.kind != QueueItem::Kind::Event) continue;
+    std::string& d = item.event.data;
+    const size_t cap = d.capacity();
+    if (cap <= kInline || cap > kSpareCapacity) continue;
+    d.clear();  // no byte of an old payload stays readable
+    returning_.push_back(std::move(d));
+  }
+}
+
 void EventQueue::OnIdle(uv_idle_t* handle) {
   auto* self = static_cast<EventQueue*>(handle->data);
   uv_idle_stop(handle);
   self->idleActive_ = false;
   std::lock_guard<std::mutex> lock(self->mu_);
   if (self->closed_ || self->tsfn_ == nullptr) return;
-  self->scheduled_ = !self->items_.empty();
+  self->scheduled_ = self->pendingLocked();
   if (self->scheduled_) napi_call_threadsafe_function(self->tsfn_, nullptr, napi_tsfn_nonblocking);
 }
 
@@ -288,7 +361,8 @@ void EventQueue::setKeepAlive(bool on) {
 
 void EventQueue::close() {
   napi_threadsafe_function fn = nullptr;
-  std::deque<QueueItem> dropped;
+  std::vector<QueueItem> dropped, droppedOut;
+  std::vector<std::string> droppedSpares;
   if (idle_ != nullptr) {
     // Closed along with the environment's own handles during its teardown
     // (even when Node finalized the function first).
@@ -318,7 +392,10 @@ void EventQueue::close() {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_ && tsfn_ == nullptr) return;
     closed_ = true;
-    dropped.swap(items_);
+    dropped.swap(in_);
+    droppedOut.swap(out_);  // JS thread: never read by a drain in progress (see drain)
+    outPos_ = 0;
+    droppedSpares.swap(spares_);
     bytes_ = 0;
     if (!tsfnGone_) fn = tsfn_;
     tsfn_ = nullptr;
@@ -327,6 +404,13 @@ void EventQueue::close() {
   // Abort: queued calls are discarded; IO threads never call it again since
   // closed_ is set under the same lock they take.
   if (fn != nullptr) napi_release_threadsafe_function(fn, napi_tsfn_abort);
+}
+
+EventQueue::SpareStats EventQueue::spareStats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  SpareStats st = spareStats_;
+  st.held = spares_.size();
+  return st;
 }
 
 uint64_t EventQueue::lastSeq() const {

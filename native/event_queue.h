@@ -8,9 +8,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -48,6 +48,14 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   // is armed from an idle handle on the next loop turn, so timers, I/O and
   // immediates of the application run between slices.
   static constexpr size_t kMaxBatch = 1024;
+  // Spare payload strings held for the IO threads (EventSink::
+  // pushAllTakeSpares): at most this many, each of capacity at most
+  // kSpareCapacity (4 MiB in all at worst).
+  static constexpr size_t kMaxSpares = 256;
+  // in_ and out_ keep their storage between batches up to a slice's worth
+  // of items (under a saturated echo a batch holds hundreds); what a flood
+  // grew them to is freed once they are empty.
+  static constexpr size_t kKeepItems = kMaxBatch;
 
   EventQueue() = default;
   ~EventQueue() override = default;
@@ -60,6 +68,8 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   // Any thread.
   bool push(Event&& ev) override;
   bool pushAll(std::vector<Event>& evs) override;
+  bool pushAllTakeSpares(std::vector<Event>& evs, std::vector<std::string>& spares,
+                         size_t room) override;
   void pushConnect(uint64_t startId, ConnectResult&& result);
 
   // JS thread: whether the environment's event loop is held open.
@@ -74,6 +84,15 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   // after this call (used to tell a restarted client's events from the
   // previous session's).
   uint64_t lastSeq() const;
+
+  // The spare strings, for tests and diagnostics: held now, and since
+  // init: handed to IO threads, taken back after delivery, freed instead
+  // (the list was full).
+  struct SpareStats {
+    size_t held = 0;
+    uint64_t given = 0, kept = 0, freed = 0;
+  };
+  SpareStats spareStats() const;
 
  private:
   static void CallJs(napi_env env, napi_value cb, void* context, void* data);
@@ -90,6 +109,12 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   void armInline();
   void drainInline();
   void enqueue(QueueItem&& item);
+  bool pushEvents(std::vector<Event>& evs, std::vector<std::string>* spares, size_t room);
+  // With mu_ held: whether items wait (taken or not by the JS side).
+  bool pendingLocked() const { return outPos_ < out_.size() || !in_.empty(); }
+  // JS thread, after a slice: its payloads that JavaScript no longer needs
+  // go to returning_ (and from there to spares_ under the lock).
+  void collectSpares(std::vector<QueueItem>& batch);
   void schedule();
   // With mu_ held: false (and paused_) over the high-water mark.
   bool withinBudget();
@@ -98,14 +123,22 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   void drain(napi_env env, bool fromInline = false);
 
   mutable std::mutex mu_;
-  std::deque<QueueItem> items_;
+  // Two vectors instead of a deque: IO threads push into in_ (under mu_);
+  // the JS thread swaps it with out_ when out_ is used up (under mu_) and
+  // delivers out_ from outPos_ on without the lock, in slices of kMaxBatch.
+  std::vector<QueueItem> in_;
+  std::vector<std::string> spares_;  // under mu_, see kMaxSpares
+  SpareStats spareStats_;            // under mu_ (held: spares_.size())
   size_t bytes_ = 0;
   bool scheduled_ = false;  // a thread-safe call is pending
   uint64_t seq_ = 0;
   bool paused_ = false;  // push() has refused since the last resume
   bool closed_ = false;
 
-  // JS thread only.
+  // JS thread only (read under mu_ by pendingLocked, which runs there too).
+  std::vector<QueueItem> out_;
+  size_t outPos_ = 0;
+  std::vector<std::string> returning_;
   napi_env env_ = nullptr;
   napi_threadsafe_function tsfn_ = nullptr;
   bool tsfnGone_ = false;  // Node finalized it (teardown order varies)

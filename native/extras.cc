@@ -1,6 +1,7 @@
 // The exports beyond the 4D plugin's commands: keep-alive and buffered
 // amounts for the facade classes, and what the engine reports about itself
-// (IO threads, the buffer pool, how a client reads a url).
+// (IO threads, the buffer pool, the spare payload strings, how a client
+// reads a url).
 #include <cstdint>
 #include <string>
 
@@ -77,6 +78,19 @@ Napi::Value BufferPool(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// This environment's spare payload strings (EventQueue::SpareStats): for
+// tests (the list stays bounded, its strings are reused).
+Napi::Value PayloadSpares(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EventQueue::SpareStats st = Instance::get(env)->queue()->spareStats();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("held", static_cast<double>(st.held));
+  o.Set("given", static_cast<double>(st.given));
+  o.Set("kept", static_cast<double>(st.kept));
+  o.Set("freed", static_cast<double>(st.freed));
+  return o;
+}
+
 // (url) -> how a client reads it: { secure, host, port, target }, or
 // { error } for a url a client start would refuse.
 Napi::Value ParseClientUrl(const Napi::CallbackInfo& info) {
@@ -104,6 +118,7 @@ void registerExtras(Napi::Env env, Napi::Object exports) {
   exportFunction(env, exports, "bufferedAmount", BufferedAmount);
   exportFunction(env, exports, "ioThreads", IoThreads);
   exportFunction(env, exports, "bufferPoolStats", BufferPool);
+  exportFunction(env, exports, "payloadSpareStats", PayloadSpares);
   exportFunction(env, exports, "parseClientUrl", ParseClientUrl);
 }
 

@@ -133,6 +133,25 @@ void recycleBuffer(std::string&& s) {
   if (arm) armTrim();
 }
 
+std::vector<std::string>& spareStash() {
+  // Freed with the thread (IO threads live as long as the process).
+  thread_local std::vector<std::string> stash;
+  return stash;
+}
+
+std::string takeSpare(size_t want) {
+  std::vector<std::string>& stash = spareStash();
+  for (size_t i = stash.size(); i-- > 0;) {
+    if (stash[i].capacity() < want) continue;
+    std::string out = std::move(stash[i]);
+    if (i + 1 != stash.size()) stash[i] = std::move(stash.back());
+    stash.pop_back();
+    out.clear();  // the sink gives them empty; never trust a stale size
+    return out;
+  }
+  return std::string();
+}
+
 BufferPoolStats bufferPoolStats() {
   Pool& p = pool();
   std::lock_guard<std::mutex> lock(p.mu);

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "wsengine/wsengine.h"
 
@@ -15,6 +16,18 @@ namespace wsengine {
 constexpr size_t kPooledMin = 32 * 1024;
 
 // takeBuffer and recycleBuffer (wsengine.h) take and give back buffers.
+
+// Small payloads (kSpareCapacity, wsengine.h): the spare strings the sink gave
+// back (EventSink::pushAllTakeSpares), kept per thread (the IO thread that
+// parses, or the embedder's in inline mode) so that taking one needs no lock.
+// At most kSpareStash of them; Connection refills it after each socket read.
+constexpr size_t kSpareStash = 64;
+std::vector<std::string>& spareStash();
+// A string of size 0 with capacity >= want from this thread's stash (the
+// latest given back that fits: its memory is the warmest), else a fresh
+// empty one (the caller reserves). Always size 0: a spare's old bytes are
+// never part of what it will hold.
+std::string takeSpare(size_t want);
 
 // bufferPoolStats (wsengine.h) reports on it.
 

@@ -8,6 +8,8 @@
 
 #include <unistd.h>
 
+#include "buffer_pool.h"
+
 namespace wsengine {
 
 namespace {
@@ -722,7 +724,10 @@ void Connection::flushHeld() {
   if (!holdEvents_) return;
   std::vector<Event>& held = heldEvents().events;
   if (held.empty()) return;
-  if (!sink_->pushAll(held)) pausedByBudget_ = true;
+  // The sink hands back spare payload strings under the same lock: the
+  // next small messages parsed on this thread are assembled in them.
+  std::vector<std::string>& stash = spareStash();
+  if (!sink_->pushAllTakeSpares(held, stash, kSpareStash - stash.size())) pausedByBudget_ = true;
   held.clear();
   // A flood of small messages leaves a large vector behind: keep a modest one.
   if (held.capacity() > 4096) std::vector<Event>().swap(held);

@@ -122,9 +122,18 @@ bool Receiver::onFrameHeader(const FrameHeader& h) {
     if (msg_.capacity() < want && want >= kPooledMin) {
       recycleBuffer(std::move(msg_));
       msg_ = takeBuffer(want);  // keeps its size: see msgFill_
-    } else if (msgCompressed_ || msg_.capacity() < want) {
-      msg_.clear();
-      msg_.reserve(want);
+    } else {
+      // A small message starts in a spare string the sink gave back (size
+      // 0, see takeSpare) rather than in fresh memory. A compressed one's
+      // size is unknown: its first frame's length is the hint (the inflater
+      // grows it past that when it must).
+      uint64_t hint = msgCompressed_ ? h.payloadLen : want;
+      if (hint > msg_.capacity() && hint <= kSpareCapacity)
+        msg_ = takeSpare(static_cast<size_t>(hint));
+      if (msgCompressed_ || msg_.capacity() < want) {
+        msg_.clear();
+        msg_.reserve(want);
+      }
     }
   }
   msgWire_ += h.payloadLen;
@@ -237,7 +246,9 @@ bool Receiver::deliver(bool final) {
       return failOverBudget();
     hold = std::make_shared<BudgetCharge>(s_.unfinished, n);
   }
-  std::string data(msg_, fragDelivered_, n);
+  // A small fragment's copy goes into a spare string too.
+  std::string data = n <= kSpareCapacity ? takeSpare(n) : std::string();
+  data.assign(msg_, fragDelivered_, n);
   fragDelivered_ = end;
   l_.onFragment(std::move(data), msgBinary_, parser_.current().payloadLen, std::move(hold));
   return true;

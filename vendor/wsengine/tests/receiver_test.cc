@@ -613,6 +613,53 @@ void testRecycledStaleBytes() {
   CHECK_EQ(joined(got), joined(Strings{"fragment b wire=40000 " + show(a), "message b wire=70000 " + show(a + b)}));
 }
 
+// Spare strings (takeSpare): a message, or a fragment's copy, of at most
+// kSpareCapacity starts in a string from this thread's stash; given back
+// dirty (a sink that forgot to clear them: full of 'Z' up to their
+// capacity), each still holds exactly its own bytes, plain or compressed.
+void testSpareStrings() {
+  std::vector<std::string>& stash = spareStash();
+  stash.clear();
+  std::vector<const char*> mem;
+  for (size_t cap : {size_t(16384), size_t(4096), size_t(1000), size_t(64)}) {
+    std::string s(cap, 'Z');
+    mem.push_back(s.data());
+    stash.push_back(std::move(s));
+  }
+  Wire w{true};
+  std::string a = binaryBytes(900, 11), b = binaryBytes(30, 12), c = binaryBytes(3000, 13);
+  // a: the 1000 one (the latest that fits); "short": no spare (fits in the
+  // string itself); b: the 64 one; c: the 4096 one, its fragment's copy the
+  // 16384 one; c + a (3900 bytes) stays in the 4096 one.
+  std::string wire = w.frame(kBinary, a) + w.frame(kText, "short") + w.frame(kBinary, b) +
+                     w.frame(kBinary, c, false) + w.frame(kContinuation, a, true);
+  Setup su(true);
+  Recorder rec;
+  Strings got = feedCut(su, wire, {}, &rec);
+  CHECK_EQ(joined(got), joined(Strings{"message b wire=900 " + show(a), "message t wire=5 \"short\"",
+                                       "message b wire=30 " + show(b),
+                                       "fragment b wire=3000 " + show(c),
+                                       "message b wire=3900 " + show(c + a)}));
+  CHECK_EQ(stash.size(), size_t(0));
+  CHECK(rec.last.data() == mem[1]);                                 // assembled in a spare
+  CHECK(!rec.fragments.empty() && rec.fragments[0].data() == mem[0]);
+
+  // Compressed: the first frame's length is the hint; the inflater grows it.
+  Deflater d;
+  CHECK(d.init(15, false, 6, 8));
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += "spare " + std::to_string(i) + " ";
+  std::string z;
+  CHECK(d.compress(reinterpret_cast<const uint8_t*>(text.data()), text.size(), z));
+  std::string dirty(2048, 'Z');
+  stash.push_back(std::move(dirty));
+  Setup sz(true);
+  sz.inflateBits = 15;
+  Strings gotZ = feedCut(sz, w.frame(kText, z, true, true), {});
+  CHECK_EQ(joined(gotZ), joined(Strings{"message t wire=" + std::to_string(z.size()) + " " + show(text)}));
+  CHECK_EQ(stash.size(), size_t(0));
+}
+
 }  // namespace
 
 // idle(): true exactly when a new Receiver could take over (the Connection
@@ -692,5 +739,6 @@ int main() {
   testStopAtControl();
   testBudget();
   testReadInPlace();
+  testSpareStrings();
   return check::finish();
 }

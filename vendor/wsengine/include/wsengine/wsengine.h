@@ -279,6 +279,15 @@ struct Event {
   std::shared_ptr<void> hold;
 };
 
+// Spare payload strings: a consumer may give the strings of small payloads
+// (Event::data of capacity at most kSpareCapacity) back to the engine once it
+// has copied their bytes, and the IO thread that pushes its events assembles
+// the next small messages in them instead of in fresh heap memory. A string
+// allocated on an IO thread and freed on the consumer's thread costs the
+// allocator more than one reused on the thread that fills it (glibc's
+// per-thread arenas and their locks: bench/PROFILE.md, "Fourth pass").
+constexpr size_t kSpareCapacity = 16 * 1024;
+
 // Receives events from IO threads. push() must be thread-safe and cheap.
 // It returns false when the consumer's queue is over its byte budget: the
 // connection that pushed stops reading until resumeReading() is called on its
@@ -295,6 +304,19 @@ class EventSink {
     for (auto& ev : evs) ok = push(std::move(ev));
     evs.clear();
     return ok;
+  }
+  // What the engine calls after a socket read: pushAll(evs), and, in the
+  // same breath (under the same lock, for a sink that locks), up to `room`
+  // spare strings appended to `spares`. Each must be empty (size 0: no byte
+  // of it is readable) with a capacity of at most kSpareCapacity, and owned
+  // by nothing else (the bytes of no JavaScript value, no external buffer).
+  // Called on the IO thread that pushes (the embedder's, in inline mode).
+  // The default gives none.
+  virtual bool pushAllTakeSpares(std::vector<Event>& evs, std::vector<std::string>& spares,
+                                 size_t room) {
+    (void)spares;
+    (void)room;
+    return pushAll(evs);
   }
 };
 
