@@ -29,7 +29,7 @@ void EventQueue::init(napi_env env, QueueTarget* target) {
   napi_value name;
   napi_create_string_utf8(env, "ix-websocket events", NAPI_AUTO_LENGTH, &name);
   // Unlimited queue, one owning "thread" (this object); data is always null:
-  // the items live in in_/out_ so one call can carry any number of them. The
+  // the items live in chunks_ so one call can carry any number of them. The
   // context is the raw pointer: `keep` keeps it valid until Finalize.
   auto* keep = new std::shared_ptr<EventQueue>(shared_from_this());
   napi_status st = napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, keep,
@@ -75,7 +75,7 @@ void EventQueue::enqueue(QueueItem&& item) {
   // Called with mu_ held.
   bytes_ += item.cost;
   item.seq = ++seq_;
-  in_.push_back(std::move(item));
+  appendSlot() = std::move(item);
   schedule();
 }
 
@@ -139,8 +139,7 @@ bool EventQueue::pushEvents(std::vector<Event>& evs, std::vector<std::string>* s
   if (evs.empty()) return withinBudget();
   // One lock for the lot, each item built in place.
   for (auto& ev : evs) {
-    in_.emplace_back();
-    QueueItem& item = in_.back();
+    QueueItem& item = appendSlot();
     item.kind = QueueItem::Kind::Event;
     item.cost = costOf(ev);
     item.event = std::move(ev);
@@ -150,6 +149,22 @@ bool EventQueue::pushEvents(std::vector<Event>& evs, std::vector<std::string>* s
   evs.clear();
   schedule();
   return withinBudget();
+}
+
+QueueItem& EventQueue::appendSlot() {
+  // Called with mu_ held. A full (or no) last chunk: a kept one if any (its
+  // storage already grown), else a fresh one that grows to kMaxBatch items.
+  if (chunks_.empty() || chunks_.back().size() >= kMaxBatch) {
+    if (!freeChunks_.empty()) {
+      chunks_.push_back(std::move(freeChunks_.back()));
+      freeChunks_.pop_back();
+    } else {
+      chunks_.emplace_back();
+    }
+  }
+  std::vector<QueueItem>& chunk = chunks_.back();
+  chunk.emplace_back();
+  return chunk.back();
 }
 
 void EventQueue::pushConnect(uint64_t startId, ConnectResult&& result) {
@@ -205,7 +220,7 @@ void EventQueue::drainInline() {
     std::lock_guard<std::mutex> lock(mu_);
     // JavaScript cannot run (a worker being terminated): disarm rather than
     // spin; what is queued is dropped at the teardown that follows.
-    more = ran && !closed_ && pendingLocked();
+    more = ran && !closed_ && !chunks_.empty();
   }
   if (!more && inlineArmed_ && inlineCheck_ != nullptr) {
     inlineArmed_ = false;
@@ -233,46 +248,29 @@ void EventQueue::Finalize(napi_env, void* data, void*) {
 }
 
 void EventQueue::drain(napi_env env, bool fromInline) {
-  // The slice is delivered from a vector of its own (batch), never from out_
-  // in place: the delivered JavaScript may close the queue or nest a drain,
-  // either of which touches out_.
+  // The slice is the first chunk, taken whole (no item moved) and delivered
+  // from this local vector: the delivered JavaScript may close the queue.
   std::vector<QueueItem> batch;
-  size_t n;
-  bool whole;
-  if (outPos_ == out_.size()) {
-    // out_ used up (its items moved out or delivered): emptied outside the
-    // lock, and freed when a flood grew it (it becomes in_ next).
-    out_.clear();
-    outPos_ = 0;
-    if (out_.capacity() > kKeepItems) std::vector<QueueItem>().swap(out_);
-  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return;
-    // Take everything pushed since, at once.
-    if (out_.empty()) out_.swap(in_);
-    n = out_.size() - outPos_;
-    whole = outPos_ == 0 && n <= kMaxBatch;
-    if (n > kMaxBatch) n = kMaxBatch;
+    if (!chunks_.empty()) {
+      batch.swap(chunks_.front());
+      chunks_.pop_front();
+    }
     if (idle_ == nullptr && !fromInline) {
       // No handle of our own: the rest goes on a fresh call.
-      scheduled_ = out_.size() - outPos_ > n || !in_.empty();
+      scheduled_ = !chunks_.empty();
       if (scheduled_) napi_call_threadsafe_function(tsfn_, nullptr, napi_tsfn_nonblocking);
     }
     // Otherwise scheduled_ stays set, so pushes meanwhile do not call the
     // function either: OnIdle decides on the next loop turn.
   }
-  if (whole) {
-    batch.swap(out_);  // the common case: no item moved
-  } else {
-    batch.reserve(n);
-    for (size_t i = 0; i < n; ++i) batch.push_back(std::move(out_[outPos_ + i]));
-    outPos_ += n;
-  }
   size_t cost = 0;
   for (const auto& item : batch) cost += item.cost;
   if (!batch.empty() && target_ != nullptr) target_->deliver(env, batch);
   collectSpares(batch);
+  batch.clear();  // the items' other members, outside the lock
 
   // Charged until delivered, so a slow consumer holds the IO threads back.
   bool resume = false;
@@ -292,9 +290,12 @@ void EventQueue::drain(napi_env env, bool fromInline) {
       // Events that came during the slice wait for the next loop turn (no
       // wake-up needed: scheduled_ is still set); with none, the next push
       // calls the function again, and an idle loop sleeps meanwhile.
-      more = pendingLocked();
+      more = !chunks_.empty();
       if (!more) scheduled_ = false;
     }
+    // The chunk's storage serves a later one (a few kept: see kKeepChunks).
+    if (batch.capacity() > 0 && freeChunks_.size() < kKeepChunks)
+      freeChunks_.push_back(std::move(batch));
     // The payloads go back to the IO threads (bounded: the rest are freed
     // below, outside the lock).
     size_t k = 0;
@@ -304,13 +305,6 @@ void EventQueue::drain(napi_env env, bool fromInline) {
     spareStats_.freed += returning_.size() - k;
   }
   returning_.clear();
-  // The slice's vector becomes out_ again when out_ is empty (its capacity
-  // serves the next swap).
-  if (whole && out_.empty() && out_.capacity() < batch.capacity() &&
-      batch.capacity() <= kKeepItems) {
-    batch.clear();
-    out_.swap(batch);
-  }
   // A slice left over waits for the next loop turn: the inline handles
   // take it when armed (they stay so while items remain), else OnIdle.
   if (more && !idleActive_ && !inlineArmed_ && !fromInline) {
@@ -343,7 +337,7 @@ void EventQueue::OnIdle(uv_idle_t* handle) {
   self->idleActive_ = false;
   std::lock_guard<std::mutex> lock(self->mu_);
   if (self->closed_ || self->tsfn_ == nullptr) return;
-  self->scheduled_ = self->pendingLocked();
+  self->scheduled_ = !self->chunks_.empty();
   if (self->scheduled_) napi_call_threadsafe_function(self->tsfn_, nullptr, napi_tsfn_nonblocking);
 }
 
@@ -361,7 +355,8 @@ void EventQueue::setKeepAlive(bool on) {
 
 void EventQueue::close() {
   napi_threadsafe_function fn = nullptr;
-  std::vector<QueueItem> dropped, droppedOut;
+  std::deque<std::vector<QueueItem>> dropped;
+  std::vector<std::vector<QueueItem>> droppedFree;
   std::vector<std::string> droppedSpares;
   if (idle_ != nullptr) {
     // Closed along with the environment's own handles during its teardown
@@ -392,9 +387,8 @@ void EventQueue::close() {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_ && tsfn_ == nullptr) return;
     closed_ = true;
-    dropped.swap(in_);
-    droppedOut.swap(out_);  // JS thread: never read by a drain in progress (see drain)
-    outPos_ = 0;
+    dropped.swap(chunks_);
+    droppedFree.swap(freeChunks_);
     droppedSpares.swap(spares_);
     bytes_ = 0;
     if (!tsfnGone_) fn = tsfn_;

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -52,10 +53,9 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   // pushAllTakeSpares): at most this many, each of capacity at most
   // kSpareCapacity (4 MiB in all at worst).
   static constexpr size_t kMaxSpares = 256;
-  // in_ and out_ keep their storage between batches up to a slice's worth
-  // of items (under a saturated echo a batch holds hundreds); what a flood
-  // grew them to is freed once they are empty.
-  static constexpr size_t kKeepItems = kMaxBatch;
+  // Emptied chunks kept for reuse (each up to kMaxBatch items of storage,
+  // ~400 KiB once a flood filled it): the rest are freed.
+  static constexpr size_t kKeepChunks = 2;
 
   EventQueue() = default;
   ~EventQueue() override = default;
@@ -110,8 +110,9 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   void drainInline();
   void enqueue(QueueItem&& item);
   bool pushEvents(std::vector<Event>& evs, std::vector<std::string>* spares, size_t room);
-  // With mu_ held: whether items wait (taken or not by the JS side).
-  bool pendingLocked() const { return outPos_ < out_.size() || !in_.empty(); }
+  // With mu_ held: a slot at the end of the last chunk (a new chunk when it
+  // is full).
+  QueueItem& appendSlot();
   // JS thread, after a slice: its payloads that JavaScript no longer needs
   // go to returning_ (and from there to spares_ under the lock).
   void collectSpares(std::vector<QueueItem>& batch);
@@ -123,10 +124,14 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   void drain(napi_env env, bool fromInline = false);
 
   mutable std::mutex mu_;
-  // Two vectors instead of a deque: IO threads push into in_ (under mu_);
-  // the JS thread swaps it with out_ when out_ is used up (under mu_) and
-  // delivers out_ from outPos_ on without the lock, in slices of kMaxBatch.
-  std::vector<QueueItem> in_;
+  // The items in chunks of at most kMaxBatch: IO threads append to the last
+  // one, the JS thread takes the first whole as one slice (no item moved, the
+  // lock held for a swap). Neither side ever moves the queued items: a single
+  // vector taken whole and refilled grew by doubling under the lock during a
+  // flood, each growth moving every item queued (a flood into a client ran
+  // 2-4x slower, with the JS thread stalled on the lock).
+  std::deque<std::vector<QueueItem>> chunks_;
+  std::vector<std::vector<QueueItem>> freeChunks_;  // under mu_, see kKeepChunks
   std::vector<std::string> spares_;  // under mu_, see kMaxSpares
   SpareStats spareStats_;            // under mu_ (held: spares_.size())
   size_t bytes_ = 0;
@@ -135,9 +140,7 @@ class EventQueue : public EventSink, public std::enable_shared_from_this<EventQu
   bool paused_ = false;  // push() has refused since the last resume
   bool closed_ = false;
 
-  // JS thread only (read under mu_ by pendingLocked, which runs there too).
-  std::vector<QueueItem> out_;
-  size_t outPos_ = 0;
+  // JS thread only.
   std::vector<std::string> returning_;
   napi_env env_ = nullptr;
   napi_threadsafe_function tsfn_ = nullptr;
