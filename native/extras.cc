@@ -3,6 +3,8 @@
 // (IO threads, the buffer pool, the spare payload strings, how a client
 // reads a url).
 #include <cstdint>
+#include <initializer_list>
+#include <utility>
 #include <string>
 
 #include "args.h"
@@ -67,28 +69,30 @@ Napi::Value IoThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), ioThreadCount());
 }
 
-Napi::Value BufferPool(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  BufferPoolStats st = bufferPoolStats();
+// A plain object of named counters (the stats exports below).
+Napi::Object countersObject(Napi::Env env,
+                            std::initializer_list<std::pair<const char*, double>> counters) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("pooled", static_cast<double>(st.pooled));
-  o.Set("pooledBytes", static_cast<double>(st.pooledBytes));
-  o.Set("hits", static_cast<double>(st.hits));
-  o.Set("misses", static_cast<double>(st.misses));
+  for (const auto& c : counters) o.Set(c.first, c.second);
   return o;
+}
+
+Napi::Value BufferPool(const Napi::CallbackInfo& info) {
+  BufferPoolStats st = bufferPoolStats();
+  return countersObject(info.Env(), {{"pooled", static_cast<double>(st.pooled)},
+                                     {"pooledBytes", static_cast<double>(st.pooledBytes)},
+                                     {"hits", static_cast<double>(st.hits)},
+                                     {"misses", static_cast<double>(st.misses)}});
 }
 
 // This environment's spare payload strings (EventQueue::SpareStats): for
 // tests (the list stays bounded, its strings are reused).
 Napi::Value PayloadSpares(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  EventQueue::SpareStats st = Instance::get(env)->queue()->spareStats();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("held", static_cast<double>(st.held));
-  o.Set("given", static_cast<double>(st.given));
-  o.Set("kept", static_cast<double>(st.kept));
-  o.Set("freed", static_cast<double>(st.freed));
-  return o;
+  EventQueue::SpareStats st = Instance::get(info.Env())->queue()->spareStats();
+  return countersObject(info.Env(), {{"held", static_cast<double>(st.held)},
+                                     {"given", static_cast<double>(st.given)},
+                                     {"kept", static_cast<double>(st.kept)},
+                                     {"freed", static_cast<double>(st.freed)}});
 }
 
 // (url) -> how a client reads it: { secure, host, port, target }, or

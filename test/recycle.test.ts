@@ -7,17 +7,16 @@
 import { execFileSync } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import type { AddressInfo } from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import * as v8 from 'v8';
 import * as vm from 'vm';
-import WebSocket, { WebSocketServer as WsServer } from 'ws';
+import WebSocket from 'ws';
 import { afterEach, describe, expect, test } from 'vitest';
 import { websocketClientSend, websocketClientStart, websocketServerSend } from '../lib/index';
 import type { EventMethod, EventType } from '../lib/index';
 import { binding } from '../lib/binding';
-import { defer, newClient, runCleanup, startServer, until } from './support';
+import { defer, newClient, runCleanup, startServer, startWsServer, until } from './support';
 
 afterEach(runCleanup);
 
@@ -253,16 +252,8 @@ async function ourClient(url: string, rx: Receiver, deflate: boolean, extra: Rec
   return c;
 }
 
-async function wsServer(deflate: boolean) {
-  const wss = new WsServer({ host: '127.0.0.1', port: 0, perMessageDeflate: deflate, maxPayload: 16 * MiB });
-  defer(() => new Promise((r) => wss.close(() => r(undefined))));
-  await new Promise<void>((r) => wss.once('listening', () => r()));
-  const conns: WebSocket[] = [];
-  wss.on('connection', (ws) => {
-    defer(() => ws.terminate());
-    conns.push(ws);
-  });
-  return { port: (wss.address() as AddressInfo).port, conns };
+function wsServer(deflate: boolean) {
+  return startWsServer({ perMessageDeflate: deflate, maxPayload: 16 * MiB });
 }
 
 /** Sends everything at once (frames back to back on the wire) and waits for all of it. */

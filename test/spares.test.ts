@@ -6,13 +6,12 @@
 // not, on several connections at once, towards our server and our client,
 // all checked byte for byte. And the list is bounded and really reused.
 import * as crypto from 'crypto';
-import type { AddressInfo } from 'net';
-import WebSocket, { WebSocketServer as WsServer } from 'ws';
+import WebSocket from 'ws';
 import { afterEach, describe, expect, test } from 'vitest';
 import { websocketClientStart, websocketServerSend } from '../lib/index';
 import type { EventMethod, EventType } from '../lib/index';
 import { binding } from '../lib/binding';
-import { defer, newClient, runCleanup, startServer, until } from './support';
+import { defer, newClient, runCleanup, startServer, startWsServer, until } from './support';
 
 afterEach(runCleanup);
 
@@ -236,17 +235,10 @@ describe('spare payload strings hold exactly the bytes of their message', () => 
   });
 
   test('our client receives fragmented and compressed messages from a ws server', async () => {
-    const wss = new WsServer({ host: '127.0.0.1', port: 0, perMessageDeflate: true });
-    defer(() => new Promise((r) => wss.close(() => r(undefined))));
-    await new Promise<void>((r) => wss.once('listening', () => r()));
-    const peers: WebSocket[] = [];
-    wss.on('connection', (ws) => {
-      defer(() => ws.terminate());
-      peers.push(ws);
-    });
+    const { port, conns: peers } = await startWsServer({ perMessageDeflate: true });
     const check = new Check('our client (deflate)');
     const method: EventMethod = (_s, _c, type, ctx) => check.onEvent(type, ctx);
-    const c = newClient({ url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`, enableAutomaticReconnection: false, method });
+    const c = newClient({ url: `ws://127.0.0.1:${port}/`, enableAutomaticReconnection: false, method });
     expect((await websocketClientStart({ ref: c.ref, timeout: 5 })).success).toBe(true);
     const peer = await until(() => peers[0], 5000, 'ws connection');
     for (const binary of [false, true, false]) {
