@@ -261,6 +261,9 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     }
     // What every hop of this start shares; connectHop() adds the rest.
     auto base = std::make_shared<ConnSettings>();
+    base->owner = weak_from_this();
+    base->sink = sink_;
+    base->ownerTag = tag_;
     base->server = false;
     base->heartbeat = opts_.heartbeat;
     base->deflate = opts_.deflate;
@@ -468,7 +471,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
   }
 
   void connectCurrentAddress() {
-    auto c = std::make_shared<Connection>(*loop_, shared_from_this(), sink_, tag_, 0, settings_);
+    auto c = std::make_shared<Connection>(*loop_, 0, settings_);
     setConn(c);
     c->connect(reinterpret_cast<const sockaddr*>(&addrs_[addrIndex_]));
   }

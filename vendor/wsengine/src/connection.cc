@@ -64,14 +64,9 @@ std::string peerAddressKey(const uv_tcp_t* h) {
   return std::string();
 }
 
-Connection::Connection(IoLoop& loop, std::shared_ptr<ConnectionOwner> owner,
-                       std::shared_ptr<EventSink> sink, uint64_t ownerTag, uint64_t id,
-                       ConnSettingsPtr settings)
+Connection::Connection(IoLoop& loop, uint64_t id, ConnSettingsPtr settings)
     : loop_(loop),
-      owner_(std::move(owner)),
-      sink_(std::move(sink)),
       settings_(std::move(settings)),
-      ownerTag_(ownerTag),
       id_(id),
       outbox_(*settings_, loop, *this) {}
 
@@ -584,10 +579,9 @@ void Connection::finish() {
   receiver_.reset();  // gives back its budget charge (the socket is closed)
   outbox_.clear();
   flushHeld();
-  if (owner_) {
-    auto owner = std::move(owner_);
-    owner->onConnClosed(this, wasOpen_, closeCode_, closeReason(), closeRemote_);
-  }
+  std::shared_ptr<ConnectionOwner> owner = this->owner();
+  finished_ = true;
+  if (owner) owner->onConnClosed(this, wasOpen_, closeCode_, closeReason(), closeRemote_);
 }
 
 // ------------------------------------------------------------------ timers
@@ -697,13 +691,13 @@ void Connection::onPongDeadline() {
 // ------------------------------------------------------------------ events
 
 void Connection::emit(Event&& ev) {
-  ev.owner = ownerTag_;
+  ev.owner = settings_->ownerTag;
   ev.conn = id_;
   if (holdEvents_) {
     heldEvents().events.push_back(std::move(ev));
     return;
   }
-  if (!sink_->push(std::move(ev))) pausedByBudget_ = true;
+  if (!sink().push(std::move(ev))) pausedByBudget_ = true;
 }
 
 void Connection::beginHold() {
@@ -727,7 +721,7 @@ void Connection::flushHeld() {
   // The sink hands back spare payload strings under the same lock: the
   // next small messages parsed on this thread are assembled in them.
   std::vector<std::string>& stash = spareStash();
-  if (!sink_->pushAllTakeSpares(held, stash, kSpareStash - stash.size())) pausedByBudget_ = true;
+  if (!sink().pushAllTakeSpares(held, stash, kSpareStash - stash.size())) pausedByBudget_ = true;
   held.clear();
   // A flood of small messages leaves a large vector behind: keep a modest one.
   if (held.capacity() > 4096) std::vector<Event>().swap(held);

@@ -59,9 +59,9 @@ class Connection : public std::enable_shared_from_this<Connection>,
  public:
   enum State { kConnecting, kHandshake, kOpen, kClosing, kClosed };
 
-  // settings: shared by every connection of one server start or client start.
-  Connection(IoLoop& loop, std::shared_ptr<ConnectionOwner> owner, std::shared_ptr<EventSink> sink,
-             uint64_t ownerTag, uint64_t id, ConnSettingsPtr settings);
+  // settings: shared by every connection of one server start or client start
+  // (its owner, event sink and owner tag included).
+  Connection(IoLoop& loop, uint64_t id, ConnSettingsPtr settings);
   ~Connection() override;
 
   // --- loop thread ---
@@ -218,11 +218,14 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void flushHeld();
 
   IoLoop& loop_;
-  std::shared_ptr<ConnectionOwner> owner_;
-  std::shared_ptr<EventSink> sink_;
   const ConnSettingsPtr settings_;  // before receiver_ and outbox_: they use it
   const ConnSettings& cfg() const { return *settings_; }
-  uint64_t ownerTag_;
+  // The owner while it lives and this connection has not finished (null
+  // after finish(): onConnClosed is called once).
+  std::shared_ptr<ConnectionOwner> owner() const {
+    return finished_ ? nullptr : settings_->owner.lock();
+  }
+  EventSink& sink() const { return *settings_->sink; }
   uint64_t id_;
   std::shared_ptr<Connection> self_;  // keeps us alive while handles are open
   // The receive state exists only while something received is pending (a
@@ -307,6 +310,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   bool failed_ = false;
   bool wasOpen_ = false;
   bool closeRemote_ = true;
+  bool finished_ = false;  // finish() ran: the owner heard onConnClosed
   // permessage-deflate agreed: the peer's window bits (0: none) and context
   // takeover, for each Receiver made (receiver_ comes and goes).
   uint8_t inflateBits_ = 0;

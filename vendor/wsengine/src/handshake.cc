@@ -213,7 +213,8 @@ void Connection::answerVerify(const VerifyAnswer& a) {
 }
 
 void Connection::finishUpgrade(const Headers& extra) {
-  if (!owner_->onConnUpgrading(this)) return reject(503, "Too many connections");
+  std::shared_ptr<ConnectionOwner> owner = this->owner();
+  if (!owner || !owner->onConnUpgrading(this)) return reject(503, "Too many connections");
   writeHead(buildUpgradeResponse(computeAcceptKey(hs_->clientKey), hs_->extensions, hs_->protocol,
                                  extra));
   becomeOpen();
@@ -283,7 +284,7 @@ void Connection::becomeOpen() {
   state_.store(kOpen, std::memory_order_release);
   startHeartbeat();
   flushHeld();  // the owner's events come after this connection's so far
-  owner_->onConnOpen(this);
+  if (auto owner = this->owner()) owner->onConnOpen(this);
 }
 
 void Connection::failHandshake(int httpStatus, const std::string& error) {
@@ -291,7 +292,7 @@ void Connection::failHandshake(int httpStatus, const std::string& error) {
   failed_ = true;
   state_.store(kClosing, std::memory_order_release);
   flushHeld();
-  owner_->onConnFailed(this, httpStatus, error);
+  if (auto owner = this->owner()) owner->onConnFailed(this, httpStatus, error);
   closeSocket();
 }
 

@@ -100,7 +100,28 @@ thread_local int tCorkDepth = 0;
 thread_local unsigned tCorkPass = 0;  // direct writes still allowed while corked
 thread_local std::vector<std::shared_ptr<Outbox>>* tCorked = nullptr;
 
+// The outboxes' locks: a fixed table of mutexes, each outbox using the one
+// its address picks, instead of a std::mutex (40 bytes) per connection. Two
+// outboxes may share one; that is safe because no code holds an outbox's
+// lock while it takes another's (each is held only around one outbox's own
+// state; afterEnqueue, posting and corking run after it is released), and
+// cheap because what is done under it is short (a copy, at most one
+// nonblocking send). One cache line each, so threads locking different
+// outboxes do not contend for the line.
+constexpr unsigned kLockBits = 8;
+struct alignas(64) LockStripe {
+  std::mutex mu;
+};
+LockStripe gLocks[1u << kLockBits];
+
 }  // namespace
+
+std::mutex& Outbox::mu() const {
+  // Fibonacci hashing of the address: neighbouring connections (a few
+  // hundred bytes apart) land on different stripes.
+  uint64_t a = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(this));
+  return gLocks[(a * 0x9E3779B97F4A7C15ull) >> (64 - kLockBits)].mu;
+}
 
 void cork(unsigned passThrough) {
   if (tCorkDepth++ == 0) tCorkPass = passThrough;
@@ -133,7 +154,7 @@ Outbox::Outbox(const ConnSettings& settings, IoLoop& loop, OutboxHost& host)
     : s_(settings), loop_(loop), host_(host) {}
 
 void Outbox::open(int fd, int deflateBits, bool deflateNoContextTakeover) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(mu());
   fd_ = fd;
   deflateBits_ = static_cast<uint8_t>(deflateBits);
   deflateNoCtx_ = deflateNoContextTakeover;
@@ -143,7 +164,7 @@ void Outbox::open(int fd, int deflateBits, bool deflateNoContextTakeover) {
 void Outbox::close() {
   {
     // Under the lock: a direct write in progress finishes before the fd goes.
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(mu());
     fd_ = -1;
     open_.store(false, std::memory_order_release);
   }
@@ -152,15 +173,15 @@ void Outbox::close() {
 }
 
 void Outbox::clear() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(mu());
   queue_.clear();
-  pendingPong_.reset();
+  pendingPongAt_ = 0;
   tailOpen_ = false;
 }
 
 bool Outbox::idle() {
   if (writesInFlight_ > 0) return false;
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(mu());
   return queue_.empty();
 }
 
@@ -235,7 +256,7 @@ SendResult Outbox::send(const uint8_t* data, size_t len, bool binary) {
   } else {
     Next next;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::lock_guard<std::mutex> lock(mu());
       // Checked again under the lock: a close frame queued since must stay last.
       if (!open_.load(std::memory_order_relaxed)) {
         res.message = "Not connected";
@@ -285,7 +306,7 @@ SendResult Outbox::sendShared(const OutFramePtr& frame, uint64_t payloadLen) {
   } else {
     Next next;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::lock_guard<std::mutex> lock(mu());
       if (open_.load(std::memory_order_relaxed)) {
         next = enqueueLocked(frame);
         res.success = true;
@@ -309,7 +330,7 @@ bool Outbox::trySendZeroCopy(const uint8_t* data, size_t len, uint8_t opcode, Se
   size_t hl = writeFrameHeader(hdr, true, false, opcode, len, nullptr);
   Next next;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(mu());
     // Idle socket only: nothing queued or being written may go after us.
     if (!directLocked() || !queue_.empty()) return false;
     res->payloadSize = len;
@@ -347,7 +368,7 @@ bool Outbox::trySendSmall(const uint8_t* data, size_t len, uint8_t opcode, SendR
   } else {
     Next next = kNothing;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::lock_guard<std::mutex> lock(mu());
       if (open_.load(std::memory_order_relaxed)) {
         next = appendLocked(hdr, hl, data, len, nullptr);
         res->success = true;
@@ -371,7 +392,7 @@ bool Outbox::sendPing(const uint8_t* data, size_t len) {
   OutFramePtr f = buildFrame(data, len, kPing, false, nullptr);
   Next next;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(mu());
     if (!open_.load(std::memory_order_relaxed)) return false;  // closed (or not open yet)
     next = enqueueLocked(std::move(f));
   }
@@ -384,7 +405,7 @@ void Outbox::sendClose(const uint8_t* payload, size_t len) {
   OutFramePtr f = buildFrame(payload, len, kClose, false, nullptr);
   Next next;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(mu());
     open_.store(false, std::memory_order_release);  // before the frame: nothing may follow it
     next = enqueueLocked(std::move(f));
   }
@@ -399,21 +420,19 @@ void Outbox::sendPong(const uint8_t* data, size_t len) {
   OutFramePtr f = buildFrame(data, len, kPong, false, nullptr);
   Next next;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (pendingPong_ && pendingPongAt_ < queue_.size() && queue_[pendingPongAt_] == pendingPong_) {
+    std::lock_guard<std::mutex> lock(mu());
+    if (pendingPongAt_ > 0 && pendingPongAt_ <= queue_.size()) {
+      OutFramePtr& old = queue_[pendingPongAt_ - 1];
       buffered_.fetch_add(f->size(), std::memory_order_relaxed);
-      buffered_.fetch_sub(pendingPong_->size(), std::memory_order_relaxed);
-      queue_[pendingPongAt_] = f;
-      pendingPong_ = std::move(f);
+      buffered_.fetch_sub(old->size(), std::memory_order_relaxed);
+      old = std::move(f);
       return;
     }
     next = enqueueLocked(f);
-    if (!queue_.empty() && queue_.back() == f) {
-      pendingPongAt_ = queue_.size() - 1;
-      pendingPong_ = std::move(f);
-    } else {
-      pendingPong_.reset();  // written at once (or only its tail queued)
-    }
+    if (!queue_.empty() && queue_.back() == f && queue_.size() <= UINT32_MAX)
+      pendingPongAt_ = static_cast<uint32_t>(queue_.size());
+    else
+      pendingPongAt_ = 0;  // written at once (or only its tail queued)
   }
   afterEnqueue(next);
 }
@@ -421,7 +440,7 @@ void Outbox::sendPong(const uint8_t* data, size_t len) {
 void Outbox::enqueue(OutFramePtr f, bool data) {
   Next next;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(mu());
     if (data && !open_.load(std::memory_order_relaxed)) return;
     next = enqueueLocked(std::move(f));
   }
@@ -596,7 +615,7 @@ void Outbox::consumeLocked(size_t written) {
   }
   queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(done));
   buffered_.fetch_sub(written, std::memory_order_relaxed);
-  pendingPong_.reset();  // sent, or moved: no longer replaceable
+  pendingPongAt_ = 0;  // sent, or moved: no longer replaceable
 }
 
 void Outbox::afterEnqueue(Next next) {
@@ -614,7 +633,7 @@ void Outbox::afterEnqueue(Next next) {
 // while the IO thread is writing) goes to the IO thread.
 void Outbox::flushFromOwner() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(mu());
     if (queue_.empty()) {
       flushPosted_ = false;
       return;
@@ -644,13 +663,13 @@ void Outbox::flush() {
   // leaves libuv's queue empty: the next write goes at once.
   bool stalled = !drop && uv_stream_get_write_queue_size(stream_) > 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(mu());
     if (stalled && writesInFlight_ > 0) {
       flushPosted_ = !queue_.empty();
       return;
     }
     frames.swap(queue_);
-    pendingPong_.reset();
+    pendingPongAt_ = 0;
     tailOpen_ = false;
     flushPosted_ = false;
     // Counted before the lock is released so that no direct write can slip
@@ -693,7 +712,7 @@ void Outbox::writeRaw(std::string bytes) {
   std::vector<uv_buf_t> bufs;
   appendWriteBufs(bufs, &w->raw[0], w->raw.size());
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(mu());
     ++writesInFlight_;
   }
   submit(w, bufs);
@@ -707,7 +726,7 @@ void Outbox::submit(void* req, std::vector<uv_buf_t>& bufs) {
   buffered_.fetch_sub(w->accounted, std::memory_order_relaxed);
   delete w;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(mu());
     --writesInFlight_;
   }
   host_.onWriteFailed(rc);
@@ -720,7 +739,7 @@ void Outbox::onWrite(uv_write_t* req, int status) {
   bool more;
   bool drained = uv_stream_get_write_queue_size(self->stream_) == 0;
   {
-    std::lock_guard<std::mutex> lock(self->mu_);
+    std::lock_guard<std::mutex> lock(self->mu());
     --self->writesInFlight_;
     more = drained && self->flushPosted_ && !self->queue_.empty();
   }

@@ -10,11 +10,12 @@
 //
 // Threading: send(), sendShared(), trySendZeroCopy(), trySendSmall(), sendControl(),
 // sendPong(), sendClose(), bufferedAmount(), deflateActive() and
-// flushFromOwner() may run on any thread: what they share is under mu_ or
-// atomic. Everything else (set-up, flush, writeRaw, write callbacks) runs on
+// flushFromOwner() may run on any thread: what they share is under mu()
+// (see outbox.cc: one of a table of locks; never held while taking another)
+// or atomic. Everything else (set-up, flush, writeRaw, write callbacks) runs on
 // the connection's loop thread. Bytes reach the socket in the order they were
 // queued whichever thread writes them: a thread writes directly only while
-// nothing is queued and no write is in flight (both checked under mu_).
+// nothing is queued and no write is in flight (both checked under mu()).
 #pragma once
 
 #include <uv.h>
@@ -169,27 +170,33 @@ class Outbox {
   void writeFrames(std::vector<OutFramePtr>&& frames);
   void submit(void* req, std::vector<uv_buf_t>& bufs);
 
+  // This outbox's lock (a shared table's: see outbox.cc). Per-connection
+  // memory is the reason: a std::mutex here was 40 of its bytes.
+  std::mutex& mu() const;
+
   const ConnSettings& s_;
   IoLoop& loop_;
   OutboxHost& host_;
   // loop thread
   uv_stream_t* stream_ = nullptr;
   TlsSession* tls_ = nullptr;
-  bool dropping_ = false;  // FIN sent or socket closing: flushed frames are dropped
-  bool closed_ = false;    // socket closing: write callbacks end here
-  int writesInFlight_ = 0;  // uv_write requests; changed under mu_ (loop thread)
 
-  std::mutex mu_;
-  // Data frames accepted (from open() to the close frame or close()); under mu_.
+  // (Members ordered so that small ones share 8-byte words: this is
+  // per-connection memory.)
+  // Data frames accepted (from open() to the close frame or close()); under mu().
   std::atomic<bool> open_{false};
-  int fd_ = -1;  // plain TCP while open, for direct writes; under mu_
+  bool dropping_ = false;  // loop thread. FIN sent or socket closing: flushed frames are dropped
+  bool closed_ = false;    // loop thread. Socket closing: write callbacks end here
+  int fd_ = -1;  // plain TCP while open, for direct writes; under mu()
+  int writesInFlight_ = 0;  // uv_write requests; changed under mu() (loop thread)
+  // The pong in queue_ not yet handed to the socket, as its index + 1 (0:
+  // none): a newer ping replaces its payload instead of queueing another
+  // (RFC 6455 §5.5.3), so a ping flood holds at most one pong. Under mu();
+  // reset by everything that removes frames from queue_ (consumeLocked,
+  // flush, clear), so the index stays that pong's.
+  uint32_t pendingPongAt_ = 0;
   std::vector<OutFramePtr> queue_;
-  // The pong in queue_ not yet handed to the socket (at pendingPongAt_): a
-  // newer ping replaces its payload instead of queueing another (RFC 6455
-  // §5.5.3), so a ping flood holds at most one pong. Null when none.
-  OutFramePtr pendingPong_;
-  size_t pendingPongAt_ = 0;
-  Deflater deflater_;        // under mu_, made at the first compressed send
+  Deflater deflater_;        // under mu(), made at the first compressed send
   bool deflaterReady_ = false;
   bool deflateNoCtx_ = false;
   uint8_t deflateBits_ = 0;  // written in open(), before data is accepted
@@ -199,7 +206,7 @@ class Outbox {
   bool flushPosted_ = false;
   // queue_.back() is a frame of coalesced small frames this outbox built
   // (never shared, not yet handed to the socket): the next small frame is
-  // appended to it (appendLocked). Under mu_.
+  // appended to it (appendLocked). Under mu().
   bool tailOpen_ = false;
   std::atomic<uint64_t> buffered_{0};
 };

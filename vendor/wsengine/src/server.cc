@@ -443,6 +443,9 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     // One set of settings per start, shared by its connections (those of an
     // earlier start keep theirs, their budget included).
     auto settings = std::make_shared<ConnSettings>();
+    settings->owner = weak_from_this();
+    settings->sink = sink_;
+    settings->ownerTag = tag_;
     settings->server = true;
     settings->heartbeat = opts.heartbeat;
     settings->deflate = opts.deflate;
@@ -579,8 +582,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     }
     // Inline mode: every connection on the embedder's loop.
     IoLoop& target = self->loop_->embedded() ? *self->loop_ : nextLoop();
-    auto c = std::make_shared<Connection>(target, self->shared_from_this(), self->sink_,
-                                          self->tag_, id, self->settings_);
+    auto c = std::make_shared<Connection>(target, id, self->settings_);
     {
       std::lock_guard<std::mutex> lock(self->mu_);
       self->conns_.emplace(id, Slot(c));
@@ -640,7 +642,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     }
     IoLoop& target = loop_->embedded() ? *loop_ : nextLoop();
     std::shared_ptr<ServerImpl> self = shared_from_this();
-    auto c = std::make_shared<Connection>(target, self, sink_, tag_, id, settings_);
+    auto c = std::make_shared<Connection>(target, id, settings_);
     {
       std::lock_guard<std::mutex> lock(mu_);
       conns_.emplace(id, Slot(c));

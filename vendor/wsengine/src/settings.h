@@ -16,6 +16,7 @@
 namespace wsengine {
 
 class TlsContext;
+class ConnectionOwner;
 
 // A byte budget shared by the connections of one server (any thread): the
 // bytes they hold in unfinished messages (maxUnfinishedBytes).
@@ -47,6 +48,15 @@ class ByteBudget {
 };
 
 struct ConnSettings {
+  // Who the connections report to, and where their events go (ownerTag in
+  // each event): the same for every connection of a start, so held here once
+  // instead of 40 bytes per connection. The owner is weak: a server or client
+  // holds its current settings, so a strong reference would be a cycle; an
+  // owner that is gone (its Server/Client destroyed, which stops it hard) has
+  // nothing left to learn from its connections, and they skip the calls.
+  std::weak_ptr<ConnectionOwner> owner;
+  std::shared_ptr<EventSink> sink;
+  uint64_t ownerTag = 0;
   bool server = true;
   Heartbeat heartbeat;
   DeflateOptions deflate;
