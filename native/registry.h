@@ -66,14 +66,19 @@ class RefTable {
 };
 
 // One server's connection refs, keyed both ways (engine conn id <-> ref).
-// Per-connection memory: a slot of a vector (the conn id of each ref) and one
-// hash node (the ref of each conn id); the free refs below the highest in use
-// wait in a min-heap so that the lowest is reused first.
+// Per-connection memory is the reason for the layout: a slot of a vector
+// (the conn id of each ref, 8 bytes) and, for the other direction, a slot of
+// an open-addressing table of refs (4 bytes, at most half full: 8-16 bytes
+// per connection). The table stores refs only; the conn id a slot stands for
+// is byRef_[ref - 1], so a lookup hashes the conn id, probes linearly and
+// compares byRef_ of each ref it meets. Removal shifts the entries behind the
+// removed one back (no tombstones), so a probe always ends at an empty slot.
+// The free refs below the highest in use wait in a min-heap so that the
+// lowest is reused first.
 class ConnRefs {
  public:
   int assign(uint64_t conn) {
-    auto it = byConn_.find(conn);
-    if (it != byConn_.end()) return it->second;
+    if (int known = refOf(conn)) return known;
     int ref;
     if (!free_.empty()) {
       std::pop_heap(free_.begin(), free_.end(), std::greater<int>());
@@ -84,14 +89,16 @@ class ConnRefs {
       byRef_.push_back(conn);
       ref = static_cast<int>(byRef_.size());
     }
-    byConn_.emplace(conn, ref);
+    if ((count_ + 1) * 2 > index_.size()) rebuild(index_.empty() ? 16 : index_.size() * 2);
+    index_[emptySlot(conn)] = static_cast<uint32_t>(ref);
+    ++count_;
     return ref;
   }
 
   // 0 when the connection has no ref.
   int refOf(uint64_t conn) const {
-    auto it = byConn_.find(conn);
-    return it == byConn_.end() ? 0 : it->second;
+    size_t at = slotOf(conn);
+    return at == kNone ? 0 : static_cast<int>(index_[at]);
   }
 
   // 0 when the ref is not in use.
@@ -103,15 +110,16 @@ class ConnRefs {
   bool has(int ref) const { return connOf(ref) != 0; }
 
   void release(uint64_t conn) {
-    auto it = byConn_.find(conn);
-    if (it == byConn_.end()) return;
-    int ref = it->second;
-    byConn_.erase(it);
-    if (byConn_.empty()) {
+    size_t at = slotOf(conn);
+    if (at == kNone) return;
+    int ref = static_cast<int>(index_[at]);
+    if (--count_ == 0) {
       clear();  // gives the vectors' memory back too
       return;
     }
+    removeSlot(at);  // before byRef_ changes: the entries it moves are hashed through byRef_
     byRef_[ref - 1] = 0;
+    if (count_ * 8 < index_.size() && index_.size() > 16) rebuild(index_.size() / 2);
     if (static_cast<size_t>(ref) == byRef_.size()) {
       // The highest ref: shrink instead of remembering it (and any free refs
       // now at the end, which leave the heap).
@@ -131,7 +139,7 @@ class ConnRefs {
   // Refs ascending.
   std::vector<int> refs() const {
     std::vector<int> out;
-    out.reserve(byConn_.size());
+    out.reserve(count_);
     for (size_t i = 0; i < byRef_.size(); ++i)
       if (byRef_[i] != 0) out.push_back(static_cast<int>(i + 1));
     return out;
@@ -140,23 +148,73 @@ class ConnRefs {
   // Engine conn ids in ref order.
   std::vector<uint64_t> conns() const {
     std::vector<uint64_t> out;
-    out.reserve(byConn_.size());
+    out.reserve(count_);
     for (uint64_t c : byRef_)
       if (c != 0) out.push_back(c);
     return out;
   }
 
-  bool empty() const { return byConn_.empty(); }
+  size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
   void clear() {
     std::vector<uint64_t>().swap(byRef_);
     std::vector<int>().swap(free_);
-    byConn_.clear();
+    std::vector<uint32_t>().swap(index_);
+    count_ = 0;
   }
 
  private:
+  static constexpr size_t kNone = ~size_t(0);
+
+  // Fibonacci hashing: consecutive conn ids (the engine counts them up) go
+  // to slots far apart. index_.size() is a power of two.
+  size_t home(uint64_t conn) const {
+    return static_cast<size_t>((conn * 0x9E3779B97F4A7C15ull) >> 32) & (index_.size() - 1);
+  }
+
+  size_t slotOf(uint64_t conn) const {
+    if (index_.empty() || conn == 0) return kNone;
+    const size_t mask = index_.size() - 1;
+    for (size_t i = home(conn);; i = (i + 1) & mask) {
+      uint32_t ref = index_[i];
+      if (ref == 0) return kNone;
+      if (byRef_[ref - 1] == conn) return i;
+    }
+  }
+
+  size_t emptySlot(uint64_t conn) const {
+    const size_t mask = index_.size() - 1;
+    size_t i = home(conn);
+    while (index_[i] != 0) i = (i + 1) & mask;
+    return i;
+  }
+
+  // Empties slot `at` and moves back each later entry of the run whose home
+  // is not between the gap and itself (cyclically), so that every entry stays
+  // reachable from its home without crossing an empty slot.
+  void removeSlot(size_t at) {
+    const size_t mask = index_.size() - 1;
+    size_t gap = at;
+    for (size_t j = (at + 1) & mask; index_[j] != 0; j = (j + 1) & mask) {
+      size_t h = home(byRef_[index_[j] - 1]);
+      bool stays = gap <= j ? (gap < h && h <= j) : (gap < h || h <= j);
+      if (stays) continue;
+      index_[gap] = index_[j];
+      gap = j;
+    }
+    index_[gap] = 0;
+  }
+
+  void rebuild(size_t slots) {
+    index_.assign(slots, 0);
+    for (size_t i = 0; i < byRef_.size(); ++i)
+      if (byRef_[i] != 0) index_[emptySlot(byRef_[i])] = static_cast<uint32_t>(i + 1);
+  }
+
   std::vector<uint64_t> byRef_;  // [ref - 1]: conn id, 0 when free (engine ids start at 1)
   std::vector<int> free_;        // min-heap of free refs below byRef_.size()
-  std::unordered_map<uint64_t, int> byConn_;
+  std::vector<uint32_t> index_;  // open addressing: refs by conn id, 0 when empty
+  size_t count_ = 0;             // refs in use
 };
 
 }  // namespace addon
