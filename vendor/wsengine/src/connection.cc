@@ -68,7 +68,7 @@ Connection::Connection(IoLoop& loop, uint64_t id, ConnSettingsPtr settings)
     : loop_(loop),
       settings_(std::move(settings)),
       id_(id),
-      outbox_(*settings_, loop, *this) {}
+      outbox_(*this) {}
 
 Connection::~Connection() = default;
 
@@ -89,7 +89,6 @@ void Connection::initHandles() {
   }
   tcpInit_ = true;
   hs_.reset(new Handshake);
-  outbox_.attach(reinterpret_cast<uv_stream_t*>(&tcp_));
 }
 
 bool Connection::accept(uv_stream_t* listener) {
@@ -159,7 +158,6 @@ void Connection::onConnect(uv_connect_t* req, int status) {
 void Connection::beginTransport() {
   if (cfg().tls) {
     cold().tls.reset(new TlsSession(cfg().tls, false, cfg().tlsHost));
-    outbox_.setTls(tls());
     if (!tls()->startHandshake()) {
       failHandshake(0, tls()->error());
       return;

@@ -159,6 +159,12 @@ class Connection : public std::enable_shared_from_this<Connection>,
   std::shared_ptr<Outbox> outboxRef() override;
   void onWritten() override;
   void onWriteFailed(int status) override;
+  const ConnSettings& outboxSettings() const override { return *settings_; }
+  IoLoop& outboxLoop() const override { return loop_; }
+  uv_stream_t* outboxStream() override {
+    return tcpInit_ ? reinterpret_cast<uv_stream_t*>(&tcp_) : nullptr;
+  }
+  TlsSession* outboxTls() override { return tls(); }
 
   static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);

@@ -15,7 +15,6 @@ void Connection::beginServerHandshake() {
   state_.store(kHandshake, std::memory_order_release);
   if (cfg().tls) {
     cold().tls.reset(new TlsSession(cfg().tls, true, std::string()));
-    outbox_.setTls(tls());
   }
   // A socket that sends nothing is given only firstByteTimeout: idle sockets
   // would otherwise each hold a handshake slot for the whole handshakeTimeout.

@@ -150,8 +150,7 @@ void appendWriteBufs(std::vector<uv_buf_t>& bufs, const char* data, size_t len, 
   } while (len > 0);
 }
 
-Outbox::Outbox(const ConnSettings& settings, IoLoop& loop, OutboxHost& host)
-    : s_(settings), loop_(loop), host_(host) {}
+Outbox::Outbox(OutboxHost& host) : host_(host) {}
 
 void Outbox::open(int fd, int deflateBits, bool deflateNoContextTakeover) {
   std::lock_guard<std::mutex> lock(mu());
@@ -207,7 +206,7 @@ OutFramePtr Outbox::buildFrame(const uint8_t* data, size_t len, uint8_t opcode, 
   uint64_t plen = f->data.size() - kMaxFrameHeader;
   uint8_t hdr[kMaxFrameHeader];
   uint8_t key[4];
-  bool masked = !s_.server;
+  bool masked = !settings().server;
   if (masked) randomBytes(key, 4);
   size_t hl = writeFrameHeader(hdr, true, rsv1, opcode, plen, masked ? key : nullptr);
   f->start = kMaxFrameHeader - hl;
@@ -245,13 +244,15 @@ OutFramePtr Outbox::buildDeflatedServerFrame(const uint8_t* data, size_t len, ui
 // ------------------------------------------------------------ any thread
 
 SendResult Outbox::send(const uint8_t* data, size_t len, bool binary) {
+  // Asked of the host once: the outbox keeps no copy (per-connection memory).
+  const ConnSettings& s = settings();
   SendResult res;
   res.payloadSize = len;
   if (!open_.load(std::memory_order_acquire)) {
     res.message = "Not connected";
   } else if (!binary && !isValidUtf8(data, len)) {
     res.message = "Invalid UTF-8: a text message must be valid UTF-8";
-  } else if (bufferedAmount() + len > s_.limits.sendHighWaterMark) {
+  } else if (bufferedAmount() + len > s.limits.sendHighWaterMark) {
     res.message = "Send buffer is over its high-water mark";
   } else {
     Next next;
@@ -265,9 +266,10 @@ SendResult Outbox::send(const uint8_t* data, size_t len, bool binary) {
       }
       // Compressed under the lock: with context takeover, frames must go
       // out in the order the deflater saw them.
-      bool compress = deflateBits_ != 0 && len >= s_.deflate.threshold;
+      bool compress = deflateBits_ != 0 && len >= s.deflate.threshold;
       if (compress && !deflaterReady_) {
-        deflaterReady_ = deflater_.init(deflateBits_, deflateNoCtx_, s_.deflate.level, s_.deflate.memLevel);
+        const DeflateOptions& d = s.deflate;
+        deflaterReady_ = deflater_.init(deflateBits_, deflateNoCtx_, d.level, d.memLevel);
         if (!deflaterReady_) res.compressionError = true;
       }
       const uint8_t opcode = binary ? kBinary : kText;
@@ -276,10 +278,10 @@ SendResult Outbox::send(const uint8_t* data, size_t len, bool binary) {
       // frame to an idle socket is built as its own frame and written at
       // once (its payload must be masked in a copy anyway).
       const size_t clientFrame = len + (len < 126 ? 2 : 4) + 4;  // len <= 16 KiB, masked
-      if (!compress && len <= kDirectWriteMax && (s_.server || !directNowLocked(clientFrame))) {
+      if (!compress && len <= kDirectWriteMax && (s.server || !directNowLocked(clientFrame))) {
         uint8_t hdr[kMaxFrameHeader];
         uint8_t key[4];
-        bool masked = !s_.server;
+        bool masked = !s.server;
         if (masked) randomBytes(key, 4);
         size_t hl = writeFrameHeader(hdr, true, false, opcode, len, masked ? key : nullptr);
         res.wireSize = len;
@@ -301,7 +303,7 @@ SendResult Outbox::sendShared(const OutFramePtr& frame, uint64_t payloadLen) {
   res.wireSize = payloadLen;
   if (!open_.load(std::memory_order_acquire)) {
     res.message = "Not connected";
-  } else if (bufferedAmount() + frame->size() > s_.limits.sendHighWaterMark) {
+  } else if (bufferedAmount() + frame->size() > settings().limits.sendHighWaterMark) {
     res.message = "Send buffer is over its high-water mark";
   } else {
     Next next;
@@ -325,7 +327,7 @@ bool Outbox::trySendZeroCopy(const uint8_t* data, size_t len, uint8_t opcode, Se
   // Small frames are cheaper to copy and batch (cork); large ones are a
   // syscall of their own anyway, so they skip the copy into a frame and the
   // hop to the IO thread, even while corked.
-  if (len <= kDirectWriteMax || !s_.server) return false;
+  if (len <= kDirectWriteMax || !settings().server) return false;
   uint8_t hdr[kMaxFrameHeader];
   size_t hl = writeFrameHeader(hdr, true, false, opcode, len, nullptr);
   Next next;
@@ -335,7 +337,7 @@ bool Outbox::trySendZeroCopy(const uint8_t* data, size_t len, uint8_t opcode, Se
     if (!directLocked() || !queue_.empty()) return false;
     res->payloadSize = len;
     res->wireSize = len;
-    if (bufferedAmount() + hl + len > s_.limits.sendHighWaterMark) {
+    if (bufferedAmount() + hl + len > settings().limits.sendHighWaterMark) {
       res->message = "Send buffer is over its high-water mark";
       res->bufferedAmount = bufferedAmount();
       return true;
@@ -354,7 +356,7 @@ bool Outbox::trySendZeroCopy(const uint8_t* data, size_t len, uint8_t opcode, Se
 }
 
 bool Outbox::trySendSmall(const uint8_t* data, size_t len, uint8_t opcode, SendResult* res) {
-  if (len > kDirectWriteMax || !s_.server || deflateBits_ != 0) return false;
+  if (len > kDirectWriteMax || !settings().server || deflateBits_ != 0) return false;
   // The same checks, in the same order, and the same result as sendShared
   // with a frame built for this connection alone.
   uint8_t hdr[kMaxFrameHeader];
@@ -363,7 +365,7 @@ bool Outbox::trySendSmall(const uint8_t* data, size_t len, uint8_t opcode, SendR
   res->wireSize = len;
   if (!open_.load(std::memory_order_acquire)) {
     res->message = "Not connected";
-  } else if (bufferedAmount() + hl + len > s_.limits.sendHighWaterMark) {
+  } else if (bufferedAmount() + hl + len > settings().limits.sendHighWaterMark) {
     res->message = "Send buffer is over its high-water mark";
   } else {
     Next next = kNothing;
@@ -447,12 +449,12 @@ void Outbox::enqueue(OutFramePtr f, bool data) {
   afterEnqueue(next);
 }
 
-// With mu_ held: the socket is open for direct writes and none is in flight.
+// With mu() held: the socket is open for direct writes and none is in flight.
 bool Outbox::directLocked() const {
   return fd_ >= 0 && writesInFlight_ == 0 && open_.load(std::memory_order_relaxed);
 }
 
-// With mu_ held: a frame of this size would be written now by the sending
+// With mu() held: a frame of this size would be written now by the sending
 // thread (uncorked, or within the cork's pass-through; small; nothing queued
 // or being written).
 bool Outbox::directNowLocked(size_t frameSize) const {
@@ -460,7 +462,7 @@ bool Outbox::directNowLocked(size_t frameSize) const {
          directLocked();
 }
 
-// With mu_ held: one small frame, its header (hl bytes) and payload given
+// With mu() held: one small frame, its header (hl bytes) and payload given
 // apart (the payload masked with maskKey on the way in, client role), queued
 // exactly as enqueueLocked would queue it built as a frame of its own (same
 // order, same bufferedAmount, same direct write, same cork bound), without
@@ -529,7 +531,7 @@ Outbox::Next Outbox::appendLocked(const uint8_t* hdr, size_t hl, const uint8_t* 
   return direct ? next : boundLocked(before, next);
 }
 
-// With mu_ held. Corked: queue, and have uncork() write it. Otherwise, when
+// With mu() held. Corked: queue, and have uncork() write it. Otherwise, when
 // nothing is queued or being written, the calling thread writes a small frame
 // itself (no hop to the IO thread: lower latency, fewer wake-ups); what the
 // socket does not take at once is queued for the IO thread.
@@ -543,7 +545,7 @@ Outbox::Next Outbox::enqueueLocked(OutFramePtr f) {
   return boundLocked(before, queueLocked(std::move(f)));
 }
 
-// With mu_ held, after a frame was queued (bufferedAmount() was `before`).
+// With mu() held, after a frame was queued (bufferedAmount() was `before`).
 Outbox::Next Outbox::boundLocked(uint64_t before, Next next) {
   // A corked connection holds at most kCorkedMax bytes, or half its
   // sendHighWaterMark when that is smaller: the send that crosses it writes
@@ -553,14 +555,14 @@ Outbox::Next Outbox::boundLocked(uint64_t before, Next next) {
   // socket does not take goes to the IO thread (and sends queue behind it
   // without another attempt until its writes drain the queue below the
   // bound).
-  uint64_t bound = std::min<uint64_t>(kCorkedMax, s_.limits.sendHighWaterMark / 2);
+  uint64_t bound = std::min<uint64_t>(kCorkedMax, settings().limits.sendHighWaterMark / 2);
   if (tCorkDepth > 0 && before <= bound && bufferedAmount() > bound && directLocked() &&
       !writeQueuedLocked())
     return kPost;
   return next;
 }
 
-// With mu_ held, on an idle socket: writes queued frames from this thread
+// With mu() held, on an idle socket: writes queued frames from this thread
 // (up to 256 per system call: a task's burst of small frames to one
 // connection is one call) until the queue is empty or the socket takes less
 // than it was given. True when the queue is empty.
@@ -579,7 +581,7 @@ bool Outbox::writeQueuedLocked() {
   return queue_.empty();
 }
 
-// With mu_ held, on an idle socket: writes the spans from this thread; what
+// With mu() held, on an idle socket: writes the spans from this thread; what
 // the socket does not take (full, or failed: the IO thread's write reports
 // it) is queued: `whole` itself when the socket took nothing, else a copy of
 // the rest.
@@ -591,7 +593,7 @@ Outbox::Next Outbox::writeOrQueueLocked(const struct iovec* iov, size_t count, O
   return queueLocked(written == 0 && whole ? std::move(whole) : restOf(iov, count, written));
 }
 
-// With mu_ held: the frame waits for the IO thread (or uncork).
+// With mu() held: the frame waits for the IO thread (or uncork).
 Outbox::Next Outbox::queueLocked(OutFramePtr f) {
   buffered_.fetch_add(f->size(), std::memory_order_relaxed);
   queue_.push_back(std::move(f));
@@ -601,7 +603,7 @@ Outbox::Next Outbox::queueLocked(OutFramePtr f) {
   return tCorkDepth > 0 ? kCork : kPost;
 }
 
-// With mu_ held: the socket took `written` bytes from the front of queue_.
+// With mu() held: the socket took `written` bytes from the front of queue_.
 void Outbox::consumeLocked(size_t written) {
   if (written == 0) return;
   size_t left = written, done = 0;
@@ -621,7 +623,7 @@ void Outbox::consumeLocked(size_t written) {
 void Outbox::afterEnqueue(Next next) {
   if (next == kPost) {
     std::shared_ptr<Outbox> self = host_.outboxRef();
-    loop_.post([self] { self->flush(); });
+    host_.outboxLoop().post([self] { self->flush(); });
   } else if (next == kCork) {
     if (!tCorked) tCorked = new std::vector<std::shared_ptr<Outbox>>();  // per thread, kept
     tCorked->push_back(host_.outboxRef());
@@ -647,21 +649,22 @@ void Outbox::flushFromOwner() {
     }
   }
   std::shared_ptr<Outbox> self = host_.outboxRef();
-  loop_.post([self] { self->flush(); });
+  host_.outboxLoop().post([self] { self->flush(); });
 }
 
 // ------------------------------------------------------------ loop thread
 
 void Outbox::flush() {
   std::vector<OutFramePtr> frames;
-  bool drop = dropping_ || !stream_;
+  uv_stream_t* stream = host_.outboxStream();
+  bool drop = dropping_ || !stream;
   // While libuv still holds bytes it could not write (the socket is full: a
   // peer not reading keeps them there), frames wait in the queue, where
   // bufferedAmount sees them and a newer pong replaces an unsent one; the
   // onWrite that empties libuv's queue flushes them. (Handing every flush to
   // libuv queued pongs without bound.) A socket that takes everything at once
   // leaves libuv's queue empty: the next write goes at once.
-  bool stalled = !drop && uv_stream_get_write_queue_size(stream_) > 0;
+  bool stalled = !drop && uv_stream_get_write_queue_size(stream) > 0;
   {
     std::lock_guard<std::mutex> lock(mu());
     if (stalled && writesInFlight_ > 0) {
@@ -691,10 +694,10 @@ void Outbox::writeFrames(std::vector<OutFramePtr>&& frames) {
   w->req.data = this;
   for (auto& f : frames) w->accounted += f->size();
   std::vector<uv_buf_t> bufs;
-  if (tls_) {
+  if (TlsSession* tls = host_.outboxTls()) {
     for (auto& f : frames)
-      tls_->write(reinterpret_cast<const uint8_t*>(f->data.data() + f->start), f->size());
-    tls_->takeOutput(w->raw);
+      tls->write(reinterpret_cast<const uint8_t*>(f->data.data() + f->start), f->size());
+    tls->takeOutput(w->raw);
     appendWriteBufs(bufs, &w->raw[0], w->raw.size());
   } else {
     w->frames = std::move(frames);
@@ -705,7 +708,7 @@ void Outbox::writeFrames(std::vector<OutFramePtr>&& frames) {
 }
 
 void Outbox::writeRaw(std::string bytes) {
-  if (bytes.empty() || closed_ || !stream_) return;
+  if (bytes.empty() || closed_ || !host_.outboxStream()) return;
   auto* w = new WriteReq;
   w->req.data = this;
   w->raw = std::move(bytes);
@@ -721,7 +724,8 @@ void Outbox::writeRaw(std::string bytes) {
 // Hands a write (counted in writesInFlight_) to libuv.
 void Outbox::submit(void* req, std::vector<uv_buf_t>& bufs) {
   auto* w = static_cast<WriteReq*>(req);
-  int rc = uv_write(&w->req, stream_, bufs.data(), static_cast<unsigned>(bufs.size()), &Outbox::onWrite);
+  int rc = uv_write(&w->req, host_.outboxStream(), bufs.data(), static_cast<unsigned>(bufs.size()),
+                    &Outbox::onWrite);
   if (rc == 0) return;
   buffered_.fetch_sub(w->accounted, std::memory_order_relaxed);
   delete w;
@@ -737,7 +741,7 @@ void Outbox::onWrite(uv_write_t* req, int status) {
   auto* self = static_cast<Outbox*>(req->data);
   self->buffered_.fetch_sub(w->accounted, std::memory_order_relaxed);
   bool more;
-  bool drained = uv_stream_get_write_queue_size(self->stream_) == 0;
+  bool drained = uv_stream_get_write_queue_size(self->host_.outboxStream()) == 0;
   {
     std::lock_guard<std::mutex> lock(self->mu());
     --self->writesInFlight_;

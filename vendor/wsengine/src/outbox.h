@@ -72,21 +72,28 @@ class OutboxHost {
   virtual void onWritten() = 0;
   // Loop thread: a write failed (libuv status); the socket must be closed.
   virtual void onWriteFailed(int status) = 0;
+  // What the outbox works with, asked of the host instead of kept in each
+  // outbox (per-connection memory: the connection holds them already).
+  // Any thread: the settings (role, deflate, sendHighWaterMark) and the
+  // loop, both for the host's lifetime.
+  virtual const ConnSettings& outboxSettings() const = 0;
+  virtual IoLoop& outboxLoop() const = 0;
+  // Loop thread: the socket (null until it exists; nothing is written then)
+  // and the TLS session that encrypts frames (null: plain TCP).
+  virtual uv_stream_t* outboxStream() = 0;
+  virtual TlsSession* outboxTls() = 0;
 };
 
 class Outbox {
  public:
-  // settings (role, deflate level, sendHighWaterMark) must outlive the outbox.
-  Outbox(const ConnSettings& settings, IoLoop& loop, OutboxHost& host);
+  // The host gives the settings, the loop, the socket and the TLS session.
+  explicit Outbox(OutboxHost& host);
   Outbox(const Outbox&) = delete;
   Outbox& operator=(const Outbox&) = delete;
 
   // --- loop thread ---
-  // The socket (its handle lives as long as the connection). Until open(),
-  // only writeRaw() and control frames go out.
-  void attach(uv_stream_t* stream) { stream_ = stream; }
-  // Frames are encrypted by this session when they are written (TLS).
-  void setTls(TlsSession* tls) { tls_ = tls; }
+  // Until open(), only writeRaw() and control frames go out (to the host's
+  // outboxStream(), encrypted by its outboxTls() when there is one).
   // The opening handshake is done: data frames are accepted. fd >= 0 (plain
   // TCP): sending threads may write to it while the socket is idle.
   // deflateBits 8..15: compress messages (our side's window and takeover as
@@ -132,14 +139,16 @@ class Outbox {
   // frame is accepted (RFC 6455 §5.5.1: none may follow it).
   void sendClose(const uint8_t* payload, size_t len);
   uint64_t bufferedAmount() const { return buffered_.load(std::memory_order_relaxed); }
-  bool overHighWaterMark() const { return bufferedAmount() > s_.limits.sendHighWaterMark; }
+  bool overHighWaterMark() const {
+    return bufferedAmount() > settings().limits.sendHighWaterMark;
+  }
   bool deflateActive() const { return deflateBits_ != 0; }
   // Server role, permessage-deflate with server_no_context_takeover agreed:
   // each message is compressed on its own, so one frame compressed once fits
   // every such connection with the same window bits and settings (a topic's
   // publish shares it). 0 when the connection compresses with context.
   int sharedDeflateBits() const { return deflateNoCtx_ ? deflateBits_ : 0; }
-  const ConnSettings& settings() const { return s_; }
+  const ConnSettings& settings() const { return host_.outboxSettings(); }
   // Writes what a corked thread queued (see cork() in wsengine.h).
   void flushFromOwner();
 
@@ -174,12 +183,7 @@ class Outbox {
   // memory is the reason: a std::mutex here was 40 of its bytes.
   std::mutex& mu() const;
 
-  const ConnSettings& s_;
-  IoLoop& loop_;
   OutboxHost& host_;
-  // loop thread
-  uv_stream_t* stream_ = nullptr;
-  TlsSession* tls_ = nullptr;
 
   // (Members ordered so that small ones share 8-byte words: this is
   // per-connection memory.)

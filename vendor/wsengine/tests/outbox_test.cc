@@ -59,11 +59,15 @@ bool socketPair(int* out, int* in) {
 class Harness : public OutboxHost, public std::enable_shared_from_this<Harness> {
  public:
   Harness(IoLoop& loop, bool server, uint64_t hwm = uint64_t(1) << 30)
-      : loop_(loop), settings_(make(server, hwm)), box(*settings_, loop, *this) {}
+      : loop_(loop), settings_(make(server, hwm)), box(*this) {}
 
   std::shared_ptr<Outbox> outboxRef() override { return std::shared_ptr<Outbox>(shared_from_this(), &box); }
   void onWritten() override { ++written; }
   void onWriteFailed(int) override { ++failed; }
+  const ConnSettings& outboxSettings() const override { return *settings_; }
+  IoLoop& outboxLoop() const override { return loop_; }
+  uv_stream_t* outboxStream() override { return started_ ? reinterpret_cast<uv_stream_t*>(&tcp_) : nullptr; }
+  TlsSession* outboxTls() override { return nullptr; }
 
   // Opens the socket on the loop, as Connection does once the handshake is done.
   void start(int fd, int deflateBits = 0) {
@@ -71,7 +75,7 @@ class Harness : public OutboxHost, public std::enable_shared_from_this<Harness> 
       uv_tcp_init(loop_.loop(), &tcp_);
       uv_tcp_open(&tcp_, fd);
       uv_tcp_nodelay(&tcp_, 1);
-      box.attach(reinterpret_cast<uv_stream_t*>(&tcp_));
+      started_ = true;
       box.open(fd, deflateBits, false);
     });
   }
@@ -102,6 +106,7 @@ class Harness : public OutboxHost, public std::enable_shared_from_this<Harness> 
   IoLoop& loop_;
   std::shared_ptr<ConnSettings> settings_;
   uv_tcp_t tcp_;
+  bool started_ = false;  // loop thread
 
  public:
   Outbox box;
