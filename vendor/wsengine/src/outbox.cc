@@ -100,28 +100,7 @@ thread_local int tCorkDepth = 0;
 thread_local unsigned tCorkPass = 0;  // direct writes still allowed while corked
 thread_local std::vector<std::shared_ptr<Outbox>>* tCorked = nullptr;
 
-// The outboxes' locks: a fixed table of mutexes, each outbox using the one
-// its address picks, instead of a std::mutex (40 bytes) per connection. Two
-// outboxes may share one; that is safe because no code holds an outbox's
-// lock while it takes another's (each is held only around one outbox's own
-// state; afterEnqueue, posting and corking run after it is released), and
-// cheap because what is done under it is short (a copy, at most one
-// nonblocking send). One cache line each, so threads locking different
-// outboxes do not contend for the line.
-constexpr unsigned kLockBits = 8;
-struct alignas(64) LockStripe {
-  std::mutex mu;
-};
-LockStripe gLocks[1u << kLockBits];
-
 }  // namespace
-
-std::mutex& Outbox::mu() const {
-  // Fibonacci hashing of the address: neighbouring connections (a few
-  // hundred bytes apart) land on different stripes.
-  uint64_t a = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(this));
-  return gLocks[(a * 0x9E3779B97F4A7C15ull) >> (64 - kLockBits)].mu;
-}
 
 void cork(unsigned passThrough) {
   if (tCorkDepth++ == 0) tCorkPass = passThrough;

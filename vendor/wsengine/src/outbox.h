@@ -179,11 +179,16 @@ class Outbox {
   void writeFrames(std::vector<OutFramePtr>&& frames);
   void submit(void* req, std::vector<uv_buf_t>& bufs);
 
-  // This outbox's lock (a shared table's: see outbox.cc). Per-connection
-  // memory is the reason: a std::mutex here was 40 of its bytes.
-  std::mutex& mu() const;
+  // This outbox's own lock. A shared table of striped locks would save 40
+  // bytes per connection, but a compression or a large copy is done under
+  // this lock (send(): frames must leave in the order the deflater saw
+  // them), and with a shared lock an IO thread flushing an unrelated
+  // connection on the same stripe would wait that long, and with it every
+  // connection that thread serves.
+  std::mutex& mu() const { return mu_; }
 
   OutboxHost& host_;
+  mutable std::mutex mu_;
 
   // (Members ordered so that small ones share 8-byte words: this is
   // per-connection memory.)
