@@ -53,6 +53,9 @@ rm -f "$LOGS"/report.* "$ROOT/.vitest-asan.json"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:quarantine_size_mb=16:strict_string_checks=1:log_path=$LOGS/report"
 export UBSAN_OPTIONS="print_stacktrace=1:log_path=$LOGS/report"
 export IXWS_BINARY="$BINARY"
+# Tests that bound RSS scale their bound for ASan's shadow memory and
+# redzones (test/backpressure.test.ts).
+export IXWS_SANITIZER=asan
 
 start=$(date +%s)
 echo "== vitest with $BINARY (LD_PRELOAD=$ASAN_RT)"
