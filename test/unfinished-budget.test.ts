@@ -152,6 +152,48 @@ describe('maxUnfinishedBytes', () => {
     expect(srv.fragments).toEqual([]);
   }, 60_000);
 
+  test('small unfinished messages held across reads are counted: they leave no room for a large one', async () => {
+    // Up to 64 KiB of a message is counted but never refused, and is settled
+    // with the budget only when the read that received it ends (a message
+    // that starts and ends in one read never touches the shared counter).
+    // Here 20 peers each leave a 60 KiB message unfinished: 1.17 MiB counted
+    // against a 1 MiB budget (their fragment events' copies are counted too,
+    // until the method has taken them), so a peer that then starts a 512 KiB
+    // message is refused, and the small ones are kept. Were the small charges
+    // never settled, the 512 KiB would fit and this would time out.
+    const srv = budgetServer({ maxUnfinishedBytes: 1 * MiB });
+    const small: RawPeer[] = [];
+    for (let i = 0; i < 20; i++) {
+      const raw = await RawPeer.connect(srv.port);
+      await raw.upgrade();
+      small.push(raw);
+    }
+    for (const raw of small) {
+      raw.send({ opcode: 0x2, fin: false, payload: Buffer.alloc(60 * 1024) });
+      // The pong proves the server read the whole frame first.
+      raw.send({ opcode: 0x9, payload: Buffer.from('p') });
+    }
+    for (const raw of small) {
+      const f = await raw.readFrame(5000);
+      expect(f.opcode).toBe(0xa);
+    }
+    const big = await RawPeer.connect(srv.port);
+    await big.upgrade();
+    big.send({ opcode: 0x2, fin: false, payload: Buffer.alloc(512 * 1024) });
+    const c = await big.readUntilClose(5000);
+    expect(c.code).toBe(1009);
+    expect(c.close.payload.subarray(2).toString()).toMatch(/maxUnfinishedBytes/);
+    // The small ones were never refused: each still answers a ping.
+    for (const raw of small) raw.send({ opcode: 0x9, payload: Buffer.from('q') });
+    for (const raw of small) {
+      const f = await raw.readFrame(5000);
+      expect(f.opcode).toBe(0xa);
+      expect(f.payload.toString()).toBe('q');
+    }
+    await until(() => srv.events.of('close').find((e) => e.ctx.code === 1009), 5000, 'the close event');
+    expect(srv.events.of('close')).toHaveLength(1);
+  });
+
   test('uncompressed fragments count too, and so do fragment copies not yet consumed', async () => {
     const srv = budgetServer({ maxUnfinishedBytes: 8 * MiB });
     const good = await connectClient(srv);

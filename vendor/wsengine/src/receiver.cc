@@ -45,7 +45,10 @@ Receiver::Receiver(const ConnSettings& settings, ReceiverListener& listener)
   parser_.setMaxMessageSize(s_.limits.maxPayload);
 }
 
-Receiver::~Receiver() { releaseUnfinished(); }
+Receiver::~Receiver() {
+  releaseUnfinished();
+  settleUnfinished();
+}
 
 void Receiver::enableInflate(int windowBits, bool noContextTakeover) {
   parser_.setAllowRsv1(true);
@@ -54,8 +57,8 @@ void Receiver::enableInflate(int windowBits, bool noContextTakeover) {
 }
 
 void Receiver::feed(uint8_t* data, size_t len) {
-  if (done_ || parser_.failed()) return;
-  parser_.feed(data, len, *this);
+  if (!done_ && !parser_.failed()) parser_.feed(data, len, *this);
+  settleUnfinished();
 }
 
 void Receiver::discard() {
@@ -64,6 +67,7 @@ void Receiver::discard() {
   madeEnd_ = 0;
   fragDelivered_ = 0;
   releaseUnfinished();
+  settleUnfinished();
 }
 
 bool Receiver::fail(int code, const char* reason, bool decompressionError) {
@@ -281,20 +285,39 @@ bool Receiver::control() {
 // copies in fragments until their consumer lets go of them (see deliver). A
 // finished message leaves the budget: its event is bounded by the sink (the
 // addon's queue pauses reading when full). Up to kUnbudgetedBytes per message
-// (or fragment) are counted but never refused.
+// (or fragment) are counted but never refused, so they need not reach the
+// shared counter at once: they are settled when the read ends
+// (settleUnfinished), and a message that starts and ends within one read,
+// the common case, never touches it. That was two atomic operations on a
+// counter every IO thread shares, per message (bench/PROFILE.md, sixth pass).
+// What the other connections see lags by one read of this one's, at most
+// kUnbudgetedBytes.
 bool Receiver::chargeUnfinished(uint64_t n) {
   const auto& b = s_.unfinished;
-  if (!b || n == unfinishedCharged_) return true;
+  if (!b) return true;
+  if (n <= kUnbudgetedBytes) {
+    unfinishedHeld_ = n;
+    return true;
+  }
+  // Over kUnbudgetedBytes: asked of the budget now, including what this
+  // message held unsettled so far.
   if (n > unfinishedCharged_) {
-    if (n <= kUnbudgetedBytes)
-      b->force(n - unfinishedCharged_);
-    else if (!b->take(n - unfinishedCharged_))
-      return false;
-  } else {
+    if (!b->take(n - unfinishedCharged_)) return false;
+  } else if (n < unfinishedCharged_) {
     b->give(unfinishedCharged_ - n);
   }
-  unfinishedCharged_ = n;
+  unfinishedCharged_ = unfinishedHeld_ = n;
   return true;
+}
+
+void Receiver::settleUnfinished() {
+  const auto& b = s_.unfinished;
+  if (!b || unfinishedHeld_ == unfinishedCharged_) return;
+  if (unfinishedHeld_ > unfinishedCharged_)
+    b->force(unfinishedHeld_ - unfinishedCharged_);
+  else
+    b->give(unfinishedCharged_ - unfinishedHeld_);
+  unfinishedCharged_ = unfinishedHeld_;
 }
 
 uint64_t Receiver::heldBytes() const {

@@ -86,7 +86,8 @@ class Receiver : private FrameHandler {
   // enableInflate) would go on exactly as this one, so an idle connection
   // need not keep one (Connection frees it between reads).
   bool idle() const {
-    return !done_ && !inflaterReady_ && unfinishedCharged_ == 0 && parser_.betweenMessages();
+    return !done_ && !inflaterReady_ && unfinishedCharged_ == 0 && unfinishedHeld_ == 0 &&
+           parser_.betweenMessages();
   }
   // Drops the message in progress and its budget charge (connection gone).
   void discard();
@@ -107,9 +108,12 @@ class Receiver : private FrameHandler {
   uint64_t inflateLimit(bool* capped) const;
   bool inflated(Inflater::Result r, bool budgetCapped);
   // Sets this message's charge against the budget to n bytes; false (nothing
-  // changed) when the budget cannot cover it.
+  // changed) when the budget cannot cover it. Up to kUnbudgetedBytes it is
+  // only noted, and reaches the budget in settleUnfinished.
   bool chargeUnfinished(uint64_t n);
   void releaseUnfinished() { chargeUnfinished(0); }
+  // Brings the budget to this message's noted charge (end of each read).
+  void settleUnfinished();
   uint64_t heldBytes() const;
   bool failOverBudget();
 
@@ -132,6 +136,7 @@ class Receiver : private FrameHandler {
   size_t fragDelivered_ = 0;  // bytes of msg_ already given as fragments
   size_t madeEnd_ = 0;        // end of a region readTarget() made in msg_ (new memory)
   uint64_t unfinishedCharged_ = 0;  // of s_.unfinished, for msg_ (heldBytes())
+  uint64_t unfinishedHeld_ = 0;     // noted; differs from the above only within a read
   std::string ctrl_;          // control frame payload
   Utf8Validator utf8_;
   Inflater inflater_;
