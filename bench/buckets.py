@@ -52,10 +52,12 @@ def syscall_of(chain):
 
 def kernel_bucket(chain):
     ksyms = [s for s, d in chain if d == KERNEL]
-    if any(WAKE.match(s) for s in ksyms):
-        return 'kernel: wake-ups/switches'
+    # Page faults first: a fault's chain ends in pvm_irq_enable too (KVM),
+    # which the wake-up pattern would claim.
     if any('page_fault' in s for s in ksyms):
         return 'kernel: page faults'
+    if any(WAKE.match(s) for s in ksyms):
+        return 'kernel: wake-ups/switches'
     sc = syscall_of(chain)
     if sc is not None and any(s.startswith(('entry_SYSCALL', 'do_syscall')) for s in ksyms):
         return 'kernel: ' + sc
@@ -66,6 +68,8 @@ def kernel_bucket(chain):
 
 # (bucket, pattern on a frame's symbol), tried frame by frame from the leaf up.
 IX_MARKERS = [
+    ('send scope (cork microtask)', r'SendScope::'),
+    ('N-API send: fast path (websocketServerSendTo)', r'WebsocketServerSendTo'),
     ('N-API send: status objects', r'sendStatusList|sendStatus\b|Factories::get'),
     ('N-API send: data argument', r'readSendData|isSendData'),
     ('N-API send: argument/option reading', r'Keys::presence|binaryArg|updateEntry|refObjectArg|Keys::get|'
@@ -74,6 +78,8 @@ IX_MARKERS = [
                                            r'queue)|buildServerFrame|Topics|corked|cork|uncork)'),
     ('N-API send: other (entry, Keys, refs, result rows)', r'WebsocketServerSend'),
     ('delivery: data slabs', r'Delivery::planSlabs'),
+    ('delivery: runs (fields, values, one call per run)', r'Delivery::deliverRun|Delivery::resolveRunEvent|'
+                                                          r'Delivery::ensureRunArray'),
     ('delivery: per event (arguments, call)', r'Delivery::deliverEvent|Delivery::callMethod|eventData|eventContext'),
     ('delivery: batch (drain, cork, keys)', r'Delivery::deliver|EventQueue::drain|EventQueue::|Delivery::'),
     ('engine: receive (read, parse, events)', r'^wsengine::'),

@@ -100,6 +100,52 @@ thread_local int tCorkDepth = 0;
 thread_local unsigned tCorkPass = 0;  // direct writes still allowed while corked
 thread_local std::vector<std::shared_ptr<Outbox>>* tCorked = nullptr;
 
+// Frames this thread wrote out of a queue (consumeLocked), kept for the
+// next tails it starts (appendLocked). An echo server's JS thread starts a
+// tail per connection per delivered batch and writes it at uncork: with
+// malloc, each tail was a fresh 4-16 KiB block grown by reallocation (a
+// copy), returned when written and often trimmed back to the kernel, so
+// the next one page-faulted in again (echo 1 KiB: ~0.65 us of ~5.4 per
+// message in malloc, the growth copy and those page faults). Bounded in
+// bytes per thread; an idle connection still holds no tail (the memory
+// sits here, not in the connection). Only frames below kPooledMin are
+// kept (larger ones go back to the buffer pool in ~OutFrame), only ones
+// nothing else holds (use_count 1: a broadcast frame still queued on
+// another connection is not taken), and the frame is reset before reuse.
+struct TailCache {
+  std::vector<OutFramePtr> frames;
+  size_t bytes = 0;
+};
+thread_local TailCache tTails;
+constexpr size_t kTailCacheBytes = size_t(1) << 20;
+constexpr size_t kTailKeepMin = 1024;  // smaller ones are tcache-cheap anyway
+
+// A written frame whose storage this thread may reuse as a tail.
+void keepTail(OutFramePtr& f) {
+  if (!f || f.use_count() != 1) return;
+  size_t cap = f->data.capacity();
+  if (cap < kTailKeepMin || cap >= kPooledMin || tTails.bytes + cap > kTailCacheBytes) return;
+  tTails.bytes += cap;
+  tTails.frames.push_back(std::move(f));
+}
+
+// An empty frame with room for at least `want` bytes: a kept one when this
+// thread has one, else a new one with room for `reserve`.
+std::shared_ptr<OutFrame> takeTail(size_t want, size_t reserve) {
+  if (!tTails.frames.empty()) {
+    std::shared_ptr<OutFrame> f = std::const_pointer_cast<OutFrame>(std::move(tTails.frames.back()));
+    tTails.frames.pop_back();
+    tTails.bytes -= f->data.capacity();
+    f->data.clear();
+    f->start = 0;
+    if (f->data.capacity() < want) f->data.reserve(reserve);
+    return f;
+  }
+  auto f = std::make_shared<OutFrame>();
+  f->data.reserve(reserve);
+  return f;
+}
+
 }  // namespace
 
 void cork(unsigned passThrough) {
@@ -478,10 +524,9 @@ Outbox::Next Outbox::appendLocked(const uint8_t* hdr, size_t hl, const uint8_t* 
     }
   }
   if (!tail) {
-    auto f = std::make_shared<OutFrame>();
     // Room for a few more like it: a frame queued behind others (or corked)
     // is seldom the last.
-    f->data.reserve(std::max(m, std::min(kTailMax, std::max<size_t>(4 * m, 512))));
+    std::shared_ptr<OutFrame> f = takeTail(m, std::max(m, std::min(kTailMax, std::max<size_t>(4 * m, 512))));
     tail = f.get();
     queue_.push_back(std::move(f));
     tailOpen_ = true;
@@ -594,6 +639,7 @@ void Outbox::consumeLocked(size_t written) {
     struct iovec part = span(*queue_[done]);
     queue_[done] = restOf(&part, 1, left);
   }
+  for (size_t i = 0; i < done; ++i) keepTail(queue_[i]);
   queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(done));
   buffered_.fetch_sub(written, std::memory_order_relaxed);
   pendingPongAt_ = 0;  // sent, or moved: no longer replaceable
