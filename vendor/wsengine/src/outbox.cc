@@ -105,8 +105,9 @@ thread_local std::vector<std::shared_ptr<Outbox>>* tCorked = nullptr;
 // tail per connection per delivered batch and writes it at uncork: with
 // malloc, each tail was a fresh 4-16 KiB block grown by reallocation (a
 // copy), returned when written and often trimmed back to the kernel, so
-// the next one page-faulted in again (echo 1 KiB: ~0.65 us of ~5.4 per
-// message in malloc, the growth copy and those page faults). Bounded in
+// the next one page-faulted in again (echo 1 KiB, DWARF profiles: malloc
+// and free under Outbox 2.1 % -> 0.6 % of the server's CPU, bench/PROFILE.md
+// sixth pass). Bounded in
 // bytes per thread; an idle connection still holds no tail (the memory
 // sits here, not in the connection). Only frames below kPooledMin are
 // kept (larger ones go back to the buffer pool in ~OutFrame), only ones

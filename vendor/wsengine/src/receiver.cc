@@ -295,12 +295,14 @@ bool Receiver::control() {
 bool Receiver::chargeUnfinished(uint64_t n) {
   const auto& b = s_.unfinished;
   if (!b) return true;
-  if (n <= kUnbudgetedBytes) {
+  if (n <= kUnbudgetedBytes && unfinishedCharged_ <= kUnbudgetedBytes) {
     unfinishedHeld_ = n;
     return true;
   }
-  // Over kUnbudgetedBytes: asked of the budget now, including what this
-  // message held unsettled so far.
+  // Over kUnbudgetedBytes, or coming down from a charge over it (a large
+  // message finished: its bytes leave the budget now, not at the end of
+  // the read): asked of (or given to) the budget at once, including what
+  // this message held unsettled so far.
   if (n > unfinishedCharged_) {
     if (!b->take(n - unfinishedCharged_)) return false;
   } else if (n < unfinishedCharged_) {

@@ -52,6 +52,8 @@ std::string show(const std::string& d) {
 class Recorder : public ReceiverListener {
  public:
   Strings got;
+  const ByteBudget* budget = nullptr;  // when set: its use at each message
+  std::vector<uint64_t> usedAtMessage;
   std::vector<std::string> fragments;       // fragment payloads, in order
   std::vector<std::shared_ptr<void>> holds;  // kept when keepHolds
   bool keepHolds = false;
@@ -60,6 +62,7 @@ class Recorder : public ReceiverListener {
   void onMessage(std::string&& data, bool binary, uint64_t wireSize) override {
     got.push_back(std::string("message ") + (binary ? "b" : "t") + " wire=" + std::to_string(wireSize) +
                   " " + show(data));
+    if (budget != nullptr) usedAtMessage.push_back(budget->used());
     last = std::move(data);
   }
   void onFragment(std::string&& data, bool binary, uint64_t wireSize, std::shared_ptr<void> hold) override {
@@ -472,6 +475,26 @@ void testBudget() {
     CHECK_EQ(budget.used(), 100 * K);
   }
   CHECK_EQ(budget.used(), uint64_t(0));
+
+  // Charges up to 64 KiB reach the budget when the read ends; a finished
+  // large message leaves it at once, before its event, even in mid-read
+  // (one read here: a 100 KiB message, then a 1 KiB one).
+  {
+    Recorder rc;
+    rc.budget = &budget;
+    Receiver c(su.settings, rc);
+    std::string both = w.frame(kBinary, part) + w.frame(kBinary, std::string(1000, 'd'));
+    c.feed(reinterpret_cast<uint8_t*>(&both[0]), both.size());
+    CHECK_EQ(rc.got.size(), size_t(2));
+    CHECK_EQ(rc.usedAtMessage.size(), size_t(2));
+    CHECK_EQ(rc.usedAtMessage[0], uint64_t(0));
+    CHECK_EQ(rc.usedAtMessage[1], uint64_t(0));
+    CHECK_EQ(budget.used(), uint64_t(0));
+    // A small message left unfinished is on the budget once the read ends.
+    std::string open = w.frame(kBinary, std::string(2000, 'e'), false);
+    c.feed(reinterpret_cast<uint8_t*>(&open[0]), open.size());
+    CHECK_EQ(budget.used(), uint64_t(2000));  // the fragment's copy was let go of at once
+  }
 
   // Inflating stops at the budget's room instead of allocating past it.
   Setup sz(true);
