@@ -179,7 +179,7 @@ void appendWriteBufs(std::vector<uv_buf_t>& bufs, const char* data, size_t len, 
 Outbox::Outbox(OutboxHost& host) : host_(host) {}
 
 void Outbox::open(int fd, int deflateBits, bool deflateNoContextTakeover) {
-  std::lock_guard<std::mutex> lock(mu());
+  std::lock_guard<SmallLock> lock(mu());
   fd_ = fd;
   deflateBits_ = static_cast<uint8_t>(deflateBits);
   deflateNoCtx_ = deflateNoContextTakeover;
@@ -189,7 +189,7 @@ void Outbox::open(int fd, int deflateBits, bool deflateNoContextTakeover) {
 void Outbox::close() {
   {
     // Under the lock: a direct write in progress finishes before the fd goes.
-    std::lock_guard<std::mutex> lock(mu());
+    std::lock_guard<SmallLock> lock(mu());
     fd_ = -1;
     open_.store(false, std::memory_order_release);
   }
@@ -198,7 +198,7 @@ void Outbox::close() {
 }
 
 void Outbox::clear() {
-  std::lock_guard<std::mutex> lock(mu());
+  std::lock_guard<SmallLock> lock(mu());
   queue_.clear();
   pendingPongAt_ = 0;
   tailOpen_ = false;
@@ -206,7 +206,7 @@ void Outbox::clear() {
 
 bool Outbox::idle() {
   if (writesInFlight_ > 0) return false;
-  std::lock_guard<std::mutex> lock(mu());
+  std::lock_guard<SmallLock> lock(mu());
   return queue_.empty();
 }
 
@@ -283,7 +283,7 @@ SendResult Outbox::send(const uint8_t* data, size_t len, bool binary) {
   } else {
     Next next;
     {
-      std::lock_guard<std::mutex> lock(mu());
+      std::lock_guard<SmallLock> lock(mu());
       // Checked again under the lock: a close frame queued since must stay last.
       if (!open_.load(std::memory_order_relaxed)) {
         res.message = "Not connected";
@@ -334,7 +334,7 @@ SendResult Outbox::sendShared(const OutFramePtr& frame, uint64_t payloadLen) {
   } else {
     Next next;
     {
-      std::lock_guard<std::mutex> lock(mu());
+      std::lock_guard<SmallLock> lock(mu());
       if (open_.load(std::memory_order_relaxed)) {
         next = enqueueLocked(frame);
         res.success = true;
@@ -358,7 +358,7 @@ bool Outbox::trySendZeroCopy(const uint8_t* data, size_t len, uint8_t opcode, Se
   size_t hl = writeFrameHeader(hdr, true, false, opcode, len, nullptr);
   Next next;
   {
-    std::lock_guard<std::mutex> lock(mu());
+    std::lock_guard<SmallLock> lock(mu());
     // Idle socket only: nothing queued or being written may go after us.
     if (!directLocked() || !queue_.empty()) return false;
     res->payloadSize = len;
@@ -396,7 +396,7 @@ bool Outbox::trySendSmall(const uint8_t* data, size_t len, uint8_t opcode, SendR
   } else {
     Next next = kNothing;
     {
-      std::lock_guard<std::mutex> lock(mu());
+      std::lock_guard<SmallLock> lock(mu());
       if (open_.load(std::memory_order_relaxed)) {
         next = appendLocked(hdr, hl, data, len, nullptr);
         res->success = true;
@@ -420,7 +420,7 @@ bool Outbox::sendPing(const uint8_t* data, size_t len) {
   OutFramePtr f = buildFrame(data, len, kPing, false, nullptr);
   Next next;
   {
-    std::lock_guard<std::mutex> lock(mu());
+    std::lock_guard<SmallLock> lock(mu());
     if (!open_.load(std::memory_order_relaxed)) return false;  // closed (or not open yet)
     next = enqueueLocked(std::move(f));
   }
@@ -433,7 +433,7 @@ void Outbox::sendClose(const uint8_t* payload, size_t len) {
   OutFramePtr f = buildFrame(payload, len, kClose, false, nullptr);
   Next next;
   {
-    std::lock_guard<std::mutex> lock(mu());
+    std::lock_guard<SmallLock> lock(mu());
     open_.store(false, std::memory_order_release);  // before the frame: nothing may follow it
     next = enqueueLocked(std::move(f));
   }
@@ -448,7 +448,7 @@ void Outbox::sendPong(const uint8_t* data, size_t len) {
   OutFramePtr f = buildFrame(data, len, kPong, false, nullptr);
   Next next;
   {
-    std::lock_guard<std::mutex> lock(mu());
+    std::lock_guard<SmallLock> lock(mu());
     if (pendingPongAt_ > 0 && pendingPongAt_ <= queue_.size()) {
       OutFramePtr& old = queue_[pendingPongAt_ - 1];
       buffered_.fetch_add(f->size(), std::memory_order_relaxed);
@@ -468,7 +468,7 @@ void Outbox::sendPong(const uint8_t* data, size_t len) {
 void Outbox::enqueue(OutFramePtr f, bool data) {
   Next next;
   {
-    std::lock_guard<std::mutex> lock(mu());
+    std::lock_guard<SmallLock> lock(mu());
     if (data && !open_.load(std::memory_order_relaxed)) return;
     next = enqueueLocked(std::move(f));
   }
@@ -661,7 +661,7 @@ void Outbox::afterEnqueue(Next next) {
 // while the IO thread is writing) goes to the IO thread.
 void Outbox::flushFromOwner() {
   {
-    std::lock_guard<std::mutex> lock(mu());
+    std::lock_guard<SmallLock> lock(mu());
     if (queue_.empty()) {
       flushPosted_ = false;
       return;
@@ -692,7 +692,7 @@ void Outbox::flush() {
   // leaves libuv's queue empty: the next write goes at once.
   bool stalled = !drop && uv_stream_get_write_queue_size(stream) > 0;
   {
-    std::lock_guard<std::mutex> lock(mu());
+    std::lock_guard<SmallLock> lock(mu());
     if (stalled && writesInFlight_ > 0) {
       flushPosted_ = !queue_.empty();
       return;
@@ -741,7 +741,7 @@ void Outbox::writeRaw(std::string bytes) {
   std::vector<uv_buf_t> bufs;
   appendWriteBufs(bufs, &w->raw[0], w->raw.size());
   {
-    std::lock_guard<std::mutex> lock(mu());
+    std::lock_guard<SmallLock> lock(mu());
     ++writesInFlight_;
   }
   submit(w, bufs);
@@ -756,7 +756,7 @@ void Outbox::submit(void* req, std::vector<uv_buf_t>& bufs) {
   buffered_.fetch_sub(w->accounted, std::memory_order_relaxed);
   delete w;
   {
-    std::lock_guard<std::mutex> lock(mu());
+    std::lock_guard<SmallLock> lock(mu());
     --writesInFlight_;
   }
   host_.onWriteFailed(rc);
@@ -769,7 +769,7 @@ void Outbox::onWrite(uv_write_t* req, int status) {
   bool more;
   bool drained = uv_stream_get_write_queue_size(self->host_.outboxStream()) == 0;
   {
-    std::lock_guard<std::mutex> lock(self->mu());
+    std::lock_guard<SmallLock> lock(self->mu());
     --self->writesInFlight_;
     more = drained && self->flushPosted_ && !self->queue_.empty();
   }

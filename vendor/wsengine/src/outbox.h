@@ -11,8 +11,7 @@
 // Threading: send(), sendShared(), trySendZeroCopy(), trySendSmall(), sendControl(),
 // sendPong(), sendClose(), bufferedAmount(), deflateActive() and
 // flushFromOwner() may run on any thread: what they share is under mu()
-// (see outbox.cc: one of a table of locks; never held while taking another)
-// or atomic. Everything else (set-up, flush, writeRaw, write callbacks) runs on
+// (this outbox's own lock, never held while taking another) or atomic. Everything else (set-up, flush, writeRaw, write callbacks) runs on
 // the connection's loop thread. Bytes reach the socket in the order they were
 // queued whichever thread writes them: a thread writes directly only while
 // nothing is queued and no write is in flight (both checked under mu()).
@@ -29,6 +28,7 @@
 #include "buffer_pool.h"
 #include "deflate.h"
 #include "settings.h"
+#include "small_lock.h"
 
 namespace wsengine {
 
@@ -185,10 +185,12 @@ class Outbox {
   // them), and with a shared lock an IO thread flushing an unrelated
   // connection on the same stripe would wait that long, and with it every
   // connection that thread serves.
-  std::mutex& mu() const { return mu_; }
+  // One word (small_lock.h), not a 40-byte std::mutex: every connection
+  // has one.
+  SmallLock& mu() const { return mu_; }
 
   OutboxHost& host_;
-  mutable std::mutex mu_;
+  mutable SmallLock mu_;
 
   // (Members ordered so that small ones share 8-byte words: this is
   // per-connection memory.)
@@ -196,6 +198,10 @@ class Outbox {
   std::atomic<bool> open_{false};
   bool dropping_ = false;  // loop thread. FIN sent or socket closing: flushed frames are dropped
   bool closed_ = false;    // loop thread. Socket closing: write callbacks end here
+  // queue_.back() is a frame of coalesced small frames this outbox built
+  // (never shared, not yet handed to the socket): the next small frame is
+  // appended to it (appendLocked). Under mu().
+  bool tailOpen_ = false;
   int fd_ = -1;  // plain TCP while open, for direct writes; under mu()
   int writesInFlight_ = 0;  // uv_write requests; changed under mu() (loop thread)
   // The pong in queue_ not yet handed to the socket, as its index + 1 (0:
@@ -204,19 +210,14 @@ class Outbox {
   // reset by everything that removes frames from queue_ (consumeLocked,
   // flush, clear), so the index stays that pong's.
   uint32_t pendingPongAt_ = 0;
-  std::vector<OutFramePtr> queue_;
-  Deflater deflater_;        // under mu(), made at the first compressed send
-  bool deflaterReady_ = false;
+  bool deflaterReady_ = false;  // deflater_ is made; under mu()
   bool deflateNoCtx_ = false;
   uint8_t deflateBits_ = 0;  // written in open(), before data is accepted
   // A flush is due: posted to the loop, left to uncork(), or left to the
-  // onWrite that drains libuv's write queue (see flush()). Beside the flags
-  // above: no padding of its own.
+  // onWrite that drains libuv's write queue (see flush()).
   bool flushPosted_ = false;
-  // queue_.back() is a frame of coalesced small frames this outbox built
-  // (never shared, not yet handed to the socket): the next small frame is
-  // appended to it (appendLocked). Under mu().
-  bool tailOpen_ = false;
+  std::vector<OutFramePtr> queue_;
+  Deflater deflater_;        // under mu(), made at the first compressed send
   std::atomic<uint64_t> buffered_{0};
 };
 
