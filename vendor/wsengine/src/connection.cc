@@ -68,7 +68,28 @@ Connection::Connection(IoLoop& loop, uint64_t id, ConnSettingsPtr settings)
     : loop_(loop),
       settings_(std::move(settings)),
       id_(id),
-      outbox_(*this) {}
+      outbox_(*this),
+      pongDeadline_(false),
+      holdEvents_(false),
+      tcpInit_(false),
+      tcpConnected_(false),
+      tunneling_(false),
+      reading_(false),
+      pausedByBudget_(false),
+      pausedBySendQueue_(false),
+      socketClosing_(false),
+      closeAfterWrite_(false),
+      shutdownStarted_(false),
+      awaitingFirstByte_(false),
+      awaitingPong_(false),
+      closeSent_(false),
+      closeReceived_(false),
+      closeReplyPending_(false),
+      failed_(false),
+      wasOpen_(false),
+      closeRemote_(true),
+      finished_(false),
+      inflateNoCtx_(false) {}
 
 Connection::~Connection() = default;
 

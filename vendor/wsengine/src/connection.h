@@ -287,40 +287,45 @@ class Connection : public std::enable_shared_from_this<Connection>,
   };
   std::unique_ptr<Handshake> hs_;
 
-  // The flags, together (this is per-connection memory: no padding between
-  // scattered bools). Loop thread only, like everything above but state_.
+  // The flags, together and one bit each (this is per-connection memory: 21
+  // bools took 21 bytes). Loop thread only, like everything above but
+  // state_: bits of one byte are written by read-modify-write, so no flag
+  // here may be touched by another thread. No default member initializers
+  // (for bit-fields that is C++20): the constructor sets each one.
   uint8_t openHandles_ = 0;
-  bool pongDeadline_ = false;  // the armed deadline is the pong timeout
+  // permessage-deflate agreed: the peer's window bits (0: none), for each
+  // Receiver made (receiver_ comes and goes); inflateNoCtx_ below.
+  uint8_t inflateBits_ = 0;
+  bool pongDeadline_ : 1;  // the armed deadline is the pong timeout
   // While a socket read is parsed, its events are held (in the thread's
   // HeldEvents, see connection.cc) and pushed together at its end (see
   // onRead); otherwise emit() pushes at once.
-  bool holdEvents_ = false;
-  bool tcpInit_ = false;
-  bool tcpConnected_ = false;
-  bool tunneling_ = false;  // waiting for the proxy's reply to CONNECT
-  bool reading_ = false;
-  bool pausedByBudget_ = false;
-  bool pausedBySendQueue_ = false;
-  bool socketClosing_ = false;
-  bool closeAfterWrite_ = false;  // shut down once queued writes are out
-  bool shutdownStarted_ = false;
+  bool holdEvents_ : 1;
+  bool tcpInit_ : 1;
+  bool tcpConnected_ : 1;
+  bool tunneling_ : 1;  // waiting for the proxy's reply to CONNECT
+  bool reading_ : 1;
+  bool pausedByBudget_ : 1;
+  bool pausedBySendQueue_ : 1;
+  bool socketClosing_ : 1;
+  bool closeAfterWrite_ : 1;  // shut down once queued writes are out
+  bool shutdownStarted_ : 1;
   // Server role: armed with firstByteTimeout until the peer's first byte.
-  bool awaitingFirstByte_ = false;
+  bool awaitingFirstByte_ : 1;
   // heartbeat: a ping sent and nothing received since (sent at cold_->pingSentMs)
-  bool awaitingPong_ = false;
-  bool closeSent_ = false;
-  bool closeReceived_ = false;
+  bool awaitingPong_ : 1;
+  bool closeSent_ : 1;
+  bool closeReceived_ : 1;
   // closeReplyOnAck: the peer's close arrived, our reply waits for ackClose
   // (or the deadline); its code is closeCode_.
-  bool closeReplyPending_ = false;
-  bool failed_ = false;
-  bool wasOpen_ = false;
-  bool closeRemote_ = true;
-  bool finished_ = false;  // finish() ran: the owner heard onConnClosed
-  // permessage-deflate agreed: the peer's window bits (0: none) and context
-  // takeover, for each Receiver made (receiver_ comes and goes).
-  uint8_t inflateBits_ = 0;
-  bool inflateNoCtx_ = false;
+  bool closeReplyPending_ : 1;
+  bool failed_ : 1;
+  bool wasOpen_ : 1;
+  bool closeRemote_ : 1;
+  bool finished_ : 1;  // finish() ran: the owner heard onConnClosed
+  // permessage-deflate agreed: context takeover (with inflateBits_), for
+  // each Receiver made.
+  bool inflateNoCtx_ : 1;
 };
 
 }  // namespace wsengine

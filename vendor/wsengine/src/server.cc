@@ -387,8 +387,6 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     auto it = conns_.find(id);
     if (it == conns_.end()) return kDrop;  // already gone
     Slot& s = it->second;
-    s.addrLen = static_cast<uint8_t>(std::min(addr.size(), sizeof s.addrBytes));
-    std::memcpy(s.addrBytes, addr.data(), s.addrLen);
     Refusal why = kAdmitted;
     if (handshaking_ >= maxHandshakes_) {
       why = kTooManyHandshakes;
@@ -404,9 +402,15 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     }
     s.kind = Slot::kHandshaking;
     ++handshaking_;
-    if (!addr.empty()) {
+    // Counted only while a limit applies: with many distinct peers the
+    // count costs a map node (~64 B) per address and a string hash per
+    // accept under mu_, for nothing. Sockets admitted without a limit stay
+    // uncounted if a later start sets one (stop() closes them).
+    if (maxPerAddress_ > 0 && !addr.empty()) {
       ++perAddr_[addr];
       s.perAddr = true;
+      s.addrLen = static_cast<uint8_t>(std::min(addr.size(), sizeof s.addrBytes));
+      std::memcpy(s.addrBytes, addr.data(), s.addrLen);
     }
     return kAdmitted;
   }
