@@ -11,8 +11,9 @@
 // Threading: send(), sendShared(), trySendZeroCopy(), trySendSmall(), sendControl(),
 // sendPong(), sendClose(), bufferedAmount(), deflateActive() and
 // flushFromOwner() may run on any thread: what they share is under mu()
-// (this outbox's own lock, never held while taking another) or atomic. Everything else (set-up, flush, writeRaw, write callbacks) runs on
-// the connection's loop thread. Bytes reach the socket in the order they were
+// (this outbox's own lock, never held while taking another) or atomic.
+// Everything else (set-up, flush, writeRaw, write callbacks) runs on the
+// connection's loop thread. Bytes reach the socket in the order they were
 // queued whichever thread writes them: a thread writes directly only while
 // nothing is queued and no write is in flight (both checked under mu()).
 #pragma once
