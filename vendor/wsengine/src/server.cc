@@ -404,7 +404,8 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     ++handshaking_;
     // Counted only while a limit applies: with many distinct peers the
     // count costs a map node (~64 B) per address and a string hash per
-    // accept under mu_, for nothing. Sockets admitted without a limit stay
+    // accept under mu_, for nothing (and the callers skip the getpeername
+    // that reads the address). Sockets admitted without a limit stay
     // uncounted if a later start sets one (stop() closes them).
     if (maxPerAddress_ > 0 && !addr.empty()) {
       ++perAddr_[addr];
@@ -580,9 +581,11 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     auto* self = static_cast<Listener*>(l->data)->server.get();
     if (status < 0) return;
     uint64_t id;
+    bool byAddr;  // admit() counts per address: the peer's address is needed
     {
       std::lock_guard<std::mutex> lock(self->mu_);
       id = self->nextId_++;
+      byAddr = self->maxPerAddress_ > 0;
     }
     // Inline mode: every connection on the embedder's loop.
     IoLoop& target = self->loop_->embedded() ? *self->loop_ : nextLoop();
@@ -595,7 +598,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     int fd = -1;
     if (&target == self->loop_) {
       if (!c->accept(l)) return;  // closes itself; onConnClosed cleans up
-      addr = c->peerAddress();
+      if (byAddr) addr = c->peerAddress();
     } else {
       // Another loop: take the socket out of this loop (a duplicate of its
       // fd survives closing the handle) and let the target loop adopt it.
@@ -604,7 +607,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       uv_os_fd_t osfd;
       if (uv_accept(l, reinterpret_cast<uv_stream_t*>(tmp)) == 0 &&
           uv_fileno(reinterpret_cast<uv_handle_t*>(tmp), &osfd) == 0) {
-        addr = peerAddressKey(tmp);
+        if (byAddr) addr = peerAddressKey(tmp);
         fd = fcntl(osfd, F_DUPFD_CLOEXEC, 0);
       }
       uv_close(reinterpret_cast<uv_handle_t*>(tmp),
@@ -656,7 +659,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       Refusal why;
       {
         std::lock_guard<std::mutex> lock(self->mu_);
-        why = self->admit(id, c->peerAddress());
+        why = self->admit(id, self->maxPerAddress_ > 0 ? c->peerAddress() : std::string());
       }
       if (why == kAdmitted)
         c->feedReceived(std::move(received));
