@@ -264,7 +264,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       topics_.removeConnection(id);
       auto it = conns_.find(id);
       if (it != conns_.end()) {
-        release(it->second);
+        release(id, it->second);
         conns_.erase(it);
       }
     }
@@ -294,12 +294,12 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     explicit Slot(std::shared_ptr<Connection> c) : conn(std::move(c)) {}
     std::shared_ptr<Connection> conn;
     enum Kind : uint8_t { kNone, kHandshaking, kOpen, kRefused } kind = kNone;
-    bool perAddr = false;  // counted in perAddr_ under the key addr()
+    bool perAddr = false;  // counted in perAddr_ under the key addrOf_[id]
     bool open = false;     // the open event is out: sends, topics, clients()
-    uint8_t addrLen = 0;
-    char addrBytes[16];    // peerAddressKey: 4 (IPv4) or 16 (IPv6) bytes
-    std::string addr() const { return std::string(addrBytes, addrLen); }
   };
+  // 24 bytes, so that a conns_ node (next pointer, id, slot) is a 48-byte
+  // malloc chunk; the peer address lives in addrOf_, only while counted.
+  static_assert(sizeof(void*) != 8 || sizeof(Slot) <= 24, "a conns_ node fits 48 bytes");
   enum Refusal { kAdmitted, kTooManyHandshakes, kTooManyFromAddress, kDrop };
 
   // A publish's fan-out: the frame is built once per way of sending it.
@@ -367,14 +367,18 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   }
 
   // Under mu_: undoes what the slot counted.
-  void release(Slot& s) {
+  void release(uint64_t id, Slot& s) {
     if (s.kind == Slot::kHandshaking) --handshaking_;
     else if (s.kind == Slot::kOpen) --openCount_;
     else if (s.kind == Slot::kRefused) --refused_;
     s.kind = Slot::kNone;
     if (s.perAddr) {
-      auto a = perAddr_.find(s.addr());
-      if (a != perAddr_.end() && --a->second <= 0) perAddr_.erase(a);
+      auto n = addrOf_.find(id);
+      if (n != addrOf_.end()) {
+        auto a = perAddr_.find(n->second);
+        if (a != perAddr_.end() && --a->second <= 0) perAddr_.erase(a);
+        addrOf_.erase(n);
+      }
       s.perAddr = false;
     }
   }
@@ -409,9 +413,8 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     // uncounted if a later start sets one (stop() closes them).
     if (maxPerAddress_ > 0 && !addr.empty()) {
       ++perAddr_[addr];
+      addrOf_.emplace(id, addr);
       s.perAddr = true;
-      s.addrLen = static_cast<uint8_t>(std::min(addr.size(), sizeof s.addrBytes));
-      std::memcpy(s.addrBytes, addr.data(), s.addrLen);
     }
     return kAdmitted;
   }
@@ -685,6 +688,9 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   uint64_t nextId_ = 1;
   std::unordered_map<uint64_t, Slot> conns_;  // handshaking, open, closing
   std::unordered_map<std::string, int> perAddr_;  // handshaking + open sockets per address
+  // The address each counted socket (Slot::perAddr) is counted under: only
+  // while maxConnectionsPerAddress is set.
+  std::unordered_map<uint64_t, std::string> addrOf_;
   int handshaking_ = 0;
   int openCount_ = 0;
   int refused_ = 0;  // refused sockets still closing
