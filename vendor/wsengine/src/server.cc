@@ -294,7 +294,6 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     explicit Slot(std::shared_ptr<Connection> c) : conn(std::move(c)) {}
     std::shared_ptr<Connection> conn;
     enum Kind : uint8_t { kNone, kHandshaking, kOpen, kRefused } kind = kNone;
-    bool perAddr = false;  // counted in perAddr_ under the key addrOf_[id]
     bool open = false;     // the open event is out: sends, topics, clients()
   };
   // 24 bytes, so that a conns_ node (next pointer, id, slot) is a 48-byte
@@ -372,14 +371,11 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     else if (s.kind == Slot::kOpen) --openCount_;
     else if (s.kind == Slot::kRefused) --refused_;
     s.kind = Slot::kNone;
-    if (s.perAddr) {
-      auto n = addrOf_.find(id);
-      if (n != addrOf_.end()) {
-        auto a = perAddr_.find(n->second);
-        if (a != perAddr_.end() && --a->second <= 0) perAddr_.erase(a);
-        addrOf_.erase(n);
-      }
-      s.perAddr = false;
+    auto n = addrOf_.find(id);  // counted per address only if it is here
+    if (n != addrOf_.end()) {
+      auto a = perAddr_.find(n->second);
+      if (a != perAddr_.end() && --a->second <= 0) perAddr_.erase(a);
+      addrOf_.erase(n);
     }
   }
 
@@ -414,7 +410,6 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     if (maxPerAddress_ > 0 && !addr.empty()) {
       ++perAddr_[addr];
       addrOf_.emplace(id, addr);
-      s.perAddr = true;
     }
     return kAdmitted;
   }
@@ -688,8 +683,8 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   uint64_t nextId_ = 1;
   std::unordered_map<uint64_t, Slot> conns_;  // handshaking, open, closing
   std::unordered_map<std::string, int> perAddr_;  // handshaking + open sockets per address
-  // The address each counted socket (Slot::perAddr) is counted under: only
-  // while maxConnectionsPerAddress is set.
+  // The address each socket counted in perAddr_ is counted under (an entry
+  // here is what marks it counted): only while maxConnectionsPerAddress is set.
   std::unordered_map<uint64_t, std::string> addrOf_;
   int handshaking_ = 0;
   int openCount_ = 0;
