@@ -14,6 +14,7 @@
 
 #include "connection.h"
 #include "deflate.h"
+#include "id_table.h"
 #include "io_loop.h"
 #include "reuse_port.h"
 #include "topics.h"
@@ -78,8 +79,9 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
         order = *ids;
       } else {
         order.reserve(openCount_);
-        for (auto& kv : conns_)
-          if (kv.second.open) order.push_back(kv.first);
+        conns_.forEach([&](const std::shared_ptr<Connection>& c, const Slot& s) {
+          if (s.open) order.push_back(c->id());
+        });
         std::sort(order.begin(), order.end());
       }
       targets.reserve(order.size());
@@ -139,8 +141,9 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   std::vector<uint64_t> connections() const {
     std::vector<uint64_t> ids;
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& kv : conns_)
-      if (kv.second.open) ids.push_back(kv.first);
+    conns_.forEach([&](const std::shared_ptr<Connection>& c, const Slot& s) {
+      if (s.open) ids.push_back(c->id());
+    });
     std::sort(ids.begin(), ids.end());
     return ids;
   }
@@ -148,8 +151,8 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   // Any connection of the server, handshaking ones included.
   std::shared_ptr<Connection> findAny(uint64_t id) const {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = conns_.find(id);
-    return it == conns_.end() ? nullptr : it->second.conn;
+    size_t i = conns_.find(id);
+    return i == Conns::npos ? nullptr : conns_.ptr(i);
   }
 
   // Topics. A subscription needs an open connection and ends with it.
@@ -228,9 +231,9 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   void onConnOpen(Connection* c) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto it = conns_.find(c->id());
-      if (it == conns_.end()) return;
-      it->second.open = true;
+      size_t i = conns_.find(c->id());
+      if (i == Conns::npos) return;
+      conns_.meta(i).open = true;
     }
     Event ev;
     ev.type = EventType::Open;
@@ -248,10 +251,11 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   // limit): checked when a valid request is in, before the 101.
   bool onConnUpgrading(Connection* c) override {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = conns_.find(c->id());
-    if (it == conns_.end() || openCount_ >= maxConnections_) return false;
-    if (it->second.kind == Slot::kHandshaking) --handshaking_;
-    it->second.kind = Slot::kOpen;
+    size_t i = conns_.find(c->id());
+    if (i == Conns::npos || openCount_ >= maxConnections_) return false;
+    Slot& s = conns_.meta(i);
+    if (s.kind == Slot::kHandshaking) --handshaking_;
+    s.kind = Slot::kOpen;
     ++openCount_;
     return true;
   }
@@ -262,10 +266,10 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     {
       std::lock_guard<std::mutex> lock(mu_);
       topics_.removeConnection(id);
-      auto it = conns_.find(id);
-      if (it != conns_.end()) {
-        release(id, it->second);
-        conns_.erase(it);
+      size_t i = conns_.find(id);
+      if (i != Conns::npos) {
+        release(id, conns_.meta(i));
+        conns_.eraseAt(i);  // (the caller still holds the connection)
       }
     }
     if (!wasOpen || silent_) return;
@@ -287,18 +291,16 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     std::shared_ptr<ServerImpl> server;
   };
 
-  // A socket of this server (under mu_), from accept to close: the
-  // connection and what it counts against. One map entry per socket (this
-  // is per-connection memory: keep it small).
+  // What a socket of this server counts against (under mu_), from accept to
+  // close, kept beside its connection in conns_. Per-connection memory: the
+  // table spends 16 bytes (the connection's shared_ptr) plus this record per
+  // slot; the peer address lives in addrOf_, only while counted.
   struct Slot {
-    explicit Slot(std::shared_ptr<Connection> c) : conn(std::move(c)) {}
-    std::shared_ptr<Connection> conn;
     enum Kind : uint8_t { kNone, kHandshaking, kOpen, kRefused } kind = kNone;
-    bool open = false;     // the open event is out: sends, topics, clients()
+    bool open = false;  // the open event is out: sends, topics, clients()
   };
-  // 24 bytes, so that a conns_ node (next pointer, id, slot) is a 48-byte
-  // malloc chunk; the peer address lives in addrOf_, only while counted.
-  static_assert(sizeof(void*) != 8 || sizeof(Slot) <= 24, "a conns_ node fits 48 bytes");
+  static_assert(sizeof(Slot) == 2, "two bytes per slot of conns_");
+  using Conns = IdTable<std::shared_ptr<Connection>, Slot>;
   enum Refusal { kAdmitted, kTooManyHandshakes, kTooManyFromAddress, kDrop };
 
   // A publish's fan-out: the frame is built once per way of sending it.
@@ -361,8 +363,8 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
 
   // Under mu_: the connection if its open event is out, else null.
   std::shared_ptr<Connection> openLocked(uint64_t id) const {
-    auto it = conns_.find(id);
-    return it != conns_.end() && it->second.open ? it->second.conn : nullptr;
+    size_t i = conns_.find(id);
+    return i != Conns::npos && conns_.meta(i).open ? conns_.ptr(i) : nullptr;
   }
 
   // Under mu_: undoes what the slot counted.
@@ -384,9 +386,9 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   // only while fewer than maxHandshakes of them are closing; beyond that a
   // flood is dropped without a word.
   Refusal admit(uint64_t id, const std::string& addr) {
-    auto it = conns_.find(id);
-    if (it == conns_.end()) return kDrop;  // already gone
-    Slot& s = it->second;
+    size_t i = conns_.find(id);
+    if (i == Conns::npos) return kDrop;  // already gone
+    Slot& s = conns_.meta(i);
     Refusal why = kAdmitted;
     if (handshaking_ >= maxHandshakes_) {
       why = kTooManyHandshakes;
@@ -566,7 +568,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<std::shared_ptr<Connection>> conns;
     conns.reserve(conns_.size());
-    for (auto& kv : conns_) conns.push_back(kv.second.conn);
+    conns_.forEach([&](const std::shared_ptr<Connection>& c, const Slot&) { conns.push_back(c); });
     return conns;
   }
 
@@ -590,7 +592,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     auto c = std::make_shared<Connection>(target, id, self->settings_);
     {
       std::lock_guard<std::mutex> lock(self->mu_);
-      self->conns_.emplace(id, Slot(c));
+      self->conns_.insert(c);
     }
     std::string addr;
     int fd = -1;
@@ -650,7 +652,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     auto c = std::make_shared<Connection>(target, id, settings_);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      conns_.emplace(id, Slot(c));
+      conns_.insert(c);
     }
     target.post([self, c, id, fd, received = std::move(received)]() mutable {
       if (!c->adopt(fd)) return;  // closes itself; onConnClosed cleans up
@@ -681,7 +683,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   // Under mu_: connections live on several loops, senders on the owner thread.
   mutable std::mutex mu_;
   uint64_t nextId_ = 1;
-  std::unordered_map<uint64_t, Slot> conns_;  // handshaking, open, closing
+  Conns conns_;  // handshaking, open, closing (by the connection's id)
   std::unordered_map<std::string, int> perAddr_;  // handshaking + open sockets per address
   // The address each socket counted in perAddr_ is counted under (an entry
   // here is what marks it counted): only while maxConnectionsPerAddress is set.
