@@ -12,6 +12,10 @@
 //   ready the message is refused at once (the publish status says so; it
 //   does not reach the other processes, and nothing is queued to be sent
 //   late and out of turn). One connection per publisher keeps its order.
+//   A connection learns that Redis went away only when its own socket
+//   closes, so the `bus` event (either connection lost) can come a moment
+//   before refusals begin; a publish in that moment is accepted, lost with
+//   the connection and reported by an error event ("publish to ... failed").
 // - The subscribing connection queues subscriptions until Redis is
 //   reachable, reconnects by itself and subscribes again to every channel
 //   (ioredis autoResubscribe). Messages published while it was away are
