@@ -90,22 +90,17 @@ Napi::Value WebsocketClientStop(const Napi::CallbackInfo& info) {
 Napi::Value WebsocketClientSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
-  int ref = 0;
-  Napi::Object obj = refObjectArg(keys, info[0], S::kName, ref);
-  Napi::Value dataArg = info[1];
-  if (!isSendData(dataArg)) throwType(env, kSendDataError);
-  PresenceMask present = keys.presence(obj);
-  BinaryFlag binaryFlag = binaryArg(keys, obj, present, S::kName);
-  ClientEntry* c = updateEntry<ClientEntry>(keys, *Instance::get(env), obj, present, ref);
+  SendArgs a = sendArgs<ClientEntry>(info, keys);
+  ClientEntry* c = updateEntry<ClientEntry>(keys, *Instance::get(env), a.obj, a.present, a.ref);
   if (c == nullptr) {
     SendResult r;
-    r.message = S::unknown(ref);
+    r.message = S::unknown(a.ref);
     return sendStatus(keys, r);
   }
   if (c->started) Instance::get(env)->sendScope().enter(env);  // runs JS: before readSendData
   SendData data;
-  readSendData(dataArg, data);  // no JS runs from here to the engine call
-  bool binary = sendsBinary(binaryFlag, data.isString);
+  readSendData(a.data, data);  // no JS runs from here to the engine call
+  bool binary = sendsBinary(a.binary, data.isString);
   if (!c->started) {
     // Stopped (its close handshake may still be under way), given up or
     // never started: nothing may follow the close frame.

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "args.h"
+#include "convert.h"
 #include "instance.h"
 #include "keys.h"
 #include "options.h"
@@ -79,6 +80,29 @@ template <class E>
 E* commandTarget(const Napi::CallbackInfo& info, Keys& keys, int& ref) {
   Napi::Object obj = refObjectArg(keys, info[0], Side<E>::kName, ref);
   return updateEntry<E>(keys, *Instance::get(info.Env()), obj, keys.presence(obj), ref);
+}
+
+// What a send command (websocketClientSend, websocketServerSend,
+// websocketServerPublish) reads before anything else: its object and ref, its
+// data argument (checked here; its bytes are read only once no more JS can
+// run), which keys the object has and its `binary` flag. Throws the
+// TypeErrors of refObjectArg, isSendData and binaryArg, in that order.
+struct SendArgs {
+  Napi::Object obj;
+  int ref = 0;
+  Napi::Value data;
+  PresenceMask present = 0;
+  BinaryFlag binary = BinaryFlag::Unset;
+};
+template <class E>
+SendArgs sendArgs(const Napi::CallbackInfo& info, Keys& keys) {
+  SendArgs a;
+  a.obj = refObjectArg(keys, info[0], Side<E>::kName, a.ref);
+  a.data = info[1];
+  if (!isSendData(a.data)) throwType(info.Env(), kSendDataError);
+  a.present = keys.presence(a.obj);
+  a.binary = binaryArg(keys, a.obj, a.present, Side<E>::kName);
+  return a;
 }
 
 // websocketServer / websocketClient: a new entry configured from the

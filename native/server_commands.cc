@@ -64,15 +64,9 @@ Napi::Value WebsocketServerStop(const Napi::CallbackInfo& info) {
 Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
-  int ref = 0;
-  Napi::Object obj = refObjectArg(keys, info[0], S::kName, ref);
-  Napi::Value dataArg = info[1];
-  if (!isSendData(dataArg)) throwType(env, kSendDataError);
-
-  PresenceMask present = keys.presence(obj);
-  BinaryFlag binaryFlag = binaryArg(keys, obj, present, S::kName);
+  SendArgs a = sendArgs<ServerEntry>(info, keys);
   Napi::Value clientsV = env.Undefined();
-  if (present & Keys::bit(Key::clients)) clientsV = keys.get(obj, Key::clients);
+  if (a.present & Keys::bit(Key::clients)) clientsV = keys.get(a.obj, Key::clients);
   bool explicitTargets = !clientsV.IsUndefined() && !clientsV.IsNull();
   std::vector<int> targets;
   std::vector<double> given;  // echoed as `client` even when not a valid ref
@@ -88,13 +82,13 @@ Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
       targets.push_back(asConnRef(d));
     }
   }
-  ServerEntry* s = updateEntry<ServerEntry>(keys, *Instance::get(env), obj, present, ref);
+  ServerEntry* s = updateEntry<ServerEntry>(keys, *Instance::get(env), a.obj, a.present, a.ref);
   if (s == nullptr) return Napi::Array::New(env);
   Instance::get(env)->sendScope().enter(env);  // runs JS (queueMicrotask): before readSendData
 
   SendData data;
-  readSendData(dataArg, data);  // no JS runs from here to the engine call
-  bool binary = sendsBinary(binaryFlag, data.isString);
+  readSendData(a.data, data);  // no JS runs from here to the engine call
+  bool binary = sendsBinary(a.binary, data.isString);
   // "All" means the connections JavaScript has seen opened (the ones
   // websocketServerClients lists), so every status carries a known ref.
   if (!explicitTargets) {

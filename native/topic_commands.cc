@@ -64,28 +64,23 @@ Napi::Value WebsocketServerUnsubscribe(const Napi::CallbackInfo& info) {
 Napi::Value WebsocketServerPublish(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
-  int ref = 0;
-  Napi::Object obj = refObjectArg(keys, info[0], S::kName, ref);
-  Napi::Value dataArg = info[1];
-  if (!isSendData(dataArg)) throwType(env, kSendDataError);
-  PresenceMask present = keys.presence(obj);
-  BinaryFlag binaryFlag = binaryArg(keys, obj, present, S::kName);
-  std::string topic = topicArg(keys.get(obj, Key::topic), "server.topic");
-  ServerEntry* s = updateEntry<ServerEntry>(keys, *Instance::get(env), obj, present, ref);
+  SendArgs a = sendArgs<ServerEntry>(info, keys);
+  std::string topic = topicArg(keys.get(a.obj, Key::topic), "server.topic");
+  ServerEntry* s = updateEntry<ServerEntry>(keys, *Instance::get(env), a.obj, a.present, a.ref);
 
   Napi::Object out = Napi::Object::New(env);
   PublishResult r;
   if (s == nullptr) {
-    r.message = S::unknown(ref);
+    r.message = S::unknown(a.ref);
   } else {
     if (s->started) Instance::get(env)->sendScope().enter(env);  // runs JS: before readSendData
     SendData data;
-    readSendData(dataArg, data);  // no JS runs from here to the engine call
+    readSendData(a.data, data);  // no JS runs from here to the engine call
     r.payloadSize = data.length;
     if (!s->started)
       r.message = "Server is not running";
     else
-      r = s->engine->publish(topic, data.bytes, data.length, sendsBinary(binaryFlag, data.isString));
+      r = s->engine->publish(topic, data.bytes, data.length, sendsBinary(a.binary, data.isString));
   }
   keys.set(out, Key::success, r.success);
   keys.set(out, Key::message, r.message);
