@@ -70,6 +70,9 @@ describe('client heartbeat', () => {
       pingTimeout: 1,
       method: ev.method,
     });
+    // The heartbeat starts at the open, after tStart and before the open
+    // reaches JavaScript (t0): tStart bounds the wait from below, t0 from above.
+    const tStart = Date.now();
     expect((await websocketClientStart(client)).success).toBe(true);
     await ev.waitType('open');
     const t0 = Date.now();
@@ -79,7 +82,7 @@ describe('client heartbeat', () => {
     expect(close.ctx.code).toBe(1011);
     expect(close.ctx.reason).toBe('Ping timeout');
     expect(close.ctx.remote).toBe(false);
-    expect(ms).toBeGreaterThanOrEqual(1900);
+    expect(Date.now() - tStart).toBeGreaterThanOrEqual(1900);
     expect(ms).toBeLessThan(2000 + 600);
     expect(peer.pings()).toBe(1);
     // The socket is gone too.
@@ -140,6 +143,9 @@ describe('client heartbeat', () => {
     const common = { enableAutomaticReconnection: false, pingInterval: 1, pingTimeout: 2 };
     const cSilent = newClient({ url: `ws://127.0.0.1:${silent.port}/`, ...common, method: evSilent.method });
     const cTalk = newClient({ url: `ws://127.0.0.1:${talk.port}/`, ...common, method: evTalk.method });
+    // cSilent's heartbeat starts at its open, after tStart (the lower bound)
+    // and before t0 (the upper bound; cTalk's start comes in between).
+    const tStart = Date.now();
     expect((await websocketClientStart(cSilent)).success).toBe(true);
     expect((await websocketClientStart(cTalk)).success).toBe(true);
     const t0 = Date.now();
@@ -148,7 +154,7 @@ describe('client heartbeat', () => {
     console.log(`interval 1 s, timeout 2 s: silent peer detected after ${ms} ms`);
     expect(close.ctx.code).toBe(1011);
     // first ping at 1 s, unanswered until 1 + 2 s; later pings must not extend it
-    expect(ms).toBeGreaterThanOrEqual(2900);
+    expect(Date.now() - tStart).toBeGreaterThanOrEqual(2900);
     expect(ms).toBeLessThan(3000 + 600);
     expect(silent.pings()).toBeGreaterThanOrEqual(2);
     await delay(1000);
@@ -244,6 +250,9 @@ describe('server heartbeat', () => {
   test('a raw client that stops answering is closed by the server within pingInterval + pingTimeout', async () => {
     const srv = startServer({ pingInterval: 1, pingTimeout: 1 });
     const peer = await RawPeer.connect(srv.port);
+    // The heartbeat starts when the server answers the upgrade: after tStart
+    // (lower bounds), before the open reaches JavaScript (t0, upper bound).
+    const tStart = Date.now();
     await peer.upgrade();
     const open = await srv.events.waitType('open');
     const t0 = Date.now();
@@ -257,8 +266,8 @@ describe('server heartbeat', () => {
     console.log(`server ping timeout detected ${ms} ms after open, ${Date.now() - tPing} ms after the ping`);
     expect(close.ctx.code).toBe(1011);
     expect(close.ctx.reason).toBe('Ping timeout');
-    expect(tPing - t0).toBeGreaterThanOrEqual(900);
-    expect(ms).toBeGreaterThanOrEqual(1900);
+    expect(tPing - tStart).toBeGreaterThanOrEqual(900);
+    expect(Date.now() - tStart).toBeGreaterThanOrEqual(1900);
     expect(ms).toBeLessThan(2000 + 600);
     await peer.waitEnd(2000);
   });
@@ -273,6 +282,8 @@ describe('server heartbeat', () => {
       expect(ping.opcode).toBe(0x9);
       peer.write(encodeFrame({ opcode: 0xa, payload: ping.payload }));
     }
+    // The third pong is read on the server's IO thread: wait for its event.
+    await srv.events.waitCount((e) => e.type === 'pong' && e.client === open.client, 3, 3000, 'pongs');
     await delay(200);
     expect(srv.events.of('close', open.client)).toHaveLength(0);
     expect(srv.events.of('pong', open.client).length).toBe(3);

@@ -21,6 +21,11 @@ import { Collector, RawPeer, connectClient, defer, delay, newClient, rawServer, 
 
 afterEach(runCleanup);
 
+// A stop returns without waiting for any close handshake (the close wait is
+// 2 s): an eighth of that leaves room for a preempted call on a loaded machine
+// and under the sanitizer build.
+const STOP_RETURNS_MS = 250;
+
 describe('server stop / start cycles', () => {
   test('6 cycles on the same port: each stop gives a 1001 close per connection on both sides', async () => {
     const srv = startServer();
@@ -40,7 +45,7 @@ describe('server stop / start cycles', () => {
       const t0 = Date.now();
       const stopped = websocketServerStop(obj);
       const ms = Date.now() - t0;
-      expect(ms, `stop took ${ms} ms`).toBeLessThan(50);
+      expect(ms, `stop took ${ms} ms`).toBeLessThan(STOP_RETURNS_MS);
       expect('ref' in stopped).toBe(true);
       obj = stopped as ServerObject;
       expect(obj.port).toBe(port);
@@ -81,7 +86,7 @@ describe('server stop / start cycles', () => {
     websocketServerStop(srv.server);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     console.log(`server stop with 20 connected clients returned in ${ms.toFixed(2)} ms`);
-    expect(ms).toBeLessThan(50);
+    expect(ms).toBeLessThan(STOP_RETURNS_MS);
     await srv.events.waitCount((e) => e.type === 'close', 20, 5000, 'server closes');
     for (const c of clients) await c.events.waitType('close', undefined, 5000);
   });
@@ -127,7 +132,7 @@ describe('server stop / start cycles', () => {
     const open = await srv.events.waitType('open');
     const t0 = Date.now();
     websocketServerStop(srv.server);
-    expect(Date.now() - t0).toBeLessThan(50);
+    expect(Date.now() - t0).toBeLessThan(STOP_RETURNS_MS);
     const f = await raw.readUntilClose(3000);
     expect(f.code).toBe(1001);
     // Never answered: the server gives up after its close wait and reports.
@@ -169,7 +174,7 @@ describe('client stop / start', () => {
     expect((await websocketClientStart(client)).success).toBe(true);
     const t0 = Date.now();
     websocketClientStop(client);
-    expect(Date.now() - t0).toBeLessThan(50);
+    expect(Date.now() - t0).toBeLessThan(STOP_RETURNS_MS);
     const close = await ev.waitType('close', undefined, 5000);
     const ms = Date.now() - t0;
     console.log(`client stop against a mute peer: close event after ${ms} ms`);

@@ -27,8 +27,10 @@ async function blackHole(): Promise<{ port: number; accepted: () => number; clos
 describe('server handshake timeout', () => {
   test('a client sending its request slowly is dropped after handshakeTimeout; others keep working', async () => {
     const srv = startServer({ handshakeTimeout: 1 });
-    const slow = await RawPeer.connect(srv.port);
+    // The deadline is armed at accept: after t0, and possibly before the
+    // connect is seen here, so t0 is taken before connecting (a lower bound).
     const t0 = Date.now();
+    const slow = await RawPeer.connect(srv.port);
     // A valid request, one line every 150 ms: never complete within 1 s.
     const lines = [
       'GET / HTTP/1.1\r\n',
@@ -72,8 +74,8 @@ describe('server handshake timeout', () => {
 
   test('a client that connects and sends nothing is dropped too', async () => {
     const srv = startServer({ handshakeTimeout: 0.5 });
+    const t0 = Date.now();  // before the accept that arms the deadline
     const idle = await RawPeer.connect(srv.port);
-    const t0 = Date.now();
     await idle.waitEnd(3000);
     const ms = Date.now() - t0;
     expect(ms).toBeGreaterThanOrEqual(450);

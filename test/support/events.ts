@@ -36,8 +36,11 @@ export interface Ev {
 /** Records every event given to its `method`; waitFor looks at past and future events. */
 export class Collector {
   readonly events: Ev[] = [];
+  /** When each event reached the method (performance.now()), same index as events. */
+  readonly times: number[] = [];
   readonly method: EventMethod = (server, client, type, ctx, worker, window, process) => {
     this.events.push({ server, client, type, ctx, worker, window, process });
+    this.times.push(performance.now());
   };
 
   of(type: EventType, client?: number): Ev[] {
