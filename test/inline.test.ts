@@ -8,6 +8,9 @@
 // delivery, that the engine really shares the JavaScript thread, and clean
 // exits of processes and worker threads.
 import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
@@ -249,26 +252,35 @@ describe('delivery on the JavaScript thread', () => {
     // The peer is another process (it keeps running while this thread is
     // blocked): it pings and reports when the pong came.
     for (const inlineLoop of [true, false]) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-inline-'));
+      const marker = path.join(dir, 'pinging');
       const srv = startServer({ inlineLoop });
       const peer = spawn(process.execPath, ['-e', `
         const WebSocket = require('ws');
         const ws = new WebSocket('ws://127.0.0.1:${srv.port}');
         ws.on('open', () => { process.stdout.write('open\\n'); });
-        process.stdin.on('data', () => { const t = Date.now(); ws.ping(); ws.once('pong', () => { process.stdout.write('pong ' + (Date.now() - t) + '\\n'); ws.terminate(); }); });
+        process.stdin.on('data', () => { const t = Date.now(); require('fs').writeFileSync(${JSON.stringify(marker)}, ''); ws.ping(); ws.once('pong', () => { process.stdout.write('pong ' + (Date.now() - t) + '\\n'); ws.terminate(); }); });
       `], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
       let out = '';
       peer.stdout.on('data', (d) => (out += d));
       await until(() => (out.includes('open') ? true : undefined), 5000, 'peer open');
       await srv.events.waitType('open');
       peer.stdin.write('ping\n');
-      // Block this thread for 400 ms: the IO thread answers meanwhile, the inline engine cannot.
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400);
+      // Block this thread (the peer may take a while to read its stdin: wait,
+      // blocked, until it is about to ping), then 400 ms more: the IO thread
+      // answers meanwhile, the inline engine cannot.
+      const cell = new Int32Array(new SharedArrayBuffer(4));
+      const until5s = Date.now() + 5000;
+      while (!fs.existsSync(marker) && Date.now() < until5s) Atomics.wait(cell, 0, 0, 2);
+      expect(fs.existsSync(marker), 'the peer pinged').toBe(true);
+      Atomics.wait(cell, 0, 0, 400);
       const m = await until(() => /pong (\d+)/.exec(out) ?? undefined, 5000, 'pong');
       const ms = Number(m[1]);
       if (inlineLoop) expect(ms, 'inline: the pong waits for the thread').toBeGreaterThanOrEqual(250);
       else expect(ms, 'IO thread: the pong does not wait').toBeLessThan(250);
       peer.kill();
       websocketServerClear(srv.server);
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
