@@ -527,7 +527,10 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     uint64_t id = attemptId_;
     retryTimer_->start(static_cast<uint64_t>(waitMs), [weak, id] {
       auto self = weak.lock();
-      if (!self || self->stopped_ || id != self->attemptId_) return;
+      // active_ as well as stopped_: stop() clears active_ on its own thread
+      // and posts the rest here, and libuv runs a timer that fell due before
+      // that post. Once stop() has returned, no new attempt starts.
+      if (!self || self->stopped_ || !self->active_.load() || id != self->attemptId_) return;
       self->attempt();
     });
   }

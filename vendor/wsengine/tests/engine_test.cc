@@ -2,6 +2,11 @@
 // loopback, through the public API only. Also the cross-thread workload the
 // ThreadSanitizer run exercises (sends from several threads while IO threads
 // deliver events).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -193,6 +198,89 @@ void testReconnect() {
   server.stop();
 }
 
+// stop() returns before the IO thread has run the stop it posts. A retry
+// that falls due in between must not start another attempt: once stop() has
+// returned, the client must not connect again. The sink holds the IO thread
+// inside the third error event (before that attempt's retry is scheduled)
+// until the test thread has called stop() and opened a listener on the port,
+// and longer than the retry's wait: libuv then runs the due retry timer before
+// the posted stop, and the attempt it starts would reach the listener.
+class GateSink : public EventSink {
+ public:
+  bool push(Event&& ev) override {
+    if (ev.type != EventType::Error || ev.retries != 3) return true;
+    std::unique_lock<std::mutex> lock(mu_);
+    entered_ = true;
+    cv_.notify_all();
+    cv_.wait_for(lock, std::chrono::seconds(5), [this] { return released_; });
+    return true;
+  }
+  bool waitEntered() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(5), [this] { return entered_; });
+  }
+  void release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false;
+  bool released_ = false;
+};
+
+void testStopBeforeDueRetry() {
+  auto ssink = std::make_shared<QueueSink>();
+  int port = 0;
+  {
+    Server probe(ssink, 9);
+    ServerOptions so;
+    so.port = 0;
+    port = probe.start(so).port;
+    probe.clear();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(port > 0);
+  auto gate = std::make_shared<GateSink>();
+  Client client(gate, 2);
+  ClientOptions co;
+  co.url = "ws://127.0.0.1:" + std::to_string(port);
+  co.minWaitBetweenReconnectionRetries = 5;
+  co.maxWaitBetweenReconnectionRetries = 5;
+  client.start(co, [](ConnectResult) {});
+  CHECK(gate->waitEntered());
+  client.stop();
+  CHECK(!client.active());
+
+  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  CHECK(lfd >= 0);
+  int one = 1;
+  ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a;
+  std::memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CHECK_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  CHECK_EQ(::listen(lfd, 16), 0);
+  // Past the 5 ms wait, then let the IO thread go on.
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  gate->release();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int accepted = 0;
+  for (;;) {
+    int fd = ::accept(lfd, nullptr, nullptr);
+    if (fd < 0) break;
+    ++accepted;
+    ::close(fd);
+  }
+  CHECK_EQ(accepted, 0);
+  ::close(lfd);
+}
+
 // Sends from several threads at once while the IO threads deliver: the
 // workload for ThreadSanitizer.
 void testConcurrentSends() {
@@ -282,6 +370,7 @@ int main() {
   testEcho(true);
   testServerStopAndRestart();
   testReconnect();
+  testStopBeforeDueRetry();
   testConcurrentSends();
   // Let IO threads finish closing before exit.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
