@@ -60,7 +60,7 @@ describe('reconnection after the server goes away', () => {
     const at = ev.events.flatMap((e, i) => (e.type === 'error' ? [ev.times[i]] : []));
     const span = at[9] - at[5];
     expect(span).toBeGreaterThanOrEqual(4 * (320 - 30));
-    expect(span).toBeLessThan(4 * 320 + 400);
+    expect(span).toBeLessThan(4 * 320 + 600);  // 150 ms of timer slack per gap
 
     // Back on the same port: the client reconnects by itself and opens again.
     const before = ev.events.length;
