@@ -56,6 +56,18 @@ class QueueSink : public EventSink {
 
 bool isType(const Event& e, EventType t) { return e.type == t; }
 
+// A free loopback port, found by a server that listened on it and was
+// cleared: nothing listens there afterwards.
+int closedPort() {
+  Server probe(std::make_shared<QueueSink>(), 9);
+  ServerOptions so;
+  so.port = 0;
+  int port = probe.start(so).port;
+  probe.clear();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return port;
+}
+
 ConnectResult startClient(Client& c, const ClientOptions& o) {
   std::promise<ConnectResult> p;
   auto f = p.get_future();
@@ -164,16 +176,8 @@ void testServerStopAndRestart() {
 void testReconnect() {
   auto ssink = std::make_shared<QueueSink>();
   auto csink = std::make_shared<QueueSink>();
-  // Find a free port, then close it so the first attempts fail.
-  int port;
-  {
-    Server probe(ssink, 9);
-    ServerOptions so;
-    so.port = 0;
-    port = probe.start(so).port;
-    probe.clear();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  // A port nobody listens on: the first attempts fail.
+  int port = closedPort();
   Client client(csink, 2);
   ClientOptions co;
   co.url = "ws://127.0.0.1:" + std::to_string(port);
@@ -233,16 +237,7 @@ class GateSink : public EventSink {
 };
 
 void testStopBeforeDueRetry() {
-  auto ssink = std::make_shared<QueueSink>();
-  int port = 0;
-  {
-    Server probe(ssink, 9);
-    ServerOptions so;
-    so.port = 0;
-    port = probe.start(so).port;
-    probe.clear();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  int port = closedPort();
   CHECK(port > 0);
   auto gate = std::make_shared<GateSink>();
   Client client(gate, 2);
