@@ -18,6 +18,7 @@ import type { CloseContext, DataContext, OpenContext } from '../lib/index';
 import { root } from '../lib/binding';
 import { FileMessageError, decodeFileMessage, encodeFileMessage } from '../cli/file-message';
 import { renderBar } from '../cli/progress';
+import { REPEAT_WINDOW_MS } from '../cli/common';
 import { compilePackage } from './support/compile';
 import { describeWithPeers, peers } from './support/peers';
 import { RawPeer } from './support/raw';
@@ -597,8 +598,11 @@ describe('echo-server and broadcast-server', () => {
     const t0 = Date.now();
     srv.cli.child.kill('SIGINT');
     await srv.cli.waitOut(/stopped\n/);
-    await new Promise((r) => setTimeout(r, Math.max(0, t0 + 250 - Date.now())));
-    expect([srv.cli.child.exitCode, srv.cli.child.signalCode], 'the process is still there 250 ms after the first signal').toEqual([null, null]);
+    // Half the window after the first signal was sent: the child saw it no earlier, so the
+    // repeat lands inside the window it measures from its own first signal.
+    const half = REPEAT_WINDOW_MS / 2;
+    await new Promise((r) => setTimeout(r, Math.max(0, t0 + half - Date.now())));
+    expect([srv.cli.child.exitCode, srv.cli.child.signalCode], `the process is still there ${half} ms after the first signal`).toEqual([null, null]);
     expect(srv.cli.child.kill('SIGINT')).toBe(true);
     const r = await finished(srv.cli, 5000);
     expect([r.code, r.signal], r.stdout + r.stderr).toEqual([0, null]);
@@ -610,7 +614,7 @@ describe('echo-server and broadcast-server', () => {
     await srv.cli.waitOut(/client 1 connected \(\/silent\)/);
     srv.cli.child.kill('SIGINT');
     await srv.cli.waitOut(/SIGINT: stopping/);
-    await new Promise((r) => setTimeout(r, 800));
+    await new Promise((r) => setTimeout(r, REPEAT_WINDOW_MS + 300));
     const r = await signal(srv.cli, 'SIGINT', 3000);
     expect([r.code, r.signal]).toEqual([130, null]);
     expect(r.stdout).not.toMatch(/stopped\n$/);
