@@ -260,18 +260,8 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
       return;
     }
     // What every hop of this start shares; connectHop() adds the rest.
-    auto base = std::make_shared<ConnSettings>();
-    base->owner = weak_from_this();
-    base->sink = sink_;
-    base->ownerTag = tag_;
-    base->server = false;
-    base->heartbeat = opts_.heartbeat;
-    base->deflate = opts_.deflate;
-    base->limits = opts_.limits;
+    auto base = startSettings(weak_from_this(), sink_, tag_, /*server=*/false, opts_);
     base->closeTimeout = opts_.closeTimeout;
-    base->protocols = opts_.protocols;
-    base->closeReplyOnAck = opts_.closeReplyOnAck;
-    base->embeddedLoop = opts_.loop;
     baseSettings_ = std::move(base);
     tlsCtx_.reset();
     if (origUrl_.secure || opts_.tls.enabled) {

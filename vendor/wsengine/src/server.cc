@@ -447,19 +447,9 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     silent_.store(false);
     // One set of settings per start, shared by its connections (those of an
     // earlier start keep theirs, their budget included).
-    auto settings = std::make_shared<ConnSettings>();
-    settings->owner = weak_from_this();
-    settings->sink = sink_;
-    settings->ownerTag = tag_;
-    settings->server = true;
-    settings->heartbeat = opts.heartbeat;
-    settings->deflate = opts.deflate;
-    settings->limits = opts.limits;
-    settings->protocols = opts.protocols;
+    auto settings = startSettings(weak_from_this(), sink_, tag_, /*server=*/true, opts);
     settings->allowedOrigins = opts.allowedOrigins;
     settings->verifyClient = opts.verifyClient;
-    settings->closeReplyOnAck = opts.closeReplyOnAck;
-    settings->embeddedLoop = opts.loop;
     if (opts.maxUnfinishedBytes > 0)
       settings->unfinished = std::make_shared<ByteBudget>(opts.maxUnfinishedBytes);
     if (opts.tls.enabled) {

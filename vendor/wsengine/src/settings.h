@@ -87,4 +87,24 @@ struct ConnSettings {
 
 using ConnSettingsPtr = std::shared_ptr<const ConnSettings>;
 
+// A start's settings with what ServerOptions and ClientOptions both carry
+// filled in; the caller adds its role's own.
+template <class Options>
+std::shared_ptr<ConnSettings> startSettings(std::weak_ptr<ConnectionOwner> owner,
+                                            std::shared_ptr<EventSink> sink, uint64_t ownerTag,
+                                            bool server, const Options& opts) {
+  auto s = std::make_shared<ConnSettings>();
+  s->owner = std::move(owner);
+  s->sink = std::move(sink);
+  s->ownerTag = ownerTag;
+  s->server = server;
+  s->heartbeat = opts.heartbeat;
+  s->deflate = opts.deflate;
+  s->limits = opts.limits;
+  s->protocols = opts.protocols;
+  s->closeReplyOnAck = opts.closeReplyOnAck;
+  s->embeddedLoop = opts.loop;
+  return s;
+}
+
 }  // namespace wsengine

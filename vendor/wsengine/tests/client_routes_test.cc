@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "check.h"
+#include "queue_sink.h"
 #include "proxy.h"
 #include "wsengine/wsengine.h"
 
@@ -30,35 +31,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-class QueueSink : public EventSink {
- public:
-  bool push(Event&& ev) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    events_.push_back(std::move(ev));
-    cv_.notify_all();
-    return true;
-  }
-  bool waitFor(EventType t, Event* out, int ms = 5000) {
-    std::unique_lock<std::mutex> lock(mu_);
-    auto deadline = Clock::now() + std::chrono::milliseconds(ms);
-    for (;;) {
-      while (!events_.empty()) {
-        Event ev = std::move(events_.front());
-        events_.pop_front();
-        if (ev.type == t) {
-          if (out) *out = std::move(ev);
-          return true;
-        }
-      }
-      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && events_.empty()) return false;
-    }
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Event> events_;
-};
+using testsink::QueueSink;
 
 ConnectResult startClient(Client& c, const ClientOptions& o) {
   std::promise<ConnectResult> p;

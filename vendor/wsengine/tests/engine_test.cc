@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "check.h"
+#include "queue_sink.h"
 #include "wsengine/wsengine.h"
 
 using namespace wsengine;
@@ -23,36 +24,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-class QueueSink : public EventSink {
- public:
-  bool push(Event&& ev) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    events_.push_back(std::move(ev));
-    cv_.notify_all();
-    return true;
-  }
-  // Waits for the first event matching pred (removing it and all before it).
-  bool waitFor(std::function<bool(const Event&)> pred, Event* out, int ms = 5000) {
-    std::unique_lock<std::mutex> lock(mu_);
-    auto deadline = Clock::now() + std::chrono::milliseconds(ms);
-    for (;;) {
-      while (!events_.empty()) {
-        Event ev = std::move(events_.front());
-        events_.pop_front();
-        if (pred(ev)) {
-          if (out) *out = std::move(ev);
-          return true;
-        }
-      }
-      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && events_.empty()) return false;
-    }
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Event> events_;
-};
+using testsink::QueueSink;
 
 bool isType(const Event& e, EventType t) { return e.type == t; }
 

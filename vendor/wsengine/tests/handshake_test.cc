@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "check.h"
+#include "queue_sink.h"
 #include "raw_peer.h"
 #include "wsengine/wsengine.h"
 
@@ -23,32 +24,7 @@ using rawpeer::Peer;
 
 namespace {
 
-class QueueSink : public EventSink {
- public:
-  bool push(Event&& ev) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    events_.push_back(std::move(ev));
-    cv_.notify_all();
-    return true;
-  }
-  // The next event (popped), or false after ms.
-  bool next(Event& out, int ms = 5000) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!cv_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return !events_.empty(); })) return false;
-    out = std::move(events_.front());
-    events_.pop_front();
-    return true;
-  }
-  size_t size() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return events_.size();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Event> events_;
-};
+using testsink::QueueSink;
 
 std::string request(const std::string& extra) {
   return "GET /h?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "check.h"
+#include "queue_sink.h"
 #include "raw_peer.h"
 #include "wsengine/wsengine.h"
 
@@ -24,33 +25,7 @@ using rawpeer::Peer;
 
 namespace {
 
-class QueueSink : public EventSink {
- public:
-  bool push(Event&& ev) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    events_.push_back(std::move(ev));
-    cv_.notify_all();
-    return true;
-  }
-  // Pops events (destroying them) until one matches; false after ms.
-  bool waitFor(const std::function<bool(const Event&)>& pred, int ms = 5000) {
-    std::unique_lock<std::mutex> lock(mu_);
-    auto deadline = Clock::now() + std::chrono::milliseconds(ms);
-    for (;;) {
-      while (!events_.empty()) {
-        Event ev = std::move(events_.front());
-        events_.pop_front();
-        if (pred(ev)) return true;
-      }
-      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && events_.empty()) return false;
-    }
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Event> events_;
-};
+using testsink::QueueSink;
 
 // The status of an HTTP answer, 0 when none came before the deadline.
 int readStatus(Peer& p, int ms = 3000) {
