@@ -88,25 +88,28 @@ void armTrim() {
 
 }  // namespace
 
-std::string takeBuffer(size_t capacity) {
+std::string takePooled(size_t capacity) {
   Pool& p = pool();
   std::string out;
-  {
-    std::lock_guard<std::mutex> lock(p.mu);
-    // Best fit, and never one so large that a small message would pin it;
-    // among equals the latest recycled (its pages are the warmest).
-    auto it = p.entries.lower_bound(capacity);
-    if (it != p.entries.end() && it->first / 4 <= capacity) {
-      it = std::prev(p.entries.upper_bound(it->first));
-      p.bytes -= it->first;
-      out = std::move(it->second.buf);
-      p.entries.erase(it);
-      ++p.hits;
-      return out;
-    }
-    ++p.misses;
+  std::lock_guard<std::mutex> lock(p.mu);
+  // Best fit, and never one so large that a small message would pin it;
+  // among equals the latest recycled (its pages are the warmest).
+  auto it = p.entries.lower_bound(capacity);
+  if (it != p.entries.end() && it->first / 4 <= capacity) {
+    it = std::prev(p.entries.upper_bound(it->first));
+    p.bytes -= it->first;
+    out = std::move(it->second.buf);
+    p.entries.erase(it);
+    ++p.hits;
+    return out;
   }
-  out.reserve(capacity);
+  ++p.misses;
+  return out;
+}
+
+std::string takeBuffer(size_t capacity) {
+  std::string out = takePooled(capacity);
+  if (out.capacity() < capacity) out.reserve(capacity);
   return out;
 }
 

@@ -17,6 +17,12 @@ constexpr size_t kPooledMin = 32 * 1024;
 
 // takeBuffer and recycleBuffer (wsengine.h) take and give back buffers.
 
+// A recycled buffer of capacity >= `capacity` (and at most four times it),
+// stale bytes and all, as takeBuffer gives; but an empty string, no memory
+// set aside, when none fits: for a caller that must not reserve `capacity`
+// up front (a peer's announced length is not yet memory it has sent).
+std::string takePooled(size_t capacity);
+
 // Small payloads (kSpareCapacity, wsengine.h): the spare strings the sink gave
 // back (EventSink::pushAllTakeSpares), kept per thread (the IO thread that
 // parses, or the embedder's in inline mode) so that taking one needs no lock.

@@ -64,7 +64,6 @@ void Receiver::feed(uint8_t* data, size_t len) {
 void Receiver::discard() {
   std::string().swap(msg_);
   msgFill_ = 0;
-  madeEnd_ = 0;
   fragDelivered_ = 0;
   releaseUnfinished();
   settleUnfinished();
@@ -95,7 +94,6 @@ bool Receiver::readTarget(char** base, size_t* len) {
     region = static_cast<size_t>(std::min(left, kPlaceChunk));
     if (!chargeUnfinished(msgFill_ + region)) return false;
     msg_.resize(msgFill_ + region);
-    madeEnd_ = msg_.size();
   }
   *base = &msg_[msgFill_];
   *len = static_cast<size_t>(std::min<uint64_t>(region, left));
@@ -112,7 +110,6 @@ bool Receiver::onFrameHeader(const FrameHeader& h) {
     msgBinary_ = h.opcode == kBinary;
     msgWire_ = 0;
     msgFill_ = 0;
-    madeEnd_ = 0;
     fragDelivered_ = 0;
     utf8_.reset();
     if (msgCompressed_ && !inflaterReady_) {
@@ -120,12 +117,23 @@ bool Receiver::onFrameHeader(const FrameHeader& h) {
       inflaterReady_ = inflater_.init(inflateBits_, inflateNoCtx_);
       if (!inflaterReady_) return fail(1011, "Inflater unavailable");
     }
-    // The parser already refused lengths over maxPayload; cap the up-front
-    // reservation anyway so a slow sender cannot pin large buffers.
+    // The parser already refused lengths over maxPayload. What the header
+    // announces is not memory the peer has sent: a peer that announces a
+    // large frame and stalls must pin no more than the budget allows.
     size_t want = msgCompressed_ ? 0 : static_cast<size_t>(std::min<uint64_t>(h.payloadLen, 64u << 20));
     if (msg_.capacity() < want && want >= kPooledMin) {
       recycleBuffer(std::move(msg_));
-      msg_ = takeBuffer(want);  // keeps its size: see msgFill_
+      // A recycled buffer (warm pages, read into without zero-filling) keeps
+      // its size (see msgFill_) and is held whole from now on, so it is
+      // charged whole (heldBytes); with no room for it, it goes back to the
+      // pool. Otherwise only a first region is set aside, and the message
+      // grows as its bytes arrive (readTarget), each region charged.
+      msg_ = takePooled(want);
+      if (!msg_.empty() && !chargeUnfinished(heldBytes())) {
+        recycleBuffer(std::move(msg_));
+        msg_ = std::string();
+      }
+      if (msg_.empty()) msg_.reserve(static_cast<size_t>(std::min<uint64_t>(want, kPlaceChunk)));
     } else {
       // A small message starts in a spare string the sink gave back (size
       // 0, see takeSpare) rather than in fresh memory. A compressed one's
@@ -323,10 +331,10 @@ void Receiver::settleUnfinished() {
 }
 
 uint64_t Receiver::heldBytes() const {
-  if (msgCompressed_) return msg_.size();
-  // Stale bytes of a recycled buffer past msgFill_ are not new memory (the
-  // pool held them); a region readTarget() made is.
-  return std::max<uint64_t>(msgFill_, std::min<uint64_t>(madeEnd_, msg_.size()));
+  // All of msg_'s size, received or not: a region readTarget() made, and a
+  // recycled buffer's stale bytes too, which no other message can use while
+  // this one holds them (the pool would allocate afresh).
+  return std::max<uint64_t>(msgFill_, msg_.size());
 }
 
 bool Receiver::failOverBudget() {

@@ -134,7 +134,6 @@ class Receiver : private FrameHandler {
   // are read straight into place (no copy); msg_ is cut to msgFill_ at the end.
   size_t msgFill_ = 0;
   size_t fragDelivered_ = 0;  // bytes of msg_ already given as fragments
-  size_t madeEnd_ = 0;        // end of a region readTarget() made in msg_ (new memory)
   uint64_t unfinishedCharged_ = 0;  // of s_.unfinished, for msg_ (heldBytes())
   uint64_t unfinishedHeld_ = 0;     // noted; differs from the above only within a read
   std::string ctrl_;          // control frame payload

@@ -7,6 +7,8 @@
 // receivers, fragment copies held until their consumer lets go) is counted
 // to the byte; and large payloads read in place (readTarget, as the socket
 // read does) arrive intact.
+#include <malloc.h>
+
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -636,6 +638,75 @@ void testRecycledStaleBytes() {
   CHECK_EQ(joined(got), joined(Strings{"fragment b wire=40000 " + show(a), "message b wire=70000 " + show(a + b)}));
 }
 
+// A peer that announces large frames and stalls pins no more than the
+// server's budget of unfinished bytes. Recycled buffers are memory already
+// made: a receiver that takes one for a frame announced at 16 MiB holds all
+// of it while it waits for the payload, so it is charged whole, and left in
+// the pool when the budget has no room. (It used to be taken uncharged: four
+// stalled peers held 64 MiB of pool buffers against a 1 MiB budget.) Without
+// a recycled buffer, the receiver sets aside a first region only, not the
+// announced length.
+void testAnnouncedNotPinned() {
+  const size_t M = 1 << 20;
+  // Header of a masked 16 MiB binary frame and the first payload byte.
+  const std::string header("\x82\xFF\x00\x00\x00\x00\x01\x00\x00\x00\x01\x02\x03\x04\x55", 15);
+  auto stall = [&](Setup& su, Recorder& rec, std::vector<std::unique_ptr<Receiver>>& rs, int n) {
+    for (int i = 0; i < n; ++i) {
+      rs.emplace_back(new Receiver(su.settings, rec));
+      std::string piece = header;
+      rs.back()->feed(reinterpret_cast<uint8_t*>(&piece[0]), piece.size());
+      CHECK(!rs.back()->done());
+    }
+  };
+  for (int i = 0; i < 4; ++i) recycleBuffer(std::string(16 * M, 'x'));
+  const size_t pooled = bufferPoolStats().pooled;
+  {
+    // No room for a 16 MiB buffer in a 1 MiB budget: all four stay pooled.
+    Setup su(true);
+    su.settings.limits.maxPayload = 100 * M;
+    su.settings.unfinished = std::make_shared<ByteBudget>(1 * M);
+    Recorder rec;
+    std::vector<std::unique_ptr<Receiver>> rs;
+    stall(su, rec, rs, 4);
+    CHECK_EQ(bufferPoolStats().pooled, pooled);
+    CHECK(su.settings.unfinished->used() <= 1 * M);
+    CHECK_EQ(joined(rec.got), joined(Strings{}));
+  }
+  {
+    // Room for two of them in 40 MiB: two are taken and charged whole, the
+    // third and fourth receivers find no room and leave theirs in the pool.
+    Setup su(true);
+    su.settings.limits.maxPayload = 100 * M;
+    su.settings.unfinished = std::make_shared<ByteBudget>(40 * M);
+    Recorder rec;
+    std::vector<std::unique_ptr<Receiver>> rs;
+    stall(su, rec, rs, 4);
+    CHECK_EQ(bufferPoolStats().pooled, pooled - 2);
+    CHECK(su.settings.unfinished->used() >= 32 * M);
+    CHECK(su.settings.unfinished->used() <= 40 * M);
+    rs.clear();
+    CHECK_EQ(su.settings.unfinished->used(), uint64_t(0));
+  }
+  {
+    // Nothing pooled that fits a 64 MiB frame: what the stalled receivers
+    // set aside is a first region each, not 64 MiB (mapped memory, counted
+    // by malloc).
+    const std::string big("\x82\xFF\x00\x00\x00\x00\x04\x00\x00\x00\x01\x02\x03\x04\x55", 15);
+    Setup su(true);
+    su.settings.limits.maxPayload = 100 * M;
+    Recorder rec;
+    std::vector<std::unique_ptr<Receiver>> rs;
+    size_t before = mallinfo2().hblkhd;
+    for (int i = 0; i < 4; ++i) {
+      rs.emplace_back(new Receiver(su.settings, rec));
+      std::string piece = big;
+      rs.back()->feed(reinterpret_cast<uint8_t*>(&piece[0]), piece.size());
+    }
+    size_t grown = mallinfo2().hblkhd - before;
+    CHECK(grown <= 8 * M);
+  }
+}
+
 // Spare strings (takeSpare): a message, or a fragment's copy, of at most
 // kSpareCapacity starts in a string from this thread's stash; given back
 // dirty (a sink that forgot to clear them: full of 'Z' up to their
@@ -763,5 +834,6 @@ int main() {
   testBudget();
   testReadInPlace();
   testSpareStrings();
+  testAnnouncedNotPinned();
   return check::finish();
 }
