@@ -97,7 +97,11 @@ Napi::Value WebsocketClientSend(const Napi::CallbackInfo& info) {
     r.message = S::unknown(a.ref);
     return sendStatus(keys, r);
   }
-  if (c->started) Instance::get(env)->sendScope().enter(env);  // runs JS: before readSendData
+  if (c->started && (c = enterSendScope<ClientEntry>(env, a.ref)) == nullptr) {
+    SendResult r;
+    r.message = S::unknown(a.ref);
+    return sendStatus(keys, r);
+  }
   SendData data;
   readSendData(a.data, data);  // no JS runs from here to the engine call
   bool binary = sendsBinary(a.binary, data.isString);

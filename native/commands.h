@@ -105,6 +105,17 @@ SendArgs sendArgs(const Napi::CallbackInfo& info, Keys& keys) {
   return a;
 }
 
+// Opens the send scope before a send reads its data. That calls into
+// JavaScript (the `then` of a resolved promise, taken at the first send: an
+// application may have replaced Promise.prototype.then by then), and that
+// code may clear the entry: it is looked up again. Null when it is gone.
+template <class E>
+E* enterSendScope(Napi::Env env, int ref) {
+  Instance& inst = *Instance::get(env);
+  inst.sendScope().enter(env);
+  return Side<E>::find(inst, ref);
+}
+
 // websocketServer / websocketClient: a new entry configured from the
 // optional options argument (read completely before the entry exists).
 template <class E>

@@ -83,8 +83,7 @@ Napi::Value WebsocketServerSend(const Napi::CallbackInfo& info) {
     }
   }
   ServerEntry* s = updateEntry<ServerEntry>(keys, *Instance::get(env), a.obj, a.present, a.ref);
-  if (s == nullptr) return Napi::Array::New(env);
-  Instance::get(env)->sendScope().enter(env);  // runs JS (queueMicrotask): before readSendData
+  if (s == nullptr || (s = enterSendScope<ServerEntry>(env, a.ref)) == nullptr) return Napi::Array::New(env);
 
   SendData data;
   readSendData(a.data, data);  // no JS runs from here to the engine call
@@ -167,7 +166,8 @@ Napi::Value WebsocketServerSendTo(const Napi::CallbackInfo& info) {
 
   // From here on this is WebsocketServerSend for one target: whatever that
   // does before reading the data belongs here too.
-  Instance::get(env)->sendScope().enter(env);  // runs JS (queueMicrotask): before readSendData
+  s = enterSendScope<ServerEntry>(env, ref);
+  if (s == nullptr || !s->started || (conn = s->conns.connOf(client)) == 0) return env.Null();
   SendData data;
   readSendData(info[3], data);  // no JS runs from here to the engine call
   SendResult r = s->engine->sendOne(conn, data.bytes, data.length, sendsBinary(binaryFlag, data.isString));

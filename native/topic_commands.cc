@@ -70,10 +70,10 @@ Napi::Value WebsocketServerPublish(const Napi::CallbackInfo& info) {
 
   Napi::Object out = Napi::Object::New(env);
   PublishResult r;
+  if (s != nullptr && s->started) s = enterSendScope<ServerEntry>(env, a.ref);
   if (s == nullptr) {
     r.message = S::unknown(a.ref);
   } else {
-    if (s->started) Instance::get(env)->sendScope().enter(env);  // runs JS: before readSendData
     SendData data;
     readSendData(a.data, data);  // no JS runs from here to the engine call
     r.payloadSize = data.length;

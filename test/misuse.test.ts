@@ -552,3 +552,66 @@ describe('re-entrancy: commands from inside method', () => {
     expect(websocketServerStart(other.server).success).toBe(true);
   });
 });
+
+// A send opens its send scope by calling the `then` of a resolved promise,
+// taken from Promise.prototype at the first send. An application (or an APM
+// agent) that replaced Promise.prototype.then before that runs its own code
+// there, in the middle of the send, and that code may clear the very server
+// or client being sent on. The send must then answer as for an unknown ref;
+// it used to go on with the freed entry (heap-use-after-free under ASan in
+// all four sends; on the plain build, statuses read from freed memory).
+const replacedThenScript = `
+const b = (process.env.IXWS_BINARY ? require(require('path').resolve(process.env.IXWS_BINARY)) : require('node-gyp-build')(${JSON.stringify(root)}));
+const mode = process.argv[1];
+const orig = Promise.prototype.then;
+let armed = null;
+Promise.prototype.then = function (...a) {
+  if (armed) {
+    const clear = armed;
+    armed = null;
+    clear();
+    // Reuse what the clear freed.
+    for (let i = 0; i < 20; i++) b.websocketServerClear(b.websocketServer({ port: 0 }));
+  }
+  return orig.apply(this, a);
+};
+let conn = 0;
+const s = b.websocketServer({ port: 0, method: (srv, c, type) => { if (type === 'open') conn = c; } });
+const st = b.websocketServerStart(s);
+const c = b.websocketClient({ url: 'ws://127.0.0.1:' + st.port + '/', enableAutomaticReconnection: false, method: () => {} });
+b.websocketClientStart(c);
+const wait = setInterval(() => {
+  if (!conn) return;
+  clearInterval(wait);
+  // From a timer: outside event delivery, so the send opens a scope of its own.
+  armed = mode === 'client' ? () => b.websocketClientClear(c) : () => b.websocketServerClear(s);
+  let r;
+  if (mode === 'sendTo') r = b.websocketServerSendTo(s.ref, conn, undefined, 'x', new Float64Array(5));
+  else if (mode === 'publish') r = b.websocketServerPublish({ ref: s.ref, topic: 't' }, 'x');
+  else if (mode === 'client') r = b.websocketClientSend(c, 'x');
+  else r = b.websocketServerSend({ ref: s.ref, clients: [conn] }, 'x');
+  console.log(JSON.stringify({ r, thenRan: armed === null }));
+  b.websocketClientClear(c);
+  b.websocketServerClear(s);
+}, 10);
+setTimeout(() => { console.log('timeout'); process.exit(3); }, 10000).unref();
+`;
+
+describe('a replaced Promise.prototype.then that clears during a send', () => {
+  const cases: [string, unknown][] = [
+    ['send', []],
+    // null: the facade's general path answers (the unknown ref's statuses)
+    ['sendTo', null],
+    ['publish', expect.objectContaining({ success: false, message: 'Unknown server ref -1', sent: 0 })],
+    ['client', expect.objectContaining({ success: false, message: 'Unknown client ref 1', payloadSize: 0 })],
+  ];
+  for (const [mode, want] of cases) {
+    it(`${mode}: answers as for an unknown ref, reads nothing freed`, () => {
+      const r = spawnSync(process.execPath, ['-e', replacedThenScript, mode], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      expect(out.thenRan).toBe(true);
+      expect(out.r).toEqual(want);
+    });
+  }
+});
