@@ -316,12 +316,24 @@ bool makeSlab(napi_env env, size_t bytes, void** mem, napi_value* slab) {
         recycleBuffer(std::move(*s));
         delete s;
       };
-      if (napi_create_external_buffer(env, bytes, &(*owned)[0], release, owned, slab) == napi_ok) {
+      napi_status st = napi_create_external_buffer(env, bytes, &(*owned)[0], release, owned, slab);
+      if (st == napi_ok) {
         *mem = &(*owned)[0];
         return true;
       }
-      recycleBuffer(std::move(*owned));  // not taken: V8's memory instead
-      delete owned;
+      // Not made: V8's memory instead. A runtime that refuses external
+      // buffers (Electron) refuses before taking `release`, so the block goes
+      // back. Any other failure leaves `owned` alone: Node may have
+      // registered `release` before the step that failed (the ArrayBuffer is
+      // tracked first; a termination starting in between fails the rest) and
+      // runs it when it collects that ArrayBuffer, or has already run it (a
+      // length over the maximum). Freeing it here too would free it twice; at
+      // worst one slab's block leaks, on a failure only a terminating
+      // environment sees.
+      if (st == napi_no_external_buffers_allowed) {
+        recycleBuffer(std::move(*owned));
+        delete owned;
+      }
       bool pending = false;
       napi_is_exception_pending(env, &pending);
       if (pending) {
