@@ -118,9 +118,13 @@ class Reader {
   bool object(Key k, Napi::Object& out) {
     Napi::Value v;
     if (!has(k, v)) return false;
-    if (!v.IsObject() || v.IsArray() || v.IsFunction()) throwType(env(), name(k) + " must be an object");
-    out = v.As<Napi::Object>();
+    out = asObject(k, v);
     return true;
+  }
+  // v, the value read under k, as a plain object (throws when it is not).
+  Napi::Object asObject(Key k, const Napi::Value& v) {
+    if (!v.IsObject() || v.IsArray() || v.IsFunction()) throwType(env(), name(k) + " must be an object");
+    return v.As<Napi::Object>();
   }
 
   bool boolean(Key k, bool& dst) {
@@ -291,9 +295,10 @@ bool readValue(Reader& r, Key k, kind::TlsSpec, TlsConfig& tls) {
     tls = TlsConfig();
     return true;
   }
-  Napi::Object o;
-  r.object(k, o);
-  Reader nested(r.keys(), o, r.name(k));
+  // The value already read, not a second read: a getter or a Proxy may
+  // answer differently each time (undefined the second time left the nested
+  // reader with no object: "Invalid argument" instead of a TypeError).
+  Reader nested(r.keys(), r.asObject(k, v), r.name(k));
   tls.given = true;
   forEachTlsField([&nested, &tls](Key key, auto spec, auto member, uint32_t bit) {
     if (readValue(nested, key, spec, tls.opts.*member)) tls.fields |= bit;

@@ -217,6 +217,23 @@ describe('wrong option types and ranges', () => {
       expect.objectContaining({ success: false, client: 999, message: expect.stringMatching(/Unknown client ref/) }),
     ]);
   });
+
+  it('an option whose getter answers differently at each read is judged on one read', () => {
+    // Found by test/api-fuzz: tls was read twice, and an undefined the second
+    // time left the nested reader without an object ("Error: Invalid argument").
+    for (const kind of ['server', 'client'] as const) {
+      let reads = 0;
+      const opts: Record<string, unknown> = kind === 'client' ? { url: 'ws://127.0.0.1:1/' } : { port: 0 };
+      Object.defineProperty(opts, 'tls', { enumerable: true, configurable: true, get: () => (reads++ >= 2 ? undefined : {}) });
+      const made = kind === 'client' ? websocketClient(opts) : websocketServer(opts);
+      defer(() => (kind === 'client' ? websocketClientClear(made) : websocketServerClear(made)));
+      expect(reads).toBe(2); // the presence check, then the value itself
+      // Now a value that turns into a non-object: a TypeError for what was read.
+      reads = 0;
+      Object.defineProperty(opts, 'tls', { enumerable: true, get: () => (reads++ >= 1 ? 5 : {}) });
+      expectTypeError(() => (kind === 'client' ? websocketClient(opts) : websocketServer(opts)), /^options\.tls must be an object$/);
+    }
+  });
 });
 
 describe('close codes an application may not send', () => {
