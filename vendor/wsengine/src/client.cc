@@ -319,7 +319,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     addrIndex_ = 0;
     double timeout = opts_.timeout > 0 ? opts_.timeout : 20.0;
     std::weak_ptr<ClientImpl> weak = shared_from_this();
-    timeoutTimer_->start(static_cast<uint64_t>(timeout * 1000), [weak, id, timeout] {
+    timeoutTimer_->start(secondsToMs(timeout), [weak, id, timeout] {
       auto self = weak.lock();
       if (!self || id != self->attemptId_) return;
       if (auto c = self->current()) {

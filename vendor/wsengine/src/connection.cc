@@ -610,7 +610,7 @@ void Connection::armDeadline(double seconds) {
     disarmDeadline();
     return;
   }
-  armDeadlineMs(static_cast<uint64_t>(seconds * 1000), false);
+  armDeadlineMs(secondsToMs(seconds), false);
 }
 
 void Connection::armDeadlineMs(uint64_t ms, bool pong) {

@@ -10,7 +10,7 @@ uint64_t Deadlines::arm(uint64_t ms, void* ctx, Callback fn) {
     uv_unref(reinterpret_cast<uv_handle_t*>(timer_));
     timer_->data = this;
   }
-  uint64_t due = uv_now(loop_) + ms;
+  uint64_t due = uv_now(loop_) + (ms < kMaxTimerMs ? ms : kMaxTimerMs);  // never wraps
   if (due == 0) due = 1;  // 0 means "none" to callers
   // Two deadlines of one ctx due in the same millisecond would share a key:
   // the later one moves to the next millisecond (never earlier than asked).

@@ -16,6 +16,20 @@
 
 namespace wsengine {
 
+// The longest wait any timer here is given: 2^52 ms, some 142,000 years.
+// Options take seconds as doubles with no upper bound (1e300 is a way to say
+// "never"), and a double beyond uint64_t's range converted to it is undefined
+// behaviour: x86 gives 2^63, arm64 saturates to 2^64-1, and a due time of
+// now + 2^64-1 wraps around to the past (the deadline fires at once).
+constexpr uint64_t kMaxTimerMs = uint64_t(1) << 52;
+
+// seconds (a validated option: positive) as timer milliseconds, capped.
+inline uint64_t secondsToMs(double seconds) {
+  if (!(seconds > 0)) return 0;
+  double ms = seconds * 1000;
+  return ms >= static_cast<double>(kMaxTimerMs) ? kMaxTimerMs : static_cast<uint64_t>(ms);
+}
+
 class Deadlines {
  public:
   using Callback = void (*)(void* ctx);

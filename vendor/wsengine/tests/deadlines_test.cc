@@ -157,8 +157,39 @@ void testUnrefAndClose() {
 
 }  // namespace
 
+// A wait beyond any real one (an option of 1e300 seconds: "never") is capped,
+// never wrapped around into the past: due = now + 2^64-1 used to be now - 1,
+// and the deadline fired at once.
+void testHugeWaits() {
+  CHECK_EQ(secondsToMs(1e300), kMaxTimerMs);
+  CHECK_EQ(secondsToMs(1.0 / 0.0), kMaxTimerMs);
+  CHECK_EQ(secondsToMs(0.0 / 0.0), uint64_t(0));
+  CHECK_EQ(secondsToMs(-1), uint64_t(0));
+  CHECK_EQ(secondsToMs(2.5), uint64_t(2500));
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  std::vector<std::string> log;
+  Probe a{&log, "a"}, b{&log, "b"};
+  a.loop = b.loop = &loop;
+  Deadlines dl(&loop);
+  uv_update_time(&loop);
+  uint64_t dueA = dl.arm(UINT64_MAX, &a, onDue);
+  uint64_t dueB = dl.arm(UINT64_MAX - uv_now(&loop) + 1, &b, onDue);
+  CHECK(dueA > uv_now(&loop) && dueB > uv_now(&loop));
+  runFor(&loop, 50);
+  CHECK_EQ(a.fired + b.fired, 0);
+  CHECK_EQ(dl.armed(), size_t(2));
+  dl.cancel(dueA, &a);
+  dl.cancel(dueB, &b);
+  CHECK_EQ(dl.armed(), size_t(0));
+  dl.close();
+  uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK_EQ(uv_loop_close(&loop), 0);
+}
+
 int main() {
   testOrderAndCancel();
+  testHugeWaits();
   testReentrant();
   testSameMillisecond();
   testUnrefAndClose();

@@ -246,8 +246,38 @@ void testSplitReads() {
 
 }  // namespace
 
+// Timeouts of 1e300 seconds mean "never" and work as such: a silent socket
+// is not closed, a handshake completes, a client with that connect timeout
+// connects. (The seconds were converted to milliseconds unchecked: undefined
+// behaviour, and on arm64 a due time in the past that fired at once.)
+void testHugeTimeouts() {
+  auto sink = std::make_shared<QueueSink>();
+  Server server(sink, 1);
+  ServerOptions so;
+  so.limits.firstByteTimeout = 1e300;
+  so.limits.handshakeTimeout = 1e300;
+  StartResult sr = startServer(server, so);
+  CHECK(sr.success);
+  Peer silent;
+  CHECK(silent.connectTo(sr.port));
+  // Silent for 300 ms, then the handshake on the same socket: it was kept.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(silent.handshake());
+  auto csink = std::make_shared<QueueSink>();
+  Client client(csink, 2);
+  ClientOptions co;
+  co.url = "ws://127.0.0.1:" + std::to_string(sr.port);
+  co.enableAutomaticReconnection = false;
+  co.timeout = 1e300;
+  client.start(co, [](ConnectResult) {});
+  CHECK(csink->waitFor(EventType::Open));
+  client.clear();
+  server.clear();
+}
+
 int main() {
   setIoThreadCount(2);
+  testHugeTimeouts();
   testHandshakeSlots();
   testPerAddressAndMaxConnections();
   testPingFlood();
