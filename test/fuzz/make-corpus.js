@@ -126,3 +126,93 @@ write('fuzz_redirect', 'absolute', [0x01], 'wss://h.example/\nhttps://o.example:
 write('fuzz_redirect', 'downgrade', [0x00], 'wss://h.example/\nws://h.example/');
 write('fuzz_redirect', 'scheme-relative', [0x02], 'ws://u:p@h/\n//o.example/%2e%2e/x');
 write('fuzz_redirect', 'no-location', [0x10], 'ws://h/\n');
+
+// ---- fuzz_receiver: [cfg0, cfg1, seed, wire] (fuzz_receiver.cc).
+// cfg0: bit 0 server (masked input), bit 1 inflate, bits 2-4 window bits - 8,
+// bit 5 no context takeover, bit 6 stop at a ping/pong, bit 7 discard().
+// cfg1: bits 0-2 maxPayload index (0: 1, 2: 125, 3: 1000, 5: 70000, 7: 4 MiB),
+// bits 3-5 budget index (0: none, 2: 4096, 5: 300000, 7: 200000 with 150000
+// used), bit 6 keep fragment holds, bit 7 tiny chunks.
+{
+  const RX = 'fuzz_receiver';
+  const INFLATE = 0x02 | (7 << 2);  // window bits 15
+  const bits = (b) => 0x02 | ((b - 8) << 2);
+  const MAX_4M = 7;
+  const MAX_70K = 5;
+  const budget = (i) => i << 3;
+  const euro = Buffer.from('€'); // e2 82 ac
+  const smile = Buffer.from('😀'); // f0 9f 98 80
+  for (const masked of [false, true]) {
+    const role = masked ? 'server' : 'client';
+    const o = { masked };
+    const f = (opcode, payload, opts = {}) => frame(opcode, payload, { ...o, ...opts });
+    const seed = (c0, c1, s = 0x33) => Buffer.from([(masked ? 1 : 0) | c0, c1, s]);
+    const w = (name, c0, c1, ...frames) => write(RX, `${role}-${name}`, seed(c0, c1), ...frames);
+
+    w('text', 0, MAX_4M, f(0x1, 'Hello'), f(0x2, Buffer.from([0, 1, 2, 0xff])));
+    w('empty-messages', 0, MAX_4M, f(0x1, ''), f(0x2, ''), f(0x1, '', { fin: false }), f(0x0, ''));
+    // Multi-byte code points cut by frame boundaries, pings in between (§5.4).
+    w('utf8-split-pings', 0, MAX_4M | 0x80,
+      f(0x1, Buffer.concat([Buffer.from('a'), euro.subarray(0, 1)]), { fin: false }),
+      f(0x9, 'ping-1'),
+      f(0x0, Buffer.concat([euro.subarray(1), smile.subarray(0, 3)]), { fin: false }),
+      f(0xa, Buffer.from([0xff, 0xfe])),
+      f(0x0, smile.subarray(3), { fin: false }),
+      f(0x0, text(36)));  // 36 = 3 x 12: whole code points
+    w('binary-fragments-holds', 0, MAX_4M | budget(2) | 0x40,
+      f(0x2, Buffer.alloc(100, 1), { fin: false }), f(0x9, ''), f(0x0, Buffer.alloc(200, 2), { fin: false }),
+      f(0x0, Buffer.alloc(50, 3)));
+    // Large frames: 32 KiB or more are read in place (kPooledMin).
+    w('large-binary', 0, MAX_70K, f(0x2, Buffer.alloc(40000, 0x5a)), f(0x1, 'after'));
+    const big = text(33012);  // a multiple of 12: whole code points; 'é' cut below
+    w('large-text-fragmented', 0, MAX_70K | budget(7),
+      f(0x1, big.subarray(0, 33001), { fin: false }), f(0x0, big.subarray(33001)));
+    w('large-over-max', 0, 4 /* 8192 */, f(0x2, Buffer.alloc(9000, 1)));
+    w('max-125', 0, 2, f(0x1, text(125)), f(0x1, text(126)));
+    w('max-fragments', 0, 2, f(0x2, Buffer.alloc(100), { fin: false }), f(0x0, Buffer.alloc(26)));
+    // Close frames (§5.5.1, §7.4).
+    w('close-reason', 0, MAX_4M, f(0x1, 'x'), f(0x8, closePayload(1000, 'bye é')), f(0x1, 'ignored'));
+    w('close-empty', 0, MAX_4M, f(0x8, ''));
+    w('close-4999', 0, MAX_4M, f(0x8, closePayload(4999, text(120))));
+    w('close-bad-code', 0, MAX_4M, f(0x8, closePayload(1005)));
+    w('close-one-byte', 0, MAX_4M, f(0x8, Buffer.from([0x03])));
+    w('close-bad-utf8', 0, MAX_4M, f(0x8, Buffer.concat([closePayload(1001), Buffer.from([0xc0, 0x80])])));
+    // Protocol errors (§5.2, §5.4, §5.5, §8.1).
+    w('bad-utf8', 0, MAX_4M, f(0x1, Buffer.from([0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xed, 0xa0, 0x80])));
+    w('bad-utf8-split', 0, MAX_4M, f(0x1, Buffer.from([0xf4]), { fin: false }), f(0x0, Buffer.from([0x90, 0x80, 0x80])));
+    w('truncated-utf8', 0, MAX_4M, f(0x1, Buffer.from([0x61, 0xe2, 0x82])));
+    w('reserved-opcode', 0, MAX_4M, f(0x3, 'x'));
+    w('orphan-continuation', 0, MAX_4M, f(0x0, 'x'));
+    w('data-inside-fragments', 0, MAX_4M, f(0x1, 'a', { fin: false }), f(0x1, 'b'));
+    w('fragmented-ping', 0, MAX_4M, f(0x9, 'a', { fin: false }));
+    w('long-ping', 0, MAX_4M, f(0x9, Buffer.alloc(126)));
+    w('rsv1-without-inflate', 0, MAX_4M, f(0x1, 'x', { rsv1: true }));
+    w('wrong-masking', 0, MAX_4M, frame(0x1, 'x', { masked: !masked }));
+    w('stop-at-ping', 0x40, MAX_4M, f(0x1, 'a', { fin: false }), f(0x9, 'p'), f(0x0, 'b'));
+    w('discard-in-progress', 0x80, MAX_70K | budget(2), f(0x2, Buffer.alloc(3000), { fin: false }),
+      f(0x0, Buffer.alloc(40000, 7), { fin: false }));
+    // permessage-deflate (RFC 7692 §7.2): RSV1 on the first frame only.
+    w('deflate-text', INFLATE, MAX_4M, f(0x1, deflateMessage('Hello, hello, hello!'), { rsv1: true }));
+    const z = deflateMessage(text(600));
+    w('deflate-fragments-pings', INFLATE, MAX_4M | 0x40 | budget(3),
+      f(0x1, z.subarray(0, 7), { rsv1: true, fin: false }), f(0x9, 'p'),
+      f(0x0, z.subarray(7, 20), { fin: false }), f(0x0, z.subarray(20)));
+    // Context takeover: the second message may refer to the first one's window.
+    const m1 = deflateMessage('the same words again and again');
+    w('deflate-two-messages', INFLATE, MAX_4M, f(0x1, m1, { rsv1: true }), f(0x2, deflateMessage(Buffer.alloc(300, 9)), { rsv1: true }), f(0x1, 'plain'));
+    w('deflate-no-takeover', INFLATE | 0x20, MAX_4M, f(0x1, m1, { rsv1: true }), f(0x1, m1, { rsv1: true }));
+    w('deflate-window-9', bits(9), MAX_4M, f(0x1, deflateMessage(text(3000), 9), { rsv1: true }));
+    // zlib has no raw window of 8 (it makes 9); runs of one byte stay within 256.
+    w('deflate-window-8', bits(8) | 0x20, MAX_4M, f(0x2, deflateMessage(Buffer.alloc(2000, 0x41), 9), { rsv1: true }));
+    w('deflate-bomb-max', INFLATE, 3, f(0x2, deflateMessage(Buffer.alloc(200000, 0x61)), { rsv1: true }));
+    w('deflate-bomb-budget', INFLATE, MAX_4M | budget(2), f(0x2, deflateMessage(Buffer.alloc(300000, 0x61)), { rsv1: true }));
+    w('deflate-bomb-budget-used', INFLATE, MAX_4M | budget(7) | 0x40,
+      f(0x2, deflateMessage(Buffer.alloc(120000, 0x62)).subarray(0, 30), { rsv1: true, fin: false }),
+      f(0x0, deflateMessage(Buffer.alloc(120000, 0x62)).subarray(30)));
+    w('deflate-bad-utf8', INFLATE, MAX_4M, f(0x1, deflateMessage(Buffer.from([0x61, 0xff, 0x62])), { rsv1: true }));
+    w('deflate-corrupt', INFLATE, MAX_4M, f(0x1, Buffer.from([0xff, 0xff, 0xff, 0x00]), { rsv1: true }));
+    w('deflate-final-block', INFLATE, MAX_4M, f(0x1, zlib.deflateRawSync(Buffer.from('final')), { rsv1: true }), f(0x1, deflateMessage('next'), { rsv1: true }));
+    w('deflate-rsv1-continuation', INFLATE, MAX_4M, f(0x1, 'a', { fin: false }), f(0x0, 'b', { rsv1: true }));
+    w('deflate-rsv1-ping', INFLATE, MAX_4M, f(0x9, 'a', { rsv1: true }));
+  }
+}
