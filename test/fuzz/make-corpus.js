@@ -197,9 +197,16 @@ write('fuzz_redirect', 'no-location', [0x10], 'ws://h/\n');
     w('deflate-fragments-pings', INFLATE, MAX_4M | 0x40 | budget(3),
       f(0x1, z.subarray(0, 7), { rsv1: true, fin: false }), f(0x9, 'p'),
       f(0x0, z.subarray(7, 20), { fin: false }), f(0x0, z.subarray(20)));
-    // Context takeover: the second message may refer to the first one's window.
+    // Two messages compressed each on its own, then an uncompressed one.
     const m1 = deflateMessage('the same words again and again');
     w('deflate-two-messages', INFLATE, MAX_4M, f(0x1, m1, { rsv1: true }), f(0x2, deflateMessage(Buffer.alloc(300, 9)), { rsv1: true }), f(0x1, 'plain'));
+    // The second message compressed with the first as its history (what
+    // context takeover lets a sender do, RFC 7692 §7.2.3.2): it refers back
+    // into the first, so a receiver that lost its window fails it.
+    const hist = Buffer.from('context takeover: the window carries over to the next message');
+    const m2 = zlib.deflateRawSync(hist, { finishFlush: zlib.constants.Z_SYNC_FLUSH, dictionary: hist });
+    w('deflate-context-takeover', INFLATE, MAX_4M,
+      f(0x1, deflateMessage(hist), { rsv1: true }), f(0x1, m2.subarray(0, m2.length - 4), { rsv1: true }));
     w('deflate-no-takeover', INFLATE | 0x20, MAX_4M, f(0x1, m1, { rsv1: true }), f(0x1, m1, { rsv1: true }));
     w('deflate-window-9', bits(9), MAX_4M, f(0x1, deflateMessage(text(3000), 9), { rsv1: true }));
     // zlib has no raw window of 8 (it makes 9); runs of one byte stay within 256.
