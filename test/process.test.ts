@@ -6,8 +6,11 @@
 import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { beforeAll, describe, expect, test } from 'vitest';
+import * as os from 'os';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { root } from '../lib/binding';
+import { makeTestCa } from './support/certs';
+import type { TestCa } from './support/certs';
 import { compilePackage } from './support/compile';
 
 const fixtures = path.join(__dirname, 'fixtures');
@@ -35,12 +38,12 @@ interface Run {
  * Runs a fixture; a child still running `deadlineMs` after it starts (or, with
  * `armOn`, after its output first matches armOn) is SIGKILLed and reported alive.
  */
-function runFixture(script: string, args: string[], deadlineMs: number, armOn?: RegExp): Promise<Run> {
+function runFixture(script: string, args: string[], deadlineMs: number, armOn?: RegExp, env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
     const t0 = Date.now();
     const child = spawn(process.execPath, [path.join(fixtures, script), ...args], {
       cwd: fixtures,
-      env: { ...process.env, IXWS_PKG: pkg },
+      env: { ...process.env, IXWS_PKG: pkg, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -137,6 +140,42 @@ describe('process.exit() with live objects', () => {
       expect(ms).toBeGreaterThanOrEqual(0);
       expect(ms).toBeLessThan(1000);
     });
+  }
+});
+
+describe('exit while TLS work runs on the IO thread', () => {
+  // OpenSSL frees its global state in an exit handler. An IO thread in the
+  // middle of a handshake then crashed the process at exit in 21 of 25 runs
+  // (natural end) before the IO threads were parked first.
+  let ca: TestCa;
+  let certFile = '';
+  let keyFile = '';
+  beforeAll(() => {
+    ca = makeTestCa();
+    const leaf = ca.leaf('tls-exit', ['IP:127.0.0.1']);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-tls-exit-'));
+    certFile = path.join(dir, 'cert.pem');
+    keyFile = path.join(dir, 'key.pem');
+    fs.writeFileSync(certFile, leaf.cert);
+    fs.writeFileSync(keyFile, leaf.key);
+  });
+  afterAll(() => {
+    ca?.remove();
+    if (certFile) fs.rmSync(path.dirname(certFile), { recursive: true, force: true });
+  });
+
+  for (const [mode, code] of [
+    ['natural', 0],
+    ['exit', 5],
+  ] as const) {
+    test(`${mode === 'natural' ? 'everything cleared, the script ends' : 'process.exit(5) mid-traffic'}: exit code ${code}, no signal, 6 runs of 6`, async () => {
+      for (let i = 0; i < 6; i++) {
+        const r = await runFixture('tls-exit.js', [mode], 20_000, undefined, { IXWS_TLS_CERT: certFile, IXWS_TLS_KEY: keyFile });
+        expect(r.alive, `run ${i}: ${r.out}`).toBe(false);
+        expect([r.code, r.signal], `run ${i}: ${r.out}`).toEqual([code, null]);
+        expect(r.out, `run ${i}`).toMatch(/clients \d+ opened \d+/);
+      }
+    }, 200_000);
   }
 });
 

@@ -1,6 +1,11 @@
 #include "io_loop.h"
 
+#include <openssl/ssl.h>
+
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <future>
 
 #include "wsengine/wsengine.h"
@@ -12,6 +17,52 @@ std::atomic<int> gThreadCount{0};  // 0: decided at first use
 std::once_flag gPoolOnce;
 std::vector<IoLoop*>* gPool = nullptr;
 std::atomic<unsigned> gNext{0};
+}  // namespace
+
+namespace {
+
+// At process exit the IO threads are still running (detached, never
+// joined), while exit() runs the handlers libraries registered: OpenSSL's
+// OPENSSL_cleanup frees its method stores and name maps under an IO thread
+// that is in the middle of a TLS handshake or an SSL_free (a SIGSEGV or a
+// "double free" at exit, in most runs of a process that ends just after
+// clearing many TLS clients). So, first among the exit handlers, every IO
+// thread is parked: it finishes the callback it is in and waits, before its
+// next posted function (the queue may hold a hundred client starts, each
+// loading a CA store), on a condition that never comes true; exit() then
+// goes on alone. Bounded: a thread that does not get there within
+// kParkWaitMs is left running, and the thread exit() is called from is not
+// waited for.
+constexpr int kParkWaitMs = 2000;
+
+struct ExitPark {
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t parked = 0;
+};
+ExitPark* gPark = nullptr;  // made once, before gParking is set; never freed
+std::atomic<bool> gParking{false};
+
+void parkThisThread() {
+  std::unique_lock<std::mutex> lock(gPark->mu);
+  ++gPark->parked;
+  gPark->cv.notify_all();
+  gPark->cv.wait(lock, [] { return false; });
+}
+
+void parkIoThreads() {
+  gPark = new ExitPark();
+  gParking.store(true, std::memory_order_release);
+  size_t want = 0;
+  for (IoLoop* loop : *gPool) {
+    if (loop->inThread()) continue;
+    ++want;
+    loop->post([] {});  // wakes an idle loop: onAsync parks it
+  }
+  std::unique_lock<std::mutex> lock(gPark->mu);
+  gPark->cv.wait_for(lock, std::chrono::milliseconds(kParkWaitMs), [&] { return gPark->parked >= want; });
+}
+
 }  // namespace
 
 void setIoThreadCount(int n) {
@@ -116,7 +167,10 @@ void IoLoop::onAsync(uv_async_t* h) {
       if (self->queue_.empty()) return;
       self->running_.swap(self->queue_);
     }
-    for (auto& fn : self->running_) fn();
+    for (auto& fn : self->running_) {
+      if (gParking.load(std::memory_order_acquire) && !self->embedded_) parkThisThread();
+      fn();
+    }
     self->running_.clear();
     if (self->embedded_) {
       // A posted function may have closed this loop (environment teardown).
@@ -132,12 +186,18 @@ void closeEmbeddedLoop(const std::shared_ptr<IoLoop>& loop) {
   if (loop) loop->close();
 }
 
+
 static std::vector<IoLoop*>& loops() {
   std::call_once(gPoolOnce, [] {
     gPool = new std::vector<IoLoop*>();
     int n = ioThreadCount();
     gThreadCount = n;
     for (int i = 0; i < n; ++i) gPool->push_back(new IoLoop());
+    // OpenSSL registers its exit cleanup when it is initialised; doing that
+    // first (a no-op when the host, e.g. Node, already has) makes ours, the
+    // later registration, run before it.
+    OPENSSL_init_ssl(0, nullptr);
+    std::atexit(parkIoThreads);
   });
   return *gPool;
 }
