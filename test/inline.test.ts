@@ -329,6 +329,46 @@ describe('lifetime', () => {
     expect(exited.code).toBe(3);
   });
 
+  test('an inline client started and stopped or cleared in the same tick: the start is void, nothing connects, a worker ends cleanly', async () => {
+    // The start is posted to the loop and an inline stop runs at once: the
+    // start used to run after the stop and connect anyway (after a clear: a
+    // forgotten client reconnecting for ever, and a worker ending with it
+    // aborted the whole process, its loop still holding the connection).
+    const code = `
+      const { Worker } = require('worker_threads');
+      const ix = require(${JSON.stringify(root + '/dist/lib/index.js')});
+      let opens = 0;
+      const srv = ix.websocketServer({ port: 0, method: (s, c, type) => { if (type === 'open') opens++; } });
+      const st = ix.websocketServerStart(srv);
+      const url = 'ws://127.0.0.1:' + st.port + '/';
+      const out = { starts: [], clientEvents: [] };
+      (async () => {
+        for (const how of ['Stop', 'Clear']) {
+          const cli = ix.websocketClient({ url, inlineLoop: true, method: (s, c, type) => out.clientEvents.push(type) });
+          const p = ix.websocketClientStart(cli);
+          ix['websocketClient' + how](cli);
+          out.starts.push((await p).errorStr);
+        }
+        const w = new Worker(\`
+          const ix = require(${JSON.stringify(root + '/dist/lib/index.js')});
+          const cli = ix.websocketClient({ url: '\${url}', inlineLoop: true });
+          ix.websocketClientStart(cli);
+          ix.websocketClientClear(cli);
+        \`, { eval: true });
+        out.worker = await new Promise((resolve) => w.on('exit', resolve));
+        await new Promise((r) => setTimeout(r, 300));
+        out.opens = opens;
+        console.log(JSON.stringify(out));
+        ix.websocketServerClear(srv);
+      })();
+    `;
+    const r = await run(code, 15000);
+    expect(r.alive, r.out).toBe(false);
+    expect(r.code, r.out).toBe(0);
+    const out = JSON.parse(r.out.trim().split('\n').pop()!);
+    expect(out).toEqual({ starts: ['Stopped', 'Client cleared'], clientEvents: [], worker: 0, opens: 0 });
+  });
+
   test('worker threads using inline mode end cleanly: process.exit, terminate, a natural end after clear, and during a host lookup', async () => {
     for (const how of ['exit', 'terminate', 'clear']) {
       const tail =

@@ -78,11 +78,26 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
       loopHold_ = opts.loop;
     }
     active_.store(true);
-    loop_->post([self, opts, done]() mutable { self->startOnLoop(opts, std::move(done)); });
+    // The start is posted, a stop in inline mode runs at once: a stop made
+    // after this start (same tick) must cancel it, or the start would run
+    // after the stop and connect a stopped (or cleared: then forgotten,
+    // reconnecting forever) client.
+    uint64_t stops = stops_.load();
+    loop_->post([self, opts, done, stops]() mutable {
+      if (self->stops_.load() != stops) {
+        ConnectResult r;
+        r.errorStr = "Stopped";
+        r.uri = opts.url;
+        if (done) done(r);
+        return;
+      }
+      self->startOnLoop(opts, std::move(done));
+    });
   }
 
   void stop(int code, const std::string& reason, bool hard) {
     active_.store(false);
+    stops_.fetch_add(1);
     std::shared_ptr<ClientImpl> self = shared_from_this();
     // Inline mode: at once (see ServerImpl::stop).
     loop_->dispatch([self, code, reason, hard] { self->stopOnLoop(code, reason, hard); });
@@ -570,6 +585,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
   bool stopped_ = false;
   bool silent_ = false;
   std::atomic<bool> active_{false};
+  std::atomic<uint64_t> stops_{0};  // stop() calls: a start posted before one is void
   mutable std::mutex mu_;
   std::shared_ptr<Connection> conn_;
 };
