@@ -369,6 +369,49 @@ describe('lifetime', () => {
     expect(out).toEqual({ starts: ['Stopped', 'Client cleared'], clientEvents: [], worker: 0, opens: 0 });
   });
 
+  test('a worker whose inline server moved to the IO threads while a connection still closed on its loop ends cleanly', async () => {
+    // A graceful stop leaves the connection waiting for the peer's close
+    // reply (it never comes here); the restart on the IO threads used to
+    // leave it on the worker's loop, and the worker's end then aborted the
+    // whole process ("uv loop has open handles").
+    for (const how of ['terminate', 'exit']) {
+      const code = `
+        const { Worker } = require('worker_threads');
+        const net = require('net');
+        const w = new Worker(\`
+          const { parentPort } = require('worker_threads');
+          const ix = require(${JSON.stringify(root + '/dist/lib/index.js')});
+          const srv = ix.websocketServer({ port: 0, inlineLoop: true, method: (s, c, type) => {
+            if (type !== 'open') return;
+            ix.websocketServerStop(srv);
+            const st = ix.websocketServerStart({ ...srv, port: 0, inlineLoop: false });
+            parentPort.postMessage({ restarted: st.success });
+            if ('${how}' === 'exit') setTimeout(() => process.exit(0), 100);
+          } });
+          parentPort.postMessage({ port: ix.websocketServerStart(srv).port });
+        \`, { eval: true });
+        let peer;
+        w.on('message', (m) => {
+          if (m.port) {
+            // Upgrades, then reads and never answers (no close reply).
+            peer = net.connect(m.port, '127.0.0.1', () => peer.write('GET / HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n'));
+            peer.on('data', () => {});
+            peer.on('error', () => {});
+          } else {
+            console.log('restarted ' + m.restarted);
+            if ('${how}' === 'terminate') setTimeout(() => w.terminate(), 100);
+          }
+        });
+        w.on('exit', (c) => { console.log('worker exit ' + c); peer.destroy(); });
+      `;
+      const r = await run(code, 15000);
+      expect(r.alive, `${how}: ${r.out}`).toBe(false);
+      expect(r.code, `${how}: ${r.out}`).toBe(0);
+      expect(r.out, how).toContain('restarted true');
+      expect(r.out, how).toContain(`worker exit ${how === 'terminate' ? 1 : 0}`);
+    }
+  });
+
   test('worker threads using inline mode end cleanly: process.exit, terminate, a natural end after clear, and during a host lookup', async () => {
     for (const how of ['exit', 'terminate', 'clear']) {
       const tail =

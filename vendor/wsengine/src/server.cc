@@ -36,8 +36,18 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     IoLoop* want = opts.loop ? opts.loop.get() : (loop_->embedded() ? &nextLoop() : loop_);
     if (want != loop_ && !running_.load()) {
       // What the old loop still has to do for this server (a posted stop
-      // closing the old listener) runs before the server leaves it.
-      loop_->runSync([] {});
+      // closing the old listener) runs before the server leaves it. Leaving
+      // an embedder's loop, the connections of the last start still closing
+      // there (a graceful stop waits up to closeTimeout for the peer) are
+      // aborted: once the server has moved, nothing would close them when
+      // that environment ends, and a worker whose loop still holds them
+      // aborts the process.
+      IoLoop* old = loop_;
+      old->runSync([self, old] {
+        if (!old->embedded()) return;
+        for (auto& c : self->snapshot())
+          if (&c->loop() == old) c->abort();
+      });
       loop_ = want;
       loopHold_ = opts.loop;
     }
