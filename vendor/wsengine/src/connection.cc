@@ -252,6 +252,9 @@ void Connection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 
 void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   auto* self = static_cast<Connection*>(s->data);
+  // At process exit, between reads (a backlog of reads can keep the loop
+  // from its posted functions for a second): see parkIoThreads.
+  parkIfExiting(self->loop_);
   if (n == 0) return;
   // Keep ourselves alive through callbacks that may drop the owner's reference.
   std::shared_ptr<Connection> hold = self->self_;

@@ -40,19 +40,11 @@ struct ExitPark {
   std::condition_variable cv;
   size_t parked = 0;
 };
-ExitPark* gPark = nullptr;  // made once, before gParking is set; never freed
-std::atomic<bool> gParking{false};
-
-void parkThisThread() {
-  std::unique_lock<std::mutex> lock(gPark->mu);
-  ++gPark->parked;
-  gPark->cv.notify_all();
-  gPark->cv.wait(lock, [] { return false; });
-}
+ExitPark* gPark = nullptr;  // made once, before gExitParking is set; never freed
 
 void parkIoThreads() {
   gPark = new ExitPark();
-  gParking.store(true, std::memory_order_release);
+  gExitParking.store(true, std::memory_order_release);
   size_t want = 0;
   for (IoLoop* loop : *gPool) {
     if (loop->inThread()) continue;
@@ -64,6 +56,15 @@ void parkIoThreads() {
 }
 
 }  // namespace
+
+std::atomic<bool> gExitParking{false};
+
+void parkForExit() {
+  std::unique_lock<std::mutex> lock(gPark->mu);
+  ++gPark->parked;
+  gPark->cv.notify_all();
+  for (;;) gPark->cv.wait(lock);
+}
 
 void setIoThreadCount(int n) {
   if (n >= 1 && n <= 64) gThreadCount = n;
@@ -168,7 +169,7 @@ void IoLoop::onAsync(uv_async_t* h) {
       self->running_.swap(self->queue_);
     }
     for (auto& fn : self->running_) {
-      if (gParking.load(std::memory_order_acquire) && !self->embedded_) parkThisThread();
+      parkIfExiting(*self);
       fn();
     }
     self->running_.clear();

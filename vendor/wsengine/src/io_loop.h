@@ -6,6 +6,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -82,6 +83,15 @@ class IoLoop {
 
 // The pool, created on first use. Objects are spread over loops round-robin.
 IoLoop& nextLoop();
+
+// Process exit (io_loop.cc, parkIoThreads): once set, an IO thread stops
+// where it checks (before a posted function, at a socket read) and waits
+// there for the process to end. Not for embedders' loops.
+extern std::atomic<bool> gExitParking;
+[[noreturn]] void parkForExit();
+inline void parkIfExiting(const IoLoop& loop) {
+  if (gExitParking.load(std::memory_order_acquire) && !loop.embedded()) parkForExit();
+}
 // The first loop of the pool (created if needed): engine-wide housekeeping.
 IoLoop& firstLoop();
 
