@@ -27,12 +27,13 @@ namespace {
 // that is in the middle of a TLS handshake or an SSL_free (a SIGSEGV or a
 // "double free" at exit, in most runs of a process that ends just after
 // clearing many TLS clients). So, first among the exit handlers, every IO
-// thread is parked: it finishes the callback it is in and waits, before its
-// next posted function (the queue may hold a hundred client starts, each
-// loading a CA store), on a condition that never comes true; exit() then
-// goes on alone. Bounded: a thread that does not get there within
-// kParkWaitMs is left running, and the thread exit() is called from is not
-// waited for.
+// thread is parked: it stops at the next place it checks (before a posted
+// function, as the queue may hold a hundred client starts each loading a CA
+// store; and at a socket read, as a backlog of reads can keep the loop from
+// its posted functions for a second) and waits there, holding no lock, on a
+// condition that never comes true; exit() then goes on alone. Bounded: a
+// thread that does not get there within kParkWaitMs is left running, and the
+// thread exit() is called from is not waited for.
 constexpr int kParkWaitMs = 2000;
 
 struct ExitPark {
@@ -186,7 +187,6 @@ std::shared_ptr<IoLoop> embedLoop(uv_loop_s* loop) { return std::make_shared<IoL
 void closeEmbeddedLoop(const std::shared_ptr<IoLoop>& loop) {
   if (loop) loop->close();
 }
-
 
 static std::vector<IoLoop*>& loops() {
   std::call_once(gPoolOnce, [] {

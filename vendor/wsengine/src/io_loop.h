@@ -84,6 +84,9 @@ class IoLoop {
 // The pool, created on first use. Objects are spread over loops round-robin.
 IoLoop& nextLoop();
 
+// The first loop of the pool (created if needed): engine-wide housekeeping.
+IoLoop& firstLoop();
+
 // Process exit (io_loop.cc, parkIoThreads): once set, an IO thread stops
 // where it checks (before a posted function, at a socket read) and waits
 // there for the process to end. Not for embedders' loops.
@@ -92,7 +95,5 @@ extern std::atomic<bool> gExitParking;
 inline void parkIfExiting(const IoLoop& loop) {
   if (gExitParking.load(std::memory_order_acquire) && !loop.embedded()) parkForExit();
 }
-// The first loop of the pool (created if needed): engine-wide housekeeping.
-IoLoop& firstLoop();
 
 }  // namespace wsengine
