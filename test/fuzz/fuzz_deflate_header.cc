@@ -10,13 +10,9 @@
 #include <string>
 
 #include "deflate.h"
+#include "fuzz_util.h"
 
 using namespace wsengine;
-
-#define FUZZ_ASSERT(cond) \
-  do {                    \
-    if (!(cond)) __builtin_trap(); \
-  } while (0)
 
 namespace {
 

@@ -12,24 +12,12 @@
 
 #include "frame.h"
 #include "utf8.h"
+#include "fuzz_util.h"
 
 using namespace wsengine;
 
 namespace {
 
-#define FUZZ_ASSERT(cond) \
-  do {                    \
-    if (!(cond)) __builtin_trap(); \
-  } while (0)
-
-// Small deterministic generator for chunk sizes and pauses.
-struct Rng {
-  uint32_t s;
-  uint32_t next() {
-    s = s * 1664525u + 1013904223u;
-    return s >> 8;
-  }
-};
 
 const uint64_t kLimits[4] = {0, 1, 125, 70000};
 // Text messages are kept whole (for the cross-check) up to this size.
@@ -39,7 +27,7 @@ struct Checker : FrameHandler {
   bool expectMasked = false;
   bool allowRsv1 = false;
   uint64_t maxMessage = 0;
-  Rng* rng = nullptr;
+  FuzzRng* rng = nullptr;
   uint32_t pauseMask = 0;  // pause on callbacks whose random draw hits this
 
   // Where the bytes handed to feed() came from, to check unmasking.
@@ -148,7 +136,7 @@ struct Checker : FrameHandler {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
   const uint8_t cfg = data[0];
-  Rng rng{data[1] * 2654435761u + cfg};
+  FuzzRng rng{data[1] * 2654435761u + cfg};
   std::vector<uint8_t> original(data + 2, data + size);
   std::vector<uint8_t> buf(original);
 

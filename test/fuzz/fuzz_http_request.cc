@@ -7,13 +7,9 @@
 #include <string>
 
 #include "http.h"
+#include "fuzz_util.h"
 
 using namespace wsengine;
-
-#define FUZZ_ASSERT(cond) \
-  do {                    \
-    if (!(cond)) __builtin_trap(); \
-  } while (0)
 
 namespace {
 

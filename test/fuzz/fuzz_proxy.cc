@@ -12,13 +12,9 @@
 
 #include "proxy.h"
 #include "url.h"
+#include "fuzz_util.h"
 
 using namespace wsengine;
-
-#define FUZZ_ASSERT(cond) \
-  do {                    \
-    if (!(cond)) __builtin_trap(); \
-  } while (0)
 
 namespace {
 std::vector<std::string> fields(const std::string& s, size_t n) {

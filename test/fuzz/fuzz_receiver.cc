@@ -51,24 +51,12 @@
 #include "receiver.h"
 #include "settings.h"
 #include "utf8.h"
+#include "fuzz_util.h"
 
 using namespace wsengine;
 
 namespace {
 
-#define FUZZ_ASSERT(cond) \
-  do {                    \
-    if (!(cond)) __builtin_trap(); \
-  } while (0)
-
-// Small deterministic generator for chunk sizes.
-struct Rng {
-  uint32_t s;
-  uint32_t next() {
-    s = s * 1664525u + 1013904223u;
-    return s >> 8;
-  }
-};
 
 // Small limits are hit by short inputs; 70000 and up let a frame of 32 KiB
 // or more (read in place, kPooledMin) through. The API's minimum is 1.
@@ -255,7 +243,7 @@ struct RunMode {
   bool recreateWhenIdle;
 };
 
-size_t chunkSize(Rng& rng, size_t left, bool tiny) {
+size_t chunkSize(FuzzRng& rng, size_t left, bool tiny) {
   if (tiny || rng.next() % 4 == 0) return std::min<size_t>(left, 1 + rng.next() % 3);
   size_t n = 1 + rng.next() % (left < 64 ? left : 64 + left / 2);
   return std::min(n, left);
@@ -281,7 +269,7 @@ std::vector<Report> run(const Config& cfg, const uint8_t* wire, size_t len, cons
   make();
 
   std::vector<uint8_t> buf(wire, wire + len);  // feed() unmasks in place
-  Rng rng{m.seed};
+  FuzzRng rng{m.seed};
   size_t pos = 0;
   // Like the connection, keep reading after a close or a failure: the
   // receiver must ignore it. Stop when the listener said to (onControl).

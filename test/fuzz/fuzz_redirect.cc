@@ -8,13 +8,9 @@
 
 #include "redirect.h"
 #include "url.h"
+#include "fuzz_util.h"
 
 using namespace wsengine;
-
-#define FUZZ_ASSERT(cond) \
-  do {                    \
-    if (!(cond)) __builtin_trap(); \
-  } while (0)
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
