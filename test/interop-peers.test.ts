@@ -11,7 +11,9 @@
 // (test/support/peers.ts).
 import { spawn } from 'child_process';
 import type * as http from 'http';
+import * as fs from 'fs';
 import type { AddressInfo } from 'net';
+import * as os from 'os';
 import * as path from 'path';
 import WebSocket, { WebSocketServer as WsServer } from 'ws';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -20,6 +22,7 @@ import type { EventMethod, ServerOptions } from '../lib/index';
 import { binding } from '../lib/binding';
 import { Collector, Started, bytes, defer, header, newClient, runCleanup, startServer, text, until } from './support';
 import { servePage, runPage } from './support/browser';
+import { makeTestCa } from './support/certs';
 import { describeWithPeers, peerEnv, peers } from './support/peers';
 
 afterEach(runCleanup);
@@ -359,6 +362,34 @@ describeWithPeers([peers.python()], 'Python websockets', (found) => {
       expect(py.lines.filter((l) => l.startsWith('CLOSED'))[1]).toBe('CLOSED 1000 Normal closure');
     }, 60000);
   }
+
+  test('our client ↔ python server over TLS: the close ends as soon as the closing handshake does', async () => {
+    // asyncio ends TLS with close_notify and closes TCP only after the
+    // client's close_notify: a client that does not answer it waits out its
+    // 2 s close deadline for a FIN that does not come.
+    const ca = makeTestCa();
+    defer(() => ca.remove());
+    const leaf = ca.leaf('py', ['DNS:localhost', 'IP:127.0.0.1']);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-pytls-'));
+    defer(() => fs.rmSync(dir, { recursive: true, force: true }));
+    fs.writeFileSync(path.join(dir, 'cert.pem'), leaf.cert);
+    fs.writeFileSync(path.join(dir, 'key.pem'), leaf.key);
+    const py = child(python().exe, [
+      path.join(PEERS, 'py_echo_server.py'), '--lifetime', '60',
+      '--cert', path.join(dir, 'cert.pem'), '--key', path.join(dir, 'key.pem'),
+    ]);
+    const port = Number((await py.waitLine(/^PORT \d+$/, 15000)).split(' ')[1]);
+    const { c, events, st } = await ourClient(`wss://localhost:${port}/tls`, { tls: { ca: ca.ca } });
+    expect(st).toMatchObject({ success: true, http_status: 101 });
+    expect(websocketClientSend(c, 'over tls ✓').success).toBe(true);
+    expect((await events.waitType('message')).ctx.data).toBe('over tls ✓');
+    const at = performance.now();
+    websocketClientSend(c, 'close-me');
+    const close = await events.waitType('close', undefined, 8000);
+    expect(close.ctx).toEqual({ code: 4002, reason: 'py bye', remote: true });
+    expect(performance.now() - at).toBeLessThan(1500);
+    expect(await py.waitLine(/^CLOSED /, 5000)).toMatch(/^CLOSED 4002\b/);
+  }, 60000);
 });
 
 // ------------------------------------------------------------------ chromium

@@ -8,6 +8,7 @@ payload "py-ping" and report "PONG" when the answer comes.
 """
 import argparse
 import asyncio
+import ssl
 import sys
 
 import websockets
@@ -59,13 +60,20 @@ async def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--compression", choices=["on", "off"], default="on")
     ap.add_argument("--lifetime", type=float, default=120.0)
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
     a = ap.parse_args()
+    tls = None
+    if a.cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(a.cert, a.key)
     server = await websockets.serve(
         handler,
         "127.0.0.1",
         a.port,
         compression="deflate" if a.compression == "on" else None,
         max_size=64 * 1024 * 1024,
+        ssl=tls,
     )
     port = next(iter(server.sockets)).getsockname()[1]
     out("PORT", port)

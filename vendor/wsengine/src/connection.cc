@@ -80,6 +80,7 @@ Connection::Connection(IoLoop& loop, uint64_t id, ConnSettingsPtr settings)
       socketClosing_(false),
       closeAfterWrite_(false),
       shutdownStarted_(false),
+      shutdownDone_(false),
       awaitingFirstByte_(false),
       awaitingPong_(false),
       closeSent_(false),
@@ -295,7 +296,10 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     }
   } held(self);
   auto* data = reinterpret_cast<uint8_t*>(buf->base);
-  if (self->shutdownStarted_) return;  // draining until the peer's FIN
+  if (self->shutdownStarted_) {
+    self->drainAfterShutdown(data, static_cast<size_t>(n));
+    return;
+  }
   if (!self->tls()) {
     self->onPlainData(data, static_cast<size_t>(n));
     return;
@@ -329,6 +333,62 @@ void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
       plain.swap(local);  // keep the capacity for the next read
     }
   }
+  // What preceded the close_notify in this read was handled above.
+  if (self->tls() && self->tls()->peerClosed() && !self->socketClosing_) self->onTlsPeerClosed();
+}
+
+void Connection::onTlsPeerClosed() {
+  // close_notify is the peer's end of stream (RFC 8446 §6.1; RFC 5246 §7.2.1
+  // asks for ours in reply). Peers that shut TLS down properly, asyncio's
+  // among them, send it and then wait for ours before they close TCP: a
+  // client waiting for the server's FIN after the closing handshake would
+  // otherwise wait out closeTimeout, and a connection whose peer only
+  // half-closed would stay open for ever.
+  if (shutdownStarted_) {
+    // Our close_notify and FIN are queued: close once the FIN is out.
+    if (shutdownDone_) closeSocket();
+    return;
+  }
+  if (state() < kOpen) {
+    // As the end of the TCP stream during the opening handshake.
+    if (!cfg().server && !failed_) {
+      failHandshake(0, "Connection closed by peer during handshake (TLS close_notify)");
+    } else {
+      closeSocket();
+    }
+    return;
+  }
+  if (!closeReceived_ && !closeSent_) {
+    closeCode_ = 1006;
+    cold().closeReason = "Abnormal closure (TLS close_notify without a close frame)";
+    closeRemote_ = true;
+  }
+  stopHeartbeat();
+  state_.store(kClosing, std::memory_order_release);
+  // Waiting for the owner's ackClose: it sends our close frame, then shuts
+  // down (below), or its deadline does.
+  if (closeReplyPending_) return;
+  closeAfterWrite_ = true;
+  armDeadline(cfg().closeTimeout);  // bounds the wait for our last writes
+  outbox_.flush();
+  maybeShutdown();
+}
+
+void Connection::drainAfterShutdown(const uint8_t* data, size_t len) {
+  if (!tls() || tls()->peerClosed()) return;
+  std::string& plain = tlsScratch();
+  plain.clear();
+  bool ok = tls()->feed(data, len, plain);
+  plain.clear();
+  // Anything the session wants to say now (a KeyUpdate reply) has nowhere
+  // to go after our FIN.
+  std::string dropped;
+  tls()->takeOutput(dropped);
+  if (!ok) {
+    closeSocket();
+    return;
+  }
+  if (tls()->peerClosed()) onTlsPeerClosed();
 }
 
 void Connection::onPlainData(uint8_t* data, size_t len) {
@@ -495,7 +555,14 @@ void Connection::maybeShutdown() {
 void Connection::onShutdown(uv_shutdown_t* req, int status) {
   auto* self = static_cast<Connection*>(req->data);
   delete req;
-  if (status != 0 && status != UV_ECANCELED && !self->socketClosing_) self->closeSocket();
+  if (self->socketClosing_) return;
+  if (status != 0) {
+    if (status != UV_ECANCELED) self->closeSocket();
+    return;
+  }
+  self->shutdownDone_ = true;
+  // Both TLS directions are closed: there is nothing left to wait for.
+  if (self->tls() && self->tls()->peerClosed()) self->closeSocket();
 }
 
 // ----------------------------------------------------------------- closing

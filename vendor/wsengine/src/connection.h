@@ -188,6 +188,11 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void writeTlsOutput();  // what the TLS session has for the socket
   void closeSocket();    // closes every handle; the connection ends in onHandleClosed
   void maybeShutdown();  // closeAfterWrite_ and nothing left to write: FIN, then wait for EOF
+  // The peer's TLS close_notify: its end of stream, answered with ours.
+  void onTlsPeerClosed();
+  // Reads after our FIN: plain bytes are dropped; TLS bytes still go through
+  // the session, whose close_notify ends the wait for the peer's FIN.
+  void drainAfterShutdown(const uint8_t* data, size_t len);
   void finish();         // all handles closed
 
   // opening handshakes (handshake.cc)
@@ -310,6 +315,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   bool socketClosing_ : 1;
   bool closeAfterWrite_ : 1;  // shut down once queued writes are out
   bool shutdownStarted_ : 1;
+  bool shutdownDone_ : 1;  // our FIN is out (uv_shutdown completed)
   // Server role: armed with firstByteTimeout until the peer's first byte.
   bool awaitingFirstByte_ : 1;
   // heartbeat: a ping sent and nothing received since (sent at cold_->pingSentMs)

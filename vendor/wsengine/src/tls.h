@@ -55,6 +55,8 @@ class TlsSession {
   // Encrypts application data (only after handshakeDone()).
   bool write(const uint8_t* data, size_t len);
   bool handshakeDone() const { return done_; }
+  // The peer's close_notify arrived: it sends nothing more (RFC 8446 §6.1).
+  bool peerClosed() const { return peerClosed_; }
   // Ciphertext waiting for the socket, appended to out and removed here.
   void takeOutput(std::string& out);
   bool hasOutput() const;
