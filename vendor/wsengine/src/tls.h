@@ -12,6 +12,7 @@
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
 typedef struct bio_st BIO;
+typedef struct x509_store_st X509_STORE;
 
 namespace wsengine {
 
@@ -26,7 +27,8 @@ class TlsContext {
   // Client: ca/caFile when given (they replace the default store, as in
   // Node's tls), else the system's default CA store (SSL_CERT_FILE /
   // SSL_CERT_DIR); verification on unless verifyPeer is false; optional
-  // client certificate and key.
+  // client certificate and key. The system store is loaded once and shared
+  // by every client context while one holds it (see systemStore in tls.cc).
   static std::shared_ptr<TlsContext> createClient(const TlsOptions& opts, std::string& error);
   ~TlsContext();
   SSL_CTX* ctx() const { return ctx_; }
@@ -35,6 +37,9 @@ class TlsContext {
  private:
   SSL_CTX* ctx_ = nullptr;
   TlsOptions opts_;
+  // The shared system store this context trusts (null with ca/caFile, and
+  // for servers); released after ~TlsContext has freed ctx_.
+  std::shared_ptr<X509_STORE> store_;
 };
 
 class TlsSession {

@@ -627,6 +627,69 @@ void testTls12(const World& w) {
 
 }  // namespace
 
+// The system store is loaded once and shared while a client context holds
+// it; SSL_CERT_FILE (another value, or the same file rewritten) gives the
+// starts after it a store of their own, which is what they verify against.
+void testSharedSystemStore(const World& w) {
+  char dir[] = "/tmp/tls_storeXXXXXX";
+  if (!mkdtemp(dir)) {
+    CHECK(!"mkdtemp");
+    return;
+  }
+  std::string bundle = std::string(dir) + "/bundle.pem";
+  auto writeBundle = [&](const std::string& text) {
+    FILE* f = std::fopen(bundle.c_str(), "w");
+    std::fwrite(text.data(), 1, text.size(), f);
+    std::fclose(f);
+  };
+  const char* saved = std::getenv("SSL_CERT_FILE");
+  std::string savedValue = saved ? saved : "";
+  std::string err;
+  auto storeOf = [](const std::shared_ptr<TlsContext>& c) { return SSL_CTX_get_cert_store(c->ctx()); };
+
+  // The system's own store: two contexts, one store.
+  unsetenv("SSL_CERT_FILE");
+  auto a = TlsContext::createClient(clientOpts(nullptr), err);
+  auto b = TlsContext::createClient(clientOpts(nullptr), err);
+  CHECK(a && b);
+  CHECK(storeOf(a) == storeOf(b));
+  CHECK(storeOf(a) != nullptr);
+  // A ca of its own is not the shared store.
+  auto own = TlsContext::createClient(clientOpts(&w.ca), err);
+  CHECK(own && storeOf(own) != storeOf(a));
+
+  // SSL_CERT_FILE naming a bundle with the other CA: a new store, shared by
+  // the starts while it is unchanged; it trusts what the bundle holds.
+  writeBundle(w.otherCa.certPem);
+  setenv("SSL_CERT_FILE", bundle.c_str(), 1);
+  auto c = TlsContext::createClient(clientOpts(nullptr), err);
+  auto d = TlsContext::createClient(clientOpts(nullptr), err);
+  CHECK(c && d);
+  CHECK(storeOf(c) != storeOf(a));
+  CHECK(storeOf(c) == storeOf(d));
+  TlsOptions sys = clientOpts(nullptr);
+  Pair refused = connect(serverOpts(w.server), sys, "localhost");  // signed by w.ca
+  CHECK(!refused.clientOk);
+
+  // The bundle rewritten (as update-ca-certificates does): the next start
+  // loads it, while contexts made before keep theirs.
+  usleep(20 * 1000);  // a different modification time even on coarse clocks
+  writeBundle(w.ca.certPem + w.otherCa.certPem);
+  auto e = TlsContext::createClient(clientOpts(nullptr), err);
+  CHECK(e && storeOf(e) != storeOf(c));
+  CHECK(storeOf(d) == storeOf(c));
+  Pair accepted = connect(serverOpts(w.server), sys, "localhost");
+  CHECK(accepted.clientOk);
+  CHECK(accepted.client->handshakeDone());
+
+  if (saved)
+    setenv("SSL_CERT_FILE", savedValue.c_str(), 1);
+  else
+    unsetenv("SSL_CERT_FILE");
+  std::remove(bundle.c_str());
+  rmdir(dir);
+}
+
 int main() {
   World w;
   testRoundTrip(w);
@@ -642,5 +705,6 @@ int main() {
   testGarbage(w);
   testErrorQueueIsolation(w);
   testTls12(w);
+  testSharedSystemStore(w);
   return check::finish();
 }
