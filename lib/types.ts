@@ -217,7 +217,7 @@ export interface ServerOptions extends CommonOptions {
   port?: number;
   /** default "127.0.0.1" */
   host?: string;
-  /** listen backlog (default 5) */
+  /** listen backlog (default 511, as Node's net.Server; the kernel caps it at net.core.somaxconn) */
   backlog?: number;
   /**
    * no listener of its own (default false): start() binds nothing, and the

@@ -58,7 +58,7 @@ describe('the objects as created', () => {
       JSON.stringify({
         port: 8080,
         host: '127.0.0.1',
-        backlog: 5,
+        backlog: 511,
         noServer: false,
         maxConnections: 128,
         maxHandshakes: 512,
@@ -337,7 +337,7 @@ describe('updates', () => {
       'server.perMessageDeflate.threshold must be an integer between 0 and 2^53-1',
     );
     const after = anyServerStop({ ref: s.ref });
-    expect([after.port, after.backlog, (after.perMessageDeflate as { threshold: number }).threshold]).toEqual([1, 5, 1024]);
+    expect([after.port, after.backlog, (after.perMessageDeflate as { threshold: number }).threshold]).toEqual([1, 511, 1024]);
     const c = made('client', { url: 'ws://a/' });
     expect(typeError(() => anyClientStop({ ref: c.ref, url: 'ws://b/', tls: { ca: 'A', verifyPeer: 1 } }))).toBe(
       'client.tls.verifyPeer must be a boolean',

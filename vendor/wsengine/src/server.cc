@@ -514,7 +514,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     }
     int rc = uv_tcp_bind(&l->tcp, reinterpret_cast<const sockaddr*>(&addr), 0);
     if (rc == 0)
-      rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), opts.backlog > 0 ? opts.backlog : 5,
+      rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), opts.backlog > 0 ? opts.backlog : 511,
                      &ServerImpl::onConnection);
     if (rc != 0) {
       closeListener(l);

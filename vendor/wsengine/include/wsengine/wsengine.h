@@ -100,7 +100,9 @@ struct ServerOptions {
   ServerOptions() { tls.verifyPeer = false; }  // client certificates only on request
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: the system picks one
-  int backlog = 5;
+  // Node's net.Server listens with 511 too; IXWebSocket's 5 dropped the SYNs of
+  // any burst of connections (clients reconnecting after a restart) for 1-7 s.
+  int backlog = 511;
   // No listener: start() binds nothing and the connections come from
   // Server::adopt() (sockets another part of the program accepted, such as
   // Node's HTTP server). host, port and backlog are ignored; TLS is refused
