@@ -259,8 +259,10 @@ std::shared_ptr<X509_STORE> systemStore() {
   std::string dir = dirEnv ? dirEnv : X509_get_default_cert_dir();
   std::string key = file + '\n' + dir + '\n' + fileIdentity(file);
 
-  static std::mutex mu;
-  static std::map<std::string, std::weak_ptr<X509_STORE>> cache;
+  // Never destroyed: an IO thread may still build a context while the
+  // process exits and static destructors run (see parkIoThreads).
+  static std::mutex& mu = *new std::mutex;
+  static auto& cache = *new std::map<std::string, std::weak_ptr<X509_STORE>>;
   {
     std::lock_guard<std::mutex> lock(mu);
     auto it = cache.find(key);
