@@ -23,6 +23,36 @@
 
 namespace wsengine {
 
+namespace {
+
+// A socket carried by a posted function. When the function is dropped
+// without running (an embedder's loop closed at its environment's teardown
+// drops what was posted to it), the socket is closed with it instead of
+// leaking, which would leave the peer's connection open for the life of
+// the process. Shared: std::function copies what it holds.
+class PostedFd {
+ public:
+  explicit PostedFd(int fd) : held_(std::make_shared<Held>(fd)) {}
+  // The socket, now the caller's to close.
+  int take() const {
+    int fd = held_->fd;
+    held_->fd = -1;
+    return fd;
+  }
+
+ private:
+  struct Held {
+    explicit Held(int f) : fd(f) {}
+    ~Held() {
+      if (fd >= 0) ::close(fd);
+    }
+    int fd;
+  };
+  std::shared_ptr<Held> held_;
+};
+
+}  // namespace
+
 class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<ServerImpl> {
  public:
   ServerImpl(std::shared_ptr<EventSink> sink, uint64_t tag)
@@ -73,8 +103,8 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       return false;
     }
     std::shared_ptr<ServerImpl> self = shared_from_this();
-    loop_->post([self, fd, received = std::move(received)]() mutable {
-      self->adoptOnLoop(fd, std::move(received));
+    loop_->post([self, fd = PostedFd(fd), received = std::move(received)]() mutable {
+      self->adoptOnLoop(fd.take(), std::move(received));
     });
     return true;
   }
@@ -627,8 +657,8 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       refuse(c, why);
       return;
     }
-    target.post([c, fd, why] {
-      if (c->adopt(fd)) refuse(c, why);
+    target.post([c, fd = PostedFd(fd), why] {
+      if (c->adopt(fd.take())) refuse(c, why);
     });
   }
 
@@ -654,8 +684,8 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       std::lock_guard<std::mutex> lock(mu_);
       conns_.insert(c);
     }
-    target.post([self, c, id, fd, received = std::move(received)]() mutable {
-      if (!c->adopt(fd)) return;  // closes itself; onConnClosed cleans up
+    target.post([self, c, id, fd = PostedFd(fd), received = std::move(received)]() mutable {
+      if (!c->adopt(fd.take())) return;  // closes itself; onConnClosed cleans up
       Refusal why;
       {
         std::lock_guard<std::mutex> lock(self->mu_);
