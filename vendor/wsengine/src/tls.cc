@@ -247,9 +247,16 @@ bool isIpLiteral(const std::string& host) {
 std::string fileIdentity(const std::string& file) {
   struct stat st;
   if (file.empty() || ::stat(file.c_str(), &st) != 0) return "-";
+#if defined(__APPLE__)
+  long long nsec = st.st_mtimespec.tv_nsec;
+#elif defined(_WIN32)
+  long long nsec = 0;
+#else
+  long long nsec = st.st_mtim.tv_nsec;
+#endif
   return std::to_string(st.st_dev) + ':' + std::to_string(st.st_ino) + ':' +
-         std::to_string(st.st_size) + ':' + std::to_string(st.st_mtim.tv_sec) + '.' +
-         std::to_string(st.st_mtim.tv_nsec);
+         std::to_string(static_cast<long long>(st.st_size)) + ':' +
+         std::to_string(static_cast<long long>(st.st_mtime)) + '.' + std::to_string(nsec);
 }
 
 std::shared_ptr<X509_STORE> systemStore() {
