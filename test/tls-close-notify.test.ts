@@ -171,6 +171,23 @@ describe('a peer that ends its TLS stream with close_notify', () => {
     await until(() => (p.seen.includes('fin') && p.seen.includes('notify')) || undefined, 5000, "our client's close_notify and FIN");
   });
 
+  test('our client: a close frame and close_notify in one write, answered after the close event is acknowledged', async () => {
+    // The client's close reply waits until its events before the close were
+    // delivered (closeReplyOnAck); the peer's close_notify came meanwhile.
+    const { port, peer } = await tlsPeerServer(false);
+    const c = await ourClient(port);
+    const p = await peer;
+    await c.events.waitType('open');
+    p.tls.cork();
+    p.tls.write(encodeFrame({ opcode: OP.close, payload: closePayload(4005, 'both') }, false));
+    p.tls.end();
+    p.tls.uncork();
+    const close = await c.events.waitType('close', undefined, 5000);
+    expect(close.ctx).toMatchObject({ code: 4005, reason: 'both', remote: true });
+    await until(() => (p.seen.includes('fin') && p.seen.includes('notify')) || undefined, 5000, "our client's close_notify and FIN");
+    expect(framesOf(p).map((f) => f.opcode)).toEqual([OP.close]);
+  });
+
   test('our server: close_notify without a close frame and without FIN closes with 1006, answered with ours', async () => {
     const srv = startServer({ tls: { cert: leaf.cert, key: leaf.key } });
     const p = await tlsPeerClient(srv.port, false);

@@ -491,8 +491,10 @@ void Connection::ackClose() {
   closeSent_ = true;
   sendCloseFrame(closeCode_ == 1005 ? 0 : closeCode_, std::string());
   armDeadline(cfg().closeTimeout);
-  if (cfg().server) {
-    // §7.1.1: the server closes the TCP connection first.
+  // §7.1.1: the server closes the TCP connection first; so does a client
+  // whose peer has ended TLS already (its close_notify came with its close
+  // frame, see onTlsPeerClosed): it may be waiting for ours.
+  if (cfg().server || (tls() && tls()->peerClosed())) {
     closeAfterWrite_ = true;
     outbox_.flush();
     maybeShutdown();
