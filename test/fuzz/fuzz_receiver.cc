@@ -23,9 +23,10 @@
 // started.
 //
 // run.sh cuts inputs to 8192 bytes (FUZZ_MAX_LEN): a frame of 32 KiB or more
-// is then read in place but never completes. FUZZ_MAX_LEN=65536 reaches the
-// end of such frames (and the budget's refusals of uncompressed bytes, which
-// start past kUnbudgetedBytes), at a lower exec/s.
+// is then read in place but never completes. Its second run of this target
+// (FUZZ_LARGE, inputs up to 65536 bytes) reaches the end of such frames (and
+// the budget's refusals of uncompressed bytes, which start past
+// kUnbudgetedBytes), at a lower exec/s.
 //
 // Input: byte 0 = role, inflate, window bits, context takeover, stop at a
 // control frame, discard(); byte 1 = maxPayload, budget, fragment holds,

@@ -6,7 +6,10 @@
 #
 # Env: FUZZ_SECONDS, FUZZ_BUILD_DIR (default <repo>/build-fuzz), FUZZ_JOBS
 # (build parallelism, default 2), FUZZ_TARGETS (default: all fuzz_*.cc),
-# FUZZ_MAX_LEN (default 8192).
+# FUZZ_MAX_LEN (default 8192), FUZZ_LARGE (targets run a second time with
+# inputs up to FUZZ_LARGE_LEN, default 65536: default fuzz_receiver, whose
+# frames of 32 KiB and more are read in place and complete only past 8 KiB;
+# "" for none).
 # Crash inputs are kept in test/fuzz/artifacts/<target>/ (git-ignored).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -47,28 +50,39 @@ if ! CC=clang CXX=clang++ cmake -S "$ROOT/vendor/wsengine" -B "$BUILD" -G Ninja 
   exit 1
 fi
 
+LARGE=${FUZZ_LARGE-fuzz_receiver}
+LARGE_LEN=${FUZZ_LARGE_LEN:-65536}
+
 passed=0
 failed=0
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-for t in $TARGETS; do
-  work="$scratch/$t"
-  artifacts="$FUZZ_DIR/artifacts/$t"
+# One run: target, max input length, name in the report.
+fuzz_one() {
+  local t=$1 len=$2 name=$3
+  local work="$scratch/$name" artifacts="$FUZZ_DIR/artifacts/$t"
   mkdir -p "$work" "$artifacts"
   [ -d "$FUZZ_DIR/corpus/$t" ] && cp "$FUZZ_DIR/corpus/$t"/* "$work"/ 2>/dev/null
-  log="$BUILD/$t.fuzz.log"
+  local log="$BUILD/$name.fuzz.log"
   # -timeout: one input taking over 10 s counts as a hang; -rss_limit_mb
   # catches unbounded allocation (a decompression bomb would hit it).
-  if "$BUILD/$t" "$work" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -max_len="$MAX_LEN" \
+  if "$BUILD/$t" "$work" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -max_len="$len" \
        -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1; then
+    local runs
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-    echo "OK   $t (${runs:-?} runs in ${SECONDS_EACH}s)"
+    echo "OK   $name (${runs:-?} runs in ${SECONDS_EACH}s)"
     passed=$((passed + 1))
   else
-    echo "FAIL $t (log: $log; crash input in $artifacts/)"
+    echo "FAIL $name (log: $log; crash input in $artifacts/)"
     grep -E "ERROR|SUMMARY|runtime error|deadly signal|Test unit written" "$log" | head -n 20
     failed=$((failed + 1))
   fi
+}
+for t in $TARGETS; do
+  fuzz_one "$t" "$MAX_LEN" "$t"
+done
+for t in $LARGE; do
+  case " $TARGETS " in *" $t "*) fuzz_one "$t" "$LARGE_LEN" "$t@$LARGE_LEN" ;; esac
 done
 echo "fuzzing: $(($(date +%s) - start))s"
 echo "$passed passed, $failed failed"
