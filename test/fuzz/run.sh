@@ -81,8 +81,11 @@ fuzz_one() {
 for t in $TARGETS; do
   fuzz_one "$t" "$MAX_LEN" "$t"
 done
+# (TARGETS is one name per line when listed from the folder.)
 for t in $LARGE; do
-  case " $TARGETS " in *" $t "*) fuzz_one "$t" "$LARGE_LEN" "$t@$LARGE_LEN" ;; esac
+  for u in $TARGETS; do
+    [ "$u" = "$t" ] && fuzz_one "$t" "$LARGE_LEN" "$t@$LARGE_LEN"
+  done
 done
 echo "fuzzing: $(($(date +%s) - start))s"
 echo "$passed passed, $failed failed"
