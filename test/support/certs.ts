@@ -4,6 +4,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { peers } from './peers';
 
 export interface CertPair {
   cert: string;
@@ -24,7 +25,7 @@ const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes
 
 export function makeTestCa(): TestCa {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-certs-'));
-  const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const openssl = (args: string[]) => execFileSync(peers.openssl().exe ?? 'openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   openssl([
     'req', '-x509', ...EC, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=ixws test CA',
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',

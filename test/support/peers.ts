@@ -19,7 +19,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { describe, test } from 'vitest';
 
-export type PeerId = 'python' | 'chromium' | 'tinyproxy' | 'squid' | 'redis' | 'netns' | 'pty' | 'strace';
+export type PeerId = 'python' | 'chromium' | 'tinyproxy' | 'squid' | 'redis' | 'netns' | 'pty' | 'strace' | 'openssl';
 
 export interface Peer {
   /** Short name used by IXWS_SKIP_PEERS. */
@@ -155,6 +155,8 @@ export const peers = {
   tinyproxy: (): Peer => program('tinyproxy', 'tinyproxy (HTTP proxy)', 'apt-get install tinyproxy', 'tinyproxy', ['-v'], 'IXWS_TINYPROXY'),
   /** squid, an HTTP proxy. */
   squid: (): Peer => program('squid', 'squid (HTTP proxy)', 'apt-get install squid', 'squid', ['-v'], 'IXWS_SQUID'),
+  /** The openssl command-line tool (support/certs.ts makes test certificates with it). */
+  openssl: (): Peer => program('openssl', 'the openssl command-line tool', 'apt-get install openssl', 'openssl', ['version']),
   /** redis-server. */
   redis: (): Peer => program('redis', 'redis-server', 'apt-get install redis-server', 'redis-server', ['--version'], 'IXWS_REDIS_SERVER'),
   /** strace, allowed to trace a child (ptrace): probed by tracing `true`. */
