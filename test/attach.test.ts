@@ -5,7 +5,7 @@
 // through it; bytes the client sent with the request are not lost; Node's
 // socket is released without a FIN; no descriptor leaks; an https server's
 // sockets, pipes and sockets without a descriptor get the documented refusal.
-import { execFileSync, spawn } from 'child_process';
+import { spawn } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as http from 'http';
@@ -31,6 +31,7 @@ import {
 import type { EventMethod, ServerObject, UpgradeStatus } from '../lib/index';
 import { root } from '../lib/binding';
 import { compilePackage } from './support/compile';
+import { issueCert } from './support/x509';
 import { describeWithPeers, peerEnv, peers } from './support/peers';
 import { Collector, OP, RawPeer, acceptKey, bytes, decodeFrame, defer, delay, encodeFrame, header, newClient, newServer, runCleanup, text, until, upgradeRequest } from './support';
 
@@ -495,10 +496,8 @@ describe('descriptors', () => {
 // ------------------------------------------------------------------ refusals and misuse
 
 function selfSigned(): { key: string; cert: string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-attach-'));
-  defer(() => fs.rmSync(dir, { recursive: true, force: true }));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem', '-subj', '/CN=localhost', '-days', '2'], { cwd: dir, stdio: 'ignore' });
-  return { key: fs.readFileSync(path.join(dir, 'k.pem'), 'utf8'), cert: fs.readFileSync(path.join(dir, 'c.pem'), 'utf8') };
+  const c = issueCert({ cn: 'localhost', altNames: ['DNS:localhost', 'IP:127.0.0.1'] });
+  return { key: c.key, cert: c.cert };
 }
 
 /** The status code and body a ws client gets when the upgrade is refused. */

@@ -2,7 +2,7 @@
 // running the compiled bin (fresh tsc output, as in the npm tarball), fed
 // through pipes, a pseudo-terminal for the interactive case, signals; help,
 // one-line errors and exit codes (0 / 1 / 2); TLS with a certificate made at
-// test time with the openssl CLI; a 64 MiB file whose SHA-256 must match on
+// test time (support/x509.ts); a 64 MiB file whose SHA-256 must match on
 // arrival; the bin installed from an npm tarball.
 import { execFileSync, spawn } from 'child_process';
 import type { ChildProcessWithoutNullStreams } from 'child_process';
@@ -19,6 +19,7 @@ import { root } from '../lib/binding';
 import { FileMessageError, decodeFileMessage, encodeFileMessage } from '../cli/file-message';
 import { renderBar } from '../cli/progress';
 import { REPEAT_WINDOW_MS } from '../cli/common';
+import { makeTestCa, writePair } from './support/certs';
 import { compilePackage } from './support/compile';
 import { describeWithPeers, peers } from './support/peers';
 import { RawPeer } from './support/raw';
@@ -674,7 +675,7 @@ describe('echo-server and broadcast-server', () => {
 
 // ------------------------------------------------------------ TLS
 
-describe('TLS with a certificate made by the openssl CLI', () => {
+describe('TLS with a certificate made at test time', () => {
   let dir = '';
   let caFile = '';
   let certFile = '';
@@ -682,17 +683,12 @@ describe('TLS with a certificate made by the openssl CLI', () => {
 
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-cli-tls-'));
-    const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-    openssl(['req', '-x509', ...EC, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=ixws cli test CA',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-    openssl(['req', '-new', ...EC, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost']);
-    fs.writeFileSync(path.join(dir, 'server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
-    openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt',
-      '-days', '2', '-sha256', '-extfile', 'server.ext']);
+    const ca = makeTestCa('ixws cli test CA');
     caFile = path.join(dir, 'ca.crt');
-    certFile = path.join(dir, 'server.crt');
-    keyFile = path.join(dir, 'server.key');
+    fs.writeFileSync(caFile, ca.ca);
+    const leaf = ca.leaf('localhost', ['DNS:localhost', 'IP:127.0.0.1']);
+    ca.remove();
+    ({ certFile, keyFile } = writePair(dir, 'server', leaf.cert, leaf.key));
   });
   afterAll(() => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });

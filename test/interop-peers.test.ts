@@ -363,7 +363,7 @@ describeWithPeers([peers.python()], 'Python websockets', (found) => {
     }, 60000);
   }
 
-  describeWithPeers([peers.openssl()], 'over TLS', () => {
+  describe('over TLS', () => {
     test('our client ↔ python server over TLS: the close ends as soon as the closing handshake does', async () => {
       // asyncio ends TLS with close_notify and closes TCP only after the
       // client's close_notify: a client that does not answer it waits out its

@@ -4,7 +4,6 @@
 // fragmented, with and without permessage-deflate, towards our server and
 // towards our client; and a server echoing each received Buffer at once
 // (the zero-copy send of a recycled buffer) under 4 connections at a time.
-import { execFileSync } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -17,6 +16,7 @@ import { websocketClientSend, websocketClientStart, websocketServerSend } from '
 import type { EventMethod, EventType } from '../lib/index';
 import { binding } from '../lib/binding';
 import { defer, newClient, runCleanup, startServer, startWsServer, until } from './support';
+import { issueCert } from './support/x509';
 
 afterEach(runCleanup);
 
@@ -372,11 +372,8 @@ describe('stale bytes never leak', () => {
 
   test('over TLS (plaintext handed over in pieces): our client -> our server -> our client', async () => {
     // A throwaway self-signed certificate; the client does not verify it.
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-recycle-'));
-    defer(() => fs.rmSync(dir, { recursive: true, force: true }));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', 'k.pem', '-out', 'c.pem', '-days', '1', '-subj', '/CN=127.0.0.1'], { cwd: dir, stdio: 'ignore' });
-    const tls = { cert: fs.readFileSync(path.join(dir, 'c.pem'), 'utf8'), key: fs.readFileSync(path.join(dir, 'k.pem'), 'utf8') };
+    const self = issueCert({ cn: '127.0.0.1' });
+    const tls = { cert: self.cert, key: self.key };
     const srv = ourServer(false, { tls });
     const up = new Receiver('our client -> our server (TLS)');
     const down = new Receiver('our server -> our client (TLS)');

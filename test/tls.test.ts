@@ -1,10 +1,9 @@
-// TLS (wss://): certificates made at test time with the openssl CLI in a temp
-// directory (no private key lives in the repo). Our client ↔ our server, our
+// TLS (wss://): certificates made at test time with Node's crypto
+// (support/x509.ts) in a temp directory (no private key lives in the repo). Our client ↔ our server, our
 // client ↔ ws over Node's https, ws over Node's tls ↔ our server; failures
 // with readable errorStr (wrong host name, untrusted CA, expired certificate);
 // verifyPeer off; client certificates required by the server.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as crypto from 'crypto';
 import * as https from 'https';
@@ -36,17 +35,14 @@ import {
   until,
   upgradeRequest,
 } from './support';
+import { writePair, type CertFiles } from './support/certs';
+import { issueCert, type CertSpec } from './support/x509';
 
 afterEach(runCleanup);
 
 // ------------------------------------------------------------ certificates
 
-interface Pair {
-  cert: string;
-  key: string;
-  certFile: string;
-  keyFile: string;
-}
+type Pair = CertFiles;
 
 let dir = '';
 let ca: { cert: string; certFile: string };
@@ -57,88 +53,30 @@ let stranger: Pair; // localhost + 127.0.0.1, signed by an unknown CA
 let clientCert: Pair; // client authentication, signed by ca
 let rogueClient: Pair; // client authentication, signed by the unknown CA
 
-function openssl(args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-// P-256 keys: quick to generate and accepted everywhere.
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-
-function makeCa(name: string): void {
-  openssl([
-    'req', '-x509', ...EC, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2',
-    '-subj', `/CN=${name} test CA`,
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-  ]);
-}
-
-function read(name: string): Pair {
-  const certFile = path.join(dir, `${name}.crt`);
-  const keyFile = path.join(dir, `${name}.key`);
-  return { cert: fs.readFileSync(certFile, 'utf8'), key: fs.readFileSync(keyFile, 'utf8'), certFile, keyFile };
-}
-
-/** A leaf signed by `caName` with the given extensions (x509 -req). */
-function makeLeaf(name: string, caName: string, cn: string, ext: string): Pair {
-  openssl(['req', '-new', ...EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
-  fs.writeFileSync(path.join(dir, `${name}.ext`), ext);
-  openssl([
-    'x509', '-req', '-in', `${name}.csr`, '-CA', `${caName}.crt`, '-CAkey', `${caName}.key`,
-    '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-sha256', '-extfile', `${name}.ext`,
-  ]);
-  return read(name);
-}
-
-const SERVER_EXT = 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n';
-
-/** A leaf whose validity ended in 2020: `openssl ca` takes explicit dates
- * (OpenSSL 3.0's x509 has no -not_before/-not_after). */
-function makeExpired(name: string): Pair {
-  openssl(['req', '-new', ...EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', '/CN=localhost']);
-  fs.mkdirSync(path.join(dir, 'newcerts'));
-  fs.writeFileSync(path.join(dir, 'index.txt'), '');
-  fs.writeFileSync(path.join(dir, 'serial'), '1000\n');
-  fs.writeFileSync(
-    path.join(dir, 'ca.cnf'),
-    [
-      '[ca]',
-      'default_ca = test_ca',
-      '[test_ca]',
-      `database = ${path.join(dir, 'index.txt')}`,
-      `new_certs_dir = ${path.join(dir, 'newcerts')}`,
-      `serial = ${path.join(dir, 'serial')}`,
-      'default_md = sha256',
-      'policy = any',
-      'unique_subject = no',
-      '[any]',
-      'commonName = supplied',
-      '[leaf]',
-      'subjectAltName = DNS:localhost,IP:127.0.0.1',
-      'basicConstraints = CA:FALSE',
-      'extendedKeyUsage = serverAuth',
-      '',
-    ].join('\n'),
-  );
-  openssl([
-    'ca', '-batch', '-config', 'ca.cnf', '-cert', 'ca.crt', '-keyfile', 'ca.key', '-in', `${name}.csr`,
-    '-out', `${name}.crt`, '-startdate', '20200101000000Z', '-enddate', '20200102000000Z',
-    '-extensions', 'leaf', '-notext',
-  ]);
-  return read(name);
-}
+const SERVER = { altNames: ['DNS:localhost', 'IP:127.0.0.1'], extKeyUsage: ['serverAuth' as const] };
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-tls-'));
-  makeCa('ca');
-  makeCa('rogue');
-  ca = { cert: fs.readFileSync(path.join(dir, 'ca.crt'), 'utf8'), certFile: path.join(dir, 'ca.crt') };
-  server = makeLeaf('server', 'ca', 'localhost', SERVER_EXT);
-  otherName = makeLeaf('other', 'ca', 'other.example', 'subjectAltName=DNS:other.example\nbasicConstraints=CA:FALSE\n');
-  stranger = makeLeaf('stranger', 'rogue', 'localhost', SERVER_EXT);
-  clientCert = makeLeaf('client', 'ca', 'test client', 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n');
-  rogueClient = makeLeaf('rogueclient', 'rogue', 'rogue client', 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n');
-  expired = makeExpired('expired');
+  const caCert = issueCert({ cn: 'ca test CA', ca: true });
+  const rogueCa = issueCert({ cn: 'rogue test CA', ca: true });
+  writePair(dir, 'rogue', rogueCa.cert, rogueCa.key);
+  const leaf = (name: string, spec: CertSpec): Pair => {
+    const c = issueCert(spec);
+    return writePair(dir, name, c.cert, c.key);
+  };
+  ca = { cert: caCert.cert, certFile: writePair(dir, 'ca', caCert.cert, caCert.key).certFile };
+  server = leaf('server', { cn: 'localhost', issuer: caCert, ...SERVER });
+  otherName = leaf('other', { cn: 'other.example', issuer: caCert, altNames: ['DNS:other.example'] });
+  stranger = leaf('stranger', { cn: 'localhost', issuer: rogueCa, ...SERVER });
+  clientCert = leaf('client', { cn: 'test client', issuer: caCert, extKeyUsage: ['clientAuth'] });
+  rogueClient = leaf('rogueclient', { cn: 'rogue client', issuer: rogueCa, extKeyUsage: ['clientAuth'] });
+  expired = leaf('expired', {
+    cn: 'localhost',
+    issuer: caCert,
+    ...SERVER,
+    notBefore: new Date('2020-01-01T00:00:00Z'),
+    notAfter: new Date('2020-01-02T00:00:00Z'),
+  });
 }, 60_000);
 
 afterAll(() => {

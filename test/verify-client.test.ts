@@ -5,7 +5,6 @@
 // even the frames it sent behind its request); an accepted one carries the
 // hook's headers and subprotocol. allowedOrigins refuses other origins with
 // 403 on the IO thread, without asking JavaScript.
-import { execFileSync } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as net from 'net';
@@ -22,6 +21,7 @@ import {
 import type { ServerOptions, VerifyClient, VerifyClientInfo } from '../lib/index';
 import { Collector, RawPeer, connectClient, defer, delay, encodeFrame, newClient, newServer, roundTrip, runCleanup, startEchoServer, until, upgradeRequest } from './support';
 import { runPage, servePage } from './support/browser';
+import { selfSigned } from './support/certs';
 import { describeWithPeers, peers } from './support/peers';
 
 afterEach(runCleanup);
@@ -241,9 +241,8 @@ describe('verifyClient', () => {
   test('on a TLS server: info.secure, and the refusal and the 101 with its headers go through TLS', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-verify-tls-'));
     defer(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const [key, cert] = [path.join(dir, 'k.pem'), path.join(dir, 'c.pem')];
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+    // RSA here (the other TLS suites use P-256 keys).
+    const { certFile: cert, keyFile: key } = selfSigned(dir, 'self', 'rsa');
     const infos: VerifyClientInfo[] = [];
     const srv = verifyingServer(
       (info) => {

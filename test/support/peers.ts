@@ -155,7 +155,7 @@ export const peers = {
   tinyproxy: (): Peer => program('tinyproxy', 'tinyproxy (HTTP proxy)', 'apt-get install tinyproxy', 'tinyproxy', ['-v'], 'IXWS_TINYPROXY'),
   /** squid, an HTTP proxy. */
   squid: (): Peer => program('squid', 'squid (HTTP proxy)', 'apt-get install squid', 'squid', ['-v'], 'IXWS_SQUID'),
-  /** The openssl command-line tool (support/certs.ts makes test certificates with it). */
+  /** The openssl command-line tool (x509-support.test.ts checks support/x509.ts and support/md5crypt.ts against it). */
   openssl: (): Peer => program('openssl', 'the openssl command-line tool', 'apt-get install openssl', 'openssl', ['version']),
   /** redis-server. */
   redis: (): Peer => program('redis', 'redis-server', 'apt-get install redis-server', 'redis-server', ['--version'], 'IXWS_REDIS_SERVER'),

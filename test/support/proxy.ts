@@ -8,10 +8,11 @@
 // ConnectPort (when any is listed), and with 500 when it cannot reach the
 // target; its log (LogLevel Info) names every CONNECT it served, which the
 // tests read to prove a connection went through it.
-import { execFileSync, spawn, type ChildProcess } from 'child_process';
+import { spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { md5crypt } from './md5crypt';
 import { canConnect, closedPort } from './ports';
 import { peerEnv } from './peers';
 
@@ -115,7 +116,7 @@ export async function startTinyproxy(exe: string, options: ProxyOptions = {}): P
  * Starts squid (`exe`) in the foreground (-N) and waits until it accepts
  * connections (bounded). With `auth`, Basic credentials are checked by
  * squid's basic_ncsa_auth helper against a password file made with
- * `openssl passwd -apr1`; a missing or wrong password gets 407. CONNECT to a
+ * support/md5crypt.ts ("$apr1$", as `openssl passwd -apr1` makes); a missing or wrong password gets 407. CONNECT to a
  * port not in `connectPorts` (when given) gets 403; an unreachable target 503.
  */
 export async function startSquid(exe: string, options: ProxyOptions = {}): Promise<RunningProxy> {
@@ -136,7 +137,7 @@ export async function startSquid(exe: string, options: ProxyOptions = {}): Promi
   );
   if (options.auth) {
     if (!helper) throw new Error("squid's basic_ncsa_auth helper not found");
-    const hash = execFileSync('openssl', ['passwd', '-apr1', options.auth.pass], { encoding: 'utf8' }).trim();
+    const hash = md5crypt(options.auth.pass);
     fs.writeFileSync(path.join(dir, 'passwd'), `${options.auth.user}:${hash}\n`, { mode: 0o644 });
   }
   let lastError = '';
