@@ -11,7 +11,7 @@
 # process wrote it; the run fails on any report, and on any failed test.
 # Ends with "N passed, N failed" (tests passed; tests failed plus reports).
 #
-# Usage: test/sanitize/binding.sh [vitest file filters...]   (default: all)
+# Usage: test/sanitize/binding.sh [vitest arguments: file filters, --exclude …]   (default: all)
 # Env:   SANITIZE_SKIP_BUILD=1 reuses build-addon-asan/;
 #        SANITIZE_LOG_DIR keeps the reports there (default: a temporary dir).
 set -u
