@@ -387,6 +387,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     auto s = std::make_shared<ConnSettings>(*baseSettings_);
     if (tls) s->tls = tlsCtx_;
     s->tlsHost = opts_.tls.servername.empty() ? url_.host : opts_.tls.servername;
+    s->tlsPeer = (url_.ipv6 ? "[" + url_.host + "]" : url_.host) + ":" + std::to_string(url_.port);
     s->hostHeader = url_.hostHeader();
     s->target = url_.target;
     s->extraHeaders = hopHeaders(opts_.extraHeaders, origUrl_, url_);

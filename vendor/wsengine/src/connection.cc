@@ -179,7 +179,7 @@ void Connection::onConnect(uv_connect_t* req, int status) {
 
 void Connection::beginTransport() {
   if (cfg().tls) {
-    cold().tls.reset(new TlsSession(cfg().tls, false, cfg().tlsHost));
+    cold().tls.reset(new TlsSession(cfg().tls, false, cfg().tlsHost, cfg().tlsPeer));
     if (!tls()->startHandshake()) {
       failHandshake(0, tls()->error());
       return;

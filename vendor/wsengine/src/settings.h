@@ -73,6 +73,7 @@ struct ConnSettings {
   bool closeReplyOnAck = false;  // both roles
   // Client role: what the opening handshake sends.
   std::string tlsHost;     // SNI and the name the certificate must carry
+  std::string tlsPeer;     // "host:port" connected to (TLS session resumption's key)
   std::string hostHeader;  // Host
   std::string target;      // request target (path and query)
   Headers extraHeaders;

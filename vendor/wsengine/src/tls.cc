@@ -331,6 +331,12 @@ std::shared_ptr<TlsContext> TlsContext::createServer(const TlsOptions& opts, std
   } else {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
   }
+  // A client resuming a session (ours do on reconnection) is refused with
+  // "session id context uninitialized" by a server that verifies peers and
+  // has no session id context: sessions are only valid in the context that
+  // made them, which this names.
+  static const unsigned char kSessionContext[] = "ix-websocket";
+  SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
   ERR_clear_error();
   return self;
 }
@@ -366,15 +372,107 @@ std::shared_ptr<TlsContext> TlsContext::createClient(const TlsOptions& opts, std
   }
   if (hasCert && !loadCertAndKey(ctx, opts, error)) return nullptr;
   SSL_CTX_set_verify(ctx, opts.verifyPeer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+  // Sessions go to TlsContext's own per-peer cache (TlsSession::onNewSession),
+  // not OpenSSL's internal one, which clients never look up anyway.
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx, &TlsSession::onNewSession);
   ERR_clear_error();
   return self;
 }
 
+namespace {
+// Peers a client start talks to: the url's server and the hops of its
+// redirects (a handful at most); bounded all the same.
+constexpr size_t kMaxPeers = 16;
+// Servers send two TLS 1.3 tickets after a full handshake (OpenSSL's and
+// Node's default) and, OpenSSL's, one more after each resumption.
+constexpr size_t kTicketsPerPeer = 4;
+}  // namespace
+
+void TlsContext::saveSession(const std::string& peer, SSL_SESSION* session) {
+  std::lock_guard<std::mutex> lock(sessionsMu_);
+  auto it = sessions_.find(peer);
+  if (it == sessions_.end()) {
+    if (sessions_.size() >= kMaxPeers) {
+      auto oldest = sessions_.begin();
+      for (auto i = sessions_.begin(); i != sessions_.end(); ++i)
+        if (i->second.serial < oldest->second.serial) oldest = i;
+      for (SSL_SESSION* old : oldest->second.sessions) SSL_SESSION_free(old);
+      sessions_.erase(oldest);
+    }
+    it = sessions_.emplace(peer, Saved{}).first;
+  }
+  Saved& saved = it->second;
+  // A TLS 1.2 session is resumed as often as the server allows: only the
+  // newest is worth keeping. TLS 1.3 tickets are kept up to
+  // kTicketsPerPeer, newest last.
+  bool tls13 = SSL_SESSION_get_protocol_version(session) >= TLS1_3_VERSION;
+  size_t keep = tls13 ? kTicketsPerPeer : 1;
+  if (!tls13) {
+    for (SSL_SESSION* old : saved.sessions) SSL_SESSION_free(old);
+    saved.sessions.clear();
+  }
+  saved.sessions.push_back(session);
+  while (saved.sessions.size() > keep) {
+    SSL_SESSION_free(saved.sessions.front());
+    saved.sessions.erase(saved.sessions.begin());
+  }
+  saved.serial = ++saved_;
+}
+
+SSL_SESSION* TlsContext::sessionFor(const std::string& peer) {
+  std::lock_guard<std::mutex> lock(sessionsMu_);
+  auto it = sessions_.find(peer);
+  if (it == sessions_.end()) return nullptr;
+  std::vector<SSL_SESSION*>& list = it->second.sessions;
+  SSL_SESSION* found = nullptr;
+  while (!list.empty() && !found) {
+    SSL_SESSION* s = list.back();
+    // Not resumable: a TLS 1.3 ticket already used (OpenSSL marks it), or
+    // a session whose connection failed with a fatal error.
+    if (!SSL_SESSION_is_resumable(s)) {
+      SSL_SESSION_free(s);
+      list.pop_back();
+      continue;
+    }
+    found = s;
+    if (SSL_SESSION_get_protocol_version(s) >= TLS1_3_VERSION) {
+      list.pop_back();  // used once: the caller gets the cache's reference
+    } else {
+      SSL_SESSION_up_ref(s);  // stays for the next connection
+    }
+  }
+  if (list.empty()) sessions_.erase(it);
+  return found;
+}
+
+size_t TlsContext::sessionCount(const std::string& peer) {
+  std::lock_guard<std::mutex> lock(sessionsMu_);
+  auto it = sessions_.find(peer);
+  return it == sessions_.end() ? 0 : it->second.sessions.size();
+}
+
+size_t TlsContext::peerCount() {
+  std::lock_guard<std::mutex> lock(sessionsMu_);
+  return sessions_.size();
+}
+
+int TlsSession::onNewSession(SSL* ssl, SSL_SESSION* session) {
+  auto* self = static_cast<TlsSession*>(SSL_get_app_data(ssl));
+  // 0: OpenSSL keeps its reference (and frees the session when done).
+  if (!self || self->peer_.empty() || !self->ctx_ || !SSL_SESSION_is_resumable(session)) return 0;
+  self->ctx_->saveSession(self->peer_, session);
+  return 1;  // the cache owns the reference OpenSSL passed
+}
+
 TlsContext::~TlsContext() {
+  for (auto& entry : sessions_)
+    for (SSL_SESSION* s : entry.second.sessions) SSL_SESSION_free(s);
   if (ctx_) SSL_CTX_free(ctx_);
 }
 
-TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, bool server, const std::string& host)
+TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, bool server, const std::string& host,
+                       const std::string& peer)
     : ctx_(std::move(ctx)) {
   ERR_clear_error();
   if (!ctx_ || !ctx_->ctx()) {
@@ -424,9 +522,29 @@ TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, bool server, const std::
     }
     verifyName_ = name;
   }
+  // Resumption: the peer's session, if the context holds one. The key names
+  // the address and the name verified; a session for another never applies.
+  if (!peer.empty()) {
+    peer_ = peer + "|" + name;
+    SSL_set_app_data(ssl_, this);
+    if (SSL_SESSION* s = ctx_->sessionFor(peer_)) {
+      SSL_set_session(ssl_, s);  // takes a reference of its own
+      SSL_SESSION_free(s);
+    }
+  }
+}
+
+bool TlsSession::resumed() const {
+  return ssl_ && done_ && SSL_session_reused(ssl_) == 1;
 }
 
 TlsSession::~TlsSession() {
+  // OpenSSL marks the session of a connection freed without a close_notify
+  // sent as not resumable (the SSL 3.0 / TLS 1.0 rule). Since TLS 1.1 a
+  // connection that ends without one may still be resumed (RFC 5246 §7.2.1):
+  // a reset or a peer that vanished is exactly when a client reconnects and
+  // wants its session. A fatal TLS error still spoils it.
+  if (ssl_ && !failed_) SSL_set_shutdown(ssl_, SSL_get_shutdown(ssl_) | SSL_SENT_SHUTDOWN);
   if (ssl_) SSL_free(ssl_);  // frees in_ and out_ too
 }
 

@@ -625,6 +625,93 @@ void testTls12(const World& w) {
   std::printf("tls1.1 peer: server: %s\n", r.server->error().c_str());
 }
 
+
+// Session resumption: a client context keeps the session each server offers,
+// per peer (address and name verified), and the next session to that peer
+// offers it back. The server verifies client certificates, so it also needs
+// its session id context (without one OpenSSL refuses every resumption).
+void testResumption(const World& w, bool tls12) {
+  std::string err;
+  TlsOptions so = serverOpts(w.server);
+  so.verifyPeer = true;
+  so.ca = w.ca.certPem;
+  TlsOptions co = clientOpts(&w.ca);
+  co.cert = w.clientCert.certPem;
+  co.key = w.clientCert.keyPem;
+  auto sctx = TlsContext::createServer(so, err);
+  auto cctx = TlsContext::createClient(co, err);
+  CHECK_EQ(err, std::string());
+  if (!sctx || !cctx) return;
+  if (tls12) SSL_CTX_set_max_proto_version(cctx->ctx(), TLS1_2_VERSION);
+  // One connection: handshake, a message each way (a TLS 1.3 ticket comes
+  // after the handshake and is read with the application data).
+  auto session = [&](const std::string& host, const std::string& peer) {
+    Pair p;
+    p.sctx = sctx;
+    p.cctx = cctx;
+    p.server.reset(new TlsSession(sctx, true, ""));
+    p.client.reset(new TlsSession(cctx, false, host, peer));
+    p.client->startHandshake();
+    pump(p);
+    CHECK(p.clientOk);
+    CHECK(p.serverOk);
+    CHECK(p.client->handshakeDone());
+    CHECK(send(*p.server, "hello"));
+    pump(p);
+    CHECK(send(*p.client, "hi"));
+    pump(p);
+    CHECK_EQ(p.toClient, std::string("hello"));
+    CHECK_EQ(p.toServer, std::string("hi"));
+    return p.client->resumed();
+  };
+  const std::string key = "localhost:443|localhost";  // peer "|" name verified
+  CHECK(!session("localhost", "localhost:443"));         // nothing to resume yet
+  // OpenSSL's server sends two TLS 1.3 tickets after a full handshake; TLS
+  // 1.2 has one session.
+  CHECK_EQ(cctx->sessionCount(key), size_t(tls12 ? 1 : 2));
+  for (int i = 0; i < 5; ++i) CHECK(session("localhost", "localhost:443"));  // resumed every time
+  CHECK(cctx->sessionCount(key) >= 1);
+  // Another address, or the same address under another name: not that session.
+  CHECK(!session("localhost", "localhost:444"));
+  CHECK(!session("127.0.0.1", "localhost:443"));
+  CHECK_EQ(cctx->peerCount(), size_t(3));
+  // No peer given (as the server role passes none): nothing kept or offered.
+  CHECK(!session("localhost", ""));
+  CHECK_EQ(cctx->peerCount(), size_t(3));
+  // Bounded: sessions for at most 16 peers, the oldest forgotten first.
+  for (int i = 0; i < 20; ++i) session("localhost", "host" + std::to_string(i) + ":443");
+  CHECK_EQ(cctx->peerCount(), size_t(16));
+  CHECK_EQ(cctx->sessionCount("host0:443|localhost"), size_t(0));
+  CHECK_EQ(cctx->sessionCount(key), size_t(0));
+  CHECK(cctx->sessionCount("host19:443|localhost") >= 1);
+
+  // Handed out newest first; a TLS 1.3 ticket leaves the cache (used once),
+  // a TLS 1.2 session stays.
+  size_t before = cctx->sessionCount("host19:443|localhost");
+  SSL_SESSION* s = cctx->sessionFor("host19:443|localhost");
+  CHECK(s != nullptr);
+  if (s) {
+    CHECK_EQ(SSL_SESSION_get_protocol_version(s), tls12 ? TLS1_2_VERSION : TLS1_3_VERSION);
+    SSL_SESSION_free(s);
+  }
+  CHECK_EQ(cctx->sessionCount("host19:443|localhost"), tls12 ? before : before - 1);
+
+  // A server that does not know the session (another context: other ticket
+  // keys, another cache) makes a full handshake, and the client goes on.
+  auto other = TlsContext::createServer(so, err);
+  Pair q;
+  q.sctx = other;
+  q.cctx = cctx;
+  q.server.reset(new TlsSession(other, true, ""));
+  q.client.reset(new TlsSession(cctx, false, "localhost", "localhost:443"));
+  q.client->startHandshake();
+  pump(q);
+  CHECK(q.clientOk);
+  CHECK(q.serverOk);
+  CHECK(q.client->handshakeDone());
+  CHECK(!q.client->resumed());
+  std::printf("resumption (%s): ok\n", tls12 ? "TLS 1.2" : "TLS 1.3");
+}
 }  // namespace
 
 // The system store is loaded once and shared while a client context holds
@@ -706,5 +793,7 @@ int main() {
   testErrorQueueIsolation(w);
   testTls12(w);
   testSharedSystemStore(w);
+  testResumption(w, false);
+  testResumption(w, true);
   return check::finish();
 }
