@@ -294,6 +294,12 @@ export interface ClientOptions extends CommonOptions {
   minWaitBetweenReconnectionRetries?: number;
   /** ms, default 10000 */
   maxWaitBetweenReconnectionRetries?: number;
+  /**
+   * 0..1 (default 0): each reconnection wait is drawn at random from
+   * [wait × (1 − jitter), wait], so clients cut off together do not retry
+   * together; 0 keeps the exact sequence min × 2^n
+   */
+  reconnectionJitter?: number;
   /** seconds for websocketClientStart: DNS, TCP, TLS and handshake (default 20) */
   timeout?: number;
   /**

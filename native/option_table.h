@@ -17,6 +17,7 @@
 //          Proxy()         a string: "", "env" or an http:// proxy url
 //          Seconds()       a finite number of seconds above 0
 //          SecondsOrOff()  the same, or 0 (off)
+//          Fraction()      a number from 0 to 1
 //          Headers()       an object of header names to string values
 //          Tokens()        an array of distinct RFC 7230 tokens (subprotocols)
 //          Origins()       an array of origins (no CR, LF, NUL or comma)
@@ -54,6 +55,7 @@
     opts.minWaitBetweenReconnectionRetries)                                                    \
   X(maxWaitBetweenReconnectionRetries, Client, Int(0, kMaxUint32),                             \
     opts.maxWaitBetweenReconnectionRetries)                                                    \
+  X(reconnectionJitter, Client, Fraction(), opts.reconnectionJitter)                           \
   X(timeout, Client, Seconds(), opts.timeout)                                                  \
   X(headers, Client, Headers(), opts.extraHeaders)                                             \
   X(protocols, Both, Tokens(), opts.protocols)                                                 \

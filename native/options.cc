@@ -28,6 +28,7 @@ struct ProxySpec {};
 struct SecondsSpec {
   bool zeroOff;
 };
+struct FractionSpec {};
 struct HeadersSpec {};
 struct TokensSpec {};
 struct OriginsSpec {};
@@ -40,6 +41,7 @@ constexpr StringSpec String() { return {}; }
 constexpr ProxySpec Proxy() { return {}; }
 constexpr SecondsSpec Seconds() { return {false}; }
 constexpr SecondsSpec SecondsOrOff() { return {true}; }
+constexpr FractionSpec Fraction() { return {}; }
 constexpr HeadersSpec Headers() { return {}; }
 constexpr TokensSpec Tokens() { return {}; }
 constexpr OriginsSpec Origins() { return {}; }
@@ -159,6 +161,16 @@ class Reader {
     return true;
   }
 
+  // A number from 0 to 1.
+  bool fraction(Key k, double& dst) {
+    Napi::Value v;
+    if (!has(k, v)) return false;
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+    if (!(d >= 0 && d <= 1)) throwType(env(), name(k) + " must be a number from 0 to 1");
+    dst = d;
+    return true;
+  }
+
   bool string(Key k, std::string& dst) {
     Napi::Value v;
     if (!has(k, v)) return false;
@@ -208,6 +220,8 @@ bool readValue(Reader& r, Key k, kind::ProxySpec, std::string& dst) {
 bool readValue(Reader& r, Key k, kind::SecondsSpec spec, double& dst) {
   return r.seconds(k, dst, spec.zeroOff);
 }
+
+bool readValue(Reader& r, Key k, kind::FractionSpec, double& dst) { return r.fraction(k, dst); }
 
 bool readValue(Reader& r, Key k, kind::HeadersSpec, Headers& dst) {
   Napi::Object o;
@@ -343,6 +357,10 @@ void writeValue(Keys& k, napi_value out, Key key, kind::ProxySpec, const std::st
 }
 
 void writeValue(Keys& k, napi_value out, Key key, kind::SecondsSpec, const double& v) {
+  k.set(out, key, v);
+}
+
+void writeValue(Keys& k, napi_value out, Key key, kind::FractionSpec, const double& v) {
   k.set(out, key, v);
 }
 

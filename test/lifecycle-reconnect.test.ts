@@ -21,6 +21,52 @@ afterEach(runCleanup);
 // and under the sanitizer build.
 const STOP_RETURNS_MS = 250;
 
+describe('reconnectionJitter', () => {
+  // Against a port where nothing listens: every attempt fails at once, and
+  // its error event announces the wait before the next one.
+  async function waits(port: number, jitter: number, n: number): Promise<number[]> {
+    const ev = new Collector();
+    const client = newClient({
+      url: `ws://127.0.0.1:${port}/`,
+      minWaitBetweenReconnectionRetries: 20,
+      maxWaitBetweenReconnectionRetries: 160,
+      reconnectionJitter: jitter,
+      method: ev.method,
+    });
+    defer(() => websocketClientStop(client));
+    await websocketClientStart(client);
+    const errors = await ev.waitCount((e) => e.type === 'error', n, 10000, 'error events');
+    return errors.slice(0, n).map((e) => e.ctx.wait_time as number);
+  }
+  const exact = [20, 40, 80, 160, 160, 160, 160, 160];
+
+  test('each wait is drawn from [wait × (1 − jitter), wait]; 0 keeps the exact sequence', async () => {
+    const port = await closedPort();
+    expect(await waits(port, 0, 8)).toEqual(exact);
+    const half = await waits(port, 0.5, 8);
+    half.forEach((w, i) => {
+      expect(w).toBeGreaterThanOrEqual(exact[i] * 0.5);
+      expect(w).toBeLessThanOrEqual(exact[i]);
+    });
+    // Drawn, not fixed: all eight at the bound would be a 2^-256 chance.
+    expect(half.filter((w, i) => w !== exact[i]).length).toBeGreaterThan(0);
+  });
+
+  test('clients cut off together spread out: 20 clients with jitter 1, their capped waits far apart', async () => {
+    const port = await closedPort();
+    const all = await Promise.all(Array.from({ length: 20 }, () => waits(port, 1, 5)));
+    // The fifth wait is capped (160 ms) for everyone: without jitter all 20
+    // would be equal; drawn from [0, 160] their range is wide (a range under
+    // 40 ms has a chance of about 20 × (1/4)^19).
+    const fifth = all.map((w) => w[4]);
+    for (const w of fifth) {
+      expect(w).toBeGreaterThanOrEqual(0);
+      expect(w).toBeLessThanOrEqual(160);
+    }
+    expect(Math.max(...fifth) - Math.min(...fifth)).toBeGreaterThan(40);
+  });
+});
+
 describe('reconnection after the server goes away', () => {
   test('server stopped and restarted on the same port: close, growing waits, counted retries, open again', async () => {
     const srv = startServer();

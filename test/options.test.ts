@@ -95,6 +95,7 @@ describe('the objects as created', () => {
         enableAutomaticReconnection: true,
         minWaitBetweenReconnectionRetries: 1,
         maxWaitBetweenReconnectionRetries: 10000,
+        reconnectionJitter: 0,
         timeout: 20,
         headers: {},
         protocols: [],
@@ -246,6 +247,21 @@ describe('seconds', () => {
   }
 });
 
+describe('fractions', () => {
+  test('client reconnectionJitter: 0..1 kept as given; anything else a TypeError naming it', () => {
+    const msg = 'options.reconnectionJitter must be a number from 0 to 1';
+    for (const v of [0, 0.5, 1, 1e-9]) expect(made('client', { reconnectionJitter: v }).reconnectionJitter).toBe(v);
+    for (const bad of [-0.01, 1.01, NaN, Infinity, '0.5', true, null]) {
+      expect(typeError(() => create('client')({ reconnectionJitter: bad }))).toBe(msg);
+    }
+    const o = made('client', {});
+    expect(stop('client')({ ref: o.ref, reconnectionJitter: 0.3 }).reconnectionJitter).toBe(0.3);
+    expect(typeError(() => stop('client')({ ref: o.ref, reconnectionJitter: 2 }))).toBe(
+      'client.reconnectionJitter must be a number from 0 to 1',
+    );
+  });
+});
+
 describe('booleans and strings', () => {
   for (const c of BOOLS) {
     for (const side of c.sides) {
@@ -298,9 +314,9 @@ describe('objects and the event values', () => {
   test("options of the other side are neither read nor written", () => {
     const s = made('server', {
       url: 5, headers: 5, timeout: 'x', enableAutomaticReconnection: 5,
-      minWaitBetweenReconnectionRetries: -1, maxWaitBetweenReconnectionRetries: -1,
+      minWaitBetweenReconnectionRetries: -1, maxWaitBetweenReconnectionRetries: -1, reconnectionJitter: 5,
     });
-    for (const k of ['url', 'headers', 'timeout', 'enableAutomaticReconnection', 'minWaitBetweenReconnectionRetries']) {
+    for (const k of ['url', 'headers', 'timeout', 'enableAutomaticReconnection', 'minWaitBetweenReconnectionRetries', 'reconnectionJitter']) {
       expect(k in s).toBe(false);
     }
     const c = made('client', {

@@ -10,6 +10,7 @@
 #include "connection.h"
 #include "io_loop.h"
 #include "proxy.h"
+#include "random.h"
 #include "redirect.h"
 #include "url.h"
 #include "wsengine/wsengine.h"
@@ -518,13 +519,23 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
       active_.store(false);
   }
 
-  // Exponential backoff: min * 2^n, capped at max (IXWebSocket's knobs).
+  // Exponential backoff: min * 2^n, capped at max (IXWebSocket's knobs);
+  // with reconnectionJitter j, a uniform draw from [w * (1 - j), w]: the
+  // clients one restart cut off spread their retries over that window
+  // instead of arriving together, and none waits longer than without it.
   double waitFor(int retries) const {
     double minW = opts_.minWaitBetweenReconnectionRetries;
     double maxW = opts_.maxWaitBetweenReconnectionRetries;
     if (minW < 1) minW = 1;
     double w = minW * std::pow(2.0, std::min(retries, 40));
-    return w > maxW ? std::max(maxW, minW) : w;
+    w = w > maxW ? std::max(maxW, minW) : w;
+    double j = std::min(std::max(opts_.reconnectionJitter, 0.0), 1.0);
+    if (j > 0) {
+      uint32_t r = 0;
+      randomBytes(reinterpret_cast<uint8_t*>(&r), sizeof r);
+      w *= 1.0 - j * (r / 4294967296.0);
+    }
+    return w;
   }
 
   void scheduleRetry(double waitMs) {

@@ -179,6 +179,10 @@ struct ClientOptions {
   bool enableAutomaticReconnection = true;
   uint32_t minWaitBetweenReconnectionRetries = 1;      // ms
   uint32_t maxWaitBetweenReconnectionRetries = 10000;  // ms
+  // 0..1: each wait is drawn at random from [wait * (1 - jitter), wait], so
+  // clients that one server restart disconnected do not all retry at the
+  // same instants. 0 (the default): the exact sequence min * 2^n.
+  double reconnectionJitter = 0;
   double timeout = 20.0;  // seconds: DNS + TCP + TLS + handshake
   DeflateOptions deflate;
   TlsOptions tls;
