@@ -29,7 +29,28 @@ export interface OpenContext {
   remoteAddress: string;
   /** the peer's TCP port */
   remotePort: number;
+  /** the TLS session (wss://), null for plain ws:// */
+  tls: TlsInfo | null;
   [header: string]: unknown;
+}
+
+/** A connection's TLS session, as its handshake left it. */
+export interface TlsInfo {
+  /** the protocol version, e.g. "TLSv1.3" */
+  protocol: string;
+  /** the cipher suite (OpenSSL's name), e.g. "TLS_AES_256_GCM_SHA384" */
+  cipher: string;
+  /** an earlier session was resumed (no certificate exchange this time) */
+  resumed: boolean;
+  /**
+   * the certificate the peer presented, PEM ("" when it sent none: a client
+   * of a server without `verifyPeer`). Server side with `verifyPeer`: which
+   * client this is (`new crypto.X509Certificate(pem)` reads its subject,
+   * subjectAltName, fingerprint256); client side: the server's leaf, for
+   * pinning. A resumed session still carries the certificate of its first
+   * handshake.
+   */
+  peerCertificate: string;
 }
 
 /** Context of `error`. */
@@ -82,6 +103,8 @@ export interface VerifyClientInfo {
   remotePort: number;
   /** the connection is TLS (wss://) */
   secure: boolean;
+  /** its TLS session (null when not secure): the client's certificate, with `verifyPeer` */
+  tls: TlsInfo | null;
   /** the subprotocols the client offered, in its order of preference */
   protocols: string[];
 }

@@ -130,6 +130,17 @@ Napi::Object headersObject(Napi::Env env, const Headers& headers) {
   return obj;
 }
 
+napi_value tlsInfo(Keys& k, const PeerInfo& peer) {
+  Napi::Env env = k.env();
+  if (!peer.secure) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  k.set(o, Key::protocol, peer.tlsProtocol);
+  k.set(o, Key::cipher, peer.tlsCipher);
+  k.set(o, Key::resumed, peer.tlsResumed);
+  k.set(o, Key::peerCertificate, peer.peerCertificate);
+  return o;
+}
+
 Napi::Object eventContext(Keys& k, Event& ev) {
   Napi::Env env = k.env();
   Napi::Object ctx = Napi::Object::New(env);
@@ -151,13 +162,14 @@ Napi::Object eventContext(Keys& k, Event& ev) {
       k.set(ctx, Key::extensions, peer.extensions);
       k.set(ctx, Key::remoteAddress, peer.remoteAddress);
       k.set(ctx, Key::remotePort, peer.remotePort);
+      k.set(ctx, Key::tls, tlsInfo(k, peer));
       // The 4D plugin also adds each header as a key/value on the context
       // (never over the context's own keys).
       Napi::Array names = headers.GetPropertyNames();
       for (uint32_t i = 0; i < names.Length(); ++i) {
         std::string name = names.Get(i).As<Napi::String>().Utf8Value();
         if (name == "uri" || name == "headers" || name == "protocol" || name == "extensions" ||
-            name == "remoteAddress" || name == "remotePort")
+            name == "remoteAddress" || name == "remotePort" || name == "tls")
           continue;
         defineValue(ctx, name, headers.Get(name));
       }

@@ -29,6 +29,10 @@ napi_value eventData(Napi::Env env, Event& ev, bool& binary);
 
 Napi::Object headersObject(Napi::Env env, const Headers& headers);
 
+// The `tls` of an open context and of verifyClient's info: { protocol,
+// cipher, resumed, peerCertificate } for a TLS connection, null otherwise.
+napi_value tlsInfo(Keys& keys, const PeerInfo& peer);
+
 Napi::Object connectStatus(Keys& keys, const ConnectResult& r);
 
 // Client send status.

@@ -575,6 +575,7 @@ void Delivery::deliverVerify(Keys& keys, Event& ev, int ref) {
     keys.set(info, Key::remoteAddress, peer.remoteAddress);
     keys.set(info, Key::remotePort, peer.remotePort);
     keys.set(info, Key::secure, peer.secure);
+    keys.set(info, Key::tls, tlsInfo(keys, peer));
     Napi::Array offered = Napi::Array::New(env, peer.offered.size());
     for (uint32_t i = 0; i < peer.offered.size(); ++i) offered.Set(i, peer.offered[i]);
     keys.set(info, Key::protocols, offered);

@@ -24,7 +24,7 @@ namespace addon {
   X(errorStr) X(uri) X(data) X(decompressionError) X(reason) X(wait_time) X(retries) X(code)  \
   X(remote) X(open) X(close) X(error) X(fragment) X(ping) X(pong) X(protocol) X(extensions)  \
   X(remoteAddress) X(remotePort) X(origin) X(secure) X(accept) X(status) X(topic)             \
-  X(subscribers) X(sent) X(failed) X(redirects)
+  X(subscribers) X(sent) X(failed) X(redirects) X(cipher) X(resumed) X(peerCertificate)
 
 // Every key once, in Key's order: OPTION(name, ...) for the options and
 // their nested fields, OTHER(name) for the rest.

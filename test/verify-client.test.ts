@@ -85,7 +85,7 @@ describe('verifyClient', () => {
       protocols: ['b', 'a'],
     });
     expect(info.headers['X-Token']).toBe('t0k');
-    expect(Object.keys(info).sort()).toEqual(['headers', 'origin', 'protocols', 'remoteAddress', 'remotePort', 'secure', 'uri']);
+    expect(Object.keys(info).sort()).toEqual(['headers', 'origin', 'protocols', 'remoteAddress', 'remotePort', 'secure', 'tls', 'uri']);
     const open = await srv.events.waitType('open');
     expect(open.ctx.remotePort).toBe(p.socket.localPort);
     // without an Origin header: ""

@@ -123,6 +123,12 @@ std::shared_ptr<const PeerInfo> Connection::peerInfo() const {
     info->remoteAddress = name;
   }
   info->secure = tls() != nullptr;
+  if (TlsSession* t = tls()) {
+    info->tlsProtocol = t->protocolName();
+    info->tlsCipher = t->cipherName();
+    info->tlsResumed = t->resumed();
+    info->peerCertificate = t->peerCertificatePem();
+  }
   if (hs_) {
     info->protocol = hs_->protocol;
     info->extensions = hs_->extensions;

@@ -538,6 +538,32 @@ bool TlsSession::resumed() const {
   return ssl_ && done_ && SSL_session_reused(ssl_) == 1;
 }
 
+std::string TlsSession::protocolName() const {
+  return ssl_ && done_ ? SSL_get_version(ssl_) : "";
+}
+
+std::string TlsSession::cipherName() const {
+  const char* name = ssl_ && done_ ? SSL_get_cipher_name(ssl_) : nullptr;
+  return name ? name : "";
+}
+
+std::string TlsSession::peerCertificatePem() const {
+  if (!ssl_ || !done_) return "";
+  X509* cert = SSL_get1_peer_certificate(ssl_);
+  if (!cert) return "";
+  std::string pem;
+  BIO* b = BIO_new(BIO_s_mem());
+  if (b && PEM_write_bio_X509(b, cert) == 1) {
+    char* data = nullptr;
+    long n = BIO_get_mem_data(b, &data);
+    if (n > 0) pem.assign(data, static_cast<size_t>(n));
+  }
+  if (b) BIO_free(b);
+  X509_free(cert);
+  ERR_clear_error();
+  return pem;
+}
+
 TlsSession::~TlsSession() {
   // OpenSSL marks the session of a connection freed without a close_notify
   // sent as not resumable (the SSL 3.0 / TLS 1.0 rule). Since TLS 1.1 a

@@ -95,8 +95,13 @@ class TlsSession {
   // Encrypts application data (only after handshakeDone()).
   bool write(const uint8_t* data, size_t len);
   bool handshakeDone() const { return done_; }
-  // Client, once the handshake is done: it resumed an earlier session.
+  // Once the handshake is done: an earlier session was resumed; the
+  // protocol version ("TLSv1.3"); the cipher suite; the peer's certificate
+  // as PEM ("" when it presented none; a resumed session still has it).
   bool resumed() const;
+  std::string protocolName() const;
+  std::string cipherName() const;
+  std::string peerCertificatePem() const;
   // The peer's close_notify arrived: it sends nothing more (RFC 8446 §6.1).
   bool peerClosed() const { return peerClosed_; }
   // Ciphertext waiting for the socket, appended to out and removed here.

@@ -662,6 +662,17 @@ void testResumption(const World& w, bool tls12) {
     pump(p);
     CHECK_EQ(p.toClient, std::string("hello"));
     CHECK_EQ(p.toServer, std::string("hi"));
+    // What each side reports of the session: the same protocol, cipher and
+    // resumption, and the other's certificate (the client's from the
+    // session when resumed).
+    const char* version = tls12 ? "TLSv1.2" : "TLSv1.3";
+    CHECK_EQ(p.client->protocolName(), std::string(version));
+    CHECK_EQ(p.server->protocolName(), std::string(version));
+    CHECK(!p.client->cipherName().empty());
+    CHECK_EQ(p.client->cipherName(), p.server->cipherName());
+    CHECK_EQ(p.client->resumed(), p.server->resumed());
+    CHECK_EQ(p.client->peerCertificatePem(), w.server.certPem);
+    CHECK_EQ(p.server->peerCertificatePem(), w.clientCert.certPem);
     return p.client->resumed();
   };
   const std::string key = "localhost:443|localhost";  // peer "|" name verified

@@ -241,6 +241,15 @@ struct PeerInfo {
   // one the server's own list would choose (protocol).
   std::vector<std::string> offered;
   std::string origin;          // Verify: the Origin header ("" none)
+  // TLS (secure), once its handshake is done: the protocol version
+  // ("TLSv1.3"), the cipher suite (OpenSSL's name), whether an earlier
+  // session was resumed, and the certificate the peer presented (PEM; ""
+  // when it sent none, as a client of a server without verifyPeer). A
+  // server that verifies peers knows from it which client this is.
+  std::string tlsProtocol;
+  std::string tlsCipher;
+  bool tlsResumed = false;
+  std::string peerCertificate;
 };
 
 // One event, produced on an IO thread. Plain data: the sink takes ownership.
