@@ -183,6 +183,12 @@ export interface TlsOptions {
   disableHostnameValidation?: boolean;
   /** client: SNI / name to verify (default: the url's host) */
   servername?: string;
+  /** the passphrase of an encrypted private key (`key` / `keyFile`) */
+  passphrase?: string;
+  /** "TLSv1.2" (default) or "TLSv1.3": the lowest version accepted */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** "TLSv1.2" or "TLSv1.3" (default): the highest version offered */
+  maxVersion?: 'TLSv1.2' | 'TLSv1.3';
 }
 
 /** The options servers and clients both have. */

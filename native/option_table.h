@@ -18,6 +18,7 @@
 //          Seconds()       a finite number of seconds above 0
 //          SecondsOrOff()  the same, or 0 (off)
 //          Fraction()      a number from 0 to 1
+//          TlsVersion()    "TLSv1.2" or "TLSv1.3"
 //          Headers()       an object of header names to string values
 //          Tokens()        an array of distinct RFC 7230 tokens (subprotocols)
 //          Origins()       an array of origins (no CR, LF, NUL or comma)
@@ -92,4 +93,7 @@
   X(ciphers, String(), ciphers)                                       \
   X(servername, String(), servername)                                 \
   X(verifyPeer, Bool(), verifyPeer)                                   \
-  X(disableHostnameValidation, Bool(), disableHostnameValidation)
+  X(disableHostnameValidation, Bool(), disableHostnameValidation)     \
+  X(passphrase, String(), passphrase)                                 \
+  X(minVersion, TlsVersion(), minVersion)                             \
+  X(maxVersion, TlsVersion(), maxVersion)

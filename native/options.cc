@@ -29,6 +29,7 @@ struct SecondsSpec {
   bool zeroOff;
 };
 struct FractionSpec {};
+struct TlsVersionSpec {};
 struct HeadersSpec {};
 struct TokensSpec {};
 struct OriginsSpec {};
@@ -42,6 +43,7 @@ constexpr ProxySpec Proxy() { return {}; }
 constexpr SecondsSpec Seconds() { return {false}; }
 constexpr SecondsSpec SecondsOrOff() { return {true}; }
 constexpr FractionSpec Fraction() { return {}; }
+constexpr TlsVersionSpec TlsVersion() { return {}; }
 constexpr HeadersSpec Headers() { return {}; }
 constexpr TokensSpec Tokens() { return {}; }
 constexpr OriginsSpec Origins() { return {}; }
@@ -223,6 +225,15 @@ bool readValue(Reader& r, Key k, kind::SecondsSpec spec, double& dst) {
 
 bool readValue(Reader& r, Key k, kind::FractionSpec, double& dst) { return r.fraction(k, dst); }
 
+bool readValue(Reader& r, Key k, kind::TlsVersionSpec, std::string& dst) {
+  Napi::Value v;
+  if (!r.has(k, v)) return false;
+  std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+  if (s != "TLSv1.2" && s != "TLSv1.3") throwType(r.env(), r.name(k) + " must be \"TLSv1.2\" or \"TLSv1.3\"");
+  dst = std::move(s);
+  return true;
+}
+
 bool readValue(Reader& r, Key k, kind::HeadersSpec, Headers& dst) {
   Napi::Object o;
   if (!r.object(k, o)) return false;
@@ -361,6 +372,10 @@ void writeValue(Keys& k, napi_value out, Key key, kind::SecondsSpec, const doubl
 }
 
 void writeValue(Keys& k, napi_value out, Key key, kind::FractionSpec, const double& v) {
+  k.set(out, key, v);
+}
+
+void writeValue(Keys& k, napi_value out, Key key, kind::TlsVersionSpec, const std::string& v) {
   k.set(out, key, v);
 }
 

@@ -184,7 +184,7 @@ const BOOLS: Array<{ path: string[]; sides: Side[] }> = [
 const STRINGS: Array<{ path: string[]; sides: Side[] }> = [
   { path: ['host'], sides: ['server'] },
   { path: ['url'], sides: ['client'] },
-  ...['cert', 'key', 'ca', 'certFile', 'keyFile', 'caFile', 'ciphers', 'servername'].map((k) => ({
+  ...['cert', 'key', 'ca', 'certFile', 'keyFile', 'caFile', 'ciphers', 'servername', 'passphrase'].map((k) => ({
     path: ['tls', k],
     sides: BOTH,
   })),

@@ -36,7 +36,7 @@ import {
   upgradeRequest,
 } from './support';
 import { writePair, type CertFiles } from './support/certs';
-import { issueCert, type CertSpec } from './support/x509';
+import { issueCert, type CertSpec, type IssuedCert } from './support/x509';
 
 afterEach(runCleanup);
 
@@ -319,6 +319,98 @@ describe('certificate failures', () => {
     const st = websocketServerStart(s);
     expect(st.success).toBe(false);
     expect(st.message).toMatch(/key/i);
+  });
+});
+
+describe('encrypted private keys (passphrase) and TLS versions', () => {
+  let vca: IssuedCert;
+  let leafCert: IssuedCert;
+  let clientLeaf: IssuedCert;
+  beforeAll(() => {
+    vca = issueCert({ cn: 'versions test CA', ca: true });
+    leafCert = issueCert({ cn: 'localhost', issuer: vca, ...SERVER });
+    clientLeaf = issueCert({ cn: 'encrypted client', issuer: vca, extKeyUsage: ['clientAuth'] });
+  });
+  const encrypted = (c: IssuedCert, type: 'pkcs8' | 'sec1', passphrase = 'open sesame') =>
+    c.privateKey.export({ type, format: 'pem', cipher: 'aes-256-cbc', passphrase }) as string;
+  const start = (tls: TlsOptions) => {
+    const s = websocketServer({ port: 0, host: '127.0.0.1', tls });
+    defer(() => websocketServerClear({ ref: s.ref }));
+    return { s, st: websocketServerStart(s) };
+  };
+
+  test('a server key encrypted (PKCS#8 and traditional PEM) starts with its passphrase and serves', async () => {
+    for (const type of ['pkcs8', 'sec1'] as const) {
+      const key = encrypted(leafCert, type);
+      expect(key).toMatch(type === 'pkcs8' ? /BEGIN ENCRYPTED PRIVATE KEY/ : /Proc-Type: 4,ENCRYPTED/);
+      const { st } = start({ cert: leafCert.cert, key, passphrase: 'open sesame' });
+      expect(st, type).toMatchObject({ success: true });
+      const c = await tlsClient(`wss://localhost:${st.port}/`, { ca: vca.cert });
+      expect(c.status, type).toMatchObject({ success: true, http_status: 101 });
+    }
+  });
+
+  test('without the passphrase, or with a wrong one, the start fails saying so (and nothing prompts)', () => {
+    const key = encrypted(leafCert, 'pkcs8');
+    const none = start({ cert: leafCert.cert, key }).st;
+    expect(none.success).toBe(false);
+    expect(none.message).toBe('TLS: the private key is encrypted: give its passphrase (tls.passphrase)');
+    const wrong = start({ cert: leafCert.cert, key, passphrase: 'guess' }).st;
+    expect(wrong.success).toBe(false);
+    expect(wrong.message).toMatch(/^TLS: cannot load private key \(wrong passphrase\?\): /);
+    const sec1 = start({ cert: leafCert.cert, key: encrypted(leafCert, 'sec1') }).st;
+    expect(sec1.message).toBe('TLS: the private key is encrypted: give its passphrase (tls.passphrase)');
+  });
+
+  test('a client certificate with an encrypted key (from a file) is accepted by a server with verifyPeer', async () => {
+    const srv = tlsServer({ cert: leafCert.cert, key: leafCert.key, ca: vca.cert, verifyPeer: true });
+    const keyFile = path.join(dir, 'encrypted-client.key');
+    fs.writeFileSync(keyFile, encrypted(clientLeaf, 'pkcs8', 'client pass'), { mode: 0o600 });
+    const c = await tlsClient(`wss://localhost:${srv.port}/`, { ca: vca.cert, cert: clientLeaf.cert, keyFile, passphrase: 'client pass' });
+    expect(c.status).toMatchObject({ success: true, http_status: 101 });
+    const open = await srv.events.waitType('open');
+    expect(new crypto.X509Certificate(open.ctx.tls.peerCertificate).subject).toBe('CN=encrypted client');
+    const without = await tlsClient(`wss://localhost:${srv.port}/`, { ca: vca.cert, cert: clientLeaf.cert, keyFile });
+    expect(without.status.success).toBe(false);
+    expect(without.status.errorStr).toBe('TLS: the private key is encrypted: give its passphrase (tls.passphrase)');
+  });
+
+  test('minVersion TLSv1.3 on a server refuses a TLS 1.2 client; maxVersion TLSv1.2 on a client gets TLS 1.2', async () => {
+    const strict = tlsServer({ cert: leafCert.cert, key: leafCert.key, minVersion: 'TLSv1.3' });
+    const old = tls.connect({ host: '127.0.0.1', port: strict.port, servername: 'localhost', ca: vca.cert, maxVersion: 'TLSv1.2' });
+    defer(() => old.destroy());
+    const refused = await new Promise<string>((r) => {
+      old.once('error', (e: NodeJS.ErrnoException) => r(e.code ?? e.message));
+      old.once('secureConnect', () => r('connected'));
+    });
+    expect(refused).toMatch(/PROTOCOL_VERSION|ALERT_PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL/);
+    const ours13 = await tlsClient(`wss://localhost:${strict.port}/`, { ca: vca.cert });
+    expect(ours13.status.success).toBe(true);
+    expect((await ours13.events.waitType('open')).ctx.tls.protocol).toBe('TLSv1.3');
+
+    const open = tlsServer({ cert: leafCert.cert, key: leafCert.key });
+    const ours12 = await tlsClient(`wss://localhost:${open.port}/`, { ca: vca.cert, maxVersion: 'TLSv1.2' });
+    expect(ours12.status.success).toBe(true);
+    expect((await ours12.events.waitType('open')).ctx.tls.protocol).toBe('TLSv1.2');
+    expect((await open.events.waitType('open')).ctx.tls.protocol).toBe('TLSv1.2');
+    // A client that wants 1.3 only, against a server capped at 1.2: refused.
+    const capped = tlsServer({ cert: leafCert.cert, key: leafCert.key, maxVersion: 'TLSv1.2' });
+    const mismatch = await tlsClient(`wss://localhost:${capped.port}/`, { ca: vca.cert, minVersion: 'TLSv1.3' });
+    expect(mismatch.status.success).toBe(false);
+    expect(mismatch.status.errorStr).toMatch(/^TLS handshake failed: .*(protocol version|unsupported protocol)/i);
+  });
+
+  test('versions: anything but "TLSv1.2" / "TLSv1.3" is a TypeError; minVersion above maxVersion fails the start', () => {
+    for (const bad of ['TLSv1.1', 'tlsv1.3', '', 1.3, null]) {
+      expect(() => websocketServer({ tls: { minVersion: bad as never } })).toThrow(
+        new TypeError('options.tls.minVersion must be "TLSv1.2" or "TLSv1.3"'),
+      );
+      expect(() => newClient({ tls: { maxVersion: bad as never } })).toThrow(
+        new TypeError('options.tls.maxVersion must be "TLSv1.2" or "TLSv1.3"'),
+      );
+    }
+    const { st } = start({ cert: leafCert.cert, key: leafCert.key, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.2' });
+    expect(st).toMatchObject({ success: false, message: 'TLS: minVersion TLSv1.3 is above maxVersion TLSv1.2' });
   });
 });
 

@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -71,6 +73,31 @@ using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
 // A passphrase callback that supplies none: without it OpenSSL would prompt
 // on the terminal for an encrypted key, blocking an IO thread.
 int noPassphrase(char*, int, int, void*) { return 0; }
+
+// Whether a PEM private key (text, else the file's start) is encrypted:
+// PKCS#8 "ENCRYPTED PRIVATE KEY", or a traditional key's
+// "Proc-Type: 4,ENCRYPTED" header (RFC 1421).
+bool pemIsEncrypted(const std::string& text, const std::string& file) {
+  std::string head = text;
+  if (head.empty() && !file.empty()) {
+    if (FILE* f = std::fopen(file.c_str(), "rb")) {
+      char buf[4096];
+      size_t n = std::fread(buf, 1, sizeof buf, f);
+      std::fclose(f);
+      head.assign(buf, n);
+    }
+  }
+  return head.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string::npos ||
+         head.find("Proc-Type: 4,ENCRYPTED") != std::string::npos;
+}
+
+// The passphrase given (tls.passphrase), for an encrypted private key.
+int givenPassphrase(char* buf, int size, int, void* user) {
+  const std::string& p = *static_cast<const std::string*>(user);
+  if (size <= 0 || p.size() > static_cast<size_t>(size)) return 0;  // too long: no key
+  std::memcpy(buf, p.data(), p.size());
+  return static_cast<int>(p.size());
+}
 
 // PEM text wins over the file, as TlsOptions says. Null with `error` set
 // when neither is usable.
@@ -136,9 +163,21 @@ bool loadCertAndKey(SSL_CTX* ctx, const TlsOptions& o, std::string& error) {
 
   BioPtr keyBio = openPem(o.key, o.keyFile, "private key", error);
   if (!keyBio) return false;
-  PkeyPtr key(PEM_read_bio_PrivateKey(keyBio.get(), nullptr, noPassphrase, nullptr));
+  PkeyPtr key(o.passphrase.empty()
+                  ? PEM_read_bio_PrivateKey(keyBio.get(), nullptr, noPassphrase, nullptr)
+                  : PEM_read_bio_PrivateKey(keyBio.get(), nullptr, givenPassphrase,
+                                            const_cast<std::string*>(&o.passphrase)));
   if (!key) {
-    error = "TLS: cannot load private key: " + drainErrors();
+    // OpenSSL's errors for a missing or wrong passphrase name the cipher
+    // ("bad decrypt"): say it in our words.
+    if (o.passphrase.empty() && pemIsEncrypted(o.key, o.keyFile)) {
+      ERR_clear_error();
+      error = "TLS: the private key is encrypted: give its passphrase (tls.passphrase)";
+    } else if (!o.passphrase.empty()) {
+      error = "TLS: cannot load private key (wrong passphrase?): " + drainErrors();
+    } else {
+      error = "TLS: cannot load private key: " + drainErrors();
+    }
     return false;
   }
   if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1) {
@@ -213,7 +252,23 @@ SSL_CTX* newCtx(const SSL_METHOD* method, const TlsOptions& o, std::string& erro
     error = "TLS: cannot create context: " + drainErrors();
     return nullptr;
   }
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  // TLS 1.2 at least (as Node's default), or the versions asked for.
+  int minV = o.minVersion == "TLSv1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
+  int maxV = o.maxVersion == "TLSv1.2" ? TLS1_2_VERSION : 0;  // 0: the highest
+  for (const std::string* v : {&o.minVersion, &o.maxVersion}) {
+    if (!v->empty() && *v != "TLSv1.2" && *v != "TLSv1.3") {
+      error = "TLS: unknown version '" + *v + "' (TLSv1.2 or TLSv1.3)";
+      SSL_CTX_free(ctx);
+      return nullptr;
+    }
+  }
+  if (maxV != 0 && minV > maxV) {
+    error = "TLS: minVersion " + o.minVersion + " is above maxVersion " + o.maxVersion;
+    SSL_CTX_free(ctx);
+    return nullptr;
+  }
+  SSL_CTX_set_min_proto_version(ctx, minV);
+  SSL_CTX_set_max_proto_version(ctx, maxV);
   // Renegotiation would make SSL_write wait for reads; the engine never needs it.
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
   // Idle connections give their read/write buffers back.

@@ -73,6 +73,12 @@ struct TlsOptions {
                               // server: require and verify a client cert
   bool disableHostnameValidation = false;  // client only
   std::string servername;     // client SNI override (default: url host)
+  // The passphrase of an encrypted private key (PEM); "": the key is not
+  // encrypted (an encrypted one then fails with a message saying so, never
+  // a prompt on the terminal).
+  std::string passphrase;
+  // "TLSv1.2" or "TLSv1.3"; "": TLS 1.2 at least, the highest both support.
+  std::string minVersion, maxVersion;
 };
 
 struct Limits {
