@@ -52,7 +52,7 @@ terminal, Ctrl-C, SIGINT and SIGTERM close without that wait.
 Options:
   -H, --header NAME:VALUE  an extra request header (repeatable)
       --protocol P         a subprotocol to offer (repeatable, in order of preference)
-      --ca FILE            trust the CA certificate(s) in FILE (PEM), besides the system's
+      --ca FILE            trust the CA certificate(s) in FILE (PEM) instead of the system's
       --no-check           do not verify the server's TLS certificate or host name
       --binary             send each line as a binary message
       --hex                print binary messages as hex (the default)
@@ -90,7 +90,7 @@ more (--progress: always; --no-progress: never).
 
 Options:
   -H, --header NAME:VALUE  an extra request header (repeatable)
-      --ca FILE            trust the CA certificate(s) in FILE (PEM), besides the system's
+      --ca FILE            trust the CA certificate(s) in FILE (PEM) instead of the system's
       --no-check           do not verify the server's TLS certificate or host name
       --deflate            offer permessage-deflate (off by default: files are often compressed)
       --progress           always draw the progress bar

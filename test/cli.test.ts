@@ -137,7 +137,7 @@ async function finished(cli: Cli, ms = 15_000): Promise<Result> {
 }
 
 /** Runs ixws to completion with `input` on its stdin (then EOF). */
-async function run(args: string[], input: string | Buffer = '', ms = 15_000, opts: { cwd?: string } = {}): Promise<Result> {
+async function run(args: string[], input: string | Buffer = '', ms = 15_000, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
   const cli = spawnCli(args, opts);
   cli.child.stdin.end(input);
   return finished(cli, ms);
@@ -714,6 +714,23 @@ describe('TLS with a certificate made at test time', () => {
     const unchecked = await run(['connect', srv.url, '--no-check'], 'unchecked\n');
     expect(unchecked.code, unchecked.stderr).toBe(0);
     expect(unchecked.stdout).toBe('unchecked\n');
+    expect((await signal(srv.cli, 'SIGTERM')).code).toBe(0);
+  });
+
+  test('--ca replaces the system store (as curl --cacert): trusted by SSL_CERT_FILE alone, not with --ca of another CA', async () => {
+    const srv = await serverCli(['echo-server', '--cert', certFile, '--key', keyFile]);
+    // The system store is SSL_CERT_FILE: here, the CA that signed the server.
+    const env = { SSL_CERT_FILE: caFile, SSL_CERT_DIR: path.join(dir, 'no-such-dir') };
+    const bySystem = await run(['connect', srv.url], 'system\n', 15_000, { env });
+    expect(bySystem.code, bySystem.stderr).toBe(0);
+    expect(bySystem.stdout).toBe('system\n');
+    const other = makeTestCa('another CA');
+    const otherFile = path.join(dir, 'other-ca.crt');
+    fs.writeFileSync(otherFile, other.ca);
+    other.remove();
+    const replaced = await run(['connect', srv.url, '--ca', otherFile], 'x\n', 15_000, { env });
+    expect(replaced.code).toBe(1);
+    expect(replaced.stderr).toMatch(/^ixws: cannot connect to wss:.*certificate/i);
     expect((await signal(srv.cli, 'SIGTERM')).code).toBe(0);
   });
 
