@@ -154,6 +154,53 @@ describe('our server accepts clients that resume', () => {
     await srv.events.waitCount((e) => e.type === 'open', 2, 5000, 'both connections open on the server');
   });
 
+  test('across a stop and start of the server: sessions resume without verifyPeer, not with it (it may verify against other CAs now)', async () => {
+    const session = (port: number, extra: tls.ConnectionOptions = {}, offer?: Buffer) =>
+      new Promise<{ session?: Buffer; reused: boolean; upgraded: boolean }>((resolve) => {
+        let got: Buffer | undefined;
+        const s = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: ca.ca, session: offer, ...extra });
+        s.on('session', (b: Buffer) => {
+          got = b;
+        });
+        s.on('error', () => resolve({ reused: false, upgraded: false }));
+        s.on('secureConnect', () => {
+          const reused = s.isSessionReused();
+          s.write(`GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+          s.once('data', (d: Buffer) => {
+            const upgraded = d.toString('latin1').startsWith('HTTP/1.1 101');
+            setTimeout(() => {
+              s.destroy();
+              resolve({ session: got, reused, upgraded });
+            }, 100);
+          });
+        });
+      });
+    const restart = (srv: ReturnType<typeof startServer>) => {
+      const stopped = websocketServerStop(srv.server) as ServerObject;
+      expect(websocketServerStart(stopped)).toMatchObject({ success: true, port: srv.port });
+    };
+
+    const plain = startServer({ tls: { cert: leaf.cert, key: leaf.key } });
+    const first = await session(plain.port);
+    expect(first).toMatchObject({ reused: false, upgraded: true });
+    restart(plain);
+    const again = await session(plain.port, {}, first.session);
+    expect(again).toMatchObject({ reused: true, upgraded: true });
+
+    const cc = issueCert({ cn: 'restart client', extKeyUsage: ['clientAuth'] });
+    const mtls = startServer({ tls: { cert: leaf.cert, key: leaf.key, ca: cc.cert, verifyPeer: true } });
+    const withCert = { cert: cc.cert, key: cc.key };
+    const one = await session(mtls.port, withCert);
+    expect(one).toMatchObject({ reused: false, upgraded: true });
+    // Before a restart it resumes...
+    const two = await session(mtls.port, withCert, one.session);
+    expect(two).toMatchObject({ reused: true, upgraded: true });
+    restart(mtls);
+    // ... after one, a full handshake (the client certificate verified again).
+    const three = await session(mtls.port, withCert, two.session ?? one.session);
+    expect(three).toMatchObject({ reused: false, upgraded: true });
+  });
+
   test('our client ↔ our server with client certificates: reconnections resume and are accepted; after a server restart too', async () => {
     const cc = issueCert({ cn: 'our client', extKeyUsage: ['clientAuth'] });
     // maxPayload: a message over it makes the server close (1009), which

@@ -16,6 +16,7 @@
 #include "deflate.h"
 #include "id_table.h"
 #include "io_loop.h"
+#include "random.h"
 #include "reuse_port.h"
 #include "topics.h"
 #include "utf8.h"
@@ -499,6 +500,18 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
         res.message = err;
         return res;
       }
+      // The same ticket keys for every start of this server, so that
+      // clients a stop cut off resume their sessions when they come back
+      // (each full handshake costs the server a signature). Not with
+      // verifyPeer: a resumed session skips the client certificate's
+      // verification, and a restart may bring other CAs to verify against.
+      if (!opts.tls.verifyPeer) {
+        if (!ticketKeysMade_) {
+          randomBytes(ticketKeys_, sizeof ticketKeys_);
+          ticketKeysMade_ = true;
+        }
+        settings->tls->setTicketKeys(ticketKeys_);
+      }
     }
     settings_ = std::move(settings);
     if (opts.noServer) {
@@ -725,6 +738,9 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   int maxHandshakes_ = 512;
   int maxPerAddress_ = 0;
   TopicRegistry topics_;  // under mu_: subscriptions of open connections
+  // Session ticket keys kept across starts (start() only; see there).
+  uint8_t ticketKeys_[TlsContext::kTicketKeysSize] = {};
+  bool ticketKeysMade_ = false;
 };
 
 Server::Server(std::shared_ptr<EventSink> sink, uint64_t tag)

@@ -501,6 +501,11 @@ SSL_SESSION* TlsContext::sessionFor(const std::string& peer) {
   return found;
 }
 
+bool TlsContext::setTicketKeys(const uint8_t* keys) {
+  return SSL_CTX_set_tlsext_ticket_keys(ctx_, const_cast<uint8_t*>(keys),
+                                        static_cast<long>(kTicketKeysSize)) == 1;
+}
+
 size_t TlsContext::sessionCount(const std::string& peer) {
   std::lock_guard<std::mutex> lock(sessionsMu_);
   auto it = sessions_.find(peer);

@@ -28,6 +28,13 @@ class TlsContext {
   // requires client certificates and verifies them against ca/caFile, which
   // it then requires (the system store is never used for client certs).
   static std::shared_ptr<TlsContext> createServer(const TlsOptions& opts, std::string& error);
+  // Server: the keys that encrypt session tickets (RFC 5077 / RFC 8446
+  // §4.6.1): kTicketKeysSize bytes (name, HMAC and AES keys). OpenSSL draws
+  // them per context; the server object keeps its own across stop and start,
+  // so that clients cut off by a restart resume (servers without
+  // verifyPeer: see server.cc).
+  static constexpr size_t kTicketKeysSize = 80;
+  bool setTicketKeys(const uint8_t* keys);
   // Client: ca/caFile when given (they replace the default store, as in
   // Node's tls), else the system's default CA store (SSL_CERT_FILE /
   // SSL_CERT_DIR); verification on unless verifyPeer is false; optional
