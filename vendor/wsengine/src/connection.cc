@@ -45,10 +45,10 @@ HeldEvents& heldEvents() {
 
 }  // namespace
 
-std::string peerAddressKey(const uv_tcp_t* h) {
+std::string peerAddressKey(int fd) {
   struct sockaddr_storage ss;
-  int len = sizeof ss;
-  if (uv_tcp_getpeername(h, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return std::string();
+  socklen_t len = sizeof ss;
+  if (fd < 0 || getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return std::string();
   if (ss.ss_family == AF_INET) {
     const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
     return std::string(reinterpret_cast<const char*>(&a->sin_addr), 4);
@@ -98,9 +98,7 @@ Connection::~Connection() = default;
 
 void Connection::initHandles() {
   self_ = shared_from_this();
-  uv_tcp_init(loop_.loop(), &tcp_);
-  loop_.initHandle(reinterpret_cast<uv_handle_t*>(&tcp_));
-  tcp_.data = this;
+  sock_.init(&loop_.poller(), &kSocketOps, this);
   openHandles_ = 1;
   if (cfg().heartbeat.pingInterval > 0) {
     uv_timer_t* t = cold().pingTimer = new uv_timer_t;
@@ -113,19 +111,13 @@ void Connection::initHandles() {
   hs_.reset(new Handshake);
 }
 
-bool Connection::accept(uv_stream_t* listener) {
-  initHandles();
-  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
-    closeSocket();
-    return false;
-  }
-  beginServerHandshake();
-  return true;
-}
+const SocketOps Connection::kSocketOps = {&Connection::onAlloc, &Connection::onRead,
+                                           &Connection::onConnect, &Connection::onShutdown,
+                                           &Connection::onSocketClosed};
 
 bool Connection::adopt(int fd) {
   initHandles();
-  if (uv_tcp_open(&tcp_, fd) != 0) {
+  if (sock_.open(fd) != 0) {
     ::close(fd);
     closeSocket();
     return false;
@@ -150,25 +142,21 @@ void Connection::feedReceived(std::string received) {
 
 void Connection::connect(const struct sockaddr* addr) {
   initHandles();
-  auto* req = new uv_connect_t;
-  req->data = this;
-  int rc = uv_tcp_connect(req, &tcp_, addr, &Connection::onConnect);
+  int rc = sock_.connect(addr);
   if (rc != 0) {
-    delete req;
     failHandshake(0, std::string("Connect failed: ") + uv_strerror(rc));
   }
 }
 
-void Connection::onConnect(uv_connect_t* req, int status) {
-  auto* self = static_cast<Connection*>(req->data);
-  delete req;
+void Connection::onConnect(Socket* s, int status) {
+  auto* self = static_cast<Connection*>(s->data());
   if (status == UV_ECANCELED || self->socketClosing_) return;
   if (status != 0) {
     self->failHandshake(0, std::string("Connection failed: ") + uv_strerror(status));
     return;
   }
   self->tcpConnected_ = true;
-  uv_tcp_nodelay(&self->tcp_, 1);
+  self->sock_.setNoDelay();
   self->startReading();
   if (!self->cfg().proxyConnect.empty()) {
     self->beginTunnel();  // then beginTransport() once the proxy agrees
@@ -207,9 +195,7 @@ void Connection::writeTlsOutput() {
 
 void Connection::startReading() {
   if (reading_ || socketClosing_) return;
-  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &Connection::onAlloc,
-                    &Connection::onRead) == 0)
-    reading_ = true;
+  if (sock_.readStart() == 0) reading_ = true;
 }
 
 void Connection::resumeReading() {
@@ -231,13 +217,13 @@ void Connection::updateReading() {
   if (want) {
     startReading();
   } else if (reading_ && !socketClosing_ && !shutdownStarted_) {
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    sock_.readStop();
     reading_ = false;
   }
 }
 
-void Connection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
-  auto* self = static_cast<Connection*>(h->data);
+void Connection::onAlloc(Socket* s, uv_buf_t* buf) {
+  auto* self = static_cast<Connection*>(s->data());
   // Plain TCP only: under TLS the socket's bytes are ciphertext.
   char* base;
   size_t len;
@@ -251,8 +237,8 @@ void Connection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   buf->len = self->loop_.readBufferSize();
 }
 
-void Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-  auto* self = static_cast<Connection*>(s->data);
+void Connection::onRead(Socket* s, ssize_t n, const uv_buf_t* buf) {
+  auto* self = static_cast<Connection*>(s->data());
   // At process exit, between reads (a backlog of reads can keep the loop
   // from its posted functions for a second): see parkIoThreads.
   parkIfExiting(self->loop_);
@@ -544,19 +530,15 @@ void Connection::maybeShutdown() {
   outbox_.stopWriting();
   // FIN after our last bytes; keep reading (and discarding) until the peer's
   // FIN, so unread input never turns our close into a reset.
-  auto* req = new uv_shutdown_t;
-  req->data = this;
-  if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_), &Connection::onShutdown) != 0) {
-    delete req;
+  if (sock_.shutdown() != 0) {
     closeSocket();
     return;
   }
   if (!reading_) startReading();
 }
 
-void Connection::onShutdown(uv_shutdown_t* req, int status) {
-  auto* self = static_cast<Connection*>(req->data);
-  delete req;
+void Connection::onShutdown(Socket* s, int status) {
+  auto* self = static_cast<Connection*>(s->data());
   if (self->socketClosing_) return;
   if (status != 0) {
     if (status != UV_ECANCELED) self->closeSocket();
@@ -652,7 +634,12 @@ void Connection::closeSocket() {
     uv_timer_stop(t);
     uv_close(reinterpret_cast<uv_handle_t*>(t), &Connection::onHandleClosed);
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Connection::onHandleClosed);
+  sock_.close();
+}
+
+void Connection::onSocketClosed(Socket* s) {
+  auto* self = static_cast<Connection*>(s->data());
+  if (--self->openHandles_ == 0) self->finish();
 }
 
 void Connection::onHandleClosed(uv_handle_t* h) {

@@ -28,9 +28,10 @@ class Connection;
 struct HttpRequest;
 struct HttpResponse;
 
-// The IP address of a TCP handle's peer as a map key (4 bytes for IPv4, an
-// IPv4-mapped IPv6 address included; 16 for IPv6); empty when unknown.
-std::string peerAddressKey(const uv_tcp_t* h);
+// The IP address of a connected socket's peer as a map key (4 bytes for
+// IPv4, an IPv4-mapped IPv6 address included; 16 for IPv6); empty when
+// unknown.
+std::string peerAddressKey(int fd);
 
 // Receives the life-cycle steps of a connection (on its loop thread).
 class ConnectionOwner {
@@ -65,10 +66,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
   ~Connection() override;
 
   // --- loop thread ---
-  // Server role: take the pending connection of `listener` and start reading
-  // the opening handshake. Returns false if accept failed.
-  bool accept(uv_stream_t* listener);
-  // Server role: adopt a socket accepted on another loop (fd already ours).
+  // Server role: adopt an accepted socket (the fd is ours from here, closed
+  // on failure) and start reading the opening handshake.
   bool adopt(int fd);
   // Server role, right after adopt(): the bytes the socket's previous owner
   // had already read from it (Server::adopt), handled as the first read.
@@ -104,7 +103,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   // handshake state goes (in onConnOpen).
   std::shared_ptr<const PeerInfo> peerInfo() const;
   // The peer's address as peerAddressKey() gives it.
-  std::string peerAddress() const { return tcpInit_ ? peerAddressKey(&tcp_) : std::string(); }
+  std::string peerAddress() const { return tcpInit_ ? peerAddressKey(sock_.fd()) : std::string(); }
   // Client role: the TCP connection was established (a failure after this is
   // not one that another address of the host could avoid).
   bool tcpConnected() const { return tcpConnected_; }
@@ -161,16 +160,17 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void onWriteFailed(int status) override;
   const ConnSettings& outboxSettings() const override { return *settings_; }
   IoLoop& outboxLoop() const override { return loop_; }
-  uv_stream_t* outboxStream() override {
-    return tcpInit_ ? reinterpret_cast<uv_stream_t*>(&tcp_) : nullptr;
-  }
+  Socket* outboxSocket() override { return tcpInit_ ? &sock_ : nullptr; }
   TlsSession* outboxTls() override { return tls(); }
 
-  static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
-  static void onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
-  static void onConnect(uv_connect_t* req, int status);
-  static void onHandleClosed(uv_handle_t* h);
-  static void onShutdown(uv_shutdown_t* req, int status);
+  // The socket's callbacks (kSocketOps).
+  static void onAlloc(Socket* s, uv_buf_t* buf);
+  static void onRead(Socket* s, ssize_t n, const uv_buf_t* buf);
+  static void onConnect(Socket* s, int status);
+  static void onShutdown(Socket* s, int status);
+  static void onSocketClosed(Socket* s);
+  static const SocketOps kSocketOps;
+  static void onHandleClosed(uv_handle_t* h);  // the heartbeat timer's
   static void onPingTimer(uv_timer_t* t);
   static void onDeadlineDue(void* self);  // Deadlines' callback
   void onDeadline();
@@ -267,7 +267,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
 
   std::atomic<int> state_{kConnecting};
   int closeCode_ = 1006;
-  uv_tcp_t tcp_;
+  Socket sock_;
   // The armed deadline on the loop's Deadlines (handshake, close or pong
   // timeout): its due time, 0 when none; pongDeadline_ picks the callback.
   uint64_t deadlineDue_ = 0;

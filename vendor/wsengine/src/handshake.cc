@@ -11,7 +11,7 @@
 namespace wsengine {
 
 void Connection::beginServerHandshake() {
-  uv_tcp_nodelay(&tcp_, 1);
+  sock_.setNoDelay();
   state_.store(kHandshake, std::memory_order_release);
   if (cfg().tls) {
     cold().tls.reset(new TlsSession(cfg().tls, true, std::string()));
@@ -108,8 +108,7 @@ void Connection::feedRestOfHandshake() {
 std::shared_ptr<const PeerInfo> Connection::peerInfo() const {
   auto info = std::make_shared<PeerInfo>();
   struct sockaddr_storage sa;
-  int len = sizeof sa;
-  if (tcpInit_ && uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&sa), &len) == 0) {
+  if (tcpInit_ && sock_.peerName(&sa)) {
     char name[64] = {0};
     if (sa.ss_family == AF_INET6) {
       auto* a = reinterpret_cast<sockaddr_in6*>(&sa);
@@ -281,10 +280,7 @@ void Connection::becomeOpen() {
   }
   wasOpen_ = true;
   int fd = -1;
-  if (!tls()) {
-    uv_os_fd_t osfd;
-    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &osfd) == 0) fd = osfd;
-  }
+  if (!tls()) fd = sock_.fd();
   outbox_.open(fd, sendBits, sendNoCtx);
   state_.store(kOpen, std::memory_order_release);
   startHeartbeat();

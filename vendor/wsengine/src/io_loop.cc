@@ -128,6 +128,8 @@ void IoLoop::close() {
   // The connections' shared deadline timer is a handle on the embedder's
   // loop too (its connections were closed before this).
   if (deadlines_) deadlines_->close();
+  if (poller_) poller_->close();
+  poller_ = nullptr;
   // `dropped` is destroyed here, on the loop's thread, outside the lock.
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "deadlines.h"
+#include "socket.h"
 
 namespace wsengine {
 
@@ -62,6 +63,12 @@ class IoLoop {
     if (!deadlines_) deadlines_.reset(new Deadlines(loop()));
     return *deadlines_;
   }
+  // The epoll set of this loop's sockets (socket.h; loop thread only; made at
+  // first use). A loop that is torn down closes it.
+  Poller& poller() {
+    if (!poller_) poller_ = new Poller(loop(), embedded_);
+    return *poller_;
+  }
 
  private:
   static void onAsync(uv_async_t* h);
@@ -79,6 +86,7 @@ class IoLoop {
   std::thread::id threadId_;
   std::vector<char> readBuf_;
   std::unique_ptr<Deadlines> deadlines_;
+  Poller* poller_ = nullptr;  // frees itself once closed (Poller::close)
 };
 
 // The pool, created on first use. Objects are spread over loops round-robin.

@@ -43,8 +43,7 @@ void frameStorage(std::string& s, size_t n) {
   }
 }
 
-struct WriteReq {
-  uv_write_t req;
+struct WriteReq : SocketWrite {  // its bufs point into frames or raw
   std::vector<OutFramePtr> frames;
   std::string raw;
   uint64_t accounted = 0;  // bytes of buffered_ this write releases
@@ -682,15 +681,15 @@ void Outbox::flushFromOwner() {
 
 void Outbox::flush() {
   std::vector<OutFramePtr> frames;
-  uv_stream_t* stream = host_.outboxStream();
-  bool drop = dropping_ || !stream;
+  Socket* sock = host_.outboxSocket();
+  bool drop = dropping_ || !sock;
   // While libuv still holds bytes it could not write (the socket is full: a
   // peer not reading keeps them there), frames wait in the queue, where
   // bufferedAmount sees them and a newer pong replaces an unsent one; the
   // onWrite that empties libuv's queue flushes them. (Handing every flush to
   // libuv queued pongs without bound.) A socket that takes everything at once
   // leaves libuv's queue empty: the next write goes at once.
-  bool stalled = !drop && uv_stream_get_write_queue_size(stream) > 0;
+  bool stalled = !drop && sock->writeQueueSize() > 0;
   {
     std::lock_guard<SmallLock> lock(mu());
     if (stalled && writesInFlight_ > 0) {
@@ -717,9 +716,9 @@ void Outbox::flush() {
 
 void Outbox::writeFrames(std::vector<OutFramePtr>&& frames) {
   auto* w = new WriteReq;
-  w->req.data = this;
+  w->data = this;
   for (auto& f : frames) w->accounted += f->size();
-  std::vector<uv_buf_t> bufs;
+  std::vector<uv_buf_t>& bufs = w->bufs;
   if (TlsSession* tls = host_.outboxTls()) {
     for (auto& f : frames)
       tls->write(reinterpret_cast<const uint8_t*>(f->data.data() + f->start), f->size());
@@ -730,28 +729,26 @@ void Outbox::writeFrames(std::vector<OutFramePtr>&& frames) {
     bufs.reserve(w->frames.size());
     for (auto& f : w->frames) appendWriteBufs(bufs, f->data.data() + f->start, f->size());
   }
-  submit(w, bufs);
+  submit(w);
 }
 
 void Outbox::writeRaw(std::string bytes) {
-  if (bytes.empty() || closed_ || !host_.outboxStream()) return;
+  if (bytes.empty() || closed_ || !host_.outboxSocket()) return;
   auto* w = new WriteReq;
-  w->req.data = this;
+  w->data = this;
   w->raw = std::move(bytes);
-  std::vector<uv_buf_t> bufs;
-  appendWriteBufs(bufs, &w->raw[0], w->raw.size());
+  appendWriteBufs(w->bufs, &w->raw[0], w->raw.size());
   {
     std::lock_guard<SmallLock> lock(mu());
     ++writesInFlight_;
   }
-  submit(w, bufs);
+  submit(w);
 }
 
-// Hands a write (counted in writesInFlight_) to libuv.
-void Outbox::submit(void* req, std::vector<uv_buf_t>& bufs) {
+// Hands a write (counted in writesInFlight_) to the socket.
+void Outbox::submit(void* req) {
   auto* w = static_cast<WriteReq*>(req);
-  int rc = uv_write(&w->req, host_.outboxStream(), bufs.data(), static_cast<unsigned>(bufs.size()),
-                    &Outbox::onWrite);
+  int rc = host_.outboxSocket()->write(w, &Outbox::onWrite);
   if (rc == 0) return;
   buffered_.fetch_sub(w->accounted, std::memory_order_relaxed);
   delete w;
@@ -762,12 +759,13 @@ void Outbox::submit(void* req, std::vector<uv_buf_t>& bufs) {
   host_.onWriteFailed(rc);
 }
 
-void Outbox::onWrite(uv_write_t* req, int status) {
-  auto* w = reinterpret_cast<WriteReq*>(req);
+void Outbox::onWrite(SocketWrite* req, int status) {
+  auto* w = static_cast<WriteReq*>(req);
   auto* self = static_cast<Outbox*>(req->data);
   self->buffered_.fetch_sub(w->accounted, std::memory_order_relaxed);
   bool more;
-  bool drained = uv_stream_get_write_queue_size(self->host_.outboxStream()) == 0;
+  Socket* sock = self->host_.outboxSocket();
+  bool drained = !sock || sock->writeQueueSize() == 0;
   {
     std::lock_guard<SmallLock> lock(self->mu());
     --self->writesInFlight_;

@@ -30,6 +30,7 @@
 #include "deflate.h"
 #include "settings.h"
 #include "small_lock.h"
+#include "socket.h"
 
 namespace wsengine {
 
@@ -81,7 +82,7 @@ class OutboxHost {
   virtual IoLoop& outboxLoop() const = 0;
   // Loop thread: the socket (null until it exists; nothing is written then)
   // and the TLS session that encrypts frames (null: plain TCP).
-  virtual uv_stream_t* outboxStream() = 0;
+  virtual Socket* outboxSocket() = 0;
   virtual TlsSession* outboxTls() = 0;
 };
 
@@ -94,7 +95,7 @@ class Outbox {
 
   // --- loop thread ---
   // Until open(), only writeRaw() and control frames go out (to the host's
-  // outboxStream(), encrypted by its outboxTls() when there is one).
+  // outboxSocket(), encrypted by its outboxTls() when there is one).
   // The opening handshake is done: data frames are accepted. fd >= 0 (plain
   // TCP): sending threads may write to it while the socket is idle.
   // deflateBits 8..15: compress messages (our side's window and takeover as
@@ -162,7 +163,7 @@ class Outbox {
 
  private:
   enum Next { kNothing, kPost, kCork };
-  static void onWrite(uv_write_t* req, int status);
+  static void onWrite(SocketWrite* req, int status);
   OutFramePtr buildFrame(const uint8_t* data, size_t len, uint8_t opcode, bool compress,
                          SendResult* res);
   void enqueue(OutFramePtr f, bool data);
@@ -178,7 +179,7 @@ class Outbox {
   void afterEnqueue(Next next);
   bool directLocked() const;
   void writeFrames(std::vector<OutFramePtr>&& frames);
-  void submit(void* req, std::vector<uv_buf_t>& bufs);
+  void submit(void* req);
 
   // This outbox's own lock. A shared table of striped locks would save 40
   // bytes per connection, but a compression or a large copy is done under
@@ -204,7 +205,7 @@ class Outbox {
   // appended to it (appendLocked). Under mu().
   bool tailOpen_ = false;
   int fd_ = -1;  // plain TCP while open, for direct writes; under mu()
-  int writesInFlight_ = 0;  // uv_write requests; changed under mu() (loop thread)
+  int writesInFlight_ = 0;  // socket writes; changed under mu() (loop thread)
   // The pong in queue_ not yet handed to the socket, as its index + 1 (0:
   // none): a newer ping replaces its payload instead of queueing another
   // (RFC 6455 §5.5.3), so a ping flood holds at most one pong. Under mu();

@@ -637,29 +637,25 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       std::lock_guard<std::mutex> lock(self->mu_);
       self->conns_.insert(c);
     }
+    // The socket leaves libuv here (a duplicate of its fd survives closing
+    // the handle): connections keep their fds in their loop's Poller
+    // (socket.h), on this loop or another.
     std::string addr;
     int fd = -1;
-    if (&target == self->loop_) {
-      if (!c->accept(l)) return;  // closes itself; onConnClosed cleans up
-      if (byAddr) addr = c->peerAddress();
-    } else {
-      // Another loop: take the socket out of this loop (a duplicate of its
-      // fd survives closing the handle) and let the target loop adopt it.
-      auto* tmp = new uv_tcp_t;
-      uv_tcp_init(self->loop_->loop(), tmp);
-      uv_os_fd_t osfd;
-      if (uv_accept(l, reinterpret_cast<uv_stream_t*>(tmp)) == 0 &&
-          uv_fileno(reinterpret_cast<uv_handle_t*>(tmp), &osfd) == 0) {
-        if (byAddr) addr = peerAddressKey(tmp);
-        fd = fcntl(osfd, F_DUPFD_CLOEXEC, 0);
-      }
-      uv_close(reinterpret_cast<uv_handle_t*>(tmp),
-               [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-      if (fd < 0) {
-        std::lock_guard<std::mutex> lock(self->mu_);
-        self->conns_.erase(id);
-        return;
-      }
+    auto* tmp = new uv_tcp_t;
+    uv_tcp_init(self->loop_->loop(), tmp);
+    uv_os_fd_t osfd;
+    if (uv_accept(l, reinterpret_cast<uv_stream_t*>(tmp)) == 0 &&
+        uv_fileno(reinterpret_cast<uv_handle_t*>(tmp), &osfd) == 0) {
+      fd = fcntl(osfd, F_DUPFD_CLOEXEC, 0);
+      if (byAddr && fd >= 0) addr = peerAddressKey(fd);
+    }
+    uv_close(reinterpret_cast<uv_handle_t*>(tmp),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    if (fd < 0) {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      self->conns_.erase(id);
+      return;
     }
     Refusal why;
     {
@@ -667,7 +663,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       why = self->admit(id, addr);
     }
     if (&target == self->loop_) {
-      refuse(c, why);
+      if (c->adopt(fd)) refuse(c, why);  // else it closes itself; onConnClosed cleans up
       return;
     }
     target.post([c, fd = PostedFd(fd), why] {

@@ -66,15 +66,15 @@ class Harness : public OutboxHost, public std::enable_shared_from_this<Harness> 
   void onWriteFailed(int) override { ++failed; }
   const ConnSettings& outboxSettings() const override { return *settings_; }
   IoLoop& outboxLoop() const override { return loop_; }
-  uv_stream_t* outboxStream() override { return started_ ? reinterpret_cast<uv_stream_t*>(&tcp_) : nullptr; }
+  Socket* outboxSocket() override { return started_ ? &sock_ : nullptr; }
   TlsSession* outboxTls() override { return nullptr; }
 
   // Opens the socket on the loop, as Connection does once the handshake is done.
   void start(int fd, int deflateBits = 0) {
     loop_.runSync([&] {
-      uv_tcp_init(loop_.loop(), &tcp_);
-      uv_tcp_open(&tcp_, fd);
-      uv_tcp_nodelay(&tcp_, 1);
+      sock_.init(&loop_.poller(), &kOps, nullptr);
+      sock_.open(fd);
+      sock_.setNoDelay();
       started_ = true;
       box.open(fd, deflateBits, false);
     });
@@ -83,9 +83,8 @@ class Harness : public OutboxHost, public std::enable_shared_from_this<Harness> 
     std::promise<void> closed;
     loop_.runSync([&] {
       box.close();
-      tcp_.data = &closed;
-      uv_close(reinterpret_cast<uv_handle_t*>(&tcp_),
-               [](uv_handle_t* h) { static_cast<std::promise<void>*>(h->data)->set_value(); });
+      sock_.init(&loop_.poller(), &kOps, &closed);
+      sock_.close();
     });
     closed.get_future().wait();
     loop_.runSync([&] { box.clear(); });
@@ -105,7 +104,12 @@ class Harness : public OutboxHost, public std::enable_shared_from_this<Harness> 
   }
   IoLoop& loop_;
   std::shared_ptr<ConnSettings> settings_;
-  uv_tcp_t tcp_;
+  // Only writes (the outbox's) and the close callback are used.
+  static constexpr SocketOps kOps = {
+      [](Socket*, uv_buf_t*) {}, [](Socket*, ssize_t, const uv_buf_t*) {}, [](Socket*, int) {},
+      [](Socket*, int) {},
+      [](Socket* s) { static_cast<std::promise<void>*>(s->data())->set_value(); }};
+  Socket sock_;
   bool started_ = false;  // loop thread
 
  public:
