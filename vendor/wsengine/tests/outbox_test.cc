@@ -1,5 +1,5 @@
 // The Outbox on its own: one end of a loopback TCP connection is its socket
-// (a libuv handle on an engine IO loop, plus the fd for direct writes), the
+// (a Socket on an engine IO loop's poller, plus the fd for direct writes), the
 // other end is read by a Receiver of the opposite role, so every byte the
 // outbox writes is parsed back into frames. Checked: a small frame to an
 // idle socket is written by the sending thread (the loop is held); frames
@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "check.h"
+#include "loopback.h"
 #include "frame.h"
 #include "io_loop.h"
 #include "outbox.h"
@@ -36,24 +37,6 @@ using namespace wsengine;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-// A connected loopback pair: out (the outbox's) and in (the reader's).
-bool socketPair(int* out, int* in) {
-  int l = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a;
-  std::memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (l < 0 || ::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(l, 1) != 0 ||
-      ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-    return false;
-  *in = ::socket(AF_INET, SOCK_STREAM, 0);
-  bool ok = ::connect(*in, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  *out = ok ? ::accept(l, nullptr, nullptr) : -1;
-  ::close(l);
-  return ok && *out >= 0;
-}
 
 // The outbox under test with what it needs of a connection.
 class Harness : public OutboxHost, public std::enable_shared_from_this<Harness> {
