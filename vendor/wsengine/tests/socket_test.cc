@@ -85,6 +85,13 @@ struct Write : SocketWrite {
   std::vector<std::string>* order = nullptr;
   std::string name;
   std::atomic<int> status{1};
+  // The bytes, as one buffer or cut in two at `cut`.
+  void set(std::string b, size_t cut = 0) {
+    bytes = std::move(b);
+    bufs.clear();
+    if (cut) bufs.push_back(uv_buf_init(&bytes[0], static_cast<unsigned>(cut)));
+    bufs.push_back(uv_buf_init(&bytes[cut], static_cast<unsigned>(bytes.size() - cut)));
+  }
 };
 
 void onWrite(SocketWrite* req, int status) {
@@ -137,138 +144,123 @@ T onLoop(IoLoop& loop, F f) {
   return v;
 }
 
-void writeQueuesAndCompletesLater() {
+// One socket on an IO loop over the accepted end of a loopback pair; the
+// test's thread holds the other end (`in`, blocking).
+struct Pair {
   IoLoop& loop = nextLoop();
-  int out, in;
-  CHECK(socketPair(&out, &in));
+  int out = -1, in = -1;
   Seen seen;
   Socket sock;
+  Pair() {
+    CHECK(socketPair(&out, &in));
+    loop.runSync([&] {
+      sock.init(&loop.poller(), &kOps, &seen);
+      CHECK_EQ(sock.open(out), 0);
+    });
+  }
+  ~Pair() {
+    if (in >= 0) ::close(in);
+  }
+  bool closed() {
+    return waitFor([&] { return onLoop<bool>(loop, [&] { return seen.closed; }); });
+  }
+  void closeAndWait() {
+    loop.runSync([&] { sock.close(); });
+    CHECK(closed());
+  }
+};
+
+void writeQueuesAndCompletesLater() {
+  Pair p;
   Write w;
-  w.bytes = pattern(8 << 20, 7);  // far over what loopback buffers take
-  w.bufs.push_back(uv_buf_init(&w.bytes[0], static_cast<unsigned>(w.bytes.size())));
+  w.set(pattern(8 << 20, 7));  // far over what loopback buffers take
   bool calledInside = true;
   size_t queued = 0;
-  loop.runSync([&] {
-    sock.init(&loop.poller(), &kOps, &seen);
-    CHECK_EQ(sock.open(out), 0);
-    CHECK_EQ(sock.write(&w, &onWrite), 0);
+  p.loop.runSync([&] {
+    CHECK_EQ(p.sock.write(&w, &onWrite), 0);
     calledInside = w.status.load() != 1;
-    queued = sock.writeQueueSize();
+    queued = p.sock.writeQueueSize();
   });
   CHECK(!calledInside);
   CHECK(queued > 0 && queued < w.bytes.size());
   bool eof;
-  std::string got = readAll(in, w.bytes.size(), &eof);
+  std::string got = readAll(p.in, w.bytes.size(), &eof);
   CHECK(got == w.bytes);
   CHECK(waitFor([&] { return w.status.load() != 1; }));
   CHECK_EQ(w.status.load(), 0);
-  CHECK_EQ(onLoop<size_t>(loop, [&] { return sock.writeQueueSize(); }), size_t(0));
-  loop.runSync([&] { sock.close(); });
-  CHECK(waitFor([&] { return onLoop<bool>(loop, [&] { return seen.closed; }); }));
-  got = readAll(in, 0, &eof);
+  CHECK_EQ(onLoop<size_t>(p.loop, [&] { return p.sock.writeQueueSize(); }), size_t(0));
+  p.closeAndWait();
+  got = readAll(p.in, 0, &eof);
   CHECK(eof);
-  ::close(in);
 }
 
 void closeCancelsQueuedWrites() {
-  IoLoop& loop = nextLoop();
-  int out, in;
-  CHECK(socketPair(&out, &in));
-  Seen seen;
-  Socket sock;
+  Pair p;
   Write a, b;
-  a.bytes = pattern(8 << 20, 1);
-  b.bytes = pattern(1000, 2);
+  a.set(pattern(8 << 20, 1));
+  b.set(pattern(1000, 2));
   a.name = "a";
   b.name = "b";
-  a.order = b.order = &seen.order;
-  a.bufs.push_back(uv_buf_init(&a.bytes[0], static_cast<unsigned>(a.bytes.size())));
-  b.bufs.push_back(uv_buf_init(&b.bytes[0], static_cast<unsigned>(b.bytes.size())));
-  loop.runSync([&] {
-    sock.init(&loop.poller(), &kOps, &seen);
-    sock.open(out);
-    CHECK_EQ(sock.write(&a, &onWrite), 0);
-    CHECK_EQ(sock.write(&b, &onWrite), 0);
-    CHECK_EQ(sock.shutdown(), 0);  // waits behind the writes
-    sock.close();
-    CHECK(seen.order.empty());  // nothing inside close()
-    CHECK_EQ(sock.write(&b, &onWrite), UV_EBADF);
+  a.order = b.order = &p.seen.order;
+  p.loop.runSync([&] {
+    CHECK_EQ(p.sock.write(&a, &onWrite), 0);
+    CHECK_EQ(p.sock.write(&b, &onWrite), 0);
+    CHECK_EQ(p.sock.shutdown(), 0);  // waits behind the writes
+    p.sock.close();
+    CHECK(p.seen.order.empty());  // nothing inside close()
+    CHECK_EQ(p.sock.write(&b, &onWrite), UV_EBADF);
   });
-  CHECK(waitFor([&] { return onLoop<bool>(loop, [&] { return seen.closed; }); }));
-  std::vector<std::string> order = onLoop<std::vector<std::string>>(loop, [&] { return seen.order; });
+  CHECK(p.closed());
   std::vector<std::string> want = {"a:" + std::to_string(UV_ECANCELED),
                                    "b:" + std::to_string(UV_ECANCELED), "shutdown", "closed"};
-  CHECK(order == want);
-  CHECK_EQ(seen.shutdownStatus, UV_ECANCELED);
-  ::close(in);
+  CHECK(p.seen.order == want);
+  CHECK_EQ(p.seen.shutdownStatus, UV_ECANCELED);
 }
 
 void shutdownAfterQueuedBytes() {
-  IoLoop& loop = nextLoop();
-  int out, in;
-  CHECK(socketPair(&out, &in));
-  Seen seen;
-  Socket sock;
+  Pair p;
   Write w;
-  w.bytes = pattern(4 << 20, 3);
-  w.bufs.push_back(uv_buf_init(&w.bytes[0], 1000));
-  w.bufs.push_back(uv_buf_init(&w.bytes[1000], static_cast<unsigned>(w.bytes.size() - 1000)));
-  loop.runSync([&] {
-    sock.init(&loop.poller(), &kOps, &seen);
-    sock.open(out);
-    CHECK_EQ(sock.write(&w, &onWrite), 0);
-    CHECK_EQ(sock.shutdown(), 0);
-    CHECK_EQ(sock.shutdown(), UV_ENOTCONN);  // once
+  w.set(pattern(4 << 20, 3), 1000);
+  p.loop.runSync([&] {
+    CHECK_EQ(p.sock.write(&w, &onWrite), 0);
+    CHECK_EQ(p.sock.shutdown(), 0);
+    CHECK_EQ(p.sock.shutdown(), UV_ENOTCONN);  // once
   });
   bool eof;
-  std::string got = readAll(in, 0, &eof);
+  std::string got = readAll(p.in, 0, &eof);
   CHECK(eof);
   CHECK(got == w.bytes);  // every byte, then the FIN
-  CHECK(waitFor([&] { return onLoop<int>(loop, [&] { return seen.shutdownStatus; }) != 1; }));
-  CHECK_EQ(seen.shutdownStatus, 0);
+  CHECK(waitFor([&] { return onLoop<int>(p.loop, [&] { return p.seen.shutdownStatus; }) != 1; }));
+  CHECK_EQ(p.seen.shutdownStatus, 0);
   CHECK_EQ(w.status.load(), 0);
-  loop.runSync([&] { sock.close(); });
-  CHECK(waitFor([&] { return onLoop<bool>(loop, [&] { return seen.closed; }); }));
-  ::close(in);
+  p.closeAndWait();
 }
 
 void readsPauseAndEof() {
-  IoLoop& loop = nextLoop();
-  int out, in;
-  CHECK(socketPair(&out, &in));
-  Seen seen;
-  Socket sock;
-  loop.runSync([&] {
-    sock.init(&loop.poller(), &kOps, &seen);
-    sock.open(out);
-    CHECK_EQ(sock.readStart(), 0);
-  });
-  CHECK_EQ(::write(in, "hello", 5), 5);
-  CHECK(waitFor([&] { return onLoop<std::string>(loop, [&] { return seen.data; }) == "hello"; }));
-  loop.runSync([&] { sock.readStop(); });
-  CHECK_EQ(::write(in, " world", 6), 6);
+  Pair p;
+  auto data = [&] { return onLoop<std::string>(p.loop, [&] { return p.seen.data; }); };
+  p.loop.runSync([&] { CHECK_EQ(p.sock.readStart(), 0); });
+  CHECK_EQ(::write(p.in, "hello", 5), 5);
+  CHECK(waitFor([&] { return data() == "hello"; }));
+  p.loop.runSync([&] { p.sock.readStop(); });
+  CHECK_EQ(::write(p.in, " world", 6), 6);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  CHECK_EQ(onLoop<std::string>(loop, [&] { return seen.data; }), std::string("hello"));
-  loop.runSync([&] { sock.readStart(); });
-  CHECK(waitFor([&] { return onLoop<std::string>(loop, [&] { return seen.data; }) == "hello world"; }));
-  ::close(in);
-  CHECK(waitFor([&] { return onLoop<int>(loop, [&] { return seen.eof; }) == 1; }));
-  CHECK(!onLoop<bool>(loop, [&] { return sock.reading(); }));  // EOF stops reading
-  loop.runSync([&] { sock.close(); });
-  CHECK(waitFor([&] { return onLoop<bool>(loop, [&] { return seen.closed; }); }));
-  CHECK_EQ(seen.eof, 1);
+  CHECK_EQ(data(), std::string("hello"));
+  p.loop.runSync([&] { p.sock.readStart(); });
+  CHECK(waitFor([&] { return data() == "hello world"; }));
+  ::close(p.in);
+  p.in = -1;
+  CHECK(waitFor([&] { return onLoop<int>(p.loop, [&] { return p.seen.eof; }) == 1; }));
+  CHECK(!onLoop<bool>(p.loop, [&] { return p.sock.reading(); }));  // EOF stops reading
+  p.closeAndWait();
+  CHECK_EQ(p.seen.eof, 1);
 }
 
 void connects() {
   IoLoop& loop = nextLoop();
-  int l = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a;
-  std::memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  CHECK(::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::listen(l, 4) == 0 &&
-        ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  int l = listenLoopback(&a);
+  CHECK(l >= 0);
   Seen ok, refused;
   Socket s1, s2;
   loop.runSync([&] {
