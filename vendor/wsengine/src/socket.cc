@@ -18,8 +18,6 @@ namespace wsengine {
 
 namespace {
 
-enum DeferredKind : uint8_t { kWriteDone = 1, kSocketStep = 2 };
-
 // As many reads per readiness as libuv's streams do: one socket that always
 // has data must not keep its loop from the others.
 constexpr int kReadsPerEvent = 32;
@@ -42,6 +40,11 @@ int setNonBlockingCloexec(int fd) {
 }  // namespace
 
 // ------------------------------------------------------------------ Socket
+
+#if !WSENGINE_SOCKET_UV_POLL && UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu
+// Every connection holds one (bench/PROFILE.md, seventh pass): keep it small.
+static_assert(sizeof(Socket) == 48, "Socket grew: per-connection memory");
+#endif
 
 int Socket::open(int fd) {
   int rc = setNonBlockingCloexec(fd);
@@ -91,12 +94,18 @@ int Socket::write(SocketWrite* req, SocketWriteCb cb) {
   req->index = 0;
   req->status = 0;
   req->nextQueued = nullptr;
-  req->next = nullptr;
-  req->kind = kWriteDone;
+  req->link = 1;  // a write
+  // Appended by a walk: a queue holds the write in progress and the few
+  // behind it (Outbox waits while the socket is full), and a tail pointer
+  // would be 8 more bytes in every socket.
   bool first = writeHead_ == nullptr;
-  if (writeTail_) writeTail_->nextQueued = req;
-  else writeHead_ = req;
-  writeTail_ = req;
+  if (first) {
+    writeHead_ = req;
+  } else {
+    SocketWrite* last = writeHead_;
+    while (last->nextQueued) last = last->nextQueued;
+    last->nextQueued = req;
+  }
   if (first && !(flags_ & kConnecting)) {
     doWrites();
   } else {
@@ -140,7 +149,6 @@ void Socket::close() {
     writeHead_ = w->nextQueued;
     finishWrite(w, UV_ECANCELED);
   }
-  writeTail_ = nullptr;
   if (flags_ & kShutdownWanted) {
     flags_ = static_cast<uint8_t>((flags_ & ~kShutdownWanted) | kShutdownDone);
     shutdownStatus_ = UV_ECANCELED;
@@ -258,7 +266,6 @@ void Socket::doWrites() {
         // As libuv: this write fails; the queue behind it waits for close.
         int e = -errno;
         writeHead_ = w->nextQueued;
-        if (!writeHead_) writeTail_ = nullptr;
         finishWrite(w, e);
         break;
       }
@@ -280,7 +287,6 @@ void Socket::doWrites() {
       continue;  // more iovecs than one call took, or a partial write: try again
     }
     writeHead_ = w->nextQueued;
-    if (!writeHead_) writeTail_ = nullptr;
     finishWrite(w, 0);
   }
   if (!writeHead_) maybeShutdown();
@@ -304,8 +310,7 @@ void Socket::maybeShutdown() {
 void Socket::queueSelf() {
   if (flags_ & kQueued) return;
   flags_ |= kQueued;
-  next = nullptr;
-  kind = kSocketStep;
+  link = 0;  // not a write
   poller_->defer(this);
 }
 
@@ -379,8 +384,8 @@ void Poller::close() {
 }
 
 void Poller::defer(Deferred* d) {
-  d->next = nullptr;
-  if (tail_) tail_->next = d;
+  d->link &= 1;  // the end of the list, still of its kind
+  if (tail_) tail_->link = (tail_->link & 1) | reinterpret_cast<uintptr_t>(d);
   else head_ = d;
   tail_ = d;
   if (idle_ && !uv_is_active(reinterpret_cast<uv_handle_t*>(idle_)))
@@ -399,9 +404,8 @@ void Poller::runDeferred() {
   Deferred* d = head_;
   head_ = tail_ = nullptr;
   while (d) {
-    Deferred* next = d->next;
-    d->next = nullptr;
-    if (d->kind == kWriteDone) {
+    Deferred* next = d->next();
+    if (d->isWrite()) {
       auto* w = static_cast<SocketWrite*>(d);
       w->cb(w, w->status);  // may free w
     } else {

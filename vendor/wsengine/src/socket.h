@@ -46,10 +46,13 @@ class Poller;
 class Socket;
 
 // Work that runs later on the loop (write, shutdown and close callbacks):
-// an intrusive list, so a deferred callback costs no allocation.
+// an intrusive list, so a deferred callback costs no allocation. The next
+// item and whether this one is a SocketWrite share one word (items are
+// 8-byte aligned): every socket has one of these.
 struct Deferred {
-  Deferred* next = nullptr;
-  uint8_t kind = 0;  // Poller::run picks the code by it
+  uintptr_t link = 0;
+  Deferred* next() const { return reinterpret_cast<Deferred*>(link & ~uintptr_t(1)); }
+  bool isWrite() const { return link & 1; }
 };
 
 struct SocketWrite;
@@ -149,7 +152,6 @@ class Socket : private Deferred {
   const SocketOps* ops_ = nullptr;
   void* data_ = nullptr;
   SocketWrite* writeHead_ = nullptr;
-  SocketWrite* writeTail_ = nullptr;
   int fd_ = -1;
   uint8_t flags_ = 0;
   uint8_t interest_ = 0;  // events registered (kIn | kOut), 0 when not in the set
