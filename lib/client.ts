@@ -67,14 +67,18 @@ export class WebSocketClient extends Endpoint<ClientEvents> {
     return this.config.url;
   }
 
-  /** Connects; `options` (all but `method`, plus `timeout` in s) update the configuration first. */
-  start(options?: Omit<ClientOptions, 'method'>): Promise<ClientStartStatus> {
+  /**
+   * Connects; `options` (plus `timeout` in s) update the configuration first.
+   * A `method` among them replaces the callback given to the constructor
+   * (listeners still get every event).
+   */
+  start(options?: ClientOptions): Promise<ClientStartStatus> {
     if (typeof options?.url === 'string') this.config = { ...this.config, url: whatwgHref(options.url) };
     return websocketClientStart(this.arg(options));
   }
 
   /** Closes (1000) and stops reconnecting; returns the updated object. */
-  stop(options?: Omit<ClientOptions, 'method'>): ClientObject | RefStatus {
+  stop(options?: ClientOptions): ClientObject | RefStatus {
     const result = websocketClientStop(this.arg(options));
     if ('ref' in result) this.config = result;
     return result;

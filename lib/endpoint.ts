@@ -8,9 +8,11 @@ import type { EventMethod, RefStatus } from './types';
 /** Refs are never 0, so 0 makes a cleared instance's commands fail cleanly. */
 const NO_REF = 0;
 
-export abstract class Endpoint<Events extends Record<keyof Events, unknown[]>> extends EventEmitter<
-  Events & Record<keyof Events, any[]>
-> {
+// Events maps each event name to its listener's arguments. The map is given
+// to EventEmitter as it is: intersected with Record<keyof Events, any[]>, each
+// argument list became `[client, context] & any[]`, whose fixed length made
+// every listener that takes fewer arguments (`(client) => ...`) a type error.
+export abstract class Endpoint<Events extends Record<keyof Events, any[]>> extends EventEmitter<Events> {
   /** The 4D plugin's `ref` of this object. Freed, and reusable by others, after clear(). */
   readonly handle: number;
   protected userMethod: EventMethod | undefined;

@@ -86,15 +86,19 @@ export class WebSocketServer extends Endpoint<ServerEvents> {
     return { ...this.config };
   }
 
-  /** Starts listening; `options` (all but `method`) update the configuration first. */
-  start(options?: Omit<ServerOptions, 'method'>): ServerStartStatus {
+  /**
+   * Starts listening; `options` update the configuration first. A `method`
+   * among them replaces the callback given to the constructor (listeners
+   * still get every event).
+   */
+  start(options?: ServerOptions): ServerStartStatus {
     const status = websocketServerStart(this.arg(options));
     if (status.success && typeof status.port === 'number') this.port = status.port;
     return status;
   }
 
   /** Closes every connection (1001) and releases the port; returns the updated object. */
-  stop(options?: Omit<ServerOptions, 'method'>): ServerObject | RefStatus {
+  stop(options?: ServerOptions): ServerObject | RefStatus {
     const result = websocketServerStop(this.arg(options));
     if ('ref' in result) {
       this.config = result;

@@ -141,7 +141,7 @@ describe('receive backpressure', () => {
 async function stalledPeer(port: number): Promise<{ sock: net.Socket; resume: () => Promise<Buffer[]> }> {
   const sock = net.connect(port, '127.0.0.1');
   defer(() => sock.destroy());
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   const onData = (d: Buffer) => (buf = Buffer.concat([buf, d]));
   sock.on('data', onData);
   sock.on('error', () => {});
@@ -254,7 +254,7 @@ describe('send backpressure', () => {
   it('client: sends beyond its sendHighWaterMark to a server that does not read fail; accepted ones arrive in order', async () => {
     // A server that answers the upgrade and then stops reading.
     let sock: net.Socket | undefined;
-    let rx = Buffer.alloc(0);
+    let rx: Buffer = Buffer.alloc(0);
     const fake = await rawServer((s) => {
       sock = s;
       s.pause();

@@ -10,11 +10,19 @@ import {
   websocketClientStop,
   websocketServerStart,
   websocketServerStop,
+  type ServerArg,
 } from '../lib/index';
 import { Collector, defer, delay, newClient, runCleanup, startServer, until } from './support';
 import { closedPort } from './support/ports';
 
 afterEach(runCleanup);
+
+/** Stops the server and returns its object, for a restart; a failed stop fails the test. */
+function stopServer(server: ServerArg) {
+  const r = websocketServerStop(server);
+  if (!('ref' in r)) throw new Error(`stop failed: ${r.message}`);
+  return r;
+}
 
 // A stop returns without waiting for any close handshake (the close wait is
 // 2 s): an eighth of that leaves room for a preempted call on a loaded machine
@@ -81,7 +89,7 @@ describe('reconnection after the server goes away', () => {
     expect(st.success).toBe(true);
     await ev.waitType('open');
 
-    const stopped = websocketServerStop(srv.server);
+    const stopped = stopServer(srv.server);
     expect('ref' in stopped && stopped.port).toBe(srv.port);
     const close = await ev.waitType('close');
     expect(close.ctx.code).toBe(1001);
@@ -220,7 +228,7 @@ describe('reconnection off', () => {
     });
     expect((await websocketClientStart(client)).success).toBe(true);
     await ev.waitType('open');
-    const stopped = websocketServerStop(srv.server);
+    const stopped = stopServer(srv.server);
     const close = await ev.waitType('close');
     expect(close.ctx.code).toBe(1001);
     expect(websocketServerStart(stopped).success).toBe(true);

@@ -251,7 +251,7 @@ describe('connection limits', () => {
 describe('message size limit (client side)', () => {
   /** A fake server: answers the upgrade, then runs `then` with the socket; got() is what the client sent since. */
   async function fakeServer(then: (s: net.Socket) => void): Promise<{ port: number; got: () => Buffer }> {
-    let got = Buffer.alloc(0);
+    let got: Buffer = Buffer.alloc(0);
     const { port } = await rawServer((sock, rest) => {
       got = rest;
       sock.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));

@@ -22,8 +22,8 @@ afterEach(runCleanup);
 // Untyped handles, to pass what TypeScript would refuse.
 const anyServer = websocketServer as (o?: unknown) => ServerObject;
 const anyClient = websocketClient as (o?: unknown) => ClientObject;
-const anyServerStop = websocketServerStop as (o: unknown) => Record<string, unknown>;
-const anyClientStop = websocketClientStop as (o: unknown) => Record<string, unknown>;
+const anyServerStop = websocketServerStop as unknown as (o: unknown) => Record<string, unknown>;
+const anyClientStop = websocketClientStop as unknown as (o: unknown) => Record<string, unknown>;
 
 function typeError(f: () => unknown): string {
   try {

@@ -172,7 +172,7 @@ describe('md5crypt ($apr1$, $1$)', () => {
 
 describeWithPeers([peers.openssl()], 'checked by the openssl command-line tool', (found) => {
   const openssl = (args: string[], input?: string): string =>
-    execFileSync(found.openssl.exe!, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+    execFileSync(found.openssl!.exe!, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
   let dir = '';
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-x509-'));

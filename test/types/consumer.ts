@@ -1,0 +1,57 @@
+// The public API as a TypeScript user writes it. types.test.ts compiles this
+// file (tsc, strict) and never runs it: every line must type-check, and the
+// lines marked as expected errors must be refused (tsc fails on a marked
+// line it accepts).
+import {
+  WebSocketClient,
+  WebSocketServer,
+  websocketServer,
+  websocketServerStart,
+  type CloseContext,
+  type OpenContext,
+} from '../../lib/index';
+
+export function serverListeners(server: WebSocketServer): void {
+  // A listener may take fewer arguments than the event gives: `(client) =>`
+  // and `() =>` were refused while the event map was intersected with
+  // Record<keyof Events, any[]> (a fixed-length tuple & any[]).
+  server.on('open', (client) => void client);
+  server.on('open', (client: number) => void client);
+  server.on('open', () => undefined);
+  server.once('close', (client: number, ctx) => void ctx.code);
+  server.on('message', (client, ctx) => void [client, ctx.data]);
+  server.on('open', (client: number, ctx: OpenContext) => void [client, ctx.headers]);
+  server.off('close', (_client: number, _ctx: CloseContext) => undefined);
+  server.on('bus', (connected: boolean) => void connected);
+  // @ts-expect-error no such event
+  server.on('opened', () => undefined);
+  // @ts-expect-error the connection is a number
+  server.on('open', (client: string) => void client);
+  // @ts-expect-error the bus event carries a boolean
+  server.on('bus', (connected: number) => void connected);
+}
+
+export function clientListeners(client: WebSocketClient): void {
+  client.on('open', () => undefined);
+  client.on('open', (ctx) => void ctx.headers);
+  client.on('message', (ctx) => void ctx.data);
+  client.once('close', (ctx: CloseContext) => void ctx.code);
+  // @ts-expect-error client events carry only the context
+  client.on('message', (ref: number, ctx: unknown) => void [ref, ctx]);
+}
+
+export function startOptions(server: WebSocketServer, client: WebSocketClient): void {
+  // A method given to start() replaces the constructor's callback.
+  server.start({ method: (srv, conn, type) => void [srv, conn, type] });
+  void client.start({ url: 'ws://127.0.0.1:1/', method: () => undefined });
+  // @ts-expect-error port is a number
+  server.start({ port: '80' });
+}
+
+export function commands(): void {
+  const s = websocketServer({ port: 0, method: () => undefined });
+  const st = websocketServerStart(s);
+  if (st.success) void st.port;
+  // @ts-expect-error the commands take the server object or { ref }
+  websocketServerStart({ port: 0 });
+}
