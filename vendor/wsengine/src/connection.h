@@ -186,14 +186,14 @@ class Connection : public std::enable_shared_from_this<Connection>,
   // HTTP heads and the like: through TLS when it is on.
   void writeHead(std::string bytes);
   void writeTlsOutput();  // what the TLS session has for the socket
-  void closeSocket();    // closes every handle; the connection ends in onHandleClosed
+  void closeSocket();    // closes socket and timer; the connection ends once both are
   void maybeShutdown();  // closeAfterWrite_ and nothing left to write: FIN, then wait for EOF
   // The peer's TLS close_notify: its end of stream, answered with ours.
   void onTlsPeerClosed();
   // Reads after our FIN: plain bytes are dropped; TLS bytes still go through
   // the session, whose close_notify ends the wait for the peer's FIN.
   void drainAfterShutdown(const uint8_t* data, size_t len);
-  void finish();         // all handles closed
+  void finish();         // the socket and the timer closed
 
   // opening handshakes (handshake.cc)
   void beginServerHandshake();
@@ -238,7 +238,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   }
   EventSink& sink() const { return *settings_->sink; }
   uint64_t id_;
-  std::shared_ptr<Connection> self_;  // keeps us alive while handles are open
+  std::shared_ptr<Connection> self_;  // keeps us alive while the socket (and timer) are open
   // The receive state exists only while something received is pending (a
   // partial frame, a fragmented message, an inflater's window, a close seen):
   // made by the read that needs it, freed by the read that leaves it idle

@@ -49,8 +49,8 @@ struct WriteReq : SocketWrite {  // its bufs point into frames or raw
   uint64_t accounted = 0;  // bytes of buffered_ this write releases
 };
 
-// The one write this file makes outside libuv: as much of the spans as the
-// socket takes now, from the calling thread, never waiting (EINTR is
+// The one write this file makes outside the loop's Socket: as much of the
+// spans as the socket takes now, from the calling thread, never waiting (EINTR is
 // retried). Returns the bytes written; 0 when the socket is full or failed
 // (the loop thread's next write reports a failure).
 size_t writeNow(int fd, const struct iovec* iov, size_t count) {
@@ -683,13 +683,13 @@ void Outbox::flush() {
   std::vector<OutFramePtr> frames;
   Socket* sock = host_.outboxSocket();
   bool drop = dropping_ || !sock;
-  // While libuv still holds bytes it could not write (the socket is full: a
-  // peer not reading keeps them there), frames wait in the queue, where
-  // bufferedAmount sees them and a newer pong replaces an unsent one; the
-  // onWrite that empties libuv's queue flushes them. (Handing every flush to
-  // libuv queued pongs without bound.) A socket that takes everything at once
-  // leaves libuv's queue empty: the next write goes at once.
-  bool stalled = !drop && sock->writeQueueSize() > 0;
+  // While the Socket still holds bytes it could not write (the socket is
+  // full: a peer not reading keeps them there), frames wait in the queue,
+  // where bufferedAmount sees them and a newer pong replaces an unsent one;
+  // the onWrite that empties the Socket's queue flushes them. (Handing every
+  // flush to the Socket queued pongs without bound.) A socket that takes
+  // everything at once leaves that queue empty: the next write goes at once.
+  bool stalled = !drop && sock->writesPending();
   {
     std::lock_guard<SmallLock> lock(mu());
     if (stalled && writesInFlight_ > 0) {
@@ -765,7 +765,7 @@ void Outbox::onWrite(SocketWrite* req, int status) {
   self->buffered_.fetch_sub(w->accounted, std::memory_order_relaxed);
   bool more;
   Socket* sock = self->host_.outboxSocket();
-  bool drained = !sock || sock->writeQueueSize() == 0;
+  bool drained = !sock || !sock->writesPending();
   {
     std::lock_guard<SmallLock> lock(self->mu());
     --self->writesInFlight_;

@@ -2,7 +2,7 @@
 // compressed when permessage-deflate is on), the queue of frames waiting for
 // the socket, corking (wsengine.h's cork/uncork), writes from the sending
 // thread while the socket is idle (small frames, large zero-copy frames, a
-// corked batch), the pending pong, bufferedAmount and the writes libuv makes
+// corked batch), the pending pong, bufferedAmount and the writes the loop's Socket makes
 // on the loop thread (in pieces of at most 1 GiB).
 //
 // Small frames queued one after another share one buffer (the tail frame at
@@ -72,7 +72,7 @@ class OutboxHost {
   virtual std::shared_ptr<Outbox> outboxRef() = 0;
   // Loop thread: a write completed (and what it freed let a waiting flush go).
   virtual void onWritten() = 0;
-  // Loop thread: a write failed (libuv status); the socket must be closed.
+  // Loop thread: a write failed (a libuv error code); the socket must be closed.
   virtual void onWriteFailed(int status) = 0;
   // What the outbox works with, asked of the host instead of kept in each
   // outbox (per-connection memory: the connection holds them already).
@@ -101,7 +101,7 @@ class Outbox {
   // deflateBits 8..15: compress messages (our side's window and takeover as
   // agreed); 0: permessage-deflate is off.
   void open(int fd, int deflateBits, bool deflateNoContextTakeover);
-  // Hands what is queued to libuv (unless libuv still holds bytes the socket
+  // Hands what is queued to the Socket (unless it still holds bytes the socket
   // did not take: then the write that drains them flushes).
   void flush();
   // Bytes that are not frames (HTTP heads, TLS records), after what is
@@ -216,7 +216,7 @@ class Outbox {
   bool deflateNoCtx_ = false;
   uint8_t deflateBits_ = 0;  // written in open(), before data is accepted
   // A flush is due: posted to the loop, left to uncork(), or left to the
-  // onWrite that drains libuv's write queue (see flush()).
+  // onWrite that drains the Socket's write queue (see flush()).
   bool flushPosted_ = false;
   std::vector<OutFramePtr> queue_;
   Deflater deflater_;        // under mu(), made at the first compressed send

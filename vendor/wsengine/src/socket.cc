@@ -22,7 +22,9 @@ namespace {
 // has data must not keep its loop from the others.
 constexpr int kReadsPerEvent = 32;
 
-#ifdef IOV_MAX
+// Buffers per sendmsg, as libuv's writev (IOV_MAX is 1024 on Linux): a
+// queued write of many frames goes out in as few calls as the kernel takes.
+#if defined(IOV_MAX) && IOV_MAX < 1024
 constexpr size_t kMaxIov = IOV_MAX;
 #else
 constexpr size_t kMaxIov = 1024;
@@ -244,10 +246,10 @@ void Socket::doRead() {
 }
 
 void Socket::doWrites() {
-  struct iovec iov[64];
+  struct iovec iov[kMaxIov];
   while (SocketWrite* w = writeHead_) {
     size_t count = 0;
-    for (size_t i = w->index; i < w->bufs.size() && count < 64 && count < kMaxIov; ++i) {
+    for (size_t i = w->index; i < w->bufs.size() && count < kMaxIov; ++i) {
       iov[count].iov_base = w->bufs[i].base;
       iov[count].iov_len = w->bufs[i].len;
       ++count;

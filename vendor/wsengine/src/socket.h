@@ -113,8 +113,12 @@ class Socket : private Deferred {
   // Returns 0 (the callback follows later, whatever happens) or a negative
   // errno (no callback).
   int write(SocketWrite* req, SocketWriteCb cb);
-  // Bytes of queued writes not yet taken by the kernel.
+  // Bytes of queued writes not yet taken by the kernel (a walk of the queue:
+  // for tests and diagnostics).
   size_t writeQueueSize() const;
+  // Some queued write is not fully taken by the kernel yet (libuv's
+  // write_queue_size > 0; a write taken whole leaves the queue at once).
+  bool writesPending() const { return writeHead_ != nullptr; }
   // After the queued writes: the FIN (shutdown(SHUT_WR)). 0 or a negative
   // errno (then no callback).
   int shutdown();
