@@ -49,6 +49,10 @@ std::string peerAddressKey(int fd) {
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
   if (fd < 0 || getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return std::string();
+  return addressKey(ss);
+}
+
+std::string addressKey(const struct sockaddr_storage& ss) {
   if (ss.ss_family == AF_INET) {
     const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
     return std::string(reinterpret_cast<const char*>(&a->sin_addr), 4);

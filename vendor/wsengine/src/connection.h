@@ -32,6 +32,8 @@ struct HttpResponse;
 // IPv4, an IPv4-mapped IPv6 address included; 16 for IPv6); empty when
 // unknown.
 std::string peerAddressKey(int fd);
+// The same key for an address (as accept() gives it).
+std::string addressKey(const struct sockaddr_storage& ss);
 
 // Receives the life-cycle steps of a connection (on its loop thread).
 class ConnectionOwner {

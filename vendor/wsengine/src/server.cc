@@ -17,7 +17,7 @@
 #include "id_table.h"
 #include "io_loop.h"
 #include "random.h"
-#include "reuse_port.h"
+#include "listen.h"
 #include "topics.h"
 #include "utf8.h"
 #include "wsengine/wsengine.h"
@@ -325,10 +325,12 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   }
 
  private:
-  // A listening socket and the reference that keeps its server alive until
-  // the handle's close callback (uv_close completes on a later loop turn).
+  // A listening socket (polled; listen.h) and the reference that keeps its
+  // server alive until the handle's close callback (uv_close completes on a
+  // later loop turn), which closes the fd.
   struct Listener {
-    uv_tcp_t tcp;
+    uv_poll_t poll;
+    int fd = -1;
     std::shared_ptr<ServerImpl> server;
   };
 
@@ -542,32 +544,25 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       std::memcpy(&addr, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
       uv_freeaddrinfo(req.addrinfo);
     }
-    auto* l = new Listener;
-    uv_tcp_init(loop_->loop(), &l->tcp);
-    loop_->initHandle(reinterpret_cast<uv_handle_t*>(&l->tcp));
-    l->tcp.data = l;
-    l->server = shared_from_this();
-    if (opts.reusePort) {
-      std::string err;
-      if (!openReusePortSocket(&l->tcp, addr.ss_family, err)) {
-        closeListener(l);
-        res.message = err;
-        return res;
-      }
-    }
-    int rc = uv_tcp_bind(&l->tcp, reinterpret_cast<const sockaddr*>(&addr), 0);
-    if (rc == 0)
-      rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), opts.backlog > 0 ? opts.backlog : 511,
-                     &ServerImpl::onConnection);
-    if (rc != 0) {
-      closeListener(l);
-      res.message = std::string("Cannot listen on ") + host + ":" + std::to_string(opts.port) +
-                    ": " + uv_strerror(rc);
+    std::string err;
+    int code = 0;
+    int fd = listenSocket(addr, opts.reusePort, opts.backlog > 0 ? opts.backlog : 511, err, &code);
+    if (fd < 0) {
+      res.message = code == 0 ? err
+                              : std::string("Cannot listen on ") + host + ":" +
+                                    std::to_string(opts.port) + ": " + uv_strerror(code);
       return res;
     }
+    auto* l = new Listener;
+    l->fd = fd;
+    l->server = shared_from_this();
+    uv_poll_init(loop_->loop(), &l->poll, fd);
+    loop_->initHandle(reinterpret_cast<uv_handle_t*>(&l->poll));
+    l->poll.data = l;
+    uv_poll_start(&l->poll, UV_READABLE, &ServerImpl::onAcceptable);
     struct sockaddr_storage bound;
-    int len = sizeof bound;
-    uv_tcp_getsockname(&l->tcp, reinterpret_cast<sockaddr*>(&bound), &len);
+    socklen_t len = sizeof bound;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
     int port = bound.ss_family == AF_INET6
                    ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
                    : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
@@ -603,8 +598,12 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   // after a stop()+start(), leaving the new listener's callback a dangling
   // server.)
   static void closeListener(Listener* l) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp),
-             [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
+    uv_poll_stop(&l->poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->poll), [](uv_handle_t* h) {
+      auto* dead = static_cast<Listener*>(h->data);
+      ::close(dead->fd);
+      delete dead;
+    });
   }
 
   std::vector<std::shared_ptr<Connection>> snapshot() const {
@@ -620,49 +619,39 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   // (maxHandshakes, maxConnectionsPerAddress) once its peer's address is
   // known, or refused at once: 503 / 429 on plain TCP, a plain close on TLS
   // (no answer is possible before the TLS handshake, and none is worth one).
-  static void onConnection(uv_stream_t* l, int status) {
-    auto* self = static_cast<Listener*>(l->data)->server.get();
+  // Up to 64 connections per readiness: one busy listener must not keep its
+  // loop from the connections it serves (the socket stays readable, so the
+  // rest come at the next turn).
+  static void onAcceptable(uv_poll_t* h, int status, int) {
     if (status < 0) return;
+    auto* l = static_cast<Listener*>(h->data);
+    for (int i = 0; i < 64; ++i) {
+      struct sockaddr_storage peer;
+      int fd = acceptSocket(l->fd, &peer);
+      if (fd < 0) return;
+      l->server->accepted(fd, peer);
+    }
+  }
+
+  void accepted(int fd, const struct sockaddr_storage& peer) {
     uint64_t id;
     bool byAddr;  // admit() counts per address: the peer's address is needed
     {
-      std::lock_guard<std::mutex> lock(self->mu_);
-      id = self->nextId_++;
-      byAddr = self->maxPerAddress_ > 0;
+      std::lock_guard<std::mutex> lock(mu_);
+      id = nextId_++;
+      byAddr = maxPerAddress_ > 0;
     }
     // Inline mode: every connection on the embedder's loop.
-    IoLoop& target = self->loop_->embedded() ? *self->loop_ : nextLoop();
-    auto c = std::make_shared<Connection>(target, id, self->settings_);
-    {
-      std::lock_guard<std::mutex> lock(self->mu_);
-      self->conns_.insert(c);
-    }
-    // The socket leaves libuv here (a duplicate of its fd survives closing
-    // the handle): connections keep their fds in their loop's Poller
-    // (socket.h), on this loop or another.
-    std::string addr;
-    int fd = -1;
-    auto* tmp = new uv_tcp_t;
-    uv_tcp_init(self->loop_->loop(), tmp);
-    uv_os_fd_t osfd;
-    if (uv_accept(l, reinterpret_cast<uv_stream_t*>(tmp)) == 0 &&
-        uv_fileno(reinterpret_cast<uv_handle_t*>(tmp), &osfd) == 0) {
-      fd = fcntl(osfd, F_DUPFD_CLOEXEC, 0);
-      if (byAddr && fd >= 0) addr = peerAddressKey(fd);
-    }
-    uv_close(reinterpret_cast<uv_handle_t*>(tmp),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-    if (fd < 0) {
-      std::lock_guard<std::mutex> lock(self->mu_);
-      self->conns_.erase(id);
-      return;
-    }
+    IoLoop& target = loop_->embedded() ? *loop_ : nextLoop();
+    auto c = std::make_shared<Connection>(target, id, settings_);
+    std::string addr = byAddr ? addressKey(peer) : std::string();
     Refusal why;
     {
-      std::lock_guard<std::mutex> lock(self->mu_);
-      why = self->admit(id, addr);
+      std::lock_guard<std::mutex> lock(mu_);
+      conns_.insert(c);
+      why = admit(id, addr);
     }
-    if (&target == self->loop_) {
+    if (&target == loop_) {
       if (c->adopt(fd)) refuse(c, why);  // else it closes itself; onConnClosed cleans up
       return;
     }

@@ -32,9 +32,13 @@ class Peer {
   Peer(const Peer&) = delete;
   Peer& operator=(const Peer&) = delete;
 
-  bool connectTo(int port) {
+  bool connectTo(int port) { return open() && connectOpened(port); }
+  // The two steps of connectTo: the socket, then the connection.
+  bool open() {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd_ < 0) return false;
+    return fd_ >= 0;
+  }
+  bool connectOpened(int port) {
     sockaddr_in a;
     std::memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;

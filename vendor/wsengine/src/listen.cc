@@ -1,0 +1,138 @@
+#include "listen.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cstring>
+#include <mutex>
+
+namespace wsengine {
+
+namespace {
+
+int socketOf(int family) {
+#if defined(__linux__)
+  return ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+#else
+  int fd = ::socket(family, SOCK_STREAM, 0);
+  if (fd >= 0 && (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0 ||
+                  fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+#endif
+}
+
+int acceptOne(int listenFd, struct sockaddr_storage* peer) {
+  socklen_t len = sizeof *peer;
+#if defined(__linux__)
+  return ::accept4(listenFd, reinterpret_cast<sockaddr*>(peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+  int fd = ::accept(listenFd, reinterpret_cast<sockaddr*>(peer), &len);
+  if (fd >= 0 && (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0 ||
+                  fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)) {
+    int e = errno;
+    ::close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+#endif
+}
+
+// The descriptor kept for accepting (and closing) connections when the
+// process has none left: one per process, opened with the first listener.
+std::mutex gReserveMu;
+int gReserveFd = -1;
+
+void openReserve() {
+  std::lock_guard<std::mutex> lock(gReserveMu);
+  if (gReserveFd < 0) gReserveFd = ::open("/", O_RDONLY | O_CLOEXEC);
+}
+
+// Out of descriptors: frees the reserve, accepts and closes what is pending
+// (bounded), and takes the reserve back.
+void refusePending(int listenFd) {
+  std::lock_guard<std::mutex> lock(gReserveMu);
+  if (gReserveFd < 0) return;
+  ::close(gReserveFd);
+  gReserveFd = -1;
+  for (int i = 0; i < 1024; ++i) {
+    struct sockaddr_storage peer;
+    int fd = acceptOne(listenFd, &peer);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      break;
+    }
+    ::close(fd);
+  }
+  gReserveFd = ::open("/", O_RDONLY | O_CLOEXEC);
+}
+
+}  // namespace
+
+#if defined(__linux__) && defined(SO_REUSEPORT)
+bool reusePortSupported() { return true; }
+#else
+bool reusePortSupported() { return false; }
+#endif
+
+int listenSocket(const struct sockaddr_storage& addr, bool reusePort, int backlog,
+                 std::string& error, int* code) {
+  *code = 0;
+  if (reusePort && !reusePortSupported()) {
+    error =
+        "reusePort is not supported on this platform: it needs Linux SO_REUSEPORT, which spreads "
+        "connections over the sockets sharing a port";
+    return -1;
+  }
+  openReserve();
+  int fd = socketOf(addr.ss_family);
+  if (fd < 0) {
+    *code = -errno;
+    error = std::string("cannot create a socket: ") + uv_strerror(*code);
+    return -1;
+  }
+  int on = 1;
+#if defined(SO_REUSEPORT)
+  if (reusePort && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+    // ENOPROTOOPT: a kernel older than 3.9.
+    error = std::string("reusePort: the kernel refuses SO_REUSEPORT: ") + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+#endif
+  // As uv_tcp_bind: a restarted server binds its port while old connections
+  // linger in TIME_WAIT, and an IPv6 socket also takes IPv4 peers.
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  socklen_t len = sizeof(sockaddr_in);
+  if (addr.ss_family == AF_INET6) {
+    int off = 0;
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    len = sizeof(sockaddr_in6);
+  }
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0 || ::listen(fd, backlog) != 0) {
+    *code = -errno;
+    error = uv_strerror(*code);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int acceptSocket(int listenFd, struct sockaddr_storage* peer) {
+  for (;;) {
+    int fd = acceptOne(listenFd, peer);
+    if (fd >= 0) return fd;
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno == EMFILE || errno == ENFILE) refusePending(listenFd);
+    return -1;
+  }
+}
+
+}  // namespace wsengine
