@@ -327,7 +327,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
  private:
   // A listening socket (polled; listen.h) and the reference that keeps its
   // server alive until the handle's close callback (uv_close completes on a
-  // later loop turn), which closes the fd.
+  // later loop turn).
   struct Listener {
     uv_poll_t poll;
     int fd = -1;
@@ -598,12 +598,14 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   // after a stop()+start(), leaving the new listener's callback a dangling
   // server.)
   static void closeListener(Listener* l) {
+    // The fd goes now, as uv_close closed a uv_tcp_t's: a start() right
+    // after a stop() binds the same port (the poll handle is stopped first:
+    // libuv must not poll a closed fd).
     uv_poll_stop(&l->poll);
-    uv_close(reinterpret_cast<uv_handle_t*>(&l->poll), [](uv_handle_t* h) {
-      auto* dead = static_cast<Listener*>(h->data);
-      ::close(dead->fd);
-      delete dead;
-    });
+    ::close(l->fd);
+    l->fd = -1;
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->poll),
+             [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
   }
 
   std::vector<std::shared_ptr<Connection>> snapshot() const {

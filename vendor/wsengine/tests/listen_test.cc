@@ -3,7 +3,8 @@
 // the descriptor kept in reserve), the listener does not poll in a busy loop
 // meanwhile, and once descriptors are free again new connections are
 // served. Also: maxConnectionsPerAddress still sees each peer's address (it
-// now comes from accept()).
+// now comes from accept()), and a stop() at once followed by start() binds
+// the same port again.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/resource.h>
@@ -116,10 +117,34 @@ void perAddressLimit() {
   server.clear();
 }
 
+// stop() then start() at once on the same port: the old listening socket
+// must be closed by then (the new one binds the port without SO_REUSEPORT).
+void restartOnSamePort() {
+  auto sink = std::make_shared<QueueSink>();
+  Server server(sink, 1);
+  ServerOptions so;
+  so.port = 0;
+  so.host = "127.0.0.1";
+  StartResult first = server.start(so);
+  CHECK(first.success);
+  so.port = first.port;
+  for (int i = 0; i < 20; ++i) {
+    server.stop();
+    StartResult again = server.start(so);
+    CHECK(again.success);
+    if (!again.success) std::printf("restart %d: %s\n", i, again.message.c_str());
+  }
+  Peer p;
+  CHECK(p.connectTo(first.port));
+  CHECK(p.handshake());
+  server.clear();
+}
+
 }  // namespace
 
 int main() {
   outOfDescriptors();
   perAddressLimit();
+  restartOnSamePort();
   return check::finish();
 }
