@@ -52,14 +52,26 @@ bool closedByServer(Peer& p, int ms) {
   return r == 0 || (r < 0 && errno != EAGAIN);  // EOF or reset
 }
 
-void outOfDescriptors() {
-  auto sink = std::make_shared<QueueSink>();
-  Server server(sink, 1);
+// A server on 127.0.0.1 and a free port, started with `so` (its port and
+// host are set here).
+struct Local {
+  std::shared_ptr<QueueSink> sink = std::make_shared<QueueSink>();
+  Server server{sink, 1};
   ServerOptions so;
-  so.port = 0;
-  so.host = "127.0.0.1";
-  StartResult sr = server.start(so);
-  CHECK(sr.success);
+  StartResult sr;
+  explicit Local(ServerOptions opts = ServerOptions()) : so(std::move(opts)) {
+    so.port = 0;
+    so.host = "127.0.0.1";
+    sr = server.start(so);
+    CHECK(sr.success);
+    so.port = sr.port;
+  }
+};
+
+void outOfDescriptors() {
+  Local l;
+  Server& server = l.server;
+  StartResult& sr = l.sr;
 
   // The client sockets exist before the limit falls (connect needs no new
   // descriptor); the server then has room for two accepts, no more.
@@ -99,14 +111,11 @@ void outOfDescriptors() {
 }
 
 void perAddressLimit() {
-  auto sink = std::make_shared<QueueSink>();
-  Server server(sink, 1);
   ServerOptions so;
-  so.port = 0;
-  so.host = "127.0.0.1";
   so.maxConnectionsPerAddress = 1;
-  StartResult sr = server.start(so);
-  CHECK(sr.success);
+  Local l(so);
+  Server& server = l.server;
+  StartResult& sr = l.sr;
   Peer a, b;
   CHECK(a.connectTo(sr.port));
   CHECK(a.handshake());
@@ -120,14 +129,10 @@ void perAddressLimit() {
 // stop() then start() at once on the same port: the old listening socket
 // must be closed by then (the new one binds the port without SO_REUSEPORT).
 void restartOnSamePort() {
-  auto sink = std::make_shared<QueueSink>();
-  Server server(sink, 1);
-  ServerOptions so;
-  so.port = 0;
-  so.host = "127.0.0.1";
-  StartResult first = server.start(so);
-  CHECK(first.success);
-  so.port = first.port;
+  Local l;
+  Server& server = l.server;
+  ServerOptions& so = l.so;
+  StartResult& first = l.sr;
   for (int i = 0; i < 20; ++i) {
     server.stop();
     StartResult again = server.start(so);
