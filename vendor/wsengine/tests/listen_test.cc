@@ -29,11 +29,14 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-int openFds() {
-  int n = 0;
-  for (int fd = 0; fd < 4096; ++fd)
-    if (fcntl(fd, F_GETFD) >= 0) ++n;
-  return n;
+// The descriptor limit under which exactly `n` new descriptors can be made.
+// A new descriptor takes the lowest free number and must stay below the
+// limit, so this counts free numbers from 0 up; descriptors the process
+// inherited at high numbers (a CI harness, a shell's 255) do not count.
+rlim_t limitLeaving(int n) {
+  for (int fd = 0; fd < 65536; ++fd)
+    if (fcntl(fd, F_GETFD) < 0 && --n == 0) return static_cast<rlim_t>(fd) + 1;
+  return 65536;
 }
 
 double cpuSeconds() {
@@ -84,7 +87,7 @@ void outOfDescriptors() {
   struct rlimit old;
   getrlimit(RLIMIT_NOFILE, &old);
   struct rlimit low = old;
-  low.rlim_cur = static_cast<rlim_t>(openFds() + 2);
+  low.rlim_cur = limitLeaving(2);
   CHECK_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
 
   double cpu0 = cpuSeconds();
@@ -148,7 +151,16 @@ void restartOnSamePort() {
 }  // namespace
 
 int main() {
+#ifdef WSENGINE_TEST_UBSAN
+  // UBSan's vptr check tests that a vtable is readable by writing it into a
+  // pipe(): with the process out of descriptors there is no pipe, and every
+  // shared_ptr copy on the IO thread is reported as an "invalid vptr" on a
+  // valid object (a suppression cannot help: it matches the dynamic type,
+  // which it cannot read either). The plain and TSan builds run it.
+  std::printf("outOfDescriptors: skipped under UBSan (its vptr check needs a descriptor)\n");
+#else
   outOfDescriptors();
+#endif
   perAddressLimit();
   restartOnSamePort();
   return check::finish();
