@@ -440,6 +440,17 @@ describe("the engine's own handshake rules apply", () => {
     expect(s.chatLog.of('open')).toHaveLength(1);
     expect(s.chatLog.of('open')[0].ctx.protocol).toBe('chat.v1');
   });
+  test('maxConnectionsPerAddress counts adopted connections by their peer address', async () => {
+    const s = await sharedPort({ feed: { maxConnectionsPerAddress: 1 } });
+    const first = await wsClient(`ws://127.0.0.1:${s.port}/feed`);
+    expect((await first.waitGot(1))[0].data.toString()).toBe('welcome to feed');
+    // a second one from 127.0.0.1: over the limit of its address
+    expect((await refusal(`ws://127.0.0.1:${s.port}/feed`)).status).toBe(429);
+    // another address (loopback answers all of 127/8) has its own count
+    const other = await wsClient(`ws://127.0.0.1:${s.port}/feed`, { localAddress: '127.0.0.2' });
+    expect((await other.waitGot(1))[0].data.toString()).toBe('welcome to feed');
+    expect(s.feedLog.of('open')).toHaveLength(2);
+  });
 });
 
 // ------------------------------------------------------------------ descriptors

@@ -45,13 +45,6 @@ HeldEvents& heldEvents() {
 
 }  // namespace
 
-std::string peerAddressKey(int fd) {
-  struct sockaddr_storage ss;
-  socklen_t len = sizeof ss;
-  if (fd < 0 || getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return std::string();
-  return addressKey(ss);
-}
-
 std::string addressKey(const struct sockaddr_storage& ss) {
   if (ss.ss_family == AF_INET) {
     const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
@@ -66,6 +59,11 @@ std::string addressKey(const struct sockaddr_storage& ss) {
     return std::string(reinterpret_cast<const char*>(b), 16);
   }
   return std::string();
+}
+
+std::string Connection::peerAddress() const {
+  struct sockaddr_storage ss;
+  return tcpInit_ && sock_.peerName(&ss) ? addressKey(ss) : std::string();
 }
 
 Connection::Connection(IoLoop& loop, uint64_t id, ConnSettingsPtr settings)

@@ -28,11 +28,8 @@ class Connection;
 struct HttpRequest;
 struct HttpResponse;
 
-// The IP address of a connected socket's peer as a map key (4 bytes for
-// IPv4, an IPv4-mapped IPv6 address included; 16 for IPv6); empty when
-// unknown.
-std::string peerAddressKey(int fd);
-// The same key for an address (as accept() gives it).
+// A peer's IP address as a map key (4 bytes for IPv4, an IPv4-mapped IPv6
+// address included; 16 for IPv6); empty for another family.
 std::string addressKey(const struct sockaddr_storage& ss);
 
 // Receives the life-cycle steps of a connection (on its loop thread).
@@ -104,8 +101,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
   // the handshake agreed (subprotocol, extensions). Loop thread, before the
   // handshake state goes (in onConnOpen).
   std::shared_ptr<const PeerInfo> peerInfo() const;
-  // The peer's address as peerAddressKey() gives it.
-  std::string peerAddress() const { return tcpInit_ ? peerAddressKey(sock_.fd()) : std::string(); }
+  // The peer's address as addressKey() gives it; empty when unknown.
+  std::string peerAddress() const;
   // Client role: the TCP connection was established (a failure after this is
   // not one that another address of the host could avoid).
   bool tcpConnected() const { return tcpConnected_; }
