@@ -117,9 +117,9 @@ const SocketOps Connection::kSocketOps = {&Connection::onAlloc, &Connection::onR
                                            &Connection::onConnect, &Connection::onShutdown,
                                            &Connection::onSocketClosed};
 
-bool Connection::adopt(int fd) {
+bool Connection::adopt(int fd, bool accepted) {
   initHandles();
-  if (sock_.open(fd) != 0) {
+  if (sock_.open(fd, accepted) != 0) {
     ::close(fd);
     closeSocket();
     return false;

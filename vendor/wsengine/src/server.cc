@@ -654,11 +654,11 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
       why = admit(id, addr);
     }
     if (&target == loop_) {
-      if (c->adopt(fd)) refuse(c, why);  // else it closes itself; onConnClosed cleans up
+      if (c->adopt(fd, true)) refuse(c, why);  // else it closes itself; onConnClosed cleans up
       return;
     }
     target.post([c, fd = PostedFd(fd), why] {
-      if (c->adopt(fd.take())) refuse(c, why);
+      if (c->adopt(fd.take(), true)) refuse(c, why);
     });
   }
 

@@ -48,8 +48,8 @@ int setNonBlockingCloexec(int fd) {
 static_assert(sizeof(Socket) == 48, "Socket grew: per-connection memory");
 #endif
 
-int Socket::open(int fd) {
-  int rc = setNonBlockingCloexec(fd);
+int Socket::open(int fd, bool flagsSet) {
+  int rc = flagsSet ? 0 : setNonBlockingCloexec(fd);
   if (rc != 0) return rc;
   fd_ = fd;
   return 0;

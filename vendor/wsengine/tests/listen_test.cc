@@ -148,9 +148,46 @@ void restartOnSamePort() {
   server.clear();
 }
 
+// The server's end of an accepted connection, found among this process's
+// descriptors as the socket whose peer is `p`'s local address; -1 if none.
+int serverEndOf(Peer& p) {
+  struct sockaddr_in mine;
+  socklen_t len = sizeof mine;
+  if (getsockname(p.fd(), reinterpret_cast<sockaddr*>(&mine), &len) != 0) return -1;
+  for (int fd = 0; fd < 65536; ++fd) {
+    if (fd == p.fd() || fcntl(fd, F_GETFD) < 0) continue;
+    struct sockaddr_storage peer;
+    socklen_t plen = sizeof peer;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) != 0) continue;
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&peer);
+    if (peer.ss_family == AF_INET && in->sin_port == mine.sin_port &&
+        in->sin_addr.s_addr == mine.sin_addr.s_addr)
+      return fd;
+  }
+  return -1;
+}
+
+// An accepted socket is non-blocking (the loop never blocks on one peer) and
+// close-on-exec (a child the application spawns does not inherit its
+// clients' connections): accept4 sets both, and Socket::open trusts it.
+void acceptedSocketFlags() {
+  Local l;
+  Peer p;
+  CHECK(p.connectTo(l.sr.port));
+  CHECK(p.handshake());  // the server has adopted it by now
+  int fd = serverEndOf(p);
+  CHECK(fd >= 0);
+  if (fd >= 0) {
+    CHECK(fcntl(fd, F_GETFL) & O_NONBLOCK);
+    CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+  }
+  l.server.clear();
+}
+
 }  // namespace
 
 int main() {
+  acceptedSocketFlags();
 #ifdef WSENGINE_TEST_UBSAN
   // UBSan's vptr check tests that a vtable is readable by writing it into a
   // pipe(): with the process out of descriptors there is no pipe, and every
