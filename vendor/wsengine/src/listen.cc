@@ -50,18 +50,18 @@ int acceptOne(int listenFd, struct sockaddr_storage* peer) {
 std::mutex gReserveMu;
 int gReserveFd = -1;
 
-void openReserve() {
-  std::lock_guard<std::mutex> lock(gReserveMu);
-  if (gReserveFd < 0) gReserveFd = ::open("/", O_RDONLY | O_CLOEXEC);
-}
-
 // Out of descriptors: frees the reserve, accepts and closes what is pending
-// (bounded), and takes the reserve back.
-void refusePending(int listenFd) {
+// (bounded), and takes the reserve back. Returns how many it refused: none
+// when even the reserve's number did not give accept() a descriptor (another
+// thread took it first, or it lies above a lowered limit), and then the
+// reserve may be lost until a later call opens it again.
+int refusePending(int listenFd) {
   std::lock_guard<std::mutex> lock(gReserveMu);
-  if (gReserveFd < 0) return;
+  if (gReserveFd < 0) gReserveFd = ::open("/", O_RDONLY | O_CLOEXEC);  // lost earlier
+  if (gReserveFd < 0) return 0;
   ::close(gReserveFd);
   gReserveFd = -1;
+  int refused = 0;
   for (int i = 0; i < 1024; ++i) {
     struct sockaddr_storage peer;
     int fd = acceptOne(listenFd, &peer);
@@ -70,11 +70,18 @@ void refusePending(int listenFd) {
       break;
     }
     ::close(fd);
+    ++refused;
   }
   gReserveFd = ::open("/", O_RDONLY | O_CLOEXEC);
+  return refused;
 }
 
 }  // namespace
+
+void openReserve() {
+  std::lock_guard<std::mutex> lock(gReserveMu);
+  if (gReserveFd < 0) gReserveFd = ::open("/", O_RDONLY | O_CLOEXEC);
+}
 
 #if defined(__linux__) && defined(SO_REUSEPORT)
 bool reusePortSupported() { return true; }
@@ -125,12 +132,18 @@ int listenSocket(const struct sockaddr_storage& addr, bool reusePort, int backlo
   return fd;
 }
 
-int acceptSocket(int listenFd, struct sockaddr_storage* peer) {
+int acceptSocket(int listenFd, struct sockaddr_storage* peer, bool* backOff) {
+  *backOff = false;
   for (;;) {
     int fd = acceptOne(listenFd, peer);
     if (fd >= 0) return fd;
     if (errno == EINTR || errno == ECONNABORTED) continue;
-    if (errno == EMFILE || errno == ENFILE) refusePending(listenFd);
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
+    // The listener stays readable while this lasts: polling it again at
+    // once would spin its loop. Out of descriptors and the pending
+    // connections refused, the next readiness is a new peer.
+    if ((errno == EMFILE || errno == ENFILE) && refusePending(listenFd) > 0) return -1;
+    *backOff = true;
     return -1;
   }
 }

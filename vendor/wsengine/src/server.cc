@@ -330,9 +330,14 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   // later loop turn).
   struct Listener {
     uv_poll_t poll;
+    // Polling paused (acceptSocket's backOff, or a poll error): resumes it.
+    uv_timer_t retry;
     int fd = -1;
+    int openHandles = 2;  // freed when both handles' close callbacks ran
     std::shared_ptr<ServerImpl> server;
   };
+  // How long a listener that cannot accept rests before polling again.
+  static constexpr uint64_t kAcceptRetryMs = 100;
 
   // What a socket of this server counts against (under mu_), from accept to
   // close, kept beside its connection in conns_. Per-connection memory: the
@@ -559,6 +564,9 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     uv_poll_init(loop_->loop(), &l->poll, fd);
     loop_->initHandle(reinterpret_cast<uv_handle_t*>(&l->poll));
     l->poll.data = l;
+    uv_timer_init(loop_->loop(), &l->retry);
+    loop_->initHandle(reinterpret_cast<uv_handle_t*>(&l->retry));
+    l->retry.data = l;
     uv_poll_start(&l->poll, UV_READABLE, &ServerImpl::onAcceptable);
     struct sockaddr_storage bound;
     socklen_t len = sizeof bound;
@@ -604,8 +612,22 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     uv_poll_stop(&l->poll);
     ::close(l->fd);
     l->fd = -1;
-    uv_close(reinterpret_cast<uv_handle_t*>(&l->poll),
-             [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
+    auto closed = [](uv_handle_t* h) {
+      auto* l = static_cast<Listener*>(h->data);
+      if (--l->openHandles == 0) delete l;
+    };
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->poll), closed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->retry), closed);
+  }
+
+  // Stops polling the listener and polls it again after kAcceptRetryMs.
+  static void restListener(Listener* l) {
+    uv_poll_stop(&l->poll);
+    uv_timer_start(&l->retry, [](uv_timer_t* t) {
+      auto* l = static_cast<Listener*>(t->data);
+      openReserve();
+      uv_poll_start(&l->poll, UV_READABLE, &ServerImpl::onAcceptable);
+    }, kAcceptRetryMs, 0);
   }
 
   std::vector<std::shared_ptr<Connection>> snapshot() const {
@@ -624,13 +646,24 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
   // Up to 64 connections per readiness: one busy listener must not keep its
   // loop from the connections it serves (the socket stays readable, so the
   // rest come at the next turn).
+  // A poll error (libuv has stopped the handle) or an accept that keeps
+  // failing rests the listener (restListener) instead of leaving a server
+  // that says it runs but accepts nothing, or spinning on a listener that
+  // stays readable.
   static void onAcceptable(uv_poll_t* h, int status, int) {
-    if (status < 0) return;
     auto* l = static_cast<Listener*>(h->data);
+    if (status < 0) {
+      restListener(l);
+      return;
+    }
     for (int i = 0; i < 64; ++i) {
       struct sockaddr_storage peer;
-      int fd = acceptSocket(l->fd, &peer);
-      if (fd < 0) return;
+      bool backOff = false;
+      int fd = acceptSocket(l->fd, &peer, &backOff);
+      if (fd < 0) {
+        if (backOff) restListener(l);
+        return;
+      }
       l->server->accepted(fd, peer);
     }
   }
