@@ -118,6 +118,13 @@ const SocketOps Connection::kSocketOps = {&Connection::onAlloc, &Connection::onR
                                            &Connection::onSocketClosed};
 
 bool Connection::adopt(int fd, bool accepted) {
+  // Aborted before its socket came (a stop() ran between the server's
+  // registering it and this): it has finished and left the server's table,
+  // so nothing would ever close the socket or let go of the connection.
+  if (socketClosing_) {
+    ::close(fd);
+    return false;
+  }
   initHandles();
   if (sock_.open(fd, accepted) != 0) {
     ::close(fd);

@@ -68,7 +68,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
   // Server role: adopt an accepted socket (the fd is ours from here, closed
   // on failure) and start reading the opening handshake. `accepted`: it
   // comes from the listener (acceptOne), already non-blocking and
-  // close-on-exec.
+  // close-on-exec. False (fd closed) when it failed or the connection was
+  // aborted before.
   bool adopt(int fd, bool accepted = false);
   // Server role, right after adopt(): the bytes the socket's previous owner
   // had already read from it (Server::adopt), handled as the first read.

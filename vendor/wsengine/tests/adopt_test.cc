@@ -20,7 +20,10 @@
 #include <vector>
 
 #include "check.h"
+#include "connection.h"
+#include "io_loop.h"
 #include "raw_peer.h"
+#include "settings.h"
 #include "wsengine/wsengine.h"
 
 using namespace wsengine;
@@ -221,9 +224,42 @@ void testRefusals() {
   ::close(sv2[1]);
 }
 
+// A connection aborted before its socket came closes the socket it is then
+// given, and does not keep itself: a stop() that lands while
+// Server::adopt's hand-over is under way aborts the registered connection
+// (no socket yet: it finishes and leaves the table) before the posted
+// adopt() runs. Before the fix that adopt opened the socket and held the
+// connection for good: the peer was never read and never closed.
+void testAdoptAfterAbort() {
+  int sv[2];
+  CHECK(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+  auto settings = std::make_shared<ConnSettings>();
+  settings->sink = std::make_shared<Sink>();
+  IoLoop& loop = firstLoop();
+  auto c = std::make_shared<Connection>(loop, 1, settings);
+  bool adopted = true;
+  loop.runSync([&] {
+    c->abort();
+    adopted = c->adopt(sv[0], false);
+  });
+  CHECK(!adopted);
+  struct pollfd pfd = {sv[1], POLLIN, 0};
+  CHECK(::poll(&pfd, 1, 2000) == 1);
+  char b;
+  CHECK_EQ(::recv(sv[1], &b, 1, MSG_DONTWAIT), 0);  // EOF: the engine closed its end
+  long holders = 0;
+  loop.runSync([&] {
+    holders = c.use_count();  // the test's only, no hold of its own
+    c.reset();
+  });
+  CHECK_EQ(holders, 1L);
+  ::close(sv[1]);
+}
+
 }  // namespace
 
 int main() {
+  testAdoptAfterAbort();
   testAdoptWithReceivedBytes();
   testAdoptBadRequest();
   testRefusals();
