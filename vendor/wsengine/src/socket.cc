@@ -124,7 +124,9 @@ size_t Socket::writeQueueSize() const {
 }
 
 int Socket::shutdown() {
-  if (fd_ < 0 || (flags_ & (kClosing | kShutdownWanted | kShutdownDone))) return UV_ENOTCONN;
+  // While connecting too, as libuv (the stream is not writable yet).
+  if (fd_ < 0 || (flags_ & (kClosing | kConnecting | kShutdownWanted | kShutdownDone)))
+    return UV_ENOTCONN;
   flags_ |= kShutdownWanted;
   maybeShutdown();
   return 0;
@@ -179,16 +181,32 @@ void Socket::updateInterest() {
   if (want == interest_) return;
   if (!poller_->watch(this, want)) {
     // epoll refused (ENOMEM, ENOSPC: the user's epoll watch limit). The
-    // socket cannot be served: fail what waits on it.
-    int err = -errno;
-    if (flags_ & kConnecting) {
-      flags_ &= static_cast<uint8_t>(~kConnecting);
-      ops_->connected(this, err);
-    } else if (flags_ & kReading) {
-      flags_ &= static_cast<uint8_t>(~kReading);
-      uv_buf_t none = uv_buf_init(nullptr, 0);
-      ops_->read(this, err, &none);
-    }
+    // socket cannot be served: what waits on it fails, later on the loop
+    // (this runs inside connect(), readStart() and write(), which never
+    // call back).
+    if (flags_ & kFailed) return;
+    flags_ |= kFailed;
+    if (!(flags_ & kShutdownDone)) shutdownStatus_ = static_cast<int16_t>(-errno);
+    queueSelf();
+  }
+}
+
+void Socket::reportFailure(int err) {
+  // The pending connect, else the write in progress (nothing will write the
+  // queue: the rest waits for close, as after a failed write) and the reads.
+  if (flags_ & kConnecting) {
+    flags_ &= static_cast<uint8_t>(~kConnecting);
+    ops_->connected(this, err);
+    return;
+  }
+  if (SocketWrite* w = writeHead_) {
+    writeHead_ = w->nextQueued;
+    finishWrite(w, err);
+  }
+  if (flags_ & kReading) {
+    flags_ &= static_cast<uint8_t>(~kReading);
+    uv_buf_t none = uv_buf_init(nullptr, 0);
+    ops_->read(this, err, &none);
   }
 }
 
@@ -318,9 +336,16 @@ void Socket::queueSelf() {
 
 void Socket::runDeferred() {
   flags_ &= static_cast<uint8_t>(~kQueued);
+  // A refusal that came while a shutdown's status held the field has no
+  // errno of its own left: ENOMEM stands for it.
+  int failure = (flags_ & kShutdownDone) ? UV_ENOMEM : shutdownStatus_;
   if (flags_ & kShutdownDone) {
     flags_ &= static_cast<uint8_t>(~kShutdownDone);
     ops_->shutdown(this, shutdownStatus_);
+  }
+  if ((flags_ & (kFailed | kClosing)) == kFailed) {
+    flags_ &= static_cast<uint8_t>(~kFailed);
+    reportFailure(failure);
   }
   if (!(flags_ & kClosing)) return;
   if (flags_ & kRequeue) {
@@ -454,25 +479,26 @@ void Poller::onPoll(uv_poll_t* h, int status, int) {
 
 #else  // WSENGINE_SOCKET_UV_POLL: one uv_poll_t per socket
 
-namespace {
-void onSocketPoll(uv_poll_t* h, int status, int events) {
+void Poller::onSocketPoll(uv_poll_t* h, int status, int events) {
   auto* s = static_cast<Socket*>(h->data);
+  // An error stops the handle (libuv): the next wanted events start it again.
+  if (status < 0) s->interest_ = 0;
   uint32_t mapped = (events & UV_READABLE ? Poller::kIn : 0u) |
                     (events & UV_WRITABLE ? Poller::kOut : 0u) |
                     (events & UV_DISCONNECT ? Poller::kIn : 0u) |
                     (status < 0 ? Poller::kErrorEvents : 0u);
   s->onEvents(mapped);
 }
-}  // namespace
 
 bool Poller::watch(Socket* s, uint8_t events) {
   if (!s->poll_) {
     if (events == 0) return true;
     s->poll_ = new uv_poll_t;
-    if (uv_poll_init(loop_, s->poll_, s->fd_) != 0) {
+    int rc = uv_poll_init(loop_, s->poll_, s->fd_);
+    if (rc != 0) {  // e.g. UV_EPERM: not a file epoll takes
       delete s->poll_;
       s->poll_ = nullptr;
-      errno = EBADF;
+      errno = -rc;
       return false;
     }
     s->poll_->data = s;
@@ -482,7 +508,11 @@ bool Poller::watch(Socket* s, uint8_t events) {
     uv_poll_stop(s->poll_);
   } else {
     int mask = (events & kIn ? UV_READABLE : 0) | (events & kOut ? UV_WRITABLE : 0);
-    uv_poll_start(s->poll_, mask, &onSocketPoll);
+    int rc = uv_poll_start(s->poll_, mask, &onSocketPoll);
+    if (rc != 0) {
+      errno = -rc;
+      return false;
+    }
   }
   s->interest_ = events;
   return true;

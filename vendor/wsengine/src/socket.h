@@ -5,7 +5,7 @@
 // of it but the fd. Here every socket of a loop sits in one epoll set of the
 // loop's own (the Poller), which libuv watches as a single fd with one
 // uv_poll_t; a socket is its fd, its wanted events and its write queue
-// (sizeof(Socket) below: 56 bytes). This is how uSockets (uWebSockets) keeps
+// (sizeof(Socket): 48 bytes, held there by a static_assert in socket.cc). This is how uSockets (uWebSockets) keeps
 // its sockets, and it is what took idle memory per connection under
 // uWebSockets.js's (bench/PROFILE.md, "Seventh pass").
 //
@@ -104,8 +104,9 @@ class Socket : private Deferred {
   // SOCK_NONBLOCK | SOCK_CLOEXEC: two fcntl calls per accept saved).
   // Returns 0 or a negative errno (fd left open).
   int open(int fd, bool flagsSet = false);
-  // Starts a non-blocking connect; ops->connected reports how it ended.
-  // Returns 0 or a negative errno (then no callback).
+  // Starts a non-blocking connect; ops->connected reports how it ended,
+  // unless close() comes first (then no callback). Returns 0 or a negative
+  // errno (then no callback).
   int connect(const struct sockaddr* addr);
   // 0 or a negative errno. Reads are reported until readStop(), EOF or an
   // error.
@@ -122,7 +123,8 @@ class Socket : private Deferred {
   // write_queue_size > 0; a write taken whole leaves the queue at once).
   bool writesPending() const { return writeHead_ != nullptr; }
   // After the queued writes: the FIN (shutdown(SHUT_WR)). 0 or a negative
-  // errno (then no callback).
+  // errno (then no callback): UV_ENOTCONN while connecting, closing, or
+  // after an earlier shutdown().
   int shutdown();
   void close();
   bool closing() const { return flags_ & kClosing; }
@@ -145,6 +147,7 @@ class Socket : private Deferred {
     kClosing = 16,
     kQueued = 32,  // this socket is in the poller's deferred list
     kRequeue = 64,  // closed while queued: run again after the cancelled writes
+    kFailed = 128,  // epoll refused the socket: reported from runDeferred
   };
   void updateInterest();
   void doRead();
@@ -153,6 +156,8 @@ class Socket : private Deferred {
   void finishWrite(SocketWrite* req, int status);
   void maybeShutdown();
   void queueSelf();
+  // epoll refused the socket (updateInterest): fails what waits on it.
+  void reportFailure(int err);
 
   Poller* poller_ = nullptr;
   const SocketOps* ops_ = nullptr;
@@ -161,6 +166,8 @@ class Socket : private Deferred {
   int fd_ = -1;
   uint8_t flags_ = 0;
   uint8_t interest_ = 0;  // events registered (kIn | kOut), 0 when not in the set
+  // The shutdown's status; with kFailed and no shutdown callback pending,
+  // the errno epoll refused the socket with.
   int16_t shutdownStatus_ = 0;
 #if WSENGINE_SOCKET_UV_POLL
   uv_poll_t* poll_ = nullptr;  // heap, freed by its close callback
@@ -194,6 +201,9 @@ class Poller {
  private:
   ~Poller();
   static void onPoll(uv_poll_t* h, int status, int events);
+#if WSENGINE_SOCKET_UV_POLL
+  static void onSocketPoll(uv_poll_t* h, int status, int events);
+#endif
   static void onIdle(uv_idle_t* h);
   void runDeferred();
 

@@ -8,7 +8,9 @@
 // poller each get their own bytes; a socket closed by another's callback in
 // the same batch of events gets no read callback.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -267,6 +269,7 @@ void connects() {
     s1.init(&loop.poller(), &kOps, &ok);
     CHECK_EQ(s1.connect(reinterpret_cast<sockaddr*>(&a)), 0);
     CHECK_EQ(ok.connected, 1);  // never inside connect()
+    CHECK_EQ(s1.shutdown(), UV_ENOTCONN);  // not while connecting (it would never come)
   });
   CHECK(waitFor([&] { return onLoop<int>(loop, [&] { return ok.connected; }) != 1; }));
   CHECK_EQ(ok.connected, 0);
@@ -375,6 +378,89 @@ void closedInTheSameBatch() {
 
 }  // namespace
 
+// epoll refuses a file (EPERM): the socket's reads fail, later on the loop,
+// never inside readStart() (before, the read callback ran inside it).
+void refusedByEpoll() {
+  IoLoop& loop = nextLoop();
+  char path[] = "/tmp/socket_test.XXXXXX";
+  int fd = ::mkstemp(path);
+  CHECK(fd >= 0);
+  ::unlink(path);
+  Seen seen;
+  Socket sock;
+  bool calledInside = true;
+  loop.runSync([&] {
+    sock.init(&loop.poller(), &kOps, &seen);
+    CHECK_EQ(sock.open(fd), 0);
+    CHECK_EQ(sock.readStart(), 0);
+    calledInside = seen.readError != 0;
+  });
+  CHECK(!calledInside);
+  CHECK(waitFor([&] { return onLoop<int>(loop, [&] { return seen.readError; }) != 0; }));
+  CHECK_EQ(seen.readError, UV_EPERM);
+  CHECK(!onLoop<bool>(loop, [&] { return sock.reading(); }));
+  loop.runSync([&] { sock.close(); });
+  CHECK(waitFor([&] { return onLoop<bool>(loop, [&] { return seen.closed; }); }));
+}
+
+#if !WSENGINE_SOCKET_UV_POLL
+// A poller whose epoll set could not be made (the process was out of
+// descriptors) refuses every socket: a write the peer does not take whole
+// needs EPOLLOUT and must fail (before, with the socket not reading,
+// nothing failed it and it waited for good); a connect fails later, not
+// inside connect().
+void pollerWithoutEpoll() {
+  IoLoop& loop = nextLoop();
+  int out = -1, in = -1;
+  CHECK(socketPair(&out, &in));
+  Poller* dead = nullptr;
+  loop.runSync([&] {
+    struct rlimit old, low;
+    getrlimit(RLIMIT_NOFILE, &old);
+    low = old;
+    int lowest = 0;
+    while (fcntl(lowest, F_GETFD) >= 0) ++lowest;
+    low.rlim_cur = static_cast<rlim_t>(lowest);  // no new descriptor
+    CHECK_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+    dead = new Poller(loop.loop(), false);
+    setrlimit(RLIMIT_NOFILE, &old);
+  });
+  Seen seen;
+  Socket sock;
+  Write w;
+  w.set(pattern(8 << 20, 5));
+  loop.runSync([&] {
+    sock.init(dead, &kOps, &seen);
+    CHECK_EQ(sock.open(out), 0);
+    CHECK_EQ(sock.write(&w, &onWrite), 0);
+  });
+  CHECK(waitFor([&] { return w.status.load() != 1; }));
+  CHECK_EQ(w.status.load(), UV_EBADF);
+  loop.runSync([&] { sock.close(); });
+  CHECK(waitFor([&] { return onLoop<bool>(loop, [&] { return seen.closed; }); }));
+  ::close(in);
+
+  Seen seen2;
+  Socket client;
+  sockaddr_in a;
+  int listener = listenLoopback(&a);
+  CHECK(listener >= 0);
+  bool calledInside = true;
+  loop.runSync([&] {
+    client.init(dead, &kOps, &seen2);
+    CHECK_EQ(client.connect(reinterpret_cast<sockaddr*>(&a)), 0);
+    calledInside = seen2.connected != 1;
+  });
+  CHECK(!calledInside);
+  CHECK(waitFor([&] { return onLoop<int>(loop, [&] { return seen2.connected; }) != 1; }));
+  CHECK_EQ(seen2.connected, UV_EBADF);
+  loop.runSync([&] { client.close(); });
+  CHECK(waitFor([&] { return onLoop<bool>(loop, [&] { return seen2.closed; }); }));
+  ::close(listener);
+  loop.runSync([&] { dead->close(); });
+}
+#endif
+
 int main() {
   writeQueuesAndCompletesLater();
   closeCancelsQueuedWrites();
@@ -383,6 +469,10 @@ int main() {
   connects();
   manySocketsOnePoller();
   closedInTheSameBatch();
+  refusedByEpoll();
+#if !WSENGINE_SOCKET_UV_POLL
+  pollerWithoutEpoll();
+#endif
   std::printf("sizeof(Socket) %zu\n", sizeof(Socket));
   return check::finish();
 }
