@@ -50,30 +50,62 @@ int acceptOne(int listenFd, struct sockaddr_storage* peer) {
 std::mutex gReserveMu;
 int gReserveFd = -1;
 
+// An error accept() reports for one pending connection, not the listener
+// (Linux passes the new socket's pending network errors on, and a firewall
+// may refuse one with EPERM; accept(2) says to retry as for EAGAIN).
+bool connectionError(int e) {
+  switch (e) {
+    case EINTR:
+    case ECONNABORTED:
+    case EPERM:
+    case EPROTO:
+    case ENOPROTOOPT:
+    case EOPNOTSUPP:
+    case ENETDOWN:
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+#ifdef EHOSTDOWN
+    case EHOSTDOWN:
+#endif
+#ifdef ENONET
+    case ENONET:
+#endif
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Out of descriptors: frees the reserve, accepts and closes what is pending
-// (bounded), and takes the reserve back. Returns how many it refused: none
-// when even the reserve's number did not give accept() a descriptor (another
-// thread took it first, or it lies above a lowered limit), and then the
-// reserve may be lost until a later call opens it again.
-int refusePending(int listenFd) {
+// (bounded), and takes the reserve back. False when nothing could be
+// refused while connections wait: even the reserve's number did not give
+// accept() a descriptor (another thread took it first, or it lies above a
+// lowered limit), and the reserve may then stay lost until a later call.
+bool refusePending(int listenFd) {
   std::lock_guard<std::mutex> lock(gReserveMu);
-  if (gReserveFd < 0) gReserveFd = ::open("/", O_RDONLY | O_CLOEXEC);  // lost earlier
-  if (gReserveFd < 0) return 0;
+  if (gReserveFd < 0) {
+    // Lost earlier. Opened again now, a descriptor came free since: keep it
+    // as the reserve, and the next readiness accepts again.
+    gReserveFd = ::open("/", O_RDONLY | O_CLOEXEC);
+    return gReserveFd >= 0;
+  }
   ::close(gReserveFd);
   gReserveFd = -1;
-  int refused = 0;
+  bool stuck = false;
   for (int i = 0; i < 1024; ++i) {
     struct sockaddr_storage peer;
     int fd = acceptOne(listenFd, &peer);
     if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (connectionError(errno)) continue;
+      // EAGAIN: nothing (more) pending. Anything else with nothing refused
+      // yet: the connections wait and the listener stays readable.
+      stuck = i == 0 && errno != EAGAIN && errno != EWOULDBLOCK;
       break;
     }
     ::close(fd);
-    ++refused;
   }
   gReserveFd = ::open("/", O_RDONLY | O_CLOEXEC);
-  return refused;
+  return !stuck;
 }
 
 }  // namespace
@@ -134,18 +166,21 @@ int listenSocket(const struct sockaddr_storage& addr, bool reusePort, int backlo
 
 int acceptSocket(int listenFd, struct sockaddr_storage* peer, bool* backOff) {
   *backOff = false;
-  for (;;) {
+  // Bounded: each connection error takes one pending connection away, and
+  // a long run of them waits for the next readiness.
+  for (int i = 0; i < 64; ++i) {
     int fd = acceptOne(listenFd, peer);
     if (fd >= 0) return fd;
-    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (connectionError(errno)) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
-    // The listener stays readable while this lasts: polling it again at
-    // once would spin its loop. Out of descriptors and the pending
-    // connections refused, the next readiness is a new peer.
-    if ((errno == EMFILE || errno == ENFILE) && refusePending(listenFd) > 0) return -1;
+    // The listener stays readable while the rest last (out of descriptors
+    // with nothing to refuse them with; ENOBUFS, ENOMEM; the listener's own
+    // errors): polling it again at once would spin its loop.
+    if ((errno == EMFILE || errno == ENFILE) && refusePending(listenFd)) return -1;
     *backOff = true;
     return -1;
   }
+  return -1;
 }
 
 }  // namespace wsengine

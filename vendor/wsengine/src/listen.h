@@ -29,14 +29,15 @@ int listenSocket(const struct sockaddr_storage& addr, bool reusePort, int backlo
                  std::string& error, int* code);
 
 // accept() of one pending connection, non-blocking and close-on-exec. >= 0:
-// the fd (*peer its address). -1: nothing to accept now. Connections aborted
-// before their accept are skipped. Out of file descriptors (EMFILE, ENFILE),
+// the fd (*peer its address). -1: nothing to accept now. Connections that
+// failed before their accept (aborted, or a network error accept() passes
+// on) are skipped. Out of file descriptors (EMFILE, ENFILE),
 // the pending connections are accepted and closed at once with a descriptor
 // kept in reserve for this (as libuv does), so that a full process refuses
 // them instead of polling the listener in a busy loop. *backOff: -1 with the
 // listener still readable (out of descriptors with none to refuse them with,
-// or another error accept() keeps giving): the caller stops polling it for a
-// while, as polling it at once would spin.
+// out of memory or buffers, or an error of the listener itself): the caller
+// stops polling it for a while, as polling it at once would spin.
 int acceptSocket(int listenFd, struct sockaddr_storage* peer, bool* backOff);
 
 // Opens the reserve descriptor unless it is open (listenSocket does; a

@@ -626,7 +626,7 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     uv_timer_start(&l->retry, [](uv_timer_t* t) {
       auto* l = static_cast<Listener*>(t->data);
       openReserve();
-      uv_poll_start(&l->poll, UV_READABLE, &ServerImpl::onAcceptable);
+      if (uv_poll_start(&l->poll, UV_READABLE, &ServerImpl::onAcceptable) != 0) restListener(l);
     }, kAcceptRetryMs, 0);
   }
 

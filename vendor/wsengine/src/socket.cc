@@ -488,6 +488,11 @@ void Poller::onSocketPoll(uv_poll_t* h, int status, int events) {
                     (events & UV_DISCONNECT ? Poller::kIn : 0u) |
                     (status < 0 ? Poller::kErrorEvents : 0u);
   s->onEvents(mapped);
+  // onEvents restarts the handle only when the wanted events changed (a
+  // connect still in progress, a read that found nothing): do it here. The
+  // Socket is still in memory if onEvents closed it (its close callback is
+  // deferred).
+  if (status < 0 && !s->closing()) s->updateInterest();
 }
 
 bool Poller::watch(Socket* s, uint8_t events) {
