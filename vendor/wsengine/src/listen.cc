@@ -50,6 +50,8 @@ int acceptOne(int listenFd, struct sockaddr_storage* peer) {
 std::mutex gReserveMu;
 int gReserveFd = -1;
 
+int reserveOpen() { return ::open("/", O_RDONLY | O_CLOEXEC); }
+
 // An error accept() reports for one pending connection, not the listener
 // (Linux passes the new socket's pending network errors on, and a firewall
 // may refuse one with EPERM; accept(2) says to retry as for EAGAIN).
@@ -86,33 +88,33 @@ bool refusePending(int listenFd) {
   if (gReserveFd < 0) {
     // Lost earlier. Opened again now, a descriptor came free since: keep it
     // as the reserve, and the next readiness accepts again.
-    gReserveFd = ::open("/", O_RDONLY | O_CLOEXEC);
+    gReserveFd = reserveOpen();
     return gReserveFd >= 0;
   }
   ::close(gReserveFd);
   gReserveFd = -1;
-  bool stuck = false;
+  int refused = 0;
+  bool waiting = false;  // connections left that could not be accepted
   for (int i = 0; i < 1024; ++i) {
     struct sockaddr_storage peer;
     int fd = acceptOne(listenFd, &peer);
     if (fd < 0) {
       if (connectionError(errno)) continue;
-      // EAGAIN: nothing (more) pending. Anything else with nothing refused
-      // yet: the connections wait and the listener stays readable.
-      stuck = i == 0 && errno != EAGAIN && errno != EWOULDBLOCK;
+      waiting = errno != EAGAIN && errno != EWOULDBLOCK;
       break;
     }
     ::close(fd);
+    ++refused;
   }
-  gReserveFd = ::open("/", O_RDONLY | O_CLOEXEC);
-  return !stuck;
+  gReserveFd = reserveOpen();
+  return refused > 0 || !waiting;
 }
 
 }  // namespace
 
 void openReserve() {
   std::lock_guard<std::mutex> lock(gReserveMu);
-  if (gReserveFd < 0) gReserveFd = ::open("/", O_RDONLY | O_CLOEXEC);
+  if (gReserveFd < 0) gReserveFd = reserveOpen();
 }
 
 #if defined(__linux__) && defined(SO_REUSEPORT)

@@ -5,9 +5,9 @@
 // of it but the fd. Here every socket of a loop sits in one epoll set of the
 // loop's own (the Poller), which libuv watches as a single fd with one
 // uv_poll_t; a socket is its fd, its wanted events and its write queue
-// (sizeof(Socket): 48 bytes, held there by a static_assert in socket.cc). This is how uSockets (uWebSockets) keeps
-// its sockets, and it is what took idle memory per connection under
-// uWebSockets.js's (bench/PROFILE.md, "Seventh pass").
+// (48 bytes, held there by a static_assert in socket.cc). This is how
+// uSockets (uWebSockets) keeps its sockets, and it is what took idle memory
+// per connection under uWebSockets.js's (bench/PROFILE.md, "Seventh pass").
 //
 // The API is libuv's stream API, reduced to what Connection and Outbox use,
 // with its semantics kept where they rely on them:

@@ -114,15 +114,21 @@ void outOfDescriptors() {
   server.clear();
 }
 
+// The first open descriptor of this process that `match` accepts; -1 if none.
+template <class F>
+int findDescriptor(F match) {
+  for (int fd = 0; fd < 65536; ++fd)
+    if (fcntl(fd, F_GETFD) >= 0 && match(fd)) return fd;
+  return -1;
+}
+
 // The listener's reserve descriptor (listen.cc opens "/" for it), -1 if none.
 int reserveFd() {
-  for (int fd = 0; fd < 65536; ++fd) {
-    if (fcntl(fd, F_GETFD) < 0) continue;
+  return findDescriptor([](int fd) {
     char link[8] = {0};
     std::string path = "/proc/self/fd/" + std::to_string(fd);
-    if (readlink(path.c_str(), link, sizeof link) == 1 && link[0] == '/') return fd;
-  }
-  return -1;
+    return readlink(path.c_str(), link, sizeof link) == 1 && link[0] == '/';
+  });
 }
 
 // Out of descriptors with the reserve unusable: its number lies at or above
@@ -214,17 +220,15 @@ int serverEndOf(Peer& p) {
   struct sockaddr_in mine;
   socklen_t len = sizeof mine;
   if (getsockname(p.fd(), reinterpret_cast<sockaddr*>(&mine), &len) != 0) return -1;
-  for (int fd = 0; fd < 65536; ++fd) {
-    if (fd == p.fd() || fcntl(fd, F_GETFD) < 0) continue;
+  return findDescriptor([&](int fd) {
     struct sockaddr_storage peer;
     socklen_t plen = sizeof peer;
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) != 0) continue;
+    if (fd == p.fd() || getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) != 0)
+      return false;
     const auto* in = reinterpret_cast<const sockaddr_in*>(&peer);
-    if (peer.ss_family == AF_INET && in->sin_port == mine.sin_port &&
-        in->sin_addr.s_addr == mine.sin_addr.s_addr)
-      return fd;
-  }
-  return -1;
+    return peer.ss_family == AF_INET && in->sin_port == mine.sin_port &&
+           in->sin_addr.s_addr == mine.sin_addr.s_addr;
+  });
 }
 
 // An accepted socket is non-blocking (the loop never blocks on one peer) and
