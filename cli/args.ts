@@ -120,6 +120,26 @@ export function writableDir(value: string, what: string): string {
   return usablePath(value, what, fs.constants.W_OK, 'dir');
 }
 
+/**
+ * The passphrase in FILE: its first line, without the line ending (as
+ * `openssl -passin file:`). A file, not a command-line value, because any
+ * user of the machine can read another's arguments (ps, /proc/PID/cmdline).
+ * FILE may be a pipe: /dev/stdin, or a shell's <(printf %s "$PASS").
+ */
+export function passphraseFile(value: string, flag: string): string {
+  let text: string;
+  try {
+    if (fs.statSync(value).isDirectory()) throw new UsageError(`${flag}: '${value}' is a directory`);
+    text = fs.readFileSync(value, 'utf8');
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`${flag}: cannot read '${value}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const line = text.split(/\r?\n/, 1)[0];
+  if (line === '') throw new UsageError(`${flag}: the first line of '${value}' is empty`);
+  return line;
+}
+
 /** A ws:// or wss:// URL (WHATWG URL parsing). */
 export function wsUrl(value: string, command: string): URL {
   let u: URL;

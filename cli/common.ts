@@ -4,7 +4,7 @@
 // the package's entry, once compiled).
 import { WebSocketClient, WebSocketServer } from '../lib/index';
 import type { ClientOptions, ClientStartStatus, CloseContext, ErrorContext, OpenContext, ServerOptions } from '../lib/index';
-import { UsageError, headers, oneLine, port, readableFile, seconds } from './args';
+import { UsageError, headers, oneLine, passphraseFile, port, readableFile, seconds } from './args';
 
 /** Close codes after which a session ended normally (RFC 6455 §7.4.1). */
 export const NORMAL_CLOSE = new Set([1000, 1001, 1005]);
@@ -14,6 +14,44 @@ export interface ClientFlags {
   ca?: string;
   'no-check'?: boolean;
   timeout?: string;
+  cert?: string;
+  key?: string;
+  'passphrase-file'?: string;
+}
+
+/** The flags of a certificate and its key, on a client (its own certificate) and on a server. */
+export const CERT_FLAGS = {
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  'passphrase-file': { type: 'string' },
+} as const;
+
+/**
+ * --cert FILE --key FILE [--passphrase-file FILE] as TLS options: both files
+ * or neither, and a passphrase only for a key. Undefined when none is given.
+ */
+function certOptions(command: string, flags: { cert?: string; key?: string; 'passphrase-file'?: string }) {
+  if ((flags.cert === undefined) !== (flags.key === undefined)) {
+    throw new UsageError(`${command}: --cert and --key go together`);
+  }
+  if (flags['passphrase-file'] !== undefined && flags.key === undefined) {
+    throw new UsageError(`${command}: --passphrase-file is the passphrase of --key: give --cert and --key too`);
+  }
+  if (flags.cert === undefined || flags.key === undefined) return undefined;
+  const tls: { certFile: string; keyFile: string; passphrase?: string } = {
+    certFile: readableFile(flags.cert, '--cert'),
+    keyFile: readableFile(flags.key, '--key'),
+  };
+  if (flags['passphrase-file'] !== undefined) tls.passphrase = passphraseFile(flags['passphrase-file'], '--passphrase-file');
+  return tls;
+}
+
+/**
+ * An engine message as the command line should say it: the engine names the
+ * API option (tls.passphrase) where ixws takes a flag.
+ */
+export function cliMessage(message: string): string {
+  return message.replace('(tls.passphrase)', '(--passphrase-file)');
 }
 
 /** Client options from the flags connect and send share. */
@@ -26,9 +64,11 @@ export function clientOptions(command: string, url: URL, flags: ClientFlags): Cl
   };
   const h = headers(flags.header);
   if (h) opts.headers = h;
-  if (flags.ca !== undefined || flags['no-check']) {
-    if (url.protocol !== 'wss:') throw new UsageError(`${command}: ${flags.ca !== undefined ? '--ca' : '--no-check'} needs a wss:// URL`);
-    opts.tls = {};
+  // The first TLS flag given, if any: each needs a wss:// URL.
+  const tlsFlag = (['ca', 'no-check', 'cert', 'key', 'passphrase-file'] as const).find((f) => flags[f] !== undefined);
+  if (tlsFlag !== undefined) {
+    if (url.protocol !== 'wss:') throw new UsageError(`${command}: --${tlsFlag} needs a wss:// URL`);
+    opts.tls = { ...certOptions(command, flags) };
     if (flags.ca !== undefined) opts.tls.caFile = readableFile(flags.ca, '--ca');
     if (flags['no-check']) {
       opts.tls.verifyPeer = false;
@@ -40,7 +80,7 @@ export function clientOptions(command: string, url: URL, flags: ClientFlags): Cl
 
 /** Why a connection attempt failed, in one phrase. */
 export function failure(status: ClientStartStatus): string {
-  const reason = status.errorStr || 'unknown error';
+  const reason = cliMessage(status.errorStr || 'unknown error');
   return status.http_status && !reason.includes(String(status.http_status)) ? `${reason} (HTTP ${status.http_status})` : reason;
 }
 
@@ -49,6 +89,7 @@ export interface ServerFlags {
   host?: string;
   cert?: string;
   key?: string;
+  'passphrase-file'?: string;
   deflate?: boolean;
   'no-deflate'?: boolean;
 }
@@ -56,20 +97,15 @@ export interface ServerFlags {
 export const SERVER_FLAGS = {
   port: { type: 'string', short: 'p' },
   host: { type: 'string' },
-  cert: { type: 'string' },
-  key: { type: 'string' },
+  ...CERT_FLAGS,
 } as const;
 
-/** Server options from --port, --host, --cert/--key, --deflate/--no-deflate. */
+/** Server options from --port, --host, --cert/--key/--passphrase-file, --deflate/--no-deflate. */
 export function serverOptions(command: string, flags: ServerFlags): ServerOptions {
   const opts: ServerOptions = { port: port(flags.port, 8080), host: flags.host ?? '127.0.0.1' };
   if (flags.host !== undefined && flags.host.trim() === '') throw new UsageError('--host: empty');
-  if ((flags.cert === undefined) !== (flags.key === undefined)) {
-    throw new UsageError(`${command}: --cert and --key go together`);
-  }
-  if (flags.cert !== undefined && flags.key !== undefined) {
-    opts.tls = { certFile: readableFile(flags.cert, '--cert'), keyFile: readableFile(flags.key, '--key') };
-  }
+  const tls = certOptions(command, flags);
+  if (tls) opts.tls = tls;
   if (flags.deflate && flags['no-deflate']) throw new UsageError(`${command}: --deflate and --no-deflate exclude each other`);
   if (flags['no-deflate']) opts.disablePerMessageDeflate = true;
   return opts;

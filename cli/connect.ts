@@ -3,7 +3,7 @@ import * as readline from 'readline';
 import { WebSocketClient } from '../lib/index';
 import type { CloseContext, DataContext, ErrorContext } from '../lib/index';
 import { RunError, UsageError, oneLine, parse, seconds, wsUrl } from './args';
-import { NORMAL_CLOSE, clientOptions, drained, failure, watchSignals } from './common';
+import { CERT_FLAGS, NORMAL_CLOSE, clientOptions, drained, failure, watchSignals } from './common';
 import { COMMANDS } from './help';
 
 const OPTIONS = {
@@ -11,6 +11,7 @@ const OPTIONS = {
   protocol: { type: 'string', multiple: true },
   ca: { type: 'string' },
   'no-check': { type: 'boolean' },
+  ...CERT_FLAGS,
   binary: { type: 'boolean' },
   hex: { type: 'boolean' },
   base64: { type: 'boolean' },

@@ -29,6 +29,9 @@ const SERVER_OPTIONS = `Options:
       --host H             address to listen on (default 127.0.0.1)
       --cert FILE          TLS certificate (PEM); with --key, serve wss://
       --key FILE           TLS private key (PEM)
+      --passphrase-file FILE
+                           the passphrase of an encrypted --key: the first line
+                           of FILE, which may be a pipe: <(printf %s "$PASS")
       --deflate            accept permessage-deflate (the default)
       --no-deflate         refuse permessage-deflate
   -h, --help               this help
@@ -54,6 +57,10 @@ Options:
       --protocol P         a subprotocol to offer (repeatable, in order of preference)
       --ca FILE            trust the CA certificate(s) in FILE (PEM) instead of the system's
       --no-check           do not verify the server's TLS certificate or host name
+      --cert FILE          a client certificate (PEM), for servers that ask for one; with --key
+      --key FILE           its private key (PEM)
+      --passphrase-file FILE
+                           the passphrase of an encrypted --key: the first line of FILE
       --binary             send each line as a binary message
       --hex                print binary messages as hex (the default)
       --base64             print binary messages as base64
@@ -92,6 +99,10 @@ Options:
   -H, --header NAME:VALUE  an extra request header (repeatable)
       --ca FILE            trust the CA certificate(s) in FILE (PEM) instead of the system's
       --no-check           do not verify the server's TLS certificate or host name
+      --cert FILE          a client certificate (PEM), for servers that ask for one; with --key
+      --key FILE           its private key (PEM)
+      --passphrase-file FILE
+                           the passphrase of an encrypted --key: the first line of FILE
       --deflate            offer permessage-deflate (off by default: files are often compressed)
       --progress           always draw the progress bar
       --no-progress        never draw it
@@ -119,6 +130,9 @@ Options:
       --max-size BYTES     largest message accepted (default: ix-websocket's maxPayload, 100 MiB)
       --cert FILE          TLS certificate (PEM); with --key, serve wss://
       --key FILE           TLS private key (PEM)
+      --passphrase-file FILE
+                           the passphrase of an encrypted --key: the first line
+                           of FILE, which may be a pipe: <(printf %s "$PASS")
   -h, --help               this help
 `,
 };

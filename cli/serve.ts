@@ -2,7 +2,7 @@
 import { WebSocketServer } from '../lib/index';
 import type { DataContext } from '../lib/index';
 import { RunError, oneLine, parse } from './args';
-import { SERVER_FLAGS, listenUrl, logConnections, watchSignals, serverOptions, stopServer } from './common';
+import { SERVER_FLAGS, cliMessage, listenUrl, logConnections, watchSignals, serverOptions, stopServer } from './common';
 import { COMMANDS } from './help';
 
 const OPTIONS = {
@@ -36,7 +36,7 @@ export async function serve(kind: ServerKind, args: string[]): Promise<number> {
   const status = server.start();
   if (!status.success) {
     server.clear();
-    throw new RunError(`cannot listen on ${opts.host}:${opts.port}: ${oneLine(status.message)}`);
+    throw new RunError(`cannot listen on ${opts.host}:${opts.port}: ${oneLine(cliMessage(status.message))}`);
   }
   log(`${kind} listening on ${listenUrl(opts, server.port)}`);
 

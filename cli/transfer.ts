@@ -5,7 +5,7 @@ import * as path from 'path';
 import { WebSocketClient, WebSocketServer } from '../lib/index';
 import type { CloseContext, DataContext, ErrorContext } from '../lib/index';
 import { RunError, UsageError, bytes, oneLine, parse, readableFile, seconds, writableDir, wsUrl } from './args';
-import { SERVER_FLAGS, clientOptions, failure, listenUrl, logConnections, watchSignals, serverOptions, stopServer } from './common';
+import { CERT_FLAGS, SERVER_FLAGS, cliMessage, clientOptions, failure, listenUrl, logConnections, watchSignals, serverOptions, stopServer } from './common';
 import { FileMessageError, badName, decodeFileMessage, encodeFileMessage, parseVerdict } from './file-message';
 import type { Verdict } from './file-message';
 import { COMMANDS } from './help';
@@ -26,6 +26,7 @@ const SEND_OPTIONS = {
   header: { type: 'string', multiple: true, short: 'H' },
   ca: { type: 'string' },
   'no-check': { type: 'boolean' },
+  ...CERT_FLAGS,
   deflate: { type: 'boolean' },
   progress: { type: 'boolean' },
   'no-progress': { type: 'boolean' },
@@ -237,7 +238,7 @@ export async function receive(args: string[]): Promise<number> {
   const status = server.start();
   if (!status.success) {
     server.clear();
-    throw new RunError(`cannot listen on ${opts.host}:${opts.port}: ${oneLine(status.message)}`);
+    throw new RunError(`cannot listen on ${opts.host}:${opts.port}: ${oneLine(cliMessage(status.message))}`);
   }
   log(`receive listening on ${listenUrl(opts, server.port)}, saving into ${path.resolve(dir)}`);
 

@@ -6,6 +6,7 @@
 // arrival; the bin installed from an npm tarball.
 import { execFileSync, spawn } from 'child_process';
 import type { ChildProcessWithoutNullStreams } from 'child_process';
+import * as crypto from 'crypto';
 import { createHash, randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as http from 'http';
@@ -246,6 +247,10 @@ describe('help and usage', () => {
     [['echo-server', '--port', 'eighty'], /--port: expected a port number/],
     [['echo-server', '--port', '-1'], /--port/],
     [['echo-server', '--cert', 'x.pem'], /--cert and --key go together/],
+    [['echo-server', '--passphrase-file', 'pass.txt'], /--passphrase-file is the passphrase of --key: give --cert and --key too/],
+    [['connect', 'ws://127.0.0.1:9', '--cert', 'c.pem', '--key', 'k.pem'], /connect: --cert needs a wss:\/\/ URL/],
+    [['connect', 'wss://127.0.0.1:9', '--key', 'k.pem'], /connect: --cert and --key go together/],
+    [['send', 'wss://127.0.0.1:9', IXWS, '--passphrase-file', 'pass.txt'], /send: --passphrase-file is the passphrase of --key/],
     [['echo-server', '--deflate', '--no-deflate'], /--deflate and --no-deflate exclude each other/],
     [['broadcast-server', 'extra'], /broadcast-server: unexpected argument 'extra'/],
     [['send', 'ws://127.0.0.1:9'], /send: missing FILE/],
@@ -744,6 +749,93 @@ describe('TLS with a certificate made at test time', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(sha256(fs.readFileSync(path.join(into, 'tls-file.bin')))).toBe(sha256(fs.readFileSync(file)));
     expect((await finished(rcv.cli)).code).toBe(0);
+  });
+
+  /** `key` (PEM) encrypted with `passphrase`, written to `name` (0600) in the folder. */
+  const encryptedKeyFile = (key: string, passphrase: string, name: string) => {
+    const file = path.join(dir, name);
+    const pem = crypto.createPrivateKey(key).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase });
+    fs.writeFileSync(file, pem, { mode: 0o600 });
+    return file;
+  };
+  const textFile = (name: string, content: string) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, content, { mode: 0o600 });
+    return file;
+  };
+
+  test('an encrypted --key serves with --passphrase-file (its first line; a pipe too); without it, or wrong, one line and exit 1', async () => {
+    const encKey = encryptedKeyFile(fs.readFileSync(keyFile, 'utf8'), 'open sesame', 'server-encrypted.key');
+    const pass = textFile('pass.txt', 'open sesame\nthe second line is not read\n');
+    const srv = await serverCli(['echo-server', '--cert', certFile, '--key', encKey, '--passphrase-file', pass]);
+    const ok = await run(['connect', srv.url, '--ca', caFile], 'locked key\n');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toBe('locked key\n');
+    expect((await signal(srv.cli, 'SIGTERM')).code).toBe(0);
+
+    // As the help says: bash's <(printf ...) hands over a pipe, and the passphrase never touches the disk.
+    const script = `exec "$NODE" "$IXWS" echo-server --cert "$CERT" --key "$KEY" --port 0 --passphrase-file <(printf %s "$PASS")`;
+    const env = { NODE: process.execPath, IXWS, CERT: certFile, KEY: encKey, PASS: 'open sesame' };
+    const piped = spawnCli(['-c', script], { cmd: 'bash', env });
+    piped.child.stdin.end();
+    const url = (await piped.waitOut(/listening on (wss:\/\/\S+)/))[1];
+    const viaPipe = await run(['connect', url, '--ca', caFile], 'piped\n');
+    expect(viaPipe.code, viaPipe.stderr).toBe(0);
+    expect(viaPipe.stdout).toBe('piped\n');
+    expect((await signal(piped, 'SIGTERM')).code).toBe(0);
+
+    const none = await run(['echo-server', '--cert', certFile, '--key', encKey, '--port', '0']);
+    expect(none.code).toBe(1);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toMatch(/^ixws: cannot listen on 127\.0\.0\.1:0: TLS: the private key is encrypted: give its passphrase \(--passphrase-file\)\n$/);
+    const wrong = await run(['receive', '--cert', certFile, '--key', encKey, '--passphrase-file', textFile('wrong.txt', 'guess\n'), '--port', '0']);
+    expect(wrong.code).toBe(1);
+    expect(lines(wrong.stderr)).toHaveLength(1);
+    expect(wrong.stderr).toMatch(/^ixws: cannot listen on .*TLS: cannot load private key \(wrong passphrase\?\)/);
+    const empty = await run(['echo-server', '--cert', certFile, '--key', encKey, '--passphrase-file', textFile('empty.txt', '\nopen sesame\n')]);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/^ixws: --passphrase-file: the first line of '.*empty\.txt' is empty/);
+    const missing = await run(['echo-server', '--cert', certFile, '--key', encKey, '--passphrase-file', path.join(dir, 'no-such-file')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^ixws: --passphrase-file: cannot read '.*no-such-file' \(ENOENT\)/);
+  });
+
+  test('connect and send with --cert/--key (an encrypted key, --passphrase-file) to a server that verifies clients; without them, exit 1', async () => {
+    const clients = makeTestCa('ixws cli clients CA');
+    const user = clients.client('cli user');
+    clients.remove();
+    const userCert = textFile('user.crt', user.cert);
+    const userKey = encryptedKeyFile(user.key, 'client pass', 'user-encrypted.key');
+    const userPass = textFile('user-pass.txt', 'client pass\n');
+    const server = libServer({
+      host: '127.0.0.1',
+      tls: { cert: fs.readFileSync(certFile, 'utf8'), key: fs.readFileSync(keyFile, 'utf8'), ca: clients.ca, verifyPeer: true },
+    });
+    const subjects: string[] = [];
+    server.on('open', (_client: number, ctx: OpenContext) => subjects.push(new crypto.X509Certificate(ctx.tls!.peerCertificate).subject));
+    server.on('message', (client: number, ctx: DataContext) => server.send(ctx.data, { clients: [client] }));
+    const url = `wss://127.0.0.1:${server.port}`;
+    const mine = ['--ca', caFile, '--cert', userCert, '--key', userKey, '--passphrase-file', userPass];
+
+    const ok = await run(['connect', url, ...mine], 'with my certificate\n');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toBe('with my certificate\n');
+    expect(subjects).toEqual(['CN=cli user']);
+
+    const without = await run(['connect', url, '--ca', caFile], 'x\n');
+    expect(without.code).toBe(1);
+    expect(without.stdout).toBe('');
+    expect(subjects).toHaveLength(1);
+
+    const noPass = await run(['connect', url, '--ca', caFile, '--cert', userCert, '--key', userKey], 'x\n');
+    expect(noPass.code).toBe(1);
+    expect(lines(noPass.stderr)).toHaveLength(1);
+    expect(noPass.stderr).toMatch(/^ixws: cannot connect to wss:.*: TLS: the private key is encrypted: give its passphrase \(--passphrase-file\)\n$/);
+
+    // send takes the same flags (its receiver here is not 'ixws receive': it only needs to get through TLS).
+    const sent = await run(['send', url, certFile, ...mine, '--timeout', '2']);
+    expect(subjects).toEqual(['CN=cli user', 'CN=cli user']);
+    expect(sent.stderr).not.toMatch(/cannot connect/);
   });
 });
 

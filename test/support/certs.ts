@@ -25,6 +25,8 @@ export interface TestCa {
   caFile: string;
   /** A server leaf signed by the CA for the given subjectAltName entries (e.g. ['DNS:localhost', 'IP:127.0.0.1']). */
   leaf(name: string, altNames: string[]): CertPair;
+  /** A client leaf signed by the CA (extendedKeyUsage clientAuth), for servers that verify clients. */
+  client(name: string): CertPair;
   /** Removes the folder. */
   remove(): void;
 }
@@ -39,6 +41,10 @@ export function makeTestCa(cn = 'ixws test CA'): TestCa {
     caFile,
     leaf(name, altNames) {
       const leaf = issueCert({ cn: name, issuer: ca, altNames, extKeyUsage: ['serverAuth'] });
+      return { cert: leaf.cert, key: leaf.key };
+    },
+    client(name) {
+      const leaf = issueCert({ cn: name, issuer: ca, extKeyUsage: ['clientAuth'] });
       return { cert: leaf.cert, key: leaf.key };
     },
     remove: () => fs.rmSync(dir, { recursive: true, force: true }),
