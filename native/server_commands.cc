@@ -35,7 +35,17 @@ Napi::Value WebsocketServerStart(const Napi::CallbackInfo& info) {
   }
   ServerOptions opts = s->config.effective();
   if (s->config.inlineLoop) opts.loop = Instance::get(env)->embeddedLoop();
+  // Port 0 asks the system for a port once. A restart binds the port it got
+  // again: the object stop() returned says the server is there, and clients
+  // that reconnect look for it there. If that port was taken meanwhile, the
+  // system picks another, which the status reports.
+  const bool samePort = opts.port == 0 && s->boundPort > 0;
+  if (samePort) opts.port = s->boundPort;
   StartResult r = s->engine->start(opts);
+  if (!r.success && samePort) {
+    opts.port = 0;
+    r = s->engine->start(opts);
+  }
   if (r.success) {
     s->started = true;
     s->boundPort = r.port;

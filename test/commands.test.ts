@@ -14,7 +14,9 @@ import {
   websocketServerSend,
   websocketServerStart,
   websocketServerStop,
+  WebSocketServer,
 } from '../lib/index';
+import type { ServerObject } from '../lib/index';
 import {
   Collector,
   canListen,
@@ -157,19 +159,60 @@ describe('wrong argument types throw a TypeError naming the argument', () => {
   });
 });
 
+/** Resolves once a plain TCP listener can take `port` (a stop releases it on the IO thread). */
+async function waitUntilFree(port: number): Promise<void> {
+  const deadline = Date.now() + 3000;
+  while (!(await canListen(port))) {
+    if (Date.now() > deadline) throw new Error(`port ${port} still taken after stop`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('websocketServerStart / Stop', () => {
   test('port 0 is reported by start, and stop returns the object with it', async () => {
     const srv = startServer();
     expect(srv.port).toBeGreaterThan(0);
     const stopped = websocketServerStop(srv.server);
     expect(stopped).toMatchObject({ ref: srv.server.ref, port: srv.port, host: '127.0.0.1' });
-    // the port is released (on the IO thread, so allow it a moment): a
-    // plain TCP listener can take it
-    const deadline = Date.now() + 3000;
-    while (!(await canListen(srv.port))) {
-      if (Date.now() > deadline) throw new Error(`port ${srv.port} still taken after stop`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    // the port is released: a plain TCP listener can take it
+    await waitUntilFree(srv.port);
+  });
+
+  test('port 0: a restart binds the port the first start got (where clients reconnect), or another if it was taken meanwhile', async () => {
+    const srv = startServer();
+    expect((websocketServerStop(srv.server) as ServerObject).port).toBe(srv.port);
+    // with the object as created (port: 0) or by ref alone, as the class's start() does
+    await waitUntilFree(srv.port);
+    expect(websocketServerStart(srv.server)).toMatchObject({ success: true, port: srv.port });
+    const again = await connectClient(srv);
+    expect(websocketClientSend(again.client, 'same port').success).toBe(true);
+    await srv.events.waitFor((e) => e.type === 'message' && e.ctx.data === 'same port');
+    expect((websocketServerStop(srv.server) as ServerObject).port).toBe(srv.port);
+    await waitUntilFree(srv.port);
+    expect(websocketServerStart({ ref: srv.server.ref })).toMatchObject({ success: true, port: srv.port });
+    websocketServerStop(srv.server);
+    await waitUntilFree(srv.port);
+
+    // another listener took the port: the system picks a new one, the status and the object say which
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen(srv.port, '127.0.0.1', resolve));
+    defer(() => squatter.close());
+    const moved = websocketServerStart(srv.server);
+    expect(moved.success).toBe(true);
+    expect(moved.port).toBeGreaterThan(0);
+    expect(moved.port).not.toBe(srv.port);
+    expect((websocketServerStop(srv.server) as ServerObject).port).toBe(moved.port);
+
+    // the class: server.port, server.object and the next start() agree
+    const cls = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    defer(() => cls.clear());
+    const first = cls.start();
+    expect(first.success).toBe(true);
+    cls.stop();
+    expect(cls.object.port).toBe(first.port);
+    expect(cls.port).toBe(first.port);
+    await waitUntilFree(first.port!);
+    expect(cls.start()).toMatchObject({ success: true, port: first.port });
   });
 
   test('stop then start again on the same port serves again', async () => {
