@@ -350,6 +350,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     url_ = origUrl_;
     hopUrl_ = opts_.url;
     redirects_ = 0;
+    leftOrigin_ = false;
     connectHop();
   }
 
@@ -387,11 +388,15 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     }
     auto s = std::make_shared<ConnSettings>(*baseSettings_);
     if (tls) s->tls = tlsCtx_;
-    s->tlsHost = opts_.tls.servername.empty() ? url_.host : opts_.tls.servername;
+    // tls.servername names the url's host; a redirect's hop to another host
+    // is verified against its own name.
+    bool ownName = !opts_.tls.servername.empty() && sameHost(origUrl_, url_);
+    s->tlsHost = ownName ? opts_.tls.servername : url_.host;
     s->tlsPeer = (url_.ipv6 ? "[" + url_.host + "]" : url_.host) + ":" + std::to_string(url_.port);
     s->hostHeader = url_.hostHeader();
     s->target = url_.target;
-    s->extraHeaders = hopHeaders(opts_.extraHeaders, origUrl_, url_);
+    if (!sameHost(origUrl_, url_)) leftOrigin_ = true;
+    s->extraHeaders = hopHeaders(opts_.extraHeaders, origUrl_, url_, leftOrigin_);
     if (useProxy_) {
       s->proxyConnect = buildConnectRequest(url_.host, url_.port, url_.ipv6, proxy_.authorization);
     }
@@ -582,6 +587,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
   WsUrl url_;           // the current hop's (after redirects)
   std::string hopUrl_;  // its text, for the status and the open event
   int redirects_ = 0;   // followed in the current attempt
+  bool leftOrigin_ = false;  // a hop of the current attempt went to another host (hopHeaders)
   bool useProxy_ = false;  // the current hop goes through proxy_
   ProxyUrl proxy_;
   std::shared_ptr<TlsContext> tlsCtx_;          // of the current start; made when first needed

@@ -83,13 +83,20 @@ void Connection::handleHandshakeBytes(uint8_t* data, size_t len) {
     serverHandshake(req);
   } else {
     HttpResponse res;
-    r = parseHttpResponse(buf.data(), buf.size(), cfg().limits.maxHeaderSize,
-                          cfg().limits.maxHeaders, res, consumed, error);
-    if (r == HttpParse::Incomplete) return;
-    if (r != HttpParse::Done) {
-      failHandshake(0, r == HttpParse::TooLarge ? "Response header too large"
-                                                : "Bad HTTP response: " + error);
-      return;
+    while (true) {
+      r = parseHttpResponse(buf.data(), buf.size(), cfg().limits.maxHeaderSize,
+                            cfg().limits.maxHeaders, res, consumed, error);
+      if (r == HttpParse::Incomplete) return;
+      if (r != HttpParse::Done) {
+        failHandshake(0, r == HttpParse::TooLarge ? "Response header too large"
+                                                  : "Bad HTTP response: " + error);
+        return;
+      }
+      // RFC 9110 §15.2: a client reads past interim responses (103 Early
+      // Hints...) to the final one; the handshake's deadline bounds a server
+      // that sends only those.
+      if (!interimStatus(res.status)) break;
+      buf.erase(0, consumed);
     }
     clientHandshake(res);
   }

@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <cstring>
+#include <initializer_list>
 
 #include "random.h"
 
@@ -156,23 +157,68 @@ bool validTarget(const std::string& t) {
   return true;
 }
 
+// The reason phrases of RFC 9110 §15 (and 6585 for 428/429/431/511, 7725
+// for 451, 8297 for 103); an unregistered status gets its class's name.
 const char* reasonPhrase(int status) {
   switch (status) {
+    case 100: return "Continue";
     case 101: return "Switching Protocols";
+    case 103: return "Early Hints";
     case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 203: return "Non-Authoritative Information";
+    case 204: return "No Content";
+    case 205: return "Reset Content";
+    case 206: return "Partial Content";
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
+    case 402: return "Payment Required";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 407: return "Proxy Authentication Required";
     case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 421: return "Misdirected Request";
+    case 422: return "Unprocessable Content";
+    case 425: return "Too Early";
     case 426: return "Upgrade Required";
+    case 428: return "Precondition Required";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
+    case 451: return "Unavailable For Legal Reasons";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
-    default: return "Error";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    case 511: return "Network Authentication Required";
+    default: break;
+  }
+  switch (status / 100) {
+    case 1: return "Informational";
+    case 2: return "Success";
+    case 3: return "Redirection";
+    case 4: return "Client Error";
+    default: return "Server Error";
   }
 }
 
@@ -207,17 +253,56 @@ bool safeHeaderText(const std::string& s) {
 
 // Extra headers the caller gives (client request, server answers): a name
 // that is not a token or a value able to end the line would let it inject
-// headers or a body, so such entries are left out.
-void appendHeaders(std::string& r, const Headers& extra) {
+// headers or a body, and a name the message writes itself (engineOwnsHeader)
+// would be a second copy, so such entries are left out. Those named in
+// `replaced` were written already, with the extra's value.
+void appendHeaders(std::string& r, const Headers& extra, bool request,
+                   std::initializer_list<const char*> replaced = {}) {
   for (const auto& h : extra) {
     bool nameOk = !h.first.empty();
     for (char c : h.first) nameOk = nameOk && isTokenChar(c);
-    if (!nameOk || !safeHeaderText(h.second)) continue;
-    r += h.first + ": " + h.second + "\r\n";
+    if (!nameOk || !safeHeaderText(h.second) || engineOwnsHeader(request, h.first)) continue;
+    bool done = false;
+    for (const char* name : replaced) done = done || equalsNoCase(h.first, name);
+    if (!done) r += h.first + ": " + h.second + "\r\n";
   }
 }
 
+// The value of the last extra header named `name` that a message may carry,
+// else `fallback`: the defaults an extra header replaces (Host, User-Agent,
+// Content-Type) are written once, with the caller's value when it gave one.
+std::string extraOr(const Headers& extra, const char* name, const std::string& fallback) {
+  std::string v = fallback;
+  for (const auto& h : extra)
+    if (equalsNoCase(h.first, name) && safeHeaderText(h.second)) v = h.second;
+  return v;
+}
+
 }  // namespace
+
+std::string printableText(const std::string& s, size_t max) {
+  std::string out;
+  for (char c : s) {
+    if (out.size() >= max) break;
+    out += (c >= 0x20 && c < 0x7F) ? c : '?';
+  }
+  return out;
+}
+
+bool interimStatus(int status) { return status >= 100 && status <= 199 && status != 101; }
+
+bool engineOwnsHeader(bool request, const std::string& name) {
+  // Both: the upgrade itself and the negotiation, which have options of their
+  // own (protocols, perMessageDeflate; a verifyClient answer's protocol).
+  for (const char* n : {"Upgrade", "Connection", "Sec-WebSocket-Extensions", "Sec-WebSocket-Protocol",
+                        "Sec-WebSocket-Version"})
+    if (equalsNoCase(name, n)) return true;
+  if (request) return equalsNoCase(name, "Sec-WebSocket-Key");
+  // An answer's framing: a second length, or a chunked coding, would make
+  // where its body ends ambiguous (RFC 9112 §6.3).
+  return equalsNoCase(name, "Sec-WebSocket-Accept") || equalsNoCase(name, "Content-Length") ||
+         equalsNoCase(name, "Transfer-Encoding");
+}
 
 bool isToken(const std::string& s) {
   if (s.empty()) return false;
@@ -363,7 +448,7 @@ std::string buildUpgradeResponse(const std::string& acceptKey, const std::string
       acceptKey + "\r\n";
   if (!extensions.empty()) r += "Sec-WebSocket-Extensions: " + extensions + "\r\n";
   if (!protocol.empty()) r += "Sec-WebSocket-Protocol: " + protocol + "\r\n";
-  appendHeaders(r, extra);
+  appendHeaders(r, extra, false);
   r += "\r\n";
   return r;
 }
@@ -371,12 +456,12 @@ std::string buildUpgradeResponse(const std::string& acceptKey, const std::string
 std::string buildErrorResponse(int status, const std::string& reason, const Headers& extra) {
   const std::string body = reason.empty() ? reasonPhrase(status) : reason;
   std::string r = "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) + "\r\n";
-  r += "Content-Type: text/plain\r\n";
+  r += "Content-Type: " + extraOr(extra, "Content-Type", "text/plain") + "\r\n";
   r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   r += "Connection: close\r\n";
   if (status == 405) r += "Allow: GET\r\n";  // required with 405 (RFC 7231 §6.5.5)
   if (status == 426) r += "Sec-WebSocket-Version: 13\r\n";
-  appendHeaders(r, extra);
+  appendHeaders(r, extra, false, {"Content-Type"});
   r += "\r\n";
   r += body;
   return r;
@@ -386,7 +471,7 @@ std::string buildUpgradeRequest(const std::string& hostHeader, const std::string
                                 const std::string& key, const std::string& extensions,
                                 const std::vector<std::string>& protocols, const Headers& extra) {
   std::string r = "GET " + target + " HTTP/1.1\r\n";
-  r += "Host: " + hostHeader + "\r\n";
+  r += "Host: " + extraOr(extra, "Host", hostHeader) + "\r\n";
   r += "Upgrade: websocket\r\n";
   r += "Connection: Upgrade\r\n";
   r += "Sec-WebSocket-Key: " + key + "\r\n";
@@ -397,8 +482,8 @@ std::string buildUpgradeRequest(const std::string& hostHeader, const std::string
     for (size_t i = 0; i < protocols.size(); ++i) r += (i ? ", " : "") + protocols[i];
     r += "\r\n";
   }
-  r += "User-Agent: ix-websocket\r\n";
-  appendHeaders(r, extra);
+  r += "User-Agent: " + extraOr(extra, "User-Agent", "ix-websocket") + "\r\n";
+  appendHeaders(r, extra, true, {"Host", "User-Agent"});
   r += "\r\n";
   return r;
 }
@@ -407,7 +492,8 @@ bool validateUpgradeResponse(const HttpResponse& res, const std::string& expecte
                              std::string& error) {
   if (res.status != 101) {
     error = "Expected HTTP 101 response but got " + std::to_string(res.status);
-    if (!res.reason.empty()) error += " " + res.reason;
+    std::string reason = printableText(res.reason, 100);
+    if (!reason.empty()) error += " " + reason;
     return false;
   }
   std::string value;

@@ -62,6 +62,14 @@ std::string buildUpgradeResponse(const std::string& acceptKey, const std::string
 std::string buildErrorResponse(int status, const std::string& reason,
                                const Headers& extra = Headers());
 
+// `s` for a message a person reads: printable ASCII, '?' for any other
+// byte, at most `max` bytes (a peer's reason phrase, which it chose).
+std::string printableText(const std::string& s, size_t max);
+
+// An interim response (RFC 9110 §15.2: 1xx but 101, e.g. 100 Continue, 103
+// Early Hints): a client skips it and reads the final response after it.
+bool interimStatus(int status);
+
 // RFC 7230 token (the syntax of a subprotocol name, RFC 6455 §4.1).
 bool isToken(const std::string& s);
 // A comma-separated list of tokens (Sec-WebSocket-Protocol); false when an

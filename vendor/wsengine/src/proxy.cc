@@ -144,10 +144,27 @@ std::string ProxyUrl::authority() const {
   return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
+namespace {
+// `url` with the password of its userinfo masked, for an error message: the
+// text may not parse (that is why it is quoted), so this looks only for
+// "user:password@" between "://" and the end of the authority.
+std::string withoutPassword(const std::string& url) {
+  size_t start = url.find("://");
+  start = start == std::string::npos ? 0 : start + 3;
+  size_t end = url.find_first_of("/?#", start);
+  if (end == std::string::npos) end = url.size();
+  size_t at = url.rfind('@', end == 0 ? 0 : end - 1);
+  if (at == std::string::npos || at < start) return url;
+  size_t colon = url.find(':', start);
+  if (colon == std::string::npos || colon > at) return url;  // a user name alone
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+}  // namespace
+
 bool parseProxyUrl(const std::string& url, ProxyUrl& out, std::string& error) {
   out = ProxyUrl();
   auto bad = [&](const std::string& why) {
-    error = "Invalid proxy '" + url + "': " + why;
+    error = "Invalid proxy '" + withoutPassword(url) + "': " + why;
     return false;
   };
   for (unsigned char c : url)
@@ -270,18 +287,18 @@ ConnectReply readConnectReply(const char* buf, size_t len, size_t maxHeaderSize,
     return ConnectReply::Bad;
   }
   status = res.status;
+  if (interimStatus(res.status)) {
+    error.clear();
+    return ConnectReply::Interim;
+  }
   if (res.status >= 200 && res.status <= 299) {
     error.clear();
     return ConnectReply::Established;
   }
   error = "proxy refused CONNECT: " + std::to_string(res.status);
-  // The proxy's reason phrase, printable ASCII only and short: it ends up in
-  // a message for a reader.
-  std::string reason;
-  for (char c : res.reason) {
-    if (reason.size() >= 100) break;
-    reason += (c >= 0x20 && c < 0x7F) ? c : '?';
-  }
+  // The proxy's reason phrase, printable and short: it ends up in a message
+  // for a reader.
+  std::string reason = printableText(res.reason, 100);
   if (!reason.empty()) error += " " + reason;
   return ConnectReply::Refused;
 }

@@ -54,7 +54,7 @@ bool noProxyMatches(const std::string& noProxy, const std::string& host, int por
 std::string buildConnectRequest(const std::string& host, int port, bool ipv6,
                                 const std::string& authorization);
 
-enum class ConnectReply { Incomplete, Established, Refused, Bad };
+enum class ConnectReply { Incomplete, Interim, Established, Refused, Bad };
 
 // Reads the proxy's reply to CONNECT from buf[0, len). Established: a 2xx
 // head of `consumed` bytes (anything after it would be the tunnel's; a proxy
@@ -62,6 +62,8 @@ enum class ConnectReply { Incomplete, Established, Refused, Bad };
 // error). Refused: another status, in `status`, with `error` such as "proxy
 // refused CONNECT: 407 Proxy Authentication Required". Bad: not an HTTP
 // reply or over the limits, with `error`. Incomplete: more bytes needed.
+// Interim: a 1xx head of `consumed` bytes (100 Continue...), which the
+// caller drops before reading on (RFC 9110 §15.2).
 ConnectReply readConnectReply(const char* buf, size_t len, size_t maxHeaderSize, int maxHeaders,
                               size_t& consumed, int& status, std::string& error);
 

@@ -182,15 +182,16 @@ bool nextRedirect(const std::string& current, const WsUrl& currentParsed, bool h
 
 bool sameHost(const WsUrl& a, const WsUrl& b) { return a.host == b.host && a.port == b.port; }
 
-Headers hopHeaders(const Headers& original, const WsUrl& originalUrl, const WsUrl& hop) {
-  bool same = sameHost(originalUrl, hop);
+Headers hopHeaders(const Headers& original, const WsUrl& originalUrl, const WsUrl& hop, bool left) {
+  bool same = !left && sameHost(originalUrl, hop);
   Headers out;
   bool hasAuthorization = false;
   for (const auto& h : original) {
-    bool credential = equalsIgnoreCase(h.first, "authorization") ||
-                      equalsIgnoreCase(h.first, "cookie") ||
-                      equalsIgnoreCase(h.first, "proxy-authorization");
-    if (credential && !same) continue;
+    bool hostBound = equalsIgnoreCase(h.first, "authorization") ||
+                     equalsIgnoreCase(h.first, "cookie") ||
+                     equalsIgnoreCase(h.first, "proxy-authorization") ||
+                     equalsIgnoreCase(h.first, "host");
+    if (hostBound && !same) continue;
     if (equalsIgnoreCase(h.first, "authorization")) hasAuthorization = true;
     out.push_back(h);
   }

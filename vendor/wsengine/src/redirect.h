@@ -38,11 +38,16 @@ bool nextRedirect(const std::string& current, const WsUrl& currentParsed, bool h
 bool sameHost(const WsUrl& a, const WsUrl& b);
 
 // The extra headers one hop sends. `original` are the headers the client was
-// given for `originalUrl`; a hop to another host and port (`hop`) drops
-// those that carry credentials (Authorization, Cookie, Proxy-Authorization:
-// names compared case-insensitively). The url's userinfo becomes a Basic
-// Authorization (unless a kept header sets Authorization): the hop's own
-// userinfo, else the original url's on the original host only.
-Headers hopHeaders(const Headers& original, const WsUrl& originalUrl, const WsUrl& hop);
+// given for `originalUrl`. Once the chain of redirects has left the original
+// host and port (`left`: a hop before this one did; or this `hop` is
+// elsewhere), the headers that carry credentials (Authorization, Cookie,
+// Proxy-Authorization) are dropped for the rest of the attempt, as Fetch
+// does: a chain A -> B -> A gets none back, or B could have A's credentials
+// sent to a path of its choosing. A Host header given is dropped there too
+// (it names the original host). Names compare case-insensitively. The url's
+// userinfo becomes a Basic Authorization (unless a kept header sets
+// Authorization): the hop's own userinfo, else the original url's while the
+// chain has not left it.
+Headers hopHeaders(const Headers& original, const WsUrl& originalUrl, const WsUrl& hop, bool left);
 
 }  // namespace wsengine

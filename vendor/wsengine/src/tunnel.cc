@@ -23,9 +23,18 @@ void Connection::handleTunnelBytes(uint8_t* data, size_t len) {
   size_t consumed = 0;
   int status = 0;
   std::string error;
-  switch (readConnectReply(buf.data(), buf.size(), cfg().limits.maxHeaderSize,
-                           cfg().limits.maxHeaders, consumed, status, error)) {
+  ConnectReply reply;
+  // Interim replies (100 Continue...) are dropped, each within the head
+  // limits, until the final one; the attempt's timeout bounds a proxy that
+  // sends nothing else.
+  while ((reply = readConnectReply(buf.data(), buf.size(), cfg().limits.maxHeaderSize,
+                                   cfg().limits.maxHeaders, consumed, status, error)) ==
+         ConnectReply::Interim) {
+    buf.erase(0, consumed);
+  }
+  switch (reply) {
     case ConnectReply::Incomplete:
+    case ConnectReply::Interim:
       return;
     case ConnectReply::Refused:
       return failHandshake(status, error);

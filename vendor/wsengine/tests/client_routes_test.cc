@@ -65,8 +65,10 @@ int connectLoopback(int port) {
 // side closes. Bounded: every wait polls with a timeout and checks stop_.
 class FakePeer {
  public:
-  explicit FakePeer(std::string reply, int relayPort = 0)
-      : reply_(std::move(reply)), relayPort_(relayPort) {
+  // forwardHead: the head read is relayed too (a server's reply before the
+  // real one), not consumed (a proxy's CONNECT).
+  explicit FakePeer(std::string reply, int relayPort = 0, bool forwardHead = false)
+      : reply_(std::move(reply)), relayPort_(relayPort), forwardHead_(forwardHead) {
     listen_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a;
     std::memset(&a, 0, sizeof a);
@@ -120,6 +122,7 @@ class FakePeer {
     }
     if (!reply_.empty()) ::send(fd, reply_.data(), reply_.size(), MSG_NOSIGNAL);
     int up = relayPort_ > 0 && !reply_.empty() ? connectLoopback(relayPort_) : -1;
+    if (up >= 0 && forwardHead_) ::send(up, h.data(), h.size(), MSG_NOSIGNAL);
     char buf[16384];
     while (up >= 0 && !stop_) {
       pollfd p[2] = {{fd, POLLIN, 0}, {up, POLLIN, 0}};
@@ -138,6 +141,7 @@ class FakePeer {
 
   std::string reply_;
   int relayPort_;
+  bool forwardHead_;
   int listen_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
@@ -361,6 +365,90 @@ void testRedirect() {
   t.server.clear();
 }
 
+// RFC 9110 §15.2: interim responses before the final one are read past, from
+// a proxy (100 before its 200 to CONNECT) and from a server (103 Early Hints
+// before its 101).
+void testInterimResponses() {
+  Target t;
+  {
+    FakePeer proxy("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 Connection established\r\n\r\n", t.port);
+    auto sink = std::make_shared<QueueSink>();
+    Client client(sink, 2);
+    ClientOptions co = clientFor("ws://127.0.0.1:" + std::to_string(t.port) + "/");
+    co.proxy = "http://127.0.0.1:" + std::to_string(proxy.port());
+    ConnectResult cr = startClient(client, co);
+    CHECK(cr.success);
+    CHECK_EQ(cr.httpStatus, 101);
+    Event open;
+    CHECK(t.sink->waitFor(EventType::Open, &open));
+    client.clear();
+  }
+  {
+    FakePeer early("HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n", t.port, true);
+    auto sink = std::make_shared<QueueSink>();
+    Client client(sink, 2);
+    ConnectResult cr = startClient(client, clientFor("ws://127.0.0.1:" + std::to_string(early.port()) + "/hints"));
+    CHECK(cr.success);
+    CHECK_EQ(cr.httpStatus, 101);
+    Event open;
+    CHECK(t.sink->waitFor(EventType::Open, &open));
+    CHECK_EQ(open.uri, std::string("/hints"));
+    client.clear();
+  }
+  t.server.clear();
+}
+
+// What a server put in its status line reaches a message only as printable
+// text (control bytes could rewrite a terminal or forge log lines).
+void testReasonInMessages() {
+  FakePeer refuser(std::string("HTTP/1.1 403 Forbidden\x1b[2J\x07\0!\r\nContent-Length: 0\r\n\r\n", 52));
+  auto sink = std::make_shared<QueueSink>();
+  Client client(sink, 2);
+  ConnectResult cr = startClient(client, clientFor("ws://127.0.0.1:" + std::to_string(refuser.port()) + "/"));
+  CHECK(!cr.success);
+  CHECK_EQ(cr.httpStatus, 403);
+  CHECK_EQ(cr.errorStr, std::string("Expected HTTP 101 response but got 403 Forbidden?[2J?" "?!"));
+}
+
+// Extra headers that name what the request writes itself are not sent a
+// second time: a second Sec-WebSocket-Version reads "13, 13" (426 from our
+// own server), a second Host gets a 400 from most; Host and User-Agent given
+// replace the defaults.
+void testOwnedHeadersOnTheWire() {
+  Target t;
+  FakePeer peek("HTTP/1.1 418 Teapot\r\nContent-Length: 0\r\n\r\n");
+  ClientOptions co = clientFor("ws://127.0.0.1:" + std::to_string(t.port) + "/");
+  co.extraHeaders = {{"Sec-WebSocket-Version", "13"}, {"Host", "virtual.example"}, {"User-Agent", "probe/1"},
+                     {"Connection", "keep-alive"}};
+  {
+    auto sink = std::make_shared<QueueSink>();
+    Client client(sink, 2);
+    ConnectResult cr = startClient(client, co);
+    CHECK(cr.success);
+    CHECK_EQ(cr.httpStatus, 101);
+    Event open;
+    CHECK(t.sink->waitFor(EventType::Open, &open));
+    std::string v;
+    CHECK(headerIn(open.headers, "Host", &v) && v == "virtual.example");
+    CHECK(headerIn(open.headers, "User-Agent", &v) && v == "probe/1");
+    CHECK(headerIn(open.headers, "Sec-WebSocket-Version", &v) && v == "13");
+    client.clear();
+  }
+  {
+    auto sink = std::make_shared<QueueSink>();
+    Client client(sink, 2);
+    co.url = "ws://127.0.0.1:" + std::to_string(peek.port()) + "/";
+    startClient(client, co);
+    std::string head = peek.head();
+    CHECK_EQ(head.find("Host: virtual.example\r\n"), head.rfind("Host:"));
+    CHECK(head.find("Host: 127.0.0.1") == std::string::npos);
+    CHECK_EQ(head.find("Sec-WebSocket-Version: 13\r\n"), head.rfind("Sec-WebSocket-Version"));
+    CHECK(head.find("keep-alive") == std::string::npos);
+    CHECK(head.find("ix-websocket") == std::string::npos);
+  }
+  t.server.clear();
+}
+
 }  // namespace
 
 int main() {
@@ -368,5 +456,8 @@ int main() {
   testProxyRefusals();
   testProxyFromEnv();
   testRedirect();
+  testInterimResponses();
+  testReasonInMessages();
+  testOwnedHeadersOnTheWire();
   return check::finish();
 }

@@ -3,6 +3,7 @@
 
 #include "check.h"
 #include "http.h"
+#include "wsengine/wsengine.h"
 
 using namespace wsengine;
 
@@ -342,10 +343,90 @@ void testProtocols() {
   CHECK_EQ(e.substr(c), "no");
 }
 
+// Headers the engine writes itself are never written twice (RFC 9112 §3.2:
+// two Host lines get a 400; two versions read "13, 13" and get a 426; a
+// second Content-Length makes the body's end ambiguous, §6.3). Host,
+// User-Agent and a refusal's Content-Type are defaults the caller replaces.
+void testOwnedHeaders() {
+  Headers extra = {{"host", "virtual.example"}, {"upgrade", "h2c"}, {"CONNECTION", "keep-alive"},
+                   {"Sec-WebSocket-Version", "13"}, {"sec-websocket-key", "AAAAAAAAAAAAAAAAAAAAAA=="},
+                   {"Sec-WebSocket-Protocol", "x"}, {"Sec-WebSocket-Extensions", "x"},
+                   {"User-Agent", "probe/1"}, {"X-Trace", "7"}};
+  std::string req = buildUpgradeRequest("h:8080", "/", kKey, "", {}, extra);
+  CHECK_EQ(req,
+           "GET / HTTP/1.1\r\nHost: virtual.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+           "User-Agent: probe/1\r\nX-Trace: 7\r\n\r\n");
+  CHECK_EQ(verdictFor(req), 0);
+  // A Host value that could end the line is not used.
+  req = buildUpgradeRequest("h:8080", "/", kKey, "", {}, {{"Host", "a\r\nX: y"}});
+  CHECK(req.find("\r\nHost: h:8080\r\n") != std::string::npos);
+  CHECK(req.find("X: y") == std::string::npos);
+
+  Headers answer = {{"Content-Length", "0"}, {"transfer-encoding", "chunked"}, {"Upgrade", "h2c"},
+                    {"Sec-WebSocket-Accept", "forged"}, {"Content-Type", "application/json"},
+                    {"Retry-After", "5"}};
+  std::string e = buildErrorResponse(429, "{\"retry\":5}", answer);
+  HttpResponse res;
+  size_t c = 0;
+  std::string err, v;
+  CHECK(parseRes(e, res, c, err) == HttpParse::Done);
+  int lengths = 0, types = 0;
+  for (const auto& h : res.headers) {
+    lengths += sameOrigin(h.first, "Content-Length");
+    types += sameOrigin(h.first, "Content-Type");
+  }
+  CHECK_EQ(lengths, 1);
+  CHECK_EQ(types, 1);
+  CHECK(res.get("Content-Length", v));
+  CHECK_EQ(v, "11");
+  CHECK(res.get("Content-Type", v));
+  CHECK_EQ(v, "application/json");
+  CHECK(!res.get("Transfer-Encoding", v));
+  CHECK(!res.get("Upgrade", v));
+  CHECK(!res.get("Sec-WebSocket-Accept", v));
+  CHECK(res.get("Retry-After", v));
+  CHECK_EQ(e.substr(c), "{\"retry\":5}");
+  std::string up = buildUpgradeResponse("abc", "", "", answer);
+  CHECK(up.find("forged") == std::string::npos);
+  CHECK(up.find("h2c") == std::string::npos);
+  CHECK(up.find("Content-Length") == std::string::npos);
+  CHECK(up.find("\r\nRetry-After: 5\r\n") != std::string::npos);
+
+  CHECK(engineOwnsHeader(true, "sec-websocket-key"));
+  CHECK(!engineOwnsHeader(false, "Sec-WebSocket-Key"));
+  CHECK(engineOwnsHeader(false, "CONTENT-LENGTH"));
+  CHECK(!engineOwnsHeader(true, "Content-Length"));
+  CHECK(!engineOwnsHeader(true, "Host"));
+  CHECK(!engineOwnsHeader(false, "Content-Type"));
+}
+
+// Every status a refusal may use has its phrase (a verifyClient answer takes
+// any of 400-599); an unregistered one gets its class's name.
+void testReasonPhrases() {
+  const std::pair<int, const char*> known[] = {
+      {402, "Payment Required"}, {409, "Conflict"}, {410, "Gone"}, {413, "Content Too Large"},
+      {418, "Client Error"},     {422, "Unprocessable Content"}, {425, "Too Early"},
+      {451, "Unavailable For Legal Reasons"}, {502, "Bad Gateway"}, {504, "Gateway Timeout"},
+      {599, "Server Error"},     {499, "Client Error"}};
+  for (const auto& k : known) {
+    std::string e = buildErrorResponse(k.first, "");
+    HttpResponse res;
+    size_t c = 0;
+    std::string err;
+    CHECK(parseRes(e, res, c, err) == HttpParse::Done);
+    CHECK_EQ(res.status, k.first);
+    CHECK_EQ(res.reason, std::string(k.second));
+    CHECK_EQ(e.substr(c), std::string(k.second));  // the default body is the phrase
+  }
+}
+
 }  // namespace
 
 int main() {
   testProtocols();
+  testOwnedHeaders();
+  testReasonPhrases();
   testParseRequest();
   testLimits();
   testParseResponse();

@@ -59,6 +59,16 @@ void testProxyUrl() {
     CHECK(named);
     if (!named) std::fprintf(stderr, "  '%s' -> %s\n", b[0], err.c_str());
   }
+  // A proxy url is quoted in its error, without the password: the message
+  // reaches logs, error events and TypeErrors.
+  for (const char* url : {"http://bob:S3cretPass@proxy.invalid:99999", "http://bob:S3cret Pass@h:1",
+                          "bob:S3cretPass@h:x", "http://bob:p@ss:S3cret@h:99999/"}) {
+    CHECK(!parseProxyUrl(url, p, err));
+    CHECK(err.find("S3cret") == std::string::npos);
+    CHECK(err.find("bob:***@") != std::string::npos);
+  }
+  CHECK(!parseProxyUrl("http://bob@h:99999", p, err));
+  CHECK(err.find("'http://bob@h:99999'") != std::string::npos);  // a user name alone is kept
 }
 
 void testNoProxy() {
@@ -206,6 +216,13 @@ void testConnect() {
   CHECK(readConnectReply(odd.data(), odd.size(), 16384, 100, consumed, status, err) ==
         ConnectReply::Refused);
   CHECK_EQ(err, std::string("proxy refused CONNECT: 400 Bad ??" "?!"));
+  // Interim replies are reported as such, with their length, for the caller to drop.
+  std::string interim = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n";
+  CHECK(readConnectReply(interim.data(), interim.size(), 16384, 100, consumed, status, err) ==
+        ConnectReply::Interim);
+  CHECK_EQ(consumed, size_t(25));
+  CHECK(readConnectReply(interim.data() + consumed, interim.size() - consumed, 16384, 100, consumed,
+                         status, err) == ConnectReply::Established);
   std::string garbage = "SSH-2.0-OpenSSH_9.2\r\n\r\n";
   CHECK(readConnectReply(garbage.data(), garbage.size(), 16384, 100, consumed, status, err) ==
         ConnectReply::Bad);

@@ -114,30 +114,47 @@ void testHopHeaders() {
 
   Headers given = {{"authorization", "Bearer t"}, {"Cookie", "s=1"}, {"X-Trace", "7"},
                    {"PROXY-Authorization", "Basic x"}};
-  Headers h = hopHeaders(given, orig, same);
+  Headers h = hopHeaders(given, orig, same, false);
   CHECK_EQ(h.size(), size_t(4));
-  h = hopHeaders(given, orig, other);
+  h = hopHeaders(given, orig, other, false);
   CHECK_EQ(h.size(), size_t(1));
   CHECK(has(h, "X-Trace", "7"));
-  h = hopHeaders(given, orig, samePortOther);  // another port is another host
+  h = hopHeaders(given, orig, samePortOther, false);  // another port is another host
   CHECK_EQ(h.size(), size_t(1));
 
   // Userinfo becomes Basic auth on its own host, not elsewhere.
   Headers none;
-  h = hopHeaders(none, origCreds, origCreds);
+  h = hopHeaders(none, origCreds, origCreds, false);
   CHECK(has(h, "Authorization", basicAuthorization("u:p%40ss")));
   CHECK(has(h, "Authorization", "Basic dTpwQHNz"));
-  h = hopHeaders(none, origCreds, same);
+  h = hopHeaders(none, origCreds, same, false);
   CHECK(has(h, "Authorization", "Basic dTpwQHNz"));
-  h = hopHeaders(none, origCreds, other);
+  h = hopHeaders(none, origCreds, other, false);
   CHECK(!hasName(h, "Authorization"));
   // A hop's own userinfo is its own to send.
-  h = hopHeaders(none, origCreds, otherWithCreds);
+  h = hopHeaders(none, origCreds, otherWithCreds, false);
   CHECK(has(h, "Authorization", basicAuthorization("me:pw")));
   // An explicit Authorization wins over userinfo.
-  h = hopHeaders(given, origCreds, origCreds);
+  h = hopHeaders(given, origCreds, origCreds, false);
   CHECK(has(h, "authorization", "Bearer t"));
   CHECK(!hasName(h, "Authorization"));
+
+  // Once the chain left the original host, nothing host-bound comes back on
+  // a hop to it again (A -> B -> A): B chose that hop and its path.
+  h = hopHeaders(given, origCreds, orig, true);  // the original url's userinfo neither
+  CHECK_EQ(h.size(), size_t(1));
+  CHECK(has(h, "X-Trace", "7"));
+  h = hopHeaders(none, origCreds, same, true);
+  CHECK(!hasName(h, "Authorization"));
+  h = hopHeaders(none, origCreds, otherWithCreds, true);  // its own userinfo still
+  CHECK(has(h, "Authorization", basicAuthorization("me:pw")));
+  // A Host given names the original host: kept there, dropped elsewhere.
+  Headers withHost = {{"host", "virtual.example"}, {"X-Trace", "7"}};
+  h = hopHeaders(withHost, orig, same, false);
+  CHECK(has(h, "host", "virtual.example"));
+  h = hopHeaders(withHost, orig, other, false);
+  CHECK(!hasName(h, "host"));
+  CHECK(has(h, "X-Trace", "7"));
 }
 
 }  // namespace

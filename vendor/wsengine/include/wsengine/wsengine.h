@@ -217,6 +217,15 @@ struct ClientOptions {
 // start reads it; false with a readable error. Any thread; no I/O.
 bool checkProxyOption(const std::string& proxy, std::string& error);
 
+// Whether the engine writes a header of this name itself: in a client's
+// upgrade request (`request`: Upgrade, Connection, Sec-WebSocket-Key,
+// -Version, -Extensions, -Protocol) or in a server's answers (the same but
+// the key, Sec-WebSocket-Accept, Content-Length, Transfer-Encoding). An extra
+// header of such a name (ClientOptions::extraHeaders, VerifyAnswer::headers)
+// is left out; a client's Host and User-Agent and a refusal's Content-Type
+// replace the engine's own. Case-insensitive; any thread.
+bool engineOwnsHeader(bool request, const std::string& name);
+
 // How a client reads its url (ws/wss; http/https as aliases): the parts a
 // WHATWG URL (browsers, Node's URL) gives for it, or false with a readable
 // error for a url it refuses, which includes every url WHATWG would read
