@@ -237,7 +237,7 @@ bool readValue(Reader& r, Key k, kind::TlsVersionSpec, std::string& dst) {
 bool readValue(Reader& r, Key k, kind::HeadersSpec, Headers& dst) {
   Napi::Object o;
   if (!r.object(k, o)) return false;
-  dst = headersArg(o, r.name(k));
+  dst = headersArg(o, r.name(k), true);
   return true;
 }
 
@@ -426,7 +426,7 @@ void writeAll(Keys& k, const Napi::Object& out, const Cfg& cfg) {
 
 }  // namespace
 
-Headers headersArg(const Napi::Object& o, const std::string& p) {
+Headers headersArg(const Napi::Object& o, const std::string& p, bool request) {
   Napi::Array names = o.GetPropertyNames();
   Headers next;
   for (uint32_t i = 0; i < names.Length(); ++i) {
@@ -439,6 +439,14 @@ Headers headersArg(const Napi::Object& o, const std::string& p) {
     for (char c : name) bad = bad || c == '\r' || c == '\n' || c == ':' || c == ' ' || c == '\0';
     for (char c : text) bad = bad || c == '\r' || c == '\n' || c == '\0';
     if (bad) throwType(o.Env(), p + "." + name + " must be a header name and value without CR or LF");
+    if (engineOwnsHeader(request, name)) {
+      std::string lower;
+      for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      std::string hint = lower == "sec-websocket-protocol"     ? (request ? ": offer subprotocols with protocols" : ": choose it with protocol")
+                         : lower == "sec-websocket-extensions" ? ": permessage-deflate is negotiated from perMessageDeflate"
+                                                               : "";
+      throwType(o.Env(), p + "." + name + " is written by ix-websocket itself" + hint);
+    }
     next.emplace_back(std::move(name), std::move(text));
   }
   return next;

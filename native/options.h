@@ -60,9 +60,12 @@ void readOptions(Keys& keys, const Napi::Object& obj, PresenceMask present, Serv
 void readOptions(Keys& keys, const Napi::Object& obj, PresenceMask present, ClientConfig& cfg,
                  const std::string& name);
 
-// An object of header names to string values (the `headers` option, a
-// verifyClient answer's headers); `path` names it in the TypeError.
-Headers headersArg(const Napi::Object& o, const std::string& path);
+// An object of header names to string values (the `headers` option of a
+// client's request, `request`; a verifyClient answer's headers); `path`
+// names it in the TypeError. A header the engine writes itself in that
+// message (wsengine::engineOwnsHeader) is a TypeError too: it would be a
+// second copy, which servers refuse.
+Headers headersArg(const Napi::Object& o, const std::string& path, bool request);
 
 // Writes every option of the side with its current value (tls only when
 // given, with the fields given).

@@ -279,7 +279,7 @@ Napi::Value WebsocketServerAnswerVerify(const Napi::CallbackInfo& info) {
   v = keys.get(o, Key::headers);
   if (!v.IsUndefined()) {
     if (!v.IsObject() || v.IsArray() || v.IsFunction()) throwType(env, "answer.headers must be an object");
-    a.headers = headersArg(v.As<Napi::Object>(), "answer.headers");
+    a.headers = headersArg(v.As<Napi::Object>(), "answer.headers", false);
   }
   v = keys.get(o, Key::protocol);
   if (!v.IsUndefined() && !v.IsNull()) {

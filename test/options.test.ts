@@ -309,6 +309,21 @@ describe('objects and the event values', () => {
         `options.headers.${k} must be a header name and value without CR or LF`,
       );
     }
+    // What the client writes itself would go out twice (two versions read "13, 13": 426).
+    for (const k of ['Upgrade', 'connection', 'Sec-WebSocket-Key', 'SEC-WEBSOCKET-VERSION']) {
+      expect(typeError(() => anyClient({ headers: { [k]: 'x' } }))).toBe(`options.headers.${k} is written by ix-websocket itself`);
+    }
+    expect(typeError(() => anyClient({ headers: { 'Sec-WebSocket-Protocol': 'chat' } }))).toBe(
+      'options.headers.Sec-WebSocket-Protocol is written by ix-websocket itself: offer subprotocols with protocols',
+    );
+    expect(typeError(() => anyClient({ headers: { 'sec-websocket-extensions': 'permessage-deflate' } }))).toBe(
+      'options.headers.sec-websocket-extensions is written by ix-websocket itself: permessage-deflate is negotiated from perMessageDeflate',
+    );
+    // Host and User-Agent replace the client's own.
+    expect(made('client', { headers: { Host: 'virtual.example', 'User-Agent': 'probe/1' } }).headers).toEqual({
+      Host: 'virtual.example',
+      'User-Agent': 'probe/1',
+    });
   });
 
   test("options of the other side are neither read nor written", () => {

@@ -26,6 +26,8 @@ afterAll(() => certs?.remove());
 interface Seen {
   path: string;
   headers: http.IncomingHttpHeaders;
+  /** The header lines as sent (duplicates not joined). */
+  raw: string[];
 }
 
 /**
@@ -46,7 +48,7 @@ async function redirector(
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
     const path = req.url ?? '';
-    seen.push({ path, headers: req.headers });
+    seen.push({ path, headers: req.headers, raw: req.rawHeaders });
     const r = route(path);
     if (r === 'accept') {
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
@@ -211,6 +213,56 @@ describe('followRedirects', () => {
     const open2 = await other.events.waitCount((e) => e.type === 'open', 2);
     const got2 = Object.keys(open2[1]!.ctx.headers as Record<string, string>).map((k) => k.toLowerCase());
     expect(got2).not.toContain('authorization');
+  });
+
+  test('once a chain has left the original host, credentials never come back: A -> B -> A gets none at the path B chose', async () => {
+    const a = await redirector((p) => (p === '/start' ? { status: 302, location: `ws://localhost:${b.port}/b` } : 'accept'));
+    const b = await redirector(() => ({ status: 302, location: `ws://127.0.0.1:${a.port}/chosen-by-b` }));
+    const headers = { Authorization: 'Bearer secret', Cookie: 'session=1', 'X-Trace': 'abc' };
+    const c = await start(`ws://127.0.0.1:${a.port}/start`, { followRedirects: true, headers });
+    expect(c.status).toMatchObject({ success: true, redirects: 2, uri: `ws://127.0.0.1:${a.port}/chosen-by-b` });
+    expect(a.seen.map((x) => x.path)).toEqual(['/start', '/chosen-by-b']);
+    expect(a.seen[0]!.headers).toMatchObject({ authorization: 'Bearer secret', cookie: 'session=1' });
+    expect(a.seen[1]!.headers['x-trace']).toBe('abc');
+    expect(a.seen[1]!.headers.authorization).toBeUndefined();
+    expect(a.seen[1]!.headers.cookie).toBeUndefined();
+    expect(b.seen[0]!.headers.authorization).toBeUndefined();
+    // The url's userinfo as well.
+    const user = await start(`ws://me:pw@127.0.0.1:${a.port}/start`, { followRedirects: true });
+    expect(user.status.success).toBe(true);
+    expect(a.seen[2]!.headers.authorization).toBe(`Basic ${Buffer.from('me:pw').toString('base64')}`);
+    expect(a.seen[3]!.path).toBe('/chosen-by-b');
+    expect(a.seen[3]!.headers.authorization).toBeUndefined();
+  });
+
+  test('a Host header given replaces the url host on its own host (sent once) and is dropped on another', async () => {
+    const other = startServer();
+    const r = await redirector((p) => (p === '/elsewhere' ? { status: 302, location: `ws://localhost:${other.port}/there` } : 'accept'));
+    const headers = { Host: 'virtual.example', 'User-Agent': 'probe/1' };
+    const here = await start(`ws://127.0.0.1:${r.port}/here`, { headers });
+    expect(here.status.success).toBe(true);
+    const raw = r.seen[0]!.raw;
+    const named = (n: string) => raw.filter((_, i) => i % 2 === 0 && raw[i]!.toLowerCase() === n).map((_, i) => i);
+    expect(named('host')).toHaveLength(1);
+    expect(r.seen[0]!.headers.host).toBe('virtual.example');
+    expect(named('user-agent')).toHaveLength(1);
+    expect(r.seen[0]!.headers['user-agent']).toBe('probe/1');
+    const away = await start(`ws://127.0.0.1:${r.port}/elsewhere`, { followRedirects: true, headers });
+    expect(away.status.success).toBe(true);
+    const open = await other.events.waitType('open');
+    const got = Object.fromEntries(Object.entries(open.ctx.headers as Record<string, string>).map(([k, v]) => [k.toLowerCase(), v]));
+    expect(got.host).toBe(`localhost:${other.port}`);
+    expect(got['user-agent']).toBe('probe/1');
+  });
+
+  test('tls.servername is for the url host only: a redirect to another host is verified against its own name', async () => {
+    const first = certs.leaf('named', ['DNS:ws.example.test']);
+    const tls = certs.leaf('final-tls', ['DNS:localhost']);
+    const final = startServer({ tls });
+    const r = await redirector(() => ({ status: 307, location: `wss://localhost:${final.port}/named` }), first);
+    const c = await start(`wss://127.0.0.1:${r.port}/`, { followRedirects: true, tls: { ca: certs.ca, servername: 'ws.example.test' } });
+    expect(c.status, c.status.errorStr).toMatchObject({ success: true, uri: `wss://localhost:${final.port}/named`, redirects: 1 });
+    expect((await final.events.waitType('open')).ctx.uri).toBe('/named');
   });
 
   test('not followed by default: a 3xx fails the start with its http_status', async () => {

@@ -18,7 +18,7 @@ import {
   websocketServer,
   websocketServerStart,
 } from '../lib/index';
-import type { ServerOptions, VerifyClient, VerifyClientInfo } from '../lib/index';
+import type { ServerOptions, VerifyClient, VerifyClientAnswer, VerifyClientInfo } from '../lib/index';
 import { Collector, RawPeer, connectClient, defer, delay, encodeFrame, newClient, newServer, roundTrip, runCleanup, startEchoServer, until, upgradeRequest } from './support';
 import { runPage, servePage } from './support/browser';
 import { selfSigned } from './support/certs';
@@ -128,6 +128,42 @@ describe('verifyClient', () => {
     expect(head).toMatch(/\r\nX-Reason: test(\r\n|$)/);
     expect(head).toMatch(/\r\nConnection: close(\r\n|$)/);
     expect(body).toBe('not you, /who');
+    expect(srv.events.events).toEqual([]);
+  });
+
+  test('a refusal with any status has its reason phrase and that as its default body; a Content-Type given replaces text/plain', async () => {
+    const srv = verifyingServer((info) => ({
+      accept: false,
+      status: Number(info.uri.slice(1)),
+      headers: { 'Content-Type': 'application/problem+json', 'Retry-After': '5' },
+    }));
+    const phrases: Record<number, string> = { 402: 'Payment Required', 409: 'Conflict', 410: 'Gone', 413: 'Content Too Large', 418: 'Client Error', 422: 'Unprocessable Content', 451: 'Unavailable For Legal Reasons', 502: 'Bad Gateway', 504: 'Gateway Timeout' };
+    for (const [status, phrase] of Object.entries(phrases)) {
+      const [head, body] = (await rawRequest(srv.port, {}, undefined, `/${status}`)).split('\r\n\r\n');
+      expect(head).toMatch(new RegExp(`^HTTP/1\\.1 ${status} ${phrase}\r\n`));
+      expect(body).toBe(phrase);
+      expect(head.match(/\r\nContent-Type: /gi)).toHaveLength(1);
+      expect(head).toMatch(/\r\nContent-Type: application\/problem\+json(\r\n|$)/);
+      expect(head).toMatch(/\r\nRetry-After: 5(\r\n|$)/);
+    }
+  });
+
+  test('answer headers the server writes itself (a second Content-Length, Sec-WebSocket-Accept...) refuse with 500 and a warning', async () => {
+    const seen = warnings('IXWS_VERIFY_CLIENT_FAILED');
+    const srv = verifyingServer((info): VerifyClientAnswer =>
+      info.uri === '/length'
+        ? { accept: false, status: 403, headers: { 'content-length': '0' } }
+        : { accept: true, headers: { 'Sec-WebSocket-Accept': 'forged' } },
+    );
+    for (const p of ['/length', '/accept']) {
+      const res = await rawRequest(srv.port, {}, undefined, p);
+      expect(res, p).toMatch(/^HTTP\/1\.1 500 Internal Server Error\r\n/);
+      expect(res.match(/\r\nContent-Length: /gi), p).toHaveLength(1);
+    }
+    await until(() => (seen.length >= 2 ? true : undefined), 2000, 'two warnings');
+    const text = seen.map((w) => w.message).join('\n');
+    expect(text).toMatch(/answer\.headers\.content-length is written by ix-websocket itself/);
+    expect(text).toMatch(/answer\.headers\.Sec-WebSocket-Accept is written by ix-websocket itself/);
     expect(srv.events.events).toEqual([]);
   });
 

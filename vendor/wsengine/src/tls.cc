@@ -561,7 +561,9 @@ TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, bool server, const std::
   }
   SSL_set_connect_state(ssl_);
   const TlsOptions& o = ctx_->options();
-  std::string name = o.servername.empty() ? host : o.servername;
+  // The client chose the name: tls.servername for the url's own host, the
+  // host itself for a redirect elsewhere (client.cc, connectHop).
+  std::string name = host;
   if (name.size() >= 2 && name.front() == '[' && name.back() == ']')
     name = name.substr(1, name.size() - 2);
   bool ip = isIpLiteral(name);

@@ -83,7 +83,9 @@ class TlsContext {
 class TlsSession {
  public:
   // Client: `host` is used for SNI and host name verification (unless
-  // disabled); an IP address literal is verified as an IP, without SNI.
+  // disabled); an IP address literal is verified as an IP, without SNI. The
+  // caller passes TlsOptions::servername there when it applies (the client
+  // does for its url's own host, not for a redirect to another).
   // `peer` (client, optional) names the server for session resumption: a
   // session the context holds for it is offered, and the ones this
   // connection receives are kept for it (TlsContext::saveSession).
