@@ -211,6 +211,45 @@ describe('client stop / start', () => {
     expect(ev.of('error')).toHaveLength(0);
   });
 
+  test('start while open, or right after stop(): the open connection ends with a close handshake and its close event comes before the new open', async () => {
+    const srv = startServer();
+    const ev = new Collector();
+    const client = newClient({ url: `ws://127.0.0.1:${srv.port}/first`, method: ev.method, enableAutomaticReconnection: false });
+    expect((await websocketClientStart({ ref: client.ref })).success).toBe(true);
+    const first = await srv.events.waitType('open');
+
+    // start() on the open client, with another path
+    const again = await websocketClientStart({ ref: client.ref, url: `ws://127.0.0.1:${srv.port}/second` });
+    expect(again.success, again.errorStr).toBe(true);
+    expect(ev.events.map((e) => e.type)).toEqual(['open', 'close', 'open']);
+    expect(ev.of('close')[0]!.ctx).toMatchObject({ code: 1000, reason: 'Client restarted', remote: false });
+    const serverClose = await srv.events.waitFor((e) => e.type === 'close' && e.client === first.client);
+    expect(serverClose.ctx.code).toBe(1000);
+    const second = await srv.events.waitFor((e) => e.type === 'open' && e.ctx.uri === '/second');
+
+    // stop() then start() at once: the stop's close handshake is not cut short
+    websocketClientStop({ ref: client.ref });
+    const third = await websocketClientStart({ ref: client.ref, url: `ws://127.0.0.1:${srv.port}/third` });
+    expect(third.success, third.errorStr).toBe(true);
+    expect(ev.events.map((e) => e.type)).toEqual(['open', 'close', 'open', 'close', 'open']);
+    expect(ev.of('close')[1]!.ctx).toMatchObject({ code: 1000, remote: false });
+    expect((await srv.events.waitFor((e) => e.type === 'close' && e.client === second.client)).ctx.code).toBe(1000);
+    await srv.events.waitFor((e) => e.type === 'open' && e.ctx.uri === '/third');
+
+    // two starts in a row while open: the first gives way to the second, one connection results
+    const [a, b] = await Promise.all([
+      websocketClientStart({ ref: client.ref, url: `ws://127.0.0.1:${srv.port}/a` }),
+      websocketClientStart({ ref: client.ref, url: `ws://127.0.0.1:${srv.port}/b` }),
+    ]);
+    expect(a).toMatchObject({ success: false, errorStr: 'Superseded by a new start' });
+    expect(b.success, b.errorStr).toBe(true);
+    await srv.events.waitFor((e) => e.type === 'open' && e.ctx.uri === '/b');
+    await delay(100);
+    expect(websocketServerClients(srv.server)).toHaveLength(1);
+    expect(ev.of('close')).toHaveLength(3);
+    expect(ev.of('open')).toHaveLength(4);
+  });
+
   test('clear while connected frees the ref; the lowest free ref is reused', async () => {
     const srv = startServer();
     const a = websocketClient({ url: `ws://127.0.0.1:${srv.port}/`, enableAutomaticReconnection: false });

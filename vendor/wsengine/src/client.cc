@@ -217,17 +217,27 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
                     bool remote) override {
     if (c != current().get()) return;
     setConn(nullptr);
-    if (!wasOpen) return;  // reported through onConnFailed or the timeout
-    bool again = opts_.enableAutomaticReconnection && !stopped_;
-    if (!silent_) {
+    // A start waiting for this close (startOnLoop) runs once its close event
+    // is out: the application sees this connection's close before anything of
+    // the new one, and the close is not the client's last (terminal).
+    std::unique_ptr<ClientOptions> restart = std::move(pendingOpts_);
+    bool again = wasOpen && !restart && opts_.enableAutomaticReconnection && !stopped_;
+    if (wasOpen && !silent_) {
       Event ev;
       ev.type = EventType::Close;
       ev.code = code;
       ev.reason = reason;
       ev.remote = remote;
-      ev.terminal = !again;
+      ev.terminal = !again && !restart;
       emit(std::move(ev));
     }
+    if (restart) {
+      auto done = std::move(pendingDone_);
+      pendingDone_ = nullptr;
+      startOnLoop(*restart, std::move(done));
+      return;
+    }
+    if (!wasOpen) return;  // reported through onConnFailed or the timeout
     if (again) {
       scheduleRetry(waitFor(0));
     } else {
@@ -245,6 +255,20 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     retryTimer_->stop();
     timeoutTimer_->stop();
     ++attemptId_;
+    supersedePending();
+    std::shared_ptr<Connection> open = current();
+    if (open && !silent_ &&
+        (open->state() == Connection::kOpen || open->state() == Connection::kClosing)) {
+      // The application saw this connection open: it ends with a close
+      // handshake (begun here, or by a stop() just before this start) and a
+      // close event, as after stop(), and this start runs after that event
+      // (onConnClosed); the connection's close deadline bounds the wait.
+      pendingOpts_.reset(new ClientOptions(opts));
+      pendingDone_ = std::move(done);
+      stopped_ = false;
+      if (open->state() == Connection::kOpen) open->close(1000, "Client restarted");
+      return;
+    }
     if (auto c = current()) {
       setConn(nullptr);
       c->abort();
@@ -294,6 +318,15 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     stopped_ = true;
     if (hard) silent_ = true;
     ++attemptId_;  // late DNS answers are ignored
+    if (pendingDone_ || pendingOpts_) {
+      ConnectResult r;
+      r.errorStr = "Stopped";
+      r.uri = pendingOpts_ ? pendingOpts_->url : hopUrl_;
+      pendingOpts_.reset();
+      auto d = std::move(pendingDone_);
+      pendingDone_ = nullptr;
+      if (d) d(r);
+    }
     if (retryTimer_) retryTimer_->stop();
     if (timeoutTimer_) timeoutTimer_->stop();
     if (startDone_) {
@@ -321,6 +354,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
   // On the old loop, when a start moves the client to another one.
   void leaveLoop() {
     ++attemptId_;  // late DNS answers are ignored
+    supersedePending();
     retryTimer_.reset();
     timeoutTimer_.reset();
     if (auto c = current()) {
@@ -557,6 +591,18 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     });
   }
 
+  // A start still waiting for a close (startOnLoop) gives way to a newer one.
+  void supersedePending() {
+    if (!pendingOpts_) return;
+    ConnectResult r;
+    r.errorStr = "Superseded by a new start";
+    r.uri = pendingOpts_->url;
+    pendingOpts_.reset();
+    auto d = std::move(pendingDone_);
+    pendingDone_ = nullptr;
+    if (d) d(r);
+  }
+
   void reportStart(const ConnectResult& r) {
     if (!startDone_) return;
     auto d = std::move(startDone_);
@@ -594,6 +640,10 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
   std::shared_ptr<const ConnSettings> baseSettings_;  // of the current start
   ConnSettingsPtr settings_;  // of the current hop
   std::function<void(ConnectResult)> startDone_;
+  // A start waiting for the close of the connection the application saw
+  // open (startOnLoop); onConnClosed runs it.
+  std::unique_ptr<ClientOptions> pendingOpts_;
+  std::function<void(ConnectResult)> pendingDone_;
   std::unique_ptr<LoopTimer> timeoutTimer_;
   std::unique_ptr<LoopTimer> retryTimer_;
   std::vector<struct sockaddr_storage> addrs_;
