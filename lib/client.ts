@@ -48,6 +48,9 @@ export class WebSocketClient extends Endpoint<ClientEvents> {
 
   /** `options` may be just the url. */
   constructor(options: ClientOptions | string = {}) {
+    if (typeof options !== 'string' && (typeof options !== 'object' || options === null)) {
+      throw new TypeError('options must be an object or a url string');
+    }
     const opts: ClientOptions = typeof options === 'string' ? { url: options } : options;
     let created!: ClientObject;
     super(opts.method, (method) => {

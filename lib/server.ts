@@ -71,6 +71,7 @@ export class WebSocketServer extends Endpoint<ServerEvents> {
   private config: ServerObject;
 
   constructor(options: ServerOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
     let created!: ServerObject;
     super(options.method, (method) => {
       created = websocketServer({ ...options, method });

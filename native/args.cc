@@ -38,7 +38,13 @@ Napi::Object refObjectArg(Keys& keys, const Napi::Value& v, const char* name, in
   Napi::Object obj = v.As<Napi::Object>();
   Napi::Value r = keys.get(obj, Key::ref);
   if (!r.IsNumber()) throwType(v.Env(), std::string(name) + " must be an object with a numeric ref");
-  ref = asRef(r.As<Napi::Number>().DoubleValue());
+  // Refs are 32-bit integers: any other number is a mistake, not a ref that
+  // happens to be unused (which would be reported as "Unknown ... ref 0").
+  double d = r.As<Napi::Number>().DoubleValue();
+  if (!integral(d) || d < -kMaxInt32 || d > kMaxInt32) {
+    throwType(v.Env(), std::string(name) + ".ref must be an integer between -2147483647 and 2147483647");
+  }
+  ref = asRef(d);
   return obj;
 }
 

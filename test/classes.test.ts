@@ -115,6 +115,15 @@ describe('WebSocketServer + WebSocketClient', () => {
     expect((await c.start({ enableAutomaticReconnection: false, timeout: 5 })).success).toBe(true);
   });
 
+  test('constructors refuse options that are neither an object nor (client) a url string', () => {
+    for (const bad of [5, null, true, () => {}]) {
+      expect(() => new WebSocketClient(bad as never)).toThrow(new TypeError('options must be an object or a url string'));
+    }
+    for (const bad of [5, null, 'ws://x', true]) {
+      expect(() => new WebSocketServer(bad as never)).toThrow(new TypeError('options must be an object'));
+    }
+  });
+
   test("'error' is emitted only with a listener, and never throws without one", async () => {
     const port = await closedPort();
     const quiet = client(`ws://127.0.0.1:${port}/`);

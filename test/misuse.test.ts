@@ -112,9 +112,11 @@ describe('refs of the wrong kind, unknown and cleared refs', () => {
     expectUnknownServer(-9999);
     await expectUnknownClient(0);
     await expectUnknownClient(9999);
-    // A non-integer ref matches nothing (reported as 0).
-    const st = websocketServerStart({ ref: -1.5 }) as any;
-    expect(st).toEqual({ success: false, message: 'Unknown server ref 0' });
+    // A number that cannot be a ref is a TypeError naming it (it used to read as "Unknown server ref 0").
+    for (const ref of [-1.5, NaN, Infinity, 2 ** 40]) {
+      expect(() => websocketServerStart({ ref })).toThrow(new TypeError('server.ref must be an integer between -2147483647 and 2147483647'));
+      expect(() => websocketClientSend({ ref: -ref }, 'x')).toThrow(new TypeError('client.ref must be an integer between -2147483647 and 2147483647'));
+    }
   });
 
   it('cleared refs behave as unknown, and a second clear says so', async () => {
