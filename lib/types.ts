@@ -394,6 +394,11 @@ export interface ClientStartStatus {
   errorStr: string;
   /** the url connected to last: `url`, or where `followRedirects` led */
   uri: string;
+  /**
+   * the headers of the server's answer to the upgrade: the 101's, or those of
+   * a refusal (e.g. `WWW-Authenticate` with a 401, `Retry-After` with a 503);
+   * empty when no answer came
+   */
   headers: Record<string, string>;
   /** the subprotocol the server chose ("" when none) */
   protocol: string;

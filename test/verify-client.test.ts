@@ -128,6 +128,11 @@ describe('verifyClient', () => {
     expect(head).toMatch(/\r\nX-Reason: test(\r\n|$)/);
     expect(head).toMatch(/\r\nConnection: close(\r\n|$)/);
     expect(body).toBe('not you, /who');
+    // our client: the refusal's headers are in the start status
+    const c = newClient({ url: `ws://127.0.0.1:${srv.port}/who`, enableAutomaticReconnection: false });
+    const st = await websocketClientStart({ ref: c.ref, timeout: 5 });
+    expect(st).toMatchObject({ success: false, http_status: 403 });
+    expect(st.headers).toMatchObject({ 'WWW-Authenticate': 'Bearer realm="ix"', 'X-Reason': 'test' });
     expect(srv.events.events).toEqual([]);
   });
 

@@ -179,10 +179,14 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     // A redirect answer to the upgrade (not the proxy's answer to CONNECT:
     // the upgrade response status is 0 then).
     int upgradeStatus = c->responseStatus();
+    // The server's answer to the upgrade, whatever its status: its headers go
+    // to the start's status (WWW-Authenticate with a 401, Retry-After with a
+    // 429 or 503, a Location not followed).
+    Headers answer = upgradeStatus != 0 && !c->tunneling() ? c->takePeerHeaders() : Headers();
     if (isRedirectStatus(upgradeStatus) && !c->tunneling()) {
       std::string location;
       bool hasLocation = false;
-      for (const auto& h : c->takePeerHeaders()) {
+      for (const auto& h : answer) {
         if (sameName(h.first, "location")) {
           location = h.second;
           hasLocation = true;
@@ -191,7 +195,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
       }
       if (!opts_.followRedirects) {
         attemptFailed(httpStatus, error + (hasLocation ? " (a redirect to '" + location + "'" : " (a redirect") +
-                                      "; followRedirects is off)");
+                                      "; followRedirects is off)", std::move(answer));
         return;
       }
       std::string next, why;
@@ -210,7 +214,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
       connectHop();
       return;
     }
-    attemptFailed(httpStatus, error);
+    attemptFailed(httpStatus, error, std::move(answer));
   }
 
   void onConnClosed(Connection* c, bool wasOpen, int code, const std::string& reason,
@@ -522,20 +526,22 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     c->connect(reinterpret_cast<const sockaddr*>(&addrs_[addrIndex_]));
   }
 
-  void attemptFailed(int httpStatus, const std::string& error) {
+  // `answer`: the headers of the server's non-101 answer, if one came.
+  void attemptFailed(int httpStatus, const std::string& error, Headers answer = Headers()) {
     timeoutTimer_->stop();
     if (auto c = current()) {
       setConn(nullptr);
       c->abort();
     }
-    failAttempt(httpStatus, error, false);
+    failAttempt(httpStatus, error, false, std::move(answer));
   }
 
-  void failAttempt(int httpStatus, const std::string& error, bool final) {
+  void failAttempt(int httpStatus, const std::string& error, bool final, Headers answer = Headers()) {
     ++attemptId_;
     ConnectResult r;
     r.httpStatus = httpStatus;
     r.errorStr = error;
+    r.headers = std::move(answer);
     r.uri = hopUrl_;
     r.redirects = redirects_;
     reportStart(r);
