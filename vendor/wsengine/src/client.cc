@@ -654,7 +654,10 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
   std::unique_ptr<LoopTimer> retryTimer_;
   std::vector<struct sockaddr_storage> addrs_;
   size_t addrIndex_ = 0;
-  uint64_t attemptId_ = 0;
+  // Atomic: a DNS answer the old loop still delivers after a start moved the
+  // client to another loop (leaveLoop) reads it there while the new loop
+  // writes it; it can only find a stale id then.
+  std::atomic<uint64_t> attemptId_{0};
   int retries_ = 0;
   bool stopped_ = false;
   bool silent_ = false;
