@@ -30,7 +30,7 @@ import {
 } from '../lib/index';
 import type { EventMethod, ServerObject, UpgradeStatus } from '../lib/index';
 import { root } from '../lib/binding';
-import { compilePackage } from './support/compile';
+import { compilePackage, readmeSample } from './support/compile';
 import { issueCert } from './support/x509';
 import { describeWithPeers, peerEnv, peers } from './support/peers';
 import { Collector, OP, RawPeer, acceptKey, bytes, decodeFrame, defer, delay, encodeFrame, header, newClient, newServer, runCleanup, text, until, upgradeRequest } from './support';
@@ -637,16 +637,12 @@ describe('refusals', () => {
 
 describe('README', () => {
   test('"Attach to an existing server": the example runs as written', async () => {
-    const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
-    const section = readme.split(/^## /m).find((s) => s.startsWith('Attach to an existing server'));
-    expect(section, 'README section "Attach to an existing server"').toBeDefined();
-    const code = /```js\n([\s\S]*?)```/.exec(section!)?.[1];
-    expect(code).toBeDefined();
+    const code = readmeSample('Attach to an existing server', 'js');
     expect(code).toContain("require('ix-websocket')");
     const out = path.join(root, 'build-attach-readme');
     compilePackage(out);
     const file = path.join(out, 'example.js');
-    fs.writeFileSync(file, code!.replace("require('ix-websocket')", `require(${JSON.stringify(path.join(out, 'lib', 'index.js'))})`));
+    fs.writeFileSync(file, code.replace("require('ix-websocket')", `require(${JSON.stringify(path.join(out, 'lib', 'index.js'))})`));
     const p = spawn(process.execPath, [file], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
     defer(() => p.kill('SIGKILL'));
     let output = '';

@@ -6,24 +6,20 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { root } from '../lib/binding';
-import { compilePackage } from './support/compile';
+import { compilePackage, readmeSample } from './support/compile';
 import { defer, runCleanup } from './support';
 
 afterEach(runCleanup);
 
 describe('README', () => {
   test('"Usage: the classes": the sample prints the echo and the close, and exits by itself', async () => {
-    const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
-    const section = readme.split(/^## /m).find((s) => s.startsWith('Usage: the classes'));
-    expect(section, 'README section "Usage: the classes"').toBeDefined();
-    const code = /```ts\n([\s\S]*?)```/.exec(section!)?.[1];
-    expect(code).toBeDefined();
+    const code = readmeSample('Usage: the classes', 'ts');
     expect(code).toContain("from 'ix-websocket'");
     const out = path.join(root, 'build-readme-samples');
     compilePackage(out);
     const file = path.join(out, 'classes-sample.mjs');
     // The sample is TypeScript only in its fence: it has no type annotations to strip.
-    fs.writeFileSync(file, code!.replace("from 'ix-websocket'", `from ${JSON.stringify(path.join(out, 'lib', 'index.js'))}`));
+    fs.writeFileSync(file, code.replace("from 'ix-websocket'", `from ${JSON.stringify(path.join(out, 'lib', 'index.js'))}`));
     const p = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'] });
     defer(() => p.kill('SIGKILL'));
     let stdout = '';
