@@ -68,6 +68,12 @@ export function clientOptions(command: string, url: URL, flags: ClientFlags): Cl
   const tlsFlag = (['ca', 'no-check', 'cert', 'key', 'passphrase-file'] as const).find((f) => flags[f] !== undefined);
   if (tlsFlag !== undefined) {
     if (url.protocol !== 'wss:') throw new UsageError(`${command}: --${tlsFlag} needs a wss:// URL`);
+    // connect's standard input carries the messages: reading a passphrase from
+    // it would take them all.
+    const pass = flags['passphrase-file'];
+    if (command === 'connect' && pass !== undefined && ['/dev/stdin', '/dev/fd/0', '/proc/self/fd/0'].includes(pass)) {
+      throw new UsageError('connect: --passphrase-file cannot be standard input, which carries the messages');
+    }
     opts.tls = { ...certOptions(command, flags) };
     if (flags.ca !== undefined) opts.tls.caFile = readableFile(flags.ca, '--ca');
     if (flags['no-check']) {

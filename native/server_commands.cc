@@ -39,7 +39,9 @@ Napi::Value WebsocketServerStart(const Napi::CallbackInfo& info) {
   // again: the object stop() returned says the server is there, and clients
   // that reconnect look for it there. If that port was taken meanwhile, the
   // system picks another, which the status reports.
-  const bool samePort = opts.port == 0 && s->boundPort > 0;
+  // Not with reusePort: binding the old port again could join another
+  // listener's SO_REUSEPORT group there instead of failing.
+  const bool samePort = opts.port == 0 && s->boundPort > 0 && !opts.reusePort;
   if (samePort) opts.port = s->boundPort;
   StartResult r = s->engine->start(opts);
   if (!r.success && samePort) {
@@ -48,7 +50,9 @@ Napi::Value WebsocketServerStart(const Napi::CallbackInfo& info) {
   }
   if (r.success) {
     s->started = true;
-    s->boundPort = r.port;
+    // Kept only for a configuration that says port 0: a fixed port given
+    // later and then 0 again asks the system anew.
+    s->boundPort = s->config.opts.port == 0 ? r.port : 0;
     Instance::get(env)->updateKeepAlive();
   }
   keys.set(status, Key::success, r.success);

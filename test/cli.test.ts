@@ -250,6 +250,7 @@ describe('help and usage', () => {
     [['echo-server', '--passphrase-file', 'pass.txt'], /--passphrase-file is the passphrase of --key: give --cert and --key too/],
     [['connect', 'ws://127.0.0.1:9', '--cert', 'c.pem', '--key', 'k.pem'], /connect: --cert needs a wss:\/\/ URL/],
     [['connect', 'wss://127.0.0.1:9', '--key', 'k.pem'], /connect: --cert and --key go together/],
+    [['connect', 'wss://127.0.0.1:9', '--cert', 'c.pem', '--key', 'k.pem', '--passphrase-file', '/dev/stdin'], /connect: --passphrase-file cannot be standard input, which carries the messages/],
     [['send', 'wss://127.0.0.1:9', IXWS, '--passphrase-file', 'pass.txt'], /send: --passphrase-file is the passphrase of --key/],
     [['echo-server', '--deflate', '--no-deflate'], /--deflate and --no-deflate exclude each other/],
     [['broadcast-server', 'extra'], /broadcast-server: unexpected argument 'extra'/],

@@ -196,12 +196,25 @@ describe('websocketServerStart / Stop', () => {
     // another listener took the port: the system picks a new one, the status and the object say which
     const squatter = net.createServer();
     await new Promise<void>((resolve) => squatter.listen(srv.port, '127.0.0.1', resolve));
-    defer(() => squatter.close());
+    defer(() => {
+      if (squatter.listening) squatter.close();
+    });
     const moved = websocketServerStart(srv.server);
     expect(moved.success).toBe(true);
     expect(moved.port).toBeGreaterThan(0);
     expect(moved.port).not.toBe(srv.port);
     expect((websocketServerStop(srv.server) as ServerObject).port).toBe(moved.port);
+
+    // a fixed port given, then 0 again: the system picks (the fixed one is not kept as "the port 0 got")
+    await new Promise<void>((resolve) => squatter.close(() => resolve()));
+    await waitUntilFree(srv.port);
+    expect(websocketServerStart({ ref: srv.server.ref, port: srv.port })).toMatchObject({ success: true, port: srv.port });
+    websocketServerStop({ ref: srv.server.ref });
+    await waitUntilFree(srv.port);
+    const anew = websocketServerStart({ ref: srv.server.ref, port: 0 });
+    expect(anew.success).toBe(true);
+    expect(anew.port).not.toBe(srv.port);
+    websocketServerStop({ ref: srv.server.ref });
 
     // the class: server.port, server.object and the next start() agree
     const cls = new WebSocketServer({ host: '127.0.0.1', port: 0 });

@@ -250,6 +250,39 @@ describe('client stop / start', () => {
     expect(ev.of('open')).toHaveLength(4);
   });
 
+  test('stop() while a restart waits for its close, and stop() twice: the close event still comes; the waiting start resolves "Stopped"', async () => {
+    const srv = startServer();
+    const ev = new Collector();
+    const client = newClient({ url: `ws://127.0.0.1:${srv.port}/`, method: ev.method, enableAutomaticReconnection: false });
+    expect((await websocketClientStart({ ref: client.ref })).success).toBe(true);
+    const waiting = websocketClientStart({ ref: client.ref });
+    websocketClientStop({ ref: client.ref });
+    expect(await waiting).toMatchObject({ success: false, errorStr: 'Stopped' });
+    const close = await ev.waitType('close');
+    expect(close.ctx).toMatchObject({ code: 1000, reason: 'Client restarted', remote: false });
+    expect((await srv.events.waitType('close')).ctx.code).toBe(1000);
+
+    expect((await websocketClientStart({ ref: client.ref })).success).toBe(true);
+    websocketClientStop({ ref: client.ref });
+    websocketClientStop({ ref: client.ref });
+    await until(() => (ev.of('close').length === 2 ? true : undefined), 3000, 'the second close event');
+    expect(ev.of('close')[1]!.ctx).toMatchObject({ code: 1000, remote: false });
+    expect(ev.events.map((e) => e.type)).toEqual(['open', 'close', 'open', 'close']);
+  });
+
+  test('a start that moves an open client to the other loop (inlineLoop changed): its close event comes first', async () => {
+    const srv = startServer();
+    const ev = new Collector();
+    const client = newClient({ url: `ws://127.0.0.1:${srv.port}/`, method: ev.method, enableAutomaticReconnection: false, inlineLoop: false });
+    expect((await websocketClientStart({ ref: client.ref })).success).toBe(true);
+    const moved = await websocketClientStart({ ref: client.ref, inlineLoop: true });
+    expect(moved.success, moved.errorStr).toBe(true);
+    expect(ev.events.map((e) => e.type)).toEqual(['open', 'close', 'open']);
+    expect(ev.of('close')[0]!.ctx).toMatchObject({ code: 1006, reason: 'Client restarted on another loop', remote: false });
+    expect(websocketClientSend({ ref: client.ref }, 'after the move').success).toBe(true);
+    await srv.events.waitFor((e) => e.type === 'message' && e.ctx.data === 'after the move');
+  });
+
   test('clear while connected frees the ref; the lowest free ref is reused', async () => {
     const srv = startServer();
     const a = websocketClient({ url: `ws://127.0.0.1:${srv.port}/`, enableAutomaticReconnection: false });

@@ -79,12 +79,16 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
       loopHold_ = opts.loop;
     }
     active_.store(true);
+    // Until the posted start runs, a close or a failure of the previous
+    // connection is not the client's last (terminal): a start follows.
+    postedStarts_.fetch_add(1);
     // The start is posted, a stop in inline mode runs at once: a stop made
     // after this start (same tick) must cancel it, or the start would run
     // after the stop and connect a stopped (or cleared: then forgotten,
     // reconnecting forever) client.
     uint64_t stops = stops_.load();
     loop_->post([self, opts, done, stops]() mutable {
+      self->postedStarts_.fetch_sub(1);
       if (self->stops_.load() != stops) {
         ConnectResult r;
         r.errorStr = "Stopped";
@@ -232,7 +236,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
       ev.code = code;
       ev.reason = reason;
       ev.remote = remote;
-      ev.terminal = !again && !restart;
+      ev.terminal = !again && !restart && postedStarts_.load() == 0;
       emit(std::move(ev));
     }
     if (restart) {
@@ -261,12 +265,13 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     ++attemptId_;
     supersedePending();
     std::shared_ptr<Connection> open = current();
-    if (open && !silent_ &&
-        (open->state() == Connection::kOpen || open->state() == Connection::kClosing)) {
+    if (open && !silent_ && open->wasOpen() && !open->finished()) {
       // The application saw this connection open: it ends with a close
-      // handshake (begun here, or by a stop() just before this start) and a
-      // close event, as after stop(), and this start runs after that event
-      // (onConnClosed); the connection's close deadline bounds the wait.
+      // handshake (begun here, or by a stop() or the peer before this start)
+      // and a close event, as after stop(), and this start runs after that
+      // event (onConnClosed, also when the socket is already closed and only
+      // its finish is to come); the connection's close deadline bounds the
+      // wait.
       pendingOpts_.reset(new ClientOptions(opts));
       pendingDone_ = std::move(done);
       stopped_ = false;
@@ -343,6 +348,9 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     if (c) {
       if (!hard && c->state() == Connection::kOpen) {
         c->close(code, reason);  // its close event arrives when done (terminal)
+      } else if (!hard && c->wasOpen() && !c->finished()) {
+        // Already closing (a restart, an earlier stop, the peer): its close
+        // handshake goes on and its close event arrives when done.
       } else {
         setConn(nullptr);
         c->abort();
@@ -362,8 +370,21 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     retryTimer_.reset();
     timeoutTimer_.reset();
     if (auto c = current()) {
+      // A connection cannot follow the client to another loop: it is
+      // dropped, and one the application saw open still gets its close event
+      // (before anything of the new start, which is posted after this).
+      bool announce = !silent_ && c->wasOpen() && !c->finished();
       setConn(nullptr);
       c->abort();
+      if (announce) {
+        Event ev;
+        ev.type = EventType::Close;
+        ev.code = 1006;
+        ev.reason = "Client restarted on another loop";
+        ev.remote = false;
+        ev.terminal = false;
+        emit(std::move(ev));
+      }
     }
   }
 
@@ -555,7 +576,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
       ev.httpStatus = httpStatus;
       ev.retries = retries_;
       ev.waitTime = wait;
-      ev.terminal = !again;
+      ev.terminal = !again && postedStarts_.load() == 0;
       emit(std::move(ev));
     }
     if (again)
@@ -662,6 +683,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
   bool stopped_ = false;
   bool silent_ = false;
   std::atomic<bool> active_{false};
+  std::atomic<int> postedStarts_{0};  // start() calls whose posted part has not run
   std::atomic<uint64_t> stops_{0};  // stop() calls: a start posted before one is void
   mutable std::mutex mu_;
   std::shared_ptr<Connection> conn_;

@@ -145,6 +145,11 @@ class Connection : public std::enable_shared_from_this<Connection>,
   int sharedDeflateBits() const { return outbox_.sharedDeflateBits(); }
   const ConnSettings& settings() const { return *settings_; }
   State state() const { return static_cast<State>(state_.load(std::memory_order_acquire)); }
+  // Loop thread: it reached open (its owner heard onConnOpen), and whether
+  // finish() ran (the owner heard onConnClosed): between the two its close
+  // event is still to come.
+  bool wasOpen() const { return wasOpen_; }
+  bool finished() const { return finished_; }
   uint64_t id() const { return id_; }
   IoLoop& loop() const { return loop_; }
 

@@ -83,20 +83,26 @@ void Connection::handleHandshakeBytes(uint8_t* data, size_t len) {
     serverHandshake(req);
   } else {
     HttpResponse res;
+    // RFC 9110 §15.2: a client reads past interim responses (103 Early
+    // Hints...) to the final one. They are skipped by offset and dropped
+    // once, so many small ones in one read cost a parse each, not a move of
+    // the rest; the handshake's deadline bounds a server that sends only them.
+    size_t skipped = 0;
     while (true) {
-      r = parseHttpResponse(buf.data(), buf.size(), cfg().limits.maxHeaderSize,
+      r = parseHttpResponse(buf.data() + skipped, buf.size() - skipped, cfg().limits.maxHeaderSize,
                             cfg().limits.maxHeaders, res, consumed, error);
-      if (r == HttpParse::Incomplete) return;
-      if (r != HttpParse::Done) {
-        failHandshake(0, r == HttpParse::TooLarge ? "Response header too large"
-                                                  : "Bad HTTP response: " + error);
-        return;
+      if (r == HttpParse::Done && interimStatus(res.status)) {
+        skipped += consumed;
+        continue;
       }
-      // RFC 9110 §15.2: a client reads past interim responses (103 Early
-      // Hints...) to the final one; the handshake's deadline bounds a server
-      // that sends only those.
-      if (!interimStatus(res.status)) break;
-      buf.erase(0, consumed);
+      buf.erase(0, skipped);
+      break;
+    }
+    if (r == HttpParse::Incomplete) return;
+    if (r != HttpParse::Done) {
+      failHandshake(0, r == HttpParse::TooLarge ? "Response header too large"
+                                                : "Bad HTTP response: " + error);
+      return;
     }
     clientHandshake(res);
   }

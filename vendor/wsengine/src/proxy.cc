@@ -145,15 +145,14 @@ std::string ProxyUrl::authority() const {
 }
 
 namespace {
-// `url` with the password of its userinfo masked, for an error message: the
-// text may not parse (that is why it is quoted), so this looks only for
-// "user:password@" between "://" and the end of the authority.
+// `url` with the password of its userinfo masked, for an error message. The
+// text may not parse (that is why it is quoted), and a password may hold
+// '/', '?' or '#', so everything between the first ':' after "://" and the
+// last '@' is masked (at worst more than a password, never less).
 std::string withoutPassword(const std::string& url) {
   size_t start = url.find("://");
   start = start == std::string::npos ? 0 : start + 3;
-  size_t end = url.find_first_of("/?#", start);
-  if (end == std::string::npos) end = url.size();
-  size_t at = url.rfind('@', end == 0 ? 0 : end - 1);
+  size_t at = url.rfind('@');
   if (at == std::string::npos || at < start) return url;
   size_t colon = url.find(':', start);
   if (colon == std::string::npos || colon > at) return url;  // a user name alone

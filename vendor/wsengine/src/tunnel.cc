@@ -24,14 +24,16 @@ void Connection::handleTunnelBytes(uint8_t* data, size_t len) {
   int status = 0;
   std::string error;
   ConnectReply reply;
-  // Interim replies (100 Continue...) are dropped, each within the head
-  // limits, until the final one; the attempt's timeout bounds a proxy that
+  // Interim replies (100 Continue...) are skipped by offset, each within the
+  // head limits, and dropped once; the attempt's timeout bounds a proxy that
   // sends nothing else.
-  while ((reply = readConnectReply(buf.data(), buf.size(), cfg().limits.maxHeaderSize,
-                                   cfg().limits.maxHeaders, consumed, status, error)) ==
-         ConnectReply::Interim) {
-    buf.erase(0, consumed);
+  size_t skipped = 0;
+  while ((reply = readConnectReply(buf.data() + skipped, buf.size() - skipped,
+                                   cfg().limits.maxHeaderSize, cfg().limits.maxHeaders, consumed,
+                                   status, error)) == ConnectReply::Interim) {
+    skipped += consumed;
   }
+  buf.erase(0, skipped);
   switch (reply) {
     case ConnectReply::Incomplete:
     case ConnectReply::Interim:

@@ -62,7 +62,8 @@ void testProxyUrl() {
   // A proxy url is quoted in its error, without the password: the message
   // reaches logs, error events and TypeErrors.
   for (const char* url : {"http://bob:S3cretPass@proxy.invalid:99999", "http://bob:S3cret Pass@h:1",
-                          "bob:S3cretPass@h:x", "http://bob:p@ss:S3cret@h:99999/"}) {
+                          "bob:S3cretPass@h:x", "http://bob:p@ss:S3cret@h:99999/",
+                          "http://bob:S3cret/x@h:1", "http://bob:S3cret?q#f@h:1"}) {
     CHECK(!parseProxyUrl(url, p, err));
     CHECK(err.find("S3cret") == std::string::npos);
     CHECK(err.find("bob:***@") != std::string::npos);

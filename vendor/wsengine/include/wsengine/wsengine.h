@@ -532,8 +532,10 @@ class Client {
   // attempt's result. With automatic reconnection on, a failed first attempt
   // keeps retrying in the background (error events) until stop(). A start
   // while a connection is open (or closing after stop()) closes it with a
-  // close handshake (1000 "Client restarted") and its close event first; a
-  // start while another is pending supersedes it ("Superseded by a new start").
+  // close handshake (1000 "Client restarted") and its close event first, but
+  // one that moves the client to another loop (ClientOptions::loop) drops it
+  // with a close event 1006; a start while another is pending supersedes it
+  // ("Superseded by a new start").
   void start(const ClientOptions& options, std::function<void(ConnectResult)> done);
   // Close handshake with a bounded wait; cancels reconnection. Never blocks.
   void stop(int code = 1000, const std::string& reason = "Normal closure");
