@@ -263,7 +263,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     retryTimer_->stop();
     timeoutTimer_->stop();
     ++attemptId_;
-    supersedePending();
+    settlePending("Superseded by a new start");
     std::shared_ptr<Connection> open = current();
     if (open && !silent_ && open->wasOpen() && !open->finished()) {
       // The application saw this connection open: it ends with a close
@@ -327,15 +327,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     stopped_ = true;
     if (hard) silent_ = true;
     ++attemptId_;  // late DNS answers are ignored
-    if (pendingDone_ || pendingOpts_) {
-      ConnectResult r;
-      r.errorStr = "Stopped";
-      r.uri = pendingOpts_ ? pendingOpts_->url : hopUrl_;
-      pendingOpts_.reset();
-      auto d = std::move(pendingDone_);
-      pendingDone_ = nullptr;
-      if (d) d(r);
-    }
+    settlePending("Stopped");
     if (retryTimer_) retryTimer_->stop();
     if (timeoutTimer_) timeoutTimer_->stop();
     if (startDone_) {
@@ -366,7 +358,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
   // On the old loop, when a start moves the client to another one.
   void leaveLoop() {
     ++attemptId_;  // late DNS answers are ignored
-    supersedePending();
+    settlePending("Superseded by a new start");
     retryTimer_.reset();
     timeoutTimer_.reset();
     if (auto c = current()) {
@@ -618,11 +610,12 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     });
   }
 
-  // A start still waiting for a close (startOnLoop) gives way to a newer one.
-  void supersedePending() {
+  // A start still waiting for a close (startOnLoop) ends without running:
+  // a newer start supersedes it, or a stop cancels it.
+  void settlePending(const char* why) {
     if (!pendingOpts_) return;
     ConnectResult r;
-    r.errorStr = "Superseded by a new start";
+    r.errorStr = why;
     r.uri = pendingOpts_->url;
     pendingOpts_.reset();
     auto d = std::move(pendingDone_);
