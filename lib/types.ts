@@ -396,8 +396,9 @@ export interface ClientStartStatus {
   uri: string;
   /**
    * the headers of the server's answer to the upgrade: the 101's, or those of
-   * a refusal (e.g. `WWW-Authenticate` with a 401, `Retry-After` with a 503);
-   * empty when no answer came
+   * a refusal (e.g. `WWW-Authenticate` with a 401, `Retry-After` with a 503),
+   * or of a proxy's refusal of CONNECT (`Proxy-Authenticate`); empty when no
+   * answer came
    */
   headers: Record<string, string>;
   /** the subprotocol the server chose ("" when none) */

@@ -152,6 +152,9 @@ describeWithPeers([peers.tinyproxy()], 'through tinyproxy (HTTP CONNECT)', (foun
       http_status: 407,
       errorStr: 'proxy refused CONNECT: 407 Proxy Authentication Required',
     });
+    // the refusal's headers: the scheme the proxy asks for
+    const asked = Object.entries(none.status.headers).find(([k]) => k.toLowerCase() === 'proxy-authenticate')?.[1];
+    expect(asked).toMatch(/^Basic realm=/);
     const err = await none.events.waitType('error');
     expect(err.ctx).toMatchObject({ http_status: 407, reason: 'proxy refused CONNECT: 407 Proxy Authentication Required' });
     // tinyproxy 1.11 answers a wrong password with "401 Unauthorized" (squid
@@ -272,6 +275,8 @@ describeWithPeers([peers.squid()], 'through squid (HTTP CONNECT with Basic crede
         http_status: 407,
         errorStr: 'proxy refused CONNECT: 407 Proxy Authentication Required',
       });
+      const asked = Object.entries(c.status.headers).find(([k]) => k.toLowerCase() === 'proxy-authenticate')?.[1];
+      expect(asked).toMatch(/^Basic realm=/);
     }
   });
 

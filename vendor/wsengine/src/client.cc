@@ -183,10 +183,11 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     // A redirect answer to the upgrade (not the proxy's answer to CONNECT:
     // the upgrade response status is 0 then).
     int upgradeStatus = c->responseStatus();
-    // The server's answer to the upgrade, whatever its status: its headers go
-    // to the start's status (WWW-Authenticate with a 401, Retry-After with a
-    // 429 or 503, a Location not followed).
-    Headers answer = upgradeStatus != 0 && !c->tunneling() ? c->takePeerHeaders() : Headers();
+    // The server's answer to the upgrade, or the proxy's refusal of CONNECT,
+    // whatever its status: its headers go to the start's status
+    // (WWW-Authenticate with a 401, Retry-After with a 429 or 503, a Location
+    // not followed, Proxy-Authenticate with a proxy's 407).
+    Headers answer = upgradeStatus != 0 || c->tunneling() ? c->takePeerHeaders() : Headers();
     if (isRedirectStatus(upgradeStatus) && !c->tunneling()) {
       std::string location;
       bool hasLocation = false;

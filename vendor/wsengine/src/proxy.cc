@@ -271,7 +271,7 @@ std::string buildConnectRequest(const std::string& host, int port, bool ipv6,
 }
 
 ConnectReply readConnectReply(const char* buf, size_t len, size_t maxHeaderSize, int maxHeaders,
-                              size_t& consumed, int& status, std::string& error) {
+                              size_t& consumed, int& status, std::string& error, Headers* headers) {
   HttpResponse res;
   consumed = 0;
   status = 0;
@@ -299,6 +299,7 @@ ConnectReply readConnectReply(const char* buf, size_t len, size_t maxHeaderSize,
   // for a reader.
   std::string reason = printableText(res.reason, 100);
   if (!reason.empty()) error += " " + reason;
+  if (headers) *headers = std::move(res.headers);
   return ConnectReply::Refused;
 }
 

@@ -63,8 +63,10 @@ enum class ConnectReply { Incomplete, Interim, Established, Refused, Bad };
 // refused CONNECT: 407 Proxy Authentication Required". Bad: not an HTTP
 // reply or over the limits, with `error`. Incomplete: more bytes needed.
 // Interim: a 1xx head of `consumed` bytes (100 Continue...), which the
-// caller drops before reading on (RFC 9110 §15.2).
+// caller drops before reading on (RFC 9110 §15.2). With `headers`, a refusal
+// also gives its headers there (Proxy-Authenticate with a 407).
 ConnectReply readConnectReply(const char* buf, size_t len, size_t maxHeaderSize, int maxHeaders,
-                              size_t& consumed, int& status, std::string& error);
+                              size_t& consumed, int& status, std::string& error,
+                              Headers* headers = nullptr);
 
 }  // namespace wsengine

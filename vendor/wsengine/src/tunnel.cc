@@ -30,7 +30,7 @@ void Connection::handleTunnelBytes(uint8_t* data, size_t len) {
   size_t skipped = 0;
   while ((reply = readConnectReply(buf.data() + skipped, buf.size() - skipped,
                                    cfg().limits.maxHeaderSize, cfg().limits.maxHeaders, consumed,
-                                   status, error)) == ConnectReply::Interim) {
+                                   status, error, &hs_->headers)) == ConnectReply::Interim) {
     skipped += consumed;
   }
   buf.erase(0, skipped);
@@ -39,6 +39,7 @@ void Connection::handleTunnelBytes(uint8_t* data, size_t len) {
     case ConnectReply::Interim:
       return;
     case ConnectReply::Refused:
+      // The refusal's headers (hs_->headers) go to the start's status.
       return failHandshake(status, error);
     case ConnectReply::Bad:
       return failHandshake(0, error);

@@ -221,6 +221,9 @@ void testProxyRefusals() {
     CHECK(!cr.success);
     CHECK_EQ(cr.httpStatus, 407);
     CHECK_EQ(cr.errorStr, std::string("proxy refused CONNECT: 407 Proxy Authentication Required"));
+    // The refusal's headers, for the scheme the proxy asks for.
+    std::string scheme;
+    CHECK(headerIn(cr.headers, "Proxy-Authenticate", &scheme) && scheme == "Basic");
     // No credentials: no Proxy-Authorization; the target as host:port.
     CHECK_EQ(proxy.head(), std::string("CONNECT example.invalid:443 HTTP/1.1\r\nHost: example.invalid:443\r\n\r\n"));
     Event err;
