@@ -115,6 +115,21 @@ bool resolveLocation(const std::string& base, const std::string& location, std::
   std::string scheme = base.substr(0, base.find(':'));
   std::string target;
   if (hasScheme(ref)) {
+    // WHATWG URL, for the special schemes a Location may name here: without
+    // "//" after it, the base's own scheme introduces a relative reference
+    // ("ws:d" against ws://h/a/b is ws://h/a/d) and another special scheme
+    // an authority ("wss:h2" is wss://h2/).
+    size_t colon = ref.find(':');
+    std::string refScheme = ref.substr(0, colon);
+    for (char& ch : refScheme) ch = lowerAscii(ch);
+    bool special = refScheme == "ws" || refScheme == "wss" || refScheme == "http" || refScheme == "https";
+    std::string rest = ref.substr(colon + 1);
+    if (special && rest.compare(0, 2, "//") != 0) {
+      std::string baseScheme = scheme;
+      for (char& ch : baseScheme) ch = lowerAscii(ch);
+      if (refScheme == baseScheme) return resolveLocation(base, rest.empty() ? "#" : rest, out, error);
+      ref = refScheme + "://" + rest;
+    }
     // Absolute ("wss://h/p"); only its path needs its dot segments removed.
     std::string o, p, q;
     if (!splitUrl(ref, o, p, q)) {

@@ -37,6 +37,13 @@ void testResolve() {
       {"?only", "ws://h.example:8080/a/b/c?only"},
       {"#frag", "ws://h.example:8080/a/b/c?x=1"},
       {"  /spaced  ", "ws://h.example:8080/spaced"},
+      // WHATWG: the base's scheme without "//" is relative, another special one an authority
+      {"ws:d", "ws://h.example:8080/a/b/d"},
+      {"WS:/root", "ws://h.example:8080/root"},
+      {"ws:?q", "ws://h.example:8080/a/b/c?q"},
+      {"ws:", "ws://h.example:8080/a/b/c?x=1"},
+      {"wss:other.example/p", "wss://other.example/p"},
+      {"http:other.example", "http://other.example/"},
   };
   for (auto& c : cases) {
     std::string out, err;
