@@ -114,11 +114,13 @@ bool resolveLocation(const std::string& base, const std::string& location, std::
   }
   std::string scheme = base.substr(0, base.find(':'));
   std::string target;
+  // WHATWG URL, for the special schemes a Location may name here: without
+  // "//" after it, the base's own scheme introduces a relative reference
+  // ("ws:d" against ws://h/a/b is ws://h/a/d; what follows is a path even if
+  // it holds a ':') and another special scheme an authority ("wss:h2" is
+  // wss://h2/).
+  bool relative = false;
   if (hasScheme(ref)) {
-    // WHATWG URL, for the special schemes a Location may name here: without
-    // "//" after it, the base's own scheme introduces a relative reference
-    // ("ws:d" against ws://h/a/b is ws://h/a/d) and another special scheme
-    // an authority ("wss:h2" is wss://h2/).
     size_t colon = ref.find(':');
     std::string refScheme = ref.substr(0, colon);
     for (char& ch : refScheme) ch = lowerAscii(ch);
@@ -127,9 +129,15 @@ bool resolveLocation(const std::string& base, const std::string& location, std::
     if (special && rest.compare(0, 2, "//") != 0) {
       std::string baseScheme = scheme;
       for (char& ch : baseScheme) ch = lowerAscii(ch);
-      if (refScheme == baseScheme) return resolveLocation(base, rest.empty() ? "#" : rest, out, error);
-      ref = refScheme + "://" + rest;
+      if (refScheme == baseScheme) {
+        ref = rest;
+        relative = true;
+      } else {
+        ref = refScheme + "://" + rest;
+      }
     }
+  }
+  if (!relative && hasScheme(ref)) {
     // Absolute ("wss://h/p"); only its path needs its dot segments removed.
     std::string o, p, q;
     if (!splitUrl(ref, o, p, q)) {
@@ -141,7 +149,7 @@ bool resolveLocation(const std::string& base, const std::string& location, std::
     error.clear();
     return true;
   }
-  if (ref.compare(0, 2, "//") == 0) {
+  if (!relative && ref.compare(0, 2, "//") == 0) {
     std::string o, p, q;
     splitUrl(scheme + ":" + ref, o, p, q);
     out = o + removeDotSegments(p) + q;

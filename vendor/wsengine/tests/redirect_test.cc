@@ -42,6 +42,7 @@ void testResolve() {
       {"WS:/root", "ws://h.example:8080/root"},
       {"ws:?q", "ws://h.example:8080/a/b/c?q"},
       {"ws:", "ws://h.example:8080/a/b/c?x=1"},
+      {"ws:ws:d", "ws://h.example:8080/a/b/ws:d"},
       {"wss:other.example/p", "wss://other.example/p"},
       {"http:other.example", "http://other.example/"},
   };
