@@ -9,14 +9,18 @@ import { UsageError, headers, oneLine, passphraseFile, port, readableFile, secon
 /** Close codes after which a session ended normally (RFC 6455 §7.4.1). */
 export const NORMAL_CLOSE = new Set([1000, 1001, 1005]);
 
-export interface ClientFlags {
+/** --cert/--key/--passphrase-file: a server's certificate, or a client's own. */
+export interface CertFlags {
+  cert?: string;
+  key?: string;
+  'passphrase-file'?: string;
+}
+
+export interface ClientFlags extends CertFlags {
   header?: string[];
   ca?: string;
   'no-check'?: boolean;
   timeout?: string;
-  cert?: string;
-  key?: string;
-  'passphrase-file'?: string;
 }
 
 /** The flags of a certificate and its key, on a client (its own certificate) and on a server. */
@@ -30,7 +34,7 @@ export const CERT_FLAGS = {
  * --cert FILE --key FILE [--passphrase-file FILE] as TLS options: both files
  * or neither, and a passphrase only for a key. Undefined when none is given.
  */
-function certOptions(command: string, flags: { cert?: string; key?: string; 'passphrase-file'?: string }) {
+function certOptions(command: string, flags: CertFlags) {
   if ((flags.cert === undefined) !== (flags.key === undefined)) {
     throw new UsageError(`${command}: --cert and --key go together`);
   }
@@ -90,12 +94,9 @@ export function failure(status: ClientStartStatus): string {
   return status.http_status && !reason.includes(String(status.http_status)) ? `${reason} (HTTP ${status.http_status})` : reason;
 }
 
-export interface ServerFlags {
+export interface ServerFlags extends CertFlags {
   port?: string;
   host?: string;
-  cert?: string;
-  key?: string;
-  'passphrase-file'?: string;
   deflate?: boolean;
   'no-deflate'?: boolean;
 }

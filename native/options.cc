@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <strings.h>
 #include <type_traits>
 #include <utility>
 
@@ -440,11 +441,11 @@ Headers headersArg(const Napi::Object& o, const std::string& p, bool request) {
     for (char c : text) bad = bad || c == '\r' || c == '\n' || c == '\0';
     if (bad) throwType(o.Env(), p + "." + name + " must be a header name and value without CR or LF");
     if (engineOwnsHeader(request, name)) {
-      std::string lower;
-      for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      std::string hint = lower == "sec-websocket-protocol"     ? (request ? ": offer subprotocols with protocols" : ": choose it with protocol")
-                         : lower == "sec-websocket-extensions" ? ": permessage-deflate is negotiated from perMessageDeflate"
-                                                               : "";
+      const char* hint = strcasecmp(name.c_str(), "Sec-WebSocket-Protocol") == 0
+                             ? (request ? ": offer subprotocols with protocols" : ": choose it with protocol")
+                         : strcasecmp(name.c_str(), "Sec-WebSocket-Extensions") == 0
+                             ? ": permessage-deflate is negotiated from perMessageDeflate"
+                             : "";
       throwType(o.Env(), p + "." + name + " is written by ix-websocket itself" + hint);
     }
     next.emplace_back(std::move(name), std::move(text));

@@ -127,9 +127,7 @@ bool resolveLocation(const std::string& base, const std::string& location, std::
     bool special = refScheme == "ws" || refScheme == "wss" || refScheme == "http" || refScheme == "https";
     std::string rest = ref.substr(colon + 1);
     if (special && rest.compare(0, 2, "//") != 0) {
-      std::string baseScheme = scheme;
-      for (char& ch : baseScheme) ch = lowerAscii(ch);
-      if (refScheme == baseScheme) {
+      if (equalsIgnoreCase(scheme, refScheme.c_str())) {
         ref = rest;
         relative = true;
       } else {
