@@ -114,11 +114,20 @@ bool resolveLocation(const std::string& base, const std::string& location, std::
   }
   std::string scheme = base.substr(0, base.find(':'));
   std::string target;
-  // WHATWG URL, for the special schemes a Location may name here: without
-  // "//" after it, the base's own scheme introduces a relative reference
-  // ("ws:d" against ws://h/a/b is ws://h/a/d; what follows is a path even if
-  // it holds a ':') and another special scheme an authority ("wss:h2" is
-  // wss://h2/).
+  // WHATWG URL, for the special schemes a Location may name here: '\\' reads
+  // as '/' before the query; the base's own scheme without "//" after it
+  // introduces a relative reference ("ws:d" against ws://h/a/b is ws://h/a/d;
+  // what follows is a path even if it holds a ':'); with "//", and another
+  // special scheme with any number of slashes (none too), an authority, every
+  // further slash skipped ("wss:/h2", "wss:h2" and "ws:///h2" are wss://h2/
+  // and ws://h2/).
+  for (size_t i = 0; i < ref.size() && ref[i] != '?' && ref[i] != '#'; ++i) {
+    if (ref[i] == '\\') ref[i] = '/';
+  }
+  auto authority = [](const std::string& s) {
+    size_t host = s.find_first_not_of('/');
+    return "//" + (host == std::string::npos ? std::string() : s.substr(host));
+  };
   bool relative = false;
   if (hasScheme(ref)) {
     size_t colon = ref.find(':');
@@ -126,14 +135,16 @@ bool resolveLocation(const std::string& base, const std::string& location, std::
     for (char& ch : refScheme) ch = lowerAscii(ch);
     bool special = refScheme == "ws" || refScheme == "wss" || refScheme == "http" || refScheme == "https";
     std::string rest = ref.substr(colon + 1);
-    if (special && rest.compare(0, 2, "//") != 0) {
-      if (equalsIgnoreCase(scheme, refScheme.c_str())) {
+    if (special) {
+      if (equalsIgnoreCase(scheme, refScheme.c_str()) && rest.compare(0, 2, "//") != 0) {
         ref = rest;
         relative = true;
       } else {
-        ref = refScheme + "://" + rest;
+        ref = refScheme + ":" + authority(rest);
       }
     }
+  } else if (ref.compare(0, 2, "//") == 0) {
+    ref = authority(ref);
   }
   if (!relative && hasScheme(ref)) {
     // Absolute ("wss://h/p"); only its path needs its dot segments removed.

@@ -45,6 +45,15 @@ void testResolve() {
       {"ws:ws:d", "ws://h.example:8080/a/b/ws:d"},
       {"wss:other.example/p", "wss://other.example/p"},
       {"http:other.example", "http://other.example/"},
+      // ... with any number of slashes after another special scheme, more than two after the
+      // base's, and '\\' read as '/' before the query
+      {"wss:/other.example/p", "wss://other.example/p"},
+      {"wss:///other.example/p", "wss://other.example/p"},
+      {"ws:///other.example/p", "ws://other.example/p"},
+      {"///other.example/p", "ws://other.example/p"},
+      {"wss:\\\\other.example\\p?a\\b", "wss://other.example/p?a\\b"},
+      {"ws:\\x", "ws://h.example:8080/x"},
+      {"\\\\other.example", "ws://other.example/"},
   };
   for (auto& c : cases) {
     std::string out, err;
