@@ -8,6 +8,7 @@
 // in for a topic nobody here listens to any more). Local delivery happens
 // first, in the native publish; the bus is told afterwards and never waited
 // on. What arrives from the bus is published locally only.
+import { types as utilTypes } from 'util';
 import { binding } from './binding';
 import type { Bus, BusHandler, EventMethod, PublishStatus, SendData, TopicStatus } from './types';
 
@@ -29,6 +30,8 @@ interface Link {
 }
 
 const links = new Map<number, Link>();
+/** Every bus ever tied to a server. */
+const attachedOnce = new WeakSet<Bus>();
 const BUS_METHODS = ['open', 'subscribe', 'unsubscribe', 'publish', 'flush', 'close'] as const;
 
 /** A bus option as given; throws a TypeError naming `name` when it is not a Bus. */
@@ -56,14 +59,36 @@ export function observingMethod(method: EventMethod | undefined): EventMethod {
   return m;
 }
 
-/** Ties `bus` to the server `ref` (once: a bus serves one server). */
+/** Throws a TypeError naming `name` when `bus` already serves a server (one bus serves one server). */
+export function checkFree(bus: Bus, name: string): void {
+  for (const l of links.values()) {
+    if (l.bus === bus) throw new TypeError(`${name} is already used by another server (one bus serves one server)`);
+  }
+}
+
+/**
+ * A `bus` carried by a command's server argument (start, stop): the server's
+ * own is accepted (the objects the commands give back carry it); anything else
+ * is a TypeError, since a bus is tied to a server when it is created.
+ */
+export function checkCarried(server: { ref: number; bus?: unknown }): void {
+  if (server.bus === undefined) return;
+  const b = checkBus(server.bus, 'server.bus');
+  const current = links.get(server.ref);
+  if (current?.bus === b) return;
+  if (current) throw new TypeError('server.bus cannot be replaced: clear the server and create another');
+  // The bus of a server cleared since: the native command answers for the ref.
+  if (attachedOnce.has(b)) return;
+  throw new TypeError('server.bus is given when the server is created (websocketServer({ bus }) or new WebSocketServer({ bus })), not to a command');
+}
+
+/** Ties `bus` to the server `ref` (once: a bus serves one server; checkFree first). */
 export function attach(ref: number, bus: Bus, method: EventMethod | undefined, given: Record<string, unknown>): void {
   const current = links.get(ref);
   if (current?.bus === bus) return;
   if (current) throw new TypeError('server.bus cannot be replaced: clear the server and create another');
-  for (const l of links.values()) {
-    if (l.bus === bus) throw new TypeError('server.bus is already used by another server (one bus serves one server)');
-  }
+  checkFree(bus, 'options.bus');
+  attachedOnce.add(bus);
   links.set(ref, {
     ref,
     bus,
@@ -90,7 +115,32 @@ export function onBusState(ref: number, fn: (connected: boolean) => void): void 
   if (l) l.onState = fn;
 }
 
+/**
+ * Calls one of the bus's asynchronous methods and lets `failed` hear of any
+ * failure: a promise that rejects, a method that throws, or one that returns
+ * no promise at all (a bus written for a synchronous broker) — the bus is the
+ * application's code, and a mistake in it must not become an unhandled
+ * rejection or an exception thrown from a later turn.
+ */
+function busCall(call: () => unknown, failed: (e: unknown) => void): void {
+  let result: unknown;
+  try {
+    result = call();
+  } catch (e) {
+    failed(e);
+    return;
+  }
+  if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
+    Promise.resolve(result).catch(failed);
+  }
+  // Anything else: a synchronous bus that finished (its errors are thrown).
+}
+
 function report(l: Link, error: unknown, topic?: string): void {
+  // Errors that come after the stop (a broker client rejecting the commands
+  // it still had queued) or for a server cleared since (its ref may already
+  // be another server's) are not this server's to hear.
+  if (!l.open || links.get(l.ref) !== l) return;
   const reason = `bus: ${error instanceof Error ? error.message : String(error)}`;
   const context = {
     decompressionError: false,
@@ -165,21 +215,21 @@ export function stopped(ref: number, forget: boolean): void {
   if (!l.open) return;
   l.open = false;
   l.topics.clear();
-  l.bus.close().catch(() => {});
+  busCall(() => l.bus.close(), () => {});
 }
 
 export function afterSubscribe(ref: number, status: TopicStatus): void {
   const l = links.get(ref);
   if (!l || !l.open || !status.success || l.topics.has(status.topic)) return;
   l.topics.add(status.topic);
-  l.bus.subscribe(status.topic).catch((e) => report(l, e, status.topic));
+  busCall(() => l.bus.subscribe(status.topic), (e) => report(l, e, status.topic));
 }
 
 export function afterUnsubscribe(ref: number, status: TopicStatus): void {
   const l = links.get(ref);
   if (!l || !l.open || !status.success || status.subscribers > 0 || !l.topics.has(status.topic)) return;
   l.topics.delete(status.topic);
-  l.bus.unsubscribe(status.topic).catch((e) => report(l, e, status.topic));
+  busCall(() => l.bus.unsubscribe(status.topic), (e) => report(l, e, status.topic));
 }
 
 /** Hands a locally published message to the bus (never waiting on it); adds its answer to the status. */
@@ -194,7 +244,9 @@ export function afterPublish(ref: number, topic: string, data: SendData, binaryO
   const binary = typeof data === 'string' ? binaryOption === true : binaryOption !== false;
   let bytes: Buffer;
   if (typeof data === 'string') bytes = Buffer.from(data, 'utf8');
-  else if (data instanceof ArrayBuffer) bytes = Buffer.from(data);
+  // (An ArrayBuffer of another realm, a vm context's or an Electron
+  // context's, is not `instanceof ArrayBuffer` here.)
+  else if (utilTypes.isAnyArrayBuffer(data)) bytes = Buffer.from(data as ArrayBuffer);
   else bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   try {
     status.bus = l.bus.publish(topic, bytes, binary);
@@ -215,7 +267,7 @@ function queueReconcile(ref: number): void {
     for (const topic of [...l.topics]) {
       if (local.has(topic)) continue;
       l.topics.delete(topic);
-      l.bus.unsubscribe(topic).catch((e) => report(l, e, topic));
+      busCall(() => l.bus.unsubscribe(topic), (e) => report(l, e, topic));
     }
   });
 }

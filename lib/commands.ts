@@ -36,6 +36,7 @@ export function websocketServer(options?: ServerOptions): ServerObject {
   // also tells the bus about closed connections (see bus.ts).
   const { bus: given, ...rest } = options;
   const b = bus.checkBus(given, 'options.bus');
+  bus.checkFree(b, 'options.bus'); // before the native server exists: a refusal leaves nothing behind
   const created = binding.websocketServer({ ...rest, method: bus.observingMethod(options.method) });
   bus.attach(created.ref, b, options.method, options as Record<string, unknown>);
   // `method` stays the wrapper, so that the object given back to a command
@@ -51,6 +52,7 @@ export function websocketClient(options?: ClientOptions): ClientObject {
 
 /** Binds and listens; `port` in the status is the port listened on. */
 export function websocketServerStart(server: ServerArg): ServerStartStatus {
+  if (server !== null && typeof server === 'object') bus.checkCarried(server as { ref: number; bus?: unknown });
   if (server === null || typeof server !== 'object' || !bus.hasBus(server.ref)) return binding.websocketServerStart(server);
   // A server with a bus: the bus opens first; one that cannot open stops the start.
   const arg = bus.nativeArg(server);
@@ -68,6 +70,7 @@ export function websocketClientStart(client: ClientArg): Promise<ClientStartStat
 
 /** Closes every connection (1001) and releases the port; returns the updated object. */
 export function websocketServerStop(server: ServerArg): ServerObject | RefStatus {
+  if (server !== null && typeof server === 'object') bus.checkCarried(server as { ref: number; bus?: unknown });
   const result = binding.websocketServerStop(bus.nativeArg(server));
   if ('ref' in result) {
     bus.stopped(result.ref, false);

@@ -34,6 +34,16 @@ export interface RedisBusOptions {
   prefix?: string;
   /** Longest wait between reconnection attempts, ms (default 1000). */
   maxReconnectWait?: number;
+  /**
+   * Largest payload handed to Redis, bytes (default 8 MiB minus the 10-byte
+   * header: Redis's default `client-output-buffer-limit pubsub 32mb 8mb 60`
+   * disconnects a subscriber whose pending output stays over 8 MiB for 60 s,
+   * or passes 32 MiB at once, and with it every message of every topic on
+   * that connection). A larger message is still delivered locally; its
+   * publish status says it was not sent to the other processes. Raise it
+   * together with Redis's limit.
+   */
+  maxMessageSize?: number;
   /** More ioredis options, given to both connections. */
   redisOptions?: Record<string, unknown>;
 }
@@ -41,6 +51,7 @@ export interface RedisBusOptions {
 // The message format: version, flags (bit 0: binary), the sender's id, payload.
 const VERSION = 1;
 const HEADER = 2 + 8;
+const DEFAULT_MAX_MESSAGE = 8 * 1024 * 1024 - HEADER;
 
 type RedisConnection = {
   status: string;
@@ -72,6 +83,9 @@ function loadIoredis(): RedisConstructor {
 
 class RedisBus implements Bus {
   private readonly url: string;
+  /** The url as messages show it: without its password. */
+  private readonly shownUrl: string;
+  private readonly maxMessage: number;
   private readonly prefix: string;
   private readonly maxWait: number;
   private readonly extra: Record<string, unknown>;
@@ -86,21 +100,34 @@ class RedisBus implements Bus {
 
   constructor(options: RedisBusOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('redisBus options must be an object');
-    const { url = 'redis://127.0.0.1:6379', prefix = 'ixws:', maxReconnectWait = 1000, redisOptions = {} } = options;
+    const {
+      url = 'redis://127.0.0.1:6379',
+      prefix = 'ixws:',
+      maxReconnectWait = 1000,
+      maxMessageSize = DEFAULT_MAX_MESSAGE,
+      redisOptions = {},
+    } = options;
     if (typeof url !== 'string') throw new TypeError('options.url must be a string');
     let parsed: URL;
     try {
       parsed = new URL(url);
     } catch {
-      throw new TypeError(`options.url is not a URL: ${url}`);
+      throw new TypeError("options.url is not a URL (WHATWG URL refuses it)");
     }
+    // A password in the url never shows in a message, these TypeErrors included.
+    if (parsed.password !== '') parsed.password = '***';
+    const shown = parsed.href;
     if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:')
-      throw new TypeError(`options.url must be a redis:// or rediss:// URL: ${url}`);
+      throw new TypeError(`options.url must be a redis:// or rediss:// URL: ${shown}`);
     if (typeof prefix !== 'string') throw new TypeError('options.prefix must be a string');
+    if (typeof maxMessageSize !== 'number' || !Number.isSafeInteger(maxMessageSize) || maxMessageSize < 0)
+      throw new TypeError('options.maxMessageSize must be a whole number of bytes, 0 or more');
     if (typeof maxReconnectWait !== 'number' || !(maxReconnectWait > 0))
       throw new TypeError('options.maxReconnectWait must be a number of ms above 0');
     if (redisOptions === null || typeof redisOptions !== 'object') throw new TypeError('options.redisOptions must be an object');
     this.url = url;
+    this.shownUrl = shown;
+    this.maxMessage = maxMessageSize;
     this.prefix = prefix;
     this.maxWait = maxReconnectWait;
     this.extra = redisOptions;
@@ -147,8 +174,13 @@ class RedisBus implements Bus {
   publish(topic: string, data: Buffer, binary: boolean): { success: boolean; message: string } {
     const pub = this.pub;
     if (!pub || !this.handler) return { success: false, message: 'the Redis bus is not open' };
+    if (data.length > this.maxMessage)
+      return {
+        success: false,
+        message: `${data.length} bytes is over the Redis bus's maxMessageSize (${this.maxMessage}): not published to other processes`,
+      };
     if (pub.status !== 'ready')
-      return { success: false, message: `Redis is unreachable (${this.url}): not published to other processes` };
+      return { success: false, message: `Redis is unreachable (${this.shownUrl}): not published to other processes` };
     const header = Buffer.allocUnsafe(HEADER);
     header[0] = VERSION;
     header[1] = binary ? 1 : 0;
@@ -212,7 +244,7 @@ class RedisBus implements Bus {
     this.lastError = e.message;
     if (!this.connected && !this.outageReported && this.handler) {
       this.outageReported = true;
-      this.handler.error(new Error(`Redis unreachable at ${this.url} (${e.message}); reconnecting`));
+      this.handler.error(new Error(`Redis unreachable at ${this.shownUrl} (${e.message}); reconnecting`));
     }
   }
 
@@ -225,7 +257,7 @@ class RedisBus implements Bus {
     else if (!this.outageReported) {
       this.outageReported = true;
       this.handler.error(
-        new Error(`lost the connection to Redis at ${this.url}${this.lastError ? ` (${this.lastError})` : ''}; reconnecting`),
+        new Error(`lost the connection to Redis at ${this.shownUrl}${this.lastError ? ` (${this.lastError})` : ''}; reconnecting`),
       );
     }
     this.handler.state(now);

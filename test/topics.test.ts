@@ -5,6 +5,7 @@
 // server object; and a bus written against the Bus interface (no broker):
 // when the server subscribes and unsubscribes it, what it publishes and
 // receives, how its failures are reported.
+import * as vm from 'vm';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
   WebSocketServer,
@@ -289,5 +290,94 @@ describe('a bus written against the Bus interface', () => {
     const a = new WebSocketServer({ port: 0, bus });
     defer(() => a.clear());
     expect(() => websocketServer({ bus })).toThrow(/already used by another server/);
+  });
+
+  test('a bus refused at creation leaves no server behind (the next ref is the lowest free)', () => {
+    const bus = new MemoryBus();
+    const a = websocketServer({ port: 0, bus });
+    defer(() => websocketServerClear(a));
+    for (let i = 0; i < 3; i++) expect(() => websocketServer({ port: 0, bus })).toThrow(/options\.bus is already used by another server/);
+    const next = websocketServer({ port: 0 });
+    defer(() => websocketServerClear(next));
+    expect(next.ref).toBe(a.ref - 1); // without the check first: three orphans took the refs between
+  });
+
+  test('a bus carried by start or stop: its own is accepted, another or a new one is a TypeError', () => {
+    const bus = new MemoryBus();
+    const s = websocketServer({ port: 0, bus });
+    defer(() => websocketServerClear(s));
+    const plain = websocketServer({ port: 0 });
+    defer(() => websocketServerClear(plain));
+    expect(() => websocketServerStart({ ...plain, bus: new MemoryBus() })).toThrow(/server\.bus is given when the server is created/);
+    expect(() => websocketServerStart({ ...plain, bus: 42 as unknown as Bus })).toThrow(/server\.bus must be a bus/);
+    expect(() => websocketServerStart({ ...s, bus: new MemoryBus() })).toThrow(/server\.bus cannot be replaced/);
+    expect(() => websocketServerStop({ ...s, bus: new MemoryBus() })).toThrow(/server\.bus cannot be replaced/);
+    const st = websocketServerStart(s); // the object given back, its own bus with it
+    expect(st.success).toBe(true);
+    expect(websocketServerStop(s)).toMatchObject({ ref: s.ref });
+    const cls = new WebSocketServer({ port: 0 });
+    defer(() => cls.clear());
+    expect(() => cls.start({ bus: new MemoryBus() })).toThrow(TypeError);
+  });
+
+  test('a bus whose subscribe/unsubscribe return no promise, or throw: error events, never an uncaught exception', async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown) => uncaught.push(e);
+    process.on('uncaughtException', onUncaught);
+    process.on('unhandledRejection', onUncaught);
+    try {
+      for (const style of ['sync', 'throws', 'rejects'] as const) {
+        const bus = new MemoryBus();
+        const fail = () => {
+          if (style === 'throws') throw new Error('broker down');
+          if (style === 'rejects') return Promise.reject(new Error('broker down'));
+          return undefined; // a synchronous bus that succeeded
+        };
+        (bus as unknown as { subscribe: () => unknown }).subscribe = fail;
+        (bus as unknown as { unsubscribe: () => unknown }).unsubscribe = fail;
+        (bus as unknown as { close: () => unknown }).close = fail;
+        const srv = startServer({ bus } as Record<string, unknown>);
+        const c = await connectClient(srv, { disablePerMessageDeflate: true });
+        expect(websocketServerSubscribe({ ref: srv.server.ref }, c.conn, 't').success).toBe(true);
+        const { websocketClientStop } = await import('../lib/index');
+        websocketClientStop({ ref: c.client.ref });
+        await srv.events.waitType('close');
+        await delay(50); // the reconcile after the close runs on the next turn
+        const errors = srv.events.of('error').map((e) => (e.ctx as { reason: string }).reason);
+        if (style === 'sync') expect(errors).toEqual([]);
+        else expect(errors).toEqual(['bus: broker down', 'bus: broker down']); // subscribe, then unsubscribe
+        websocketServerStop(srv.server);
+        await delay(10);
+      }
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      process.off('unhandledRejection', onUncaught);
+    }
+  });
+
+  test('errors the bus reports after the stop do not reach the method', async () => {
+    const bus = new MemoryBus();
+    let rejectLater: (e: Error) => void = () => {};
+    (bus as unknown as { subscribe: () => Promise<void> }).subscribe = () => new Promise((_, reject) => (rejectLater = reject));
+    const srv = startServer({ bus } as Record<string, unknown>);
+    const c = await connectClient(srv, { disablePerMessageDeflate: true });
+    expect(websocketServerSubscribe({ ref: srv.server.ref }, c.conn, 't').success).toBe(true);
+    websocketServerStop(srv.server);
+    rejectLater(new Error('Connection is closed.')); // what ioredis does with queued commands on disconnect
+    await delay(20);
+    expect(srv.events.of('error')).toEqual([]);
+  });
+
+  test('an ArrayBuffer of another realm is published to the bus whole, and the call does not throw', () => {
+    const bus = new MemoryBus();
+    const s = websocketServer({ port: 0, bus });
+    defer(() => websocketServerClear(s));
+    expect(websocketServerStart(s).success).toBe(true);
+    const foreign = vm.runInNewContext('new Uint8Array([104, 105]).buffer') as ArrayBuffer;
+    expect(foreign instanceof ArrayBuffer).toBe(false);
+    const st = websocketServerPublish({ ref: s.ref, topic: 't' }, foreign);
+    expect(st.bus).toEqual({ success: true, message: '' });
+    expect(bus.published).toEqual([{ topic: 't', data: 'hi', binary: true }]);
   });
 });
