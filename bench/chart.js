@@ -57,7 +57,7 @@ function writeChart(file, report) {
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   const m = report.machine;
-  const others = report.servers.filter((s) => s !== 'ix').map((s) => (s === 'ws' ? `ws ${m.ws}` : 'uWebSockets.js 20.30')).join(' and ');
+  const others = report.servers.filter((s) => s === 'ws' || s === 'uws').map((s) => (s === 'ws' ? `ws ${m.ws}` : 'uWebSockets.js 20.30')).join(' and ');
   out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">${esc(`ix-websocket vs ${others}: times better (log scale; 1x = same)`)}</text>`);
   out.push(`<text x="${W / 2}" y="42" text-anchor="middle" fill="#555">${esc(`${m.cpu}, ${m.nproc || m.cores} cores, Linux ${m.kernel || ''}, node ${m.node}, ${report.rounds} round(s), ${report.date.slice(0, 16).replace('T', ' ')} UTC; bar: ratio of medians, dashed tick: target`)}</text>`);
 

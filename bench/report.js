@@ -5,12 +5,20 @@
 // higher is better; memory, latency and CPU per message: lower is better), so
 // a target reads "ix/ws >= 2x" or "ix/uWS <= 1.25x".
 
-// ix-inline: ix-websocket in inline mode (the engine on the JavaScript
-// thread's loop, IXWS_INLINE=1): its own column and ratios beside ix's; the
-// targets are judged on ix (the default mode).
-const IMPLS = ['ix', 'ix-inline', 'ws', 'uws'];
-const NAMES = { ix: 'ix-websocket', 'ix-inline': 'ix-inline', ws: 'ws', uws: 'uWS' };
+// The variants of ix-websocket, each with its own column and ratios beside
+// ix's; the targets are judged on ix (the default mode):
+// - ix-inline: inline mode (the engine on the JavaScript thread's loop,
+//   IXWS_INLINE=1), in every scenario;
+// - ix-borrowed: the default mode with borrowedPayloads (large binary
+//   payloads lent to their event, as uWebSockets.js lends them), in the
+//   large-message echoes only (it changes nothing below 64 KiB).
+const IMPLS = ['ix', 'ix-inline', 'ix-borrowed', 'ws', 'uws'];
+const NAMES = { ix: 'ix-websocket', 'ix-inline': 'ix-inline', 'ix-borrowed': 'ix-borrowed', ws: 'ws', uws: 'uWS' };
 const OTHERS = ['ws', 'uws'];
+const VARIANTS = [
+  { impl: 'ix-inline', short: 'inline' },
+  { impl: 'ix-borrowed', short: 'borrowed' },
+];
 
 function stats(values) {
   const v = values.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
@@ -118,16 +126,19 @@ function summarize(sc, samples, cores = 0) {
     out.cpuRatios[other] = ratio(out.ix.cpu, out[other].cpu);
     if (sc.also) out.alsoRatios[other] = ratio(out.ix.also, out[other].also);
   }
-  // ix-inline / other, the same three ratios (no targets).
-  out.inlineRatios = {};
-  out.inlineCpuRatios = {};
-  out.inlineAlsoRatios = {};
-  const inl = out['ix-inline'];
-  for (const other of OTHERS) {
-    if (!out[other] || !inl) continue;
-    out.inlineRatios[other] = ratio(inl.stats, out[other].stats);
-    out.inlineCpuRatios[other] = ratio(inl.cpu, out[other].cpu);
-    if (sc.also) out.inlineAlsoRatios[other] = ratio(inl.also, out[other].also);
+  // variant / other, the same three ratios (no targets): inlineRatios,
+  // inlineCpuRatios, inlineAlsoRatios, and borrowed... alike.
+  for (const { impl, short } of VARIANTS) {
+    const r = (out[`${short}Ratios`] = {});
+    const c = (out[`${short}CpuRatios`] = {});
+    const a = (out[`${short}AlsoRatios`] = {});
+    const v = out[impl];
+    for (const other of OTHERS) {
+      if (!out[other] || !v) continue;
+      r[other] = ratio(v.stats, out[other].stats);
+      c[other] = ratio(v.cpu, out[other].cpu);
+      if (sc.also) a[other] = ratio(v.also, out[other].also);
+    }
   }
   // Kept for readers of older results: the ix/ws ratio of the main metric.
   out.ratio = out.ratios.ws === undefined ? null : out.ratios.ws;
@@ -191,25 +202,28 @@ function table(head, body) {
   return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...body.map(line)].join('\n');
 }
 
-// The main table: the scenario's metric per server, ix/ws and ix/uWS with targets.
-// With an ix-inline column (any row has one): its median and inline/ws,
-// inline/uWS after ix's columns.
+// The variants any row has a column for.
+const variantsIn = (rows) => VARIANTS.filter(({ impl }) => rows.some((r) => r[impl]));
+
+// The main table: the scenario's metric per server, ix/ws and ix/uWS with
+// targets; then, per variant any row has (ix-inline, ix-borrowed), its median
+// after ix's and its ratios to ws and uWS at the end.
 function mainTable(rows) {
-  const inl = rows.some((r) => r['ix-inline']);
-  const head = ['scenario', 'metric', 'ix-websocket median [min-max]', ...(inl ? ['ix-inline median [min-max]'] : []),
-    'ws median [min-max]', 'uWS median [min-max]', 'ix/ws', 'target', 'ok', 'ix/uWS', 'target', 'ok', ...(inl ? ['inline/ws', 'inline/uWS'] : [])];
+  const vs = variantsIn(rows);
+  const head = ['scenario', 'metric', 'ix-websocket median [min-max]', ...vs.map((v) => `${v.impl} median [min-max]`),
+    'ws median [min-max]', 'uWS median [min-max]', 'ix/ws', 'target', 'ok', 'ix/uWS', 'target', 'ok',
+    ...vs.flatMap((v) => [`${v.short}/ws`, `${v.short}/uWS`])];
   const body = [];
   for (const r of rows) {
-    const i = r['ix-inline'];
-    const ir = r.inlineRatios || {};
-    const ia = r.inlineAlsoRatios || {};
-    body.push([r.id, r.unit + (r.better === 'lower' ? ' (lower)' : ''), cell(r.ix && r.ix.stats), ...(inl ? [cell(i && i.stats, !!i)] : []),
+    const ratiosOf = (v, kind) => r[`${v.short}${kind}`] || {};
+    body.push([r.id, r.unit + (r.better === 'lower' ? ' (lower)' : ''), cell(r.ix && r.ix.stats), ...vs.map((v) => cell(r[v.impl] && r[v.impl].stats, !!r[v.impl])),
       cell(r.ws && r.ws.stats, !!r.ws), cell(r.uws && r.uws.stats, !!r.uws), rx(r.ratios.ws), ...checkCells(r, 'ws', 'main'),
-      rx(r.ratios.uws), ...checkCells(r, 'uws', 'main'), ...(inl ? [rx(ir.ws), rx(ir.uws)] : [])]);
+      rx(r.ratios.uws), ...checkCells(r, 'uws', 'main'), ...vs.flatMap((v) => [rx(ratiosOf(v, 'Ratios').ws), rx(ratiosOf(v, 'Ratios').uws)])]);
     if (r.alsoRatios && Object.keys(r.alsoRatios).length) {
-      body.push([`  (${r.also})`, r.unit + ' (lower)', cell(r.ix.also), ...(inl ? [cell(i && i.also, !!i)] : []),
+      body.push([`  (${r.also})`, r.unit + ' (lower)', cell(r.ix.also), ...vs.map((v) => cell(r[v.impl] && r[v.impl].also, !!r[v.impl])),
         cell(r.ws && r.ws.also, !!r.ws), cell(r.uws && r.uws.also, !!r.uws),
-        rx(r.alsoRatios.ws), '', '', rx(r.alsoRatios.uws), '', '', ...(inl ? [rx(ia.ws), rx(ia.uws)] : [])]);
+        rx(r.alsoRatios.ws), '', '', rx(r.alsoRatios.uws), '', '',
+        ...vs.flatMap((v) => [rx(ratiosOf(v, 'AlsoRatios').ws), rx(ratiosOf(v, 'AlsoRatios').uws)])]);
     }
   }
   return table(head, body);
@@ -218,17 +232,15 @@ function mainTable(rows) {
 // CPU per message of the process under test (the server; the Node client in
 // flood-client), over the same measured window as the main metric.
 function cpuTable(rows) {
-  const inl = rows.some((r) => r['ix-inline']);
-  const head = ['scenario', 'CPU us/msg (lower)', 'ix-websocket', ...(inl ? ['ix-inline'] : []), 'ws', 'uWS', 'ix/ws', 'ix/uWS', 'target', 'ok',
-    ...(inl ? ['inline/ws', 'inline/uWS'] : [])];
+  const vs = variantsIn(rows);
+  const head = ['scenario', 'CPU us/msg (lower)', 'ix-websocket', ...vs.map((v) => v.impl), 'ws', 'uWS', 'ix/ws', 'ix/uWS', 'target', 'ok',
+    ...vs.flatMap((v) => [`${v.short}/ws`, `${v.short}/uWS`])];
   const body = [];
   for (const r of rows) {
     if (!r.ix || !r.ix.cpu) continue;
-    const i = r['ix-inline'];
-    const ic = r.inlineCpuRatios || {};
-    body.push([r.id, r.cpuOf || 'server', cell(r.ix.cpu), ...(inl ? [cell(i && i.cpu, !!i)] : []), cell(r.ws && r.ws.cpu, !!r.ws),
+    body.push([r.id, r.cpuOf || 'server', cell(r.ix.cpu), ...vs.map((v) => cell(r[v.impl] && r[v.impl].cpu, !!r[v.impl])), cell(r.ws && r.ws.cpu, !!r.ws),
       cell(r.uws && r.uws.cpu, !!r.uws), rx(r.cpuRatios.ws), rx(r.cpuRatios.uws), ...checkCells(r, 'uws', 'cpu'),
-      ...(inl ? [rx(ic.ws), rx(ic.uws)] : [])]);
+      ...vs.flatMap((v) => [rx((r[`${v.short}CpuRatios`] || {}).ws), rx((r[`${v.short}CpuRatios`] || {}).uws)])]);
   }
   return table(head, body);
 }
@@ -247,4 +259,4 @@ function targetSummary(rows) {
   return { text: lines.join('\n'), met: met.length, total: checks.length };
 }
 
-module.exports = { IMPLS, NAMES, OTHERS, stats, runErrors, windowLimit, limitNotes, summarize, mainTable, cpuTable, targetSummary, fmt, cell };
+module.exports = { IMPLS, NAMES, OTHERS, VARIANTS, stats, runErrors, windowLimit, limitNotes, summarize, mainTable, cpuTable, targetSummary, fmt, cell };

@@ -73,6 +73,9 @@ if (problems.length) {
 }
 
 const SERVERS = cli.uws ? IMPLS : IMPLS.filter((i) => i !== 'uws');
+// ix-borrowed runs only where a scenario asks for it (the large-message
+// echoes); every other server runs everywhere.
+const EVERYWHERE = SERVERS.filter((i) => i !== 'ix-borrowed');
 const DURATION = cli.quick ? 0.5 : 2; // seconds measured per echo run
 const WARMUP = cli.quick ? 0.25 : 0.5;
 const LATENCY_SECONDS = cli.quick ? 1 : 3;
@@ -133,12 +136,14 @@ let msgId = 0;
 // A benchmark server (or flood client) process with the IPC channel.
 function startProc(impl, role, args = []) {
   // ix-inline: the same server script, told to start in inline mode (and
-  // the ix column never is, whatever the runner's environment says).
+  // the ix column never is, whatever the runner's environment says);
+  // ix-borrowed: the same script with borrowedPayloads.
   const inline = impl === 'ix-inline';
-  const script = path.join(__dirname, 'servers', `${inline ? 'ix' : impl}-server.js`);
+  const borrowed = impl === 'ix-borrowed';
+  const script = path.join(__dirname, 'servers', `${inline || borrowed ? 'ix' : impl}-server.js`);
   const env = { ...process.env, IXWS_BENCH_IX: IX.entry };
   delete env.IXWS_INLINE;
-  const child = fork(script, [role, ...args, ...(inline ? ['--inline'] : [])], {
+  const child = fork(script, [role, ...args, ...(inline ? ['--inline'] : []), ...(borrowed ? ['--borrowed'] : [])], {
     execArgv: ['--expose-gc'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env,
@@ -227,7 +232,7 @@ const url = (port) => `ws://127.0.0.1:${port}/`;
 // CPU per message (ix/other <= z).
 function echoScenario(id, title, size, conns, inflight, { deflate = false, metric = 'msgs_per_s', targets, cpuTargets }) {
   return {
-    id, title, role: 'echo', serverArgs: deflate ? ['--deflate'] : [], metric, unit: metric === 'msgs_per_s' ? 'msg/s' : 'MB/s',
+    id, title, role: 'echo', impls: size >= 65536 && !deflate ? IMPLS : undefined, serverArgs: deflate ? ['--deflate'] : [], metric, unit: metric === 'msgs_per_s' ? 'msg/s' : 'MB/s',
     better: 'higher', targets, cpuTargets,
     scale: metric === 'bytes_per_s' ? 1e-6 : 1,
     loadgenArgs: (port) => ['--mode', 'echo', '--url', url(port), '--conns', conns, '--size', size, '--inflight', inflight,
@@ -283,7 +288,7 @@ const SCENARIOS = [
     extra: (r) => ({ p50_us: r.p50_us, p90_us: r.p90_us, p999_us: r.p999_us, max_us: r.max_us, loadgen_cpu: r.loadgen_cpu, server_cpu: r.server_cpu }),
   },
 ];
-for (const sc of SCENARIOS) sc.impls = (sc.impls || IMPLS).filter((i) => SERVERS.includes(i));
+for (const sc of SCENARIOS) sc.impls = (sc.impls || EVERYWHERE).filter((i) => SERVERS.includes(i));
 
 // Server CPU per message, measured by the load generator over its own window
 // (--server-pid): the server process's threads' run time from /proc.
@@ -402,7 +407,7 @@ async function runFlood(sc) {
 // split over two generator processes, the server's rate should not rise.
 async function loadgenCheck() {
   const out = {};
-  for (const impl of SERVERS) {
+  for (const impl of EVERYWHERE) {
     const srv = await startServer(impl, 'echo', []);
     try {
       const args = (conns) => ['--mode', 'echo', '--url', url(srv.port), '--conns', String(conns), '--size', '1024',
@@ -529,7 +534,7 @@ async function main() {
   if (scaleRows.length) console.log(`\nscale-out, ix-websocket only (no target yet): median [min-max] over ${cli.rounds} round(s)\n\n${scale.scaleTable(scaleRows)}`);
   if (check) {
     console.log('\nload generator check (echo 1 KiB): 1 process x 100 conns vs 2 processes x 50 conns');
-    for (const impl of SERVERS) {
+    for (const impl of EVERYWHERE) {
       const c = check[impl];
       const pct = (x) => (typeof x === 'number' ? `${(x * 100).toFixed(0)}%` : '?');
       console.log(`  ${NAMES[impl]}: ${fmt(c.one_process_msgs_per_s)} msg/s (server CPU ${pct(c.one_process_server_cpu)}, loadgen ${pct(c.one_process_loadgen_cpu)}, other processes ${pct(c.one_process_other_cpu)}${c.one_process_disturbed ? ', DISTURBED' : ''}${c.one_process_limit ? `, ${c.one_process_limit}-bound` : ''})` +

@@ -235,6 +235,18 @@ export interface CommonOptions {
    * reads, writes) and the reverse. Read at each start.
    */
   inlineLoop?: boolean;
+  /**
+   * lend binary payloads to their event (default false), as uWebSockets.js
+   * does: `ctx.data` of a binary message, fragment, ping or pong is valid only
+   * until the method returns (an async method: until its first `await`).
+   * Afterwards a payload of 64 KiB or more reads as empty (its ArrayBuffer is
+   * detached) and its memory serves the next large message at once; copy what
+   * you keep (`Buffer.from(ctx.data)`). Sending it back from the method is
+   * safe (a send copies what the socket does not take at once). Saves the
+   * garbage collector's work and cold memory per large message. Read at every
+   * event.
+   */
+  borrowedPayloads?: boolean;
 }
 
 /**

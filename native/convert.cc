@@ -23,7 +23,7 @@ void defineValue(Napi::Object& obj, const std::string& key, const Napi::Value& v
 
 constexpr size_t kExternalBufferMin = 64 * 1024;
 
-Napi::Value binaryData(Napi::Env env, std::string& data) {
+Napi::Value binaryData(Napi::Env env, std::string& data, std::string** lent) {
   if (data.empty()) return Napi::Buffer<char>::New(env, 0);
   // Small payloads are copied into a V8-owned Buffer and freed at once: an
   // external Buffer's bytes are invisible to V8's GC heuristics, so a flood of
@@ -43,6 +43,7 @@ Napi::Value binaryData(Napi::Env env, std::string& data) {
   // twice: a full collection every ~32 MiB received instead of every ~64 MiB,
   // 10-20 % of a large-message echo server's CPU (test/external-memory).
   auto* owned = new std::string(std::move(data));
+  const char* bytes = owned->data();
   Napi::Buffer<char> b = Napi::Buffer<char>::NewOrCopy(
       env, &(*owned)[0], owned->size(),
       [](Napi::Env, char*, std::string* s) {
@@ -50,12 +51,15 @@ Napi::Value binaryData(Napi::Env env, std::string& data) {
         delete s;
       },
       owned);
+  // Only a Buffer over the engine's own bytes can be lent (NewOrCopy may
+  // have copied them, and then already deleted `owned`).
+  if (lent != nullptr && b.Data() == bytes) *lent = owned;
   return b;
 }
 
 void setData(Keys& k, Napi::Object& ctx, Event& ev) {
   bool binary = false;
-  napi_value data = eventData(k.env(), ev, binary);
+  napi_value data = eventData(k.env(), ev, binary, nullptr);
   k.set(ctx, Key::wireSize, static_cast<double>(ev.wireSize));
   k.set(ctx, Key::binary, binary);
   k.set(ctx, Key::data, data);
@@ -86,9 +90,9 @@ bool hasDataContext(EventType type) {
          type == EventType::Ping || type == EventType::Pong;
 }
 
-napi_value eventData(Napi::Env env, Event& ev, bool& binary) {
+napi_value eventData(Napi::Env env, Event& ev, bool& binary, std::string** lent) {
   binary = ev.binary;
-  if (binary) return binaryData(env, ev.data);
+  if (binary) return binaryData(env, ev.data, lent);
   napi_value s;
   if (napi_create_string_utf8(env, ev.data.data(), ev.data.size(), &s) != napi_ok) {
     bool pending = false;
@@ -101,6 +105,24 @@ napi_value eventData(Napi::Env env, Event& ev, bool& binary) {
   }
   if (ev.data.capacity() > kSpareCapacity) recycleBuffer(std::move(ev.data));  // else: as above
   return s;
+}
+
+void giveBackLent(napi_env env, napi_value buffer, std::string* owner) {
+  napi_value ab;
+  bool detached = true;
+  if (napi_get_typedarray_info(env, buffer, nullptr, nullptr, nullptr, &ab, nullptr) != napi_ok ||
+      napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok || detached) {
+    return;  // left to the finalizer
+  }
+  // Taken out first (the bytes stay where they are): the finalizer, which
+  // Node runs once no ArrayBuffer holds the memory any more, then finds an
+  // empty string, whenever it runs.
+  std::string bytes = std::move(*owner);
+  if (napi_detach_arraybuffer(env, ab) != napi_ok) {
+    *owner = std::move(bytes);  // still the Buffer's: left to the finalizer
+    return;
+  }
+  recycleBuffer(std::move(bytes));
 }
 
 Key eventTypeKey(EventType type) {

@@ -24,8 +24,19 @@ Napi::Object eventContext(Keys& keys, Event& ev);
 // fragment, ping, pong), and that data: a Buffer when ev.binary, else a
 // string. The engine flags binary every ping or pong whose payload is not
 // UTF-8; its text (messages, fragments cut at code points) is valid UTF-8.
+// With `lent` given, a Buffer made over the engine's own bytes (an external
+// one, 64 KiB and more) sets *lent to the string that owns them (see
+// giveBackLent); otherwise it is left alone.
 bool hasDataContext(EventType type);
-napi_value eventData(Napi::Env env, Event& ev, bool& binary);
+napi_value eventData(Napi::Env env, Event& ev, bool& binary, std::string** lent = nullptr);
+
+// Ends a lent payload's loan (borrowedPayloads): detaches its Buffer's
+// ArrayBuffer (from then on it reads as empty) and gives the bytes back to
+// the engine's pool at once, hot for the next large message, instead of
+// when V8 collects the Buffer. A Buffer the method already detached (its
+// ArrayBuffer transferred elsewhere) keeps its bytes: its finalizer gives
+// them back when its last holder is collected.
+void giveBackLent(napi_env env, napi_value buffer, std::string* owner);
 
 Napi::Object headersObject(Napi::Env env, const Headers& headers);
 

@@ -450,9 +450,11 @@ void Delivery::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deli
   int serverArg = 0;
   int clientArg = 0;
   const JsValues* js = nullptr;
+  bool borrowed = false;
   if (ref < 0) {
     ServerEntry* s = inst_.server(ref);
     if (s == nullptr) return;
+    borrowed = s->config.borrowedPayloads;
     if (type == EventType::Open) {
       clientArg = s->conns.assign(conn);
     } else {
@@ -465,6 +467,7 @@ void Delivery::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deli
   } else {
     ClientEntry* c = inst_.client(ref);
     if (c == nullptr) return;
+    borrowed = c->config.borrowedPayloads;
     if (ev.terminal && seq > c->startSeq) {
       // This session gave up: the client no longer holds the loop. (A
       // terminal event pushed before the latest start is the old session's.)
@@ -498,6 +501,7 @@ void Delivery::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deli
     }
     if (hasDataContext(type)) {
       bool binary = true;
+      std::string* lent = nullptr;  // borrowedPayloads: given back after the method
       napi_value args[9];
       std::copy(argv, argv + 4, args);
       if (slab != nullptr) {
@@ -506,13 +510,14 @@ void Delivery::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deli
         args[7] = slab;
         args[8] = Napi::Number::New(env, static_cast<double>(offset));
       } else {
-        args[6] = eventData(env, ev, binary);
+        args[6] = eventData(env, ev, binary, borrowed ? &lent : nullptr);
         napi_get_undefined(env, &args[7]);
         args[8] = args[7];
       }
       args[4] = Napi::Number::New(env, static_cast<double>(ev.wireSize));
       args[5] = Napi::Boolean::New(env, binary);
       callMethod(env, deliverData, 9, args);
+      if (lent != nullptr) giveBackLent(env, args[6], lent);
     } else {
       argv[4] = eventContext(keys, ev);
       callMethod(env, deliverAny, 5, argv);

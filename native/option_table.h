@@ -64,6 +64,7 @@
   X(maxRedirects, Client, Int(0, kMaxInt32), opts.maxRedirects)                                \
   X(proxy, Client, Proxy(), opts.proxy)                                                        \
   X(inlineLoop, Both, Bool(), inlineLoop)                                                      \
+  X(borrowedPayloads, Both, Bool(), borrowedPayloads)                                          \
   X(perMessageDeflate, Both, Deflate(), opts.deflate)                                          \
   X(disablePerMessageDeflate, Both, Bool(), disablePerMessageDeflate)                          \
   X(maxPayload, Both, Int(1, kMaxSafeInteger), opts.limits.maxPayload)                         \

@@ -40,6 +40,10 @@ struct Config {
   // Inline mode: the engine runs this object's sockets on the JavaScript
   // thread's own loop (the start sets opts.loop, see Instance::embeddedLoop).
   bool inlineLoop = inlineByDefault();
+  // Binary payloads are lent to the event: the external Buffer of a large
+  // one is detached when the method returns and its memory reused at once
+  // (Delivery::deliverEvent).
+  bool borrowedPayloads = false;
   TlsConfig tls;
   // Server: verifyClient (null: none). Shared by copies of the Config; JS
   // thread only, like the Config itself.

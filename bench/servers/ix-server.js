@@ -1,10 +1,11 @@
 'use strict';
 // The benchmark scenarios served by ix-websocket, through its seed commands
 // (websocketServer / websocketServerSend / ...), the facade's primary API.
-//   node ix-server.js echo [--deflate] | broadcast [--timer] | idle | flood-client --url ws://... [--inline]
+//   node ix-server.js echo [--deflate] | broadcast [--timer] | idle | flood-client --url ws://... [--inline] [--borrowed]
 // broadcast --timer: the trigger message schedules the sends on a timer
 // (setTimeout 0) instead of making them inside its message event.
 // --inline: inline mode (the engine on this process's JavaScript thread loop).
+// --borrowed: borrowedPayloads (large binary payloads lent to their event).
 const path = require('path');
 const { parseArgs, send, serveIpc, floodMeter } = require('./common');
 // The runner passes a private copy of the package (the checkout's build can
@@ -21,6 +22,7 @@ function startServer(onEvent) {
     maxConnections: 20000,
     method: onEvent,
     inlineLoop: !!args.inline,
+    borrowedPayloads: !!args.borrowed,
   };
   if (args.deflate) options.perMessageDeflate = { enabled: true, threshold: 1024 };
   else options.disablePerMessageDeflate = true;
@@ -31,7 +33,7 @@ function startServer(onEvent) {
     process.exit(1);
   }
   serveIpc(() => ix.websocketServerClear({ ref: server.ref }));
-  send({ type: 'listening', port: status.port, impl: args.inline ? 'ix-inline' : 'ix', ioThreads: args.inline ? 0 : ix.ioThreads() });
+  send({ type: 'listening', port: status.port, impl: args.inline ? 'ix-inline' : args.borrowed ? 'ix-borrowed' : 'ix', ioThreads: args.inline ? 0 : ix.ioThreads() });
   return server;
 }
 
