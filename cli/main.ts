@@ -3,18 +3,27 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { RunError, UsageError, oneLine } from './args';
-import { connect } from './connect';
 import { COMMANDS, MAIN } from './help';
-import { serve } from './serve';
-import { receive, send } from './transfer';
 
+// The commands' modules load the engine (the native binding); they are
+// loaded only when a command runs, so that the help, the version and the
+// usage errors work, and a binding that cannot load is a one-line error.
 const RUN: Record<string, (args: string[]) => Promise<number>> = {
-  connect,
-  'echo-server': (args) => serve('echo-server', args),
-  'broadcast-server': (args) => serve('broadcast-server', args),
-  send,
-  receive,
+  connect: async (args) => (await import('./connect')).connect(args),
+  'echo-server': async (args) => (await import('./serve')).serve('echo-server', args),
+  'broadcast-server': async (args) => (await import('./serve')).serve('broadcast-server', args),
+  send: async (args) => (await import('./transfer')).send(args),
+  receive: async (args) => (await import('./transfer')).receive(args),
 };
+
+/** `COMMAND --help` / `-h` anywhere among its arguments (what parse() would answer). */
+function asksHelp(args: string[]): boolean {
+  for (const a of args) {
+    if (a === '--') return false;
+    if (a === '--help' || a === '-h') return true;
+  }
+  return false;
+}
 
 /** The package's version, from the package.json above this file (dist/cli/ → ../../). */
 function version(): string {
@@ -54,6 +63,10 @@ async function dispatch(argv: string[]): Promise<number> {
   const run = RUN[first];
   if (!run) {
     throw new UsageError(first.startsWith('-') ? `unknown option '${first}'` : `unknown command '${first}'`);
+  }
+  if (asksHelp(rest) && COMMANDS[first]) {
+    process.stdout.write(COMMANDS[first]);
+    return 0;
   }
   return run(rest);
 }

@@ -19,6 +19,7 @@
 //     shutdown(), so no FIN); the connection lives on in the duplicate.
 import type { IncomingMessage } from 'http';
 import * as net from 'net';
+import type { Duplex } from 'stream';
 import * as tls from 'tls';
 import { binding } from './binding';
 import type { ServerArg, UpgradeStatus } from './types';
@@ -96,7 +97,9 @@ function isSocket(x: unknown): x is net.Socket {
  * otherwise a status. On `success: false` the peer has been answered with an
  * HTTP error and the socket is closed.
  */
-export function handleUpgrade(server: ServerArg, req: IncomingMessage, socket: net.Socket, head: Buffer | Uint8Array): UpgradeStatus {
+// `socket` is typed as @types/node types the 'upgrade' event's (a Duplex);
+// what it must be at run time is checked below.
+export function handleUpgrade(server: ServerArg, req: IncomingMessage, socket: Duplex, head: Buffer | Uint8Array): UpgradeStatus {
   if (server === null || typeof server !== 'object') throw new TypeError('server must be an object with a ref');
   if (req === null || typeof req !== 'object' || typeof req.method !== 'string' || typeof req.url !== 'string' || !Array.isArray(req.rawHeaders) || typeof req.httpVersion !== 'string')
     throw new TypeError("req must be the http.IncomingMessage of the 'upgrade' event");

@@ -2,7 +2,7 @@
 // over the native module: argument checking, refs and statuses all happen in
 // native code, so these and the classes share one code path.
 import type { IncomingMessage } from 'http';
-import type { Socket } from 'net';
+import type { Duplex } from 'stream';
 import { handleUpgrade } from './attach';
 import { binding } from './binding';
 import * as bus from './bus';
@@ -204,6 +204,6 @@ export function websocketServerTopics(server: ServerArg): TopicInfo[] {
  * on like a connection it accepted itself. See lib/attach.ts and the README
  * ("Attach to an existing server").
  */
-export function websocketServerHandleUpgrade(server: ServerArg, req: IncomingMessage, socket: Socket, head: Buffer): UpgradeStatus {
+export function websocketServerHandleUpgrade(server: ServerArg, req: IncomingMessage, socket: Duplex, head: Buffer): UpgradeStatus {
   return handleUpgrade(server, req, socket, head);
 }

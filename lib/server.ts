@@ -2,7 +2,7 @@
 // server ref and routes the native event callback to events; every operation
 // goes through the same commands as the functional API.
 import type { IncomingMessage } from 'http';
-import type { Socket } from 'net';
+import type { Duplex } from 'stream';
 import { binding } from './binding';
 import * as bus from './bus';
 import { Endpoint } from './endpoint';
@@ -126,7 +126,7 @@ export class WebSocketServer extends Endpoint<ServerEvents> {
    * closed. TypeError for a server without `noServer` or arguments that are
    * not those of an 'upgrade' event.
    */
-  handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): UpgradeStatus {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): UpgradeStatus {
     return websocketServerHandleUpgrade(this.arg(), req, socket, head);
   }
 

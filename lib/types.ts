@@ -119,8 +119,12 @@ export interface VerifyClientAnswer {
   status?: number;
   /** refused: the response body (default: the status's reason phrase) */
   message?: string;
-  /** extra response headers, on the 101 or on the refusal (e.g. `Set-Cookie`, `WWW-Authenticate`) */
-  headers?: Record<string, string>;
+  /**
+   * extra response headers, on the 101 or on the refusal (e.g. `Set-Cookie`,
+   * `WWW-Authenticate`); a name whose value is undefined is left out (so that
+   * answers built with optional headers type-check and mean what they say)
+   */
+  headers?: Record<string, string | undefined>;
   /**
    * accepted: the subprotocol to answer, one of `info.protocols` ("" for none);
    * default: the first of the client's offer in the server's `protocols`

@@ -41,7 +41,19 @@ function toAnswer(result: unknown, info: VerifyClientInfo): VerifyClientAnswer {
     answer.status = r.status;
   }
   if (r.message !== undefined) answer.message = r.message;
-  if (r.headers !== undefined) answer.headers = r.headers;
+  if (r.headers !== undefined && r.headers !== null && typeof r.headers === 'object') {
+    const given: Record<string, string | undefined> = r.headers;
+    const kept: Record<string, string> = {};
+    for (const name of Object.keys(given)) {
+      const value = given[name];
+      // Defined, not assigned: a header named __proto__ stays a header.
+      // Anything else than a string reaches the native side, which refuses it.
+      if (value !== undefined) Object.defineProperty(kept, name, { value, enumerable: true, writable: true, configurable: true });
+    }
+    answer.headers = kept;
+  } else if (r.headers !== undefined) {
+    answer.headers = r.headers; // not an object: refused by the native side, with its message
+  }
   if (r.protocol !== undefined && r.protocol !== null) {
     // RFC 6455 §4.2.2: only a protocol the client offered may be answered
     // (the client would fail the connection on any other).

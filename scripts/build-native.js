@@ -13,6 +13,9 @@
 //                   into build-addon-asan/ unless --out (never over build/Release);
 //                   load it with IXWS_BINARY (see test/sanitize/binding.sh)
 //
+// npm's --build-from-source (npm_config_build_from_source, as prebuild-install
+// and node-pre-gyp read it) counts as --force: the install compiles.
+//
 // Every build configures again with the profile's options spelled out, so
 // switching profiles on an existing build folder takes effect (cmake-js
 // `compile` skips configuring once a CMakeCache.txt exists).
@@ -101,14 +104,18 @@ if (require.main === module) {
     console.error(e.message);
     process.exit(2);
   }
-  if (!opts.force && !opts.sanitize) {
+  const fromSource = /^(1|true)$/i.test(process.env.npm_config_build_from_source || '');
+  if (fromSource) console.log('ix-websocket: building from source (npm_config_build_from_source)');
+  if (!opts.force && !opts.sanitize && !fromSource) {
     try {
       const found = require('node-gyp-build').path(root);
       require(found);
       console.log(`ix-websocket: using ${path.relative(root, found)}`);
       process.exit(0);
-    } catch (_) {
-      // nothing loadable: build it
+    } catch (e) {
+      // Nothing loadable: say why before the build's own output (a failed
+      // build's message would otherwise be all the user sees).
+      console.log(`ix-websocket: no usable prebuilt binary (${String(e && e.message).split('\n')[0]}); building from source`);
     }
   }
   try {

@@ -214,6 +214,22 @@ describe('help and usage', () => {
     expect(a.stdout).not.toBe((await run(['--help'])).stdout);
   });
 
+  test('a native binding that cannot load: help and version still work; a command fails with one ixws: line', async () => {
+    const env = { ...process.env, IXWS_BINARY: path.join(tmp, 'no-such-binding.node') };
+    const help = await run(['--help'], '', 15_000, { env });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: ixws <command>');
+    const connectHelp = await run(['connect', '--help'], '', 15_000, { env });
+    expect(connectHelp.code).toBe(0);
+    expect(connectHelp.stdout).toMatch(/^Usage: ixws connect/);
+    expect((await run(['--version'], '', 15_000, { env })).code).toBe(0);
+    const serve = await run(['echo-server', '--port', '0'], '', 15_000, { env });
+    expect(serve.code).toBe(1);
+    expect(serve.stdout).toBe('');
+    expect(serve.stderr).toMatch(/^ixws: .*no-such-binding\.node/);
+    expect(serve.stderr.trimEnd().split('\n')).toHaveLength(1); // no stack trace
+  });
+
   test('--version prints the package version', async () => {
     const r = await run(['--version']);
     expect(r.code).toBe(0);

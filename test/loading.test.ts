@@ -32,3 +32,39 @@ test('no loadable binary: the error names the platform, the prebuilt platforms a
     fs.rmSync(empty, { recursive: true, force: true });
   }
 });
+
+test("the install script: npm's --build-from-source compiles even where a binary loads; otherwise it says why it builds", () => {
+  const { spawnSync } = require('child_process') as typeof import('child_process');
+  const script = path.join(__dirname, '..', 'scripts', 'build-native.js');
+  // No cmake on PATH (only node's folder): a build stops at once, which is
+  // all this needs to see that one was started.
+  const bare = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-bare-path-'));
+  fs.symlinkSync(process.execPath, path.join(bare, 'node'));
+  const env = { ...process.env, PATH: bare, IX_WEBSOCKET_PREBUILD: undefined, IXWS_BINARY: undefined };
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-bfs-'));
+  try {
+    const plain = spawnSync(process.execPath, [script, '--out', out], { env, encoding: 'utf8', timeout: 60_000 });
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(plain.stdout).toMatch(/^ix-websocket: using /m); // the checkout's build loads
+    const forced = spawnSync(process.execPath, [script, '--out', out], {
+      env: { ...env, npm_config_build_from_source: 'true' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(forced.stdout).toMatch(/^ix-websocket: building from source \(npm_config_build_from_source\)$/m);
+    expect(forced.stdout).not.toMatch(/using /);
+    expect(forced.status).not.toBe(0); // cmake is not on PATH: the build it started failed
+    // Nothing loads from an empty package folder: the reason comes before the build.
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'ixws-nobinary-'));
+    const none = spawnSync(process.execPath, [script, '--out', out], {
+      env: { ...env, IX_WEBSOCKET_PREBUILD: empty },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(none.stdout).toMatch(/^ix-websocket: no usable prebuilt binary \(.*No native build was found.*\); building from source$/m);
+    fs.rmSync(empty, { recursive: true, force: true });
+  } finally {
+    fs.rmSync(bare, { recursive: true, force: true });
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+}, 120_000);

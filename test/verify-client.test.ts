@@ -136,6 +136,25 @@ describe('verifyClient', () => {
     expect(srv.events.events).toEqual([]);
   });
 
+  test('a header answered as undefined is left out (what a TypeScript answer with optional headers builds); __proto__ stays a header', async () => {
+    const srv = verifyingServer((info) =>
+      info.uri === '/in'
+        ? { accept: true, headers: { 'Set-Cookie': undefined, 'X-Kept': 'yes', ['__proto__']: 'p' } }
+        : { accept: false, status: 401, headers: { 'WWW-Authenticate': 'Cookie', 'Set-Cookie': undefined } },
+    );
+    const refused = await rawRequest(srv.port, {}, undefined, '/out');
+    expect(refused).toMatch(/^HTTP\/1\.1 401 Unauthorized\r\n/); // not 500
+    expect(refused).toMatch(/\r\nWWW-Authenticate: Cookie\r\n/);
+    expect(refused).not.toMatch(/Set-Cookie/i);
+    const p = await RawPeer.connect(srv.port);
+    p.write(upgradeRequest('/in', crypto.randomBytes(16).toString('base64')));
+    const head = await p.readHead();
+    expect(head.status).toBe(101);
+    expect(head.headers['x-kept']).toBe('yes');
+    expect(head.raw).toMatch(/\r\n__proto__: p(\r\n|$)/);
+    expect(head.headers['set-cookie']).toBeUndefined();
+  });
+
   test('a refusal with any status has its reason phrase and that as its default body; a Content-Type given replaces text/plain', async () => {
     const srv = verifyingServer((info) => ({
       accept: false,

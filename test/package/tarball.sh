@@ -6,8 +6,8 @@
 #     cmake), npm install --ignore-scripts of the tarball;
 #  3. require it (CommonJS) and import it (ESM): start a server, echo over it,
 #     exit by itself; the binary loaded is the linux-x64 prebuild;
-#  4. compile a strict TypeScript consumer (module: nodenext) against the
-#     installed types;
+#  4. compile strict TypeScript consumers (module nodenext; commonjs with
+#     node10 resolution) against the installed types;
 #  5. the `ixws` bin npm linked: executable, and an echo-server and a connect
 #     run from it talk to each other (on the prebuild).
 # Leaves the installed consumer in WORKDIR/consumer (arm64-smoke.sh uses it).
@@ -58,6 +58,11 @@ for f in package/prebuilds/linux-x64/ix-websocket.glibc.node package/prebuilds/l
   package/dist/binding.d.ts package/scripts/build-native.js package/CMakeLists.txt; do
   if grep -qx "$f" <<<"$files"; then ok "tarball has ${f#package/}"; else bad "tarball lacks ${f#package/}"; fi
 done
+if grep -Eq '\.map$|^package/binding\.d\.ts$' <<<"$files"; then
+  bad "tarball carries source maps or the repository's binding.d.ts (their sources are not shipped): $(grep -E '\.map$|^package/binding\.d\.ts$' <<<"$files" | head -3 | tr '\n' ' ')"
+else
+  ok "tarball carries no source map and no stray binding.d.ts"
+fi
 if grep -Eq '^package/(build|build-[^/]*|test|vendor/wsengine/tests|node_modules)/' <<<"$files"; then
   bad "tarball carries build or test folders: $(grep -E '^package/(build|build-[^/]*|test|vendor/wsengine/tests|node_modules)/' <<<"$files" | head -3 | tr '\n' ' ')"
 else
@@ -117,6 +122,14 @@ if out=$(cd "$WORK/consumer" && PATH="$WORK/bin" node node_modules/typescript/bi
 else
   echo "$out" | head -n 20 | sed 's/^/    /'
   bad "TypeScript consumer does not compile"
+fi
+
+# ... and with TypeScript's classic resolution (node10), the subpath included
+if out=$(cd "$WORK/consumer" && PATH="$WORK/bin" node node_modules/typescript/bin/tsc -p tsconfig.node10.json 2>&1); then
+  ok "strict TypeScript consumer (module commonjs, moduleResolution node10) finds ix-websocket and ix-websocket/redis"
+else
+  echo "$out" | head -n 20 | sed 's/^/    /'
+  bad "TypeScript consumer (node10) does not compile"
 fi
 
 # 5. the ixws bin (package.json "bin"), run as a program on the consumer's PATH

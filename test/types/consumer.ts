@@ -6,6 +6,7 @@ import {
   WebSocketClient,
   WebSocketServer,
   websocketServer,
+  websocketServerHandleUpgrade,
   websocketServerStart,
   type CloseContext,
   type OpenContext,
@@ -54,4 +55,29 @@ export function commands(): void {
   if (st.success) void st.port;
   // @ts-expect-error the commands take the server object or { ref }
   websocketServerStart({ port: 0 });
+}
+
+// The README's verifyClient sample: an async hook whose two answers carry
+// different optional headers (TypeScript widens them to { A: string; B?:
+// undefined } | ...), which Record<string, string> refused.
+export function verifyClientAnswers(sessions: { lookup(cookie: string | undefined): Promise<unknown> }): void {
+  websocketServer({
+    port: 8080,
+    async verifyClient({ headers }) {
+      const user = await sessions.lookup(headers['Cookie'] ?? headers['cookie']);
+      if (!user) return { accept: false, status: 401, headers: { 'WWW-Authenticate': 'Cookie' } };
+      return { accept: true, headers: { 'Set-Cookie': `seen=${Date.now()}` } };
+    },
+  });
+  // @ts-expect-error header values are strings
+  websocketServer({ verifyClient: () => ({ accept: true, headers: { 'X-N': 1 } }) });
+}
+
+// What Node's 'upgrade' event gives (@types/node: a stream.Duplex) is what
+// handleUpgrade takes.
+export function upgrades(server: WebSocketServer, http: import('http').Server): void {
+  http.on('upgrade', (req, socket, head) => {
+    server.handleUpgrade(req, socket, head);
+    websocketServerHandleUpgrade(server.object, req, socket, head);
+  });
 }
