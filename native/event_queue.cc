@@ -7,9 +7,12 @@ namespace addon {
 
 namespace {
 
-// Approximate heap bytes an event holds while queued.
+// Approximate heap bytes an event holds while queued: a payload's capacity,
+// not its size (a string can hold far more than the message in it: a spare
+// reused for a smaller message, an inflater's slice; counting the size let a
+// flood of tiny compressed messages hold 2.8 GiB under the 64 MiB budget).
 size_t costOf(const Event& ev) {
-  size_t n = sizeof(QueueItem) + ev.data.size() + ev.uri.size() + ev.reason.size();
+  size_t n = sizeof(QueueItem) + ev.data.capacity() + ev.uri.size() + ev.reason.size();
   for (const auto& h : ev.headers) n += h.first.size() + h.second.size() + 64;
   return n;
 }

@@ -736,6 +736,12 @@ void Outbox::writeRaw(std::string bytes) {
   if (bytes.empty() || closed_ || !host_.outboxSocket()) return;
   auto* w = new WriteReq;
   w->data = this;
+  // Counted like frames: a peer can make the TLS layer write without end (a
+  // KeyUpdate it requests is answered with one of ours, ~27 bytes a time)
+  // while it reads nothing, and these bytes must hold its reading back at
+  // the high-water mark too (Connection::updateReading).
+  w->accounted = bytes.size();
+  buffered_.fetch_add(w->accounted, std::memory_order_relaxed);
   w->raw = std::move(bytes);
   appendWriteBufs(w->bufs, &w->raw[0], w->raw.size());
   {

@@ -105,7 +105,7 @@ class Outbox {
   // did not take: then the write that drains them flushes).
   void flush();
   // Bytes that are not frames (HTTP heads, TLS records), after what is
-  // already being written.
+  // already being written; counted in bufferedAmount() until written.
   void writeRaw(std::string bytes);
   // Nothing queued and no write in flight.
   bool idle();

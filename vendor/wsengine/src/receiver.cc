@@ -238,6 +238,16 @@ bool Receiver::deliver(bool final) {
   if (final) {
     std::string data = std::move(msg_);
     msg_ = std::string();
+    // The inflater reserves its output by slices sized from the input, so a
+    // message that inflates to little (a peer's empty stored blocks: 4 KiB
+    // on the wire, nothing out) can sit in 4-64 KiB. What is delivered holds
+    // no more than twice its bytes (plus a page): the queue behind it counts
+    // capacity, and a handful of such messages must not fill it.
+    if (msgCompressed_ && data.capacity() > 2 * data.size() + 4096) {
+      std::string exact(data.data(), data.size());
+      recycleBuffer(std::move(data));
+      data = std::move(exact);
+    }
     msgFill_ = 0;
     releaseUnfinished();
     l_.onMessage(std::move(data), msgBinary_, msgWire_);

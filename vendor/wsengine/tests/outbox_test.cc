@@ -520,6 +520,32 @@ void testSmallHighWaterMark() {
   p.expect({"b:" + payload("fits", 296), "b:" + payload("q1", 100), "b:" + payload("q2", 100)});
 }
 
+// Raw bytes (an HTTP head, TLS records) count toward bufferedAmount and the
+// high-water mark until written, like frames: a TLS peer that requests key
+// updates and reads nothing made the server queue its replies without end
+// while it kept reading (Connection::updateReading looks at the mark).
+void testRawWritesCount() {
+  Pair p(true, 0, 4096, 1 << 20);
+  if (!p.ok) return;
+  std::string big = payload("raw", 8 << 20);
+  OutFramePtr f = Outbox::buildServerFrame(reinterpret_cast<const uint8_t*>(big.data()), big.size(), kBinary);
+  std::string bytes(f->data.data() + f->start, f->size());
+  uint64_t queued = 0;
+  bool over = false;
+  p.h->onLoop([&] {
+    p.h->box.writeRaw(std::move(bytes));
+    queued = p.h->box.bufferedAmount();
+    over = p.h->box.overHighWaterMark();
+  });
+  CHECK(queued > (uint64_t(1) << 20));
+  CHECK(over);
+  p.expect({"b:" + big}, 20000);
+  auto until = Clock::now() + std::chrono::seconds(5);
+  while (p.h->box.bufferedAmount() != 0 && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK_EQ(p.h->box.bufferedAmount(), uint64_t(0));  // given back as written
+  CHECK(!p.h->box.overHighWaterMark());
+}
+
 // Client role, corked: small frames appended to the tail masked (the server-
 // role reader refuses unmasked ones), in order with a ping between them.
 void testClientTail() {
@@ -626,7 +652,8 @@ int main() {
                {"small high-water mark", testSmallHighWaterMark},
                {"client tail", testClientTail},
                {"small while loop writes", testSmallWhileLoopWrites},
-               {"tail reuse", testTailReuse}};
+               {"tail reuse", testTailReuse},
+               {"raw writes count", testRawWritesCount}};
   for (auto& t : tests) {
     auto t0 = Clock::now();
     t.fn();
