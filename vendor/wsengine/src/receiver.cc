@@ -239,11 +239,13 @@ bool Receiver::deliver(bool final) {
     std::string data = std::move(msg_);
     msg_ = std::string();
     // The inflater reserves its output by slices sized from the input, so a
-    // message that inflates to little (a peer's empty stored blocks: 4 KiB
-    // on the wire, nothing out) can sit in 4-64 KiB. What is delivered holds
-    // no more than twice its bytes (plus a page): the queue behind it counts
-    // capacity, and a handful of such messages must not fill it.
-    if (msgCompressed_ && data.capacity() > 2 * data.size() + 4096) {
+    // message that inflates to little (a peer's empty stored blocks: 15 KiB
+    // on the wire, nothing out) can sit in up to 64 KiB. What is delivered
+    // holds at most a spare's capacity (kSpareCapacity: such strings come
+    // back for the next small messages) or twice its bytes plus a page. The
+    // event queue counts capacity, so what it holds stays within its budget
+    // either way; this keeps a tiny message from taking 64 KiB of it.
+    if (msgCompressed_ && data.capacity() > kSpareCapacity && data.capacity() > 2 * data.size() + 4096) {
       std::string exact(data.data(), data.size());
       recycleBuffer(std::move(data));
       data = std::move(exact);
