@@ -8,7 +8,6 @@
 // stops counting them (no full collections driven by received payloads), a
 // Buffer the method handed on elsewhere keeps its bytes, and the default keeps
 // every payload for as long as it is referenced.
-import { PerformanceObserver, constants } from 'perf_hooks';
 import * as v8 from 'v8';
 import * as vm from 'vm';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -23,12 +22,11 @@ import {
 import type { EventContext } from '../lib/index';
 import { binding } from '../lib/binding';
 import { Collector, RawPeer, bytes, connectClient, newClient, runCleanup, startServer, until } from './support';
+import { majorsForMiBStream } from './support/gc';
 import { encodeFrame } from './support/wire';
 
 afterEach(runCleanup);
 
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -215,36 +213,8 @@ describe('a server with borrowedPayloads', () => {
   test('a stream of 1 MiB messages drives no full collections (V8 stops counting a payload once it is given back)', async () => {
     if (!lends) return; // payloads are V8's own copies there: nothing is lent (the collection rate: external-memory.test.ts)
     const n = 512;
-    let got = 0;
-    const srv = startServer({
-      disablePerMessageDeflate: true,
-      borrowedPayloads: true,
-      method: (_s, _c, type) => {
-        if (type === 'message') got++;
-      },
-    });
-    const raw = await RawPeer.connect(srv.port);
-    await raw.upgrade('/stream');
-    const frame = encodeFrame({ opcode: 0x2, payload: Buffer.alloc(MiB, 0x5a) });
-    gc();
-    await tick();
-    let major = 0;
-    const obs = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) {
-        if ((e as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) major++;
-      }
-    });
-    obs.observe({ entryTypes: ['gc'] });
-    try {
-      for (let i = 0; i < n; i++) {
-        raw.write(frame);
-        if (i % 16 === 15) await new Promise((r) => setTimeout(r, 1));
-      }
-      await until(() => (got === n ? true : undefined), 20000, `${n} messages`);
-      await new Promise((r) => setTimeout(r, 20));
-    } finally {
-      obs.disconnect();
-    }
+    const { major, got } = await majorsForMiBStream({ borrowedPayloads: true }, n);
+    expect(got).toBe(n);
     // Kept payloads: about one per 64 MiB received, 8 here (external-memory.test.ts).
     expect(major, `${major} full collections for ${n} MiB received`).toBeLessThanOrEqual(2);
   }, 60000);

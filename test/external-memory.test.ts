@@ -6,12 +6,12 @@
 // napi_adjust_external_memory) made V8 run a full collection every ~32 MiB
 // of received messages instead of every ~64 MiB, 10-20 % of a large-message
 // echo server's CPU. Each payload must count, and once.
-import { PerformanceObserver, constants } from 'perf_hooks';
 import * as v8 from 'v8';
 import * as vm from 'vm';
 import { afterEach, expect, test } from 'vitest';
 import { binding } from '../lib/binding';
 import { RawPeer, runCleanup, startServer } from './support';
+import { majorsForMiBStream } from './support/gc';
 import { encodeFrame } from './support/wire';
 
 afterEach(runCleanup);
@@ -53,26 +53,6 @@ test('held 1 MiB binary messages count as V8 external memory, by their size (wha
   expect(grown).toBeLessThan(count * MiB * 1.5);
 });
 
-/** Full (mark-compact) collections while `run` runs. */
-async function majorsDuring(run: () => Promise<void>): Promise<number> {
-  gc();
-  await new Promise((r) => setImmediate(r));
-  let major = 0;
-  const obs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      if ((e as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) major++;
-    }
-  });
-  obs.observe({ entryTypes: ['gc'] });
-  try {
-    await run();
-    await new Promise((r) => setTimeout(r, 20)); // gc entries are queued
-  } finally {
-    obs.disconnect();
-  }
-  return major;
-}
-
 test('a stream of 1 MiB binary messages: about one full collection per 64 MiB received, not per 32 MiB', async () => {
   // V8's soft limit for external memory is 64 MiB over what the last full
   // collection left. With external Buffers, counted once, 1 GiB of dropped
@@ -82,24 +62,7 @@ test('a stream of 1 MiB binary messages: about one full collection per 64 MiB re
   // 0-27 measured; it stays bounded.
   const n = 1024;
   const bound = Math.round((n / 64) * (binding.externalBuffers ? 1.25 : 2));
-  let got = 0;
-  const srv = startServer({
-    disablePerMessageDeflate: true,
-    method: (_s, _c, type) => {
-      if (type === 'message') got++;
-    },
-  });
-  const raw = await RawPeer.connect(srv.port);
-  await raw.upgrade('/stream');
-  const frame = encodeFrame({ opcode: 0x2, payload: Buffer.alloc(MiB, 0x5a) });
-  const major = await majorsDuring(async () => {
-    for (let i = 0; i < n; i++) {
-      raw.write(frame);
-      if (i % 16 === 15) await new Promise((r) => setTimeout(r, 1)); // lets the socket drain
-    }
-    const t0 = Date.now();
-    while (got < n && Date.now() - t0 < 20000) await new Promise((r) => setTimeout(r, 5));
-  });
+  const { major, got } = await majorsForMiBStream({}, n);
   expect(got).toBe(n);
   // External payloads do drive full collections; copies may all die young
   // (0 measured when another process had the second core).
