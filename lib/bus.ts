@@ -242,12 +242,15 @@ export function afterPublish(ref: number, topic: string, data: SendData, binaryO
   }
   // The frame type the native publish chose (args.h, sendsBinary).
   const binary = typeof data === 'string' ? binaryOption === true : binaryOption !== false;
+  // A copy, never a view: the caller's bytes may change or vanish once this
+  // returns (a payload lent by borrowedPayloads is detached then), and a bus
+  // may keep what it is given.
   let bytes: Buffer;
   if (typeof data === 'string') bytes = Buffer.from(data, 'utf8');
   // (An ArrayBuffer of another realm, a vm context's or an Electron
   // context's, is not `instanceof ArrayBuffer` here.)
-  else if (utilTypes.isAnyArrayBuffer(data)) bytes = Buffer.from(data as ArrayBuffer);
-  else bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  else if (utilTypes.isAnyArrayBuffer(data)) bytes = Buffer.from(new Uint8Array(data as ArrayBuffer));
+  else bytes = Buffer.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   try {
     status.bus = l.bus.publish(topic, bytes, binary);
   } catch (e) {

@@ -245,8 +245,9 @@ export interface CommonOptions {
    * until the method returns (an async method: until its first `await`).
    * Afterwards a payload of 64 KiB or more reads as empty (its ArrayBuffer is
    * detached) and its memory serves the next large message at once; copy what
-   * you keep (`Buffer.from(ctx.data)`). Sending it back from the method is
-   * safe (a send copies what the socket does not take at once). Saves the
+   * you keep (`Buffer.from(ctx.data)`). Sending or publishing it from the
+   * method with this package's commands is safe (they copy what the socket
+   * does not take at once); a Node stream's write() needs a copy. Saves the
    * garbage collector's work and cold memory per large message. Read at every
    * event.
    */

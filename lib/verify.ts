@@ -41,7 +41,7 @@ function toAnswer(result: unknown, info: VerifyClientInfo): VerifyClientAnswer {
     answer.status = r.status;
   }
   if (r.message !== undefined) answer.message = r.message;
-  if (r.headers !== undefined && r.headers !== null && typeof r.headers === 'object') {
+  if (r.headers !== undefined && r.headers !== null && typeof r.headers === 'object' && !Array.isArray(r.headers)) {
     const given: Record<string, string | undefined> = r.headers;
     const kept: Record<string, string> = {};
     for (const name of Object.keys(given)) {
@@ -52,7 +52,7 @@ function toAnswer(result: unknown, info: VerifyClientInfo): VerifyClientAnswer {
     }
     answer.headers = kept;
   } else if (r.headers !== undefined) {
-    answer.headers = r.headers; // not an object: refused by the native side, with its message
+    answer.headers = r.headers; // not a plain object: refused by the native side, with its message
   }
   if (r.protocol !== undefined && r.protocol !== null) {
     // RFC 6455 §4.2.2: only a protocol the client offered may be answered

@@ -19,7 +19,8 @@ import {
   websocketServerUnsubscribe,
 } from '../lib/index';
 import type { Bus, BusHandler } from '../lib/index';
-import { canListen, closedPort, Collector, connectClient, defer, delay, runCleanup, startServer, until } from './support';
+import { canListen, closedPort, Collector, connectClient, defer, delay, RawPeer, runCleanup, startServer, until } from './support';
+import { encodeFrame } from './support/wire';
 
 afterEach(runCleanup);
 
@@ -367,6 +368,33 @@ describe('a bus written against the Bus interface', () => {
     rejectLater(new Error('Connection is closed.')); // what ioredis does with queued commands on disconnect
     await delay(20);
     expect(srv.events.of('error')).toEqual([]);
+  });
+
+  test('the bus gets a copy: a payload lent by borrowedPayloads and published from the method is whole when the bus reads it later', async () => {
+    const kept: Buffer[] = [];
+    const bus = new MemoryBus();
+    bus.publish = (_topic: string, data: Buffer) => {
+      kept.push(data); // a bus may keep what it is given (and send it later)
+      return { success: true, message: '' };
+    };
+    let ref = 0;
+    const payload = Buffer.alloc(200 * 1024, 7);
+    const srv = startServer({
+      bus,
+      borrowedPayloads: true,
+      disablePerMessageDeflate: true,
+      method: (_s, _c, type, ctx) => {
+        if (type === 'message') websocketServerPublish({ ref, topic: 't' }, (ctx as { data: Buffer }).data);
+      },
+    } as Record<string, unknown>);
+    ref = srv.server.ref;
+    const raw = await RawPeer.connect(srv.port);
+    await raw.upgrade('/publish');
+    raw.write(encodeFrame({ opcode: 0x2, payload }));
+    await until(() => (kept.length === 1 ? true : undefined), 5000, 'the publish');
+    await delay(10); // the method has returned: a lent payload is detached by now
+    expect(kept[0].length).toBe(payload.length);
+    expect(kept[0].equals(payload)).toBe(true);
   });
 
   test('an ArrayBuffer of another realm is published to the bus whole, and the call does not throw', () => {

@@ -153,6 +153,11 @@ describe('verifyClient', () => {
     expect(head.headers['x-kept']).toBe('yes');
     expect(head.raw).toMatch(/\r\n__proto__: p(\r\n|$)/);
     expect(head.headers['set-cookie']).toBeUndefined();
+    // An array is not an object of headers: refused (500), as before undefined values were left out.
+    const arr = verifyingServer(() => ({ accept: true, headers: ['Set-Cookie: a=b'] as unknown as Record<string, string> }));
+    const r = await rawRequest(arr.port, {}, undefined, '/arr');
+    expect(r).toMatch(/^HTTP\/1\.1 500 /);
+    expect(r).not.toMatch(/\r\n0: /);
   });
 
   test('a refusal with any status has its reason phrase and that as its default body; a Content-Type given replaces text/plain', async () => {
