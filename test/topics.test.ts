@@ -337,7 +337,7 @@ describe('a bus written against the Bus interface', () => {
         (bus as unknown as { subscribe: () => unknown }).subscribe = fail;
         (bus as unknown as { unsubscribe: () => unknown }).unsubscribe = fail;
         (bus as unknown as { close: () => unknown }).close = fail;
-        const srv = startServer({ bus } as Record<string, unknown>);
+        const srv = startServer({ bus });
         const c = await connectClient(srv, { disablePerMessageDeflate: true });
         expect(websocketServerSubscribe({ ref: srv.server.ref }, c.conn, 't').success).toBe(true);
         const { websocketClientStop } = await import('../lib/index');
@@ -361,7 +361,7 @@ describe('a bus written against the Bus interface', () => {
     const bus = new MemoryBus();
     let rejectLater: (e: Error) => void = () => {};
     (bus as unknown as { subscribe: () => Promise<void> }).subscribe = () => new Promise((_, reject) => (rejectLater = reject));
-    const srv = startServer({ bus } as Record<string, unknown>);
+    const srv = startServer({ bus });
     const c = await connectClient(srv, { disablePerMessageDeflate: true });
     expect(websocketServerSubscribe({ ref: srv.server.ref }, c.conn, 't').success).toBe(true);
     websocketServerStop(srv.server);
@@ -386,7 +386,7 @@ describe('a bus written against the Bus interface', () => {
       method: (_s, _c, type, ctx) => {
         if (type === 'message') websocketServerPublish({ ref, topic: 't' }, (ctx as { data: Buffer }).data);
       },
-    } as Record<string, unknown>);
+    });
     ref = srv.server.ref;
     const raw = await RawPeer.connect(srv.port);
     await raw.upgrade('/publish');
