@@ -1,7 +1,7 @@
 // WebSocketClient: an EventEmitter over the client commands, one client ref
 // per instance, sharing the functional API's code path.
 import { binding } from './binding';
-import { Endpoint } from './endpoint';
+import { Endpoint, inCallerTerms } from './endpoint';
 import { whatwgHref } from './url';
 import {
   websocketClient,
@@ -54,7 +54,11 @@ export class WebSocketClient extends Endpoint<ClientEvents> {
     const opts: ClientOptions = typeof options === 'string' ? { url: options } : options;
     let created!: ClientObject;
     super(opts.method, (method) => {
-      created = websocketClient({ ...opts, method });
+      try {
+        created = websocketClient({ ...opts, method });
+      } catch (e) {
+        throw inCallerTerms(e);
+      }
       return created.ref;
     });
     this.config = created;
@@ -77,12 +81,21 @@ export class WebSocketClient extends Endpoint<ClientEvents> {
    */
   start(options?: ClientOptions): Promise<ClientStartStatus> {
     if (typeof options?.url === 'string') this.config = { ...this.config, url: whatwgHref(options.url) };
-    return websocketClientStart(this.arg(options));
+    try {
+      return websocketClientStart(this.arg(options));
+    } catch (e) {
+      throw inCallerTerms(e);
+    }
   }
 
   /** Closes (1000) and stops reconnecting; returns the updated object. */
   stop(options?: ClientOptions): ClientObject | RefStatus {
-    const result = websocketClientStop(this.arg(options));
+    let result: ClientObject | RefStatus;
+    try {
+      result = websocketClientStop(this.arg(options));
+    } catch (e) {
+      throw inCallerTerms(e);
+    }
     if ('ref' in result) this.config = result;
     return result;
   }
@@ -91,7 +104,11 @@ export class WebSocketClient extends Endpoint<ClientEvents> {
   send(data: SendData, options?: ClientSendOptions): SendStatus {
     const arg: ClientArg = this.arg();
     if (options?.binary !== undefined) arg.binary = options.binary;
-    return websocketClientSend(arg, data);
+    try {
+      return websocketClientSend(arg, data);
+    } catch (e) {
+      throw inCallerTerms(e);
+    }
   }
 
   /**

@@ -8,6 +8,21 @@ import type { EventMethod, RefStatus } from './types';
 /** Refs are never 0, so 0 makes a cleared instance's commands fail cleanly. */
 const NO_REF = 0;
 
+/**
+ * The commands name a bad field of their argument as the command form spells
+ * it (`server.topic`, `client.binary`); a class method's caller wrote
+ * `publish(topic, ...)` or `send(data, { binary })`. Returns the TypeError
+ * said again in the caller's words (`rename` maps the field), else `e`.
+ */
+export function inCallerTerms(e: unknown, rename: (field: string) => string = (f) => `options.${f}`): unknown {
+  if (!(e instanceof TypeError)) return e;
+  const m = /^(?:server|client)\.(\w+)/.exec(e.message);
+  if (!m) return e;
+  const said = new TypeError(rename(m[1]) + e.message.slice(m[0].length));
+  Error.captureStackTrace(said, inCallerTerms);
+  return said;
+}
+
 // Events maps each event name to its listener's arguments. The map is given
 // to EventEmitter as it is: intersected with Record<keyof Events, any[]>, each
 // argument list became `[client, context] & any[]`, whose fixed length made

@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'http';
 import type { Duplex } from 'stream';
 import { binding } from './binding';
 import * as bus from './bus';
-import { Endpoint } from './endpoint';
+import { Endpoint, inCallerTerms } from './endpoint';
 import {
   websocketServer,
   websocketServerClear,
@@ -74,7 +74,11 @@ export class WebSocketServer extends Endpoint<ServerEvents> {
     if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
     let created!: ServerObject;
     super(options.method, (method) => {
-      created = websocketServer({ ...options, method });
+      try {
+        created = websocketServer({ ...options, method });
+      } catch (e) {
+        throw inCallerTerms(e);
+      }
       return created.ref;
     });
     this.config = created;
@@ -93,14 +97,24 @@ export class WebSocketServer extends Endpoint<ServerEvents> {
    * still get every event).
    */
   start(options?: ServerOptions): ServerStartStatus {
-    const status = websocketServerStart(this.arg(options));
+    let status: ServerStartStatus;
+    try {
+      status = websocketServerStart(this.arg(options));
+    } catch (e) {
+      throw inCallerTerms(e);
+    }
     if (status.success && typeof status.port === 'number') this.port = status.port;
     return status;
   }
 
   /** Closes every connection (1001) and releases the port; returns the updated object. */
   stop(options?: ServerOptions): ServerObject | RefStatus {
-    const result = websocketServerStop(this.arg(options));
+    let result: ServerObject | RefStatus;
+    try {
+      result = websocketServerStop(this.arg(options));
+    } catch (e) {
+      throw inCallerTerms(e);
+    }
     if ('ref' in result) {
       this.config = result;
       if (typeof result.port === 'number') this.port = result.port;
@@ -113,7 +127,11 @@ export class WebSocketServer extends Endpoint<ServerEvents> {
     const arg: ServerArg = this.arg();
     if (options?.clients !== undefined) arg.clients = options.clients;
     if (options?.binary !== undefined) arg.binary = options.binary;
-    return websocketServerSend(arg, data);
+    try {
+      return websocketServerSend(arg, data);
+    } catch (e) {
+      throw inCallerTerms(e);
+    }
   }
 
   /**
@@ -175,7 +193,11 @@ export class WebSocketServer extends Endpoint<ServerEvents> {
     const arg: ServerArg & { topic?: string } = this.arg();
     arg.topic = topic;
     if (options?.binary !== undefined) arg.binary = options.binary;
-    return websocketServerPublish(arg, data);
+    try {
+      return websocketServerPublish(arg, data);
+    } catch (e) {
+      throw inCallerTerms(e, (f) => (f === 'topic' ? f : `options.${f}`));
+    }
   }
 
   /** The topics with subscribers on this server, with their counts. */

@@ -37,6 +37,14 @@ inline void exportFunction(Napi::Env env, Napi::Object& exports, const char* nam
   exports.Set(name, Napi::Function::New(env, fn, name));
 }
 
+// No server or client has ref 0: a WebSocketServer or WebSocketClient
+// object passes it once cleared (lib/endpoint.ts), so 0 says that.
+inline std::string unknownRef(const char* side, int ref) {
+  std::string message = std::string("Unknown ") + side + " ref " + std::to_string(ref);
+  if (ref == 0) message += side[0] == 's' ? " (the ref of a cleared WebSocketServer)" : " (the ref of a cleared WebSocketClient)";
+  return message;
+}
+
 // How a command finds and names a server or a client.
 template <class E>
 struct Side;
@@ -45,14 +53,14 @@ struct Side<ServerEntry> {
   static constexpr const char* kName = "server";
   static ServerEntry* find(Instance& inst, int ref) { return inst.server(ref); }
   static ServerEntry* add(Instance& inst) { return inst.addServer(); }
-  static std::string unknown(int ref) { return "Unknown server ref " + std::to_string(ref); }
+  static std::string unknown(int ref) { return unknownRef("server", ref); }
 };
 template <>
 struct Side<ClientEntry> {
   static constexpr const char* kName = "client";
   static ClientEntry* find(Instance& inst, int ref) { return inst.client(ref); }
   static ClientEntry* add(Instance& inst) { return inst.addClient(); }
-  static std::string unknown(int ref) { return "Unknown client ref " + std::to_string(ref); }
+  static std::string unknown(int ref) { return unknownRef("client", ref); }
 };
 
 // Applies the option properties carried by a command's object; returns the

@@ -1,7 +1,7 @@
 // WebSocketServer / WebSocketClient: events, send, clients, close, stop and
 // start, clear and dispose, on top of the same commands.
 import { afterEach, describe, expect, test } from 'vitest';
-import { WebSocketClient, WebSocketServer, websocketServer, websocketServerClear, websocketServerClients } from '../lib/index';
+import { WebSocketClient, WebSocketServer, websocketServer, websocketServerClear, websocketServerClients, websocketServerPublish } from '../lib/index';
 import type { CloseContext, DataContext, OpenContext } from '../lib/index';
 import { Collector, canConnect, closedPort, defer, delay, runCleanup, until } from './support';
 
@@ -122,6 +122,44 @@ describe('WebSocketServer + WebSocketClient', () => {
     for (const bad of [5, null, 'ws://x', true]) {
       expect(() => new WebSocketServer(bad as never)).toThrow(new TypeError('options must be an object'));
     }
+  });
+
+  test("a method's TypeError names the method's own arguments, not the command form's fields", async () => {
+    const srv = server();
+    expect(() => new WebSocketServer({ port: 'x' as never })).toThrow(new TypeError('options.port must be an integer between 0 and 65535'));
+    expect(() => srv.start({ port: -1 })).toThrow(new TypeError('options.port must be an integer between 0 and 65535'));
+    expect(() => srv.stop({ port: 70000 })).toThrow(new TypeError('options.port must be an integer between 0 and 65535'));
+    srv.start();
+    expect(() => srv.send('x', { clients: 'a' as never })).toThrow(new TypeError('options.clients must be an array of client refs'));
+    expect(() => srv.send('x', { binary: 1 as never })).toThrow(new TypeError('options.binary must be a boolean'));
+    expect(() => srv.publish('', 'x')).toThrow(new TypeError('topic must be a non-empty string'));
+    expect(() => srv.publish('t', 'x', { binary: 'yes' as never })).toThrow(new TypeError('options.binary must be a boolean'));
+    // The stack starts at the method the caller called.
+    let caught: unknown;
+    try {
+      srv.publish(5 as never, 'x');
+    } catch (e) {
+      caught = e;
+    }
+    expect(String((caught as Error).stack).split('\n')[1]).toMatch(/WebSocketServer\.publish/);
+    expect(() => new WebSocketClient({ url: 5 as never })).toThrow(new TypeError('options.url must be a string'));
+    const c = client(`ws://127.0.0.1:${srv.port}/`);
+    expect(() => c.start({ timeout: 'a' as never })).toThrow(new TypeError('options.timeout must be a positive number of seconds'));
+    expect(() => c.stop({ timeout: -1 })).toThrow(new TypeError('options.timeout must be a positive number of seconds'));
+    expect(() => c.send('x', { binary: 3 as never })).toThrow(new TypeError('options.binary must be a boolean'));
+    // The command form keeps its own words.
+    expect(() => websocketServerPublish({ ref: srv.handle }, 'x')).toThrow(new TypeError('server.topic must be a non-empty string'));
+  });
+
+  test('a cleared object answers that it was cleared', () => {
+    const srv = server();
+    expect(srv.clear()).toEqual({});
+    expect(srv.clear()).toEqual({ success: false, message: 'Unknown server ref 0 (the ref of a cleared WebSocketServer)' });
+    expect(srv.start()).toMatchObject({ success: false, message: 'Unknown server ref 0 (the ref of a cleared WebSocketServer)' });
+    const c = client('ws://127.0.0.1:1/');
+    expect(c.clear()).toEqual({});
+    expect(c.send('x')).toMatchObject({ success: false, message: 'Unknown client ref 0 (the ref of a cleared WebSocketClient)' });
+    expect(websocketServerClear({ ref: 7777 } as never)).toMatchObject({ success: false, message: 'Unknown server ref 7777' });
   });
 
   test("'error' is emitted only with a listener, and never throws without one", async () => {
