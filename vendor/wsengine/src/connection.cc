@@ -66,6 +66,13 @@ std::string Connection::peerAddress() const {
   return tcpInit_ && sock_.peerName(&ss) ? addressKey(ss) : std::string();
 }
 
+#if !WSENGINE_SOCKET_UV_POLL && UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu && defined(__GLIBCXX__)
+// Every connection is one make_shared chunk: 16 bytes of control block plus
+// this object plus malloc's 8-byte header, in 16-byte steps. At 248 the
+// chunk is 272 bytes; at 256 it was 288 (bench/PROFILE.md, tenth pass).
+static_assert(sizeof(Connection) + 16 + 8 <= 272, "Connection grew: per-connection memory");
+#endif
+
 Connection::Connection(IoLoop& loop, uint64_t id, ConnSettingsPtr settings)
     : loop_(loop),
       settings_(std::move(settings)),

@@ -317,17 +317,22 @@ bool acceptDeflateResponse(const std::string& response, const DeflateOptions& of
 // ---------------------------------------------------------------------------
 // Deflater
 
+struct Deflater::Stream {
+  z_stream zs{};
+  bool noContextTakeover = false;
+};
+
 Deflater::~Deflater() {
-  if (zs_) {
-    deflateEnd(zs_);
-    delete zs_;
+  if (st_) {
+    deflateEnd(&st_->zs);
+    delete st_;
   }
 }
 
 bool Deflater::init(int windowBits, bool noContextTakeover, int level, int memLevel) {
-  if (zs_ || windowBits < 8 || windowBits > 15) return false;
+  if (st_ || windowBits < 8 || windowBits > 15) return false;
   if (level < -1 || level > 9 || memLevel < 1 || memLevel > 9) return false;
-  zs_ = new z_stream();
+  st_ = new Stream();
   int strategy = Z_DEFAULT_STRATEGY;
   if (windowBits == 8) {
     // zlib has no 256-byte raw deflate window (refused since 1.2.9, broken
@@ -337,17 +342,18 @@ bool Deflater::init(int windowBits, bool noContextTakeover, int level, int memLe
     windowBits = 9;
     strategy = Z_RLE;
   }
-  if (deflateInit2(zs_, level, Z_DEFLATED, -windowBits, memLevel, strategy) != Z_OK) {
-    delete zs_;
-    zs_ = nullptr;
+  if (deflateInit2(&st_->zs, level, Z_DEFLATED, -windowBits, memLevel, strategy) != Z_OK) {
+    delete st_;
+    st_ = nullptr;
     return false;
   }
-  noContextTakeover_ = noContextTakeover;
+  st_->noContextTakeover = noContextTakeover;
   return true;
 }
 
 bool Deflater::compress(const uint8_t* data, size_t len, std::string& out) {
-  if (!zs_) return false;
+  if (!st_) return false;
+  z_stream* const zs = &st_->zs;
   if (len == 0) {
     // zlib refuses a second sync flush without input (Z_BUF_ERROR). The
     // stream sits on a byte boundary after each message, so an empty stored
@@ -359,43 +365,43 @@ bool Deflater::compress(const uint8_t* data, size_t len, std::string& out) {
   // Enough for the whole message in one pass in practice: the bound plus the
   // sync flush marker and a few header bytes.
   const uLong boundIn = static_cast<uLong>(std::min<size_t>(len, ULONG_MAX / 2));
-  size_t cap = static_cast<size_t>(deflateBound(zs_, boundIn)) + 16;
+  size_t cap = static_cast<size_t>(deflateBound(zs, boundIn)) + 16;
   out.resize(base + cap);
   size_t produced = 0;
   size_t consumed = 0;
-  zs_->next_in = const_cast<Bytef*>(data);
+  zs->next_in = const_cast<Bytef*>(data);
   bool ok = true;
   while (true) {
     // avail_in/avail_out are 32-bit: feed big messages in slices.
     size_t inChunk = std::min<size_t>(len - consumed, UINT_MAX);
-    zs_->avail_in = static_cast<uInt>(inChunk);
+    zs->avail_in = static_cast<uInt>(inChunk);
     if (produced == cap) {
       cap += cap / 2 + 64;
       out.resize(base + cap);
     }
     size_t outChunk = std::min<size_t>(cap - produced, UINT_MAX);
-    zs_->next_out = reinterpret_cast<Bytef*>(&out[base + produced]);
-    zs_->avail_out = static_cast<uInt>(outChunk);
+    zs->next_out = reinterpret_cast<Bytef*>(&out[base + produced]);
+    zs->avail_out = static_cast<uInt>(outChunk);
     int flush = (consumed + inChunk == len) ? Z_SYNC_FLUSH : Z_NO_FLUSH;
-    int rc = deflate(zs_, flush);
-    consumed += inChunk - zs_->avail_in;
-    produced += outChunk - zs_->avail_out;
+    int rc = deflate(zs, flush);
+    consumed += inChunk - zs->avail_in;
+    produced += outChunk - zs->avail_out;
     if (rc != Z_OK && rc != Z_BUF_ERROR) {
       ok = false;
       break;
     }
     // Done once the flush ran with room to spare: no output is pending.
-    if (flush == Z_SYNC_FLUSH && zs_->avail_out != 0) break;
+    if (flush == Z_SYNC_FLUSH && zs->avail_out != 0) break;
   }
   if (ok && (produced < 4 || std::memcmp(&out[base + produced - 4], kTail, 4) != 0)) ok = false;
   if (!ok) {
     out.resize(base);
     // The stream state is unknown now: start the next message afresh.
-    deflateReset(zs_);
+    deflateReset(zs);
     return false;
   }
   out.resize(base + produced - 4);
-  if (noContextTakeover_) deflateReset(zs_);
+  if (st_->noContextTakeover) deflateReset(zs);
   return true;
 }
 
