@@ -70,6 +70,10 @@ export interface CloseContext {
   reason: string;
   /** true when the peer closed */
   remote: boolean;
+  /** A client that will reconnect by itself: ms before its next attempt. */
+  wait_time?: number;
+  /** A client that will reconnect by itself: attempts since its last connection that stayed open 5 s. */
+  retries?: number;
 }
 
 /** Any event context. */

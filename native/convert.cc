@@ -211,6 +211,11 @@ Napi::Object eventContext(Keys& k, Event& ev) {
       k.set(ctx, Key::code, ev.code);
       k.set(ctx, Key::reason, ev.reason);
       k.set(ctx, Key::remote, ev.remote);
+      // A client that will reconnect says when (the error event's keys).
+      if (ev.retries > 0) {
+        k.set(ctx, Key::wait_time, ev.waitTime);
+        k.set(ctx, Key::retries, ev.retries);
+      }
       break;
   }
   return ctx;

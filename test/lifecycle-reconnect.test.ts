@@ -12,6 +12,7 @@ import {
   websocketServerStop,
   type ServerArg,
 } from '../lib/index';
+import { WebSocketServer } from '../lib/index';
 import { Collector, defer, delay, newClient, runCleanup, startServer, until } from './support';
 import { closedPort } from './support/ports';
 
@@ -94,12 +95,15 @@ describe('reconnection after the server goes away', () => {
     const close = await ev.waitType('close');
     expect(close.ctx.code).toBe(1001);
     expect(close.ctx.remote).toBe(true);
+    // The close announces the first attempt, 40 ms on.
+    expect(close.ctx.wait_time).toBe(40);
+    expect(close.ctx.retries).toBe(1);
 
-    // Five failed attempts: 40, 80, 160, 320, 320 ms (capped).
+    // Five failed attempts: 80, 160, 320, 320, 320 ms (capped).
     const errors = await ev.waitCount((e) => e.type === 'error', 5, 8000, 'error events');
     const first5 = errors.slice(0, 5);
-    expect(first5.map((e) => e.ctx.retries)).toEqual([1, 2, 3, 4, 5]);
-    expect(first5.map((e) => e.ctx.wait_time)).toEqual([40, 80, 160, 320, 320]);
+    expect(first5.map((e) => e.ctx.retries)).toEqual([2, 3, 4, 5, 6]);
+    expect(first5.map((e) => e.ctx.wait_time)).toEqual([80, 160, 320, 320, 320]);
     for (const e of first5) {
       expect(e.ctx.http_status).toBe(0);
       expect(typeof e.ctx.reason).toBe('string');
@@ -131,13 +135,52 @@ describe('reconnection after the server goes away', () => {
     expect(sent.success).toBe(true);
     const msg = await srv.events.waitFor((e) => e.type === 'message' && e.ctx.data === 'after reconnect', 3000);
     expect(msg.ctx.data).toBe('after reconnect');
-    // Retries restart from zero after a success.
+    // Open for less than 5 s: its close continues the backoff (capped), it
+    // does not start again from 40 ms (the next test has the reset).
+    const retriesBefore = ev.events.filter((e) => e.type === 'error').at(-1)!.ctx.retries as number;
     websocketServerStop(srv.server);
-    await until(() => ev.events.slice(before).find((e) => e.type === 'error'), 3000, 'error after second stop');
-    const again = ev.events.slice(before).filter((e) => e.type === 'error');
-    expect(again[0].ctx.retries).toBe(1);
-    expect(again[0].ctx.wait_time).toBe(40);
+    const second = await until(() => ev.events.slice(before).find((e) => e.type === 'close'), 3000, 'close after second stop');
+    expect(second.ctx.wait_time).toBe(320);
+    expect(second.ctx.retries).toBeGreaterThan(retriesBefore);
   });
+
+  // A server that accepts and closes at once used to be retried after the
+  // minimum wait every time (the open reset the backoff): ~700 connections a
+  // second with the default 1 ms.
+  test('a server that accepts and closes at once meets growing waits; a connection open 5 s starts them again', async () => {
+    const server = new WebSocketServer({ port: 0 });
+    defer(() => server.clear());
+    let opens = 0;
+    let holdNext = false;
+    server.on('open', (c) => {
+      opens++;
+      if (holdNext) setTimeout(() => server.close(c, 1008, 'late'), 5200);
+      else server.close(c, 1008, 'go away');
+    });
+    server.start();
+    const ev = new Collector();
+    const client = newClient({
+      url: `ws://127.0.0.1:${server.port}/`,
+      minWaitBetweenReconnectionRetries: 10,
+      maxWaitBetweenReconnectionRetries: 80,
+      method: ev.method,
+    });
+    expect((await websocketClientStart(client)).success).toBe(true);
+    const closes = await ev.waitCount((e) => e.type === 'close', 6, 5000, 'close events');
+    expect(closes.slice(0, 6).map((e) => e.ctx.wait_time)).toEqual([10, 20, 40, 80, 80, 80]);
+    expect(closes.slice(0, 6).map((e) => e.ctx.retries)).toEqual([1, 2, 3, 4, 5, 6]);
+    for (const c of closes.slice(0, 6)) expect(c).toMatchObject({ ctx: { code: 1008, remote: true } });
+    // Over the next second at most 1000 / 80 more connections (+1 of slack), not hundreds.
+    const seen = opens;
+    await delay(1000);
+    expect(opens - seen).toBeLessThanOrEqual(14);
+
+    // The next connection stays open 5.2 s: the close after it starts the
+    // backoff again from the minimum.
+    holdNext = true;
+    const late = await ev.waitFor((e) => e.type === 'close' && e.ctx.reason === 'late', 9000, "the 'late' close");
+    expect(late.ctx).toMatchObject({ code: 1008, wait_time: 10, retries: 1 });
+  }, 20_000);
 
   test('server process killed (SIGKILL) and respawned on the same port: the client comes back', async () => {
     const port = await closedPort();
@@ -174,8 +217,9 @@ describe('reconnection after the server goes away', () => {
     child.kill('SIGKILL');
     const close = await ev.waitType('close', undefined, 3000);
     expect(close.ctx.code).toBe(1006);
+    expect(close.ctx).toMatchObject({ wait_time: 20, retries: 1 });
     const errors = await ev.waitCount((e) => e.type === 'error', 3, 5000, 'error events');
-    expect(errors.map((e) => e.ctx.retries).slice(0, 3)).toEqual([1, 2, 3]);
+    expect(errors.map((e) => e.ctx.retries).slice(0, 3)).toEqual([2, 3, 4]);
     expect(errors[1].ctx.wait_time).toBeGreaterThan(errors[0].ctx.wait_time);
     expect(errors[2].ctx.wait_time).toBeGreaterThan(errors[1].ctx.wait_time);
 

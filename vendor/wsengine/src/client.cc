@@ -143,7 +143,11 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
   void onConnOpen(Connection* c) override {
     if (c != current().get()) return;
     timeoutTimer_->stop();
-    retries_ = 0;
+    // The retry count (the backoff) is not reset here: only a connection
+    // that stays open kStableOpenMs clears it (onConnClosed). A server that
+    // accepts and closes at once must meet the same growing waits as one that
+    // refuses, or its clients reconnect every millisecond.
+    openedAtMs_ = uv_now(loop_->loop());
     ConnectResult r;
     r.success = true;
     r.httpStatus = c->responseStatus();
@@ -231,12 +235,22 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     // the new one, and the close is not the client's last (terminal).
     std::unique_ptr<ClientOptions> restart = std::move(pendingOpts_);
     bool again = wasOpen && !restart && opts_.enableAutomaticReconnection && !stopped_;
+    double wait = 0;
+    if (again) {
+      if (uv_now(loop_->loop()) - openedAtMs_ >= kStableOpenMs) retries_ = 0;
+      wait = waitFor(retries_);
+      ++retries_;
+    }
     if (wasOpen && !silent_) {
       Event ev;
       ev.type = EventType::Close;
       ev.code = code;
       ev.reason = reason;
       ev.remote = remote;
+      if (again) {
+        ev.waitTime = wait;
+        ev.retries = retries_;
+      }
       ev.terminal = !again && !restart && postedStarts_.load() == 0;
       emit(std::move(ev));
     }
@@ -248,7 +262,7 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
     }
     if (!wasOpen) return;  // reported through onConnFailed or the timeout
     if (again) {
-      scheduleRetry(waitFor(0));
+      scheduleRetry(wait);
     } else {
       active_.store(false);
     }
@@ -673,7 +687,14 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
   // client to another loop (leaveLoop) reads it there while the new loop
   // writes it; it can only find a stale id then.
   std::atomic<uint64_t> attemptId_{0};
+  // Attempts since the last connection that stayed open kStableOpenMs (or
+  // since start): the exponent of the backoff.
   int retries_ = 0;
+  // How long a connection must stay open for the next reconnection to start
+  // the backoff again from minWaitBetweenReconnectionRetries (the minimum
+  // uptime of reconnecting-websocket and similar clients).
+  static constexpr uint64_t kStableOpenMs = 5000;
+  uint64_t openedAtMs_ = 0;  // uv_now of the last open
   bool stopped_ = false;
   bool silent_ = false;
   std::atomic<bool> active_{false};
