@@ -105,6 +105,53 @@ describe('close reply after the replies to the messages before the close', () =>
   });
 });
 
+// RFC 6455 §5.5.1: an endpoint that receives a close frame MUST send one
+// back. A peer may send its close frame and its FIN in one go (a half-close:
+// it still reads); the reply used to wait for JavaScript, and the FIN closed
+// the socket first: the peer got nothing.
+describe('a close frame followed at once by the FIN still gets its reply', () => {
+  test('our client: the reply goes out on the half-closed socket', async () => {
+    let done: (v: number) => void = () => undefined;
+    const replied = new Promise<number>((r) => (done = r));
+    const { port } = await rawServer((sock) => {
+      // One write: 20 messages, the close frame, then the FIN.
+      const frames: Buffer[] = [];
+      for (let i = 0; i < 20; i++) frames.push(encodeFrame({ opcode: OP.text, payload: `s${i}`, mask: false }));
+      frames.push(encodeFrame({ opcode: OP.close, payload: closePayload(4001, 'ending'), mask: false }));
+      sock.end(Buffer.concat(frames));
+      let buf = Buffer.alloc(0);
+      sock.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        while (buf.length >= 6 && buf.length >= 6 + (buf[1] & 0x7f)) {
+          const len = buf[1] & 0x7f;
+          const mask = buf.subarray(2, 6);
+          const payload = Buffer.from(buf.subarray(6, 6 + len).map((b, i) => b ^ mask[i % 4]));
+          if ((buf[0] & 0x0f) === OP.close) done(payload.readUInt16BE(0));
+          buf = buf.subarray(6 + len);
+        }
+      });
+      sock.on('end', () => done(-1));
+    });
+    const events = new Collector();
+    const c = newClient({ url: `ws://127.0.0.1:${port}/`, enableAutomaticReconnection: false, method: events.method });
+    expect((await websocketClientStart({ ref: c.ref, timeout: 5 })).success).toBe(true);
+    expect(await replied).toBe(4001);
+    expect((await events.waitType('close')).ctx).toMatchObject({ code: 4001, reason: 'ending', remote: true });
+    expect(events.events.filter((e) => e.type === 'message')).toHaveLength(20);
+  });
+
+  test('our server: the same from a raw client', async () => {
+    const srv = echoServer();
+    const p = await RawPeer.connect(srv.port);
+    await p.upgrade('/');
+    p.socket.end(encodeFrame({ opcode: OP.close, payload: closePayload(1000, 'bye') }));
+    const { code } = await p.readUntilClose(5000);
+    expect(code).toBe(1000);
+    await p.waitEnd(5000);
+    expect((await srv.events.waitType('close')).ctx).toEqual({ code: 1000, reason: 'bye', remote: true });
+  });
+});
+
 describe('manual ping', () => {
   test('client ping: the server sees the ping, the client the pong (class and function API)', async () => {
     const srv = echoServer();

@@ -99,7 +99,8 @@ Connection::Connection(IoLoop& loop, uint64_t id, ConnSettingsPtr settings)
       wasOpen_(false),
       closeRemote_(true),
       finished_(false),
-      inflateNoCtx_(false) {}
+      inflateNoCtx_(false),
+      peerEnded_(false) {}
 
 Connection::~Connection() = default;
 
@@ -265,6 +266,18 @@ void Connection::onRead(Socket* s, ssize_t n, const uv_buf_t* buf) {
     if (self->state() < kOpen && !self->cfg().server && !self->failed_) {
       self->failHandshake(0, n == UV_EOF ? "Connection closed by peer during handshake"
                                          : std::string("Read failed: ") + uv_strerror(n));
+      return;
+    }
+    if (n == UV_EOF && self->closeReplyPending_) {
+      // The peer sent its close frame and its FIN together. §5.5.1 still
+      // wants our close frame, and a half-closed socket can carry it: stop
+      // reading and let ackClose (or its closeTimeout) send it, then shut
+      // down. Closing here sent the peer nothing.
+      self->peerEnded_ = true;
+      if (self->reading_) {
+        self->sock_.readStop();
+        self->reading_ = false;
+      }
       return;
     }
     if (!self->closeReceived_ && !self->closeSent_) {
@@ -495,8 +508,9 @@ void Connection::ackClose() {
   armDeadline(cfg().closeTimeout);
   // §7.1.1: the server closes the TCP connection first; so does a client
   // whose peer has ended TLS already (its close_notify came with its close
-  // frame, see onTlsPeerClosed): it may be waiting for ours.
-  if (cfg().server || (tls() && tls()->peerClosed())) {
+  // frame, see onTlsPeerClosed) or TCP (its FIN did, see onRead): it may be
+  // waiting for ours.
+  if (cfg().server || peerEnded_ || (tls() && tls()->peerClosed())) {
     closeAfterWrite_ = true;
     outbox_.flush();
     maybeShutdown();

@@ -339,6 +339,9 @@ class Connection : public std::enable_shared_from_this<Connection>,
   // permessage-deflate agreed: context takeover (with inflateBits_), for
   // each Receiver made.
   bool inflateNoCtx_ : 1;
+  // The peer's FIN came while our close reply waited for ackClose: the reply
+  // still goes out (§5.5.1), then our FIN.
+  bool peerEnded_ : 1;
 };
 
 }  // namespace wsengine
