@@ -224,11 +224,14 @@ void Connection::resumeReading() {
 void Connection::updateReading() {
   // A peer that sends and never reads must not grow our send queue (pongs,
   // replies the application makes): while the queue is over its high-water
-  // mark the connection is not read, so TCP pushes back on the peer. Only
-  // while open: the close handshake still reads.
+  // mark the connection is not read, so TCP pushes back on the peer. Also
+  // before the open: a TLS peer that floods KeyUpdate requests and never
+  // reads makes OpenSSL queue an answer to each, and the start's timeout
+  // (20 s by default) was the only bound. The close handshake still reads.
   bool over = outbox_.overHighWaterMark();
-  if (pausedBySendQueue_ && (!over || state() != kOpen)) pausedBySendQueue_ = false;
-  if (!pausedBySendQueue_ && state() == kOpen && !shutdownStarted_ && over) pausedBySendQueue_ = true;
+  bool mayPause = state() <= kOpen;
+  if (pausedBySendQueue_ && (!over || !mayPause)) pausedBySendQueue_ = false;
+  if (!pausedBySendQueue_ && mayPause && !shutdownStarted_ && over) pausedBySendQueue_ = true;
   // A handshake waiting for the owner's verdict is not read either.
   bool want = !pausedByBudget_ && !pausedBySendQueue_ && !(hs_ && hs_->verifying);
   if (want) {
