@@ -100,8 +100,11 @@ void Connection::handleHandshakeBytes(uint8_t* data, size_t len) {
     }
     if (r == HttpParse::Incomplete) return;
     if (r != HttpParse::Done) {
-      failHandshake(0, r == HttpParse::TooLarge ? "Response header too large"
-                                                : "Bad HTTP response: " + error);
+      if (r == HttpParse::TooLarge && error == "Too many headers")
+        failHandshake(0, "Too many headers in the response (maxHeaders " +
+                             std::to_string(cfg().limits.maxHeaders) + ")");
+      else
+        failHandshake(0, r == HttpParse::TooLarge ? "Response header too large" : "Bad HTTP response: " + error);
       return;
     }
     clientHandshake(res);

@@ -33,6 +33,16 @@ constexpr uint64_t kCorkedMax = kDirectWriteMax * 4;
 // kPooledMin, so a tail's storage is plain malloc.
 constexpr size_t kTailMax = 16 * 1024;
 
+// Why a send over sendHighWaterMark is refused: a message that alone is
+// larger than the mark is never sent whatever the queue holds, and saying
+// "over" with bufferedAmount 0 read as a bug.
+std::string overMark(uint64_t queued, uint64_t frame, uint64_t mark) {
+  if (queued == 0)
+    return "A message of " + std::to_string(frame) + " bytes is larger than sendHighWaterMark (" +
+           std::to_string(mark) + ")";
+  return "Send buffer is over its high-water mark";
+}
+
 // An empty string with room for n bytes; large ones come recycled.
 void frameStorage(std::string& s, size_t n) {
   if (n >= kPooledMin) {
@@ -278,7 +288,7 @@ SendResult Outbox::send(const uint8_t* data, size_t len, bool binary) {
   } else if (!binary && !isValidUtf8(data, len)) {
     res.message = "Invalid UTF-8: a text message must be valid UTF-8";
   } else if (bufferedAmount() + len > s.limits.sendHighWaterMark) {
-    res.message = "Send buffer is over its high-water mark";
+    res.message = overMark(bufferedAmount(), len, s.limits.sendHighWaterMark);
   } else {
     Next next;
     {
@@ -329,7 +339,7 @@ SendResult Outbox::sendShared(const OutFramePtr& frame, uint64_t payloadLen) {
   if (!open_.load(std::memory_order_acquire)) {
     res.message = "Not connected";
   } else if (bufferedAmount() + frame->size() > settings().limits.sendHighWaterMark) {
-    res.message = "Send buffer is over its high-water mark";
+    res.message = overMark(bufferedAmount(), frame->size(), settings().limits.sendHighWaterMark);
   } else {
     Next next;
     {
@@ -363,7 +373,7 @@ bool Outbox::trySendZeroCopy(const uint8_t* data, size_t len, uint8_t opcode, Se
     res->payloadSize = len;
     res->wireSize = len;
     if (bufferedAmount() + hl + len > settings().limits.sendHighWaterMark) {
-      res->message = "Send buffer is over its high-water mark";
+      res->message = overMark(bufferedAmount(), hl + len, settings().limits.sendHighWaterMark);
       res->bufferedAmount = bufferedAmount();
       return true;
     }
@@ -391,7 +401,7 @@ bool Outbox::trySendSmall(const uint8_t* data, size_t len, uint8_t opcode, SendR
   if (!open_.load(std::memory_order_acquire)) {
     res->message = "Not connected";
   } else if (bufferedAmount() + hl + len > settings().limits.sendHighWaterMark) {
-    res->message = "Send buffer is over its high-water mark";
+    res->message = overMark(bufferedAmount(), hl + len, settings().limits.sendHighWaterMark);
   } else {
     Next next = kNothing;
     {

@@ -305,6 +305,12 @@ void testValidateResponse() {
   CHECK(err.find("Sec-WebSocket-Accept") != std::string::npos);
   CHECK(!verify(replace(good, accept, computeAcceptKey("AAAAAAAAAAAAAAAAAAAAAA==")), err));
   CHECK(err.find("Sec-WebSocket-Accept") != std::string::npos);
+  // Only HTTP/1.1 (or a later 1.x) has Upgrade: a 1.0 or 2.0 "101" is refused.
+  CHECK(!verify(replace(good, "HTTP/1.1 101", "HTTP/1.0 101"), err));
+  CHECK_EQ(err, std::string("Expected an HTTP/1.1 response but got HTTP/1.0 101"));
+  CHECK(!verify(replace(good, "HTTP/1.1 101", "HTTP/2.0 101"), err));
+  CHECK_EQ(err, std::string("Expected an HTTP/1.1 response but got HTTP/2.0 101"));
+  CHECK(verify(replace(good, "HTTP/1.1 101", "HTTP/1.2 101"), err));
 }
 
 // Subprotocol and header additions of the handshake (RFC 6455 §4.1, §4.2.2).

@@ -495,7 +495,7 @@ void testSmallFramesInterleaved() {
 
 // sendHighWaterMark counts the whole frame of a small send, header included,
 // as sendShared does: with 300 bytes allowed, a 296-byte payload (frame 300)
-// goes and a 299-byte one (frame 301) is refused, reporting what is queued.
+// goes and a 299-byte one (frame 303) is refused, reporting what is queued.
 void testSmallHighWaterMark() {
   Pair p(true, 0, 0, 300);
   if (!p.ok) return;
@@ -504,7 +504,8 @@ void testSmallHighWaterMark() {
   CHECK_EQ(ok.bufferedAmount, uint64_t(0));  // idle socket: written at once
   SendResult no = p.sendOne(payload("over", 299));
   CHECK(!no.success);
-  CHECK_EQ(no.message, std::string("Send buffer is over its high-water mark"));
+  // Nothing is queued: the message alone is over the mark, and says so.
+  CHECK_EQ(no.message, std::string("A message of 303 bytes is larger than sendHighWaterMark (300)"));
   CHECK_EQ(no.payloadSize, uint64_t(299));
   CHECK_EQ(no.wireSize, uint64_t(299));
   CHECK_EQ(no.bufferedAmount, uint64_t(0));
@@ -513,6 +514,11 @@ void testSmallHighWaterMark() {
   cork(0);
   SendResult a = p.sendOne(payload("q1", 100));
   CHECK_EQ(a.bufferedAmount, uint64_t(102));
+  // With bytes queued, a send that would cross the mark is refused as such.
+  SendResult over = p.sendOne(payload("q3", 250));
+  CHECK(!over.success);
+  CHECK_EQ(over.message, std::string("Send buffer is over its high-water mark"));
+  CHECK_EQ(over.bufferedAmount, uint64_t(102));
   SendResult b = p.sendOne(payload("q2", 100));
   CHECK(b.success);
   CHECK_EQ(b.bufferedAmount, uint64_t(0));
