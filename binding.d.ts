@@ -70,17 +70,20 @@ export interface Binding {
   /** a ping (payload at most 125 bytes); false when not open */
   websocketClientPing(client: ClientArg, data?: SendData): boolean;
   /**
-   * the verdict on a connection waiting in verifyClient (`token` as the verify
-   * handler got it); false for an unknown server
+   * the verdict on a connection waiting in verifyClient (`token` and `owner`
+   * as the verify handler got them); false for an unknown server or one that
+   * is not `owner` (the ref was cleared and given to another server)
    */
-  websocketServerAnswerVerify(server: ServerArg, token: number, answer: VerifyClientAnswer): boolean;
+  websocketServerAnswerVerify(server: ServerArg, token: number, answer: VerifyClientAnswer, owner: number): boolean;
   /**
    * sets the function native delivery calls for each connection awaiting
-   * verifyClient: (hook, info, server ref, token). lib/verify.ts sets it when the
-   * facade loads; without it, connections to a server with verifyClient are
-   * refused with 500.
+   * verifyClient: (hook, info, server ref, token, owner: the server's engine).
+   * lib/verify.ts sets it when the facade loads; without it, connections to a
+   * server with verifyClient are refused with 500.
    */
-  setVerifyHandler(handler: (hook: VerifyClient, info: VerifyClientInfo, server: number, token: number) => void): void;
+  setVerifyHandler(
+    handler: (hook: VerifyClient, info: VerifyClientInfo, server: number, token: number, owner: number) => void,
+  ): void;
   /** number of IO threads (set IXWS_IO_THREADS before loading to change) */
   ioThreads(): number;
   /** the engine's pool of recycled large message buffers (process-wide) */

@@ -69,9 +69,11 @@ function toAnswer(result: unknown, info: VerifyClientInfo): VerifyClientAnswer {
   return answer;
 }
 
-function runVerifyClient(hook: VerifyClient, info: VerifyClientInfo, ref: number, token: number): void {
+function runVerifyClient(hook: VerifyClient, info: VerifyClientInfo, ref: number, token: number, owner: number): void {
   const send = (answer: VerifyClientAnswer): void => {
-    binding.websocketServerAnswerVerify({ ref }, token, answer);
+    // owner: the engine that asked; the answer is dropped if the ref now
+    // belongs to another server (this one cleared while the hook ran).
+    binding.websocketServerAnswerVerify({ ref }, token, answer, owner);
   };
   const refuse = (err: unknown): void => {
     try {

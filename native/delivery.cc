@@ -584,9 +584,13 @@ void Delivery::deliverVerify(Keys& keys, Event& ev, int ref) {
     Napi::Array offered = Napi::Array::New(env, peer.offered.size());
     for (uint32_t i = 0; i < peer.offered.size(); ++i) offered.Set(i, peer.offered[i]);
     keys.set(info, Key::protocols, offered);
-    napi_value argv[4] = {hook->Value(), info, Napi::Number::New(env, ref),
-                          Napi::Number::New(env, static_cast<double>(ev.conn))};
-    answered = callMethod(env, handler, 4, argv);
+    // The engine's tag goes with the token: a connection id is unique only
+    // within one engine, and a ref is reused by the next server made after a
+    // clear. The answer names both (WebsocketServerAnswerVerify).
+    napi_value argv[5] = {hook->Value(), info, Napi::Number::New(env, ref),
+                          Napi::Number::New(env, static_cast<double>(ev.conn)),
+                          Napi::Number::New(env, static_cast<double>(s->tag))};
+    answered = callMethod(env, handler, 5, argv);
   } catch (const Napi::Error&) {
   } catch (const std::exception&) {
   }

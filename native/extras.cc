@@ -58,7 +58,7 @@ Napi::Value BufferedAmount(const Napi::CallbackInfo& info) {
 }
 
 // The facade's verifyClient runner (lib/verify.ts): (hook, info, server ref,
-// token), answering through websocketServerAnswerVerify.
+// token, owner: the engine's tag), answering through websocketServerAnswerVerify.
 Napi::Value SetVerifyHandler(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) throwType(info.Env(), "handler must be a function");
   Instance::get(info.Env())->setVerifyHandler(info[0].As<Napi::Function>());

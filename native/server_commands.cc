@@ -250,9 +250,13 @@ Napi::Value WebsocketServerPing(const Napi::CallbackInfo& info) {
       env, s->engine->ping(conn, reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
 }
 
-// (server, token, { accept, status?, message?, headers?, protocol? }): the
-// verdict on a connection waiting in verifyClient (token: what the handler
-// was given). False for an unknown server; a connection gone meanwhile
+// (server, token, { accept, status?, message?, headers?, protocol? }, owner):
+// the verdict on a connection waiting in verifyClient (token and owner: what
+// the handler was given, the connection's id and its engine's tag). False
+// for an unknown server, or one that is not the engine that asked: a server
+// cleared while its hook ran leaves its ref to the next one made, whose
+// connection ids start at 1 again, and an answer meant for the first must
+// never let a client of the second in. A connection gone meanwhile
 // (handshakeTimeout) ignores it.
 Napi::Value WebsocketServerAnswerVerify(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -291,8 +295,11 @@ Napi::Value WebsocketServerAnswerVerify(const Napi::CallbackInfo& info) {
     a.chooseProtocol = true;
     a.protocol = v.As<Napi::String>().Utf8Value();
   }
+  if (!isInteger(info[3]) || info[3].As<Napi::Number>().DoubleValue() < 0)
+    throwType(env, "owner must be a non-negative integer");
+  uint64_t owner = static_cast<uint64_t>(info[3].As<Napi::Number>().DoubleValue());
   ServerEntry* s = Instance::get(env)->server(ref);
-  if (s == nullptr) return Napi::Boolean::New(env, false);
+  if (s == nullptr || s->tag != owner) return Napi::Boolean::New(env, false);
   s->engine->answerVerify(conn, std::move(a));
   return Napi::Boolean::New(env, true);
 }

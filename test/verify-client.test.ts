@@ -275,6 +275,48 @@ describe('verifyClient', () => {
     expect(ok.conn).toBe(1);
   });
 
+  // Connection ids start at 1 in every server, and a cleared server's ref is
+  // the next server's: an answer addressed by ref and connection id alone
+  // let a client of the second server in past its own hook.
+  test("a late answer of a cleared server's hook never reaches the server that took its ref", async () => {
+    let releaseA: (v: boolean) => void = () => undefined;
+    let askedA = false;
+    const a = new WebSocketServer({
+      port: 0,
+      verifyClient: () =>
+        new Promise<boolean>((r) => {
+          askedA = true;
+          releaseA = r;
+        }),
+    });
+    a.start();
+    const x = newClient({ url: `ws://127.0.0.1:${a.port}/`, enableAutomaticReconnection: false, timeout: 5 });
+    const px = websocketClientStart(x);
+    await until(() => (askedA ? true : undefined), 3000, "A's hook asked");
+    a.clear();
+    let askedB = false;
+    const b = new WebSocketServer({
+      port: 0,
+      verifyClient: () => {
+        askedB = true;
+        return new Promise<boolean>((r) => setTimeout(() => r(false), 500));
+      },
+    });
+    defer(() => b.clear());
+    expect(b.handle).toBe(a.handle);  // the ref was given again
+    const opens: unknown[] = [];
+    b.on('open', (c) => opens.push(c));
+    b.start();
+    const y = newClient({ url: `ws://127.0.0.1:${b.port}/private`, enableAutomaticReconnection: false, timeout: 5 });
+    const py = websocketClientStart(y);
+    await until(() => (askedB ? true : undefined), 3000, "B's hook asked");
+    releaseA(true);  // A's answer, for A's connection 1; B's first connection is 1 too
+    const st = await py;
+    expect(st).toMatchObject({ success: false, http_status: 401 });
+    expect(opens).toEqual([]);
+    expect((await px).success).toBe(false);
+  });
+
   test('a throwing, rejecting or malformed hook refuses with 500 and raises an IxWebSocketWarning', async () => {
     const seen = warnings('IXWS_VERIFY_CLIENT_FAILED');
     const hooks: Record<string, VerifyClient> = {
