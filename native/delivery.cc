@@ -468,12 +468,19 @@ void Delivery::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deli
     ClientEntry* c = inst_.client(ref);
     if (c == nullptr) return;
     borrowed = c->config.borrowedPayloads;
+    bool recount = false;
     if (ev.terminal && seq > c->startSeq) {
       // This session gave up: the client no longer holds the loop. (A
       // terminal event pushed before the latest start is the old session's.)
       c->started = false;
-      inst_.updateKeepAlive();
+      recount = true;
     }
+    if (type == EventType::Open) c->openDelivered = true;
+    if (type == EventType::Close && c->openDelivered) {
+      c->openDelivered = false;
+      recount = recount || !c->started;  // a stopped client waited for this close
+    }
+    if (recount) inst_.updateKeepAlive();
     clientArg = ref;
     js = &c->js;
   }
@@ -485,7 +492,11 @@ void Delivery::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deli
     uint64_t tag, conn;
     ~ReleaseOnClose() {
       if (!active) return;
-      if (ServerEntry* s = inst.serverByTag(tag)) s->conns.release(conn);
+      ServerEntry* s = inst.serverByTag(tag);
+      if (s == nullptr) return;
+      s->conns.release(conn);
+      // A stopped server held the loop for its connections' close events.
+      if (!s->started && s->conns.size() == 0) inst.updateKeepAlive();
     }
   } release{inst_, type == EventType::Close && ref < 0, tag, conn};
 

@@ -168,13 +168,14 @@ std::optional<PendingStart> Instance::takePendingStart(uint64_t id) {
 void Instance::updateKeepAlive() {
   if (shut_) return;
   bool any = false;
+  // Stopped ones too while a close event they owe is to come (instance.h).
   for (int ref : servers_.refs()) {
     ServerEntry* s = servers_.find(ref);
-    any = any || (s->started && s->keepAlive);
+    any = any || ((s->started || s->conns.size() > 0) && s->keepAlive);
   }
   for (int ref : clients_.refs()) {
     ClientEntry* c = clients_.find(ref);
-    any = any || (c->started && c->keepAlive);
+    any = any || ((c->started || c->openDelivered) && c->keepAlive);
   }
   queue_->setKeepAlive(any);
 }

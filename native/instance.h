@@ -55,12 +55,19 @@ struct Entry {
   bool keepAlive = true;
 };
 
+// A stopped object still holds the loop while a close event it owes is to
+// come (at most closeTimeout after the stop): `stop(); await once(x,
+// 'close')` in a script with nothing else running must see that event, as
+// Node's sockets keep the loop until they have closed.
+
 struct ServerEntry : Entry<ServerConfig, Server> {
   ConnRefs conns;
   int boundPort = 0;  // last successful start's port
 };
 
 struct ClientEntry : Entry<ClientConfig, Client> {
+  // An open event was delivered and its close not yet (see Entry).
+  bool openDelivered = false;
   // Of the latest websocketClientStart: the queue position when it was
   // called, its id, and whether it may retry by itself.
   uint64_t startSeq = 0;

@@ -123,6 +123,21 @@ describe('exiting by itself', () => {
   });
 });
 
+describe('stop() and then the close event', () => {
+  // The stopped object used to let go of the loop at once: the script ended
+  // before its close event, and the code after `await once(...)` never ran.
+  test("a stopped client or server holds the process until its close event: `await once(x, 'close')` resolves", async () => {
+    const modes = ['client', 'server'];
+    const runs = await Promise.all(modes.map((m) => runFixture('stop-await-close.js', [m], 8000)));
+    runs.forEach((r, i) => {
+      expect(r.alive, `${modes[i]}: ${r.out}`).toBe(false);
+      expect(r.code, `${modes[i]}: ${r.out}`).toBe(0);
+    });
+    expect(runs[0].out).toContain('client close 1000');
+    expect(runs[1].out).toContain('server close 1001');
+  });
+});
+
 describe('process.exit() with live objects', () => {
   for (const [clients, code] of [
     [5, 7],
