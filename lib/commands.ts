@@ -6,6 +6,7 @@ import type { Duplex } from 'stream';
 import { handleUpgrade } from './attach';
 import { binding } from './binding';
 import * as bus from './bus';
+import { refCleared } from './endpoint';
 import { withWhatwgUrl } from './url';
 import './verify'; // runs verifyClient hooks for the native side
 import type {
@@ -132,13 +133,18 @@ export function websocketClientSend(client: ClientArg, data: SendData): SendStat
 /** Disposes a server at once (connections dropped) and frees its ref. */
 export function websocketServerClear(server: ServerArg): {} | RefStatus {
   const result = binding.websocketServerClear(server);
-  if (!('success' in result)) bus.stopped(server.ref, true);
+  if (!('success' in result)) {
+    bus.stopped(server.ref, true);
+    refCleared(server.ref);
+  }
   return result;
 }
 
 /** Disposes a client at once and frees its ref. */
 export function websocketClientClear(client: ClientArg): {} | RefStatus {
-  return binding.websocketClientClear(withWhatwgUrl(client));
+  const result = binding.websocketClientClear(withWhatwgUrl(client));
+  if (!('success' in result)) refCleared(client.ref);
+  return result;
 }
 
 /**

@@ -9,6 +9,23 @@ import type { EventMethod, RefStatus } from './types';
 const NO_REF = 0;
 
 /**
+ * The object that owns each ref a WebSocketServer or WebSocketClient made. A
+ * ref is given to the next object made once it is cleared, whichever way:
+ * `websocketServerClear({ ref: server.handle })` as well as `server.clear()`.
+ * The commands' clear reports here, so the object stops using the ref and
+ * never stops, sends on or clears the ref's next owner.
+ */
+const owners = new Map<number, () => void>();
+
+/** A ref was cleared (lib/commands.ts): its object, if one owns it, lets it go. */
+export function refCleared(ref: number): void {
+  const letGo = owners.get(ref);
+  if (letGo === undefined) return;
+  owners.delete(ref);
+  letGo();
+}
+
+/**
  * The commands name a bad field of their argument as the command form spells
  * it (`server.topic`, `client.binary`); a class method's caller wrote
  * `publish(topic, ...)` or `send(data, { binary })`. Returns the TypeError
@@ -42,6 +59,9 @@ export abstract class Endpoint<Events extends Record<keyof Events, any[]>> exten
       // Errors are informational; an unheard 'error' must not throw.
       if (type === 'error' && (this as EventEmitter).listenerCount('error') === 0) return;
       this.dispatch(type, client, context);
+    });
+    owners.set(this.handle, () => {
+      this.cleared = true;
     });
   }
 

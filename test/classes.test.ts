@@ -1,7 +1,16 @@
 // WebSocketServer / WebSocketClient: events, send, clients, close, stop and
 // start, clear and dispose, on top of the same commands.
 import { afterEach, describe, expect, test } from 'vitest';
-import { WebSocketClient, WebSocketServer, websocketServer, websocketServerClear, websocketServerClients, websocketServerPublish } from '../lib/index';
+import {
+  WebSocketClient,
+  WebSocketServer,
+  websocketClientClear,
+  websocketServer,
+  websocketServerClear,
+  websocketServerClients,
+  websocketServerPublish,
+  websocketServerStart,
+} from '../lib/index';
 import type { CloseContext, DataContext, OpenContext } from '../lib/index';
 import { Collector, canConnect, closedPort, defer, delay, runCleanup, until } from './support';
 
@@ -160,6 +169,38 @@ describe('WebSocketServer + WebSocketClient', () => {
     expect(c.clear()).toEqual({});
     expect(c.send('x')).toMatchObject({ success: false, message: 'Unknown client ref 0 (the ref of a cleared WebSocketClient)' });
     expect(websocketServerClear({ ref: 7777 } as never)).toMatchObject({ success: false, message: 'Unknown server ref 7777' });
+  });
+
+  test("an object cleared through the commands lets go of its ref: it never stops, sends on or clears the ref's next owner", async () => {
+    const a = new WebSocketServer({ port: 0 });
+    a.start();
+    expect(websocketServerClear({ ref: a.handle })).toEqual({});
+    // The next server made takes the ref.
+    const b = websocketServer({ port: 0 });
+    defer(() => websocketServerClear(b));
+    expect(b.ref).toBe(a.handle);
+    const bs = websocketServerStart(b);
+    expect(bs.success).toBe(true);
+    expect(a.stop()).toMatchObject({ success: false, message: 'Unknown server ref 0 (the ref of a cleared WebSocketServer)' });
+    expect(a.clear()).toMatchObject({ success: false });
+    expect(await canConnect(bs.port!)).toBe(true);  // b still listens
+
+    const srv = server();
+    srv.start();
+    const got: unknown[] = [];
+    srv.on('message', (_c, ctx) => got.push(ctx.data));
+    const c1 = client(`ws://127.0.0.1:${srv.port}/`);
+    expect((await c1.start()).success).toBe(true);
+    expect(websocketClientClear({ ref: c1.handle })).toEqual({});
+    const c2 = client(`ws://127.0.0.1:${srv.port}/`);
+    expect(c2.handle).toBe(c1.handle);
+    expect((await c2.start()).success).toBe(true);
+    expect(c1.send('from the cleared one')).toMatchObject({ success: false });
+    expect(c1.clear()).toMatchObject({ success: false });
+    expect(c2.send('from c2').success).toBe(true);
+    await until(() => (got.length > 0 ? true : undefined), 3000, 'a message');
+    await delay(50);
+    expect(got).toEqual(['from c2']);
   });
 
   test("'error' is emitted only with a listener, and never throws without one", async () => {
