@@ -65,7 +65,8 @@ describe('missing refs', () => {
 
 describe('refs of the wrong kind, unknown and cleared refs', () => {
   function expectUnknownServer(ref: number): void {
-    const msg = new RegExp(`^Unknown server ref ${ref}$`);
+    // No object has ref 0: it is what a cleared WebSocketServer passes, and says so.
+    const msg = new RegExp(`^Unknown server ref ${ref}${ref === 0 ? ' \\(the ref of a cleared WebSocketServer\\)' : ''}$`);
     for (const st of [
       websocketServerStart({ ref }),
       websocketServerStop({ ref }),
@@ -79,7 +80,7 @@ describe('refs of the wrong kind, unknown and cleared refs', () => {
   }
 
   async function expectUnknownClient(ref: number): Promise<void> {
-    const msg = new RegExp(`^Unknown client ref ${ref}$`);
+    const msg = new RegExp(`^Unknown client ref ${ref}${ref === 0 ? ' \\(the ref of a cleared WebSocketClient\\)' : ''}$`);
     for (const st of [websocketClientStop({ ref }), websocketClientClear({ ref })] as any[]) {
       expect(st.success).toBe(false);
       expect(st.message).toMatch(msg);
