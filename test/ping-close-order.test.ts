@@ -17,11 +17,23 @@ import {
   websocketClientStart,
   websocketServerPing,
 } from '../lib/index';
-import { Collector, OP, RawPeer, closePayload, connectClient, defer, encodeFrame, newClient, rawServer, runCleanup, startEchoServer, until } from './support';
+import type * as net from 'net';
+import { Collector, OP, RawPeer, closePayload, connectClient, decodeFrames, defer, encodeFrame, newClient, rawServer, runCleanup, startEchoServer, until } from './support';
+import type { RawFrame } from './support';
 
 afterEach(runCleanup);
 
 const echoServer = () => startEchoServer();
+
+/** Calls onFrame with each frame our client writes on `sock` (unmasked). */
+function onClientFrames(sock: net.Socket, onFrame: (f: RawFrame) => void): void {
+  let buf: Buffer = Buffer.alloc(0);
+  sock.on('data', (d: Buffer) => {
+    const { frames, rest } = decodeFrames(Buffer.concat([buf, d]));
+    buf = rest;
+    frames.forEach(onFrame);
+  });
+}
 
 describe('close reply after the replies to the messages before the close', () => {
   test('40 messages and a close in one write: all 40 echoes precede our close reply (raw client)', async () => {
@@ -69,21 +81,11 @@ describe('close reply after the replies to the messages before the close', () =>
       for (let i = 0; i < 30; i++) frames.push(encodeFrame({ opcode: OP.text, payload: `s${i}`, mask: false }));
       frames.push(encodeFrame({ opcode: OP.close, payload: closePayload(4000, 'bye'), mask: false }));
       sock.write(Buffer.concat(frames));
-      let buf = Buffer.alloc(0);
-      sock.on('data', (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        // the client masks: decode lengths (all < 126) and unmask
-        while (buf.length >= 6 && buf.length >= 6 + (buf[1] & 0x7f)) {
-          const len = buf[1] & 0x7f;
-          const mask = buf.subarray(2, 6);
-          const payload = Buffer.from(buf.subarray(6, 6 + len).map((b, i) => b ^ mask[i % 4]));
-          if ((buf[0] & 0x0f) === OP.close) {
-            done(payload.readUInt16BE(0));
-            sock.end();
-          }
-          else seen.push(payload);
-          buf = buf.subarray(6 + len);
-        }
+      onClientFrames(sock, (f) => {
+        if (f.opcode === OP.close) {
+          done(f.payload.readUInt16BE(0));
+          sock.end();
+        } else seen.push(f.payload);
       });
     });
     let ref = 0;
@@ -119,16 +121,8 @@ describe('a close frame followed at once by the FIN still gets its reply', () =>
       for (let i = 0; i < 20; i++) frames.push(encodeFrame({ opcode: OP.text, payload: `s${i}`, mask: false }));
       frames.push(encodeFrame({ opcode: OP.close, payload: closePayload(4001, 'ending'), mask: false }));
       sock.end(Buffer.concat(frames));
-      let buf = Buffer.alloc(0);
-      sock.on('data', (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        while (buf.length >= 6 && buf.length >= 6 + (buf[1] & 0x7f)) {
-          const len = buf[1] & 0x7f;
-          const mask = buf.subarray(2, 6);
-          const payload = Buffer.from(buf.subarray(6, 6 + len).map((b, i) => b ^ mask[i % 4]));
-          if ((buf[0] & 0x0f) === OP.close) done(payload.readUInt16BE(0));
-          buf = buf.subarray(6 + len);
-        }
+      onClientFrames(sock, (f) => {
+        if (f.opcode === OP.close) done(f.payload.readUInt16BE(0));
       });
       sock.on('end', () => done(-1));
     });
