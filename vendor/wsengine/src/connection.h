@@ -291,6 +291,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
     DeflateParams deflate;
     uint64_t acceptedMs = 0;  // server role: loop time of the accept
     size_t consumed = 0;      // length of the peer's head in buf
+    size_t interimBytes = 0;  // client role: 1xx heads read so far
     bool verifying = false;   // server role: waiting for answerVerify
     std::string protocol;     // the agreed subprotocol
     std::string extensions;   // the agreed Sec-WebSocket-Extensions

@@ -86,13 +86,21 @@ void Connection::handleHandshakeBytes(uint8_t* data, size_t len) {
     // RFC 9110 §15.2: a client reads past interim responses (103 Early
     // Hints...) to the final one. They are skipped by offset and dropped
     // once, so many small ones in one read cost a parse each, not a move of
-    // the rest; the handshake's deadline bounds a server that sends only them.
+    // the rest. Together they may take maxHeaderSize, as one head may: a
+    // server that sends only them used to keep a core busy until the start's
+    // timeout.
     size_t skipped = 0;
     while (true) {
       r = parseHttpResponse(buf.data() + skipped, buf.size() - skipped, cfg().limits.maxHeaderSize,
                             cfg().limits.maxHeaders, res, consumed, error);
       if (r == HttpParse::Done && interimStatus(res.status)) {
         skipped += consumed;
+        hs_->interimBytes += consumed;
+        if (hs_->interimBytes > cfg().limits.maxHeaderSize) {
+          failHandshake(0, "Interim (1xx) responses over maxHeaderSize (" +
+                               std::to_string(cfg().limits.maxHeaderSize) + " bytes)");
+          return;
+        }
         continue;
       }
       buf.erase(0, skipped);

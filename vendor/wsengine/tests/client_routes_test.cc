@@ -398,6 +398,24 @@ void testInterimResponses() {
     CHECK_EQ(open.uri, std::string("/hints"));
     client.clear();
   }
+  {
+    // Only interim responses, 22 KB of them: together they may take what one
+    // head may (maxHeaderSize, 16 KiB by default). Before, the client read on
+    // until the start's timeout.
+    std::string many;
+    for (int i = 0; i < 400; ++i) many += "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n";
+    FakePeer endless(many);
+    auto sink = std::make_shared<QueueSink>();
+    Client client(sink, 2);
+    ClientOptions co = clientFor("ws://127.0.0.1:" + std::to_string(endless.port()) + "/");
+    co.timeout = 8;
+    auto t0 = Clock::now();
+    ConnectResult cr = startClient(client, co);
+    CHECK(!cr.success);
+    CHECK_EQ(cr.errorStr, std::string("Interim (1xx) responses over maxHeaderSize (16384 bytes)"));
+    CHECK(Clock::now() - t0 < std::chrono::seconds(4));
+    client.clear();
+  }
   t.server.clear();
 }
 
