@@ -211,7 +211,7 @@ export class WebSocketServer extends Endpoint<ServerEvents> {
    * server's subscribers from then on). Without one: resolves at once.
    */
   async busReady(): Promise<void> {
-    const b = bus.busOf(this.handle);
+    const b = bus.busOf(this.ref_());  // none once cleared (the ref may be another server's)
     if (b) await b.flush();
   }
 

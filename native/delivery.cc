@@ -457,6 +457,9 @@ void Delivery::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deli
     borrowed = s->config.borrowedPayloads;
     if (type == EventType::Open) {
       clientArg = s->conns.assign(conn);
+      // An open delivered after stop() (it was queued when stop ran): its
+      // close is owed too, so the stopped server holds the loop again.
+      if (!s->started && s->conns.size() == 1) inst_.updateKeepAlive();
     } else {
       clientArg = s->conns.refOf(conn);
       // Only an error can precede a connection's open (or concern the server).
@@ -475,7 +478,10 @@ void Delivery::deliverEvent(Keys& keys, Event& ev, uint64_t seq, napi_value deli
       c->started = false;
       recount = true;
     }
-    if (type == EventType::Open) c->openDelivered = true;
+    if (type == EventType::Open && !c->openDelivered) {
+      c->openDelivered = true;
+      recount = recount || !c->started;  // delivered after stop(): its close is owed
+    }
     if (type == EventType::Close && c->openDelivered) {
       c->openDelivered = false;
       recount = recount || !c->started;  // a stopped client waited for this close

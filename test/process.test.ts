@@ -127,7 +127,7 @@ describe('stop() and then the close event', () => {
   // The stopped object used to let go of the loop at once: the script ended
   // before its close event, and the code after `await once(...)` never ran.
   test("a stopped client or server holds the process until its close event: `await once(x, 'close')` resolves", async () => {
-    const modes = ['client', 'server'];
+    const modes = ['client', 'server', 'open-after-stop'];
     const runs = await Promise.all(modes.map((m) => runFixture('stop-await-close.js', [m], 8000)));
     runs.forEach((r, i) => {
       expect(r.alive, `${modes[i]}: ${r.out}`).toBe(false);
@@ -135,6 +135,8 @@ describe('stop() and then the close event', () => {
     });
     expect(runs[0].out).toContain('client close 1000');
     expect(runs[1].out).toContain('server close 1001');
+    // Its open came after the stop, in the same delivery: the close is owed too.
+    expect(runs[2].out).toMatch(/client close \d+ after server open, client stopped, client open/);
   });
 });
 

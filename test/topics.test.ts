@@ -185,6 +185,23 @@ class MemoryBus implements Bus {
 }
 
 describe('a bus written against the Bus interface', () => {
+  test("busReady() of a server object cleared through the commands waits for nothing, not for the bus of the ref's next owner", async () => {
+    const a = new WebSocketServer({ port: 0 });
+    expect(websocketServerClear({ ref: a.handle })).toEqual({});
+    const bus = new MemoryBus();
+    let flushes = 0;
+    bus.flush = () => {
+      flushes++;
+      return new Promise<void>(() => undefined);  // never settles
+    };
+    const b = new WebSocketServer({ port: 0, bus });
+    defer(() => b.clear());
+    expect(b.handle).toBe(a.handle);
+    expect(b.start().success).toBe(true);
+    await a.busReady();
+    expect(flushes).toBe(0);
+  });
+
   test('subscribed on the first local subscriber, unsubscribed when the last goes (unsubscribe or close)', async () => {
     const bus = new MemoryBus();
     const events = new Collector();

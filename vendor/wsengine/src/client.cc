@@ -247,11 +247,13 @@ class ClientImpl : public ConnectionOwner, public std::enable_shared_from_this<C
       ev.code = code;
       ev.reason = reason;
       ev.remote = remote;
-      if (again) {
+      // A start posted and not yet run supersedes the retry: none announced.
+      const bool startPosted = postedStarts_.load() != 0;
+      if (again && !startPosted) {
         ev.waitTime = wait;
         ev.retries = retries_;
       }
-      ev.terminal = !again && !restart && postedStarts_.load() == 0;
+      ev.terminal = !again && !restart && !startPosted;
       emit(std::move(ev));
     }
     if (restart) {

@@ -490,18 +490,18 @@ std::string buildUpgradeRequest(const std::string& hostHeader, const std::string
 
 bool validateUpgradeResponse(const HttpResponse& res, const std::string& expectedAccept,
                              std::string& error) {
-  // HTTP/1.0 has no Upgrade (RFC 9110 §7.8 needs 1.1): a 1.0 "101" is not
-  // a switch a client can trust, and HTTP/2 and later never send one.
-  int major = 0, minor = 0;
-  if (!parseVersion(res.version, major, minor) || major != 1 || minor < 1) {
-    error = "Expected an HTTP/1.1 response but got " + printableText(res.version, 20) + " " +
-            std::to_string(res.status);
-    return false;
-  }
   if (res.status != 101) {
     error = "Expected HTTP 101 response but got " + std::to_string(res.status);
     std::string reason = printableText(res.reason, 100);
     if (!reason.empty()) error += " " + reason;
+    return false;
+  }
+  // HTTP/1.0 has no Upgrade (RFC 9110 §7.8 needs 1.1): a 1.0 "101" is not
+  // a switch a client can trust, and HTTP/2 and later never send one. (Any
+  // other status keeps its own message, whatever its version.)
+  int major = 0, minor = 0;
+  if (!parseVersion(res.version, major, minor) || major != 1 || minor < 1) {
+    error = "Expected an HTTP/1.1 response but got " + printableText(res.version, 20) + " 101";
     return false;
   }
   std::string value;

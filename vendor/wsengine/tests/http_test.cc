@@ -311,6 +311,10 @@ void testValidateResponse() {
   CHECK(!verify(replace(good, "HTTP/1.1 101", "HTTP/2.0 101"), err));
   CHECK_EQ(err, std::string("Expected an HTTP/1.1 response but got HTTP/2.0 101"));
   CHECK(verify(replace(good, "HTTP/1.1 101", "HTTP/1.2 101"), err));
+  // Another status keeps its own message in any version (Python's
+  // http.server answers in HTTP/1.0).
+  CHECK(!verify("HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n", err));
+  CHECK_EQ(err, std::string("Expected HTTP 101 response but got 404 Not Found"));
 }
 
 // Subprotocol and header additions of the handshake (RFC 6455 §4.1, §4.2.2).
