@@ -557,8 +557,9 @@ void Delivery::deliverConnect(Keys& keys, QueueItem& item) {
   if (c != nullptr && item.startId == c->startId && !item.connect.success && !c->startRetries) {
     // A failed attempt without reconnection leaves the client idle.
     c->started = false;
-    inst_.updateKeepAlive();
   }
+  // The pending start held the loop until now (Instance::updateKeepAlive).
+  if (c != nullptr && !c->started) inst_.updateKeepAlive();
   try {
     p.deferred.Resolve(connectStatus(keys, item.connect));
   } catch (const Napi::Error& e) {

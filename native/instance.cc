@@ -177,6 +177,12 @@ void Instance::updateKeepAlive() {
     ClientEntry* c = clients_.find(ref);
     any = any || ((c->started || c->openDelivered) && c->keepAlive);
   }
+  // A start whose Promise is still to settle: stopped before its result was
+  // delivered (the result is queued), `await start()` must still resolve.
+  for (const auto& pending : starts_) {
+    ClientEntry* c = clientByTag(pending.second.tag);
+    any = any || (c != nullptr && c->keepAlive);
+  }
   queue_->setKeepAlive(any);
 }
 

@@ -56,9 +56,10 @@ struct Entry {
 };
 
 // A stopped object still holds the loop while a close event it owes is to
-// come (at most closeTimeout after the stop): `stop(); await once(x,
-// 'close')` in a script with nothing else running must see that event, as
-// Node's sockets keep the loop until they have closed.
+// come (a few seconds at most: the engine's close timeout), and a client
+// while the result of a start is to come: `stop(); await once(x, 'close')`
+// or `await start()` in a script with nothing else running must see what it
+// waits for, as Node's sockets keep the loop until they have closed.
 
 struct ServerEntry : Entry<ServerConfig, Server> {
   ConnRefs conns;
