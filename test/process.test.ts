@@ -135,15 +135,16 @@ describe('stop() and then the close event', () => {
     });
     expect(runs[0].out).toContain('client close 1000');
     expect(runs[1].out).toContain('server close 1001');
-    // Its open came after the stop, in the same delivery: the close is owed
-    // too. Or the stop came first (always in inline mode): the start failed,
-    // no open was seen, and nothing is owed. Without the hold, neither line.
-    expect(runs[2].out).toMatch(
-      /client close \d+ after server open, client stopped, client open|stopped before its open: .* after server open, client stopped\n/,
-    );
+    // Its open came after the stop (mostly in the same delivery): the close
+    // is owed too. Or the stop came first (always in inline mode): the start
+    // failed, no open was seen, and nothing is owed. Without the hold,
+    // neither line: the script ended in silence.
+    expect(runs[2].out).toMatch(/client close \d+ after .*client open|stopped before its open: /);
     // A start stopped at once: its Promise settles (its result was queued
-    // after the stop had let go of the loop).
-    expect(runs[3].out).toContain('start settled false Stopped');
+    // after the stop had let go of the loop). Mostly "Stopped"; a JavaScript
+    // thread descheduled between the two calls lets the IO thread finish the
+    // handshake first (CI-36, Electron profile): then it settles with success.
+    expect(runs[3].out).toMatch(/start settled (false Stopped|true )\n/);
   });
 });
 
