@@ -108,11 +108,13 @@ void Connection::handleHandshakeBytes(uint8_t* data, size_t len) {
     }
     if (r == HttpParse::Incomplete) return;
     if (r != HttpParse::Done) {
-      if (r == HttpParse::TooLarge && error == "Too many headers")
-        failHandshake(0, "Too many headers in the response (maxHeaders " +
+      // TooLarge: the parser says which bound (its size or its count).
+      if (r == HttpParse::TooLarge)
+        failHandshake(0, "Response header too large: " + error + " (maxHeaderSize " +
+                             std::to_string(cfg().limits.maxHeaderSize) + ", maxHeaders " +
                              std::to_string(cfg().limits.maxHeaders) + ")");
       else
-        failHandshake(0, r == HttpParse::TooLarge ? "Response header too large" : "Bad HTTP response: " + error);
+        failHandshake(0, "Bad HTTP response: " + error);
       return;
     }
     clientHandshake(res);

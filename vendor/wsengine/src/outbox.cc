@@ -33,14 +33,18 @@ constexpr uint64_t kCorkedMax = kDirectWriteMax * 4;
 // kPooledMin, so a tail's storage is plain malloc.
 constexpr size_t kTailMax = 16 * 1024;
 
-// Why a send over sendHighWaterMark is refused: a message that alone is
-// larger than the mark is never sent whatever the queue holds, and saying
-// "over" with bufferedAmount 0 read as a bug.
-std::string overMark(uint64_t queued, uint64_t frame, uint64_t mark) {
+// True when `n` more bytes would take the queue (`queued`) over
+// sendHighWaterMark, with why in `message`: a message that alone is larger
+// than the mark is never sent whatever the queue holds, and saying "over"
+// with bufferedAmount 0 read as a bug.
+bool overMark(uint64_t queued, uint64_t n, uint64_t mark, std::string& message) {
+  if (queued + n <= mark) return false;
   if (queued == 0)
-    return "A message of " + std::to_string(frame) + " bytes is larger than sendHighWaterMark (" +
-           std::to_string(mark) + ")";
-  return "Send buffer is over its high-water mark";
+    message = "A message of " + std::to_string(n) + " bytes is larger than sendHighWaterMark (" +
+              std::to_string(mark) + ")";
+  else
+    message = "Send buffer is over its high-water mark";
+  return true;
 }
 
 // An empty string with room for n bytes; large ones come recycled.
@@ -287,8 +291,8 @@ SendResult Outbox::send(const uint8_t* data, size_t len, bool binary) {
     res.message = "Not connected";
   } else if (!binary && !isValidUtf8(data, len)) {
     res.message = "Invalid UTF-8: a text message must be valid UTF-8";
-  } else if (bufferedAmount() + len > s.limits.sendHighWaterMark) {
-    res.message = overMark(bufferedAmount(), len, s.limits.sendHighWaterMark);
+  } else if (overMark(bufferedAmount(), len, s.limits.sendHighWaterMark, res.message)) {
+    // refused: the message says why
   } else {
     Next next;
     {
@@ -338,8 +342,8 @@ SendResult Outbox::sendShared(const OutFramePtr& frame, uint64_t payloadLen) {
   res.wireSize = payloadLen;
   if (!open_.load(std::memory_order_acquire)) {
     res.message = "Not connected";
-  } else if (bufferedAmount() + frame->size() > settings().limits.sendHighWaterMark) {
-    res.message = overMark(bufferedAmount(), frame->size(), settings().limits.sendHighWaterMark);
+  } else if (overMark(bufferedAmount(), frame->size(), settings().limits.sendHighWaterMark, res.message)) {
+    // refused: the message says why
   } else {
     Next next;
     {
@@ -372,8 +376,7 @@ bool Outbox::trySendZeroCopy(const uint8_t* data, size_t len, uint8_t opcode, Se
     if (!directLocked() || !queue_.empty()) return false;
     res->payloadSize = len;
     res->wireSize = len;
-    if (bufferedAmount() + hl + len > settings().limits.sendHighWaterMark) {
-      res->message = overMark(bufferedAmount(), hl + len, settings().limits.sendHighWaterMark);
+    if (overMark(bufferedAmount(), hl + len, settings().limits.sendHighWaterMark, res->message)) {
       res->bufferedAmount = bufferedAmount();
       return true;
     }
@@ -400,8 +403,8 @@ bool Outbox::trySendSmall(const uint8_t* data, size_t len, uint8_t opcode, SendR
   res->wireSize = len;
   if (!open_.load(std::memory_order_acquire)) {
     res->message = "Not connected";
-  } else if (bufferedAmount() + hl + len > settings().limits.sendHighWaterMark) {
-    res->message = overMark(bufferedAmount(), hl + len, settings().limits.sendHighWaterMark);
+  } else if (overMark(bufferedAmount(), hl + len, settings().limits.sendHighWaterMark, res->message)) {
+    // refused: the message says why
   } else {
     Next next = kNothing;
     {

@@ -416,6 +416,20 @@ void testInterimResponses() {
     CHECK(Clock::now() - t0 < std::chrono::seconds(4));
     client.clear();
   }
+  {
+    // A head over maxHeaders says which bound it crossed (the parser's
+    // words), not only "too large".
+    std::string head = "HTTP/1.1 101 Switching Protocols\r\n";
+    for (int i = 0; i < 150; ++i) head += "X-H" + std::to_string(i) + ": v\r\n";
+    FakePeer many(head + "\r\n");
+    auto sink = std::make_shared<QueueSink>();
+    Client client(sink, 2);
+    ConnectResult cr = startClient(client, clientFor("ws://127.0.0.1:" + std::to_string(many.port()) + "/"));
+    CHECK(!cr.success);
+    CHECK_EQ(cr.errorStr,
+             std::string("Response header too large: Too many headers (maxHeaderSize 16384, maxHeaders 100)"));
+    client.clear();
+  }
   t.server.clear();
 }
 
