@@ -116,14 +116,15 @@ Napi::Value WebsocketClientSend(const Napi::CallbackInfo& info) {
   return sendStatus(keys, c->engine->send(data.bytes, data.length, binary));
 }
 
-// (client, data?) -> whether a ping was queued (false when not open).
+// (client, data?) -> whether a ping was queued (false when not open). The
+// object's options apply, as with every command, once the data is known good.
 Napi::Value WebsocketClientPing(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
   int ref = 0;
-  refObjectArg(keys, info[0], S::kName, ref);
+  Napi::Object obj = refObjectArg(keys, info[0], S::kName, ref);
   std::string payload = pingDataArg(info[1]);
-  ClientEntry* c = Instance::get(env)->client(ref);
+  ClientEntry* c = updateEntry<ClientEntry>(keys, *Instance::get(env), obj, keys.presence(obj), ref);
   if (c == nullptr || !c->started) return Napi::Boolean::New(env, false);
   return Napi::Boolean::New(
       env, c->engine->ping(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));

@@ -234,15 +234,17 @@ Napi::Value WebsocketServerCloseClient(const Napi::CallbackInfo& info) {
 }
 
 // (server, client, data?) -> whether a ping was queued (false when the
-// connection is not open).
+// connection is not open). The object's options apply, as with every command
+// (its `method` then receives the pong), once the other arguments are known
+// to be good.
 Napi::Value WebsocketServerPing(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Keys keys(env);
   int ref = 0;
-  refObjectArg(keys, info[0], S::kName, ref);
+  Napi::Object obj = refObjectArg(keys, info[0], S::kName, ref);
   int client = connRefArg(info[1]);
   std::string payload = pingDataArg(info[2]);
-  ServerEntry* s = Instance::get(env)->server(ref);
+  ServerEntry* s = updateEntry<ServerEntry>(keys, *Instance::get(env), obj, keys.presence(obj), ref);
   if (s == nullptr || !s->started) return Napi::Boolean::New(env, false);
   uint64_t conn = s->conns.connOf(client);
   if (conn == 0) return Napi::Boolean::New(env, false);

@@ -5,12 +5,14 @@ import { afterEach, describe, expect, test } from 'vitest';
 import {
   websocketClient,
   websocketClientClear,
+  websocketClientPing,
   websocketClientSend,
   websocketClientStart,
   websocketClientStop,
   websocketServer,
   websocketServerClear,
   websocketServerClients,
+  websocketServerPing,
   websocketServerSend,
   websocketServerStart,
   websocketServerStop,
@@ -305,6 +307,32 @@ describe('websocketServerStart / Stop', () => {
     expect(first.events).toEqual([]);
     const stopped = websocketServerStop({ ref: server.ref });
     expect(stopped).toMatchObject({ worker: 'w2', method: second.method });
+  });
+
+  test('the ping commands apply what their object carries, and check it, as every other command', async () => {
+    const s1 = new Collector();
+    const s2 = new Collector();
+    const c1 = new Collector();
+    const c2 = new Collector();
+    const server = newServer({ port: 0, method: s1.method });
+    const st = websocketServerStart({ ref: server.ref });
+    expect(st.success).toBe(true);
+    const c = newClient({ url: `ws://127.0.0.1:${st.port}/`, enableAutomaticReconnection: false, timeout: 5, method: c1.method });
+    expect((await websocketClientStart(c)).success).toBe(true);
+    const open = await s1.waitType('open');
+    // A wrong option throws the TypeError naming it, and changes nothing.
+    expect(() => websocketServerPing({ ref: server.ref, maxPayload: -1 }, open.client)).toThrow(/maxPayload/);
+    expect(() => websocketClientPing({ ref: c.ref, maxPayload: -1 })).toThrow(/maxPayload/);
+    // The pong of each ping reaches the method the ping carried.
+    expect(websocketServerPing({ ref: server.ref, method: s2.method, worker: 'w2' }, open.client, 'from-server')).toBe(true);
+    expect(websocketClientPing({ ref: c.ref, method: c2.method }, 'from-client')).toBe(true);
+    const serverPong = await s2.waitType('pong');
+    expect(serverPong.worker).toBe('w2');
+    expect(String(serverPong.ctx.data)).toBe('from-server');
+    expect(String((await c2.waitType('pong')).ctx.data)).toBe('from-client');
+    expect(s1.events.filter((e) => e.type === 'pong')).toEqual([]);
+    expect(c1.events.filter((e) => e.type === 'pong')).toEqual([]);
+    expect(websocketServerStop({ ref: server.ref })).toMatchObject({ worker: 'w2', method: s2.method });
   });
 });
 
