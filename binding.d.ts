@@ -25,13 +25,22 @@ import type {
   UpgradeStatus,
 } from './lib/types';
 
+/**
+ * The native module's exports: the plugin's commands as lib/commands.ts wraps them (see there for
+ * their documentation), and what the facade classes and tests use beyond them.
+ */
 export interface Binding {
+  /** creates a server object (nothing listens until start) */
   websocketServer(options?: ServerOptions): ServerObject;
+  /** creates a client object (nothing connects until start) */
   websocketClient(options?: ClientOptions): ClientObject;
+  /** listens (or, with `noServer`, gets ready for adopted sockets) */
   websocketServerStart(server: ServerArg): ServerStartStatus;
+  /** connects; resolves with the first attempt's outcome */
   websocketClientStart(client: ClientArg): Promise<ClientStartStatus>;
   /** the updated copy of the object, or a RefStatus for an unknown ref */
   websocketServerStop(server: ServerArg): ServerObject | RefStatus;
+  /** the updated copy of the object (after a bounded close), or a RefStatus for an unknown ref */
   websocketClientStop(client: ClientArg): ClientObject | RefStatus;
   /** one status per target; [] for an unknown ref */
   websocketServerSend(server: ServerArg, data: SendData): ServerSendStatus[];
@@ -46,15 +55,21 @@ export interface Binding {
   readonly externalBuffers: boolean;
   /** Whether an object carries a top-level key other than ref, clients and binary. */
   hasConfigKeys(o: object): boolean;
+  /** one message to the server */
   websocketClientSend(client: ClientArg, data: SendData): SendStatus;
   /** {} on success; a RefStatus for an unknown ref */
   websocketServerClear(server: ServerArg): {} | RefStatus;
+  /** {} on success; a RefStatus for an unknown ref */
   websocketClientClear(client: ClientArg): {} | RefStatus;
   /** [] for an unknown ref */
   websocketServerClients(server: ServerArg): number[];
+  /** adds an open connection to a topic's subscribers */
   websocketServerSubscribe(server: ServerArg, client: number, topic: string): TopicStatus;
+  /** removes a connection from a topic's subscribers */
   websocketServerUnsubscribe(server: ServerArg, client: number, topic: string): TopicStatus;
+  /** one message to a topic's subscribers (and the bus's other processes) */
   websocketServerPublish(server: ServerArg & { topic?: string }, data: SendData): PublishStatus;
+  /** the topics with subscribers on this server; [] for an unknown ref */
   websocketServerTopics(server: ServerArg): TopicInfo[];
 
   // Beyond the 4D plugin's commands: used by the facade classes, and what the
@@ -95,7 +110,16 @@ export interface Binding {
    * back after delivery (kept), freed instead because the list was full.
    * For tests and diagnostics.
    */
-  payloadSpareStats(): { held: number; given: number; kept: number; freed: number };
+  payloadSpareStats(): {
+    /** strings held now */
+    held: number;
+    /** handed to IO threads since the environment loaded */
+    given: number;
+    /** taken back after delivery */
+    kept: number;
+    /** freed because the list was full */
+    freed: number;
+  };
   /**
    * How the engine reads a client url when it is given as is (the facade
    * first normalises it with Node's URL): the parts, or `error` for a url a
@@ -113,8 +137,23 @@ export interface Binding {
 
 /** How the engine reads a client url: its parts, or why a start would refuse it. */
 export type ParsedClientUrl =
-  | { secure: boolean; host: string; port: number; target: string; error?: undefined }
-  | { error: string };
+  | {
+      /** wss:// */
+      secure: boolean;
+      /** the host name or address (an IPv6 address without brackets) */
+      host: string;
+      /** the port (the scheme's default when none is given) */
+      port: number;
+      /** the request target: path and query */
+      target: string;
+      /** absent: the url is good */
+      error?: undefined;
+    }
+  | {
+      /** why a start would refuse the url */
+      error: string;
+    };
 
+/** The loaded native module. */
 declare const binding: Binding;
 export default binding;

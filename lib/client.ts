@@ -28,21 +28,37 @@ import type {
 
 /** Client events: each listener gets the context. */
 export interface ClientEvents {
+  /** The connection completed its opening handshake. */
   open: [context: OpenContext];
+  /** A whole message arrived (text as a string, binary as a Buffer). */
   message: [context: DataContext];
+  /** The connection ended (with automatic reconnection: `wait_time` says when the next attempt comes). */
   close: [context: CloseContext];
-  /** a failed attempt (with reconnection: the wait before the next); emitted only while listened to */
+  /**
+   * A failed attempt (with reconnection: the wait before the next), or a message that failed to
+   * decompress (`decompressionError`, then a close with 1007); emitted only while listened to.
+   */
   error: [context: ErrorContext];
+  /** A ping arrived (answered by the engine unless `enablePong` is false). */
   ping: [context: DataContext];
+  /** A pong arrived. */
   pong: [context: DataContext];
+  /** A frame of a fragmented message that does not complete it. */
   fragment: [context: DataContext];
 }
 
+/** Options of one `WebSocketClient.send`. */
 export interface ClientSendOptions {
   /** false sends bytes as a text frame (they must be valid UTF-8) */
   binary?: boolean;
 }
 
+/**
+ * A WebSocket client: an EventEmitter over the client commands, owning one client ref (README
+ * "Usage: the classes"). Create it with a url or options, `start()` it (resolves with the first
+ * attempt's outcome), and hear the connection through the events of {@link ClientEvents};
+ * `clear()` frees it.
+ */
 export class WebSocketClient extends Endpoint<ClientEvents> {
   private config: ClientObject;
 

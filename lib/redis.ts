@@ -27,6 +27,7 @@ import type { Bus, BusHandler } from './types';
 
 export type { Bus, BusHandler } from './types';
 
+/** Options of {@link redisBus}. */
 export interface RedisBusOptions {
   /** Redis url (redis:// or rediss://), default "redis://127.0.0.1:6379". */
   url?: string;

@@ -41,18 +41,29 @@ import type {
 
 /** Server events: each listener gets the connection's ref and the context. */
 export interface ServerEvents {
+  /** A connection completed its opening handshake. */
   open: [client: number, context: OpenContext];
+  /** A whole message arrived (text as a string, binary as a Buffer). */
   message: [client: number, context: DataContext];
+  /** A connection ended (each open connection gets exactly one). */
   close: [client: number, context: CloseContext];
-  /** informational (e.g. a failed handshake); emitted only while listened to */
+  /**
+   * A message that failed to decompress (`decompressionError`, then a close with 1007), or with a
+   * bus its failures (client 0, a reason starting with `bus:`); emitted only while listened to.
+   * Requests refused before the 101 raise none: the client hears the HTTP status.
+   */
   error: [client: number, context: ErrorContext];
+  /** A ping arrived (answered by the engine unless `enablePong` is false). */
   ping: [client: number, context: DataContext];
+  /** A pong arrived. */
   pong: [client: number, context: DataContext];
+  /** A frame of a fragmented message that does not complete it. */
   fragment: [client: number, context: DataContext];
   /** With a bus: its connection to the broker was lost (false) or is back (true). */
   bus: [connected: boolean];
 }
 
+/** Options of one `WebSocketServer.send`. */
 export interface ServerSendOptions {
   /** target connection refs (default: every open connection) */
   clients?: number[];
@@ -60,11 +71,17 @@ export interface ServerSendOptions {
   binary?: boolean;
 }
 
+/** Options of one `WebSocketServer.publish`. */
 export interface PublishOptions {
   /** true sends a string as a binary frame; false sends bytes as text (valid UTF-8) */
   binary?: boolean;
 }
 
+/**
+ * A WebSocket server: an EventEmitter over the server commands, owning one server ref (README
+ * "Usage: the classes"). Create it, `start()` it, and hear its connections through the events of
+ * {@link ServerEvents}; `clear()` frees it.
+ */
 export class WebSocketServer extends Endpoint<ServerEvents> {
   /** The port listened on after start() (the real one with `port: 0`), else the configured port. */
   port: number;

@@ -10,6 +10,7 @@ export type EventType = 'open' | 'close' | 'error' | 'fragment' | 'ping' | 'pong
 export interface DataContext {
   /** payload bytes as they were on the wire (compressed when permessage-deflate was used) */
   wireSize: number;
+  /** true for a binary frame, false for text */
   binary: boolean;
   /** a string for text, a Buffer for binary (a ping or pong whose payload is not UTF-8 is binary) */
   data: string | Buffer;
@@ -55,18 +56,25 @@ export interface TlsInfo {
 
 /** Context of `error`. */
 export interface ErrorContext {
+  /** a received message failed to inflate (permessage-deflate); a close with 1007 follows */
   decompressionError: boolean;
+  /** what went wrong, in words */
   reason: string;
   /** the handshake's HTTP status when there was one, else 0 */
   http_status: number;
   /** ms before the next reconnection attempt (client) */
   wait_time: number;
+  /** attempts since the client's last connection that stayed open 5 s (client) */
   retries: number;
+  /** A bus error about one topic (server, client 0): that topic. */
+  topic?: string;
 }
 
 /** Context of `close`. */
 export interface CloseContext {
+  /** the close code (1005 when the close frame carried none, 1006 when the connection ended without one) */
   code: number;
+  /** the close reason ("" when none) */
   reason: string;
   /** true when the peer closed */
   remote: boolean;
@@ -103,7 +111,9 @@ export interface VerifyClientInfo {
   headers: Record<string, string>;
   /** the Origin header ("" when the request has none: not a browser) */
   origin: string;
+  /** the peer's IP address */
   remoteAddress: string;
+  /** the peer's TCP port */
   remotePort: number;
   /** the connection is TLS (wss://) */
   secure: boolean;
@@ -118,6 +128,7 @@ export interface VerifyClientInfo {
  * with 401), or an object.
  */
 export interface VerifyClientAnswer {
+  /** true lets the connection in (the 101 follows); false refuses it */
   accept: boolean;
   /** refused: the HTTP status, 400..599 (default 401) */
   status?: number;
@@ -209,9 +220,13 @@ export interface CommonOptions {
   window?: unknown;
   /** handed back to `method` untouched */
   process?: unknown;
-  /** seconds between pings; -1 off (default) */
+  /** seconds between pings; -1 (default) or 0 off */
   pingInterval?: number;
-  /** seconds without traffic before closing; -1 off (default) */
+  /**
+   * with `pingInterval`: seconds a ping may go unanswered (no pong, nor any other frame from the
+   * peer) before the connection is closed with 1011, counted from the oldest unanswered ping;
+   * -1 (default) or 0 off
+   */
   pingTimeout?: number;
   /** answer pings automatically (default true) */
   enablePong?: boolean;
@@ -220,7 +235,7 @@ export interface CommonOptions {
   /** neither offer nor accept compression (default false) */
   disablePerMessageDeflate?: boolean;
   /** a server serves TLS when given; null turns it off again */
-  tls?: TlsOptions;
+  tls?: TlsOptions | null;
   /** bytes of a message (after inflate); a larger one fails the connection with 1009 (default 100 MiB) */
   maxPayload?: number;
   /** bytes of the HTTP upgrade head (default 16384) */
@@ -385,6 +400,7 @@ export interface ClientOptions extends CommonOptions {
 
 /** A server object: its configuration plus `ref` (negative integer). */
 export interface ServerObject extends ServerOptions {
+  /** the server's ref: a negative integer, the lowest free one */
   ref: number;
   /** set on send: target connection refs */
   clients?: number[];
@@ -394,6 +410,7 @@ export interface ServerObject extends ServerOptions {
 
 /** A client object: its configuration plus `ref` (positive integer). */
 export interface ClientObject extends ClientOptions {
+  /** the client's ref: a positive integer, the lowest free one */
   ref: number;
   /** send: false sends bytes as a text frame */
   binary?: boolean;
@@ -401,7 +418,9 @@ export interface ClientObject extends ClientOptions {
 
 /** What `websocketServerStart` returns. */
 export interface ServerStartStatus {
+  /** true when the server listens (or, with `noServer`, is ready for `handleUpgrade`) */
   success: boolean;
+  /** where it listens ("Listening on 127.0.0.1:8080"), or why it failed */
   message: string;
   /** the port listened on (present on success) */
   port?: number;
@@ -409,9 +428,11 @@ export interface ServerStartStatus {
 
 /** What `websocketClientStart` resolves with: the first attempt's outcome. */
 export interface ClientStartStatus {
+  /** true when the first attempt reached the open state */
   success: boolean;
   /** the upgrade's answer (101 on success), or the proxy's refusal of CONNECT; 0 when none came */
   http_status: number;
+  /** why the attempt failed ("" on success) */
   errorStr: string;
   /** the url connected to last: `url`, or where `followRedirects` led */
   uri: string;
@@ -426,12 +447,17 @@ export interface ClientStartStatus {
   protocol: string;
   /** redirects followed on the way (0 without `followRedirects`) */
   redirects: number;
+  /** only for an unknown or cleared ref: why nothing was started (as every unknown-ref status) */
+  message?: string;
 }
 
 /** One send's outcome. */
 export interface SendStatus {
+  /** the frame was queued for the connection */
   success: boolean;
+  /** compressing the payload (permessage-deflate) failed */
   compressionError: boolean;
+  /** payload bytes given (a string's UTF-8 bytes) */
   payloadSize: number;
   /** payload bytes after compression */
   wireSize: number;
@@ -443,6 +469,7 @@ export interface SendStatus {
 
 /** A server send's outcome for one target connection (`client`). */
 export interface ServerSendStatus extends SendStatus {
+  /** the target connection's ref */
   client: number;
 }
 
@@ -452,13 +479,17 @@ export interface ServerSendStatus extends SendStatus {
  * `https` server's, 503 when the server is not started) and the socket closed.
  */
 export interface UpgradeStatus {
+  /** the socket was handed to the engine, which answers the upgrade */
   success: boolean;
+  /** why not ("" on success) */
   message: string;
 }
 
 /** What a command returns for an unknown or cleared ref. */
 export interface RefStatus {
+  /** always false */
   success: false;
+  /** names the ref, e.g. "Unknown server ref -3" */
   message: string;
 }
 
@@ -470,10 +501,16 @@ export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
  * it, or any object with `ref` and the properties to update (`clients` and
  * `binary` apply to one send only).
  */
-export type ServerArg = Partial<ServerObject> & { ref: number };
+export type ServerArg = Partial<ServerObject> & {
+  /** the server's ref */
+  ref: number;
+};
 
 /** What the client commands take: a client object, or `ref` plus properties to update. */
-export type ClientArg = Partial<ClientObject> & { ref: number };
+export type ClientArg = Partial<ClientObject> & {
+  /** the client's ref */
+  ref: number;
+};
 
 /** The engine's pool of recycled large message buffers (process-wide). */
 export interface BufferPoolStats {
@@ -496,9 +533,11 @@ export type { Binding } from '../binding';
 export interface TopicStatus {
   /** false (with `message`) for an unknown ref, a connection that is not open or a stopped server */
   success: boolean;
+  /** why it failed ("" on success) */
   message: string;
   /** the connection's ref, as given */
   client: number;
+  /** the topic, as given */
   topic: string;
   /** the topic's subscribers on this server afterwards */
   subscribers: number;
@@ -508,7 +547,9 @@ export interface TopicStatus {
 export interface PublishStatus {
   /** false (with `message`) for an unknown ref, a stopped server or text that is not UTF-8 */
   success: boolean;
+  /** why it failed ("" on success) */
   message: string;
+  /** the topic, as given */
   topic: string;
   /** connections of this server subscribed to the topic when it was published */
   subscribers: number;
@@ -516,6 +557,7 @@ export interface PublishStatus {
   sent: number;
   /** those that refused it (closing, over `sendHighWaterMark`) */
   failed: number;
+  /** payload bytes given (a string's UTF-8 bytes) */
   payloadSize: number;
   /** payload bytes summed over the local targets, after compression */
   wireSize: number;
@@ -524,12 +566,19 @@ export interface PublishStatus {
    * (`success: false` with a `message` while the broker is unreachable: that
    * message does not reach them). Absent without a bus.
    */
-  bus?: { success: boolean; message: string };
+  bus?: {
+    /** the bus took the message */
+    success: boolean;
+    /** why not ("" when it did) */
+    message: string;
+  };
 }
 
 /** A topic with subscribers on this server. */
 export interface TopicInfo {
+  /** the topic */
   topic: string;
+  /** its open connections subscribed on this server */
   subscribers: number;
 }
 
@@ -557,12 +606,23 @@ export interface BusHandler {
  * that server published itself (it delivered them locally already).
  */
 export interface Bus {
+  /** Connects to the broker (the server started); what arrives and what fails goes to `handler`. */
   open(handler: BusHandler): void;
   /** Resolves when the broker confirmed the subscription. */
   subscribe(topic: string): Promise<void>;
+  /** Resolves when the broker confirmed the topic's subscription ended. */
   unsubscribe(topic: string): Promise<void>;
   /** success false (with message) when the message cannot go now (broker unreachable). */
-  publish(topic: string, data: Buffer, binary: boolean): { success: boolean; message: string };
+  publish(
+    topic: string,
+    data: Buffer,
+    binary: boolean,
+  ): {
+    /** the bus took the message */
+    success: boolean;
+    /** why not ("" when it did) */
+    message: string;
+  };
   /** Resolves once the broker is reachable and every (un)subscribe asked so far is confirmed. */
   flush(): Promise<void>;
   /** Disconnects and forgets the subscriptions (the server stopped or was cleared). */

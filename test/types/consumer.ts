@@ -47,6 +47,19 @@ export function startOptions(server: WebSocketServer, client: WebSocketClient): 
   void client.start({ url: 'ws://127.0.0.1:1/', method: () => undefined });
   // @ts-expect-error port is a number
   server.start({ port: '80' });
+  // null turns TLS off again (README, Options: tls); the engine takes it.
+  server.start({ tls: null });
+}
+
+export async function statusFields(client: WebSocketClient): Promise<void> {
+  // A start of a cleared client answers with a message, as every unknown-ref status.
+  const st = await client.start();
+  if (!st.success) void [st.errorStr, st.message];
+}
+
+export function errorContext(server: WebSocketServer): void {
+  // A bus error about one topic names it.
+  server.on('error', (client, ctx) => void [client, ctx.reason, ctx.topic]);
 }
 
 export function commands(): void {
