@@ -285,6 +285,45 @@ describe('delivery on the JavaScript thread', () => {
   });
 });
 
+describe('a stalled JavaScript thread delays the inline engine, it does not time its peers out', () => {
+  // libuv runs timers before it polls: after JavaScript ran longer than a
+  // timeout, the deadline must not fire before the bytes that came in time
+  // (a pong, a request) are read (Deadlines::run gives it one loop turn).
+  const stall = (ms: number, times: number) =>
+    new Promise<void>((resolve) => {
+      let n = 0;
+      const work = () => {
+        const until = Date.now() + ms;
+        while (Date.now() < until) {}
+        if (++n < times) setImmediate(work);
+        else resolve();
+      };
+      setImmediate(work);
+    });
+
+  test('pingTimeout: a peer that answered every ping at once stays open', async () => {
+    const srv = startServer({ inlineLoop: true, pingInterval: 1, pingTimeout: 1 });
+    const cli = await connectClient(srv, { inlineLoop: false, enableAutomaticReconnection: false });
+    await stall(1200, 4);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(srv.events.of('close').map((e) => e.ctx)).toEqual([]);
+    expect(cli.events.of('close')).toEqual([]);
+  });
+
+  test('firstByteTimeout / handshakeTimeout: requests sent at once are answered', async () => {
+    const srv = startServer({ inlineLoop: true, firstByteTimeout: 1, handshakeTimeout: 1 });
+    const stalled = stall(1200, 4);
+    const starts = [];
+    for (let i = 0; i < 3; i++) {
+      const c = newClient({ url: `ws://127.0.0.1:${srv.port}/`, inlineLoop: false, enableAutomaticReconnection: false, timeout: 10 });
+      starts.push(websocketClientStart(c));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await stalled;
+    for (const st of await Promise.all(starts)) expect(st).toMatchObject({ success: true, http_status: 101 });
+  });
+});
+
 describe('lifetime', () => {
   const script = (tail: string) => `
     const ix = require(${JSON.stringify(root + '/dist/lib/index.js')});

@@ -769,9 +769,9 @@ void Connection::onPingTimer(uv_timer_t* t) {
   int timeout = self->cfg().heartbeat.pingTimeout;
   if (timeout > 0 && self->awaitingPong_ &&
       sentAt - self->cold().pingSentMs >= static_cast<uint64_t>(timeout) * 1000) {
-    // The pong deadline falls due with this tick (equal timeouts): time out
-    // now rather than send another ping to a peer already given up on.
-    self->onDeadline();
+    // The pong deadline falls due with this tick (equal timeouts): no other
+    // ping to a peer about to be given up on. The deadline itself decides
+    // (Deadlines::run), after a stalled loop has read what came meanwhile.
     return;
   }
   self->outbox_.sendControl(kPing, reinterpret_cast<const uint8_t*>(kPayload), sizeof(kPayload) - 1);
@@ -779,7 +779,11 @@ void Connection::onPingTimer(uv_timer_t* t) {
   if (timeout > 0 && !self->awaitingPong_) {
     self->awaitingPong_ = true;
     self->cold().pingSentMs = sentAt;
-    if (self->deadlineDue_ == 0) self->armDeadlineMs(static_cast<uint64_t>(timeout) * 1000, true);
+    // A pong deadline still armed was an answered ping's: this ping gets its
+    // own due time (Deadlines::run times a deadline that fell due during a
+    // stall of the loop by its own due time).
+    if (self->deadlineDue_ == 0 || self->pongDeadline_)
+      self->armDeadlineMs(static_cast<uint64_t>(timeout) * 1000, true);
   }
 }
 

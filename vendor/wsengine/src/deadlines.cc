@@ -46,17 +46,37 @@ void Deadlines::run() {
   scheduled_ = 0;
   running_ = true;
   uint64_t now = uv_now(loop_);
+  // libuv runs timers before it polls for I/O. After a stall of the loop's
+  // thread (an embedder's loop whose JavaScript ran long: inline mode) a
+  // deadline that fell due during the stall would fire before the bytes
+  // that came in time (a pong, a request, a close reply) are read. Such a
+  // deadline waits one loop turn: the poll phase reads first, the next run()
+  // fires what is still due. Once only per deadline (polledAfter_), so a
+  // loop that stalls on every turn still times its peers out.
+  constexpr uint64_t kStallMs = 20;
+  bool makeWay = false;
   // Each due item is taken out before its callback runs: the callback may
   // arm or cancel others (its own object's included), or close().
   while (!items_.empty() && !closed_) {
     auto it = items_.begin();
     if (it->due > now) break;
+    if (it->due > polledAfter_ && now > it->due + kStallMs) {
+      makeWay = true;
+      break;
+    }
     Item item = *it;
     items_.erase(it);
     item.fn(item.ctx);
   }
   running_ = false;
-  if (!closed_) reschedule();
+  if (closed_) return;
+  if (makeWay) {
+    polledAfter_ = now;
+    uv_timer_start(timer_, &Deadlines::onTimer, 1, 0);
+    scheduled_ = now + 1;
+    return;
+  }
+  reschedule();
 }
 
 void Deadlines::reschedule() {

@@ -68,6 +68,9 @@ class Deadlines {
   uint64_t scheduled_ = 0;       // due time the timer is set for (0: stopped)
   bool running_ = false;         // inside run(): it reschedules at its end
   bool closed_ = false;
+  // Loop time of the last stall run() made way for (see run()): a poll phase
+  // has run since, so deadlines due by then saw every byte that came in time.
+  uint64_t polledAfter_ = 0;
   std::set<Item> items_;
 };
 

@@ -2,7 +2,11 @@
 // due order, not before their time; cancel() drops exactly the deadline it
 // names; a callback may arm and cancel others (and its own object again);
 // two deadlines of one object in the same millisecond both fire; the timer
-// handle does not keep the loop alive; close() drops what is armed.
+// handle does not keep the loop alive; close() drops what is armed; after a
+// stall of the loop's thread, what arrived during it is read before a
+// deadline that fell due meanwhile fires.
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <cstdint>
@@ -155,6 +159,93 @@ void testUnrefAndClose() {
   CHECK_EQ(uv_loop_close(&loop), 0);
 }
 
+
+// The loop's thread stalls (an embedder's loop whose JavaScript ran long: the
+// inline mode) in its check phase, after the poll, as Node runs setImmediate.
+// A deadline that fell due during the stall gives the poll phase one turn:
+// an answer that arrived during the stall is read, and cancels it, first.
+// Without an answer the deadline fires one turn late, also when the loop
+// stalls on every turn.
+struct Stall {
+  uv_loop_t* loop = nullptr;
+  Deadlines* dl = nullptr;
+  Probe* probe = nullptr;
+  int fds[2] = {-1, -1};
+  uint64_t due = 0;
+  int stalls = 0;
+  int maxStalls = 1;
+  bool answer = false;
+  bool read = false;
+};
+
+void stallCase(bool answer, int maxStalls, int* fired, bool* read, uint64_t* lateBy) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  std::vector<std::string> log;
+  Deadlines dl(&loop);
+  Probe a{&log, "a"};
+  a.loop = &loop;
+  Stall st;
+  st.loop = &loop;
+  st.dl = &dl;
+  st.probe = &a;
+  st.answer = answer;
+  st.maxStalls = maxStalls;
+  CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, st.fds), 0);
+  uv_poll_t poll;
+  uv_poll_init(&loop, &poll, st.fds[0]);
+  poll.data = &st;
+  uv_poll_start(&poll, UV_READABLE, [](uv_poll_t* h, int, int) {
+    auto* s = static_cast<Stall*>(h->data);
+    char b[8];
+    if (::read(s->fds[0], b, sizeof b) > 0) {
+      s->read = true;
+      s->dl->cancel(s->due, s->probe);  // the pong: nothing to time out
+    }
+  });
+  uv_check_t check;
+  uv_check_init(&loop, &check);
+  check.data = &st;
+  uv_check_start(&check, [](uv_check_t* h) {
+    auto* s = static_cast<Stall*>(h->data);
+    if (s->stalls >= s->maxStalls) return;
+    ++s->stalls;
+    usleep(100 * 1000);
+    // The peer answered during the stall: the bytes wait in the socket.
+    if (s->answer && s->stalls == 1) CHECK_EQ(::write(s->fds[1], "x", 1), ssize_t(1));
+  });
+  uv_update_time(&loop);
+  uint64_t start = uv_now(&loop);
+  st.due = dl.arm(10, &a, onDue);
+  runFor(&loop, 700);
+  *fired = a.fired;
+  *read = st.read;
+  *lateBy = a.fired ? a.firedAt - start : 0;
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&check), nullptr);
+  dl.close();
+  runFor(&loop, 1);
+  close(st.fds[0]);
+  close(st.fds[1]);
+  CHECK_EQ(uv_loop_close(&loop), 0);
+}
+
+void testStallReadsFirst() {
+  int fired = 0;
+  bool read = false;
+  uint64_t at = 0;
+  stallCase(true, 1, &fired, &read, &at);
+  CHECK(read);
+  CHECK_EQ(fired, 0);  // fired before the read: the peer was timed out
+  stallCase(false, 1, &fired, &read, &at);
+  CHECK(!read);
+  CHECK_EQ(fired, 1);
+  CHECK(at >= 100 && at < 400);
+  stallCase(false, 1000, &fired, &read, &at);  // stalls on every turn
+  CHECK_EQ(fired, 1);
+  CHECK(at >= 100 && at < 400);  // at most one more stall late
+}
+
 }  // namespace
 
 // A wait beyond any real one (an option of 1e300 seconds: "never") is capped,
@@ -193,5 +284,6 @@ int main() {
   testReentrant();
   testSameMillisecond();
   testUnrefAndClose();
+  testStallReadsFirst();
   return check::finish();
 }
