@@ -344,10 +344,11 @@ void readSendData(const Napi::Value& value, SendData& out) {
   void* data = nullptr;
   size_t length = 0;
   bool ok = false;
+  napi_value backing = nullptr;  // the view's ArrayBuffer (the value itself for one)
   if (value.IsTypedArray()) {  // Buffer included
     napi_typedarray_type type;
     size_t count = 0;
-    ok = napi_get_typedarray_info(env, v, &type, &count, &data, nullptr, nullptr) == napi_ok;
+    ok = napi_get_typedarray_info(env, v, &type, &count, &data, &backing, nullptr) == napi_ok;
     size_t width = 1;
     switch (type) {
       case napi_int16_array:
@@ -369,11 +370,20 @@ void readSendData(const Napi::Value& value, SendData& out) {
     }
     length = count * width;
   } else if (value.IsDataView()) {
-    ok = napi_get_dataview_info(env, v, &length, &data, nullptr, nullptr) == napi_ok;
+    ok = napi_get_dataview_info(env, v, &length, &data, &backing, nullptr) == napi_ok;
   } else if (value.IsArrayBuffer()) {
     ok = napi_get_arraybuffer_info(env, v, &data, &length) == napi_ok;
+    backing = v;
   }
   if (!ok) throwType(value.Env(), kSendDataError);
+  // A detached buffer reads as empty; sending it would put an empty message
+  // on the wire where the application meant its bytes. In practice it is a
+  // borrowed payload (borrowedPayloads) used after its event returned.
+  // Checked only for what reads as empty: a real empty message stays cheap.
+  bool detached = false;
+  if ((data == nullptr || length == 0) && backing != nullptr &&
+      napi_is_detached_arraybuffer(env, backing, &detached) == napi_ok && detached)
+    throwType(value.Env(), kDetachedDataError);
   out.isString = false;
   out.bytes = static_cast<const uint8_t*>(data);
   out.length = data == nullptr ? 0 : length;  // a detached buffer has no bytes

@@ -70,7 +70,11 @@ struct SendData {
 bool isSendData(const Napi::Value& value);
 const char* const kSendDataError =
     "data must be a string, Buffer, TypedArray, DataView or ArrayBuffer";
-// Throws TypeError kSendDataError for anything else.
+const char* const kDetachedDataError =
+    "data is a detached buffer: a borrowed payload (borrowedPayloads) is valid only until its "
+    "event's method returns; copy it there with Buffer.from(data) to send it later";
+// Throws TypeError kSendDataError for anything else, kDetachedDataError for a
+// view of a detached ArrayBuffer (or one itself).
 void readSendData(const Napi::Value& value, SendData& out);
 
 }  // namespace addon

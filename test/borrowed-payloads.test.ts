@@ -104,6 +104,45 @@ describe('a server with borrowedPayloads', () => {
     }
   });
 
+  test('sending a lent payload after its event is a TypeError saying why, never an empty message', async () => {
+    const seen: Seen[] = [];
+    const events = new Collector();
+    const keep = keeper(seen);
+    const srv = {
+      ...startServer({
+        disablePerMessageDeflate: true,
+        borrowedPayloads: true,
+        method: (s, c, type, ctx, ...rest) => {
+          events.method(s, c, type, ctx, ...rest);
+          keep(s, c, type, ctx);
+        },
+      }),
+      events,
+    };
+    const cli = await connectClient(srv);
+    websocketClientSend({ ref: cli.client.ref, binary: true }, bytes(100 * KiB, 3));
+    await until(() => seen.length === 1 || undefined, 5000, 'the message');
+    await tick();
+    const client = srv.events.of('open')[0].client;
+    const late = seen[0].kept;
+    if (!lends) {
+      // A V8-owned copy: still whole, and sent as such.
+      expect(late.length).toBe(100 * KiB);
+      return;
+    }
+    const send = () => websocketServerSend({ ref: srv.server.ref, clients: [client] }, late);
+    expect(send).toThrow(TypeError);
+    expect(send).toThrow(/detached.*borrowedPayloads.*Buffer\.from/);
+    expect(() => websocketServerSend({ ref: srv.server.ref, clients: [client] }, late.buffer)).toThrow(/detached/);
+    expect(() => websocketClientSend({ ref: cli.client.ref }, new DataView(late.buffer))).toThrow(/detached/);
+    // A real empty message is still one.
+    expect(websocketServerSend({ ref: srv.server.ref, clients: [client] }, Buffer.alloc(0))[0].success).toBe(true);
+    const got = await cli.events.waitType('message');
+    expect((got.ctx.data as Buffer).length).toBe(0);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(cli.events.of('message').length).toBe(1);
+  });
+
   test('the bytes go back to the pool when the method returns, without a collection', async () => {
     for (const borrowed of [false, true]) {
       const seen: Seen[] = [];
