@@ -133,7 +133,7 @@ describe('a server with borrowedPayloads', () => {
     const send = () => websocketServerSend({ ref: srv.server.ref, clients: [client] }, late);
     expect(send).toThrow(TypeError);
     expect(send).toThrow(/detached.*borrowedPayloads.*Buffer\.from/);
-    expect(() => websocketServerSend({ ref: srv.server.ref, clients: [client] }, late.buffer)).toThrow(/detached/);
+    expect(() => websocketServerSend({ ref: srv.server.ref, clients: [client] }, late.buffer as ArrayBuffer)).toThrow(/detached/);
     expect(() => websocketClientSend({ ref: cli.client.ref }, new DataView(late.buffer))).toThrow(/detached/);
     // A real empty message is still one.
     expect(websocketServerSend({ ref: srv.server.ref, clients: [client] }, Buffer.alloc(0))[0].success).toBe(true);
