@@ -31,8 +31,13 @@ if (cluster.isPrimary) {
   process.on('message', async (m) => {
     if (typeof m !== 'object' || m === null || !('clients' in m)) return;
     while ((server.topics()[0]?.subscribers ?? 0) < m.clients) await new Promise((r) => setTimeout(r, 10));
-    await server.busReady(); // Redis has confirmed the subscriptions
-    process.send('ready');
+    // Redis has confirmed the subscriptions. busReady() waits as long as Redis stays
+    // unreachable: a bounded wait says so instead of hanging.
+    let timer;
+    const late = new Promise((resolve) => (timer = setTimeout(resolve, 10_000, 'late')));
+    const outcome = await Promise.race([server.busReady(), late]);
+    clearTimeout(timer);
+    process.send(outcome === 'late' ? 'no-redis' : 'ready');
   });
   process.send('listening');
   process.on('disconnect', () => server.clear());
@@ -40,7 +45,17 @@ if (cluster.isPrimary) {
 
 // Demo (primary): two clients on each server; one of them says hello, all four hear it.
 async function demo(workers) {
-  const once = (w, msg) => new Promise((resolve) => w.on('message', (m) => m === msg && resolve()));
+  const once = (w, msg) =>
+    new Promise((resolve) =>
+      w.on('message', (m) => {
+        if (m === 'no-redis') {
+          console.error(`Redis at ${REDIS_URL} did not confirm the subscriptions within 10 s: is it running?`);
+          for (const x of workers) x.disconnect();
+          process.exit(1);
+        }
+        if (m === msg) resolve();
+      }),
+    );
   await Promise.all(workers.map((w) => once(w, 'listening')));
   const clients = [];
   const heard = [];

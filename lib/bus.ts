@@ -25,6 +25,10 @@ interface Link {
   window: unknown;
   process: unknown;
   reconcileQueued: boolean;
+  /** Topics the bus brought a message for that this server no longer asked for (an unsubscribe the broker missed). */
+  stray: Set<string>;
+  /** Counts the opens: a failure from before a stop concerns no topic of the next start. */
+  session: number;
   /** The class listens to the bus's state here. */
   onState?: (connected: boolean) => void;
 }
@@ -99,6 +103,8 @@ export function attach(ref: number, bus: Bus, method: EventMethod | undefined, g
     window: given.window,
     process: given.process,
     reconcileQueued: false,
+    stray: new Set(),
+    session: 0,
   });
 }
 
@@ -191,11 +197,23 @@ export function beforeStart(ref: number): { error?: string; openedNow: boolean }
 function open(l: Link): void {
   const ref = l.ref;
   l.open = true;
+  l.session++;
+  l.stray.clear();
   const handler: BusHandler = {
     message: (topic, data, binary) => {
       if (!l.open || links.get(ref) !== l) return;
-      const status = binding.websocketServerPublish({ ref, topic, binary }, data);
-      if (status.success && status.subscribers === 0) queueReconcile(ref);
+      let status: PublishStatus;
+      try {
+        status = binding.websocketServerPublish({ ref, topic, binary }, data);
+      } catch (e) {
+        report(l, new Error(`a message from the bus for "${topic}" was not delivered: ${e instanceof Error ? e.message : String(e)}`), topic);
+        return;
+      }
+      if (!status.success) report(l, new Error(`a message from the bus for "${topic}" was not delivered: ${status.message}`), topic);
+      else if (status.subscribers === 0) {
+        if (!l.topics.has(status.topic)) l.stray.add(status.topic);
+        queueReconcile(ref);
+      }
     },
     error: (error, topic) => {
       if (l.open) report(l, error, topic);
@@ -221,8 +239,17 @@ export function stopped(ref: number, forget: boolean): void {
 export function afterSubscribe(ref: number, status: TopicStatus): void {
   const l = links.get(ref);
   if (!l || !l.open || !status.success || l.topics.has(status.topic)) return;
-  l.topics.add(status.topic);
-  busCall(() => l.bus.subscribe(status.topic), (e) => report(l, e, status.topic));
+  const topic = status.topic;
+  const session = l.session;
+  l.topics.add(topic);
+  busCall(
+    () => l.bus.subscribe(topic),
+    (e) => {
+      // Not subscribed after all: the next local subscriber asks again.
+      if (links.get(ref) === l && l.session === session) l.topics.delete(topic);
+      report(l, e, topic);
+    },
+  );
 }
 
 export function afterUnsubscribe(ref: number, status: TopicStatus): void {
@@ -251,10 +278,21 @@ export function afterPublish(ref: number, topic: string, data: SendData, binaryO
   // context's, is not `instanceof ArrayBuffer` here.)
   else if (utilTypes.isAnyArrayBuffer(data)) bytes = Buffer.from(new Uint8Array(data as ArrayBuffer));
   else bytes = Buffer.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  let answer: unknown;
   try {
-    status.bus = l.bus.publish(topic, bytes, binary);
+    answer = l.bus.publish(topic, bytes, binary);
   } catch (e) {
     status.bus = { success: false, message: e instanceof Error ? e.message : String(e) };
+    return;
+  }
+  if (answer !== null && typeof answer === 'object' && typeof (answer as Promise<unknown>).then === 'function') {
+    // A bus whose publish is async (against the contract): its failure is an error event, never an unhandled rejection.
+    Promise.resolve(answer).catch((e) => report(l, e, topic));
+    status.bus = { success: true, message: "the bus's publish answered with a promise: a failure comes as an error event" };
+  } else if (answer === null || typeof answer !== 'object' || typeof (answer as { success?: unknown }).success !== 'boolean') {
+    status.bus = { success: false, message: "the bus's publish returned no status ({ success, message })" };
+  } else {
+    status.bus = answer as { success: boolean; message: string };
   }
 }
 
@@ -265,8 +303,12 @@ function queueReconcile(ref: number): void {
   l.reconcileQueued = true;
   setImmediate(() => {
     l.reconcileQueued = false;
-    if (!l.open || links.get(ref) !== l || l.topics.size === 0) return;
+    if (!l.open || links.get(ref) !== l || (l.topics.size === 0 && l.stray.size === 0)) return;
     const local = new Set(binding.websocketServerTopics({ ref }).map((t) => t.topic));
+    for (const topic of l.stray) {
+      if (!local.has(topic) && !l.topics.has(topic)) busCall(() => l.bus.unsubscribe(topic), (e) => report(l, e, topic));
+    }
+    l.stray.clear();
     for (const topic of [...l.topics]) {
       if (local.has(topic)) continue;
       l.topics.delete(topic);

@@ -23,6 +23,7 @@
 // - Each message carries the id of the bus that sent it, so a server does
 //   not receive its own publishes (it delivered them locally already).
 import { randomBytes } from 'crypto';
+import { inspect } from 'util';
 import type { Bus, BusHandler } from './types';
 
 export type { Bus, BusHandler } from './types';
@@ -45,6 +46,14 @@ export interface RedisBusOptions {
    * together with Redis's limit.
    */
   maxMessageSize?: number;
+  /**
+   * A connection whose Redis has not answered a command (or finished its
+   * handshake) for this long, ms, is treated as lost: reported, dropped and
+   * reconnected (default 5000). Without it a Redis that stops answering
+   * without closing the socket (frozen, a half-open link) would take every
+   * publish as sent, hold them in memory and deliver them late.
+   */
+  answerTimeout?: number;
   /** More ioredis options, given to both connections. */
   redisOptions?: Record<string, unknown>;
 }
@@ -53,6 +62,8 @@ export interface RedisBusOptions {
 const VERSION = 1;
 const HEADER = 2 + 8;
 const DEFAULT_MAX_MESSAGE = 8 * 1024 * 1024 - HEADER;
+/** Publishes handed to Redis and not answered yet, bytes, beyond which new ones are refused. */
+const MAX_IN_FLIGHT = 64 * 1024 * 1024;
 
 type RedisConnection = {
   status: string;
@@ -60,9 +71,10 @@ type RedisConnection = {
   once(event: string, fn: (...args: any[]) => void): unknown;
   removeListener(event: string, fn: (...args: any[]) => void): unknown;
   publish(channel: string, message: Buffer): Promise<number>;
+  ping(): Promise<unknown>;
+  disconnect(reconnect?: boolean): void;
   subscribe(...channels: string[]): Promise<unknown>;
   unsubscribe(...channels: string[]): Promise<unknown>;
-  disconnect(): void;
 };
 type RedisConstructor = new (url: string, options: Record<string, unknown>) => RedisConnection;
 
@@ -83,7 +95,7 @@ function loadIoredis(): RedisConstructor {
 }
 
 class RedisBus implements Bus {
-  private readonly url: string;
+  readonly #url: string;
   /** The url as messages show it: without its password. */
   private readonly shownUrl: string;
   private readonly maxMessage: number;
@@ -98,6 +110,15 @@ class RedisBus implements Bus {
   private lastState = false;
   private outageReported = false;
   private lastError = '';
+  private readonly answerTimeout: number;
+  /** Bytes of publishes Redis has not answered yet. */
+  private inFlight = 0;
+  /** Per connection: when its unanswered probe was sent, or when its handshake began. */
+  private readonly since = new Map<RedisConnection, { probe: number; connect: number }>();
+  private watchdog: ReturnType<typeof setInterval> | undefined;
+  /** The confirmation of what the subscribing connection asked again after its last reconnection. */
+  private resync: Promise<void> | undefined;
+  private readyWait: Promise<void> | undefined;
 
   constructor(options: RedisBusOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('redisBus options must be an object');
@@ -106,6 +127,7 @@ class RedisBus implements Bus {
       prefix = 'ixws:',
       maxReconnectWait = 1000,
       maxMessageSize = DEFAULT_MAX_MESSAGE,
+      answerTimeout = 5000,
       redisOptions = {},
     } = options;
     if (typeof url !== 'string') throw new TypeError('options.url must be a string');
@@ -117,6 +139,8 @@ class RedisBus implements Bus {
     }
     // A password in the url never shows in a message, these TypeErrors included.
     if (parsed.password !== '') parsed.password = '***';
+    // ioredis also reads options from the query (`?password=...`).
+    for (const k of [...parsed.searchParams.keys()]) if (/pass/i.test(k)) parsed.searchParams.set(k, '***');
     const shown = parsed.href;
     if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:')
       throw new TypeError(`options.url must be a redis:// or rediss:// URL: ${shown}`);
@@ -126,12 +150,24 @@ class RedisBus implements Bus {
     if (typeof maxReconnectWait !== 'number' || !(maxReconnectWait > 0))
       throw new TypeError('options.maxReconnectWait must be a number of ms above 0');
     if (redisOptions === null || typeof redisOptions !== 'object') throw new TypeError('options.redisOptions must be an object');
-    this.url = url;
+    if (typeof answerTimeout !== 'number' || !(answerTimeout > 0)) throw new TypeError('options.answerTimeout must be a number of ms above 0');
+    this.answerTimeout = answerTimeout;
+    this.#url = url;
     this.shownUrl = shown;
     this.maxMessage = maxMessageSize;
-    this.prefix = prefix;
+    // Channel names travel as UTF-8: compare received ones with what the prefix became (a lone surrogate is U+FFFD).
+    this.prefix = Buffer.from(prefix, 'utf8').toString('utf8');
     this.maxWait = maxReconnectWait;
     this.extra = redisOptions;
+  }
+
+  /** Logged or inspected, a bus shows its url without the password (and none of its connections' options). */
+  [inspect.custom](): string {
+    return `RedisBus { url: '${this.shownUrl}', prefix: ${JSON.stringify(this.prefix)}, connected: ${this.connected} }`;
+  }
+
+  toJSON(): { url: string; prefix: string } {
+    return { url: this.shownUrl, prefix: this.prefix };
   }
 
   get connected(): boolean {
@@ -149,9 +185,9 @@ class RedisBus implements Bus {
       ...this.extra,
     };
     // Publishing: refused at once while Redis is unreachable (never queued).
-    const pub = new Redis(this.url, { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    const pub = new Redis(this.#url, { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
     // Subscribing: queued until reachable, renewed after each reconnection.
-    const sub = new Redis(this.url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true });
+    const sub = new Redis(this.#url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true });
     this.pub = pub;
     this.sub = sub;
     for (const c of [pub, sub]) {
@@ -159,7 +195,68 @@ class RedisBus implements Bus {
       c.on('ready', () => this.stateChanged(c));
       c.on('close', () => this.stateChanged(c));
     }
-    sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.receive(channel, message));
+    sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      if (sub === this.sub) this.receive(channel, message);
+    });
+    // After each reconnection ioredis subscribes again (autoResubscribe) before this runs; a ping
+    // answered after it tells flush() that Redis has confirmed those subscriptions.
+    sub.on('ready', () => {
+      if (sub !== this.sub) return;
+      const p = this.track(sub.ping());
+      this.resync = p;
+      const done = () => {
+        if (this.resync === p) this.resync = undefined;
+      };
+      p.then(done, done);
+    });
+    for (const c of [pub, sub]) {
+      this.since.set(c, { probe: 0, connect: 0 });
+      c.on('connect', () => {
+        const t = this.since.get(c);
+        if (t) t.connect = Date.now();
+      });
+      for (const ev of ['ready', 'close']) {
+        c.on(ev, () => {
+          const t = this.since.get(c);
+          if (t) {
+            t.probe = 0;
+            if (ev === 'ready') t.connect = 0;
+          }
+        });
+      }
+    }
+    this.watchdog = setInterval(() => this.check(), Math.min(1000, this.answerTimeout / 2));
+    this.watchdog.unref();
+  }
+
+  /** Drops a connection whose Redis does not answer (see answerTimeout); ioredis reconnects it. */
+  private check(): void {
+    const now = Date.now();
+    for (const c of [this.pub, this.sub]) {
+      const t = c && this.since.get(c);
+      if (!c || !t) continue;
+      let silent = false;
+      if (c.status === 'connect') silent = t.connect > 0 && now - t.connect > this.answerTimeout;
+      else if (c.status === 'ready') {
+        if (t.probe > 0) silent = now - t.probe > this.answerTimeout;
+        else {
+          const sent = (t.probe = now);
+          const answered = () => {
+            if (t.probe === sent) t.probe = 0;
+          };
+          c.ping().then(answered, answered);
+        }
+      }
+      if (!silent) continue;
+      t.probe = 0;
+      t.connect = 0;
+      this.lastError = `no answer from Redis in ${this.answerTimeout} ms`;
+      if (!this.outageReported && this.handler) {
+        this.outageReported = true;
+        this.handler.error(new Error(`Redis at ${this.shownUrl} does not answer (${this.lastError}); reconnecting`));
+      }
+      c.disconnect(true);
+    }
   }
 
   subscribe(topic: string): Promise<void> {
@@ -182,6 +279,11 @@ class RedisBus implements Bus {
       };
     if (pub.status !== 'ready')
       return { success: false, message: `Redis is unreachable (${this.shownUrl}): not published to other processes` };
+    const probe = this.since.get(pub)?.probe ?? 0;
+    if (probe > 0 && Date.now() - probe > this.answerTimeout)
+      return { success: false, message: `Redis does not answer (${this.shownUrl}): not published to other processes` };
+    if (this.inFlight + HEADER + data.length > Math.max(MAX_IN_FLIGHT, this.maxMessage + HEADER))
+      return { success: false, message: `Redis is not keeping up (${this.inFlight} bytes unanswered): not published to other processes` };
     const header = Buffer.allocUnsafe(HEADER);
     header[0] = VERSION;
     header[1] = binary ? 1 : 0;
@@ -189,18 +291,31 @@ class RedisBus implements Bus {
     // One copy (the caller's bytes may change after this call returns).
     const message = Buffer.concat([header, data], HEADER + data.length);
     const handler = this.handler;
-    pub.publish(this.prefix + topic, message).catch((e: Error) => {
-      if (this.handler === handler) handler.error(new Error(`publish to "${topic}" failed: ${e.message}`), topic);
+    this.inFlight += message.length;
+    const settled = () => {
+      if (this.pub === pub) this.inFlight -= message.length;
+    };
+    pub.publish(this.prefix + topic, message).then(settled, (e: Error) => {
+      settled();
+      // ioredis words a publish cut off with its connection after maxRetriesPerRequest, an option this bus sets itself.
+      const why = /max retries per request/i.test(e.message)
+        ? 'the connection to Redis was lost before Redis confirmed it (other processes may or may not get it)'
+        : e.message;
+      if (this.handler === handler) handler.error(new Error(`publish to "${topic}" failed: ${why}`), topic);
     });
     return { success: true, message: '' };
   }
 
   async flush(): Promise<void> {
+    if (!this.pub || !this.sub) throw new Error('the Redis bus is not open');
+    // What was asked so far (not what is asked while this waits: a steady
+    // trickle of new topics must not keep it waiting for ever).
+    await Promise.allSettled([...this.pending]);
     for (;;) {
       if (!this.pub || !this.sub) throw new Error('the Redis bus is not open');
-      await Promise.allSettled([...this.pending]);
       if (!this.connected) await this.nextReady();
-      else if (this.pending.size === 0) return;
+      else if (this.resync) await Promise.allSettled([this.resync]);
+      else return;
     }
   }
 
@@ -210,6 +325,11 @@ class RedisBus implements Bus {
     this.pub = undefined;
     this.sub = undefined;
     this.pending.clear();
+    this.resync = undefined;
+    this.inFlight = 0;
+    this.since.clear();
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = undefined;
     pub?.disconnect();
     sub?.disconnect();
   }
@@ -222,7 +342,20 @@ class RedisBus implements Bus {
     return done;
   }
 
+  /** One wait shared by every flush (a caller that gives up must not leave listeners behind). */
   private nextReady(): Promise<void> {
+    if (!this.readyWait) {
+      const w = this.waitReady();
+      this.readyWait = w;
+      const forget = () => {
+        if (this.readyWait === w) this.readyWait = undefined;
+      };
+      w.then(forget, forget);
+    }
+    return this.readyWait;
+  }
+
+  private waitReady(): Promise<void> {
     return new Promise((resolve, reject) => {
       const conns = [this.pub, this.sub].filter((c): c is RedisConnection => c !== undefined && c.status !== 'ready');
       if (conns.length === 0) return resolve();
