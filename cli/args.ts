@@ -76,6 +76,8 @@ export function port(value: string | undefined, fallback: number, flag = '--port
   return Number(value);
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** A positive number of seconds (fractions allowed; zero too with `zero`). */
 export function seconds(value: string | undefined, fallback: number, flag: string, zero = false): number {
   if (value === undefined) return fallback;
@@ -83,6 +85,8 @@ export function seconds(value: string | undefined, fallback: number, flag: strin
   if (value.trim() === '' || !Number.isFinite(n) || n < 0 || (n === 0 && !zero)) {
     throw new UsageError(`${flag}: expected a ${zero ? 'non-negative' : 'positive'} number of seconds, got '${value}'`);
   }
+  // Node's timers take at most 2^31-1 ms (about 24.8 days); a longer one fires at once.
+  if (n * 1000 > MAX_TIMER_MS) throw new UsageError(`${flag}: at most ${Math.floor(MAX_TIMER_MS / 1000)} seconds, got '${value}'`);
   return n;
 }
 
@@ -117,7 +121,8 @@ export function readableFile(value: string, what: string): string {
 
 /** A directory this process can write into. */
 export function writableDir(value: string, what: string): string {
-  return usablePath(value, what, fs.constants.W_OK, 'dir');
+  // Search (x) too: without it nothing in the directory can be created.
+  return usablePath(value, what, fs.constants.W_OK | fs.constants.X_OK, 'dir');
 }
 
 /**
@@ -174,5 +179,16 @@ export function headers(values: string[] | undefined): Record<string, string> | 
 
 /** Exactly one line: errors from the engine or the OS never spill over several lines. */
 export function oneLine(s: string): string {
-  return s.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+  return visible(s.replace(/\s*[\r\n]+\s*/g, ' ').trim());
+}
+
+/**
+ * Text a peer chose (a close reason, a receiver's verdict), made safe to print
+ * on a terminal: control characters (C0, DEL, C1), line and paragraph
+ * separators and bidirectional overrides are shown as \u{…} escapes instead
+ * of being obeyed (an ESC sequence could retitle the window, recolour or move
+ * the cursor; U+202E reverses what follows).
+ */
+export function visible(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
 }

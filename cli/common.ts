@@ -126,6 +126,7 @@ export function listenUrl(opts: ServerOptions, port: number): string {
 
 /** Server logs: connections and closes on stdout, errors on stderr. */
 export function logConnections(server: WebSocketServer): void {
+  ignoreGoneOutput();
   server.on('open', (client: number, ctx: OpenContext) => process.stdout.write(`client ${client} connected (${ctx.uri})\n`));
   server.on('close', (client: number, ctx: CloseContext) =>
     process.stdout.write(`client ${client} disconnected: ${ctx.code}${ctx.reason ? ` ${oneLine(ctx.reason)}` : ''}\n`),
@@ -133,6 +134,18 @@ export function logConnections(server: WebSocketServer): void {
   server.on('error', (client: number, ctx: ErrorContext) =>
     process.stderr.write(`${client ? `client ${client}: ` : ''}error: ${oneLine(ctx.reason)}\n`),
   );
+}
+
+/**
+ * A reader of standard output that went away (`ixws echo-server | head -1`)
+ * must not crash a server in the middle of its clients' sessions: later log
+ * lines are dropped instead (EPIPE is reported as an 'error' event, which
+ * without a listener is an uncaught exception).
+ */
+export function ignoreGoneOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount('error') === 0) stream.on('error', () => {});
+  }
 }
 
 /**

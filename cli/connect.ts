@@ -25,6 +25,8 @@ const HIGH_WATER = 8 * 1024 * 1024;
 const LOW_WATER = 1024 * 1024;
 /** How long the close handshake may take once we sent our close (the engine's own bound is 2 s). */
 const CLOSE_BOUND_MS = 5000;
+/** Once input has ended, how long the send queue may stay stuck before ixws closes anyway. */
+const DRAIN_STALL_MS = 10000;
 
 export async function connect(args: string[]): Promise<number> {
   const { values, positionals, help } = parse('connect', args, OPTIONS, ['URL']);
@@ -69,6 +71,9 @@ async function session(
   let closeCtx: CloseContext | undefined;
   let closeTimedOut = false;
   let outputGone = false;
+  let sendFailures = 0;
+  /** Bytes still queued when the close began (a peer that stopped reading). */
+  let unsent = 0;
   let ending = false;
   /** Close without waiting for the peer to fall quiet (a signal, Ctrl-C, Ctrl-D, output gone). */
   let hurry = false;
@@ -151,12 +156,29 @@ async function session(
   // our close (ix-websocket's own server answers a close from its IO thread,
   // before its JavaScript has seen the messages that came just before), and
   // the answers would be lost.
+  let lastQueued = -1;
+  let lastMove = 0;
+  const stalled = () => {
+    const q = client.bufferedAmount;
+    if (q !== lastQueued) {
+      lastQueued = q;
+      lastMove = Date.now();
+      return false;
+    }
+    return Date.now() - lastMove > DRAIN_STALL_MS;
+  };
   async function endInput(linger: boolean): Promise<void> {
     if (!linger) hurry = true;
     if (ending) return;
     ending = true;
     rl?.close();
-    await drained(client, () => closeCtx !== undefined);
+    // A signal (hurry) stops waiting for the queue: a peer that does not read
+    // would otherwise keep it full for ever; the close then gets CLOSE_BOUND_MS.
+    // Piped input that ended waits while the queue keeps moving, not longer
+    // than DRAIN_STALL_MS without progress.
+    await drained(client, () => closeCtx !== undefined || hurry || stalled());
+    // What the peer never took is input lost: said at the end, and exit 1.
+    if (!closeCtx) unsent = client.bufferedAmount;
     lastActivity = Math.max(lastActivity, Date.now());
     while (!hurry && !closeCtx) {
       const left = lastActivity + waitMs - Date.now();
@@ -183,6 +205,7 @@ async function session(
     rl.on('line', (line) => {
       if (ending || closeCtx) return;
       const st = client.send(binary ? Buffer.from(line, 'utf8') : line);
+      if (!st.success) sendFailures++;
       if (!st.success) note(`ixws: send failed: ${oneLine(st.message ?? 'unknown error')}`);
       if (client.bufferedAmount > HIGH_WATER && !paused) {
         paused = true;
@@ -222,5 +245,9 @@ async function session(
   const who = ctx.remote ? 'closed by the peer' : 'closed';
   note(`${who}: ${ctx.code}${ctx.reason ? ` ${oneLine(ctx.reason)}` : ''}`);
   await signals.settled();
+  if (sendFailures > 0) {
+    throw new RunError(`${sendFailures} message${sendFailures === 1 ? '' : 's'} could not be sent`);
+  }
+  if (unsent > 0) throw new RunError(`the peer did not take the last ${unsent} bytes queued for it before the close`);
   return NORMAL_CLOSE.has(ctx.code) ? 0 : 1;
 }

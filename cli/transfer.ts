@@ -4,8 +4,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { WebSocketClient, WebSocketServer } from '../lib/index';
 import type { CloseContext, DataContext, ErrorContext } from '../lib/index';
-import { RunError, UsageError, bytes, oneLine, parse, readableFile, seconds, writableDir, wsUrl } from './args';
-import { CERT_FLAGS, SERVER_FLAGS, cliMessage, clientOptions, failure, listenUrl, logConnections, watchSignals, serverOptions, stopServer } from './common';
+import { RunError, UsageError, bytes, oneLine, parse, readableFile, seconds, visible, writableDir, wsUrl } from './args';
+import { CERT_FLAGS, SERVER_FLAGS, cliMessage, clientOptions, failure, listenUrl, ignoreGoneOutput, logConnections, watchSignals, serverOptions, stopServer } from './common';
 import { FileMessageError, badName, decodeFileMessage, encodeFileMessage, parseVerdict } from './file-message';
 import type { Verdict } from './file-message';
 import { COMMANDS } from './help';
@@ -39,6 +39,7 @@ export async function send(args: string[]): Promise<number> {
     process.stdout.write(COMMANDS.send);
     return 0;
   }
+  ignoreGoneOutput();
   const url = wsUrl(positionals[0], 'send');
   const file = readableFile(positionals[1], 'send');
   if (values.progress && values['no-progress']) throw new UsageError('send: --progress and --no-progress exclude each other');
@@ -99,9 +100,21 @@ export async function send(args: string[]): Promise<number> {
   const showBar = values.progress === true || (!values['no-progress'] && process.stderr.isTTY === true && content.length >= BAR_FROM);
   const bar = showBar ? new ProgressBar(process.stderr, total) : undefined;
   const sent = () => total - Math.min(total, client.bufferedAmount);
+  // A receiver that stops reading keeps the queue full: --timeout without any
+  // progress ends the wait (and the command) instead of waiting for ever.
+  let left = client.bufferedAmount;
+  let movedAt = Date.now();
   while (!settled() && client.bufferedAmount > 0) {
     bar?.update(sent());
     await sleep(100);
+    if (client.bufferedAmount !== left) {
+      left = client.bufferedAmount;
+      movedAt = Date.now();
+    } else if (Date.now() - movedAt > waitSeconds * 1000) {
+      bar?.finish(sent());
+      client.clear();
+      throw new RunError(`the receiver took nothing for ${waitSeconds} s: ${left} bytes of '${file}' were still to send`);
+    }
   }
   bar?.finish(sent());
 
@@ -144,10 +157,10 @@ export async function send(args: string[]): Promise<number> {
   if (!v.ok) throw new RunError(`the receiver rejected '${file}': ${oneLine(v.error)}`);
   if (v.sha256 !== header.sha256 || v.size !== header.size) {
     throw new RunError(
-      `the receiver saved '${v.name}' with size ${v.size} and sha256 ${v.sha256}, expected ${header.size} and ${header.sha256}`,
+      `the receiver saved '${visible(v.name)}' with size ${v.size} and sha256 ${v.sha256}, expected ${header.size} and ${header.sha256}`,
     );
   }
-  process.stdout.write(`sent ${name} (${header.size} bytes, sha256 ${header.sha256}): saved as ${v.name}\n`);
+  process.stdout.write(`sent ${name} (${header.size} bytes, sha256 ${header.sha256}): saved as ${visible(v.name)}\n`);
   return 0;
 }
 
@@ -205,7 +218,14 @@ export async function receive(args: string[]): Promise<number> {
   const saved = new Promise<'saved'>((resolve) => (firstSaved = () => resolve('saved')));
   const answer = (client: number, v: Verdict) => server.send(JSON.stringify(v), { clients: [client] });
 
+  /** Saves under way: their senders get their verdict before the server stops. */
+  const pending = new Set<Promise<void>>();
+  let stopping = false;
   server.on('message', (client: number, ctx: DataContext) => {
+    if (stopping) {
+      answer(client, { ok: false, error: 'the receiver is stopping' });
+      return;
+    }
     if (!ctx.binary) {
       warn(`client ${client}: rejected a text message (expected a file)`);
       answer(client, { ok: false, error: 'expected a file: one binary message in the ixws file format' });
@@ -221,7 +241,7 @@ export async function receive(args: string[]): Promise<number> {
       return;
     }
     const { header, content } = decoded;
-    save(dir, header.name, content).then(
+    const job = save(dir, header.name, content).then(
       (where) => {
         log(`client ${client}: received ${header.name} (${header.size} bytes, sha256 ${header.sha256} verified), saved as ${where}`);
         answer(client, { ok: true, name: path.basename(where), size: header.size, sha256: header.sha256 });
@@ -229,9 +249,13 @@ export async function receive(args: string[]): Promise<number> {
       },
       (e: Error) => {
         warn(`client ${client}: cannot save ${header.name}: ${oneLine(e.message)}`);
-        answer(client, { ok: false, error: `cannot save: ${oneLine(e.message)}` });
+        // The sender hears the reason, not the receiver's paths.
+        const code = (e as NodeJS.ErrnoException).code;
+        answer(client, { ok: false, error: `cannot save: ${code ?? 'write failed'}` });
       },
     );
+    pending.add(job);
+    void job.finally(() => pending.delete(job));
   });
 
   const signals = watchSignals();
@@ -244,6 +268,10 @@ export async function receive(args: string[]): Promise<number> {
 
   const why = await Promise.race([signals.first, saved]);
   if (why !== 'saved') log(`${why}: stopping`);
+  // No new file from here on; those being written are finished and answered
+  // (a second signal still exits at once).
+  stopping = true;
+  while (pending.size > 0) await Promise.all([...pending]);
   await stopServer(server);
   log('stopped');
   await signals.settled();

@@ -12,6 +12,7 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
+import * as net from 'net';
 import type { AddressInfo } from 'net';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { WebSocketClient, WebSocketServer } from '../lib/index';
@@ -177,6 +178,30 @@ async function libClient(url: string): Promise<{ client: WebSocketClient; messag
   const st = await client.start();
   if (!st.success) throw new Error(st.errorStr);
   return { client, messages, closes };
+}
+
+/** A WebSocket server that answers the upgrade and then never reads again: its peer's send queue fills. */
+async function deafServer(): Promise<number> {
+  const socks: net.Socket[] = [];
+  const srv = net.createServer((sock) => {
+    socks.push(sock);
+    sock.on('error', () => {});
+    let head = '';
+    const onData = (d: Buffer) => {
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      sock.off('data', onData);
+      sock.pause();
+      sock.write(switchingProtocols(/sec-websocket-key:\s*(\S+)/i.exec(head)![1]));
+    };
+    sock.on('data', onData);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  cleanups.push(() => {
+    for (const x of socks) x.destroy();
+    srv.close();
+  });
+  return (srv.address() as AddressInfo).port;
 }
 
 async function until(cond: () => boolean, ms = 5_000, what = 'condition'): Promise<void> {
@@ -441,6 +466,18 @@ describe('connect in a pipe', () => {
     expect(r.stderr).toMatch(/closed by the peer: 4001 go away\n$/);
   });
 
+  test("a close reason with terminal escapes (the peer's words) is printed escaped, never obeyed", async () => {
+    const s = libServer();
+    s.on('message', (client) => s.close(client, 4001, 'x\u001b]0;owned\u0007\u001b[31mred\u202e'));
+    const cli = spawnCli(['connect', `ws://127.0.0.1:${s.port}`]);
+    await cli.waitErr(/connected to/);
+    cli.child.stdin.write('close me\n');
+    const r = await finished(cli);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('closed by the peer: 4001 x\\u{1b}]0;owned\\u{7}\\u{1b}[31mred\\u{202e}\n');
+    expect(r.stderr).not.toMatch(/[\u001b\u0007\u202e]/);
+  });
+
   test('the server stops (1001) while input is still open: exit 0', async () => {
     const srv = await serverCli(['echo-server']);
     const cli = spawnCli(['connect', srv.url]);
@@ -482,6 +519,35 @@ describe('connect in a pipe', () => {
     const r = await finished(cli, 5000);
     expect([r.code, r.signal], r.stderr).toEqual([0, null]);
   });
+
+  test('a peer that stops reading: SIGTERM still ends connect within its close bound (it waited for the queue for ever)', async () => {
+    const port = await deafServer();
+    const cli = spawnCli(['connect', `ws://127.0.0.1:${port}`, '--wait', '0']);
+    await cli.waitErr(/connected to/);
+    const line = Buffer.alloc(1000, 'a');
+    line[999] = 0x0a;
+    // 24 MB: more than the kernel's buffers and connect's 8 MiB high-water mark take.
+    // Written without waiting for 'drain': connect stops reading its input at its high-water mark.
+    for (let i = 0; i < 24_000; i++) cli.child.stdin.write(line);
+    await new Promise((r) => setTimeout(r, 1500));
+    const r = await signal(cli, 'SIGTERM', 12_000);
+    expect(r.signal).toBeNull();
+    expect(r.ms).toBeLessThan(8_000); // the 5 s bound for the close, not for ever
+    expect(r.code).toBe(1); // input was lost
+    expect(r.stderr).toMatch(/ixws: the peer did not take the last \d+ bytes queued for it before the close\n$/);
+  }, 30_000);
+
+  test('a line that cannot be sent (over the 128 MiB send queue limit): a note, the session goes on, exit 1 saying how many', async () => {
+    const s = libServer({ maxPayload: 1024 });
+    const got: string[] = [];
+    s.on('message', (_c, ctx) => got.push(String(ctx.data)));
+    const big = Buffer.alloc(140 * 1024 * 1024, 'a');
+    const r = await run(['connect', `ws://127.0.0.1:${s.port}`, '--wait', '0.2'], Buffer.concat([big, Buffer.from('\nafter\n')]), 60_000);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/send failed/);
+    expect(r.stderr).toMatch(/ixws: 1 message could not be sent\n$/);
+    expect(got).toEqual(['after']);
+  }, 90_000);
 
   test('output closed by the reader (| head -1): the session ends, no crash', async () => {
     const s = libServer();
@@ -642,6 +708,24 @@ describe('echo-server and broadcast-server', () => {
     expect([r.code, r.signal]).toEqual([130, null]);
     expect(r.stdout).not.toMatch(/stopped\n$/);
   });
+
+  test('a server whose stdout reader went away (| head -1) keeps serving: log lines are dropped, no EPIPE crash', async () => {
+    for (const cmd of [['echo-server'], ['receive', '--dir', tmp]]) {
+      const srv = await serverCli(cmd);
+      srv.cli.child.stdout.destroy(); // the reader goes away
+      const a = await libClient(srv.url);
+      a.client.send('still there?');
+      if (cmd[0] === 'echo-server') await until(() => a.messages.length === 1, 5000, 'the echo');
+      else await until(() => a.messages.length === 1, 5000, 'the verdict');
+      const b = await libClient(srv.url); // a log line for this one too
+      expect(b.closes).toEqual([]);
+      expect(a.closes).toEqual([]);
+      const r = await signal(srv.cli, 'SIGTERM');
+      expect(r.code, `${cmd[0]}: ${r.stderr}`).toBe(0);
+      expect(r.stderr).not.toMatch(/EPIPE|Error:|at /);
+    }
+  });
+
 
   test('broadcast-server: every message reaches every client, its sender included; SIGTERM exits 0 promptly', async () => {
     const srv = await serverCli(['broadcast-server']);
@@ -948,6 +1032,40 @@ describe('send and receive', () => {
     expect(r.code).toBe(1);
     expect(lines(r.stderr)).toEqual([expect.stringMatching(/^ixws: ws:\/\/.* is not an ixws receiver: it answered with a binary message of \d+ bytes$/)]);
   });
+
+  test('--timeout beyond what a timer can wait is a usage error (it fired at once)', async () => {
+    const file = path.join(tmp, 'overflow.txt');
+    fs.writeFileSync(file, 'x');
+    const r = await run(['send', 'ws://127.0.0.1:1', file, '--timeout', '3000000']);
+    expect(r.code).toBe(2);
+    expect(lines(r.stderr)).toEqual([expect.stringMatching(/^ixws: --timeout: at most 2147483 seconds, got '3000000'/)]);
+  });
+
+  test('a receiver that stops reading: send gives up after --timeout without progress (it waited for ever)', async () => {
+    const port = await deafServer();
+    const file = path.join(tmp, 'unread.bin');
+    fs.writeFileSync(file, randomBytes(24 * 1024 * 1024));
+    const r = await run(['send', `ws://127.0.0.1:${port}`, file, '--timeout', '1'], '', 20_000);
+    expect(r.code).toBe(1);
+    expect(lines(r.stderr)).toEqual([expect.stringMatching(/^ixws: the receiver took nothing for 1 s: \d+ bytes of '.*unread\.bin' were still to send$/)]);
+  }, 30_000);
+
+  test('receive --once with other files arriving: each sender hears the truth (saved and told so, or told it was not)', async () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'once-'));
+    const rcv = await serverCli(['receive', '--dir', dir, '--once']);
+    const files = [0, 1, 2, 3].map((i) => {
+      const f = path.join(tmp, `once-${i}.bin`);
+      fs.writeFileSync(f, randomBytes(32 * 1024 * 1024));
+      return f;
+    });
+    const results = await Promise.all(files.map((f) => run(['send', rcv.url, f], '', 60_000)));
+    expect((await finished(rcv.cli)).code).toBe(0);
+    const saved = fs.readdirSync(dir).sort();
+    const told = results.filter((r) => r.code === 0).map((r) => /saved as (\S+)\n/.exec(r.stdout)![1]).sort();
+    expect(told).toEqual(saved);
+    expect(saved.length).toBeGreaterThanOrEqual(1);
+    for (const r of results) if (r.code !== 0) expect(r.stderr).toMatch(/the receiver is stopping|closed before the receiver answered|cannot connect/);
+  }, 90_000);
 
   test('a server that never answers: send gives up after --timeout, exit 1', async () => {
     const s = libServer(); // accepts, never replies
