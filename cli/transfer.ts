@@ -1,5 +1,6 @@
 // ixws send URL FILE / ixws receive: one file as one binary message
 // (format in file-message.ts), checked by SHA-256 on arrival.
+import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { WebSocketClient, WebSocketServer } from '../lib/index';
@@ -174,28 +175,60 @@ const RECEIVE_OPTIONS = {
 } as const;
 
 /** Writes `content` as `name` in `dir`, never over an existing file: name, name.1, name.2, … */
+/** `name` with `.i` appended (i > 0), cut short by whole characters so that it fits in 255 bytes. */
+function numbered(name: string, i: number): string {
+  if (i === 0) return name;
+  const suffix = `.${i}`;
+  let base = name;
+  while (Buffer.byteLength(base + suffix) > 255) base = Array.from(base).slice(0, -1).join('');
+  return base + suffix;
+}
+
+/**
+ * Writes `content` under `name` in `dir`, or name.1, name.2, … when taken:
+ * never over an existing entry (a symbolic link included). The bytes go to a
+ * hidden temporary file first, which then gets its final name with link(2)
+ * (which fails on any existing entry, as O_EXCL does): a receiver killed while
+ * writing leaves `.ixws-part-*`, never a truncated file under the real name.
+ * Where hard links are not supported, the name is reserved with O_EXCL and
+ * the finished file renamed over that empty reservation.
+ */
 async function save(dir: string, name: string, content: Buffer): Promise<string> {
-  for (let i = 0; i < 1000; i++) {
-    const candidate = path.join(dir, i === 0 ? name : `${name}.${i}`);
-    let fh: fs.promises.FileHandle;
-    try {
-      // O_CREAT|O_EXCL: fails on any existing entry, a symbolic link included.
-      fh = await fs.promises.open(candidate, 'wx');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
-      throw e;
-    }
-    try {
-      await fh.writeFile(content);
-      await fh.close();
-    } catch (e) {
-      await fh.close().catch(() => {});
-      await fs.promises.unlink(candidate).catch(() => {});
-      throw e;
-    }
-    return candidate;
+  const part = path.join(dir, `.ixws-part-${randomBytes(8).toString('hex')}`);
+  const fh = await fs.promises.open(part, 'wx');
+  try {
+    await fh.writeFile(content);
+    await fh.close();
+  } catch (e) {
+    await fh.close().catch(() => {});
+    await fs.promises.unlink(part).catch(() => {});
+    throw e;
   }
-  throw new Error(`'${name}' and ${name}.1 to ${name}.999 all exist`);
+  try {
+    for (let i = 0; i < 1000; i++) {
+      const candidate = path.join(dir, numbered(name, i));
+      try {
+        await fs.promises.link(part, candidate);
+        return candidate;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') continue;
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw e;
+      }
+      // No hard links here: reserve the name, then move the file onto it.
+      try {
+        await (await fs.promises.open(candidate, 'wx')).close();
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        throw e;
+      }
+      await fs.promises.rename(part, candidate);
+      return candidate;
+    }
+    throw new Error(`'${name}' and ${name}.1 to ${name}.999 all exist`);
+  } finally {
+    await fs.promises.unlink(part).catch(() => {});
+  }
 }
 
 export async function receive(args: string[]): Promise<number> {
@@ -251,7 +284,7 @@ export async function receive(args: string[]): Promise<number> {
         warn(`client ${client}: cannot save ${header.name}: ${oneLine(e.message)}`);
         // The sender hears the reason, not the receiver's paths.
         const code = (e as NodeJS.ErrnoException).code;
-        answer(client, { ok: false, error: `cannot save: ${code ?? 'write failed'}` });
+        answer(client, { ok: false, error: `cannot save: ${code ?? oneLine(e.message)}` });
       },
     );
     pending.add(job);

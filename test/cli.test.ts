@@ -984,6 +984,50 @@ describe('send and receive', () => {
     expect(r.ms).toBeLessThan(3000);
   });
 
+  test('a name of 255 bytes taken already: the next is cut short to fit with its .1 (it failed with ENAMETOOLONG and the path)', async () => {
+    const into = fs.mkdtempSync(path.join(tmp, 'into-'));
+    const name = `${'é'.repeat(126)}abc`; // 255 bytes
+    const file = path.join(fs.mkdtempSync(path.join(tmp, 'long-')), name);
+    fs.writeFileSync(file, 'long name\n');
+    const rcv = await serverCli(['receive', '--dir', into]);
+    expect((await run(['send', rcv.url, file])).code).toBe(0);
+    const b = await run(['send', rcv.url, file]);
+    expect(b.code, b.stderr).toBe(0);
+    const second = `${'é'.repeat(126)}a.1`;
+    expect(Buffer.byteLength(second)).toBe(255);
+    expect(b.stdout).toContain(`saved as ${second}\n`);
+    expect(fs.readdirSync(into).sort()).toEqual([name, second].sort());
+    expect((await signal(rcv.cli, 'SIGINT')).code).toBe(0);
+  });
+
+  test('a file shows under its name only once whole (written under a hidden name first); nothing else is left', async () => {
+    const into = fs.mkdtempSync(path.join(tmp, 'into-'));
+    const file = path.join(tmp, 'whole.bin');
+    const content = randomBytes(64 * 1024 * 1024);
+    fs.writeFileSync(file, content);
+    const rcv = await serverCli(['receive', '--dir', into]);
+    const target = path.join(into, 'whole.bin');
+    const sizes = new Set<number>();
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        try {
+          sizes.add(fs.statSync(target).size);
+        } catch {
+          // not there yet
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    const r = await run(['send', rcv.url, file], '', 60_000);
+    watching = false;
+    await watch;
+    expect(r.code, r.stderr).toBe(0);
+    expect([...sizes]).toEqual([content.length]);
+    expect(fs.readdirSync(into)).toEqual(['whole.bin']);
+    expect((await signal(rcv.cli, 'SIGINT')).code).toBe(0);
+  }, 90_000);
+
   test('receive rejects a bad checksum, a path as name, a text message; writes nothing; keeps serving', async () => {
     const into = fs.mkdtempSync(path.join(tmp, 'into-'));
     const rcv = await serverCli(['receive', '--dir', into]);
