@@ -1,4 +1,5 @@
 // ixws connect URL: standard input to messages, messages to standard output.
+import { EventEmitter } from 'events';
 import * as readline from 'readline';
 import { WebSocketClient } from '../lib/index';
 import type { CloseContext, DataContext, ErrorContext } from '../lib/index';
@@ -55,6 +56,61 @@ export async function connect(args: string[]): Promise<number> {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Piped input's lines as bytes, for --binary: readline decodes UTF-8 (a byte
+ * that is not became U+FFFD) and also ends a line at a lone CR. Here a line
+ * ends at LF only, a CR right before it is dropped (CRLF), and the bytes are
+ * sent as they came. Emits 'line' (a Buffer) and 'close', as readline does,
+ * a last line without LF included.
+ */
+class ByteLines extends EventEmitter {
+  private rest: Buffer[] = [];
+  private closed = false;
+
+  constructor(private readonly input: NodeJS.ReadStream) {
+    super();
+    input.on('data', this.onData);
+    input.once('end', this.finish);
+    input.once('close', this.finish);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    let from = 0;
+    for (let i = chunk.indexOf(0x0a); i >= 0 && !this.closed; i = chunk.indexOf(0x0a, from)) {
+      this.rest.push(chunk.subarray(from, i));
+      from = i + 1;
+      let line = this.rest.length === 1 ? this.rest[0] : Buffer.concat(this.rest);
+      this.rest = [];
+      if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
+      this.emit('line', line);
+    }
+    if (!this.closed && from < chunk.length) this.rest.push(chunk.subarray(from));
+  };
+
+  private readonly finish = (): void => {
+    if (this.closed) return;
+    const last = Buffer.concat(this.rest);
+    this.rest = [];
+    if (last.length > 0) this.emit('line', last);
+    this.close();
+  };
+
+  pause(): void {
+    this.input.pause();
+  }
+
+  resume(): void {
+    this.input.resume();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.input.off('data', this.onData);
+    this.emit('close');
+  }
+}
+
 async function session(
   url: string,
   client: WebSocketClient,
@@ -66,7 +122,7 @@ async function session(
   const out = process.stdout;
   const err = process.stderr;
   const interactive = stdin.isTTY === true && out.isTTY === true;
-  let rl: readline.Interface | undefined;
+  let rl: readline.Interface | ByteLines | undefined;
   let opened = false;
   let closeCtx: CloseContext | undefined;
   let closeTimedOut = false;
@@ -85,7 +141,7 @@ async function session(
   // In a terminal, a line printed while the user types goes above the prompt.
   // After the input ends, the prompt left on the screen is wiped instead.
   const above = (stream: NodeJS.WriteStream, line: string) => {
-    if (rl && interactive) {
+    if (rl instanceof readline.Interface && interactive) {
       readline.clearLine(stream, 0);
       readline.cursorTo(stream, 0);
       stream.write(`${line}\n`);
@@ -194,17 +250,23 @@ async function session(
   }
 
   if (!closeCtx) {
-    rl = readline.createInterface({
-      input: stdin,
-      output: interactive ? out : undefined,
-      terminal: interactive,
-      prompt: '> ',
-      crlfDelay: Infinity,
-    });
+    const lines = (rl =
+      binary && !interactive
+        ? new ByteLines(stdin)
+        : readline.createInterface({
+            input: stdin,
+            output: interactive ? out : undefined,
+            terminal: interactive,
+            prompt: '> ',
+            crlfDelay: Infinity,
+          }));
+    const prompt = () => {
+      if (interactive && lines instanceof readline.Interface) lines.prompt();
+    };
     let paused = false;
-    rl.on('line', (line) => {
+    lines.on('line', (line: string | Buffer) => {
       if (ending || closeCtx) return;
-      const st = client.send(binary ? Buffer.from(line, 'utf8') : line);
+      const st = client.send(binary && typeof line === 'string' ? Buffer.from(line, 'utf8') : line);
       if (!st.success) sendFailures++;
       if (!st.success) note(`ixws: send failed: ${oneLine(st.message ?? 'unknown error')}`);
       if (client.bufferedAmount > HIGH_WATER && !paused) {
@@ -218,13 +280,13 @@ async function session(
         };
         setTimeout(wait, 10);
       }
-      if (interactive) rl?.prompt();
+      prompt();
     });
     // End of piped input waits for the peer to fall quiet; Ctrl-D in a terminal does not.
-    rl.on('close', () => void endInput(!interactive));
+    lines.on('close', () => void endInput(!interactive));
     // Ctrl-C at the prompt (readline handles it in raw mode) closes like Ctrl-D.
-    rl.on('SIGINT', () => void endInput(false));
-    if (interactive) rl.prompt();
+    lines.on('SIGINT', () => void endInput(false));
+    prompt();
   }
 
   await closed;

@@ -380,6 +380,17 @@ describe('connect in a pipe', () => {
     expect(b64.stdout).toBe(`${Buffer.from([0, 1, 2, 0xfe, 0xff]).toString('base64')}\ntext stays text\n`);
   });
 
+  test('--binary from a pipe sends each line\'s bytes as they are: not UTF-8, a lone CR inside; CRLF and LF end lines', async () => {
+    const got: Buffer[] = [];
+    const s = libServer();
+    s.on('message', (_client, ctx) => got.push(Buffer.from(ctx.data as Buffer)));
+    const input = Buffer.from([0xff, 0xfe, 0x00, 0x80, 0x7a, 0x0a, 0x61, 0x0d, 0x62, 0x0d, 0x0a, 0x0a, 0xc3, 0x28]);
+    const r = await run(['connect', '--binary', `ws://127.0.0.1:${s.port}`, '--wait', '0.2'], input);
+    expect(r.code, r.stderr).toBe(0);
+    await until(() => got.length === 4, 5000, 'four messages');
+    expect(got.map((b) => b.toString('hex'))).toEqual(['fffe00807a', '610d62', '', 'c328']);
+  });
+
   test('--header K:V reaches the server; --no-deflate offers no extension', async () => {
     const opens: OpenContext[] = [];
     const s = libServer();
