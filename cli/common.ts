@@ -157,7 +157,7 @@ export function ignoreGoneOutput(): void {
 export const REPEAT_WINDOW_MS = 500;
 
 export interface SignalWatch {
-  /** Resolves with the first SIGINT or SIGTERM. */
+  /** Resolves with the first SIGINT, SIGTERM or SIGHUP. */
   readonly first: Promise<NodeJS.Signals>;
   /**
    * Resolves once a repeat of the first signal can no longer be on its way
@@ -167,9 +167,11 @@ export interface SignalWatch {
 }
 
 /**
- * Watches SIGINT and SIGTERM for the rest of the command. The first one
- * resolves `first`; a repeat within REPEAT_WINDOW_MS is ignored; a later one
- * exits at once (130 / 143), as a user pressing Ctrl-C twice expects.
+ * Watches SIGINT, SIGTERM and SIGHUP (the terminal closed: a server started
+ * from it still closes its connections with 1001) for the rest of the
+ * command. The first one resolves `first`; a repeat within REPEAT_WINDOW_MS
+ * is ignored; a later one exits at once (130 / 143 / 129), as a user pressing
+ * Ctrl-C twice expects.
  *
  * The listeners stay for the life of the process. Taking the last listener
  * off hands the signal back to its default action, so a repeat landing between
@@ -189,11 +191,12 @@ export function watchSignals(): SignalWatch {
       firstAt = now;
       resolveFirst(sig);
     } else if (now - firstAt >= REPEAT_WINDOW_MS) {
-      process.exit(sig === 'SIGINT' ? 130 : 143);
+      process.exit(sig === 'SIGINT' ? 130 : sig === 'SIGHUP' ? 129 : 143);
     }
   };
   process.on('SIGINT', on);
   process.on('SIGTERM', on);
+  process.on('SIGHUP', on);
   return {
     first,
     settled: () => {

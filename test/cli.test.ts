@@ -738,6 +738,15 @@ describe('echo-server and broadcast-server', () => {
   });
 
 
+  test('SIGHUP (the terminal closed) stops a server like SIGTERM: its clients get 1001, exit 0 (they saw 1006)', async () => {
+    const srv = await serverCli(['echo-server']);
+    const a = await libClient(srv.url);
+    const r = await signal(srv.cli, 'SIGHUP');
+    expect([r.code, r.signal], r.stderr).toEqual([0, null]);
+    await until(() => a.closes.length === 1, 5000, 'the close');
+    expect(a.closes[0].code).toBe(1001);
+  });
+
   test('broadcast-server: every message reaches every client, its sender included; SIGTERM exits 0 promptly', async () => {
     const srv = await serverCli(['broadcast-server']);
     expect(srv.cli.stdout).toMatch(/^broadcast-server listening on ws:\/\//);
