@@ -71,6 +71,8 @@ export interface Binding {
   websocketServerPublish(server: ServerArg & { topic?: string }, data: SendData): PublishStatus;
   /** the topics with subscribers on this server; [] for an unknown ref */
   websocketServerTopics(server: ServerArg): TopicInfo[];
+  /** each topic's local subscribers (0 for one nobody is in, or an unknown server); lib/bus.ts asks after closes */
+  topicSubscribers(ref: number, topics: string[]): number[];
 
   // Beyond the 4D plugin's commands: used by the facade classes, and what the
   // engine reports about itself.

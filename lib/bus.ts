@@ -5,7 +5,9 @@
 // connections; this file follows it: the bus subscribes to a topic when it
 // gets its first local subscriber and unsubscribes when the topic has none
 // left (after an unsubscribe, after close events, or when a message comes
-// in for a topic nobody here listens to any more). Local delivery happens
+// in for a topic nobody here listens to any more). It remembers which topics
+// each connection subscribed to, so that after a close it asks the engine
+// about those topics only, never lists every topic of the server. Local delivery happens
 // first, in the native publish; the bus is told afterwards and never waited
 // on. What arrives from the bus is published locally only.
 import { types as utilTypes } from 'util';
@@ -25,6 +27,10 @@ interface Link {
   window: unknown;
   process: unknown;
   reconcileQueued: boolean;
+  /** Each open connection's topics, as its subscribes and unsubscribes left them. */
+  byClient: Map<number, Set<string>>;
+  /** Topics of this server's that may have lost their last local subscriber (closes, a message nobody got). */
+  candidates: Set<string>;
   /** Topics the bus brought a message for that this server no longer asked for (an unsubscribe the broker missed). */
   stray: Set<string>;
   /** Counts the opens: a failure from before a stop concerns no topic of the next start. */
@@ -56,7 +62,7 @@ export function checkBus(value: unknown, name: string): Bus {
  */
 export function observingMethod(method: EventMethod | undefined): EventMethod {
   const m: EventMethod = (server, client, type, context, worker, window, process) => {
-    if (type === 'close') queueReconcile(server);
+    if (type === 'close') closed(server, client);
     if (method) method(server, client, type, context, worker, window, process);
   };
   observing.add(m);
@@ -103,6 +109,8 @@ export function attach(ref: number, bus: Bus, method: EventMethod | undefined, g
     window: given.window,
     process: given.process,
     reconcileQueued: false,
+    byClient: new Map(),
+    candidates: new Set(),
     stray: new Set(),
     session: 0,
   });
@@ -211,7 +219,8 @@ function open(l: Link): void {
       }
       if (!status.success) report(l, new Error(`a message from the bus for "${topic}" was not delivered: ${status.message}`), topic);
       else if (status.subscribers === 0) {
-        if (!l.topics.has(status.topic)) l.stray.add(status.topic);
+        if (l.topics.has(status.topic)) l.candidates.add(status.topic);
+        else l.stray.add(status.topic);
         queueReconcile(ref);
       }
     },
@@ -233,12 +242,18 @@ export function stopped(ref: number, forget: boolean): void {
   if (!l.open) return;
   l.open = false;
   l.topics.clear();
+  l.byClient.clear();
+  l.candidates.clear();
   busCall(() => l.bus.close(), () => {});
 }
 
 export function afterSubscribe(ref: number, status: TopicStatus): void {
   const l = links.get(ref);
-  if (!l || !l.open || !status.success || l.topics.has(status.topic)) return;
+  if (!l || !l.open || !status.success) return;
+  let mine = l.byClient.get(status.client);
+  if (!mine) l.byClient.set(status.client, (mine = new Set()));
+  mine.add(status.topic);
+  if (l.topics.has(status.topic)) return;
   const topic = status.topic;
   const session = l.session;
   l.topics.add(topic);
@@ -254,7 +269,9 @@ export function afterSubscribe(ref: number, status: TopicStatus): void {
 
 export function afterUnsubscribe(ref: number, status: TopicStatus): void {
   const l = links.get(ref);
-  if (!l || !l.open || !status.success || status.subscribers > 0 || !l.topics.has(status.topic)) return;
+  if (!l || !l.open || !status.success) return;
+  l.byClient.get(status.client)?.delete(status.topic);
+  if (status.subscribers > 0 || !l.topics.has(status.topic)) return;
   l.topics.delete(status.topic);
   busCall(() => l.bus.unsubscribe(status.topic), (e) => report(l, e, status.topic));
 }
@@ -296,23 +313,41 @@ export function afterPublish(ref: number, topic: string, data: SendData, binaryO
   }
 }
 
-/** Unsubscribes the bus from the topics that no longer have a local subscriber (once per turn). */
+/** A connection closed: the engine ended its subscriptions; its topics may have lost their last one. */
+function closed(ref: number, client: number): void {
+  const l = links.get(ref);
+  if (!l || !l.open) return;
+  const mine = l.byClient.get(client);
+  if (!mine) return;
+  l.byClient.delete(client);
+  for (const topic of mine) if (l.topics.has(topic)) l.candidates.add(topic);
+  if (l.candidates.size > 0) queueReconcile(ref);
+}
+
+/**
+ * Unsubscribes the bus from the candidate topics that have no local
+ * subscriber left, and from stray ones (once per turn, for every close of
+ * that turn). The engine is asked about those topics only: a close costs the
+ * closed connection's topics, not every topic of the server.
+ */
 function queueReconcile(ref: number): void {
   const l = links.get(ref);
   if (!l || !l.open || l.reconcileQueued) return;
   l.reconcileQueued = true;
   setImmediate(() => {
     l.reconcileQueued = false;
-    if (!l.open || links.get(ref) !== l || (l.topics.size === 0 && l.stray.size === 0)) return;
-    const local = new Set(binding.websocketServerTopics({ ref }).map((t) => t.topic));
-    for (const topic of l.stray) {
-      if (!local.has(topic) && !l.topics.has(topic)) busCall(() => l.bus.unsubscribe(topic), (e) => report(l, e, topic));
-    }
-    l.stray.clear();
-    for (const topic of [...l.topics]) {
-      if (local.has(topic)) continue;
-      l.topics.delete(topic);
+    if (!l.open || links.get(ref) !== l) return;
+    const asked = [...new Set([...l.candidates, ...l.stray])];
+    const stray = l.stray;
+    l.candidates = new Set();
+    l.stray = new Set();
+    if (asked.length === 0) return;
+    const counts = binding.topicSubscribers(ref, asked);
+    asked.forEach((topic, i) => {
+      if (counts[i] > 0) return;
+      if (l.topics.has(topic)) l.topics.delete(topic);
+      else if (!stray.has(topic)) return; // not the bus's (its subscribe failed): nothing to end
       busCall(() => l.bus.unsubscribe(topic), (e) => report(l, e, topic));
-    }
+    });
   });
 }

@@ -110,9 +110,32 @@ Napi::Value WebsocketServerTopics(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// (ref, topics: string[]) -> number[]: each topic's local subscribers (0 for
+// an unknown server). For lib/bus.ts: after closes it asks about the topics of
+// the closed connections only, not every topic of the server.
+Napi::Value TopicSubscribers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int ref = refArg(info[0]);
+  if (!info[1].IsArray()) throwType(env, "topics must be an array of strings");
+  Napi::Array in = info[1].As<Napi::Array>();
+  std::vector<std::string> names;
+  names.reserve(in.Length());
+  for (uint32_t i = 0; i < in.Length(); ++i) {
+    Napi::Value v = in.Get(i);
+    if (!v.IsString()) throwType(env, "topics must be an array of strings");
+    names.push_back(v.As<Napi::String>().Utf8Value());
+  }
+  ServerEntry* s = Instance::get(env)->server(ref);
+  std::vector<size_t> counts = s != nullptr ? s->engine->topicCounts(names) : std::vector<size_t>(names.size(), 0);
+  Napi::Array out = Napi::Array::New(env, counts.size());
+  for (uint32_t i = 0; i < counts.size(); ++i) out.Set(i, static_cast<double>(counts[i]));
+  return out;
+}
+
 }  // namespace
 
 void registerTopicCommands(Napi::Env env, Napi::Object exports) {
+  exportFunction(env, exports, "topicSubscribers", TopicSubscribers);
   exportFunction(env, exports, "websocketServerSubscribe", WebsocketServerSubscribe);
   exportFunction(env, exports, "websocketServerUnsubscribe", WebsocketServerUnsubscribe);
   exportFunction(env, exports, "websocketServerPublish", WebsocketServerPublish);

@@ -21,6 +21,7 @@ import {
 import type { Bus, BusHandler } from '../lib/index';
 import { canListen, closedPort, Collector, connectClient, defer, delay, RawPeer, runCleanup, startServer, until } from './support';
 import { encodeFrame } from './support/wire';
+import { binding } from '../lib/binding';
 
 afterEach(runCleanup);
 
@@ -242,6 +243,56 @@ describe('a bus written against the Bus interface', () => {
 
     server.stop();
     expect(bus.calls.at(-1)).toBe('close');
+  });
+
+  test("a close asks the engine about the closed connection's topics only, never lists every topic of the server", async () => {
+    const bus = new MemoryBus();
+    const events = new Collector();
+    const server = new WebSocketServer({ port: 0, bus, method: events.method });
+    defer(() => server.clear());
+    expect(server.start().success).toBe(true);
+    const srv = { server: server.object, port: server.port, events };
+    const many = await connectClient(srv, { disablePerMessageDeflate: true });
+    for (let i = 0; i < 2000; i++) server.subscribe(many.conn, `room ${i}`);
+    const other = await connectClient(srv, { disablePerMessageDeflate: true });
+    server.subscribe(other.conn, 'room 7');
+    // Count what the reconcile asks of the engine.
+    const listed: number[] = [];
+    const asked: string[][] = [];
+    const realTopics = binding.websocketServerTopics;
+    const realCounts = binding.topicSubscribers;
+    binding.websocketServerTopics = (arg) => {
+      const r = realTopics(arg);
+      listed.push(r.length);
+      return r;
+    };
+    binding.topicSubscribers = (ref, topics) => {
+      asked.push([...topics]);
+      return realCounts(ref, topics);
+    };
+    defer(() => {
+      binding.websocketServerTopics = realTopics;
+      binding.topicSubscribers = realCounts;
+    });
+    const { websocketClientStop } = await import('../lib/index');
+    // Ten connections without a topic come and go: nothing to ask.
+    for (let i = 0; i < 10; i++) {
+      const c = await connectClient(srv, { disablePerMessageDeflate: true });
+      websocketClientStop({ ref: c.client.ref });
+      await c.events.waitType('close');
+    }
+    await until(() => (events.of('close').length === 10 ? true : undefined), 5000, 'ten closes');
+    await delay(20);
+    expect([listed, asked]).toEqual([[], []]);
+    // The one with 2,000 topics closes: those are asked about, once; 1,999 are given up, "room 7" is kept.
+    websocketClientStop({ ref: many.client.ref });
+    await until(() => (bus.calls.filter((c) => c.startsWith('unsubscribe')).length === 1999 ? true : undefined), 5000, '1,999 unsubscribes');
+    expect(listed).toEqual([]);
+    expect(asked.length).toBe(1);
+    expect(asked[0].length).toBe(2000);
+    expect(bus.calls).not.toContain('unsubscribe room 7');
+    websocketClientStop({ ref: other.client.ref });
+    await until(() => (bus.calls.includes('unsubscribe room 7') ? true : undefined), 5000, 'unsubscribe room 7');
   });
 
   test('an unreachable broker: the status says so, local delivery happens anyway; errors and state reach the server', async () => {

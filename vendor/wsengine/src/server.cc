@@ -253,6 +253,14 @@ class ServerImpl : public ConnectionOwner, public std::enable_shared_from_this<S
     return topics_.topicsOf(id);
   }
 
+  std::vector<size_t> topicCounts(const std::vector<std::string>& names) const {
+    std::vector<size_t> out;
+    out.reserve(names.size());
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const std::string& n : names) out.push_back(topics_.count(n));
+    return out;
+  }
+
   std::shared_ptr<Connection> find(uint64_t id) const {
     std::lock_guard<std::mutex> lock(mu_);
     return openLocked(id);
@@ -818,5 +826,8 @@ PublishResult Server::publish(const std::string& topic, const uint8_t* data, siz
 }
 std::vector<std::pair<std::string, size_t>> Server::topics() const { return impl_->topics(); }
 std::vector<std::string> Server::topicsOf(uint64_t conn) const { return impl_->topicsOf(conn); }
+std::vector<size_t> Server::topicCounts(const std::vector<std::string>& names) const {
+  return impl_->topicCounts(names);
+}
 
 }  // namespace wsengine

@@ -516,6 +516,9 @@ class Server {
   // Topics with subscribers (name, count), sorted; the topics of one connection.
   std::vector<std::pair<std::string, size_t>> topics() const;
   std::vector<std::string> topicsOf(uint64_t conn) const;
+  // The subscriber count of each of `names` (0 for a topic nobody is in):
+  // what a bus checks after closes without listing every topic.
+  std::vector<size_t> topicCounts(const std::vector<std::string>& names) const;
 
  private:
   std::shared_ptr<ServerImpl> impl_;
