@@ -199,3 +199,44 @@ describe('manual ping', () => {
     expect(() => server.ping('1' as never)).toThrow(/client must be an integer/);
   });
 });
+
+describe('a close the peer never answers (RFC 6455 7.1.5: no close frame received is 1006)', () => {
+  test('client: stop() against a server that stopped reading reports 1006 "Close handshake timed out", not the code it sent', async () => {
+    const { port } = await rawServer((sock) => sock.pause()); // answers the upgrade, then reads nothing
+    const cli = new WebSocketClient({ url: `ws://127.0.0.1:${port}/`, enableAutomaticReconnection: false });
+    defer(() => cli.clear());
+    expect((await cli.start()).success).toBe(true);
+    const closes: Array<{ code: number; reason: string; remote: boolean }> = [];
+    cli.on('close', (ctx) => closes.push(ctx));
+    for (let i = 0; i < 16; i++) cli.send(Buffer.alloc(1 << 20)); // more than the socket buffers take
+    cli.stop();
+    await until(() => (closes.length === 1 ? true : undefined), 10_000, 'the close');
+    expect(closes[0]).toEqual({ code: 1006, reason: 'Close handshake timed out', remote: false });
+  }, 20_000);
+
+  test('server: a close to a client that stopped reading reports 1006 too; one the peer answered keeps its code', async () => {
+    const server = new WebSocketServer({ port: 0 });
+    defer(() => server.clear());
+    expect(server.start().success).toBe(true);
+    const opens: number[] = [];
+    const closes = new Map<number, { code: number; reason: string; remote: boolean }>();
+    server.on('open', (client) => opens.push(client));
+    server.on('close', (client, ctx) => closes.set(client, ctx));
+    const deaf = await RawPeer.connect(server.port);
+    await deaf.upgrade('/');
+    deaf.socket.pause();
+    await until(() => (opens.length === 1 ? true : undefined), 5000, 'the open');
+    for (let i = 0; i < 16; i++) server.send(Buffer.alloc(1 << 20), { clients: [opens[0]] });
+    expect(server.close(opens[0], 4000, 'bye')).toBe(true);
+    await until(() => closes.get(opens[0]), 10_000, 'the close');
+    expect(closes.get(opens[0])).toEqual({ code: 1006, reason: 'Close handshake timed out', remote: false });
+    // A peer that reads answers, and the close keeps the code sent (refs are reused: 1 again).
+    closes.clear();
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`);
+    defer(() => ws.terminate());
+    await until(() => (opens.length === 2 ? true : undefined), 5000, 'the second open');
+    expect(server.close(opens[1], 4001, 'bye')).toBe(true);
+    await until(() => closes.get(opens[1]), 10_000, 'the second close');
+    expect(closes.get(opens[1])).toMatchObject({ code: 4001, remote: false });
+  }, 20_000);
+});

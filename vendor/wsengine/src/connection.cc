@@ -750,6 +750,16 @@ void Connection::onDeadline() {
     closeCode_ = 1006;
     cold().closeReason = awaitingFirstByte_ ? "No data within firstByteTimeout" : "Handshake timeout";
   }
+  if (st == kClosing && closeSent_ && !closeReceived_) {
+    // Our close got no close frame back within closeTimeout (a peer that
+    // stopped reading, or never answers): the handshake did not complete,
+    // and whatever was queued before our close may never have been read.
+    // No close frame received is 1006 (RFC 6455 section 7.1.5), as ws and
+    // browsers report it; the code we sent would claim a clean close.
+    closeCode_ = 1006;
+    cold().closeReason = "Close handshake timed out";
+    closeRemote_ = false;
+  }
   closeSocket();
 }
 
