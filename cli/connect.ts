@@ -24,6 +24,8 @@ const OPTIONS = {
 /** Stop reading standard input while this much is queued for sending; resume below LOW_WATER. */
 const HIGH_WATER = 8 * 1024 * 1024;
 const LOW_WATER = 1024 * 1024;
+/** What a send answers once the connection is closing or closed (the engine's words). */
+const NOT_OPEN = 'Not connected';
 /** How long the close handshake may take once we sent our close (the engine's own bound is 2 s). */
 const CLOSE_BOUND_MS = 5000;
 /** Once input has ended, how long the send queue may stay stuck before ixws closes anyway. */
@@ -267,8 +269,16 @@ async function session(
     lines.on('line', (line: string | Buffer) => {
       if (ending || closeCtx) return;
       const st = client.send(binary && typeof line === 'string' ? Buffer.from(line, 'utf8') : line);
-      if (!st.success) sendFailures++;
-      if (!st.success) note(`ixws: send failed: ${oneLine(st.message ?? 'unknown error')}`);
+      if (!st.success && st.message === NOT_OPEN) {
+        // The connection is closing (its close event is on the way): like a
+        // line after the close, not a failure of this line; read no more.
+        lines.pause();
+        return;
+      }
+      if (!st.success) {
+        sendFailures++;
+        note(`ixws: send failed: ${oneLine(st.message ?? 'unknown error')}`);
+      }
       if (client.bufferedAmount > HIGH_WATER && !paused) {
         paused = true;
         rl?.pause();
@@ -310,6 +320,11 @@ async function session(
   if (sendFailures > 0) {
     throw new RunError(`${sendFailures} message${sendFailures === 1 ? '' : 's'} could not be sent`);
   }
-  if (unsent > 0) throw new RunError(`the peer did not take the last ${unsent} bytes queued for it before the close`);
+  // The close frame goes after everything queued: a close the peer answered
+  // proves it read it all. Only one that never completed (1006) leaves the
+  // queued bytes unread.
+  if (unsent > 0 && ctx.code === 1006) {
+    throw new RunError(`the peer did not take the last ${unsent} bytes queued for it before the close`);
+  }
   return NORMAL_CLOSE.has(ctx.code) ? 0 : 1;
 }

@@ -204,6 +204,36 @@ async function deafServer(): Promise<number> {
   return (srv.address() as AddressInfo).port;
 }
 
+/** A TCP proxy to `target` that forwards what the client sends at about `bytesPerSec` (a slower reader). */
+async function throttledProxy(target: number, bytesPerSec: number): Promise<number> {
+  const srv = net.createServer((c) => {
+    const u = net.connect(target, '127.0.0.1');
+    let budget = 0;
+    const tick = setInterval(() => {
+      budget = bytesPerSec / 100;
+      if (c.isPaused()) c.resume();
+    }, 10);
+    c.on('data', (d) => {
+      u.write(d);
+      budget -= d.length;
+      if (budget <= 0) c.pause();
+    });
+    u.on('data', (d) => c.write(d));
+    const end = () => {
+      clearInterval(tick);
+      c.destroy();
+      u.destroy();
+    };
+    for (const x of [c, u]) {
+      x.on('error', () => {});
+      x.on('close', end);
+    }
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  cleanups.push(() => srv.close());
+  return (srv.address() as AddressInfo).port;
+}
+
 async function until(cond: () => boolean, ms = 5_000, what = 'condition'): Promise<void> {
   const t0 = Date.now();
   while (!cond()) {
@@ -546,6 +576,35 @@ describe('connect in a pipe', () => {
     expect(r.ms).toBeLessThan(8_000); // the 5 s bound for the close, not for ever
     expect(r.code).toBe(1); // input was lost
     expect(r.stderr).toMatch(/ixws: the peer did not take the last \d+ bytes queued for it before the close\n$/);
+  }, 30_000);
+
+  test('a peer that reads everything and closes (1000) while lines keep coming: exit 0, no line counted as failed', async () => {
+    const s = libServer();
+    s.on('message', (client) => s.close(client, 1000, 'enough'));
+    const cli = spawnCli(['connect', `ws://127.0.0.1:${s.port}`]);
+    await cli.waitErr(/connected to/);
+    const chunk = Buffer.from('y\n'.repeat(50_000));
+    for (let i = 0; i < 200; i++) cli.child.stdin.write(chunk); // 20 MB of lines, as `yes |` gives
+    const r = await finished(cli, 20_000);
+    expect([r.code, r.stderr]).toEqual([0, expect.stringMatching(/closed by the peer: 1000 enough\n$/)]);
+    expect(r.stderr).not.toMatch(/send failed|could not be sent/);
+  }, 30_000);
+
+  test('SIGTERM while lines are queued for a peer that reads them: the close completes, exit 0 (nothing was lost)', async () => {
+    const s = libServer();
+    let bytes = 0;
+    s.on('message', (_c, ctx) => (bytes += (ctx.data as string).length + 1));
+    // The peer reads at about 20 MB/s: connect's queue is full when the signal comes, and drains within the close timeout.
+    const port = await throttledProxy(s.port, 20_000_000);
+    const cli = spawnCli(['connect', `ws://127.0.0.1:${port}`]);
+    await cli.waitErr(/connected to/);
+    const line = Buffer.from(`${'z'.repeat(999)}\n`);
+    const chunk = Buffer.concat(Array.from({ length: 1000 }, () => line));
+    for (let i = 0; i < 40; i++) cli.child.stdin.write(chunk); // 40 MB
+    await until(() => bytes > 4_000_000, 10_000, 'the first megabytes');
+    const r = await signal(cli, 'SIGTERM', 15_000);
+    expect([r.code, r.stderr]).toEqual([0, expect.stringMatching(/closed: 1000/)]);
+    expect(bytes).toBeGreaterThan(8_000_000);
   }, 30_000);
 
   test('a line that cannot be sent (over the 128 MiB send queue limit): a note, the session goes on, exit 1 saying how many', async () => {
@@ -1103,6 +1162,10 @@ describe('send and receive', () => {
     const r = await run(['send', 'ws://127.0.0.1:1', file, '--timeout', '3000000']);
     expect(r.code).toBe(2);
     expect(lines(r.stderr)).toEqual([expect.stringMatching(/^ixws: --timeout: at most 2147483 seconds, got '3000000'/)]);
+    // connect's --timeout is the engine's (which caps it itself): a long one is fine there.
+    const c = await run(['connect', 'ws://127.0.0.1:1', '--timeout', '3000000']);
+    expect(c.code, c.stderr).toBe(1);
+    expect(c.stderr).toMatch(/^ixws: cannot connect/);
   });
 
   test('a receiver that stops reading: send gives up after --timeout without progress (it waited for ever)', async () => {
