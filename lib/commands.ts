@@ -152,7 +152,9 @@ export function websocketClientClear(client: ClientArg): {} | RefStatus {
  * its pong arrives as a `pong` event. False when the connection is not open.
  */
 export function websocketServerPing(server: ServerArg, client: number, data?: SendData): boolean {
-  return data === undefined ? binding.websocketServerPing(server, client) : binding.websocketServerPing(server, client, data);
+  // A method it carries is wrapped, as with every command (a bus hears the closes).
+  const arg = bus.nativeArg(server);
+  return data === undefined ? binding.websocketServerPing(arg, client) : binding.websocketServerPing(arg, client, data);
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   WebSocketServer,
   websocketServer,
   websocketServerClear,
+  websocketServerPing,
   websocketServerPublish,
   websocketServerStart,
   websocketServerStop,
@@ -293,6 +294,24 @@ describe('a bus written against the Bus interface', () => {
     expect(bus.calls).not.toContain('unsubscribe room 7');
     websocketClientStop({ ref: other.client.ref });
     await until(() => (bus.calls.includes('unsubscribe room 7') ? true : undefined), 5000, 'unsubscribe room 7');
+  });
+
+  test('a method carried by a ping command is wrapped too: the bus still hears the closes (it stopped hearing them)', async () => {
+    const bus = new MemoryBus();
+    const events = new Collector();
+    const later = new Collector();
+    const server = new WebSocketServer({ port: 0, bus, method: events.method });
+    defer(() => server.clear());
+    expect(server.start().success).toBe(true);
+    const srv = { server: server.object, port: server.port, events };
+    const c = await connectClient(srv, { disablePerMessageDeflate: true });
+    server.subscribe(c.conn, 'news');
+    expect(websocketServerPing({ ref: server.handle, method: later.method }, c.conn)).toBe(true);
+    await later.waitType('pong');
+    const { websocketClientStop } = await import('../lib/index');
+    websocketClientStop({ ref: c.client.ref });
+    await later.waitType('close');
+    await until(() => (bus.calls.includes('unsubscribe news') ? true : undefined), 5000, 'unsubscribe news after the close');
   });
 
   test('an unreachable broker: the status says so, local delivery happens anyway; errors and state reach the server', async () => {
