@@ -114,7 +114,7 @@ class RedisBus implements Bus {
   /** Bytes of publishes Redis has not answered yet. */
   private inFlight = 0;
   /** Per connection: when its unanswered probe was sent, or when its handshake began. */
-  private readonly since = new Map<RedisConnection, { probe: number; connect: number }>();
+  private readonly since = new Map<RedisConnection, { probe: number; connect: number; dropped: boolean }>();
   private watchdog: ReturnType<typeof setInterval> | undefined;
   /** The confirmation of what the subscribing connection asked again after its last reconnection. */
   private resync: Promise<void> | undefined;
@@ -171,7 +171,8 @@ class RedisBus implements Bus {
   }
 
   get connected(): boolean {
-    return this.pub?.status === 'ready' && this.sub?.status === 'ready';
+    const up = (c: RedisConnection | undefined) => c?.status === 'ready' && this.since.get(c)?.dropped !== true;
+    return up(this.pub) && up(this.sub);
   }
 
   open(handler: BusHandler): void {
@@ -210,7 +211,7 @@ class RedisBus implements Bus {
       p.then(done, done);
     });
     for (const c of [pub, sub]) {
-      this.since.set(c, { probe: 0, connect: 0 });
+      this.since.set(c, { probe: 0, connect: 0, dropped: false });
       c.on('connect', () => {
         const t = this.since.get(c);
         if (t) t.connect = Date.now();
@@ -220,6 +221,7 @@ class RedisBus implements Bus {
           const t = this.since.get(c);
           if (t) {
             t.probe = 0;
+            t.dropped = false;
             if (ev === 'ready') t.connect = 0;
           }
         });
@@ -250,12 +252,17 @@ class RedisBus implements Bus {
       if (!silent) continue;
       t.probe = 0;
       t.connect = 0;
+      // ioredis ends the socket gracefully and keeps calling it ready until it
+      // is gone (disconnectTimeout, 2 s by default): until then this bus
+      // calls it lost, refuses publishes and tells the server.
+      t.dropped = true;
       this.lastError = `no answer from Redis in ${this.answerTimeout} ms`;
       if (!this.outageReported && this.handler) {
         this.outageReported = true;
         this.handler.error(new Error(`Redis at ${this.shownUrl} does not answer (${this.lastError}); reconnecting`));
       }
       c.disconnect(true);
+      this.stateChanged(c);
     }
   }
 
@@ -279,8 +286,8 @@ class RedisBus implements Bus {
       };
     if (pub.status !== 'ready')
       return { success: false, message: `Redis is unreachable (${this.shownUrl}): not published to other processes` };
-    const probe = this.since.get(pub)?.probe ?? 0;
-    if (probe > 0 && Date.now() - probe > this.answerTimeout)
+    const t = this.since.get(pub);
+    if (t && (t.dropped || (t.probe > 0 && Date.now() - t.probe > this.answerTimeout)))
       return { success: false, message: `Redis does not answer (${this.shownUrl}): not published to other processes` };
     if (this.inFlight + HEADER + data.length > Math.max(MAX_IN_FLIGHT, this.maxMessage + HEADER))
       return { success: false, message: `Redis is not keeping up (${this.inFlight} bytes unanswered): not published to other processes` };
@@ -357,7 +364,10 @@ class RedisBus implements Bus {
 
   private waitReady(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const conns = [this.pub, this.sub].filter((c): c is RedisConnection => c !== undefined && c.status !== 'ready');
+      // A dropped connection (see check) is still 'ready' to ioredis until its socket is gone: its next ready counts.
+      const conns = [this.pub, this.sub].filter(
+        (c): c is RedisConnection => c !== undefined && (c.status !== 'ready' || this.since.get(c)?.dropped === true),
+      );
       if (conns.length === 0) return resolve();
       const c = conns[0];
       const onReady = () => {

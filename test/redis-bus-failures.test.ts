@@ -122,6 +122,35 @@ describeWithPeers([peers.redis()], 'Redis bus failures', (found) => {
     }
   }, 30_000);
 
+  test('a frozen Redis (SIGSTOP): once reported, publishes are refused and the bus is down at once, not when ioredis lets go 2 s later', async () => {
+    const s = new WebSocketServer({ port: 0, bus: redisBus({ url: redis.url, answerTimeout: 500 }) });
+    const reasons: string[] = [];
+    const states: boolean[] = [];
+    s.on('error', (_c, ctx) => reasons.push(ctx.reason));
+    s.on('bus', (up) => states.push(up));
+    expect(s.start().success).toBe(true);
+    const sub = await subscribed(s, 't');
+    try {
+      await s.busReady();
+      redis.pause();
+      for (let i = 0; i < 500 && !reasons.some((r) => /does not answer/.test(r)); i++) await sleep(10);
+      expect(reasons.some((r) => /does not answer/.test(r))).toBe(true);
+      expect(states.at(-1)).toBe(false);
+      for (let i = 0; i < 10; i++) {
+        expect(s.publish('t', `late ${i}`).bus).toMatchObject({ success: false, message: expect.stringMatching(/does not answer|unreachable/) });
+        await sleep(100);
+      }
+      redis.resume();
+      await Promise.race([s.busReady(), sleep(10_000).then(() => Promise.reject(new Error('busReady after SIGCONT')))]);
+      expect(states.at(-1)).toBe(true);
+      expect(s.publish('t', 'again').bus).toEqual({ success: true, message: '' });
+    } finally {
+      redis.resume();
+      sub.close();
+      s.clear();
+    }
+  }, 30_000);
+
   test('abandoned busReady waits leave no listeners behind', async () => {
     const s = new WebSocketServer({ port: 0, bus: redisBus({ url: 'redis://127.0.0.1:1' }) });
     s.on('error', () => {});

@@ -77,6 +77,16 @@ export class RedisServer {
     }
   }
 
+  /** Freezes the server (SIGSTOP): its sockets stay open and nothing answers, as a hung Redis. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** Lets a paused server run again (SIGCONT). */
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** Kills the server at once (SIGKILL: no goodbye to its clients). */
   async kill(): Promise<void> {
     const c = this.child;
