@@ -85,7 +85,12 @@ export function seconds(value: string | undefined, fallback: number, flag: strin
   if (value.trim() === '' || !Number.isFinite(n) || n < 0 || (n === 0 && !zero)) {
     throw new UsageError(`${flag}: expected a ${zero ? 'non-negative' : 'positive'} number of seconds, got '${value}'`);
   }
-  // Node's timers take at most 2^31-1 ms (about 24.8 days); a longer one fires at once.
+  return n;
+}
+
+/** seconds() for a wait ixws times with a Node timer: at most 2^31-1 ms (about 24.8 days); a longer one would fire at once. */
+export function timerSeconds(value: string | undefined, fallback: number, flag: string): number {
+  const n = seconds(value, fallback, flag);
   if (n * 1000 > MAX_TIMER_MS) throw new UsageError(`${flag}: at most ${Math.floor(MAX_TIMER_MS / 1000)} seconds, got '${value}'`);
   return n;
 }

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { WebSocketClient, WebSocketServer } from '../lib/index';
 import type { CloseContext, DataContext, ErrorContext } from '../lib/index';
-import { RunError, UsageError, bytes, oneLine, parse, readableFile, seconds, visible, writableDir, wsUrl } from './args';
+import { RunError, UsageError, bytes, oneLine, parse, readableFile, timerSeconds, visible, writableDir, wsUrl } from './args';
 import { CERT_FLAGS, SERVER_FLAGS, cliMessage, clientOptions, failure, listenUrl, ignoreGoneOutput, logConnections, watchSignals, serverOptions, stopServer } from './common';
 import { FileMessageError, badName, decodeFileMessage, encodeFileMessage, parseVerdict } from './file-message';
 import type { Verdict } from './file-message';
@@ -48,7 +48,7 @@ export async function send(args: string[]): Promise<number> {
   const bad = badName(name);
   if (bad) throw new UsageError(`send: cannot send '${file}': ${bad}`);
   const opts = clientOptions('send', url, values);
-  const waitSeconds = seconds(values.timeout, 20, '--timeout');
+  const waitSeconds = timerSeconds(values.timeout, 20, '--timeout');
   if (!values.deflate) opts.disablePerMessageDeflate = true;
 
   let content: Buffer;
@@ -222,7 +222,12 @@ async function save(dir: string, name: string, content: Buffer): Promise<string>
         if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
         throw e;
       }
-      await fs.promises.rename(part, candidate);
+      try {
+        await fs.promises.rename(part, candidate);
+      } catch (e) {
+        await fs.promises.unlink(candidate).catch(() => {}); // the empty reservation
+        throw e;
+      }
       return candidate;
     }
     throw new Error(`'${name}' and ${name}.1 to ${name}.999 all exist`);
@@ -276,12 +281,12 @@ export async function receive(args: string[]): Promise<number> {
     const { header, content } = decoded;
     const job = save(dir, header.name, content).then(
       (where) => {
-        log(`client ${client}: received ${header.name} (${header.size} bytes, sha256 ${header.sha256} verified), saved as ${where}`);
+        log(`client ${client}: received ${visible(header.name)} (${header.size} bytes, sha256 ${header.sha256} verified), saved as ${visible(where)}`);
         answer(client, { ok: true, name: path.basename(where), size: header.size, sha256: header.sha256 });
         if (values.once) firstSaved();
       },
       (e: Error) => {
-        warn(`client ${client}: cannot save ${header.name}: ${oneLine(e.message)}`);
+        warn(`client ${client}: cannot save ${visible(header.name)}: ${oneLine(e.message)}`);
         // The sender hears the reason, not the receiver's paths.
         const code = (e as NodeJS.ErrnoException).code;
         answer(client, { ok: false, error: `cannot save: ${code ?? oneLine(e.message)}` });

@@ -305,7 +305,8 @@ export function afterPublish(ref: number, topic: string, data: SendData, binaryO
   if (answer !== null && typeof answer === 'object' && typeof (answer as Promise<unknown>).then === 'function') {
     // A bus whose publish is async (against the contract): its failure is an error event, never an unhandled rejection.
     Promise.resolve(answer).catch((e) => report(l, e, topic));
-    status.bus = { success: true, message: "the bus's publish answered with a promise: a failure comes as an error event" };
+    // Taken as handed over; a later failure comes as an error event.
+    status.bus = { success: true, message: '' };
   } else if (answer === null || typeof answer !== 'object' || typeof (answer as { success?: unknown }).success !== 'boolean') {
     status.bus = { success: false, message: "the bus's publish returned no status ({ success, message })" };
   } else {

@@ -400,7 +400,7 @@ export interface ClientOptions extends CommonOptions {
 
 /** A server object: its configuration plus `ref` (negative integer). */
 export interface ServerObject extends ServerOptions {
-  /** the server's ref: a negative integer, the lowest free one */
+  /** the server's ref: a negative integer, -1, -2, …: the free one nearest 0 */
   ref: number;
   /** set on send: target connection refs */
   clients?: number[];
@@ -410,7 +410,7 @@ export interface ServerObject extends ServerOptions {
 
 /** A client object: its configuration plus `ref` (positive integer). */
 export interface ClientObject extends ClientOptions {
-  /** the client's ref: a positive integer, the lowest free one */
+  /** the client's ref: a positive integer, 1, 2, …: the lowest free one */
   ref: number;
   /** send: false sends bytes as a text frame */
   binary?: boolean;
