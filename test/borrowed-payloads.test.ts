@@ -50,6 +50,22 @@ function keeper(seen: Seen[], also?: (client: number, data: Buffer) => void) {
 
 const tick = () => new Promise((r) => setImmediate(r));
 
+/** A server with borrowedPayloads whose events are collected and given to `keep`. */
+function lendingServer(keep: ReturnType<typeof keeper>) {
+  const events = new Collector();
+  return {
+    ...startServer({
+      disablePerMessageDeflate: true,
+      borrowedPayloads: true,
+      method: (s, c, type, ctx, ...rest) => {
+        events.method(s, c, type, ctx, ...rest);
+        keep(s, c, type, ctx);
+      },
+    }),
+    events,
+  };
+}
+
 // Where external buffers are not allowed (the Electron profile) every payload
 // is a V8-owned copy: nothing is lent, and a kept Buffer stays whole.
 const lends = binding.externalBuffers;
@@ -74,19 +90,7 @@ describe('a server with borrowedPayloads', () => {
   test('large payloads are whole during the event, sent back from it intact, empty afterwards; the next ones reuse the memory and are whole', async () => {
     const seen: Seen[] = [];
     let ref = 0;
-    const events = new Collector();
-    const keep = keeper(seen, (client, data) => websocketServerSend({ ref, clients: [client] }, data));
-    const srv = {
-      ...startServer({
-        disablePerMessageDeflate: true,
-        borrowedPayloads: true,
-        method: (s, c, type, ctx, ...rest) => {
-          events.method(s, c, type, ctx, ...rest);
-          keep(s, c, type, ctx);
-        },
-      }),
-      events,
-    };
+    const srv = lendingServer(keeper(seen, (client, data) => websocketServerSend({ ref, clients: [client] }, data)));
     ref = srv.server.ref;
     const cli = await connectClient(srv);
     const sizes = [64 * KiB, 200 * KiB, 200 * KiB, MiB, 70 * KiB];
@@ -106,19 +110,7 @@ describe('a server with borrowedPayloads', () => {
 
   test('sending a lent payload after its event is a TypeError saying why, never an empty message', async () => {
     const seen: Seen[] = [];
-    const events = new Collector();
-    const keep = keeper(seen);
-    const srv = {
-      ...startServer({
-        disablePerMessageDeflate: true,
-        borrowedPayloads: true,
-        method: (s, c, type, ctx, ...rest) => {
-          events.method(s, c, type, ctx, ...rest);
-          keep(s, c, type, ctx);
-        },
-      }),
-      events,
-    };
+    const srv = lendingServer(keeper(seen));
     const cli = await connectClient(srv);
     websocketClientSend({ ref: cli.client.ref, binary: true }, bytes(100 * KiB, 3));
     await until(() => seen.length === 1 || undefined, 5000, 'the message');
