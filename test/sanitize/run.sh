@@ -27,7 +27,7 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 # never freed by design but stays reachable from a global, so LSan does not
 # count it as a leak.
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
-export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/test/sanitize/tsan.supp"
 
 build() {  # dir sanitize
   local dir=$1 san=$2
